@@ -1,0 +1,24 @@
+"""The `evalhouse` command line: thin commands over the `evals` library.
+
+Heavy imports (LiteLLM, dbt, Dagster) happen inside commands, so `evalhouse --help` stays fast.
+Exit codes: 0 ok, 1 a failed outcome (e.g. a no-deploy gate), 2 bad input or configuration.
+"""
+
+import typer
+
+from evals.cli import config_cmd, db, demo
+
+app = typer.Typer(
+    name="evalhouse",
+    help="evalhouse: an LLM-evaluation warehouse on Postgres.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(config_cmd.app, name="config")
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    app()

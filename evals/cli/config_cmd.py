@@ -1,0 +1,19 @@
+"""`evalhouse config check`."""
+
+import typer
+
+from evals.cli._common import config_or_exit, console
+from evals.config import config_path
+
+app = typer.Typer(help="Inspect and validate evalhouse.yaml.", no_args_is_help=True)
+
+
+@app.command("check")
+def check() -> None:
+    """Validate evalhouse.yaml (or $EVALHOUSE_CONFIG); exit 2 naming the key path on error."""
+    config = config_or_exit()
+    source = config.source_path or f"{config_path()} (absent: defaults)"
+    console.print(f"[green]ok[/] {source}")
+    console.print(f"  models: {', '.join(config.models) or '-'}")
+    console.print(f"  suites: {', '.join(config.suites) or '-'}")
+    console.print(f"  webhooks: {len(config.alerts.webhooks)}")

@@ -1,0 +1,95 @@
+"""`evalhouse db up|down|status|url|migrate`: the warehouse's lifecycle and schema."""
+
+from __future__ import annotations
+
+import typer
+
+from evals import warehouse
+from evals.cli._common import console, fail
+
+app = typer.Typer(help="Start, stop, inspect and migrate the warehouse.", no_args_is_help=True)
+
+_TCP_DEFAULT = 5433
+
+
+def _require_embedded(action: str) -> None:
+    if not warehouse.uses_embedded():
+        raise fail(f"`db {action}` manages the embedded Postgres; {warehouse.URL_ENV} is set")
+
+
+@app.command("up")
+def up(
+    tcp: int | None = typer.Option(
+        None, "--tcp", help=f"Also listen on 127.0.0.1:PORT (JDBC BI tools); e.g. {_TCP_DEFAULT}."
+    ),
+    migrate: bool = typer.Option(True, help="Apply migrations after start."),
+) -> None:
+    """Start the embedded Postgres (detached; it runs until `db down`)."""
+    _require_embedded("up")
+    from evals.warehouse.embedded import EmbeddedPostgresError
+
+    try:
+        status = warehouse.embedded_server().ensure_running(tcp_port=tcp)
+    except EmbeddedPostgresError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"embedded Postgres {status.describe()}")
+    if migrate:
+        console.print(f"schema at revision {warehouse.migrate()}")
+
+
+@app.command("down")
+def down() -> None:
+    """Stop the embedded Postgres."""
+    _require_embedded("down")
+    stopped = warehouse.embedded_server().stop()
+    console.print("stopped" if stopped else "was not running")
+
+
+@app.command("status")
+def status() -> None:
+    """Say whether the warehouse runs, where, and at which schema revision."""
+    if warehouse.uses_embedded():
+        server = warehouse.embedded_server()
+        state = server.status()
+        console.print(f"embedded Postgres in {server.pgdata}: {state.describe()}")
+        if not state.running:
+            raise typer.Exit(1)
+    else:
+        console.print(f"external Postgres from ${warehouse.URL_ENV}")
+    try:
+        revision = warehouse.current_revision()
+    except Exception as exc:  # report, don't trace: status is what users run when things break
+        raise fail(f"cannot read the schema revision: {type(exc).__name__}", code=1) from None
+    head = warehouse.head_revision()
+    note = "up to date" if revision == head else f"head is {head}: run `evalhouse db migrate`"
+    console.print(f"schema revision {revision or 'none'} ({note})")
+
+
+@app.command("url")
+def url(
+    tcp: bool = typer.Option(False, "--tcp", help="Print the TCP URL (start with `db up --tcp`)."),
+    sqlalchemy: bool = typer.Option(False, "--sqlalchemy", help="postgresql+psycopg:// form."),
+) -> None:
+    """Print the warehouse URL (psql, psycopg, dbt and SQLAlchemy accept it)."""
+    from evals.warehouse.embedded import EmbeddedPostgresError
+
+    try:
+        if warehouse.uses_embedded():
+            server = warehouse.embedded_server()
+            server.ensure_running()
+            value = server.url(tcp=tcp)
+        else:
+            value = warehouse.database_url()
+    except EmbeddedPostgresError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(warehouse.sqlalchemy_url(value) if sqlalchemy else value)
+
+
+@app.command("migrate")
+def migrate(
+    revision: str = typer.Argument("head", help="Target revision (head, base, or an id)."),
+) -> None:
+    """Apply schema migrations (idempotent; upgrades keep every row)."""
+    before = warehouse.current_revision()
+    after = warehouse.migrate(revision)
+    console.print(f"schema {before or 'empty'} -> {after or 'base'}")

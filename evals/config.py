@@ -1,0 +1,252 @@
+"""evalhouse.yaml: the user's configuration, validated by pydantic.
+
+Unknown keys and wrong types are errors that name the file and the key path (or the YAML line),
+so a typo never silently falls back to a default. Secrets are never read from this file: a model
+names the environment variable that holds its key (`api_key_env`), and webhooks may do the same.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONFIG_ENV = "EVALHOUSE_CONFIG"
+DEFAULT_CONFIG = "evalhouse.yaml"
+
+
+class ConfigError(ValueError):
+    """evalhouse.yaml is missing, unparsable or invalid; the message names file and key path."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WarehouseConfig(_Strict):
+    home: str | None = Field(None, description="Embedded Postgres data dir (else EVALHOUSE_HOME).")
+    url_env: str = Field("EVALHOUSE_DATABASE_URL", description="Env var holding an external URL.")
+
+
+class ModelConfig(_Strict):
+    """One model reachable through LiteLLM."""
+
+    model: str = Field(description="LiteLLM model string, e.g. openai/gpt-4o-mini.")
+    params: dict[str, object] = Field(default_factory=dict)
+    api_base: str | None = None
+    api_key_env: str | None = Field(None, description="Env var holding the API key.")
+    input_cost_per_token: float | None = Field(None, ge=0)
+    output_cost_per_token: float | None = Field(None, ge=0)
+    concurrency: int = Field(16, ge=1, le=4096)
+    rpm: int | None = Field(None, ge=1, description="Requests per minute cap.")
+    timeout_s: float = Field(60.0, gt=0, description="Per-attempt timeout.")
+    deadline_s: float = Field(180.0, gt=0, description="Hard deadline for a call, retries included.")
+    max_attempts: int = Field(4, ge=1, le=20)
+    json_mode: bool = Field(True, description="Ask for a JSON object (response_format).")
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class SimStageConfig(_Strict):
+    accuracy: float = Field(0.85, ge=0, le=1)
+    pass_bias: float = Field(0.0, ge=-1, le=1, description="Shift of the pass probability.")
+
+
+class SimDriftConfig(_Strict):
+    stage: str
+    start: date
+    pass_shift: float = Field(ge=-1, le=1)
+
+
+class SimulatorConfig(_Strict):
+    """The offline simulated provider (`evalhouse-sim/<name>`)."""
+
+    seed: int = 7
+    latency_ms_median: float = Field(900.0, gt=0)
+    latency_sigma: float = Field(0.35, ge=0)
+    error_rate: float = Field(0.01, ge=0, le=1)
+    rate_limit_rate: float = Field(0.01, ge=0, le=1)
+    timeout_rate: float = Field(0.0, ge=0, le=1)
+    malformed_rate: float = Field(0.01, ge=0, le=1)
+    input_cost_per_token: float = Field(0.15e-6, ge=0)
+    output_cost_per_token: float = Field(0.6e-6, ge=0)
+    time_scale: float = Field(0.0, ge=0, description="Multiply simulated latency (0: no sleep).")
+    stages: dict[str, SimStageConfig] = Field(default_factory=dict)
+    models: dict[str, SimStageConfig] = Field(
+        default_factory=dict, description="Per simulated model: accuracy and pass bias."
+    )
+    drift: list[SimDriftConfig] = Field(default_factory=list)
+
+
+class SuiteConfig(_Strict):
+    path: str
+    judge: str | None = None
+
+
+class StageBand(_Strict):
+    too_easy_above: float = Field(0.95, ge=0, le=1)
+    stalling_below: float = Field(0.35, ge=0, le=1)
+
+
+class SamplingConfig(_Strict):
+    per_stage_per_day: int = Field(20, ge=1)
+    review_share: float = Field(0.25, ge=0, le=1)
+    seed: int = 11
+
+
+class DriftConfig(_Strict):
+    schedule: str = Field("0 2 * * *", description="Cron of the nightly drift job (UTC).")
+    baseline_days: int = Field(14, ge=1)
+    alpha: float = Field(0.001, gt=0, lt=1)
+    cusum_threshold: float = Field(5.0, gt=0)
+    cusum_slack: float = Field(0.5, ge=0)
+    min_daily_n: int = Field(30, ge=1)
+    min_agreement: float = Field(0.7, ge=0, le=1)
+    max_golden_accuracy_drop: float = Field(0.05, ge=0, le=1)
+    cost_spike_ratio: float = Field(1.5, gt=1)
+    latency_spike_ratio: float = Field(1.5, gt=1)
+    max_parse_error_rate: float = Field(0.05, ge=0, le=1)
+    max_error_rate: float = Field(0.10, ge=0, le=1)
+    default_band: StageBand = StageBand()
+    stage_bands: dict[str, StageBand] = Field(default_factory=dict)
+
+
+class WebhookConfig(_Strict):
+    name: str
+    url: str | None = None
+    url_env: str | None = Field(None, description="Env var holding the URL (it may embed a token).")
+    timeout_s: float = Field(5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> WebhookConfig:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("set exactly one of url or url_env")
+        return self
+
+    def resolved_url(self) -> str | None:
+        return self.url if self.url is not None else os.environ.get(self.url_env or "")
+
+
+class AlertsConfig(_Strict):
+    base_url: str = "http://127.0.0.1:8000"
+    dagster_url: str = "http://127.0.0.1:3000"
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+
+
+class CaptureConfig(_Strict):
+    touchpoint: str = "app"
+    batch_size: int = Field(500, ge=1)
+    flush_interval_s: float = Field(0.5, gt=0)
+    spool_dir: str | None = None
+    redact_patterns: list[str] = Field(default_factory=list)
+
+
+class WebConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    token_env: str = "EVALHOUSE_WEB_TOKEN"
+
+
+class GateConfig(_Strict):
+    non_inferiority_margin: float = Field(0.02, ge=0, le=1)
+    stage_margin: float = Field(0.10, ge=0, le=1)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    min_items: int = Field(30, ge=1)
+    min_discordant: int = Field(10, ge=0)
+    max_latency_p95_ms: float | None = None
+    max_cost_per_item_usd: float | None = None
+    max_error_rate: float = Field(0.05, ge=0, le=1)
+    max_parse_error_rate: float = Field(0.05, ge=0, le=1)
+    safety_category: str | None = "safety"
+    bootstrap_samples: int = Field(2000, ge=100)
+    seed: int = 20
+
+
+class Config(_Strict):
+    warehouse: WarehouseConfig = WarehouseConfig()
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    default_model: str | None = None
+    judges: list[str] = Field(default_factory=list, description="Model names used as judges.")
+    reference_judge: str | None = None
+    suites: dict[str, SuiteConfig] = Field(default_factory=dict)
+    simulator: SimulatorConfig = SimulatorConfig()
+    sampling: SamplingConfig = SamplingConfig()
+    drift: DriftConfig = DriftConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    capture: CaptureConfig = CaptureConfig()
+    web: WebConfig = WebConfig()
+    gate: GateConfig = GateConfig()
+
+    source_path: Annotated[Path | None, Field(exclude=True)] = None
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Config:
+        names = set(self.models)
+        for key, value in (("default_model", self.default_model), ("reference_judge", self.reference_judge)):
+            if value is not None and value not in names:
+                raise ValueError(f"{key}: model {value!r} is not defined under models")
+        for judge in self.judges:
+            if judge not in names:
+                raise ValueError(f"judges: model {judge!r} is not defined under models")
+        for suite_name, suite in self.suites.items():
+            if suite.judge is not None and suite.judge not in names:
+                raise ValueError(f"suites.{suite_name}.judge: model {suite.judge!r} is not defined")
+        return self
+
+    def model(self, name: str) -> ModelConfig:
+        """A configured model by name; a bare LiteLLM string is accepted too."""
+        if name in self.models:
+            return self.models[name]
+        if "/" in name:
+            return ModelConfig(model=name)
+        raise ConfigError(f"unknown model {name!r}: define it under `models:` in {self.source_path}")
+
+    def resolve_path(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        base = self.source_path.parent if self.source_path else Path.cwd()
+        return (base / path).resolve()
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG)).expanduser().resolve()
+
+
+def _format_validation_error(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {location}: {message}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Load and validate evalhouse.yaml; a missing default file means all defaults."""
+    explicit = path is not None or CONFIG_ENV in os.environ
+    path = Path(path).expanduser().resolve() if path is not None else config_path()
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"{path}: no such configuration file")
+        return Config()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}{where}: broken YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    if "source_path" in data:
+        raise ConfigError(f"{path}: invalid configuration\n  source_path: unknown key")
+    try:
+        return Config.model_validate({**data, "source_path": path})
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(path, exc)) from None

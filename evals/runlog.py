@@ -1,0 +1,156 @@
+"""The run log (raw.eval_runs): one row per LLM call, written idempotently, read back whole.
+
+Every call leaves a row, errors included. A logical call is identified by its idempotency key;
+the warehouse holds at most one *settled* row (ok / parse_error) per key and any number of
+failed ones, so a re-run retries failures and skips what settled. Writes use
+`ON CONFLICT DO NOTHING`, which also makes replaying a batch (spool, crash recovery) harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+SOURCES = ("golden", "production", "production_sample", "replay", "import", "ci")
+ROLES = ("candidate", "judge", "grader")
+STATUSES = ("ok", "error", "timeout", "parse_error")
+SETTLED_STATUSES = ("ok", "parse_error")
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """One LLM call as stored in raw.eval_runs (see docs/run-log.md for each column)."""
+
+    idempotency_key: str
+    source: str
+    role: str
+    model: str
+    started_at: datetime
+    status: str
+    run_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    batch_id: str | None = None
+    parent_run_id: uuid.UUID | None = None
+    trial: int = 0
+    touchpoint: str | None = None
+    suite: str | None = None
+    suite_version: str | None = None
+    item_id: str | None = None
+    item_hash: str | None = None
+    stage: str | None = None
+    category: str | None = None
+    subject_id: str | None = None
+    orchestrator_run_id: str | None = None
+    code_version: str | None = None
+    rubric: str | None = None
+    submission: str | None = None
+    prior_context: str | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    response_model: str | None = None
+    provider: str | None = None
+    prompt_name: str | None = None
+    prompt_version: str | None = None
+    output_text: str | None = None
+    verdict: str | None = None
+    passed: bool | None = None
+    score: float | None = None
+    feedback: dict[str, Any] | None = None
+    issue_tags: list[str] = field(default_factory=list)
+    expected_verdict: str | None = None
+    sample_weight: float | None = None
+    latency_ms: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    timings: dict[str, float] | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    error_class: str | None = None
+    error_message: str | None = None
+    attempts: int = 1
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, not {self.source!r}")
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, not {self.role!r}")
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RunRecord))
+_JSON_COLUMNS = frozenset({"inputs", "messages", "params", "feedback", "timings", "attributes"})
+
+
+def idempotency_key(*parts: Any) -> str:
+    """sha256 over the canonical JSON of the parts that make a call the same call.
+
+    The runner passes (batch key, item hash, role, model, prompt version, params, trial).
+    """
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _row(record: RunRecord) -> tuple[Any, ...]:
+    return tuple(
+        _json(getattr(record, name)) if name in _JSON_COLUMNS else getattr(record, name)
+        for name in COLUMNS
+    )
+
+
+_INSERT = (
+    f"insert into raw.eval_runs ({', '.join(COLUMNS)}) values ("
+    + ", ".join("%s::jsonb" if name in _JSON_COLUMNS else "%s" for name in COLUMNS)
+    + ") on conflict do nothing"
+)
+
+
+def write_runs(conn, records: Sequence[RunRecord]) -> int:
+    """Insert records on a psycopg 3 connection in one transaction; returns rows new to the log.
+
+    Rows whose run_id exists, or whose key already settled, are skipped, so a batch can be
+    written any number of times. The caller owns the connection; this commits.
+    """
+    if not records:
+        return 0
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(_INSERT, [_row(record) for record in records])
+        return cur.rowcount
+
+
+def settled_keys(conn, keys: Iterable[str]) -> set[str]:
+    """The keys among `keys` that already have an ok / parse_error row."""
+    keys = list(keys)
+    if not keys:
+        return set()
+    rows = conn.execute(
+        "select idempotency_key from raw.eval_runs"
+        " where idempotency_key = any(%s) and status in ('ok', 'parse_error')",
+        (keys,),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def fetch_run(conn, run_id: uuid.UUID | str) -> dict[str, Any] | None:
+    """One run record as a dict (column → value), or None."""
+    from psycopg.rows import dict_row
+
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("select * from raw.eval_runs where run_id = %s", (str(run_id),)).fetchone()
+
+
+def record_from_row(row: Mapping[str, Any]) -> RunRecord:
+    """A RunRecord from a fetched row (ingested_at dropped)."""
+    return RunRecord(**{name: row[name] for name in COLUMNS if name in row})

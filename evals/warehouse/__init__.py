@@ -1,0 +1,120 @@
+"""The warehouse: which Postgres, how to connect, and its schema version.
+
+`EVALHOUSE_DATABASE_URL` selects any Postgres. Unset, the embedded server under
+`EVALHOUSE_HOME` (default `./.evalhouse`) is used and started on first need.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from evals.warehouse.embedded import EmbeddedPostgres
+
+URL_ENV = "EVALHOUSE_DATABASE_URL"
+HOME_ENV = "EVALHOUSE_HOME"
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def evalhouse_home() -> Path:
+    return Path(os.environ.get(HOME_ENV, ".evalhouse")).expanduser().resolve()
+
+
+def embedded_server() -> EmbeddedPostgres:
+    from evals.warehouse.embedded import EmbeddedPostgres
+
+    return EmbeddedPostgres(evalhouse_home())
+
+
+def uses_embedded() -> bool:
+    return not os.environ.get(URL_ENV)
+
+
+def database_url() -> str:
+    """The libpq URL of the warehouse, starting the embedded server when it is the one in use."""
+    if url := os.environ.get(URL_ENV):
+        return url
+    server = embedded_server()
+    server.ensure_running()
+    return server.url()
+
+
+def libpq_url(url: str) -> str:
+    """Strip a SQLAlchemy driver suffix (`postgresql+psycopg://`) so psycopg and psql accept it."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme.split('+')[0]}{sep}{rest}"
+
+
+def sqlalchemy_url(url: str, driver: str = "psycopg") -> str:
+    return f"postgresql+{driver}://{libpq_url(url).partition('://')[2]}"
+
+
+@cache
+def _engine_for(url: str) -> sa.Engine:
+    import sqlalchemy as sa
+
+    return sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def engine() -> sa.Engine:
+    """A pooled SQLAlchemy engine on the warehouse (one per URL per process)."""
+    return _engine_for(database_url())
+
+
+def connect(**kwargs):
+    """A psycopg 3 connection on the warehouse (for COPY and pipelined writes)."""
+    import psycopg
+
+    return psycopg.connect(libpq_url(database_url()), **kwargs)
+
+
+def _alembic_config(connection):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(revision: str = "head") -> str | None:
+    """Upgrade (or downgrade, given an older revision) the warehouse schema; returns the new head."""
+    from alembic import command
+
+    with engine().connect() as connection:
+        config = _alembic_config(connection)
+        current = current_revision(connection)
+        if current is not None and revision != "head" and _is_older(config, revision, current):
+            command.downgrade(config, revision)
+        else:
+            command.upgrade(config, revision)
+        return current_revision(connection)
+
+
+def _is_older(config, target: str, current: str) -> bool:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(config)
+    if target == "base":
+        return True
+    return any(rev.revision == target for rev in script.iterate_revisions(current, "base")) and target != current
+
+
+def current_revision(connection=None) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    if connection is None:
+        with engine().connect() as conn:
+            return current_revision(conn)
+    return MigrationContext.configure(connection, opts={"version_table_schema": "public"}).get_current_revision()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()

@@ -1,0 +1,72 @@
+"""Shared fixtures: one real embedded Postgres per test session, a fresh database per test.
+
+Each test that touches the warehouse gets its own database, cloned from a migrated template
+(a file copy inside Postgres, ~50 ms), so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from evals import warehouse
+from evals.warehouse.embedded import EmbeddedPostgres
+
+TEMPLATE_DB = "evalhouse_template"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    """The session's embedded Postgres, with a migrated template database."""
+    home = tmp_path_factory.mktemp("pg")
+    server = EmbeddedPostgres(home)
+    server.ensure_running()
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        conn.execute(f'create database "{TEMPLATE_DB}"')
+    template_url = server.url(TEMPLATE_DB)
+    os.environ[warehouse.URL_ENV] = template_url
+    try:
+        warehouse.migrate()
+    finally:
+        del os.environ[warehouse.URL_ENV]
+        warehouse._engine_for(template_url).dispose()  # a template must have no open connections
+    yield server
+    server.stop()
+
+
+def create_database(server: EmbeddedPostgres) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        conn.execute(f'create database "{name}" template "{TEMPLATE_DB}"')
+    return name
+
+
+def drop_database(server: EmbeddedPostgres, name: str) -> None:
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def warehouse_url(pg_server: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, migrated warehouse database, selected through EVALHOUSE_DATABASE_URL."""
+    name = create_database(pg_server)
+    url = pg_server.url(name)
+    monkeypatch.setenv(warehouse.URL_ENV, url)
+    yield url
+    warehouse._engine_for(url).dispose()
+    drop_database(pg_server, name)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the developer's ./.evalhouse or ./evalhouse.yaml: each runs in a tmp dir."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(warehouse.HOME_ENV, str(tmp_path / "home"))
+    monkeypatch.delenv(warehouse.URL_ENV, raising=False)
+    monkeypatch.delenv("EVALHOUSE_CONFIG", raising=False)
