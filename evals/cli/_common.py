@@ -7,8 +7,8 @@ from rich.console import Console
 
 from evals.config import Config, ConfigError, load_config
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 EXIT_BAD_INPUT = 2
 
