@@ -6,7 +6,7 @@ Exit codes: 0 ok, 1 a failed outcome (e.g. a no-deploy gate), 2 bad input or con
 
 import typer
 
-from evals.cli import config_cmd, db, demo
+from evals.cli import config_cmd, db, dbt_cmd, demo
 
 app = typer.Typer(
     name="evalhouse",
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(config_cmd.app, name="config")
 app.command("demo")(demo.demo)
+app.command("dbt", context_settings=dbt_cmd.CONTEXT_SETTINGS, add_help_option=False)(dbt_cmd.dbt)
 
 
 def main() -> None:

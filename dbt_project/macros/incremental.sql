@@ -1,0 +1,31 @@
+{#-
+  Incremental marts over fct_eval_runs recompute whole periods (days or weeks) that received rows
+  since their last build. Each such mart stores `runs_loaded_through` (the newest
+  fct_eval_runs.loaded_at it has aggregated); the periods to redo are those of fct rows loaded
+  later. The list is fetched first and inlined as literals, so Postgres reads those periods
+  through the period index instead of planning a join over the whole fact table.
+-#}
+{% macro changed_periods_filter(period_column) -%}
+    {%- if is_incremental() -%}
+        {%- set query -%}
+            select distinct {{ period_column }}::text
+            from {{ ref('fct_eval_runs') }}
+            where loaded_at > (
+                select coalesce(max(runs_loaded_through), '-infinity'::timestamptz) from {{ this }}
+            )
+            order by 1
+        {%- endset -%}
+        {%- set periods = run_query(query).columns[0].values() if execute else [] -%}
+        {%- if periods | length == 0 -%}
+            false
+        {%- else -%}
+            {{ period_column }} in (
+            {%- for period in periods -%}
+                '{{ period }}'::date{{ ", " if not loop.last }}
+            {%- endfor -%}
+            )
+        {%- endif -%}
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,51 @@
+{#-
+  Additive daily counts per stage series, kept incrementally (days that received rows are
+  recomputed whole), so fct_stage_daily can compute its trailing baselines over this small
+  table instead of over every call.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='run_date',
+        indexes=[{'columns': ['run_date']}, {'columns': ['series_key', 'run_date'], 'unique': true}],
+    )
+}}
+
+with runs as (
+    select * from {{ ref('fct_eval_runs') }}
+    where stage is not null
+        and {{ changed_periods_filter('run_date') }}
+),
+
+final as (
+    select
+        {{ series_key(['stage', 'source', 'role', 'model', 'prompt_version', 'suite', 'suite_version']) }}
+            as series_key,
+        run_date,
+        stage,
+        source,
+        role,
+        model,
+        prompt_version,
+        suite,
+        suite_version,
+        count(*) as n_calls,
+        count(*) filter (where is_settled) as n_settled,
+        count(*) filter (where is_failed) as n_failed,
+        count(*) filter (where status = 'parse_error') as n_parse_errors,
+        count(*) filter (where status = 'ok' and passed is not null) as n_verdicts,
+        count(*) filter (where status = 'ok' and passed) as n_passed,
+        coalesce(sum(coalesce(sample_weight, 1.0)) filter (
+            where status = 'ok' and passed is not null
+        ), 0) as weight_verdicts,
+        coalesce(sum(coalesce(sample_weight, 1.0)) filter (where status = 'ok' and passed), 0)
+            as weight_passed,
+        count(score) filter (where status = 'ok') as n_scored,
+        sum(score) filter (where status = 'ok') as score_sum,
+        max(loaded_at) as runs_loaded_through
+    from runs
+    group by stage, source, role, model, prompt_version, suite, suite_version, run_date
+)
+
+select * from final

@@ -1,0 +1,81 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='run_date',
+        indexes=[{'columns': ['run_date']}, {'columns': ['series_key', 'run_date'], 'unique': true}],
+    )
+}}
+
+with runs as (
+    select * from {{ ref('fct_eval_runs') }}
+    where {{ changed_periods_filter('run_date') }}
+),
+
+aggregated as (
+    select
+        {{ series_key(['model', 'prompt_version', 'suite', 'suite_version', 'source', 'role']) }}
+            as series_key,
+        run_date,
+        model,
+        prompt_version,
+        suite,
+        suite_version,
+        source,
+        role,
+        count(*) as n_calls,
+        count(*) filter (where status = 'ok') as n_ok,
+        count(*) filter (where is_failed) as n_failed,
+        count(*) filter (where status = 'parse_error') as n_parse_errors,
+        count(*) filter (where status = 'ok' and passed is not null) as n_verdicts,
+        count(*) filter (where status = 'ok' and passed) as n_passed,
+        count(is_correct) as n_with_expected,
+        count(*) filter (where is_correct) as n_correct,
+        percentile_cont(0.5) within group (order by latency_ms) filter (where is_settled)
+            as latency_p50_ms,
+        percentile_cont(0.95) within group (order by latency_ms) filter (where is_settled)
+            as latency_p95_ms,
+        coalesce(sum(input_tokens), 0) as input_tokens,
+        coalesce(sum(output_tokens), 0) as output_tokens,
+        coalesce(sum(cost_usd), 0) as cost_usd,
+        max(loaded_at) as runs_loaded_through
+    from runs
+    group by model, prompt_version, suite, suite_version, source, role, run_date
+),
+
+final as (
+    select
+        series_key,
+        run_date,
+        model,
+        prompt_version,
+        suite,
+        suite_version,
+        source,
+        role,
+        n_calls,
+        n_ok,
+        n_failed,
+        n_parse_errors,
+        {{ safe_ratio('n_failed', 'n_calls') }} as error_rate,
+        {{ safe_ratio('n_parse_errors', 'n_calls') }} as parse_error_rate,
+        n_verdicts,
+        n_passed,
+        {{ safe_ratio('n_passed', 'n_verdicts') }} as pass_rate,
+        n_with_expected,
+        n_correct,
+        {{ safe_ratio('n_correct', 'n_with_expected') }} as accuracy,
+        {{ wilson_low('n_correct', 'n_with_expected') }} as accuracy_ci_low,
+        {{ wilson_high('n_correct', 'n_with_expected') }} as accuracy_ci_high,
+        latency_p50_ms,
+        latency_p95_ms,
+        input_tokens,
+        output_tokens,
+        input_tokens + output_tokens as total_tokens,
+        cost_usd,
+        {{ safe_ratio('cost_usd', 'n_calls') }} as cost_per_call_usd,
+        runs_loaded_through
+    from aggregated
+)
+
+select * from final

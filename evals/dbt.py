@@ -1,0 +1,117 @@
+"""Running the dbt project against the warehouse.
+
+dbt reads its connection and settings from environment variables (dbt_project/profiles.yml and
+macros/settings.sql), so one function, `dbt_env()`, derives them all: the connection from
+`evals.warehouse.database_url()` (a libpq URL whose host may be a Unix-socket directory in the
+query string), the marts' settings from evalhouse.yaml, and the offline defaults. `evalhouse dbt`
+and the Dagster dbt resource both use it, so they build the same marts in the same warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from evals.offline import OFFLINE_ENV
+
+if TYPE_CHECKING:
+    from dbt.cli.main import dbtRunnerResult
+
+    from evals.config import Config
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+BI_ROLE = "evalhouse_bi"
+
+# libpq keyword -> profiles.yml variable
+_CONNECTION_VARS = {
+    "host": "EVALHOUSE_DBT_HOST",
+    "port": "EVALHOUSE_DBT_PORT",
+    "user": "EVALHOUSE_DBT_USER",
+    "password": "EVALHOUSE_DBT_PASSWORD",
+    "dbname": "EVALHOUSE_DBT_DBNAME",
+}
+_LIBPQ_DEFAULTS = {"host": "localhost", "port": "5432", "user": "postgres", "password": ""}
+
+
+def connection_env(url: str) -> dict[str, str]:
+    """profiles.yml variables for a libpq URL (`?host=/socket/dir&port=…` included)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from evals.warehouse import libpq_url
+
+    params = {key: str(value) for key, value in conninfo_to_dict(libpq_url(url)).items()}
+    params.setdefault("dbname", params.get("user", "postgres"))
+    return {
+        variable: params.get(keyword, _LIBPQ_DEFAULTS.get(keyword, ""))
+        for keyword, variable in _CONNECTION_VARS.items()
+    }
+
+
+def settings_env(config: Config) -> dict[str, str]:
+    """Mart settings from evalhouse.yaml (stage bands, baseline window, link base URLs)."""
+    drift = config.drift
+    bands = {stage: band.model_dump() for stage, band in drift.stage_bands.items()}
+    return {
+        "EVALHOUSE_DBT_BASELINE_DAYS": str(drift.baseline_days),
+        "EVALHOUSE_DBT_TOO_EASY_ABOVE": repr(drift.default_band.too_easy_above),
+        "EVALHOUSE_DBT_STALLING_BELOW": repr(drift.default_band.stalling_below),
+        "EVALHOUSE_DBT_STAGE_BANDS": json.dumps(bands, sort_keys=True),
+        "EVALHOUSE_DBT_ALERTS_BASE_URL": config.alerts.base_url,
+        "EVALHOUSE_DBT_DAGSTER_URL": config.alerts.dagster_url,
+    }
+
+
+def dbt_env(
+    url: str | None = None,
+    config: Config | None = None,
+    target_path: Path | str | None = None,
+) -> dict[str, str]:
+    """Every environment variable a dbt invocation of dbt_project/ needs (merge into os.environ).
+
+    `url` defaults to the warehouse in use, `config` to evalhouse.yaml. `target_path` moves dbt's
+    artifacts (manifest, partial-parse state) away from dbt_project/target, e.g. for tests.
+    """
+    from evals.config import load_config
+    from evals.warehouse import database_url
+
+    env = {
+        **OFFLINE_ENV,
+        "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
+        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+        "EVALHOUSE_DBT_BI_ROLE": BI_ROLE,
+        **connection_env(url or database_url()),
+        **settings_env(config if config is not None else load_config()),
+    }
+    if target_path is not None:
+        env["DBT_TARGET_PATH"] = str(target_path)
+        env["DBT_LOG_PATH"] = str(target_path)
+    return env
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_dbt(args: Sequence[str], env: Mapping[str, str] | None = None) -> dbtRunnerResult:
+    """Invoke dbt in this process (no second interpreter start-up) with `dbt_env()` applied.
+
+    Invocations are sequential: dbt's runner is not safe to call from two threads at once.
+    """
+    from dbt.cli.main import dbtRunner
+
+    with _environment(env if env is not None else dbt_env()):
+        return dbtRunner().invoke(list(args))
