@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 a failed outcome (e.g. a no-deploy gate), 2 bad input or con
 import typer
 
 from evals.cli import config_cmd, db, dbt_cmd, demo
+from evals.cli import capture as capture_cmd
 
 app = typer.Typer(
     name="evalhouse",
@@ -19,6 +20,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(config_cmd.app, name="config")
 app.command("demo")(demo.demo)
 app.command("dbt", context_settings=dbt_cmd.CONTEXT_SETTINGS, add_help_option=False)(dbt_cmd.dbt)
+app.add_typer(capture_cmd.app, name="capture")
 
 
 def main() -> None:

@@ -1,0 +1,85 @@
+"""What happens to a captured row before it leaves the process: secrets out, verdict in.
+
+Runs on the capture writer's thread, never on the app's. Redaction is the shared scrubber
+(`evals.redact`) plus the deployment's own patterns (`capture.redact_patterns`) and an optional
+callable for anything patterns cannot express (e.g. dropping a learner's e-mail from a
+submission). Params never keep credentials or transport settings: only what shapes the model's
+answer is worth replaying.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from evals.redact import scrub, scrub_value
+from evals.runlog import RunRecord
+
+# Keys of LiteLLM call kwargs / optional params that are credentials, endpoints or transport.
+_NEVER_CAPTURED = re.compile(
+    r"(?i)^(api_key|api_base|base_url|api_version|headers|extra_headers|organization|"
+    r"aws_.*|vertex_credentials|azure_ad_token.*|client|timeout|max_retries|metadata|"
+    r"litellm_.*|mock_response|num_retries|user_api_key.*|proxy_.*)$"
+    r"|(?i:(^|_)(key|token|secret|password|authorization|cookie|credentials?))$"
+)
+_TEXT_FIELDS = ("rubric", "submission", "prior_context", "output_text", "error_message")
+_JSON_FIELDS = ("inputs", "messages", "feedback", "attributes")
+
+Redact = Callable[[str], str]
+VerdictParser = Callable[[RunRecord], None]
+
+
+def clean_params(params: dict[str, Any] | None) -> dict[str, Any]:
+    """The generation params worth storing and replaying: no credentials, no transport knobs."""
+    if not params:
+        return {}
+    return {
+        key: value
+        for key, value in params.items()
+        if value is not None and value != {} and not _NEVER_CAPTURED.search(key)
+    }
+
+
+class RowPreparer:
+    """Applied to every captured row on the writer thread: redact, then parse the verdict."""
+
+    def __init__(
+        self,
+        patterns: Iterable[str] = (),
+        redact: Redact | None = None,
+        parse_verdict: VerdictParser | None = None,
+    ):
+        self._patterns = tuple(re.compile(pattern) for pattern in patterns)
+        self._redact = redact
+        self._parse_verdict = parse_verdict
+
+    def text(self, value: str | None) -> str | None:
+        if not value:
+            return value
+        value = scrub(value, self._patterns)
+        return self._redact(value) if self._redact is not None else value
+
+    def value(self, value: Any) -> Any:
+        value = scrub_value(value, self._patterns)
+        return _map_strings(value, self._redact) if self._redact is not None else value
+
+    def __call__(self, record: RunRecord) -> RunRecord:
+        for name in _TEXT_FIELDS:
+            setattr(record, name, self.text(getattr(record, name)))
+        for name in _JSON_FIELDS:
+            setattr(record, name, self.value(getattr(record, name)))
+        record.params = self.value(clean_params(record.params))
+        if self._parse_verdict is not None and record.status == "ok" and record.verdict is None:
+            self._parse_verdict(record)
+        return record
+
+
+def _map_strings(value: Any, function: Redact) -> Any:
+    if isinstance(value, str):
+        return function(value)
+    if isinstance(value, dict):
+        return {key: _map_strings(item, function) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_map_strings(item, function) for item in value]
+    return value

@@ -1,0 +1,54 @@
+"""`evalhouse capture flush|status`: the production-capture spool, seen and emptied by hand.
+
+Apps replay their spool themselves when the warehouse returns; these commands are for the cases
+they cannot: the app is gone for good, or an operator wants to see what is waiting.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from evals.cli._common import config_or_exit, console, fail
+
+app = typer.Typer(help="Production capture: the local spool of rows waiting for the warehouse.",
+                  no_args_is_help=True)
+
+
+@app.command("flush")
+def flush() -> None:
+    """Write every spooled row into the warehouse and delete the emptied segments."""
+    import psycopg
+
+    from evals import warehouse
+    from evals.capture import spool_dir
+    from evals.capture.spool import Spool
+    from evals.runlog import write_runs
+
+    spool = Spool(spool_dir(config_or_exit()))
+    try:
+        with warehouse.connect(autocommit=True) as conn:
+            result = spool.replay(lambda chunk: write_runs(conn, chunk))
+    except psycopg.Error as exc:
+        raise fail(f"the warehouse refused the spool ({type(exc).__name__}); nothing was deleted") from None
+    console.print(
+        f"replayed {result.rows} rows from {result.segments} segments in {spool.directory}"
+        f" ({result.inserted} new, {result.rows - result.inserted} already present)"
+    )
+    if result.skipped_busy:
+        console.print(f"{result.skipped_busy} segments are being written by a running app: left alone")
+    if result.rejected:
+        console.print(f"[yellow]{result.rejected} unreadable rows set aside in rejected-*.jsonl[/]")
+
+
+@app.command("status")
+def status() -> None:
+    """Show what waits in the spool and what was set aside."""
+    from evals.capture import spool_dir
+    from evals.capture.spool import Spool
+
+    spool = Spool(spool_dir(config_or_exit()))
+    segments = spool.segments()
+    console.print(f"spool {spool.directory}: {len(segments)} segments, {spool.pending_rows()} rows waiting")
+    for path in spool.rejected_files():
+        count = path.read_bytes().count(b"\n")
+        console.print(f"[yellow]{path.name}: {count} rows the warehouse refused (kept, never replayed)[/]")
