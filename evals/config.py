@@ -100,16 +100,41 @@ class SamplingConfig(_Strict):
 
 
 class DriftConfig(_Strict):
+    """Thresholds of the nightly drift checks (the detectors live in evals/drift.py)."""
+
     schedule: str = Field("0 2 * * *", description="Cron of the nightly drift job (UTC).")
-    baseline_days: int = Field(14, ge=1)
-    alpha: float = Field(0.001, gt=0, lt=1)
-    cusum_threshold: float = Field(5.0, gt=0)
-    cusum_slack: float = Field(0.5, ge=0)
-    min_daily_n: int = Field(30, ge=1)
+    baseline_days: int = Field(14, ge=1, description="Trailing days a recent window is compared to.")
+    min_baseline_days: int = Field(3, ge=1, description="Fewer baseline days: no comparison yet.")
+    alpha: float = Field(
+        0.001, gt=0, lt=1, description="Level of band, agreement and other per-subject tests."
+    )
+    nightly_false_alarm_rate: float = Field(
+        0.025,
+        gt=0,
+        lt=1,
+        description="Expected false pass-rate-shift alarms per night, all stages together.",
+    )
+    detect_shift: float = Field(
+        0.10, gt=0, lt=1, description="Pass-rate shift the detector is sized for (critical at it)."
+    )
+    min_window_n: int = Field(
+        400, ge=1, description="Rows the recent window pools (newest nights first) before testing."
+    )
+    max_window_days: int = Field(7, ge=1)
+    min_daily_n: int = Field(30, ge=1, description="Newest night with fewer rows: not tested.")
+    band_window_days: int = Field(7, ge=1, description="Days pooled for the band checks.")
     min_agreement: float = Field(0.7, ge=0, le=1)
+    agreement_window_days: int = Field(7, ge=1, description="Days of reviews pooled for agreement.")
     max_golden_accuracy_drop: float = Field(0.05, ge=0, le=1)
+    golden_alpha: float = Field(0.05, gt=0, lt=1, description="Level of the golden McNemar test.")
     cost_spike_ratio: float = Field(1.5, gt=1)
+    cost_spike_min_abs_usd: float = Field(
+        0.00005, ge=0, description="Cost per call must also rise by at least this much."
+    )
     latency_spike_ratio: float = Field(1.5, gt=1)
+    latency_spike_min_abs_ms: float = Field(
+        200.0, ge=0, description="Latency must also rise by at least this much."
+    )
     max_parse_error_rate: float = Field(0.05, ge=0, le=1)
     max_error_rate: float = Field(0.10, ge=0, le=1)
     default_band: StageBand = StageBand()
