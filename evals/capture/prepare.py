@@ -70,7 +70,7 @@ class RowPreparer:
         for name in _JSON_FIELDS:
             setattr(record, name, self.value(getattr(record, name)))
         record.params = self.value(clean_params(record.params))
-        if self._parse_verdict is not None and record.status == "ok" and record.verdict is None:
+        if self._parse_verdict is not None and record.status == "ok":
             self._parse_verdict(record)
         return record
 

@@ -8,6 +8,7 @@ import typer
 
 from evals.cli import config_cmd, db, dbt_cmd, demo
 from evals.cli import capture as capture_cmd
+from evals.cli import runs
 
 app = typer.Typer(
     name="evalhouse",
@@ -21,6 +22,9 @@ app.add_typer(config_cmd.app, name="config")
 app.command("demo")(demo.demo)
 app.command("dbt", context_settings=dbt_cmd.CONTEXT_SETTINGS, add_help_option=False)(dbt_cmd.dbt)
 app.add_typer(capture_cmd.app, name="capture")
+app.command("show")(runs.show)
+app.command("replay")(runs.replay)
+app.command("diff")(runs.diff)
 
 
 def main() -> None:

@@ -1,0 +1,179 @@
+"""`evalhouse show | replay | diff`: one run, whole, and what changes when it is run again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from evals.cli._common import config_or_exit, console, fail
+
+_TEXT_LIMIT = 4000
+
+
+def _connect():
+    from evals import warehouse
+
+    return warehouse.connect(autocommit=True)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "—"
+    return str(value)
+
+
+def _text_block(title: str, text: str | None):
+    from rich.panel import Panel
+    from rich.text import Text
+
+    body = text or ""
+    if len(body) > _TEXT_LIMIT:
+        body = body[:_TEXT_LIMIT] + f"\n… ({len(text or '') - _TEXT_LIMIT} more characters; see --json)"
+    return Panel(Text(body), title=title, title_align="left", border_style="dim")
+
+
+def _runs_table(title: str, rows: list[dict[str, Any]]):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for column in ("run_id", "source", "role", "model", "status", "verdict", "started_at"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(_fmt(row.get(column)) for column in
+                        ("run_id", "source", "role", "model", "status", "verdict", "started_at")))
+    return table
+
+
+def _render_view(view: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    run = view["run"]
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    status = run["status"] + (f"  {run['error_class']}: {run['error_message']}" if run["error_class"] else "")
+    model = run["model"] + (f"  → answered by {run['response_model']}" if run["response_model"] else "")
+    for label, value in (
+        ("run", run["run_id"]), ("source / role", f"{run['source']} / {run['role']}"),
+        ("status", status), ("model", model), ("provider", run["provider"]),
+        ("prompt", f"{run['prompt_name']} @ {run['prompt_version']}" if run["prompt_name"] else None),
+        ("suite", f"{run['suite']} @ {run['suite_version']}" if run["suite"] else None),
+        ("item", run["item_id"]), ("stage / category", f"{_fmt(run['stage'])} / {_fmt(run['category'])}"),
+        ("subject", run["subject_id"]), ("touchpoint", run["touchpoint"]),
+        ("started", run["started_at"]), ("latency ms", run["latency_ms"]),
+        ("tokens in / out", f"{_fmt(run['input_tokens'])} / {_fmt(run['output_tokens'])}"),
+        ("cost usd", run["cost_usd"]), ("attempts / trial", f"{run['attempts']} / {run['trial']}"),
+        ("verdict", f"{_fmt(run['verdict'])}  (passed {_fmt(run['passed'])}, score {_fmt(run['score'])})"),
+        ("expected", run["expected_verdict"]), ("issue tags", run["issue_tags"]),
+        ("batch / orchestrator", f"{_fmt(run['batch_id'])} / {_fmt(run['orchestrator_run_id'])}"),
+        ("code version", run["code_version"]),
+    ):
+        facts.add_row(label, _fmt(value))
+    console.print(facts)
+    for field in ("rubric", "submission", "prior_context"):
+        if run[field]:
+            console.print(_text_block(field, run[field]))
+    if run["inputs"]:
+        console.print(_text_block("inputs", json.dumps(run["inputs"], ensure_ascii=False, indent=2)))
+    for index, message in enumerate(run["messages"] or []):
+        content = message.get("content")
+        text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False, indent=2)
+        console.print(_text_block(f"message {index} · {message.get('role')}", text))
+    console.print(_text_block("params", json.dumps(run["params"], ensure_ascii=False, indent=2)))
+    console.print(_text_block("output", run["output_text"]))
+    if run["feedback"]:
+        console.print(_text_block("feedback", json.dumps(run["feedback"], ensure_ascii=False, indent=2)))
+    if view["parent"]:
+        console.print(_runs_table("parent", [view["parent"]]))
+    if view["children"]:
+        console.print(_runs_table("children (judges, replays, re-grades)", view["children"]))
+    reviews = Table(title="human reviews", title_justify="left")
+    for column in ("reviewer", "verdict", "score", "issue_tags", "notes", "reviewed_at"):
+        reviews.add_column(column)
+    for review in view["reviews"]:
+        reviews.add_row(*(_fmt(review[c]) for c in ("reviewer", "verdict", "score", "issue_tags", "notes", "reviewed_at")))
+    console.print(reviews if view["reviews"] else "[dim]no human reviews[/]")
+
+
+def show(
+    run_id: str = typer.Argument(..., help="The run's id (raw.eval_runs.run_id)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole view as JSON."),
+) -> None:
+    """Show one run: inputs, messages as sent, params, output, verdict, parent, children, reviews."""
+    from evals.replay import RunNotFound, load_run_view, to_jsonable
+
+    with _connect() as conn:
+        try:
+            view = load_run_view(conn, run_id)
+        except RunNotFound as exc:
+            raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(to_jsonable(view), ensure_ascii=False, indent=2))
+        return
+    _render_view(view)
+
+
+def replay(
+    run_id: str = typer.Argument(..., help="The run to re-execute."),
+    model: str | None = typer.Option(None, "--model", help="Ask another model (config name or LiteLLM string)."),
+    prompt_version: str | None = typer.Option(
+        None, "--prompt-version", help="Re-render the stored inputs with this stored prompt version."
+    ),
+    prompt_file: Path | None = typer.Option(
+        None, "--prompt-file", help="Re-render the stored inputs with this template file.", exists=True, dir_okay=False
+    ),
+) -> None:
+    """Re-execute a run from its stored messages and params; store it and compare old vs new."""
+    from rich.table import Table
+
+    from evals.config import ConfigError
+    from evals.replay import ReplayError, RunNotFound, replay_run
+
+    config = config_or_exit()
+    try:
+        old, new = replay_run(config, run_id, model=model, prompt_version=prompt_version, prompt_file=prompt_file)
+    except (RunNotFound, ReplayError, ConfigError) as exc:
+        raise fail(str(exc)) from None
+    table = Table(title=f"replay {new['run_id']} of {old['run_id']}", title_justify="left", show_lines=True)
+    table.add_column("")
+    table.add_column("original", overflow="fold")
+    table.add_column("replay", overflow="fold")
+    for field in ("model", "response_model", "prompt_version", "status", "verdict", "passed", "score",
+                  "issue_tags", "latency_ms", "input_tokens", "output_tokens", "cost_usd", "error_class"):
+        changed = old[field] != new[field]
+        table.add_row(f"[bold]{field}[/]" if changed else field, _fmt(old[field]), _fmt(new[field]))
+    table.add_row("output", _fmt(old["output_text"]), _fmt(new["output_text"]))
+    console.print(table)
+    same = old["messages"] == new["messages"]
+    console.print("messages: identical to the original" if same else
+                  f"messages: re-rendered (see `evalhouse diff {old['run_id']} {new['run_id']}`)")
+
+
+def diff(
+    run_a: str = typer.Argument(..., help="First run id."),
+    run_b: str = typer.Argument(..., help="Second run id."),
+) -> None:
+    """Unified diffs of two runs: prompt templates, messages, params, output, verdict, feedback."""
+    from rich.rule import Rule
+    from rich.syntax import Syntax
+
+    from evals.replay import RunNotFound, diff_runs
+
+    with _connect() as conn:
+        try:
+            diffs = diff_runs(conn, run_a, run_b)
+        except RunNotFound as exc:
+            raise fail(str(exc)) from None
+    for section, text in diffs.items():
+        console.print(Rule(section, align="left"))
+        if text:
+            console.print(Syntax(text, "diff", theme="ansi_dark", word_wrap=True))
+        else:
+            console.print("[dim]identical[/]")
