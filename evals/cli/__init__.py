@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(__import__("evals.cli.golden", fromlist=["app"]).app, name="golden")
 app.command("demo")(demo.demo)
 app.command("dbt", context_settings=dbt_cmd.CONTEXT_SETTINGS, add_help_option=False)(dbt_cmd.dbt)
 app.add_typer(capture_cmd.app, name="capture")
