@@ -175,6 +175,11 @@ class WebConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     token_env: str = "EVALHOUSE_WEB_TOKEN"
+    role: str = Field("evalhouse_web", description="Least-privilege role the app connects as.")
+    database_url_env: str = Field(
+        "EVALHOUSE_WEB_DATABASE_URL",
+        description="Env var with a full URL for the app's role (else the warehouse URL as `role`).",
+    )
 
 
 class GateConfig(_Strict):

@@ -1,0 +1,36 @@
+"""`evalhouse serve`: the run view, alerts and the ops overview on http://HOST:PORT."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import typer
+
+from evals.cli._common import config_or_exit, console, fail
+
+
+def serve(
+    host: str | None = typer.Option(None, help="Interface to bind (default web.host, 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port (default web.port, 8000)."),
+) -> None:
+    """Serve the web app. Every page needs the token from $EVALHOUSE_WEB_TOKEN (web.token_env)."""
+    config = config_or_exit()
+    token = os.environ.get(config.web.token_env, "")
+    if not token:
+        # Like Jupyter: a one-off token for this process, shown only on the operator's terminal.
+        token = secrets.token_urlsafe(24)
+        console.print(f"[yellow]{config.web.token_env} is not set;[/] this run's token: {token}",
+                      highlight=False)
+    elif len(token) < 16:
+        raise fail(f"{config.web.token_env} must be at least 16 characters")
+    import uvicorn
+
+    from evals.web.app import create_app
+
+    host = host or config.web.host
+    port = port or config.web.port
+    app = create_app(config, token)
+    console.print(f"evalhouse web on http://{host}:{port}/ (sign in with the token)")
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False,
+                server_header=False)

@@ -1,0 +1,125 @@
+"""The FastAPI application: wiring of auth, the database pool, templates and the page routers.
+
+Routes are plain `def` handlers: FastAPI runs them in its thread pool, where blocking psycopg
+calls (and a replay's LLM call) belong, and the overview fans its queries out itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from evals.config import Config
+from evals.web.db import WebDatabase, web_conninfo
+from evals.web.render import STATIC, Scrubber, make_environment
+from evals.web.security import AuthError, CsrfError, Guard, Principal
+
+log = logging.getLogger(__name__)
+
+_SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
+
+
+@dataclass
+class WebState:
+    """What every request handler needs, kept on `app.state.web`."""
+
+    config: Config
+    guard: Guard
+    db: WebDatabase
+    templates: Jinja2Templates
+    scrub: Scrubber
+
+    def page(self, request: Request, name: str, status_code: int = 200, **context: Any):
+        principal = getattr(request.state, "principal", None)
+        context.update(
+            principal=principal,
+            csrf=self.guard.csrf_token(principal) if principal else "",
+            nav=name.split(".")[0],
+        )
+        return self.templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def state(request: Request) -> WebState:
+    return request.app.state.web
+
+
+def current_user(request: Request) -> Principal:
+    """Dependency of every page: the authenticated caller, or AuthError (401 / login redirect)."""
+    principal = state(request).guard.authenticate(request)
+    request.state.principal = principal
+    return principal
+
+
+def check_csrf(principal: Principal, submitted: str | None, request: Request) -> None:
+    state(request).guard.check_csrf(principal, submitted or request.headers.get("x-csrf-token"))
+
+
+def _wants_html(request: Request) -> bool:
+    return request.method == "GET" and "text/html" in request.headers.get("accept", "")
+
+
+def create_app(config: Config, token: str, *, database: WebDatabase | None = None) -> FastAPI:
+    """The app. `token` is the operator's web token; `database` defaults to the web role's pool."""
+    from evals.web import alerts, login, overview, runs
+
+    database = database or WebDatabase(web_conninfo(config))
+    scrub = Scrubber((token,), tuple(config.capture.redact_patterns))
+    templates = Jinja2Templates(env=make_environment(scrub))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Iterator[None]:
+        database.open()
+        try:
+            yield
+        finally:
+            database.close()
+
+    app = FastAPI(title="evalhouse", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.state.web = WebState(config=config, guard=Guard(token), db=database,
+                             templates=templates, scrub=scrub)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.exception_handler(AuthError)
+    async def unauthenticated(request: Request, exc: AuthError) -> Response:
+        if _wants_html(request):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        return PlainTextResponse(
+            "authentication required", status_code=401,
+            headers={"www-authenticate": 'Bearer realm="evalhouse", Basic realm="evalhouse"'},
+        )
+
+    @app.exception_handler(CsrfError)
+    async def forged(request: Request, exc: CsrfError) -> Response:
+        return PlainTextResponse("CSRF token missing or invalid", status_code=403)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(login.router)
+    for module in (overview, runs, alerts):
+        app.include_router(module.router, dependencies=[Depends(current_user)])
+    return app

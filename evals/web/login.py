@@ -1,0 +1,53 @@
+"""The login form (token → signed session cookie) and logout."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+
+from evals.web.app import check_csrf, current_user, state
+from evals.web.security import SESSION_COOKIE, SESSION_TTL_S, Principal
+
+router = APIRouter()
+
+_NAME_MAX = 64
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths, so the login form cannot be used as an open redirect."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/"):
+    return state(request).page(request, "login.html", next=_safe_next(next), error=None)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    token: str = Form(""),
+    name: str = Form(""),
+    next: str = Form("/"),
+):
+    web = state(request)
+    name = " ".join(name.split())[:_NAME_MAX]
+    if not name or not web.guard.token_matches(token):
+        error = "Enter your name." if not name else "That token is not valid."
+        return web.page(request, "login.html", status_code=401, next=_safe_next(next), error=error)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE, web.guard.session_cookie(name), max_age=SESSION_TTL_S, httponly=True,
+        samesite="lax", secure=request.url.scheme == "https", path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: str = Form(""), principal: Principal = Depends(current_user)):
+    check_csrf(principal, csrf, request)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

@@ -1,0 +1,154 @@
+"""The ops overview's aggregates, each one query on a dbt mart, all run at once.
+
+Every query starts from the same `bounds` CTE, so the default window (the 30 days ending at the
+newest day in the marts) is resolved inside each query rather than by an extra round trip, and
+the queries stay independent of each other. The filters are bound parameters; `null` means "any".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from evals.web.db import Query
+
+DEFAULT_DAYS = 30
+
+_BOUNDS = f"""
+with bounds as (
+    select lo, hi, lo - (hi - lo + 1) as prev_lo
+    from (
+        select coalesce(%(date_from)s::date, anchor.hi - {DEFAULT_DAYS - 1}) as lo, anchor.hi
+        from (select coalesce(%(date_to)s::date,
+                              (select max(run_date) from marts.fct_trend_daily),
+                              current_date) as hi) as anchor
+    ) as window_
+)
+"""
+
+_COHORT = """
+    and (%(suite)s::text is null or t.suite = %(suite)s)
+    and (%(source)s::text is null or t.source = %(source)s)
+"""
+
+KPIS = _BOUNDS + """
+select
+    b.lo, b.hi,
+    coalesce(sum(t.n_calls) filter (where t.run_date >= b.lo), 0) as calls,
+    coalesce(sum(t.n_verdicts) filter (where t.run_date >= b.lo), 0) as verdicts,
+    coalesce(sum(t.n_passed) filter (where t.run_date >= b.lo), 0) as passed,
+    coalesce(sum(t.n_failed) filter (where t.run_date >= b.lo), 0) as failed,
+    coalesce(sum(t.n_parse_errors) filter (where t.run_date >= b.lo), 0) as parse_errors,
+    coalesce(sum(t.cost_usd) filter (where t.run_date >= b.lo), 0) as cost_usd,
+    coalesce(sum(t.total_tokens) filter (where t.run_date >= b.lo), 0) as tokens,
+    coalesce(sum(t.n_calls) filter (where t.run_date < b.lo), 0) as prev_calls,
+    coalesce(sum(t.n_verdicts) filter (where t.run_date < b.lo), 0) as prev_verdicts,
+    coalesce(sum(t.n_passed) filter (where t.run_date < b.lo), 0) as prev_passed,
+    coalesce(sum(t.n_failed) filter (where t.run_date < b.lo), 0) as prev_failed,
+    coalesce(sum(t.cost_usd) filter (where t.run_date < b.lo), 0) as prev_cost_usd
+from bounds b
+left join marts.fct_trend_daily t on t.run_date between b.prev_lo and b.hi""" + _COHORT + """
+group by b.lo, b.hi
+"""
+
+AGREEMENT = _BOUNDS + """
+select
+    t.reference,
+    coalesce(sum(t.n), 0) as n,
+    coalesce(sum(t.n_agree), 0) as n_agree,
+    coalesce(sum(t.n_parse_errors), 0) as n_parse_errors
+from bounds b
+join marts.fct_verdict_agreement_weekly t
+    on t.week_start between date_trunc('week', b.lo)::date and b.hi""" + _COHORT + """
+group by t.reference
+"""
+
+TREND = _BOUNDS + """
+select
+    t.run_date, t.model,
+    sum(t.n_calls) as calls,
+    sum(t.n_verdicts) as verdicts,
+    sum(t.n_passed) as passed,
+    sum(t.n_failed) as failed,
+    sum(t.n_parse_errors) as parse_errors,
+    sum(t.cost_usd) as cost_usd,
+    max(t.latency_p95_ms) as latency_p95_ms
+from bounds b
+join marts.fct_trend_daily t on t.run_date between b.lo and b.hi""" + _COHORT + """
+group by t.run_date, t.model
+order by t.run_date, t.model
+"""
+
+STAGES = _BOUNDS + """
+select
+    t.stage, t.model, t.prompt_version,
+    sum(t.n_calls) as calls,
+    sum(t.n_verdicts) as verdicts,
+    sum(t.n_passed) as passed,
+    count(*) filter (where t.too_easy) as too_easy_days,
+    count(*) filter (where t.stalling) as stalling_days,
+    count(*) filter (where t.too_easy_vs_baseline) as too_easy_vs_baseline_days,
+    count(*) filter (where t.stalling_vs_baseline) as stalling_vs_baseline_days,
+    count(distinct t.run_date) as days,
+    max(t.band_too_easy_above) as band_too_easy_above,
+    min(t.band_stalling_below) as band_stalling_below
+from bounds b
+join marts.fct_stage_daily t on t.run_date between b.lo and b.hi""" + _COHORT + """
+    and t.stage is not null
+group by t.stage, t.model, t.prompt_version
+order by t.stage, t.model, t.prompt_version
+"""
+
+ISSUES = _BOUNDS + """
+, window_rows as (
+    select t.* from bounds b
+    join marts.fct_issue_distribution_daily t on t.run_date between b.lo and b.hi
+    where true""" + _COHORT + """
+),
+runs as (
+    select sum(n_runs) as n_runs from (
+        select distinct on (series_key, run_date) n_runs from window_rows
+        order by series_key, run_date
+    ) as per_series_day
+)
+select w.issue_tag, sum(w.n_runs_with_tag) as tagged, max(runs.n_runs) as n_runs
+from window_rows w cross join runs
+group by w.issue_tag
+order by tagged desc
+limit 12
+"""
+
+COSTS = _BOUNDS + """
+select
+    t.model, t.role,
+    sum(t.n_calls) as calls,
+    sum(t.total_tokens) as tokens,
+    sum(t.cost_usd) as cost_usd,
+    sum(t.n_passing_verdicts) as passing
+from bounds b
+join marts.fct_model_cost_daily t on t.run_date between b.lo and b.hi
+    and (%(source)s::text is null or t.source = %(source)s)
+group by t.model, t.role
+order by cost_usd desc
+"""
+
+
+@dataclass(frozen=True)
+class OverviewFilters:
+    date_from: date | None = None
+    date_to: date | None = None
+    suite: str | None = None
+    source: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"date_from": self.date_from, "date_to": self.date_to, "suite": self.suite,
+                "source": self.source}
+
+
+def overview_queries(filters: OverviewFilters) -> dict[str, Query]:
+    params = filters.params()
+    return {name: (sql, params) for name, sql in (
+        ("kpis", KPIS), ("agreement", AGREEMENT), ("trend", TREND), ("stages", STAGES),
+        ("issues", ISSUES), ("costs", COSTS),
+    )}

@@ -1,0 +1,301 @@
+"""/runs (search, keyset pages, CSV/JSON export) and /runs/{id} (the whole record, replay, review).
+
+The record, its parent, children, reviews and prompt template come from `evals.replay`, the same
+code behind `evalhouse show`, so the page and the CLI never disagree about what a run was.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, StreamingResponse
+
+from evals import replay
+from evals.runlog import ROLES, SOURCES, STATUSES
+from evals.web import diffs
+from evals.web.app import WebState, check_csrf, current_user, state
+from evals.web.run_queries import (
+    LIST_COLUMNS,
+    PAGE_SIZE,
+    BadFilter,
+    RunFilters,
+    encode_cursor,
+    export_query,
+    page_query,
+)
+from evals.web.security import Principal
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+NOTES_MAX = 5000
+_FLASH = {
+    "reviewed": ("ok", "Review saved."),
+    "already-reviewed": ("error", "You have already reviewed this run; reviews are not edited."),
+    "bad-verdict": ("error", "Choose a verdict from the suite's vocabulary."),
+    "bad-score": ("error", "The score must be a number between 0 and 1."),
+    "bad-tags": ("error", "Issue tags must come from the suite's taxonomy."),
+    "replayed": ("ok", "Replayed: the new run is shown beside the original below."),
+    "replay-failed": ("error", "This run cannot be replayed that way (no stored inputs or"
+                      " messages for it)."),
+    "bad-replay": ("error", "Unknown model or prompt version for this run."),
+}
+
+
+def _run_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise HTTPException(404, "no such run") from None
+
+
+def _filter_options(web: WebState) -> dict[str, list[str]]:
+    """Values for the filter datalists, from the small dimension tables (never the run log)."""
+    found = web.db.gather({
+        "suite": ("select distinct suite as v from raw.golden_suites order by 1", ()),
+        "stage": ("select distinct stage as v from raw.golden_items"
+                  " where stage is not null order by 1", ()),
+        "prompt_version": ("select prompt_version as v from raw.prompt_versions"
+                           " order by created_at desc limit 200", ()),
+        "verdict": ("select distinct unnest(verdicts) as v from raw.golden_suites order by 1", ()),
+    })
+    options = {name: [row["v"] for row in rows] for name, rows in found.items()}
+    options.update(model=sorted(web.config.models), source=list(SOURCES), status=list(STATUSES),
+                   role=list(ROLES))
+    return options
+
+
+@router.get("/runs")
+def run_list(request: Request, cursor: str | None = None, limit: int = PAGE_SIZE):
+    web = state(request)
+    filters = RunFilters.from_query(request.query_params)
+    limit = max(1, min(limit, 500))
+    try:
+        sql, params = page_query(filters, cursor, limit)
+    except BadFilter as exc:
+        raise HTTPException(400, str(exc)) from None
+    rows = web.db.rows(sql, params)
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    query = filters.as_query()
+    return web.page(
+        request, "runs.html", runs=rows[:limit], filters=filters, options=_filter_options(web),
+        next_url=f"/runs?{urlencode({**query, 'cursor': next_cursor})}" if next_cursor else None,
+        first_url=f"/runs?{urlencode(query)}" if cursor else None,
+        export_query=urlencode(query),
+    )
+
+
+def _export_rows(web: WebState, filters: RunFilters, limit: int) -> Iterator[dict[str, Any]]:
+    """Rows for an export, streamed from a server-side cursor and scrubbed one by one."""
+    sql, params = export_query(filters, limit)
+    with (web.db.connection() as conn, conn.transaction(),
+          conn.cursor(name="evalhouse_export") as cur):
+        cur.execute(sql, params)
+        for row in cur:
+            yield web.scrub.value({k: row[k] for k in LIST_COLUMNS})
+
+
+def _csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LIST_COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        row["issue_tags"] = ";".join(row["issue_tags"] or [])
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _json_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    yield "["
+    for index, row in enumerate(rows):
+        yield ("," if index else "") + json.dumps(row, default=str, ensure_ascii=False)
+    yield "]\n"
+
+
+@router.get("/runs.{fmt}")
+def run_export(request: Request, fmt: str, limit: int = 10_000):
+    """The filtered run list as CSV or JSON (newest first, at most `limit` rows)."""
+    web = state(request)
+    filters = RunFilters.from_query(request.query_params)
+    try:
+        filters.where()
+    except BadFilter as exc:
+        raise HTTPException(400, str(exc)) from None
+    rows = _export_rows(web, filters, max(1, limit))
+    if fmt == "csv":
+        body, media = _csv_lines(rows), "text/csv; charset=utf-8"
+    elif fmt == "json":
+        body, media = _json_lines(rows), "application/json"
+    else:
+        raise HTTPException(404, "export formats: csv, json")
+    return StreamingResponse(body, media_type=media, headers={
+        "content-disposition": f'attachment; filename="evalhouse-runs.{fmt}"'})
+
+
+def _suite_vocabulary(web: WebState, record: dict[str, Any]) -> dict[str, list[str]]:
+    row = web.db.one(
+        "select verdicts, issue_tags from raw.golden_suites where suite = %s"
+        " order by (suite_version = %s) desc, loaded_at desc limit 1",
+        (record.get("suite"), record.get("suite_version")),
+    )
+    return {"verdicts": row["verdicts"] if row else [], "issue_tags": row["issue_tags"] if row else []}
+
+
+def _prompt_context(web: WebState, record: dict[str, Any], template: str | None,
+                    against: str | None) -> dict[str, Any]:
+    """Other versions of the run's prompt, and a diff of its template against one of them."""
+    name = record.get("prompt_name")
+    versions = web.db.rows(
+        "select prompt_version, created_at from raw.prompt_versions where prompt_name = %s"
+        " order by created_at", (name,),
+    ) if name else []
+    others = [v for v in versions if v["prompt_version"] != record.get("prompt_version")]
+    against = against or (others[-1]["prompt_version"] if others else None)
+    diff: list[diffs.DiffLine] = []
+    if against and template is not None:
+        other = web.db.one(
+            "select template from raw.prompt_versions where prompt_name = %s"
+            " and prompt_version = %s", (name, against),
+        )
+        if other:
+            diff = diffs.unified(other["template"], template, f"{name}@{against}",
+                                 f"{name}@{record.get('prompt_version')}")
+    return {"versions": versions, "others": others, "against": against, "diff": diff}
+
+
+def _comparison(web: WebState, run_id: uuid.UUID, other: str | None) -> dict[str, Any] | None:
+    """Old vs new for a replay (or any two runs): both records and the diffs of what changed."""
+    if not other:
+        return None
+    other_id = _run_id(other)
+    with web.db.connection(tuple_rows=True) as conn:
+        try:
+            sections = replay.diff_runs(conn, run_id, other_id)
+            old, new = replay.load_run(conn, run_id), replay.load_run(conn, other_id)
+        except replay.RunNotFound:
+            raise HTTPException(404, "no such run to compare") from None
+    return {
+        "other_id": other_id, "old": old, "new": new,
+        "sections": {name: diffs.classify(text.splitlines()) for name, text in sections.items()
+                     if text},
+    }
+
+
+@router.get("/runs/{run_id}")
+def run_detail(request: Request, run_id: str, against: str | None = None,
+               compare: str | None = None, flash: str | None = None):
+    web = state(request)
+    rid = _run_id(run_id)
+    with web.db.connection(tuple_rows=True) as conn:
+        try:
+            view = replay.load_run_view(conn, rid)
+        except replay.RunNotFound:
+            raise HTTPException(404, "no such run") from None
+    record = view["run"]
+    alerts = web.db.rows(
+        "select alert_id, severity, subject, created_at from raw.alerts"
+        " where %s = any(example_run_ids) order by created_at desc limit 20", (rid,),
+    )
+    dagster_url = (
+        f"{web.config.alerts.dagster_url.rstrip('/')}/runs/{record['orchestrator_run_id']}"
+        if record.get("orchestrator_run_id") else None
+    )
+    return web.page(
+        request, "run.html", view=view, record=record, alerts=alerts, dagster_url=dagster_url,
+        prompt=_prompt_context(web, record, view["template"], against),
+        vocabulary=_suite_vocabulary(web, record), models=sorted(web.config.models),
+        comparison=_comparison(web, rid, compare), flash=_FLASH.get(flash or ""),
+    )
+
+
+def _back(run_id: uuid.UUID, flash: str, **extra: str) -> RedirectResponse:
+    query = urlencode({"flash": flash, **extra})
+    return RedirectResponse(f"/runs/{run_id}?{query}", status_code=303)
+
+
+@router.post("/runs/{run_id}/reviews")
+def add_review(
+    request: Request,
+    run_id: str,
+    verdict: str = Form(""),
+    score: str = Form(""),
+    issue_tags: list[str] = Form(default_factory=list),
+    notes: str = Form(""),
+    csrf: str = Form(""),
+    principal: Principal = Depends(current_user),
+):
+    """Add the signed-in reviewer's label; one review per reviewer and run, never overwritten."""
+    check_csrf(principal, csrf, request)
+    web = state(request)
+    rid = _run_id(run_id)
+    record = web.db.one("select suite, suite_version from raw.eval_runs where run_id = %s", (rid,))
+    if record is None:
+        raise HTTPException(404, "no such run")
+    vocabulary = _suite_vocabulary(web, record)
+    verdict = verdict.strip()
+    if not verdict or (vocabulary["verdicts"] and verdict not in vocabulary["verdicts"]):
+        return _back(rid, "bad-verdict")
+    if vocabulary["issue_tags"] and not set(issue_tags) <= set(vocabulary["issue_tags"]):
+        return _back(rid, "bad-tags")
+    try:
+        score_value = float(score) if score.strip() else None
+    except ValueError:
+        return _back(rid, "bad-score")
+    if score_value is not None and not 0 <= score_value <= 1:
+        return _back(rid, "bad-score")
+    inserted = web.db.rows(
+        "insert into raw.human_reviews"
+        " (review_id, run_id, reviewer, verdict, score, issue_tags, notes, source)"
+        " values (%s, %s, %s, %s, %s, %s, %s, 'web')"
+        " on conflict (run_id, reviewer) do nothing returning review_id",
+        (uuid.uuid4(), rid, principal.name, verdict, score_value, sorted(set(issue_tags)),
+         notes.strip()[:NOTES_MAX] or None),
+    )
+    return _back(rid, "reviewed" if inserted else "already-reviewed")
+
+
+@router.post("/runs/{run_id}/replay")
+def replay_run(
+    request: Request,
+    run_id: str,
+    model: str = Form(""),
+    prompt_version: str = Form(""),
+    csrf: str = Form(""),
+    principal: Principal = Depends(current_user),
+):
+    """Re-execute the run (optionally with another model or prompt version) and show old vs new."""
+    check_csrf(principal, csrf, request)
+    web = state(request)
+    rid = _run_id(run_id)
+    record = web.db.one("select prompt_name from raw.eval_runs where run_id = %s", (rid,))
+    if record is None:
+        raise HTTPException(404, "no such run")
+    known_versions = {
+        row["prompt_version"] for row in web.db.rows(
+            "select prompt_version from raw.prompt_versions where prompt_name = %s",
+            (record["prompt_name"],))
+    }
+    if (model and model not in web.config.models) or (
+            prompt_version and prompt_version not in known_versions):
+        return _back(rid, "bad-replay")
+    try:
+        with web.db.connection(tuple_rows=True) as conn:
+            _old, new = replay.replay_run(web.config, rid, model=model or None,
+                                          prompt_version=prompt_version or None, conn=conn)
+    except replay.ReplayError as exc:
+        log.warning("replay of run %s refused: %s", rid, web.scrub(str(exc)))
+        return _back(rid, "replay-failed")
+    new_id = new["run_id"]
+    return RedirectResponse(f"/runs/{rid}?{urlencode({'flash': 'replayed', 'compare': new_id})}"
+                            "#compare", status_code=303)

@@ -1,0 +1,531 @@
+"""HTTP tests of `evalhouse serve`: every route, the auth and CSRF rules, least privilege, scrubbing.
+
+One warehouse per module: a realistic run log (the shipped intro-python suite graded by two
+simulated models over two weeks, two prompt versions, judges, errors, human reviews, alerts)
+written through evals.runlog, and the marts built once by dbt. The app runs in-process
+(Starlette's TestClient) as the least-privilege role `evalhouse_web`.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import random
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+import pytest
+from conftest import REPO_ROOT, create_database, drop_database
+from fastapi.testclient import TestClient
+
+from evals import warehouse
+from evals.config import load_config
+from evals.golden import load_suite, store_suite
+from evals.prompts import PromptTemplate, ensure_prompt_version, load_prompt
+from evals.runlog import RunRecord, idempotency_key, write_runs
+from evals.web.app import create_app
+from evals.web.db import WebDatabase, web_conninfo
+from evals.web.security import SESSION_COOKIE, Guard
+
+TOKEN = "test-web-token-5f0c2a9e71d4"
+SECRET = "sk-proj-ZZtopSecretKey1234567890abcdef"
+LAST_DAY = date(2026, 3, 14)
+DAYS = 14
+MODELS = ("tutor-small", "tutor-large")
+BEARER = {"authorization": f"Bearer {TOKEN}"}
+HTML = {"accept": "text/html"}
+
+
+@dataclass
+class Seeded:
+    """What the seed wrote, so tests can compare pages with an independent count."""
+
+    url: str
+    runs: list[RunRecord] = field(default_factory=list)
+    target: RunRecord | None = None  # a golden grader run with a judge child, reviews, an alert
+    alert_id: int = 0
+    other_alert_id: int = 0
+    versions: tuple[str, str] = ("", "")
+
+
+def _grader_vars(suite, item) -> dict:
+    return {
+        "rubric": item.rubric, "submission": item.submission, "prior_context": item.prior_context,
+        "stage": item.stage, "verdicts": list(suite.verdicts),
+        "passing_verdicts": list(suite.passing_verdicts), "issue_tags": list(suite.issue_tags),
+    }
+
+
+def seed_warehouse(url: str) -> Seeded:
+    """Write the module's run log, reviews and alerts into the (migrated) database at `url`."""
+    rng = random.Random(7)
+    suite = load_suite(REPO_ROOT / "golden_sets" / "intro_python_grader.yaml")
+    v1 = load_prompt("rubric_grader")
+    v2 = PromptTemplate.from_text(
+        "rubric_grader", v1.text.replace("be specific and kind, never vague",
+                                         "be specific, kind and brief; never vague"))
+    seeded = Seeded(url=url, versions=(v1.version, v2.version))
+    items = list(suite.items)
+    for offset in range(DAYS):
+        day = LAST_DAY - timedelta(days=DAYS - 1 - offset)
+        template = v1 if offset < DAYS // 2 else v2
+        for number, item in enumerate(rng.sample(items, 24)):
+            for model in MODELS:
+                started = datetime(day.year, day.month, day.day, 8, tzinfo=UTC) + timedelta(
+                    minutes=number * 7 + (model == "tutor-large") * 3)
+                variables = _grader_vars(suite, item)
+                status = "ok"
+                if rng.random() < 0.04:
+                    status = "error"
+                elif rng.random() < 0.03:
+                    status = "parse_error"
+                correct = rng.random() < (0.9 if model == "tutor-large" else 0.8)
+                verdict = item.expected_verdict if correct else rng.choice(suite.verdicts)
+                tags = list(item.expected_issue_tags) if correct else []
+                output = {"verdict": verdict, "score": round(rng.random(), 2),
+                          "feedback": {"strengths": ["clear names"],
+                                       "problems": ["misses an edge case"] if tags else [],
+                                       "suggestion": "test the empty input"},
+                          "issue_tags": tags}
+                record = RunRecord(
+                    idempotency_key=idempotency_key("web-seed", item.item_hash, model, str(day)),
+                    source="golden" if number % 3 else "production", role="grader", model=model,
+                    started_at=started, status=status, batch_id=f"seed-{day}",
+                    suite=suite.name, suite_version=suite.version, item_id=item.item_id,
+                    item_hash=item.item_hash, stage=item.stage, category=item.category,
+                    subject_id=None if number % 3 else f"learner-{number:03d}",
+                    orchestrator_run_id=f"dagster-{day:%Y%m%d}" if number % 3 else None,
+                    rubric=item.rubric, submission=item.submission,
+                    prior_context=item.prior_context, inputs=variables,
+                    messages=template.render(**variables), params={"temperature": 0},
+                    response_model=f"evalhouse-sim/{model}", provider="evalhouse-sim",
+                    prompt_name=template.name, prompt_version=template.version,
+                    latency_ms=rng.lognormvariate(6.8, 0.3), input_tokens=rng.randint(300, 900),
+                    output_tokens=rng.randint(60, 200), cost_usd=rng.uniform(1e-4, 6e-4),
+                    expected_verdict=item.expected_verdict,
+                )
+                if status == "ok":
+                    record.output_text = json.dumps(output)
+                    record.verdict, record.passed = verdict, suite.passes(verdict)
+                    record.score, record.feedback = output["score"], output["feedback"]
+                    record.issue_tags = tags
+                elif status == "parse_error":
+                    record.output_text = "I think this is mostly fine?"
+                else:
+                    record.output_text = None
+                    record.error_class = "AuthenticationError"
+                    record.error_message = f"Incorrect API key provided: {SECRET}"
+                seeded.runs.append(record)
+    target = next(r for r in reversed(seeded.runs)
+                  if r.status == "ok" and r.source == "golden" and r.model == "tutor-small")
+    target.output_text = json.dumps({**json.loads(target.output_text), "debug": SECRET})
+    judge = RunRecord(
+        idempotency_key=idempotency_key("web-seed-judge", str(target.run_id)), source="golden",
+        role="judge", model="judge", started_at=target.started_at + timedelta(seconds=2),
+        status="ok", parent_run_id=target.run_id, suite=target.suite, stage=target.stage,
+        item_id=target.item_id, verdict="pass", passed=True, output_text='{"verdict": "pass"}',
+        messages=[{"role": "user", "content": "Is the grade right?"}],
+    )
+    seeded.runs.append(judge)
+    seeded.target = target
+    with psycopg.connect(url, autocommit=True) as conn:
+        store_suite(conn, suite)
+        for template in (v1, v2):
+            ensure_prompt_version(conn, template.name, template.version, template.text)
+        write_runs(conn, seeded.runs)
+        reviewed = [r for r in seeded.runs if r.status == "ok" and r.role == "grader"][::9]
+        for index, run in enumerate(reviewed):
+            human = run.expected_verdict if index % 4 else "fail"
+            for reviewer in ("alice", "bob"):
+                conn.execute(
+                    "insert into raw.human_reviews (review_id, run_id, reviewer, verdict, notes)"
+                    " values (%s, %s, %s, %s, %s)",
+                    (uuid.uuid4(), run.run_id, reviewer, human, "checked by hand"))
+        seeded.alert_id = conn.execute(
+            "insert into raw.alerts (dedupe_key, kind, severity, subject, message, statistic,"
+            " observed, expected_low, expected_high, window_start, window_end, evidence,"
+            " example_run_ids, orchestrator_run_id) values ('stage-band|loops|w11', 'stage_band',"
+            " 'warning', 'stage loops stalling', 'Pass rate of loops fell below its band',"
+            " 'wilson_high', 0.31, 0.35, 0.95, %s, %s, %s, %s, 'dagster-run-42')"
+            " returning alert_id",
+            (datetime(2026, 3, 13, tzinfo=UTC), datetime(2026, 3, 14, tzinfo=UTC),
+             json.dumps({"n": 48, "passed": 9, "webhook_token": SECRET}), [target.run_id]),
+        ).fetchone()[0]
+        seeded.other_alert_id = conn.execute(
+            "insert into raw.alerts (dedupe_key, kind, severity, subject, message)"
+            " values ('cost|w11', 'cost_spike', 'critical', 'cost spike tutor-large',"
+            " 'Cost per call doubled') returning alert_id").fetchone()[0]
+    return seeded
+
+
+def build_marts(url: str, target_path) -> None:
+    """Run the dbt project once against `url` (models only; dbt's tests are the dbt suite's)."""
+    from evals.dbt import dbt_env, run_dbt
+
+    config = load_config(REPO_ROOT / "evalhouse.yaml")
+    result = run_dbt(["run", "--quiet"], env=dbt_env(url, config, target_path=target_path))
+    assert result.success, result.exception
+
+
+@pytest.fixture(scope="module")
+def seeded(pg_server, tmp_path_factory) -> Iterator[Seeded]:
+    name = create_database(pg_server)
+    url = pg_server.url(name)
+    try:
+        data = seed_warehouse(url)
+        build_marts(url, tmp_path_factory.mktemp("dbt-target"))
+        yield data
+    finally:
+        warehouse._engine_for(url).dispose()
+        drop_database(pg_server, name)
+
+
+@pytest.fixture(scope="module")
+def app_client(seeded) -> Iterator[TestClient]:
+    config = load_config(REPO_ROOT / "evalhouse.yaml")
+    app = create_app(config, TOKEN, database=WebDatabase(web_conninfo(config, seeded.url)))
+    with TestClient(app, follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture
+def client(app_client) -> TestClient:
+    app_client.cookies.clear()
+    return app_client
+
+
+def _login(client: TestClient, name: str = "carol") -> str:
+    """Sign in through the form; returns the CSRF token the pages embed."""
+    response = client.post("/login", data={"token": TOKEN, "name": name, "next": "/runs"})
+    assert response.status_code == 303 and response.headers["location"] == "/runs"
+    page = client.get("/alerts")
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+
+def _owner(url: str):
+    return psycopg.connect(url, autocommit=True)
+
+
+# --- auth ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/runs", "/runs.csv", "/alerts", "/alerts/1",
+                                  f"/runs/{uuid.uuid4()}"])
+def test_every_page_refuses_a_caller_without_credentials(client, path):
+    response = client.get(path)
+    assert response.status_code == 401
+    assert "Bearer" in response.headers["www-authenticate"]
+    assert SECRET not in response.text
+
+
+def test_a_browser_without_a_session_is_sent_to_the_login_form_and_back(client):
+    response = client.get("/runs?stage=loops", headers=HTML)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2Fruns%3Fstage%3Dloops"
+    assert "Token" in client.get("/login").text
+
+
+def test_a_wrong_token_is_refused_by_bearer_basic_and_the_login_form(client):
+    assert client.get("/runs", headers={"authorization": "Bearer not-the-token"}).status_code == 401
+    assert client.get("/runs", auth=("ops", "not-the-token")).status_code == 401
+    response = client.post("/login", data={"token": "nope", "name": "eve", "next": "/"})
+    assert response.status_code == 401 and SESSION_COOKIE not in response.cookies
+
+
+def test_basic_auth_with_the_token_as_password_is_accepted(client):
+    assert client.get("/runs", auth=("ops", TOKEN)).status_code == 200
+
+
+def test_login_sets_a_signed_http_only_cookie_and_never_redirects_off_site(client):
+    response = client.post("/login", data={"token": TOKEN, "name": "dan", "next": "//evil.example/"})
+    assert response.headers["location"] == "/"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+    assert client.get("/runs").status_code == 200
+
+
+def test_a_tampered_or_expired_session_cookie_is_refused(client):
+    guard = Guard(TOKEN)
+    forged = Guard("another-token-of-sufficient-length").session_cookie("mallory")
+    client.cookies.set(SESSION_COOKIE, forged)
+    assert client.get("/runs").status_code == 401
+    client.cookies.set(SESSION_COOKIE, guard.session_cookie("old", now=1_000_000))
+    assert client.get("/runs").status_code == 401
+    body, _, signature = guard.session_cookie("bob").partition(".")
+    client.cookies.set(SESSION_COOKIE, f"{body}x.{signature}")
+    assert client.get("/runs").status_code == 401
+
+
+def test_a_post_without_or_with_a_wrong_csrf_token_is_forbidden(client, seeded):
+    _login(client)
+    target = seeded.target.run_id
+    for data in ({"verdict": "pass"}, {"verdict": "pass", "csrf": "forged"}):
+        assert client.post(f"/runs/{target}/reviews", data=data).status_code == 403
+        assert client.post(f"/alerts/{seeded.other_alert_id}/ack", data=data).status_code == 403
+        assert client.post(f"/runs/{target}/replay", data=data).status_code == 403
+        assert client.post("/logout", data=data).status_code == 403
+    with _owner(seeded.url) as conn:
+        assert conn.execute("select count(*) from raw.human_reviews where reviewer = 'carol'"
+                            ).fetchone()[0] == 0
+        assert conn.execute("select acknowledged_at from raw.alerts where alert_id = %s",
+                            (seeded.other_alert_id,)).fetchone()[0] is None
+
+
+def test_a_csrf_token_from_another_session_is_refused(client, seeded):
+    stolen = _login(client, "alice-web")
+    client.cookies.clear()
+    _login(client, "carol")
+    response = client.post(f"/alerts/{seeded.other_alert_id}/ack", data={"csrf": stolen})
+    assert response.status_code == 403
+
+
+def test_pages_send_security_headers(client):
+    response = client.get("/runs", headers=BEARER)
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_logout_ends_the_session(client):
+    csrf = _login(client)
+    assert client.post("/logout", data={"csrf": csrf}).status_code == 303
+    assert client.get("/runs").status_code == 401
+
+
+# --- least privilege and scrubbing --------------------------------------------------------------
+
+
+def test_the_app_connects_as_the_least_privilege_role(app_client):
+    database = app_client.app.state.web.db
+    assert database.one("select current_user as u")["u"] == "evalhouse_web"
+    for statement in ("delete from raw.eval_runs", "update raw.eval_runs set verdict = 'pass'",
+                      "update raw.alerts set severity = 'info'", "truncate raw.human_reviews",
+                      "delete from raw.human_reviews", "create table raw.x (a int)",
+                      "drop table marts.fct_trend_daily"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            database.rows(statement)
+    assert database.one("select count(*) as n from marts.fct_stage_daily")["n"] > 0
+
+
+def test_no_secret_is_rendered_on_any_page_or_export(client, seeded):
+    error_run = next(r for r in seeded.runs if r.status == "error")
+    pages = [f"/runs/{seeded.target.run_id}", f"/runs/{error_run.run_id}", "/runs?status=error",
+             "/runs.csv?status=error", "/runs.json?status=error", f"/alerts/{seeded.alert_id}", "/"]
+    for path in pages:
+        response = client.get(path, headers=BEARER)
+        assert response.status_code == 200, path
+        assert SECRET not in response.text, path
+        assert TOKEN not in response.text, path
+    assert "[REDACTED]" in client.get(f"/runs/{error_run.run_id}", headers=BEARER).text
+
+
+# --- /runs --------------------------------------------------------------------------------------
+
+
+def _all_pages(client, query: str) -> list[str]:
+    ids, url = [], f"/runs?{query}&limit=37"
+    while url:
+        page = client.get(url, headers=BEARER)
+        assert page.status_code == 200
+        ids += re.findall(r'<a class="mono" href="/runs/([0-9a-f-]{36})"', page.text)
+        found = re.search(r'<a class="button" href="(/runs\?[^"]+)">Older', page.text)
+        url = found.group(1).replace("&amp;", "&") if found else None
+    return ids
+
+
+def test_keyset_pages_walk_every_matching_run_once_newest_first(client, seeded):
+    expected = sorted((r for r in seeded.runs if r.stage == "loops" and r.model == "tutor-small"),
+                      key=lambda r: (r.started_at, str(r.run_id)), reverse=True)
+    assert _all_pages(client, "stage=loops&model=tutor-small") == [str(r.run_id) for r in expected]
+
+
+def test_run_filters_combine_status_source_prompt_version_and_dates(client, seeded):
+    version = seeded.versions[1]
+    start, end = LAST_DAY - timedelta(days=3), LAST_DAY - timedelta(days=1)
+    query = (f"status=ok&source=golden&prompt_version={version}&verdict=pass"
+             f"&date_from={start}&date_to={end}&suite=intro-python&role=grader")
+    expected = {str(r.run_id) for r in seeded.runs
+                if r.status == "ok" and r.source == "golden" and r.prompt_version == version
+                and r.verdict == "pass" and start <= r.started_at.date() <= end
+                and r.role == "grader"}
+    assert expected and set(_all_pages(client, query)) == expected
+
+
+def test_filter_values_are_bound_parameters_not_sql(client):
+    response = client.get("/runs?stage=' or 1=1 --&model=x\"); drop table raw.eval_runs; --",
+                          headers=BEARER)
+    assert response.status_code == 200 and "No runs match" in response.text
+    assert client.get("/runs?date_from=yesterday", headers=BEARER).status_code == 400
+    assert client.get("/runs?cursor=garbage!", headers=BEARER).status_code == 400
+
+
+def test_exports_give_the_filtered_rows_as_csv_and_json(client, seeded):
+    expected = {str(r.run_id) for r in seeded.runs if r.stage == "functions"}
+    response = client.get("/runs.csv?stage=functions", headers=BEARER)
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert {row["run_id"] for row in rows} == expected
+    data = client.get("/runs.json?stage=functions", headers=BEARER).json()
+    assert {row["run_id"] for row in data} == expected
+    assert all(row["stage"] == "functions" for row in data)
+    assert len(client.get("/runs.json?limit=5", headers=BEARER).json()) == 5
+    assert client.get("/runs.xml", headers=BEARER).status_code == 404
+
+
+# --- /runs/{id} ---------------------------------------------------------------------------------
+
+
+def test_the_run_page_shows_the_whole_record(client, seeded):
+    run = seeded.target
+    page = client.get(f"/runs/{run.run_id}", headers=BEARER).text
+    assert "Messages as sent" in page and "SUBMISSION" in page  # the rendered user message
+    assert run.item_id in page and run.stage in page
+    assert "evalhouse-sim/tutor-small" in page  # answered by
+    assert f"rubric_grader@{run.prompt_version}" in page
+    assert "test the empty input" in page  # structured feedback
+    assert "http://127.0.0.1:3000/runs/" + run.orchestrator_run_id in page
+    assert f"/alerts/{seeded.alert_id}" in page  # the alert that cites it
+    child = next(r for r in seeded.runs if r.parent_run_id == run.run_id)
+    assert f'href="/runs/{child.run_id}"' in page
+    assert "alice" in page or "No human has reviewed" in page
+    child_page = client.get(f"/runs/{child.run_id}", headers=BEARER).text
+    assert f'href="/runs/{run.run_id}"' in child_page  # parent link
+
+
+def test_the_prompt_section_diffs_against_another_version(client, seeded):
+    v1, v2 = seeded.versions
+    run = next(r for r in seeded.runs if r.prompt_version == v2)
+    page = client.get(f"/runs/{run.run_id}?against={v1}", headers=BEARER).text
+    assert '<div class="del">-Judge only what the rubric asks for; be specific and kind' in page
+    assert "be specific, kind and brief" in page
+    assert '<div class="add">+' in page
+
+
+def test_unknown_or_malformed_run_ids_are_404(client):
+    assert client.get(f"/runs/{uuid.uuid4()}", headers=BEARER).status_code == 404
+    assert client.get("/runs/not-a-uuid", headers=BEARER).status_code == 404
+
+
+def test_a_review_added_on_the_page_is_stored_once_and_shown(client, seeded):
+    csrf = _login(client, "rita")
+    run = next(r for r in seeded.runs if r.status == "ok" and r.role == "grader"
+               and r.stage == "loops")
+    response = client.post(f"/runs/{run.run_id}/reviews", data={
+        "csrf": csrf, "verdict": "revise", "score": "0.4", "issue_tags": ["off_by_one"],
+        "notes": "Loop stops one short."})
+    assert response.status_code == 303 and "flash=reviewed" in response.headers["location"]
+    page = client.get(response.headers["location"]).text
+    assert "Review saved." in page and "Loop stops one short." in page and "rita" in page
+    again = client.post(f"/runs/{run.run_id}/reviews", data={"csrf": csrf, "verdict": "pass"})
+    assert "already-reviewed" in again.headers["location"]
+    with _owner(seeded.url) as conn:
+        rows = conn.execute("select verdict, score, issue_tags, source from raw.human_reviews"
+                            " where run_id = %s and reviewer = 'rita'", (run.run_id,)).fetchall()
+    assert rows == [("revise", 0.4, ["off_by_one"], "web")]
+
+
+def test_a_review_outside_the_suite_vocabulary_is_rejected(client, seeded):
+    csrf = _login(client, "victor")
+    run = seeded.target
+    for data, flash in (({"verdict": "excellent"}, "bad-verdict"),
+                        ({"verdict": "pass", "score": "7"}, "bad-score"),
+                        ({"verdict": "pass", "issue_tags": ["no_such_tag"]}, "bad-tags")):
+        response = client.post(f"/runs/{run.run_id}/reviews", data={"csrf": csrf, **data})
+        assert f"flash={flash}" in response.headers["location"]
+    with _owner(seeded.url) as conn:
+        assert conn.execute("select count(*) from raw.human_reviews where reviewer = 'victor'"
+                            ).fetchone()[0] == 0
+
+
+def test_replay_with_another_model_and_prompt_version_shows_old_vs_new(client, seeded):
+    csrf = _login(client, "rita")
+    run = seeded.target
+    response = client.post(f"/runs/{run.run_id}/replay", data={
+        "csrf": csrf, "model": "tutor-large", "prompt_version": seeded.versions[0]})
+    assert response.status_code == 303
+    location = response.headers["location"]
+    new_id = re.search(r"compare=([0-9a-f-]{36})", location).group(1)
+    page = client.get(location).text
+    assert "Old vs new" in page and "Replayed" in page
+    assert "tutor-large" in page and SECRET not in page
+    with _owner(seeded.url) as conn:
+        row = conn.execute("select source, parent_run_id, model, prompt_version from"
+                           " raw.eval_runs where run_id = %s", (new_id,)).fetchone()
+    assert row == ("replay", run.run_id, "tutor-large", seeded.versions[0])
+
+
+def test_replay_refuses_a_model_or_prompt_version_it_does_not_know(client, seeded):
+    csrf = _login(client)
+    for data in ({"model": "gpt-imaginary"}, {"prompt_version": "deadbeefdeadbeef"}):
+        response = client.post(f"/runs/{seeded.target.run_id}/replay", data={"csrf": csrf, **data})
+        assert "flash=bad-replay" in response.headers["location"]
+
+
+# --- /alerts ------------------------------------------------------------------------------------
+
+
+def test_the_alert_list_and_page_show_statistic_window_evidence_and_examples(client, seeded):
+    listing = client.get("/alerts", headers=BEARER).text
+    assert "stage loops stalling" in listing and "cost spike tutor-large" in listing
+    page = client.get(f"/alerts/{seeded.alert_id}", headers=BEARER).text
+    assert "wilson_high" in page and "0.3100" in page and "0.3500 – 0.9500" in page
+    assert "2026-03-13" in page and '"passed": 9' in html.unescape(page)
+    assert f'href="/runs/{seeded.target.run_id}"' in page
+    assert "http://127.0.0.1:3000/runs/dagster-run-42" in page
+    assert client.get("/alerts/999999", headers=BEARER).status_code == 404
+    assert client.get("/alerts?show=bogus", headers=BEARER).status_code == 400
+
+
+def test_acknowledging_an_alert_records_who_and_moves_it_out_of_the_open_list(client, seeded):
+    csrf = _login(client, "olga")
+    response = client.post(f"/alerts/{seeded.alert_id}/ack", data={"csrf": csrf})
+    assert response.status_code == 303
+    assert "acknowledged by olga" in client.get(response.headers["location"]).text
+    assert "stage loops stalling" not in client.get("/alerts?show=open").text
+    assert "stage loops stalling" in client.get("/alerts?show=acknowledged").text
+    client.post(f"/alerts/{seeded.alert_id}/ack", data={"csrf": _login(client, "pete")})
+    with _owner(seeded.url) as conn:
+        assert conn.execute("select acknowledged_by from raw.alerts where alert_id = %s",
+                            (seeded.alert_id,)).fetchone()[0] == "olga"
+
+
+# --- / ------------------------------------------------------------------------------------------
+
+
+def _kpi(page: str, label: str) -> str:
+    found = re.search(rf'<div class="label">{label}</div><div class="value">([^<]+)</div>', page)
+    return found.group(1)
+
+
+def test_the_overview_kpis_match_an_independent_count(client, seeded):
+    page = client.get("/", headers=BEARER).text
+    window = [r for r in seeded.runs if r.started_at.date() > LAST_DAY - timedelta(days=30)]
+    assert _kpi(page, "Calls") == f"{len(window):,}"
+    graded = [r for r in window if r.status == "ok" and r.passed is not None]
+    assert _kpi(page, "Pass rate") == f"{100 * sum(r.passed for r in graded) / len(graded):.1f} %"
+    failed = [r for r in window if r.status in ("error", "timeout")]
+    assert _kpi(page, "Error rate") == f"{100 * len(failed) / len(window):.2f} %"
+    assert page.count("<svg") >= 5
+    assert "loops" in page and "Issue distribution" in page and "tutor-large" in page
+
+
+def test_the_overview_filters_by_source_and_date_range(client, seeded):
+    start, end = LAST_DAY - timedelta(days=4), LAST_DAY - timedelta(days=2)
+    page = client.get(f"/?source=production&date_from={start}&date_to={end}&suite=intro-python",
+                      headers=BEARER).text
+    expected = [r for r in seeded.runs if r.source == "production"
+                and start <= r.started_at.date() <= end]
+    assert _kpi(page, "Calls") == f"{len(expected):,}"
+    assert client.get("/?date_from=soon", headers=BEARER).status_code == 400
+
+
+def test_the_overview_of_an_empty_window_says_so(client):
+    page = client.get("/?date_from=2020-01-01&date_to=2020-01-31", headers=BEARER).text
+    assert _kpi(page, "Calls") == "0" and "No data in this window" in page
