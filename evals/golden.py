@@ -299,8 +299,7 @@ def _read_yaml(path: Path, report: _Report) -> _Document | None:
     items_node = header.data.pop("items", None)
     items: list[_Located] | None = None
     if items_node is None:
-        if "items" not in header.key_lines:
-            report(header.line, None, "items", "missing field (a list of items)")
+        report(header.line, None, "items", "missing field (a list of items)")
     elif not isinstance(items_node, yaml.SequenceNode):
         report(header.line_of("items"), None, "items", "must be a list of items")
     else:
@@ -397,6 +396,9 @@ def _read_csv(path: Path, report: _Report) -> _Document | None:
             for column in columns:
                 if column in seen:
                     report(1, None, column, "duplicate column")
+                elif column not in _ITEM_FIELDS:
+                    report(1, None, column,
+                           f"unknown column (expected some of: {', '.join(_ITEM_FIELDS)})")
                 seen.add(column)
             while True:
                 start = reader.line_num + 1
@@ -410,7 +412,8 @@ def _read_csv(path: Path, report: _Report) -> _Document | None:
                            f"row has {len(row)} cells, the header row has {len(columns)}")
                     continue
                 cells = zip(columns, row, strict=True)
-                data = {col: _csv_cell(col, cell) for col, cell in cells if cell != ""}
+                data = {col: _csv_cell(col, cell) for col, cell in cells
+                        if cell != "" and col in _ITEM_FIELDS}  # unknown columns: reported once
                 items.append(_Located(data, start, dict.fromkeys(data, start)))
         except csv.Error as exc:
             report(reader.line_num, None, "(csv)", f"broken CSV: {exc}")

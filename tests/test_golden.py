@@ -145,6 +145,8 @@ def _error_cases() -> dict[str, tuple]:
         "csv row with too many cells": (
             "suite.csv", "id,submission,expected_verdict\nc1,ok text,pass\nc2,a,b,pass\n",
             3, None, "(csv)", "row has 4 cells"),
+        "csv unknown column": ("suite.csv", "id,submission,expected_verdict,colour\nc1,x,pass,red\n",
+                               1, None, "colour", "unknown column"),
         "jsonl without header": ("suite.jsonl", jsonl(grader_jsonl | {"id": "x"}), 1, None,
                                  "(header)", "first line must be the suite header"),
     }
