@@ -183,18 +183,30 @@ class WebConfig(_Strict):
 
 
 class GateConfig(_Strict):
-    non_inferiority_margin: float = Field(0.02, ge=0, le=1)
-    stage_margin: float = Field(0.10, ge=0, le=1)
-    alpha: float = Field(0.05, gt=0, lt=1)
+    """Release-gate criteria (evals/gate.py); `evalhouse gate --config gate.yaml` overrides them."""
+
+    non_inferiority_margin: float = Field(
+        0.02, gt=0, le=1, description="The candidate may be at most this much less accurate."
+    )
+    stage_margin: float = Field(0.10, ge=0, le=1, description="Default per-stage regression margin.")
+    stage_margins: dict[str, float] = Field(
+        default_factory=dict, description="Per-stage margins overriding stage_margin."
+    )
+    min_stage_items: int = Field(5, ge=1, description="Fewer paired items: the stage is unassessed.")
+    alpha: float = Field(0.05, gt=0, lt=1, description="Two-sided level of McNemar tests and CIs.")
+    power: float = Field(0.8, gt=0, lt=1, description="Power the suite must give the NI test.")
     min_items: int = Field(30, ge=1)
     min_discordant: int = Field(10, ge=0)
-    max_latency_p95_ms: float | None = None
-    max_cost_per_item_usd: float | None = None
+    max_latency_p95_ms: float | None = Field(None, gt=0)
+    max_latency_p95_ratio: float | None = Field(None, gt=0, description="Candidate / baseline p95.")
+    max_cost_per_item_usd: float | None = Field(None, ge=0)
+    max_cost_per_item_ratio: float | None = Field(None, gt=0, description="Candidate / baseline.")
     max_error_rate: float = Field(0.05, ge=0, le=1)
     max_parse_error_rate: float = Field(0.05, ge=0, le=1)
-    safety_category: str | None = "safety"
+    safety_category: str | None = Field("safety", description="Category that must not regress.")
     bootstrap_samples: int = Field(2000, ge=100)
     seed: int = 20
+    report_items: int = Field(20, ge=0, description="Most affected items listed in the report.")
 
 
 class Config(_Strict):
