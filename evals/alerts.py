@@ -1,0 +1,359 @@
+"""The alert outbox: checks write alert rows, a sensor delivers them to webhooks.
+
+Why an outbox: a check decides an alert in the same transaction that writes it (so an alert
+exists exactly when its decision committed), and delivery happens later, elsewhere, as often as
+needed. Nothing is lost while a webhook is down — the row waits and every attempt is recorded in
+raw.alert_deliveries — and nothing is sent twice to one webhook: a delivery row is locked
+(`FOR UPDATE SKIP LOCKED`) while it is being posted and marked delivered in that same transaction
+on a 2xx, so two sensors ticking at once cannot both send it. (Only a crash in the instant
+between the webhook's 2xx and the commit can repeat a message; receivers that honour the
+`Idempotency-Key` header see it as the same alert.)
+
+Alerts are deduplicated by a key over (check, subject, window): re-running a night, or the whole
+demo, adds no row. Secrets never reach a row, a payload or a log line: webhook URLs (which often
+embed a token) are referred to by webhook name only, and texts pass the shared scrubber.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from evals.config import AlertsConfig, WebhookConfig
+from evals.redact import scrub
+
+log = logging.getLogger(__name__)
+
+SEVERITIES = ("info", "warning", "critical")
+MAX_AGE = timedelta(days=7)
+"""A webhook added later receives alerts of the last week, not the whole history."""
+BACKOFF_BASE_S = 30.0
+BACKOFF_MAX_S = 3600.0
+MAX_EXAMPLE_LINKS = 3
+
+
+@dataclass(frozen=True)
+class AlertDraft:
+    """What a check decided: one alert, before it is written (the columns of raw.alerts)."""
+
+    kind: str
+    severity: str
+    subject: str
+    message: str
+    statistic: str | None = None
+    observed: float | None = None
+    expected_low: float | None = None
+    expected_high: float | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    example_run_ids: Sequence[uuid.UUID | str] = ()
+    orchestrator_run_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, not {self.severity!r}")
+
+    @property
+    def dedupe_key(self) -> str:
+        """Same check, same subject, same window → same alert (the run that found it is not part)."""
+        start = self.window_start.isoformat() if self.window_start else "-"
+        end = self.window_end.isoformat() if self.window_end else "-"
+        return f"{self.kind}:{self.subject}:{start}:{end}"
+
+    @classmethod
+    def from_finding(cls, finding: Any, orchestrator_run_id: str | None = None) -> AlertDraft:
+        """From an `evals.drift.Finding` (its `alert_row()` has the columns of raw.alerts)."""
+        row = finding.alert_row()
+        return cls(
+            kind=row["kind"],
+            severity=row["severity"],
+            subject=row["subject"],
+            message=row["message"],
+            statistic=row["statistic"],
+            observed=row["observed"],
+            expected_low=row["expected_low"],
+            expected_high=row["expected_high"],
+            window_start=row["window_start"],
+            window_end=row["window_end"],
+            evidence=row["evidence"],
+            example_run_ids=tuple(row["example_run_ids"]),
+            orchestrator_run_id=orchestrator_run_id,
+        )
+
+
+def record_alerts(conn, drafts: Iterable[AlertDraft]) -> list[int]:
+    """Insert alerts on the caller's psycopg connection; returns the ids of the new ones.
+
+    It does not commit: call it inside the transaction that read the data and decided, so the
+    decision and its alerts commit (or roll back) together. A draft whose dedupe key exists is
+    skipped.
+    """
+    new_ids: list[int] = []
+    for draft in drafts:
+        row = conn.execute(
+            """
+            insert into raw.alerts (
+                dedupe_key, kind, severity, subject, message, statistic, observed,
+                expected_low, expected_high, window_start, window_end, evidence,
+                example_run_ids, orchestrator_run_id
+            ) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::uuid[], %s)
+            on conflict (dedupe_key) do nothing
+            returning alert_id
+            """,
+            (
+                draft.dedupe_key,
+                draft.kind,
+                draft.severity,
+                scrub(draft.subject),
+                scrub(draft.message),
+                draft.statistic,
+                _finite(draft.observed),
+                _finite(draft.expected_low),
+                _finite(draft.expected_high),
+                draft.window_start,
+                draft.window_end,
+                scrub(json.dumps(draft.evidence, default=str, allow_nan=False, sort_keys=True)),
+                [str(run_id) for run_id in draft.example_run_ids],
+                draft.orchestrator_run_id,
+            ),
+        ).fetchone()
+        if row is not None:
+            new_ids.append(row[0])
+    return new_ids
+
+
+def _finite(value: float | None) -> float | None:
+    """NaN/inf carry no statistic a reader can use; store them as unknown."""
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return float(value)
+
+
+# --- the message ------------------------------------------------------------------------------
+
+
+def alert_url(alerts: AlertsConfig, alert_id: int) -> str:
+    return f"{alerts.base_url.rstrip('/')}/alerts/{alert_id}"
+
+
+def run_url(alerts: AlertsConfig, run_id: uuid.UUID | str) -> str:
+    return f"{alerts.base_url.rstrip('/')}/runs/{run_id}"
+
+
+def dagster_run_url(alerts: AlertsConfig, orchestrator_run_id: str) -> str:
+    return f"{alerts.dagster_url.rstrip('/')}/runs/{orchestrator_run_id}"
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"{value:.4g}"
+
+
+def _window(alert: dict[str, Any]) -> str:
+    start, end = alert.get("window_start"), alert.get("window_end")
+    if start is None and end is None:
+        return "-"
+    return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC" if start and end else str(start or end)
+
+
+def links(alerts: AlertsConfig, alert: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, url) pairs: the alert page, a few example runs, the Dagster run that raised it."""
+    found = [("alert", alert_url(alerts, alert["alert_id"]))]
+    for run_id in list(alert.get("example_run_ids") or [])[:MAX_EXAMPLE_LINKS]:
+        found.append((f"run {str(run_id)[:8]}", run_url(alerts, run_id)))
+    if alert.get("orchestrator_run_id"):
+        found.append(("Dagster run", dagster_run_url(alerts, alert["orchestrator_run_id"])))
+    return found
+
+
+def slack_payload(alerts: AlertsConfig, alert: dict[str, Any]) -> dict[str, Any]:
+    """A Slack-compatible message (text + blocks) for one raw.alerts row (as a dict)."""
+    severity = alert["severity"].upper()
+    headline = f"[{severity}] {alert['kind']}: {alert['subject']}"
+    expected = (
+        f"[{_fmt(alert.get('expected_low'))}, {_fmt(alert.get('expected_high'))}]"
+        if alert.get("expected_low") is not None or alert.get("expected_high") is not None
+        else "-"
+    )
+    link_pairs = links(alerts, alert)
+    fields = [
+        ("Statistic", alert.get("statistic") or "-"),
+        ("Observed", _fmt(alert.get("observed"))),
+        ("Expected", expected),
+        ("Window", _window(alert)),
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": headline[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": alert["message"][:2900]}},
+        {
+            "type": "section",
+            "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in fields],
+        },
+        {
+            "type": "context",
+            "elements": [
+                {"type": "mrkdwn", "text": " · ".join(f"<{url}|{label}>" for label, url in link_pairs)}
+            ],
+        },
+    ]
+    text = f"{headline} — {alert['message']} ({link_pairs[0][1]})"
+    return {"text": scrub(text), "blocks": json.loads(scrub(json.dumps(blocks)))}
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery pass did, per outcome (webhook names only, never URLs)."""
+
+    delivered: list[tuple[int, str]] = field(default_factory=list)
+    failed: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"{len(self.delivered)} delivered, {len(self.failed)} failed"
+
+
+Poster = Callable[[str, dict[str, Any], dict[str, str], float], int]
+"""(url, json payload, headers, timeout_s) -> HTTP status; raises on a transport error."""
+
+
+def _post_json(url: str, payload: dict[str, Any], headers: dict[str, str], timeout_s: float) -> int:
+    """POST with the standard library: unlike httpx, it logs nothing (httpx logs every URL at
+    INFO, and a webhook URL often carries its token)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json", **headers},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def deliver_pending(
+    conn,
+    alerts: AlertsConfig,
+    *,
+    post: Poster = _post_json,
+    backoff_base_s: float = BACKOFF_BASE_S,
+    max_per_webhook: int = 50,
+) -> DeliveryReport:
+    """Deliver every due, undelivered alert to every configured webhook; record each attempt.
+
+    Runs on a psycopg connection in autocommit mode (each delivery is its own transaction).
+    """
+    report = DeliveryReport()
+    for webhook in alerts.webhooks:
+        _enqueue(conn, webhook.name)
+        for _ in range(max_per_webhook):
+            # Stop at the first failure too: a webhook that is down gets one attempt per pass.
+            if not _deliver_one(conn, alerts, webhook, post, backoff_base_s, report):
+                break
+    _mark_fully_delivered(conn, [webhook.name for webhook in alerts.webhooks])
+    return report
+
+
+def _enqueue(conn, webhook: str) -> None:
+    """One delivery row per (recent, unacknowledged alert, webhook): the outbox of that webhook."""
+    conn.execute(
+        """
+        insert into raw.alert_deliveries (alert_id, webhook)
+        select alert_id, %s from raw.alerts
+        where acknowledged_at is null and created_at >= now() - %s
+        on conflict do nothing
+        """,
+        (webhook, MAX_AGE),
+    )
+
+
+def _deliver_one(conn, alerts, webhook: WebhookConfig, post, backoff_base_s, report) -> bool:
+    """Claim, post and settle one due delivery of `webhook`; True only when it was delivered.
+
+    The row lock is held while posting, so no other deliverer can send the same alert to the
+    same webhook; a row retried too recently (exponential backoff on its attempts) is not due.
+    """
+    from psycopg.rows import dict_row
+
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        claimed = cur.execute(
+            """
+            select a.* from raw.alert_deliveries d join raw.alerts a using (alert_id)
+            where d.webhook = %s and d.delivered_at is null
+              and (d.last_attempt_at is null or d.last_attempt_at + make_interval(
+                   secs => least(%s * power(2, greatest(d.attempts - 1, 0)), %s)) <= now())
+            order by a.alert_id
+            limit 1
+            for update of d skip locked
+            """,
+            (webhook.name, backoff_base_s, BACKOFF_MAX_S),
+        ).fetchone()
+        if claimed is None:
+            return False
+        error = _post(alerts, webhook, claimed, post)
+        cur.execute(
+            """
+            update raw.alert_deliveries
+            set attempts = attempts + 1, last_attempt_at = now(), last_error = %s,
+                delivered_at = case when %s::text is null then now() end
+            where alert_id = %s and webhook = %s
+            """,
+            (error, error, claimed["alert_id"], webhook.name),
+        )
+        cur.execute(
+            "update raw.alerts set delivery_attempts = delivery_attempts + 1 where alert_id = %s",
+            (claimed["alert_id"],),
+        )
+    if error is None:
+        report.delivered.append((claimed["alert_id"], webhook.name))
+        log.info("alert %s delivered to webhook %s", claimed["alert_id"], webhook.name)
+    else:
+        report.failed.append((claimed["alert_id"], webhook.name, error))
+        log.warning("alert %s to webhook %s failed: %s", claimed["alert_id"], webhook.name, error)
+    return error is None
+
+
+def _post(alerts: AlertsConfig, webhook: WebhookConfig, alert: dict[str, Any], post: Poster) -> str | None:
+    """None on a 2xx, else a short secret-free reason (never the URL, which may hold a token)."""
+    url = webhook.resolved_url()
+    if not url:
+        return f"webhook URL unset (environment variable {webhook.url_env})"
+    headers = {"Idempotency-Key": f"evalhouse-alert-{alert['alert_id']}"}
+    try:
+        status = post(url, slack_payload(alerts, alert), headers, webhook.timeout_s)
+    except Exception as exc:  # any transport failure is retried on a later tick
+        return f"{type(exc).__name__}"
+    return None if 200 <= status < 300 else f"HTTP {status}"
+
+
+def _mark_fully_delivered(conn, webhooks: Sequence[str]) -> None:
+    """raw.alerts.delivered_at: the moment the last configured webhook received the alert."""
+    if not webhooks:
+        return
+    conn.execute(
+        """
+        update raw.alerts a set delivered_at = sub.last_delivery
+        from (
+            select alert_id, max(delivered_at) as last_delivery
+            from raw.alert_deliveries
+            where webhook = any(%s)
+            group by alert_id
+            having count(delivered_at) = %s
+        ) sub
+        where a.alert_id = sub.alert_id and a.delivered_at is null
+        """,
+        (list(webhooks), len(set(webhooks))),
+    )

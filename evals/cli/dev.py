@@ -1,0 +1,117 @@
+"""`evalhouse dev`: the Dagster UI over the evalhouse code location, on a persistent instance.
+
+The Dagster instance lives in DAGSTER_HOME = $EVALHOUSE_HOME/dagster, so what `evalhouse demo`
+ran is what `evalhouse dev` shows. Its storage (runs, events, schedules) is a database of its
+own, `<warehouse db>_dagster`, on the warehouse's Postgres: one server to run and back up, and
+Dagster's Alembic table never meets the warehouse's. Dagster gets a `postgresql+psycopg2://`
+URL (in SQLAlchemy 2.1 a bare `postgresql://` means psycopg 3, on which dagster-postgres fails).
+If that database cannot be created (an external warehouse without CREATEDB), or when
+EVALHOUSE_DAGSTER_STORAGE=sqlite, the instance falls back to SQLite files under DAGSTER_HOME.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import textwrap
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import typer
+
+from evals.cli._common import console, fail
+
+STORAGE_ENV = "EVALHOUSE_DAGSTER_STORAGE"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WORKSPACE = REPO_ROOT / "workspace.yaml"
+
+
+def dagster_home() -> Path:
+    from evals import warehouse
+
+    return warehouse.evalhouse_home() / "dagster"
+
+
+def _storage_database_url() -> str:
+    """The libpq URL of the Dagster database beside the warehouse, created if missing."""
+    import psycopg
+
+    from evals import warehouse
+
+    url = warehouse.libpq_url(warehouse.database_url())
+    parts = urlsplit(url)
+    name = f"{parts.path.lstrip('/') or 'postgres'}_dagster"
+    with psycopg.connect(url, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'create database "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _storage_yaml() -> tuple[str, str]:
+    """(dagster.yaml storage section, a description for the console)."""
+    from evals import warehouse
+
+    if os.environ.get(STORAGE_ENV, "postgres") != "sqlite":
+        try:
+            url = warehouse.sqlalchemy_url(_storage_database_url(), "psycopg2")
+        except Exception as exc:  # fall back rather than refuse to open the UI; say why
+            console.print(f"[yellow]Dagster storage on Postgres unavailable ({type(exc).__name__}); "
+                          "using SQLite under DAGSTER_HOME[/]")
+        else:
+            return f"storage:\n  postgres:\n    postgres_url: \"{url}\"\n", "Postgres"
+    return "", "SQLite"
+
+
+def prepare_dagster_home() -> tuple[Path, str]:
+    """Create DAGSTER_HOME with a dagster.yaml (telemetry off, storage as above); set the env.
+
+    The file is rewritten on every call: the embedded server's socket path is part of the URL.
+    """
+    home = dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    storage, described = _storage_yaml()
+    config = textwrap.dedent(
+        """\
+        # Written by `evalhouse dev` / `evalhouse demo`; edits are overwritten.
+        telemetry:
+          enabled: false
+        run_coordinator:
+          module: dagster.core.run_coordinator
+          class: QueuedRunCoordinator
+          config:
+            max_concurrent_runs: 2
+        """
+    ) + storage
+    (home / "dagster.yaml").write_text(config)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home, described
+
+
+def dev(
+    host: str = typer.Option("127.0.0.1", help="Address the UI listens on."),
+    port: int = typer.Option(3000, help="Port of the UI."),
+) -> None:
+    """Open the Dagster UI (and daemon) on the evalhouse code location."""
+    from evals import warehouse
+    from evals.offline import offline_env
+
+    if not WORKSPACE.exists():
+        raise fail(f"{WORKSPACE} not found: run `evalhouse dev` from a source checkout")
+    if warehouse.uses_embedded():
+        warehouse.embedded_server().ensure_running()
+    warehouse.migrate()
+    home, storage = prepare_dagster_home()
+    console.print(f"[bold]DAGSTER_HOME[/] {home} (storage: {storage}, telemetry off)")
+    console.print(f"[bold]Dagster UI[/] http://{host}:{port}")
+    dagster = Path(sys.executable).with_name("dagster")
+    args = [str(dagster), "dev", "-w", str(WORKSPACE), "-h", host, "-p", str(port)]
+    env = offline_env()
+    env["DAGSTER_HOME"] = str(home)
+    os.chdir(REPO_ROOT)
+    # A parent that ignored SIGINT/SIGTERM (a script, CI, nohup) would leave dagster dev deaf to
+    # them: restore the defaults so Ctrl-C and SIGTERM stop it cleanly.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.execve(args[0], args, env)

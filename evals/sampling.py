@@ -1,0 +1,190 @@
+"""Production samples: each day, a weighted sample of production rows, re-graded and queued.
+
+Why sample: the reference judge is too slow and costly to re-grade every production call, and
+humans can review only a few. A stratified sample per stage keeps every stage represented
+however skewed the traffic is, and each sampled row records its inclusion weight
+(`sample_weight` = 1/π = rows in its stratum ÷ rows drawn), so a mart can weight sample rows
+back to the day's population (a Horvitz–Thompson estimate) instead of over-counting small stages.
+
+Per day and stage: up to `sampling.per_stage_per_day` settled production grading rows (role
+grader: the platform grading a submission), drawn by a
+seeded hash of the run id (deterministic: re-running a day draws the same rows). Each is
+re-graded by `reference_judge` from its stored messages (a new row: source
+`production_sample`, parent = the production row, role judge, the weight); the first
+`sampling.review_share` of each stratum's draw goes to raw.review_queue for a human. Re-running
+a day writes nothing new: re-grades are idempotent by key, queue entries by run id.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+
+from evals.config import Config
+
+NO_STAGE = "(none)"
+REVIEW_REASON = "production_sample"
+
+_DRAW = """
+with day_rows as (
+    select run_id, coalesce(stage, %(no_stage)s) as stratum,
+           count(*) over (partition by coalesce(stage, %(no_stage)s)) as stratum_size,
+           row_number() over (
+               partition by coalesce(stage, %(no_stage)s)
+               order by md5(%(seed)s || run_id::text)
+           ) as draw_rank
+    from raw.eval_runs
+    where source = 'production' and role = 'grader' and status = 'ok'
+      and started_at >= %(start)s and started_at < %(end)s
+)
+select run_id, stratum, stratum_size, least(stratum_size, %(per_stratum)s) as drawn, draw_rank
+from day_rows
+where draw_rank <= %(per_stratum)s
+order by stratum, draw_rank
+"""
+
+
+@dataclass(frozen=True)
+class SampledRow:
+    """One production row in the day's sample, with its stratum and inclusion weight."""
+
+    run_id: str
+    stratum: str
+    stratum_size: int
+    drawn: int
+    draw_rank: int
+
+    @property
+    def weight(self) -> float:
+        """1/π: how many of the day's stratum rows this sampled row stands for (≥ 1)."""
+        return self.stratum_size / self.drawn
+
+
+@dataclass
+class SampleSummary:
+    """What one day's sampling did."""
+
+    day: date
+    sampled: int = 0
+    regraded_new: int = 0
+    regrade_failed: int = 0
+    queued: int = 0
+    strata: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def as_metadata(self) -> dict:
+        return {
+            "sampled": self.sampled,
+            "regraded_new": self.regraded_new,
+            "regrade_failed": self.regrade_failed,
+            "queued": self.queued,
+            "strata": self.strata,
+        }
+
+
+def draw_sample(conn, day: date, per_stratum: int, seed: int) -> list[SampledRow]:
+    """The day's stratified sample (per stage) of settled production rows."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    rows = conn.execute(
+        _DRAW,
+        {"no_stage": NO_STAGE, "seed": str(seed), "start": start,
+         "end": start + timedelta(days=1), "per_stratum": per_stratum},
+    ).fetchall()
+    return [SampledRow(str(r[0]), r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows]
+
+
+def review_picks(sample: list[SampledRow], share: float) -> list[SampledRow]:
+    """The first ⌈share × drawn⌉ rows of each stratum's draw (the draw order is random)."""
+    return [row for row in sample if row.draw_rank <= math.ceil(share * row.drawn)]
+
+
+def queue_for_review(conn, rows: list[SampledRow]) -> int:
+    """Add rows to raw.review_queue (once per run id); returns how many were new."""
+    if not rows:
+        return 0
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into raw.review_queue (run_id, stratum, reason) values (%s, %s, %s)"
+            " on conflict (run_id) do nothing",
+            [(row.run_id, row.stratum, REVIEW_REASON) for row in rows],
+        )
+        return cur.rowcount
+
+
+def _regrade_records(conn, config: Config, sample: list[SampledRow], judge: str, day: date,
+                     orchestrator_run_id: str | None) -> list:
+    """Re-grade each sampled row with `judge` from its stored messages (concurrently, bounded by
+    the judge's configured concurrency); the records to write, failures included."""
+    import asyncio
+
+    from evals.llm import LLMClient
+    from evals.replay import _grade, _sim_metadata, _suite_for, load_run
+    from evals.runlog import idempotency_key, record_from_row, settled_keys
+
+    runs = [(row, load_run(conn, row.run_id)) for row in sample]
+    keyed = {idempotency_key("production_sample", row.run_id, judge): (row, run) for row, run in runs}
+    todo = {key: pair for key, pair in keyed.items() if key not in settled_keys(conn, keyed)}
+    if not todo:
+        return []
+    suites = {}
+    for _, run in todo.values():
+        suites.setdefault((run["suite"], run["suite_version"]),
+                          _suite_for(conn, config, run["suite"], run["suite_version"]))
+    metadata = {key: _sim_metadata(conn, run, suites[(run["suite"], run["suite_version"])])
+                for key, (_, run) in todo.items()}
+    client = LLMClient(config)
+
+    async def call_all():
+        calls = [client.acomplete(judge, run["messages"], params=run["params"], metadata=metadata[key])
+                 for key, (_, run) in todo.items()]
+        try:
+            return await asyncio.gather(*calls)
+        finally:
+            await client.aclose()
+
+    results = client.run_sync(call_all())
+    records = []
+    for (key, (row, run)), result in zip(todo.items(), results, strict=True):
+        record = replace(
+            record_from_row(run),
+            run_id=uuid.uuid4(), idempotency_key=key, parent_run_id=run["run_id"],
+            source="production_sample", role="judge", model=judge, batch_id=f"sample:{day}",
+            status=result.status, started_at=result.started_at, output_text=result.text,
+            response_model=result.response_model, provider=result.provider,
+            latency_ms=result.latency_ms, input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens, cost_usd=result.cost_usd,
+            timings=result.timings or None, error_class=result.error_class,
+            error_message=result.error_message, attempts=result.attempts,
+            verdict=None, passed=None, score=None, feedback=None, issue_tags=[],
+            sample_weight=row.weight, orchestrator_run_id=orchestrator_run_id,
+            attributes={"stratum": row.stratum, "stratum_size": row.stratum_size,
+                        "drawn": row.drawn, "sampled_day": day.isoformat()},
+        )
+        _grade(record, suites[(run["suite"], run["suite_version"])])
+        records.append(record)
+    return records
+
+
+def sample_day(config: Config, day: date, *, orchestrator_run_id: str | None = None) -> SampleSummary:
+    """Draw, re-grade (reference judge) and queue one day; idempotent."""
+    from evals import warehouse
+    from evals.runlog import write_runs
+
+    judge = config.reference_judge
+    if judge is None:
+        raise ValueError("sampling needs `reference_judge:` in evalhouse.yaml")
+    summary = SampleSummary(day=day)
+    with warehouse.connect() as conn:
+        sample = draw_sample(conn, day, config.sampling.per_stage_per_day, config.sampling.seed)
+        summary.sampled = len(sample)
+        for row in sample:
+            summary.strata[row.stratum] = {"population": row.stratum_size, "drawn": row.drawn,
+                                           "weight": round(row.weight, 4)}
+        records = _regrade_records(conn, config, sample, judge, day, orchestrator_run_id)
+        conn.commit()
+        summary.regraded_new = write_runs(conn, records)
+        summary.regrade_failed = sum(record.status in ("error", "timeout") for record in records)
+        with conn.transaction():
+            summary.queued = queue_for_review(conn, review_picks(sample, config.sampling.review_share))
+    return summary

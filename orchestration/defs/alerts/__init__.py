@@ -1,0 +1,7 @@
+"""Alerts: deliver the outbox to webhooks; turn failed Dagster runs into alerts."""
+
+import dagster as dg
+
+from orchestration.defs.alerts import sensors
+
+defs = dg.Definitions(sensors=[sensors.alert_delivery, sensors.run_failure_alerts])

@@ -1,0 +1,7 @@
+"""The release gate: baseline vs candidate on a golden suite, launched from the launchpad."""
+
+import dagster as dg
+
+from orchestration.defs.gate import assets
+
+defs = dg.Definitions(assets=[assets.release_gate])

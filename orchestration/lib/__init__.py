@@ -1,0 +1,1 @@
+"""Reusable wiring shared by the domain modules under orchestration/defs/."""

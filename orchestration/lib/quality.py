@@ -1,0 +1,65 @@
+"""The Great Expectations suite of `evals.quality` as a Dagster check on a daily run-log asset.
+
+One factory, so the production and golden partitions are held to the same suite. The check is
+partitioned like its asset (else it would load every partition); in a single-run backfill it
+validates each day of the range and raises one alert per failing day.
+"""
+
+import dagster as dg
+
+from evals.quality import load_day, validate_day
+from orchestration.lib.alerting import check_result, day_alert, run_id_of
+from orchestration.lib.partitions import DAILY, days_of
+from orchestration.lib.resources import EvalhouseResource
+
+
+def run_log_quality_check(
+    asset: dg.AssetsDefinition | dg.AssetKey, sources: tuple[str, ...]
+) -> dg.AssetChecksDefinition:
+    """A check named `run_log_quality` on `asset`, validating its days of `sources`."""
+    asset_key = asset.key if isinstance(asset, dg.AssetsDefinition) else asset
+    label = asset_key.to_user_string()
+
+    @dg.asset_check(
+        asset=asset,
+        name="run_log_quality",
+        partitions_def=DAILY,
+        description=(
+            f"Great Expectations on each day of {label}: schema, nulls, value ranges, status "
+            "shares, parse-error and failure rates, cost ≥ 0, sane latency."
+        ),
+    )
+    def _check(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
+        config = evalhouse.load()
+        drafts, per_day = [], {}
+        with evalhouse.connect() as conn, conn.transaction():
+            for day in days_of(context):
+                report = validate_day(load_day(conn, day, sources), day, config.drift)
+                per_day[day.isoformat()] = {"rows": report.rows, "failed": report.describe_failures()}
+                if report.passed:
+                    continue
+                drafts.append(
+                    day_alert(
+                        "run_log_quality",
+                        f"{label} {day.isoformat()}",
+                        day,
+                        f"{report.rows} rows of {label} on {day} fail the quality suite: "
+                        f"{report.describe_failures()}",
+                        severity="warning",
+                        statistic="failed_expectations",
+                        observed=float(len(report.failures)),
+                        expected_low=0.0,
+                        expected_high=0.0,
+                        evidence={"failures": [vars(o) for o in report.failures], "rows": report.rows},
+                        example_run_ids=report.example_run_ids,
+                        orchestrator_run_id=run_id_of(context),
+                    )
+                )
+            return check_result(
+                conn,
+                drafts,
+                metadata={"days": dg.MetadataValue.json(per_day)},
+                description=f"{len(per_day) - len(drafts)}/{len(per_day)} days pass",
+            )
+
+    return _check
