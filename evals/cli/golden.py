@@ -83,6 +83,8 @@ def load(
     from evals import warehouse
     from evals.golden import store_suite
 
+    if warehouse.uses_embedded():
+        warehouse.migrate()  # the embedded default is ours to keep at head; an external one is not
     try:
         with warehouse.connect() as conn, conn.transaction():
             outcomes = [(suite, store_suite(conn, suite)) for suite in suites]
