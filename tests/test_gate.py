@@ -278,3 +278,31 @@ def test_evalhouse_gate_rejects_a_bad_gate_yaml(warehouse_url: str, tmp_path: Pa
     ])
     assert result.exit_code == 2
     assert "alpha" in result.output
+
+
+def test_gate_decisions_reach_the_mart(warehouse_url: str, tmp_path: Path) -> None:
+    from evals.config import Config
+    from evals.dbt import dbt_env, run_dbt
+    from evals.gate import store_decision
+
+    decisions = [decide(*_sides(plan), GATE, suite="intro-python", suite_version="v1")
+                 for plan in (STAGE_REGRESSION, CLEAR_DEPLOY)]
+    with psycopg.connect(warehouse_url) as conn:
+        for decision in decisions:
+            store_decision(conn, decision)
+    env = dbt_env(warehouse_url, config=Config(), target_path=tmp_path / "target")
+    result = run_dbt(["build", "--select", "stg_raw__gate_decisions", "fct_gate_decisions"], env)
+    assert result.success, result.exception
+    with psycopg.connect(warehouse_url) as conn:
+        rows = conn.execute(
+            "select decision, failed_criteria, accuracy_delta, paired_items, is_latest_for_pair,"
+            " baseline_model, candidate_prompt_version"
+            " from marts.fct_gate_decisions order by decided_at"
+        ).fetchall()
+    assert [r[0] for r in rows] == ["no-deploy", "deploy"]
+    assert rows[0][1] == ["stage:recursion"]
+    assert rows[1][1] == []
+    assert rows[0][2] == pytest.approx(decisions[0].summary["delta"])
+    assert rows[0][3] == 120
+    assert [r[4] for r in rows] == [False, True]
+    assert rows[0][5:] == ("tutor-small", None)
