@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import uuid
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 SOURCES = ("golden", "production", "production_sample", "replay", "import", "ci")
 ROLES = ("candidate", "judge", "grader")
@@ -100,21 +104,42 @@ def idempotency_key(*parts: Any) -> str:
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+    """JSON text for a jsonb column; orjson is ~5x the stdlib on the write path's fat rows."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # e.g. an int beyond 64 bits: the stdlib handles what orjson refuses
+        return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _row(record: RunRecord) -> tuple[Any, ...]:
-    return tuple(
-        _json(getattr(record, name)) if name in _JSON_COLUMNS else getattr(record, name)
-        for name in COLUMNS
-    )
+_values = operator.attrgetter(*COLUMNS)
+_JSON_POSITIONS = tuple(i for i, name in enumerate(COLUMNS) if name in _JSON_COLUMNS)
 
 
-_INSERT = (
-    f"insert into raw.eval_runs ({', '.join(COLUMNS)}) values ("
-    + ", ".join("%s::jsonb" if name in _JSON_COLUMNS else "%s" for name in COLUMNS)
-    + ") on conflict do nothing"
+def _row(record: RunRecord) -> list[Any]:
+    row = list(_values(record))
+    for position in _JSON_POSITIONS:
+        row[position] = _json(row[position])
+    return row
+
+
+_STAGE_TABLE = "_eval_runs_incoming"
+_CREATE_STAGE = (
+    f"create temp table if not exists {_STAGE_TABLE}"
+    " (like raw.eval_runs including defaults) on commit delete rows"
 )
+_COPY_STAGE = f"copy {_STAGE_TABLE} ({', '.join(COLUMNS)}) from stdin (format binary)"
+_STAGE_TYPES = (
+    "select format_type(a.atttypid, a.atttypmod) from unnest(%s::text[]) with ordinality c(name, n)"
+    f" join pg_attribute a on a.attrelid = '{_STAGE_TABLE}'::regclass and a.attname = c.name"
+    " order by c.n"
+)
+_MOVE_STAGE = (
+    f"insert into raw.eval_runs ({', '.join(COLUMNS)})"
+    f" select {', '.join(COLUMNS)} from {_STAGE_TABLE} on conflict do nothing"
+)
+_stage_types: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
 
 
 def write_runs(conn, records: Sequence[RunRecord]) -> int:
@@ -122,12 +147,29 @@ def write_runs(conn, records: Sequence[RunRecord]) -> int:
 
     Rows whose run_id exists, or whose key already settled, are skipped, so a batch can be
     written any number of times. The caller owns the connection; this commits.
+
+    The rows are COPYed (binary: the server parses no uuid, timestamp or number text) into a
+    session temp table and moved with one `insert ... select ... on conflict do nothing`: COPY
+    is the fastest way in, and the single statement keeps the idempotency of ON CONFLICT.
     """
     if not records:
         return 0
-    with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(_INSERT, [_row(record) for record in records])
-        return cur.rowcount
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            types = _stage_types.get(conn)
+            if types is None:
+                cur.execute(_CREATE_STAGE)
+                types = _stage_types[conn] = [
+                    row[0] for row in cur.execute(_STAGE_TYPES, (list(COLUMNS),)).fetchall()]
+            with cur.copy(_COPY_STAGE) as copy:
+                copy.set_types(types)
+                for record in records:
+                    copy.write_row(_row(record))
+            cur.execute(_MOVE_STAGE)
+            return cur.rowcount
+    except BaseException:
+        _stage_types.pop(conn, None)  # a rolled-back transaction may have taken the table
+        raise
 
 
 def settled_keys(conn, keys: Iterable[str]) -> set[str]:

@@ -1,0 +1,96 @@
+"""Run-log write throughput: realistic ~2 KB rows through `evals.runlog.write_runs`.
+
+Writes N rows in batches (as the runner does), then writes the same rows again to show the
+idempotent replay costs about the same and adds nothing. Uses the warehouse selected by
+EVALHOUSE_DATABASE_URL, else a throwaway embedded Postgres under a temp dir.
+
+    .venv/bin/python -m bench.runlog_writes [--rows 200000] [--batch 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from evals import warehouse
+from evals.runlog import RunRecord, idempotency_key, write_runs
+
+_WORDS = ("loop", "index", "variable", "function", "return", "list", "edge", "case", "value",
+          "string", "learner", "rubric", "print", "range", "boundary", "answer", "type")
+
+
+def _text(rng: random.Random, chars: int) -> str:
+    words = []
+    while sum(len(w) + 1 for w in words) < chars:
+        words.append(rng.choice(_WORDS))
+    return " ".join(words)[:chars]
+
+
+def realistic_rows(n: int, seed: int = 1) -> list[RunRecord]:
+    """Grader rows shaped like the runner's: ~2 KB each (rubric, submission, messages, feedback)."""
+    rng = random.Random(seed)
+    start = datetime(2024, 5, 1, tzinfo=UTC)
+    rows = []
+    for i in range(n):
+        rubric, submission = _text(rng, 300), _text(rng, 500)
+        rows.append(RunRecord(
+            idempotency_key=idempotency_key("bench", i), source="golden", role="grader",
+            model="tutor-small", started_at=start + timedelta(seconds=i), status="ok",
+            batch_id="bench", suite="intro-python", suite_version="0123456789abcdef",
+            item_id=f"item-{i % 500}", item_hash=f"{i:064x}", stage=f"stage-{i % 6}",
+            category="loops", code_version="abc123", rubric=rubric, submission=submission,
+            inputs={"stage": f"stage-{i % 6}"},
+            messages=[{"role": "system", "content": _text(rng, 250)},
+                      {"role": "user", "content": rubric + "\n" + submission}],
+            params={"temperature": 0}, response_model="tutor-small-sim-v1",
+            provider="evalhouse-sim", prompt_name="rubric_grader",
+            prompt_version="f41890575d948195",
+            output_text='{"verdict": "pass", "score": 0.9}', verdict="pass", passed=True,
+            score=0.9, feedback={"strengths": ["clear"], "problems": [], "suggestion": "ok"},
+            issue_tags=["off_by_one"], expected_verdict="pass", latency_ms=900.0,
+            input_tokens=300, output_tokens=60, cost_usd=0.0001,
+            timings={"queued_ms": 0.1, "call_ms": 900.0, "parse_ms": 0.05},
+        ))
+    return rows
+
+
+def _write_all(conn, rows: list[RunRecord], batch: int) -> tuple[int, float]:
+    started, written = time.perf_counter(), 0
+    for offset in range(0, len(rows), batch):
+        written += write_runs(conn, rows[offset:offset + batch])
+    return written, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=5_000)
+    args = parser.parse_args()
+    if not os.environ.get(warehouse.URL_ENV):
+        os.environ[warehouse.HOME_ENV] = tempfile.mkdtemp(prefix="evalhouse-bench-")
+    warehouse.migrate()
+    rows = realistic_rows(args.rows)
+    size = sum(len(str(v)) for v in rows[0].to_dict().values())
+    with warehouse.connect() as conn:
+        conn.execute("delete from raw.eval_runs where batch_id = 'bench'")
+        conn.commit()
+        written, first = _write_all(conn, rows, args.batch)
+        again, replay = _write_all(conn, rows, args.batch)
+        count = conn.execute(
+            "select count(*) from raw.eval_runs where batch_id = 'bench'").fetchone()[0]
+        conn.execute("delete from raw.eval_runs where batch_id = 'bench'")
+        conn.commit()
+    print(f"rows: {args.rows} of ~{size} B in batches of {args.batch}")
+    print(f"first write : {written / first:,.0f} rows/s ({first:.2f} s, {written} new)")
+    print(f"replay      : {args.rows / replay:,.0f} rows/s ({replay:.2f} s, {again} new)")
+    print(f"rows stored : {count} (exactly one per run_id)")
+    print(f"run id of the first row: {uuid.UUID(str(rows[0].run_id))}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,377 @@
+"""LLM calls through LiteLLM: bounded, deadlined, retried once-and-only-once, measured, honest.
+
+`LLMClient.acomplete` never raises for a provider problem: it returns a `CallResult` whose
+status is ok, error or timeout, with the scrubbed error and the number of attempts, so the
+caller can always write a row. The rules (see STACK_NOTES, "LiteLLM"):
+
+- ONE retry loop, ours: LiteLLM/OpenAI retries are off (`max_retries=0`); we retry 429, 5xx,
+  timeouts and connection errors with exponential backoff + full jitter, honouring Retry-After.
+- `timeout` is per attempt; `asyncio.wait_for` around each attempt and around the whole call
+  (`deadline_s`) makes both hard, whatever the provider SDK does.
+- Per model: a semaphore bounds calls in flight (`concurrency`) and a pacer spaces call starts
+  (`rpm`). State is per event loop, so one client serves `asyncio.run` after `asyncio.run`.
+- Tokens from the response's usage; cost from configured prices (per-token, also registered
+  with LiteLLM so its callbacks agree), else LiteLLM's own price map, else None (never a guess).
+- The hot path does no logging and builds no clients: LiteLLM reuses its cached HTTP session.
+
+litellm is imported on first use (it takes seconds), never at module import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import threading
+import time
+import weakref
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from evals.redact import scrub
+
+if TYPE_CHECKING:
+    from evals.config import Config, ModelConfig
+
+CALL_STATUSES = ("ok", "error", "timeout")
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+RETRY_AFTER_CAP_S = 120.0
+# wait_for fires this long after the SDK's own per-attempt timeout, so the SDK reports first.
+_ATTEMPT_GRACE_S = 0.5
+_MAX_ERROR_CHARS = 2000
+_NO_KEY = "evalhouse-no-key"  # OpenAI-compatible local servers still want *some* api_key
+_RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+SIM_METADATA_KEY = "evalhouse"  # evals.simulated.METADATA_KEY (not imported: it loads LiteLLM)
+
+
+@dataclass(slots=True)
+class CallResult:
+    """The outcome of one logical call (all its attempts)."""
+
+    text: str | None
+    status: str
+    started_at: datetime
+    attempts: int
+    latency_ms: float | None = None
+    response_model: str | None = None
+    provider: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    error_class: str | None = None
+    error_message: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class _Pacer:
+    """Spaces call starts to honour a requests-per-minute cap (no bursts, no busy waiting)."""
+
+    def __init__(self, rpm: int) -> None:
+        self.interval = 60.0 / rpm
+        self.next_at = 0.0
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        start = max(now, self.next_at)
+        self.next_at = start + self.interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+@dataclass
+class _ModelState:
+    semaphore: asyncio.Semaphore
+    pacer: _Pacer | None
+
+
+_litellm_lock = threading.Lock()
+_litellm_ready: set[int] = set()
+
+
+def _litellm(config: Config):
+    """Import LiteLLM once, quietly, with the simulated provider and configured prices in it."""
+    import litellm
+
+    with _litellm_lock:
+        if id(config) not in _litellm_ready:
+            litellm.suppress_debug_info = True
+            from evals import simulated
+
+            simulated.register(config)
+            priced = {
+                cfg.model: {
+                    "input_cost_per_token": cfg.input_cost_per_token or 0.0,
+                    "output_cost_per_token": cfg.output_cost_per_token or 0.0,
+                    "litellm_provider": cfg.model.split("/", 1)[0],
+                    "mode": "chat",
+                }
+                for cfg in config.models.values()
+                if cfg.input_cost_per_token is not None or cfg.output_cost_per_token is not None
+            }
+            simulated.register_prices(priced)
+            _warm_up(litellm)
+            _litellm_ready.add(id(config))
+    return litellm
+
+
+def _warm_up(litellm) -> None:
+    """One offline call through the simulated provider: LiteLLM imports ~1 s of modules on its
+    first completion, which would otherwise land on the first wave of real calls' latency."""
+    try:
+        litellm.completion(
+            model="evalhouse-sim/warm-up", messages=[{"role": "user", "content": "hi"}],
+            metadata={SIM_METADATA_KEY: {"role": "candidate", "item_id": "warm-up", "attempt": 0}},
+        )
+    except Exception:  # the simulator's fault rates apply to this call too; it warmed up anyway
+        pass
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """Seconds the provider asked us to wait (Retry-After: seconds or HTTP date), if any."""
+    headers = getattr(exc, "litellm_response_headers", None)
+    if not headers:
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def classify(exc: BaseException) -> tuple[str, bool]:
+    """(status, retryable) for an exception raised by an attempt."""
+    import litellm
+
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError | litellm.Timeout):
+        return "timeout", True
+    if isinstance(exc, litellm.APIConnectionError | litellm.RateLimitError
+                  | litellm.InternalServerError | litellm.ServiceUnavailableError):
+        return "error", True
+    status_code = getattr(exc, "status_code", None)
+    if isinstance(status_code, int):
+        return "error", status_code >= 500 or status_code in _RETRYABLE_STATUS
+    # An exception without a status is a transport-level failure (reset, refused, bad body).
+    return "error", isinstance(exc, ConnectionError | OSError)
+
+
+def backoff_s(attempt: int, retry_after: float | None, scale: float = 1.0) -> float:
+    """Full-jitter exponential backoff; a Retry-After is a floor, capped at RETRY_AFTER_CAP_S."""
+    delay = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1))) * scale
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, RETRY_AFTER_CAP_S))
+    return delay
+
+
+class LLMClient:
+    """Calls configured models through LiteLLM; one client per process is enough."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _ModelState]]
+        self._states = weakref.WeakKeyDictionary()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+
+    # --- per-model limits -----------------------------------------------------------------
+
+    def _state(self, model_name: str, cfg: ModelConfig) -> _ModelState:
+        loop = asyncio.get_running_loop()
+        states = self._states.setdefault(loop, {})
+        state = states.get(model_name)
+        if state is None:
+            state = states[model_name] = _ModelState(
+                asyncio.Semaphore(cfg.concurrency), _Pacer(cfg.rpm) if cfg.rpm else None)
+        return state
+
+    def _request(self, cfg: ModelConfig, messages: list[dict[str, Any]],
+                 params: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None,
+                 response_format: Mapping[str, Any] | None, timeout: float) -> dict[str, Any]:
+        request: dict[str, Any] = {**cfg.params, **(params or {})}
+        request.update(
+            model=cfg.model,
+            messages=[dict(message) for message in messages],  # LiteLLM may edit them in place
+            timeout=timeout,
+            max_retries=0,
+        )
+        if response_format is not None and cfg.json_mode:
+            request["response_format"] = dict(response_format)
+        if metadata:
+            request["metadata"] = dict(metadata)
+        if cfg.api_base:
+            request["api_base"] = cfg.api_base
+        api_key = cfg.api_key()
+        if api_key or cfg.api_base:
+            request["api_key"] = api_key or _NO_KEY
+        return request
+
+    def _cost(self, litellm, cfg: ModelConfig, response, input_tokens: int | None,
+              output_tokens: int | None) -> float | None:
+        prices = (cfg.input_cost_per_token, cfg.output_cost_per_token)
+        if cfg.model.startswith("evalhouse-sim/") and prices == (None, None):
+            prices = (self.config.simulator.input_cost_per_token,
+                      self.config.simulator.output_cost_per_token)
+        if prices != (None, None):
+            return ((input_tokens or 0) * (prices[0] or 0.0)
+                    + (output_tokens or 0) * (prices[1] or 0.0))
+        try:
+            return float(litellm.completion_cost(completion_response=response, model=cfg.model))
+        except Exception:  # unknown price: say so (None) rather than record a made-up 0
+            return None
+
+    def _backoff_scale(self, cfg: ModelConfig) -> float:
+        """Simulated models back off in simulated time (simulator.time_scale), real ones in real."""
+        return self.config.simulator.time_scale if cfg.model.startswith("evalhouse-sim/") else 1.0
+
+    # --- calls ----------------------------------------------------------------------------
+
+    async def acomplete(self, model_name: str, messages: list[dict[str, Any]],
+                        params: Mapping[str, Any] | None = None,
+                        metadata: Mapping[str, Any] | None = None,
+                        response_format: Mapping[str, Any] | None = None) -> CallResult:
+        """One logical call with retries; never raises for provider failures."""
+        cfg = self.config.model(model_name)
+        litellm = _litellm(self.config)
+        state = self._state(model_name, cfg)
+        started_at = datetime.now(UTC)
+        entered = time.perf_counter()
+        progress = {"attempts": 0, "last_exc": None, "attempt_started": entered, "backoff": 0.0}
+        async with state.semaphore:
+            begun = time.perf_counter()
+            try:
+                result = await asyncio.wait_for(
+                    self._attempts(litellm, cfg, state.pacer, messages, params, metadata,
+                                   response_format, started_at, progress),
+                    timeout=cfg.deadline_s,
+                )
+            except TimeoutError:
+                exc = progress["last_exc"]
+                result = CallResult(
+                    text=None, status="timeout", started_at=started_at,
+                    attempts=progress["attempts"],
+                    latency_ms=(time.perf_counter() - progress["attempt_started"]) * 1000,
+                    error_class="DeadlineExceeded",
+                    error_message=scrub(
+                        f"no reply within the {cfg.deadline_s:g} s deadline"
+                        + (f" (last error: {type(exc).__name__}: {exc})" if exc else "")
+                    )[:_MAX_ERROR_CHARS],
+                )
+        done = time.perf_counter()
+        result.timings = {
+            "queued_ms": round((begun - entered) * 1000, 3),
+            "call_ms": round((done - begun) * 1000, 3),
+            "backoff_ms": round(progress["backoff"] * 1000, 3),
+        }
+        return result
+
+    async def _attempts(self, litellm, cfg: ModelConfig, pacer: _Pacer | None, messages, params,
+                        metadata, response_format, started_at: datetime,
+                        progress: dict) -> CallResult:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + cfg.deadline_s
+        while True:
+            if pacer is not None:
+                await pacer.wait()
+            progress["attempts"] += 1
+            attempt = progress["attempts"]
+            timeout = max(0.001, min(cfg.timeout_s, deadline - loop.time()))
+            request = self._request(cfg, messages, params, metadata, response_format, timeout)
+            if metadata is not None and SIM_METADATA_KEY in metadata:
+                # The simulator draws faults per attempt, so a retry can recover (as in life).
+                request["metadata"] = {**metadata, SIM_METADATA_KEY: {
+                    **metadata[SIM_METADATA_KEY], "attempt": attempt}}
+            progress["attempt_started"] = time.perf_counter()
+            try:
+                response = await asyncio.wait_for(litellm.acompletion(**request),
+                                                  timeout + _ATTEMPT_GRACE_S)
+            except Exception as exc:
+                latency_ms = (time.perf_counter() - progress["attempt_started"]) * 1000
+                progress["last_exc"] = exc
+                status, retryable = classify(exc)
+                delay = backoff_s(attempt, retry_after_s(exc), self._backoff_scale(cfg))
+                if (not retryable or attempt >= cfg.max_attempts
+                        or loop.time() + delay >= deadline):
+                    return CallResult(
+                        text=None, status=status, started_at=started_at, attempts=attempt,
+                        latency_ms=latency_ms, error_class=type(exc).__name__,
+                        error_message=(scrub(str(exc)) or "")[:_MAX_ERROR_CHARS] or None,
+                    )
+                progress["backoff"] += delay
+                await asyncio.sleep(delay)
+                continue
+            latency_ms = (time.perf_counter() - progress["attempt_started"]) * 1000
+            usage = getattr(response, "usage", None)
+            input_tokens = getattr(usage, "prompt_tokens", None)
+            output_tokens = getattr(usage, "completion_tokens", None)
+            hidden = getattr(response, "_hidden_params", None) or {}
+            return CallResult(
+                text=response.choices[0].message.content or "",
+                status="ok", started_at=started_at, attempts=attempt, latency_ms=latency_ms,
+                response_model=getattr(response, "model", None),
+                provider=hidden.get("custom_llm_provider") or cfg.model.split("/", 1)[0],
+                input_tokens=input_tokens, output_tokens=output_tokens,
+                cost_usd=self._cost(litellm, cfg, response, input_tokens, output_tokens),
+            )
+
+    # --- sync use -------------------------------------------------------------------------
+
+    def _background_loop(self) -> asyncio.AbstractEventLoop:
+        with self._thread_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="evalhouse-llm",
+                                          daemon=True)
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def run_sync(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        """Run a coroutine on the client's own loop thread (limits shared by all threads)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._background_loop()).result()
+
+    def complete(self, model_name: str, messages: list[dict[str, Any]],
+                 params: Mapping[str, Any] | None = None,
+                 metadata: Mapping[str, Any] | None = None,
+                 response_format: Mapping[str, Any] | None = None) -> CallResult:
+        """`acomplete` for synchronous callers (safe from many threads at once)."""
+        return self.run_sync(self.acomplete(model_name, messages, params, metadata,
+                                            response_format))
+
+    async def aclose(self) -> None:
+        """Close LiteLLM's cached async HTTP clients of the running loop (call before it ends)."""
+        import litellm
+
+        await litellm.close_litellm_async_clients()
+
+    def close(self) -> None:
+        """Stop the background loop used by `complete`, closing its HTTP clients first."""
+        with self._thread_lock:
+            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+        if loop is None or thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self.aclose(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
