@@ -453,9 +453,10 @@ _READERS: dict[str, Callable[[Path, _Report], _Document | None]] = {
 
 
 def _type_name(value: Any) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "true/false",
-            list: "a list", dict: "a mapping", type(None): "empty"}.get(type(value),
-                                                                        type(value).__name__)
+    if isinstance(value, bool):  # YAML 1.1 reads yes/no/on/off as booleans
+        return f"the boolean {str(value).lower()} (quote the value to keep it text)"
+    return {str: "a string", int: "an integer", float: "a number", list: "a list",
+            dict: "a mapping", type(None): "empty"}.get(type(value), type(value).__name__)
 
 
 def _text(
@@ -482,7 +483,7 @@ def _text(
 def _labels(
     located: _Located, key: str, report: _Report, item_id: str | None, *, required: bool,
 ) -> tuple[str, ...] | None:
-    """A list of verdicts or tags: strings, no whitespace or `|`, no repeats."""
+    """A list of verdicts or tags: strings, no whitespace or `|`, no repeats (None if invalid)."""
     if key not in located.data or located.data[key] is None:
         if required:
             report(located.line, item_id, key, "missing field")
@@ -493,6 +494,7 @@ def _labels(
         report(line, item_id, key, f"must be a list, got {_type_name(value)}")
         return None
     labels: list[str] = []
+    valid = True
     for index, label in enumerate(value):
         where = f"{key}[{index}]"
         if not isinstance(label, str):
@@ -503,7 +505,9 @@ def _labels(
             report(line, item_id, where, f"{label!r} is listed twice")
         else:
             labels.append(label)
-    return tuple(labels)
+            continue
+        valid = False
+    return tuple(labels) if valid else None
 
 
 def _unknown_fields(

@@ -411,3 +411,18 @@ def test_load_defaults_to_the_configured_suites_and_is_idempotent(
     second = runner.invoke(app, ["golden", "load"])
     assert second.exit_code == 0 and "0 new, 2 unchanged" in second.output
     assert golden_row_counts(warehouse_url) == counts
+
+
+
+def test_yaml_yes_no_booleans_are_errors_with_a_hint_to_quote(tmp_path: Path) -> None:
+    text = (
+        "name: quiz\nkind: answer\nverdicts: [correct, incorrect]\n"
+        "passing_verdicts: [correct]\ndefault_rubric: Compare.\nitems:\n"
+        "  - id: q1\n    question: Is 7 odd?\n    expected_answer: yes\n"
+    )
+    with pytest.raises(GoldenSetError) as raised:
+        load_suite(write(tmp_path, "bools.yaml", text))
+    assert str(raised.value) == (
+        f"{tmp_path / 'bools.yaml'}:9: item q1: expected_answer: must be a string, got the "
+        "boolean true (quote the value to keep it text)"
+    )
