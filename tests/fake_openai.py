@@ -60,6 +60,8 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.record_requests = True
         self.request_count = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.behaviour_counts: Counter[str] = Counter()
         self._scripts: list[tuple[str, list[str]]] = []
         self._lock = threading.Lock()
@@ -84,6 +86,7 @@ class FakeOpenAI:
         with self._lock:
             self.requests.clear()
             self.request_count = 0
+            self.max_in_flight = 0
             self.behaviour_counts.clear()
 
     def _behaviour(self, body: str) -> str:
@@ -110,8 +113,13 @@ class FakeOpenAI:
                         name, _, value = line.partition(":")
                         headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                if not await self._respond(lines[0], headers, body, writer):
-                    return
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                try:
+                    if not await self._respond(lines[0], headers, body, writer):
+                        return
+                finally:
+                    self.in_flight -= 1
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
