@@ -118,9 +118,14 @@ _JSON_POSITIONS = tuple(i for i, name in enumerate(COLUMNS) if name in _JSON_COL
 
 
 def _row(record: RunRecord) -> list[Any]:
+    from psycopg.types.json import Jsonb
+
     row = list(_values(record))
     for position in _JSON_POSITIONS:
-        row[position] = _json(row[position])
+        # Jsonb with our dumps: the binary COPY dumper would JSON-encode pre-serialised text again
+        # (storing a jsonb *string*); this way the object is serialised exactly once, by orjson.
+        value = row[position]
+        row[position] = None if value is None else Jsonb(value, dumps=_json)
     return row
 
 
