@@ -6,9 +6,10 @@ Exit codes: 0 ok, 1 a failed outcome (e.g. a no-deploy gate), 2 bad input or con
 
 import typer
 
-from evals.cli import config_cmd, db, dbt_cmd, demo
 from evals.cli import capture as capture_cmd
-from evals.cli import runs
+from evals.cli import config_cmd, db, dbt_cmd, demo, imports, reviews, runs
+from evals.cli import capture as capture_cmd
+from evals.cli import imports, reviews, runs
 
 app = typer.Typer(
     name="evalhouse",
@@ -25,11 +26,13 @@ app.command("dev")(__import__("evals.cli.dev", fromlist=["dev"]).dev)
 app.command("serve")(__import__("evals.cli.serve", fromlist=["serve"]).serve)
 app.command("gate")(__import__("evals.cli.gate", fromlist=["gate"]).gate)
 app.command("dbt", context_settings=dbt_cmd.CONTEXT_SETTINGS, add_help_option=False)(dbt_cmd.dbt)
-app.add_typer(capture_cmd.app, name="capture")
 app.command("run")(__import__("evals.cli.run", fromlist=["run"]).run)
+app.add_typer(capture_cmd.app, name="capture")
 app.command("show")(runs.show)
 app.command("replay")(runs.replay)
 app.command("diff")(runs.diff)
+app.command("import")(imports.import_file)
+app.add_typer(reviews.app, name="reviews")
 
 
 def main() -> None:

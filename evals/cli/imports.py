@@ -1,0 +1,44 @@
+"""`evalhouse import FILE --mapping MAP.yaml`: results exported by other tools into the run log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from evals.cli._common import config_or_exit, console, fail
+
+_SHOWN_ISSUES = 50
+
+
+def import_file(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL, CSV or JSON export."),
+    mapping: Path = typer.Option(..., "--mapping", "-m", exists=True, dir_okay=False,
+                                 help="Mapping YAML (docs/import-mapping.md)."),
+) -> None:
+    """Import a results file; unmappable lines are reported (exit 1), the rest are stored.
+
+    Re-importing the same file adds nothing.
+    """
+    from evals import warehouse
+    from evals.importers import MappingError, import_file, load_mapping
+
+    config = config_or_exit()
+    try:
+        spec = load_mapping(mapping)
+        with warehouse.connect(autocommit=True) as conn:
+            report = import_file(conn, file, spec, config)
+    except MappingError as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"{file.name}: {report.read} records read, {report.imported} rows imported, "
+        f"{report.already_present} already present, {report.parse_errors} parse errors "
+        f"(raw verdict kept), {report.reviews_stored} human reviews stored"
+    )
+    if report.issues:
+        console.print(f"[yellow]{len(report.issues)} records could not be mapped:[/]")
+        for issue in report.issues[:_SHOWN_ISSUES]:
+            console.print(f"  {file.name}:{issue.line}: {issue.message}", highlight=False, markup=False)
+        if len(report.issues) > _SHOWN_ISSUES:
+            console.print(f"  … and {len(report.issues) - _SHOWN_ISSUES} more")
+        raise typer.Exit(1)
