@@ -8,8 +8,6 @@ import typer
 
 from evals.cli import capture as capture_cmd
 from evals.cli import config_cmd, db, dbt_cmd, demo, imports, reviews, runs
-from evals.cli import capture as capture_cmd
-from evals.cli import imports, reviews, runs
 
 app = typer.Typer(
     name="evalhouse",
@@ -21,18 +19,18 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(__import__("evals.cli.golden", fromlist=["app"]).app, name="golden")
-app.command("demo")(demo.demo)
-app.command("dev")(__import__("evals.cli.dev", fromlist=["dev"]).dev)
-app.command("serve")(__import__("evals.cli.serve", fromlist=["serve"]).serve)
-app.command("gate")(__import__("evals.cli.gate", fromlist=["gate"]).gate)
-app.command("dbt", context_settings=dbt_cmd.CONTEXT_SETTINGS, add_help_option=False)(dbt_cmd.dbt)
-app.command("run")(__import__("evals.cli.run", fromlist=["run"]).run)
 app.add_typer(capture_cmd.app, name="capture")
+app.command("run")(__import__("evals.cli.run", fromlist=["run"]).run)
 app.command("show")(runs.show)
 app.command("replay")(runs.replay)
 app.command("diff")(runs.diff)
 app.command("import")(imports.import_file)
 app.add_typer(reviews.app, name="reviews")
+app.command("demo")(demo.demo)
+app.command("dev")(__import__("evals.cli.dev", fromlist=["dev"]).dev)
+app.command("serve")(__import__("evals.cli.serve", fromlist=["serve"]).serve)
+app.command("gate")(__import__("evals.cli.gate", fromlist=["gate"]).gate)
+app.command("dbt", context_settings=dbt_cmd.CONTEXT_SETTINGS, add_help_option=False)(dbt_cmd.dbt)
 
 
 def main() -> None:
