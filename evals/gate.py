@@ -646,24 +646,39 @@ def _load_suite(config: Config, suite: str) -> Suite | None:
     return suites_from_config(config.model_copy(update={"suites": {suite: config.suites[suite]}}))[suite]
 
 
+def _current_prompt_version(suite: Suite) -> str:
+    from evals.prompts import ANSWER_CANDIDATE, RUBRIC_GRADER, load_prompt
+
+    return load_prompt(RUBRIC_GRADER if suite.kind == "grader" else ANSWER_CANDIDATE).version
+
+
 def _run_missing(config: Config, suite: Suite, spec: ModelSpec, side: SideResults,
                  judge: str | None) -> bool:
-    """Run the items this side has not settled; False when nothing needed running."""
-    missing = [i.item_id for i in suite.items
-               if i.item_id not in side.outcomes or side.outcomes[i.item_id].correct is None]
+    """Run the items this side has not settled (source `ci`); False when none were missing.
+
+    Only the missing items are run: the runner gets the suite narrowed to them, after the full
+    suite version is stored, so raw.golden_items still holds every item of that version and the
+    calls carry the same item hashes and suite version as a full run.
+    """
+    missing = [item for item in suite.items
+               if item.item_id not in side.outcomes or side.outcomes[item.item_id].correct is None]
     if not missing:
         return False
-    from evals import runner
-
-    current = runner.current_prompt_version(suite)
+    current = _current_prompt_version(suite)
     if spec.prompt_version is not None and spec.prompt_version != current:
         raise ConfigError(
-            f"{spec}: {len(missing)} items have no settled run for prompt version "
+            f"{spec}: {len(missing)} items have no settled run with prompt version "
             f"{spec.prompt_version}, and only the current version ({current}) can be run; "
-            "run them first or gate on the current version"
+            "run them first, or gate on the current version"
         )
+    from evals import runner, warehouse
+    from evals.golden import store_suite
+
+    with warehouse.connect() as conn:
+        store_suite(conn, suite)
     log.info("gate: running %d missing items of %s for %s", len(missing), suite.name, spec)
-    runner.run_suite(config, suite, spec.model, judge=judge, item_ids=missing)
+    runner.run_suite(config, replace(suite, items=tuple(missing)), spec.model, judge,
+                     source="ci")
     return True
 
 
@@ -695,6 +710,10 @@ def evaluate_gate(
     specs = [s if isinstance(s, ModelSpec) else ModelSpec.parse(s) for s in (baseline, candidate)]
     golden = _load_suite(config, suite)
     judge = config.suites[suite].judge if suite in config.suites else None
+    if golden is not None and golden.kind == "answer":
+        from evals.runner import default_judge
+
+        judge = default_judge(config, golden)
     version = golden.version if golden is not None else None
     items = [i.item_id for i in golden.items] if golden is not None else None
     with warehouse.connect() as conn:
