@@ -1,0 +1,719 @@
+"""The marts are right: a varied run log goes through `dbt build` (a full build, then an
+incremental one), and every mart is recomputed independently with pandas / statsmodels.
+
+One warehouse and two dbt builds serve the whole module: dbt start-up is what costs here.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+from conftest import create_database, drop_database
+from statsmodels.stats.inter_rater import cohens_kappa
+from statsmodels.stats.proportion import proportion_confint
+
+from evals.config import Config, DriftConfig, StageBand
+from evals.dbt import dbt_env, run_dbt
+from evals.runlog import RunRecord, idempotency_key, write_runs
+
+TOL = 1e-9
+FIRST_DAY = date(2026, 10, 19)  # a Monday: the log spans three full weeks
+DAYS = [FIRST_DAY + timedelta(days=i) for i in range(21)]
+STAGES = ["variables", "loops", "functions", "classes"]
+VERDICTS = ["pass", "revise", "fail"]
+TAGS = ["off_by_one", "naming", "syntax", "logic", "style"]
+BASELINE_DAYS = 5
+CONFIG = Config(
+    drift=DriftConfig(
+        baseline_days=BASELINE_DAYS,
+        default_band=StageBand(too_easy_above=0.8, stalling_below=0.3),
+        stage_bands={"loops": StageBand(too_easy_above=0.6, stalling_below=0.45)},
+    )
+)
+NO_KEY = "∅"
+
+
+# -- a varied run log -------------------------------------------------------------------------
+
+
+class RunLog:
+    """Builds RunRecords and reviews with every case the marts must count right."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.runs: list[RunRecord] = []
+        self.reviews: list[tuple] = []
+
+    def at(self, day: date) -> datetime:
+        return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
+            seconds=self.rng.randrange(86_400)
+        )
+
+    def call(self, *, key_parts: tuple, day: date, settle: bool = True, **fields) -> RunRecord:
+        """One logical call: maybe some failed attempts first, then (if settle) its settled row."""
+        rng = self.rng
+        key = idempotency_key(*key_parts)
+        started = self.at(day)
+        for _ in range(rng.choice([0] * 8 + [1, 2])):
+            self.runs.append(
+                RunRecord(
+                    idempotency_key=key, started_at=started, status=rng.choice(["error", "timeout"]),
+                    error_class="RateLimitError", latency_ms=rng.uniform(50, 3000),
+                    input_tokens=rng.choice([None, 0]), cost_usd=rng.choice([None, 0.0]),
+                    **{k: v for k, v in fields.items() if k not in ("verdict", "passed", "score", "issue_tags")},
+                )
+            )
+            started += timedelta(seconds=2)
+        if not settle:
+            return self.runs[-1]
+        status = "parse_error" if rng.random() < 0.06 else "ok"
+        if status == "parse_error":
+            fields = {**fields, "verdict": None, "passed": None, "score": None, "issue_tags": []}
+        record = RunRecord(
+            idempotency_key=key, started_at=started, status=status,
+            latency_ms=None if rng.random() < 0.05 else rng.lognormvariate(6.5, 0.5),
+            input_tokens=rng.randrange(200, 2000), output_tokens=rng.randrange(10, 400),
+            cost_usd=rng.uniform(0, 0.01), **fields,
+        )
+        self.runs.append(record)
+        return record
+
+    def graded(self, expected: str | None, accuracy: float) -> dict:
+        rng = self.rng
+        verdict = expected if expected and rng.random() < accuracy else rng.choice(VERDICTS)
+        tags = rng.sample(TAGS, rng.choice([0, 0, 1, 2]))
+        if tags and rng.random() < 0.2:
+            tags = [*tags, tags[0]]  # a model repeating a tag counts once
+        return {
+            "verdict": verdict, "passed": verdict == "pass", "issue_tags": tags,
+            "score": rng.choice([None, round(rng.uniform(0, 10), 2)]),
+        }
+
+    def review(self, run: RunRecord, n_reviewers: int, truth: str, panel: str = "reviewer") -> None:
+        for i in range(n_reviewers):
+            label = truth if self.rng.random() < 0.7 else self.rng.choice(VERDICTS)
+            if self.rng.random() < 0.05:
+                label = None  # a reviewer who only left notes
+            self.reviews.append((uuid.uuid4(), run.run_id, f"{panel}-{i}", label))
+
+
+def golden_items() -> list[tuple]:
+    """(suite, suite_version, item_id, stage, category, expected) rows."""
+    rng = random.Random(3)
+    items = []
+    for version, count in (("v1", 12), ("v2", 15)):
+        for i in range(count):
+            expected = rng.choice(VERDICTS) if version == "v1" or i % 3 else "pass"
+            category = None if i == 0 else f"c{i % 2}"
+            items.append(("intro-python", version, f"item-{i}", STAGES[i % 4], category, {"verdict": expected}))
+    items += [("general-qa", "q1", f"q-{i}", None, "facts", {"answer": "42"}) for i in range(6)]
+    return items
+
+
+def first_log(log: RunLog, days: list[date]) -> None:
+    rng = log.rng
+    items = golden_items()
+    for n, day in enumerate(days):
+        prompt = "gp1" if n < 10 else "gp2"
+        # golden batches every other day: suite v1 then v2; v0 was never loaded (no coverage)
+        if n % 2 == 0:
+            version = "v1" if n < 8 else "v2"
+            batch = f"golden-{day}"
+            suite_items = [i for i in items if i[0] == "intro-python" and i[1] == version]
+            if n == 4:
+                suite_items = [("intro-python", "v0", f"item-{i}", "loops", "c1", {"verdict": "fail"}) for i in range(3)]
+            for model, accuracy in (("tutor-small", 0.7), ("tutor-large", 0.9)):
+                trials = 2 if model == "tutor-small" and n % 4 == 0 else 1
+                for suite, sv, item_id, stage, category, expected in suite_items:
+                    if rng.random() < 0.1:
+                        continue  # not every item judged: coverage < 1
+                    for trial in range(trials):
+                        source = "ci" if n == 6 else "golden"
+                        candidate = log.call(
+                            key_parts=(batch, item_id, "candidate", model, prompt, trial), day=day,
+                            source=source, role="candidate", model=model, suite=suite,
+                            suite_version=sv, item_id=item_id, stage=stage, category=category,
+                            prompt_name="grader", prompt_version=prompt, batch_id=batch, trial=trial,
+                            expected_verdict=expected["verdict"] if rng.random() > 0.05 else None,
+                            **log.graded(expected["verdict"], accuracy),
+                        )
+                        if rng.random() < 0.3:
+                            log.review(candidate, rng.randint(1, 4), expected["verdict"])
+                        # the reference judge twice per candidate call: positions swapped
+                        for j_trial, position in enumerate(("original", "swapped")):
+                            log.call(
+                                key_parts=(batch, item_id, "judge", candidate.run_id, j_trial), day=day,
+                                source=source, role="judge", model="judge", suite=suite,
+                                suite_version=sv, item_id=item_id, stage=stage, category=category,
+                                prompt_name="judge", prompt_version="jp1", batch_id=batch,
+                                parent_run_id=candidate.run_id, trial=j_trial,
+                                attributes={"position": position},
+                                expected_verdict=expected["verdict"],
+                                **log.graded(expected["verdict"], 0.85),
+                            )
+        # production traffic and its judged, partly human-reviewed sample
+        for i in range(rng.randint(25, 45)):
+            stage = rng.choice(STAGES)
+            # a stage that gets easy in the last week: flags too_easy / vs baseline
+            accuracy = 0.95 if stage == "loops" and n > 14 else 0.6
+            truth = "pass" if rng.random() < (0.9 if stage == "loops" and n > 14 else 0.45) else rng.choice(VERDICTS[1:])
+            prod = log.call(
+                key_parts=("prod", day, i), day=day, settle=rng.random() > 0.02,
+                source="production", role="candidate", model="tutor-small", stage=stage,
+                prompt_name="grader", prompt_version=prompt, touchpoint="hints",
+                item_id=None if i % 5 else f"p-{i}", **log.graded(truth, accuracy),
+            )
+            if prod.status in ("ok", "parse_error") and rng.random() < 0.3:
+                for trial in range(rng.choice([1, 1, 2])):
+                    sample = log.call(
+                        key_parts=("sample", prod.run_id, trial), day=day,
+                        source="production_sample", role="grader", model=rng.choice(["judge", "judge-b"]),
+                        stage=stage, prompt_name="judge", prompt_version="jp1",
+                        parent_run_id=prod.run_id, trial=trial, batch_id=f"sample-{day}",
+                        sample_weight=rng.choice([1.0, 4.0, 8.0]), **log.graded(truth, 0.8),
+                    )
+                    if rng.random() < 0.5:
+                        log.review(sample, rng.randint(1, 4), truth)
+        # answer suite: candidates answer (no verdict), the judge grades twice
+        if n % 3 == 0:
+            for suite, sv, item_id, _, category, _ in (i for i in items if i[0] == "general-qa"):
+                answer = log.call(
+                    key_parts=("qa", day, item_id), day=day, source="golden", role="candidate",
+                    model="tutor-large", suite=suite, suite_version=sv, item_id=item_id,
+                    category=category, prompt_name="answer", prompt_version="ap1",
+                )
+                for trial in range(2):
+                    log.call(
+                        key_parts=("qa-judge", answer.run_id, trial), day=day, source="golden",
+                        role="judge", model="judge", suite=suite, suite_version=sv, item_id=item_id,
+                        category=category, prompt_name="judge", prompt_version="jp1",
+                        parent_run_id=answer.run_id, trial=trial,
+                        **log.graded("pass", 0.8),
+                    )
+        for i in range(3):
+            log.call(key_parts=("replay", day, i), day=day, source=rng.choice(["replay", "import"]),
+                     role="candidate", model="tutor-large", prompt_name="grader", prompt_version=prompt,
+                     **log.graded(None, 0))
+
+
+def _copy_reviews(conn, reviews: list[tuple], when: datetime | None = None) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into raw.human_reviews (review_id, run_id, reviewer, verdict, reviewed_at)"
+            " values (%s, %s, %s, %s, coalesce(%s, now()))",
+            [(*review, when) for review in reviews],
+        )
+    conn.commit()
+
+
+def _load_reference_tables(conn) -> None:
+    versions = {}
+    for suite, version, item_id, stage, category, expected in golden_items():
+        versions.setdefault((suite, version), []).append(
+            (suite, version, item_id, f"h-{item_id}", stage, category, json.dumps({}), json.dumps(expected))
+        )
+    with conn.cursor() as cur:
+        for (suite, version), rows in versions.items():
+            kind = "answer" if suite == "general-qa" else "grader"
+            cur.execute(
+                "insert into raw.golden_suites (suite, suite_version, kind, verdicts, passing_verdicts,"
+                " item_count) values (%s, %s, %s, %s, %s, %s)",
+                (suite, version, kind, VERDICTS, ["pass"], len(rows)),
+            )
+            cur.executemany(
+                "insert into raw.golden_items (suite, suite_version, item_id, item_hash, stage,"
+                " category, inputs, expected) values (%s, %s, %s, %s, %s, %s, %s, %s)", rows,
+            )
+        cur.executemany(
+            "insert into raw.prompt_versions (prompt_name, prompt_version, template) values (%s, %s, 't')",
+            [("grader", "gp1"), ("grader", "gp2"), ("judge", "jp1"), ("answer", "ap1")],
+        )
+        alert = cur.execute(
+            "insert into raw.alerts (dedupe_key, kind, severity, subject, message, example_run_ids,"
+            " orchestrator_run_id) values ('k1', 'pass_rate_drift', 'warning', 'stage loops',"
+            " 'loops got easy', %s, 'dagster-run-1') returning alert_id",
+            ([uuid.UUID(int=1), uuid.UUID(int=2)],),
+        ).fetchone()[0]
+        cur.execute(
+            "insert into raw.alerts (dedupe_key, kind, severity, subject, message, acknowledged_at)"
+            " values ('k2', 'cost_spike', 'info', 'model judge', 'cost up', now())"
+        )
+        cur.execute(
+            "insert into raw.alert_deliveries (alert_id, webhook, attempts, delivered_at)"
+            " values (%s, 'slack', 1, now()), (%s, 'pager', 3, null)", (alert, alert),
+        )
+    conn.commit()
+
+
+# -- the module's warehouse: a full build, then an incremental one ------------------------------
+
+
+@pytest.fixture(scope="module")
+def built(pg_server, tmp_path_factory):
+    """A warehouse after a full build of the first log and an incremental build of more rows."""
+    name = create_database(pg_server)
+    url = pg_server.url(name)
+    env = {
+        **dbt_env(url=url, config=CONFIG, target_path=tmp_path_factory.mktemp("dbt_target")),
+        # no look-back: the incremental build must pick up exactly the new rows
+        "EVALHOUSE_DBT_INCREMENTAL_LOOKBACK_MINUTES": "0",
+    }
+    log = RunLog(seed=5)
+    first_log(log, DAYS[:-1])
+    with psycopg.connect(url) as conn:
+        _load_reference_tables(conn)
+        write_runs(conn, log.runs)
+        _copy_reviews(conn, log.reviews)
+    first = run_dbt(["build"], env=env)
+
+    # the next day: a new day, late rows for an old day, retries that settle, new reviews
+    earlier_runs, earlier_reviews = list(log.runs), len(log.reviews)
+    log.runs.clear()
+    first_log(log, [DAYS[-1]])
+    late = RunLog(seed=9)
+    first_log(late, [DAYS[3]])
+    retried = [r for r in earlier_runs if r.status in ("error", "timeout")][:5]
+    retries = [
+        RunRecord(idempotency_key=r.idempotency_key, source=r.source, role=r.role, model=r.model,
+                  started_at=r.started_at + timedelta(minutes=5), status="ok", stage=r.stage,
+                  prompt_name=r.prompt_name, prompt_version=r.prompt_version, suite=r.suite,
+                  suite_version=r.suite_version, item_id=r.item_id, verdict="pass", passed=True)
+        for r in retried
+    ]
+    old_sample = next(r for r in earlier_runs if r.source == "production_sample" and r.status == "ok")
+    extra = RunLog(seed=11)
+    extra.review(old_sample, 3, "fail", panel="late-panel")
+    late_runs = late.runs[:60]
+    late_reviews = [r for r in late.reviews if r[1] in {run.run_id for run in late_runs}]
+    with psycopg.connect(url) as conn:
+        write_runs(conn, log.runs + late_runs + retries)
+        _copy_reviews(conn, log.reviews[earlier_reviews:] + late_reviews + extra.reviews)
+    second = run_dbt(["build"], env=env)
+    yield {"url": url, "env": env, "first": first, "second": second}
+    drop_database(pg_server, name)
+
+
+def _frame(url: str, sql: str) -> pd.DataFrame:
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        frame = pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description], dtype=object)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def runs(built) -> pd.DataFrame:
+    """raw.eval_runs as the reference computations see it."""
+    frame = _frame(
+        built["url"],
+        "select run_id, idempotency_key, batch_id, parent_run_id, trial, source, suite, suite_version,"
+        " item_id, stage, category, role, model, prompt_version, status, verdict, passed, score,"
+        " issue_tags, expected_verdict, sample_weight, attributes ->> 'position' as position, started_at, latency_ms,"
+        " input_tokens, output_tokens, cost_usd from raw.eval_runs",
+    )
+    started = pd.to_datetime(frame["started_at"], utc=True)
+    frame["run_date"] = started.dt.date
+    frame["week_start"] = (started.dt.normalize() - pd.to_timedelta(started.dt.day_of_week, unit="D")).dt.date
+    frame["settled"] = frame["status"].isin(["ok", "parse_error"])
+    frame["failed"] = frame["status"].isin(["error", "timeout"])
+    frame["verdict_known"] = (frame["status"] == "ok") & frame["passed"].notna()
+    frame["passed_ok"] = frame["verdict_known"] & (frame["passed"] == True)  # noqa: E712
+    frame["correct"] = [
+        None if exp is None or not settled else (status == "ok" and verdict == exp)
+        for exp, settled, status, verdict in zip(
+            frame["expected_verdict"], frame["settled"], frame["status"], frame["verdict"], strict=True
+        )
+    ]
+    for column in ("latency_ms", "score", "cost_usd", "sample_weight", "input_tokens", "output_tokens"):
+        frame[column] = pd.to_numeric(frame[column])
+    return frame
+
+
+def _mart(built, name: str) -> pd.DataFrame:
+    return _frame(built["url"], f"select * from marts.{name}")
+
+
+def _wilson(successes: int, n: int) -> tuple[float, float]:
+    if n == 0:
+        return (np.nan, np.nan)
+    low, high = proportion_confint(successes, n, alpha=0.05, method="wilson")
+    p = successes / n
+    return (max(0.0, min(low, p)), min(1.0, max(high, p)))
+
+
+def _ratio(a, b):
+    return a / b if b else np.nan
+
+
+def _keyed(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    frame = frame.copy()
+    for key in keys:
+        frame[key] = frame[key].map(lambda v: NO_KEY if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v))
+    return frame.set_index(keys).sort_index()
+
+
+def assert_mart_equals(mart: pd.DataFrame, expected: pd.DataFrame, keys: list[str]) -> None:
+    """Same rows (by key) and, column by column, the same values (numbers to 1e-9)."""
+    assert len(expected) > 0, "the reference computed nothing: the fixture lost its variety"
+    got, want = _keyed(mart, keys), _keyed(expected, keys)
+    assert not got.index.duplicated().any()
+    assert got.index.equals(want.index), (
+        f"rows differ: only in mart {list(got.index.difference(want.index))[:3]},"
+        f" only in reference {list(want.index.difference(got.index))[:3]}"
+    )
+    for column in want.columns:
+        a, b = got[column], want[column]
+        numeric = pd.to_numeric(b.dropna(), errors="coerce").notna().all() and b.map(
+            lambda v: not isinstance(v, bool | np.bool_)
+        ).all()
+        if numeric:
+            a = pd.to_numeric(a).astype(float).to_numpy()
+            b = pd.to_numeric(b).astype(float).to_numpy()
+            assert np.array_equal(np.isnan(a), np.isnan(b)), f"{column}: nulls differ"
+            ok = np.isnan(a) | (np.abs(a - b) <= TOL)
+            assert ok.all(), f"{column}: {a[~ok][:3]} != {b[~ok][:3]}"
+        else:
+            mismatched = [(x, y) for x, y in zip(a, b, strict=True) if not (x == y or (pd.isna(x) and pd.isna(y)))]
+            assert not mismatched, f"{column}: {mismatched[:3]}"
+
+
+# -- the builds themselves --------------------------------------------------------------------
+
+
+def test_full_and_incremental_builds_pass_every_model_test_and_unit_test(built):
+    for build in ("first", "second"):
+        result = built[build]
+        failures = [
+            f"{r.node.name}: {r.status} {r.message}"
+            for r in (result.result or [])
+            if str(r.status) not in ("success", "pass")
+        ]
+        assert result.success, f"{build} build failed: {failures or result.exception}"
+    kinds = Counter(r.node.resource_type for r in built["first"].result)
+    assert kinds["model"] >= 19 and kinds["unit_test"] >= 4 and kinds["test"] >= 100
+
+
+def test_the_incremental_build_only_loaded_new_rows(built, runs):
+    loads = _frame(built["url"], "select loaded_at, count(*) as n from marts.fct_eval_runs group by 1 order by 1")
+    assert len(loads) == 2, "a second build with no look-back loads only what arrived since"
+    assert loads["n"].sum() == len(runs)
+
+
+# -- every mart against an independent computation --------------------------------------------
+
+STAGE_DIMS = ["stage", "source", "role", "model", "prompt_version", "suite", "suite_version"]
+
+
+def test_fct_eval_runs_has_every_call_with_its_derived_columns(built, runs):
+    mart = _mart(built, "fct_eval_runs")
+    expected = runs[["run_id", "run_date", "week_start", "status", "position"]].assign(
+        is_settled=runs["settled"], is_failed=runs["failed"], is_correct=runs["correct"],
+        total_tokens=runs["input_tokens"].fillna(0) + runs["output_tokens"].fillna(0),
+    )
+    assert_mart_equals(mart[expected.columns], expected, ["run_id"])
+
+
+def test_fct_stage_daily_matches_pandas(built, runs):
+    rows = []
+    staged = runs[runs["stage"].notna()]
+    for dims, group in staged.groupby([*STAGE_DIMS, "run_date"], dropna=False):
+        verdicts = group["verdict_known"].sum()
+        passed = group["passed_ok"].sum()
+        weights = group["sample_weight"].fillna(1.0)
+        scored = group[(group["status"] == "ok") & group["score"].notna()]
+        low, high = _wilson(passed, verdicts)
+        rows.append({
+            **dict(zip([*STAGE_DIMS, "run_date"], dims, strict=True)),
+            "n_calls": len(group), "n_settled": group["settled"].sum(), "n_failed": group["failed"].sum(),
+            "n_parse_errors": (group["status"] == "parse_error").sum(),
+            "n_verdicts": verdicts, "n_passed": passed, "pass_rate": _ratio(passed, verdicts),
+            "pass_rate_ci_low": low, "pass_rate_ci_high": high,
+            "weighted_pass_rate": _ratio(weights[group["passed_ok"]].sum(), weights[group["verdict_known"]].sum()),
+            "n_scored": len(scored), "mean_score": scored["score"].mean() if len(scored) else np.nan,
+        })
+    expected = pd.DataFrame(rows)
+    baseline_n, baseline_passed = [], []
+    for row in expected.itertuples():
+        same = expected[
+            np.logical_and.reduce([(expected[d].isna() & pd.isna(getattr(row, d))) | (expected[d] == getattr(row, d)) for d in STAGE_DIMS])
+            & (expected["run_date"] >= row.run_date - timedelta(days=BASELINE_DAYS))
+            & (expected["run_date"] < row.run_date)
+        ]
+        baseline_n.append(same["n_verdicts"].sum())
+        baseline_passed.append(same["n_passed"].sum())
+    expected["baseline_n_verdicts"] = baseline_n
+    expected["baseline_pass_rate"] = [_ratio(p, n) for p, n in zip(baseline_passed, baseline_n, strict=True)]
+    bands = expected["stage"].map(lambda s: CONFIG.drift.stage_bands.get(s, CONFIG.drift.default_band))
+    expected["band_too_easy_above"] = bands.map(lambda b: b.too_easy_above)
+    expected["band_stalling_below"] = bands.map(lambda b: b.stalling_below)
+    expected["too_easy"] = (expected["pass_rate"] > expected["band_too_easy_above"]).astype(bool)
+    expected["stalling"] = (expected["pass_rate"] < expected["band_stalling_below"]).astype(bool)
+    expected["too_easy_vs_baseline"] = (expected["pass_rate_ci_low"] > expected["baseline_pass_rate"]).astype(bool)
+    expected["stalling_vs_baseline"] = (expected["pass_rate_ci_high"] < expected["baseline_pass_rate"]).astype(bool)
+    mart = _mart(built, "fct_stage_daily")
+    assert_mart_equals(mart[expected.columns], expected, [*STAGE_DIMS, "run_date"])
+    assert mart["too_easy"].any() and mart["too_easy_vs_baseline"].any(), "the story has an easy stage"
+    assert mart["stalling"].any()
+
+
+TREND_DIMS = ["model", "prompt_version", "suite", "suite_version", "source", "role"]
+
+
+def test_fct_trend_daily_matches_pandas(built, runs):
+    rows = []
+    for dims, group in runs.groupby([*TREND_DIMS, "run_date"], dropna=False):
+        settled_latency = group.loc[group["settled"], "latency_ms"].dropna()
+        with_expected = group["correct"].notna().sum()
+        correct = (group["correct"] == True).sum()  # noqa: E712
+        low, high = _wilson(correct, with_expected)
+        n = len(group)
+        rows.append({
+            **dict(zip([*TREND_DIMS, "run_date"], dims, strict=True)),
+            "n_calls": n, "n_ok": (group["status"] == "ok").sum(), "n_failed": group["failed"].sum(),
+            "n_parse_errors": (group["status"] == "parse_error").sum(),
+            "error_rate": group["failed"].sum() / n, "parse_error_rate": (group["status"] == "parse_error").sum() / n,
+            "n_verdicts": group["verdict_known"].sum(), "n_passed": group["passed_ok"].sum(),
+            "pass_rate": _ratio(group["passed_ok"].sum(), group["verdict_known"].sum()),
+            "n_with_expected": with_expected, "n_correct": correct, "accuracy": _ratio(correct, with_expected),
+            "accuracy_ci_low": low, "accuracy_ci_high": high,
+            "latency_p50_ms": np.percentile(settled_latency, 50) if len(settled_latency) else np.nan,
+            "latency_p95_ms": np.percentile(settled_latency, 95) if len(settled_latency) else np.nan,
+            "input_tokens": group["input_tokens"].sum(), "output_tokens": group["output_tokens"].sum(),
+            "cost_usd": group["cost_usd"].sum(), "cost_per_call_usd": group["cost_usd"].sum() / n,
+        })
+    expected = pd.DataFrame(rows)
+    mart = _mart(built, "fct_trend_daily")
+    assert_mart_equals(mart[expected.columns], expected, [*TREND_DIMS, "run_date"])
+
+
+def test_fct_issue_distribution_daily_matches_pandas(built, runs):
+    rows = []
+    ok = runs[(runs["status"] == "ok") & runs["stage"].notna()]
+    for dims, group in ok.groupby([*STAGE_DIMS, "run_date"], dropna=False):
+        counts = Counter(tag for tags in group["issue_tags"] for tag in set(tags))
+        mentions = sum(counts.values())
+        for tag, count in counts.items():
+            rows.append({
+                **dict(zip([*STAGE_DIMS, "run_date"], dims, strict=True)), "issue_tag": tag,
+                "n_runs_with_tag": count, "n_runs": len(group),
+                "share_of_runs": count / len(group), "share_of_tags": count / mentions,
+            })
+    expected = pd.DataFrame(rows)
+    mart = _mart(built, "fct_issue_distribution_daily")
+    assert_mart_equals(mart[expected.columns], expected, [*STAGE_DIMS, "run_date", "issue_tag"])
+
+
+COST_DIMS = ["model", "source", "role", "prompt_version"]
+
+
+def test_fct_model_cost_daily_matches_pandas(built, runs):
+    rows = []
+    for dims, group in runs.groupby([*COST_DIMS, "run_date"], dropna=False):
+        passing = group["passed_ok"].sum()
+        cost = group["cost_usd"].sum()
+        rows.append({
+            **dict(zip([*COST_DIMS, "run_date"], dims, strict=True)),
+            "n_calls": len(group), "n_failed": group["failed"].sum(), "n_passing_verdicts": passing,
+            "input_tokens": group["input_tokens"].sum(), "output_tokens": group["output_tokens"].sum(),
+            "cost_usd": cost, "cost_per_passing_verdict_usd": _ratio(cost, passing),
+        })
+    expected = pd.DataFrame(rows)
+    mart = _mart(built, "fct_model_cost_daily")
+    assert_mart_equals(mart[expected.columns], expected, [*COST_DIMS, "run_date"])
+    judge_spend = mart[mart["role"] != "candidate"]["cost_usd"].astype(float).sum()
+    assert judge_spend > 0, "judge spend is reported apart from candidate spend"
+
+
+def _consensus(built) -> dict:
+    reviews = _frame(built["url"], "select run_id, verdict from raw.human_reviews where verdict is not null")
+    result = {}
+    for run_id, group in reviews.groupby("run_id"):
+        label, count = Counter(group["verdict"]).most_common(1)[0]
+        result[run_id] = label if count * 2 > len(group) else None
+    return result
+
+
+def _golden_expected(built) -> dict:
+    items = _frame(built["url"], "select suite, suite_version, item_id, expected ->> 'verdict' as v from raw.golden_items")
+    return {(r.suite, r.suite_version, r.item_id): r.v for r in items.itertuples()}
+
+
+AGREEMENT_DIMS = ["reference", "stage", "source", "role", "model", "prompt_version", "suite", "suite_version"]
+
+
+def test_fct_verdict_agreement_weekly_matches_pandas(built, runs):
+    consensus, items = _consensus(built), _golden_expected(built)
+    settled = runs[runs["settled"]].copy()
+    settled["label"] = [
+        "<parse_error>" if s == "parse_error" else (v if v is not None else "<no_verdict>")
+        for s, v in zip(settled["status"], settled["verdict"], strict=True)
+    ]
+    expected_verdict = [
+        e if e is not None else items.get((s, sv, i))
+        for e, s, sv, i in zip(settled["expected_verdict"], settled["suite"], settled["suite_version"], settled["item_id"], strict=True)
+    ]
+    humans = settled[settled["run_id"].isin(consensus.keys())].assign(
+        reference="human_consensus", reference_label=lambda f: f["run_id"].map(consensus)
+    )
+    golden = settled.assign(reference="golden_expected", reference_label=expected_verdict)
+    golden = golden[golden["reference_label"].notna()]
+    rows = []
+    for dims, group in pd.concat([humans, golden]).groupby([*AGREEMENT_DIMS, "week_start"], dropna=False):
+        compared = group[group["reference_label"].notna()]
+        n = len(compared)
+        agree = (compared["label"] == compared["reference_label"]).sum()
+        parse_errors = (compared["label"] == "<parse_error>").sum()
+        low, high = _wilson(agree, n)
+        kappa = chance = np.nan
+        if n:
+            labels = sorted(set(compared["label"]) | set(compared["reference_label"]))
+            table = pd.crosstab(compared["label"], compared["reference_label"]).reindex(index=labels, columns=labels, fill_value=0)
+            chance = float((table.sum(axis=1) * table.sum(axis=0)).sum() / n**2)
+            kappa = cohens_kappa(table.to_numpy()).kappa if chance < 1 else np.nan
+        rows.append({
+            **dict(zip([*AGREEMENT_DIMS, "week_start"], dims, strict=True)),
+            "n": n, "n_agree": agree, "agreement": _ratio(agree, n),
+            "agreement_ci_low": low, "agreement_ci_high": high, "n_parse_errors": parse_errors,
+            "agreement_excluding_parse_errors": _ratio(agree, n - parse_errors),
+            "n_without_consensus": len(group) - n, "chance_agreement": chance, "cohens_kappa": kappa,
+            "confusion_counts": dict(Counter(f"{a} -> {b}" for a, b in zip(compared["label"], compared["reference_label"], strict=True))),
+        })
+    expected = pd.DataFrame(rows)
+    mart = _mart(built, "fct_verdict_agreement_weekly")
+    assert_mart_equals(mart[expected.columns], expected, [*AGREEMENT_DIMS, "week_start"])
+    assert mart["n_without_consensus"].astype(int).sum() > 0, "ties were counted, not dropped silently"
+    assert mart["n_parse_errors"].astype(int).sum() > 0
+
+
+ITEM_DIMS = ["source", "batch_id", "parent_run_id", "suite", "suite_version", "item_id", "stage", "role", "model", "prompt_version"]
+CONSISTENCY_DIMS = ["stage", "source", "role", "model", "prompt_version", "suite", "suite_version"]
+
+
+def test_fct_judge_consistency_matches_pandas(built, runs):
+    settled = runs[runs["settled"] & (runs["item_id"].notna() | runs["parent_run_id"].notna())]
+    items = []
+    for _, group in settled.groupby(ITEM_DIMS, dropna=False):
+        if len(group) < 2 or not ((group["trial"] > 0) | group["position"].notna()).any():
+            continue
+        consistent = (group["status"] == "ok").all() and group["verdict"].notna().all() and group["verdict"].nunique() == 1
+        has_expected = group["correct"].notna().all()
+        items.append({
+            **{d: group[d].iloc[0] for d in CONSISTENCY_DIMS}, "week_start": group["week_start"].min(),
+            "n_judgments": len(group), "consistent": consistent, "has_expected": has_expected,
+            "all_correct": has_expected and (group["correct"] == True).all(),  # noqa: E712
+            "n_correct": (group["correct"] == True).sum(),  # noqa: E712
+        })
+    items = pd.DataFrame(items)
+    rows = []
+    for dims, group in items.groupby([*CONSISTENCY_DIMS, "week_start"], dropna=False):
+        n, consistent = len(group), group["consistent"].sum()
+        with_expected = group[group["has_expected"]]
+        all_correct = with_expected["all_correct"].sum()
+        rows.append({
+            **dict(zip([*CONSISTENCY_DIMS, "week_start"], dims, strict=True)),
+            "n_items": n, "n_judgments": group["n_judgments"].sum(), "n_items_consistent": consistent,
+            "consistency_rate": consistent / n,
+            **dict(zip(["consistency_ci_low", "consistency_ci_high"], _wilson(consistent, n), strict=True)),
+            "n_items_with_expected": len(with_expected), "n_items_all_correct": all_correct,
+            "strict_accuracy": _ratio(all_correct, len(with_expected)),
+            **dict(zip(["strict_accuracy_ci_low", "strict_accuracy_ci_high"], _wilson(all_correct, len(with_expected)), strict=True)),
+            "judgment_accuracy": _ratio(with_expected["n_correct"].sum(), with_expected["n_judgments"].sum()),
+        })
+    expected = pd.DataFrame(rows)
+    mart = _mart(built, "fct_judge_consistency")
+    assert_mart_equals(mart[expected.columns], expected, [*CONSISTENCY_DIMS, "week_start"])
+    strict = mart["strict_accuracy"].dropna().astype(float)
+    per_judgment = mart.loc[strict.index, "judgment_accuracy"].astype(float)
+    assert (strict <= per_judgment + TOL).all(), "all-judgments-correct is never easier than per judgment"
+
+
+LEADERBOARD_KEYS = ["suite", "suite_version", "category", "role", "model", "prompt_version"]
+
+
+def test_fct_leaderboard_matches_pandas(built, runs):
+    items = _frame(built["url"], "select suite, suite_version, item_id, coalesce(category, '(none)') as category from raw.golden_items")
+    scored = runs[runs["settled"] & runs["expected_verdict"].notna() & runs["suite"].notna() & runs["source"].isin(["golden", "ci"])]
+    scored = scored.assign(category=scored["category"].fillna("(none)"))
+    rows = []
+    for category_view in ("by_category", "all"):
+        frame = scored if category_view == "by_category" else scored.assign(category="(all)")
+        for dims, group in frame.groupby(LEADERBOARD_KEYS, dropna=False):
+            suite, version, category = dims[0], dims[1], dims[2]
+            in_version = items[(items["suite"] == suite) & (items["suite_version"] == version)]
+            loaded = len(in_version) > 0
+            in_category = in_version if category == "(all)" else in_version[in_version["category"] == category]
+            judged = len(set(group["item_id"]) & set(in_category["item_id"]))
+            correct = (group["correct"] == True).sum()  # noqa: E712
+            rows.append({
+                **dict(zip(LEADERBOARD_KEYS, dims, strict=True)),
+                "n_judged": len(group), "n_correct": correct, "accuracy": correct / len(group),
+                **dict(zip(["accuracy_ci_low", "accuracy_ci_high"], _wilson(correct, len(group)), strict=True)),
+                "n_items_judged": judged if loaded else np.nan,
+                "n_items_in_suite": len(in_category) if loaded else np.nan,
+                "coverage": _ratio(judged, len(in_category)) if loaded else np.nan,
+            })
+    expected = pd.DataFrame(rows)
+    mart = _mart(built, "fct_leaderboard")
+    assert_mart_equals(mart[expected.columns], expected, LEADERBOARD_KEYS)
+    assert mart["coverage"].isna().any() and (mart["coverage"].dropna().astype(float) < 1).any()
+
+
+def test_fct_alerts_carries_links_for_bi(built):
+    alerts = _mart(built, "fct_alerts").set_index("dedupe_key")
+    first = alerts.loc["k1"]
+    base = CONFIG.alerts.base_url
+    assert first["alert_url"] == f"{base}/alerts/{first['alert_id']}"
+    assert first["example_run_urls"] == [f"{base}/runs/{uuid.UUID(int=i)}" for i in (1, 2)]
+    assert first["dagster_run_url"] == f"{CONFIG.alerts.dagster_url}/runs/dagster-run-1"
+    assert (first["n_webhooks"], first["n_webhooks_delivered"], first["state"]) == (2, 1, "open")
+    assert alerts.loc["k2", "state"] == "acknowledged" and alerts.loc["k2", "dagster_run_url"] is None
+
+
+# -- the guards around the marts --------------------------------------------------------------
+
+
+def test_a_series_mixing_prompt_versions_fails_a_dbt_test(built):
+    mixed = (
+        "update marts.fct_trend_daily set prompt_version = 'smuggled' where (series_key, run_date) ="
+        " (select series_key, max(run_date) from marts.fct_trend_daily group by series_key"
+        " having count(*) > 1 limit 1)"
+    )
+    with psycopg.connect(built["url"]) as conn:
+        original = conn.execute("select * from marts.fct_trend_daily").fetchall()
+        assert conn.execute(mixed).rowcount == 1
+    result = run_dbt(["test", "--select", "fct_trend_daily,test_name:one_version_per_series"], env=built["env"])
+    with psycopg.connect(built["url"]) as conn:
+        conn.execute("update marts.fct_trend_daily set prompt_version = null where prompt_version = 'smuggled'")
+        assert len(conn.execute("select * from marts.fct_trend_daily").fetchall()) == len(original)
+    assert not result.success
+    assert [str(r.status) for r in result.result] == ["fail"]
+
+
+def test_the_bi_role_reads_marts_and_cannot_read_raw_or_staging(built):
+    with psycopg.connect(built["url"], autocommit=True) as conn:
+        conn.execute("set role evalhouse_bi")
+        for mart in ("fct_eval_runs", "fct_stage_daily", "fct_leaderboard", "fct_alerts"):
+            conn.execute(f"select count(*) from marts.{mart}").fetchone()
+        for forbidden in ("raw.eval_runs", "raw.human_reviews", "staging.stg_raw__eval_runs"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"select 1 from {forbidden} limit 1")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("delete from marts.fct_alerts")
+
+
+def test_docs_generate_and_source_freshness_work(built):
+    target = Path(built["env"]["DBT_TARGET_PATH"])
+    assert run_dbt(["docs", "generate"], env=built["env"]).success
+    catalog = json.loads((target / "catalog.json").read_text())
+    assert "model.evalhouse.fct_stage_daily" in catalog["nodes"]
+    freshness = run_dbt(["source", "freshness"], env=built["env"])
+    assert freshness.success
+    assert {str(r.status) for r in freshness.result} == {"pass"}
