@@ -1,0 +1,101 @@
+"""CSV suites: one item per row; the suite header lives in the sibling file `<stem>.suite.yaml`.
+
+List cells (`expected_issue_tags`) are `|`-separated; `scorer` and `metadata` cells hold JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from evals.golden.located import BadJson, Document, Located, Report
+from evals.golden.schema import ITEM_FIELDS
+from evals.golden.yaml_format import read_yaml_mapping
+
+CSV_HEADER_SUFFIX = ".suite.yaml"
+LIST_SEPARATOR = "|"
+
+
+def csv_header_path(path: Path) -> Path:
+    """The YAML file holding the suite header of a CSV suite."""
+    return path.with_name(path.stem + CSV_HEADER_SUFFIX)
+
+
+def resolve_csv_header(path: Path) -> Path:
+    """Pointing at `x.suite.yaml` means the CSV suite `x.csv` it describes."""
+    if path.name.endswith(CSV_HEADER_SUFFIX):
+        sibling = path.with_name(path.name[: -len(CSV_HEADER_SUFFIX)] + ".csv")
+        if sibling.exists():
+            return sibling
+    return path
+
+
+def read_csv(path: Path, report: Report) -> Document | None:
+    header_path = csv_header_path(path)
+    if not header_path.exists():
+        report(None, None, "(header)",
+               f"a CSV suite needs its header in {header_path.name} beside it")
+        return None
+    read = read_yaml_mapping(header_path, report, keep_nodes=())
+    if read is None:
+        return None
+    header = read[1]
+    if "items" in header.data:
+        report(header.line_of("items"), None, "items", f"items belong in {path.name}",
+               str(header_path))
+        header.data.pop("items")
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        report(None, None, "(file)", f"cannot read: {exc}")
+        return None
+    items: list[Located] = []
+    with handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            columns = next(reader, None)
+            if columns is None:
+                report(1, None, "(csv)", "empty file: expected a header row of field names")
+                return None
+            columns = [column.strip() for column in columns]
+            seen: set[str] = set()
+            for column in columns:
+                if column in seen:
+                    report(1, None, column, "duplicate column")
+                elif column not in ITEM_FIELDS:
+                    report(1, None, column,
+                           f"unknown column (expected some of: {', '.join(ITEM_FIELDS)})")
+                seen.add(column)
+            while True:
+                start = reader.line_num + 1
+                row = next(reader, None)
+                if row is None:
+                    break
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != len(columns):
+                    report(start, None, "(csv)",
+                           f"row has {len(row)} cells, the header row has {len(columns)}")
+                    continue
+                cells = zip(columns, row, strict=True)
+                data = {col: _csv_cell(col, cell) for col, cell in cells
+                        if cell != "" and col in ITEM_FIELDS}  # unknown columns: reported once
+                items.append(Located(data, start, dict.fromkeys(data, start)))
+        except csv.Error as exc:
+            report(reader.line_num, None, "(csv)", f"broken CSV: {exc}")
+            return None
+    return Document(header, str(header_path), items, None)
+
+
+def _csv_cell(column: str, cell: str) -> Any:
+    """A CSV cell as the value the same field would have in YAML (lists split, JSON parsed)."""
+    if column == "expected_issue_tags":
+        return [tag.strip() for tag in cell.split(LIST_SEPARATOR) if tag.strip()]
+    if column in ("scorer", "metadata"):
+        try:
+            return json.loads(cell)
+        except json.JSONDecodeError as exc:
+            return BadJson(f"broken JSON at column {exc.colno}: {exc.msg}")
+    return cell
