@@ -57,9 +57,11 @@ def read_item(
                    f"unknown issue tag {tag!r} (not in the suite's issue_tags)")
     scorer = read_scorer(located, report, label, expected_answer)
     metadata = fields.mapping(located, "metadata", report, label)
-    if len(report.sink) > errors_before:
+    if len(report.sink) > errors_before or verdict is None:
+        # verdict is None without an item error only when the header's kind is invalid,
+        # which the header check has reported.
         return None
-    assert item_id is not None and verdict is not None and tags is not None  # reported otherwise
+    assert item_id is not None and tags is not None  # reported otherwise
     item = GoldenItem(
         item_id=item_id, stage=stage, category=category,
         rubric=rubric if rubric is not None else definition.default_rubric,
