@@ -42,6 +42,7 @@ RETRY_AFTER_CAP_S = 120.0
 # wait_for fires this long after the SDK's own per-attempt timeout, so the SDK reports first.
 _ATTEMPT_GRACE_S = 0.5
 _MAX_ERROR_CHARS = 2000
+_WORKER_FLUSH_S = 5.0
 _NO_KEY = "evalhouse-no-key"  # OpenAI-compatible local servers still want *some* api_key
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 SIM_METADATA_KEY = "evalhouse"  # evals.simulated.METADATA_KEY (not imported: it loads LiteLLM)
@@ -360,9 +361,18 @@ class LLMClient:
                                             response_format))
 
     async def aclose(self) -> None:
-        """Close LiteLLM's cached async HTTP clients of the running loop (call before it ends)."""
+        """Before the running loop ends: let LiteLLM's logging worker finish its callbacks (a
+        capture callback writes rows there), stop it, and close the cached async HTTP clients;
+        else the loop closes under them and they leak sockets and warnings."""
         import litellm
 
+        from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+
+        try:
+            await asyncio.wait_for(GLOBAL_LOGGING_WORKER.flush(), _WORKER_FLUSH_S)
+        except TimeoutError:
+            pass
+        await GLOBAL_LOGGING_WORKER.stop()
         await litellm.close_litellm_async_clients()
 
     def close(self) -> None:

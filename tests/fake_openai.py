@@ -124,7 +124,10 @@ class FakeOpenAI:
             pass
         finally:
             if not writer.is_closing():
-                writer.close()
+                try:
+                    writer.close()
+                except RuntimeError:  # the loop is shutting down
+                    pass
 
     async def _respond(self, request_line: str, headers: dict[str, str], body: bytes,
                        writer: asyncio.StreamWriter) -> bool:
@@ -178,6 +181,7 @@ class FakeOpenAI:
 
         def serve() -> None:
             loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
             self._loop = loop
             self._server = loop.run_until_complete(
                 asyncio.start_server(self._handle, "127.0.0.1", port, backlog=2048))
@@ -185,7 +189,10 @@ class FakeOpenAI:
             ready.set()
             loop.run_forever()
             self._server.close()
-            loop.run_until_complete(self._server.wait_closed())
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
         self._thread = threading.Thread(target=serve, name="fake-openai", daemon=True)

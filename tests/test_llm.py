@@ -1,0 +1,251 @@
+"""LLMClient over real LiteLLM + loopback HTTP, and the simulated provider.
+
+Every fault the fake server can script ends in a CallResult with the right status and attempt
+count; nothing raises, nothing leaks the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import date
+
+import pytest
+from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
+
+from evals.config import Config
+from evals.llm import LLMClient, backoff_s
+
+SECRET = "sk-evalhouse-test-0123456789abcdefXYZ"
+JSON_FORMAT = {"type": "json_object"}
+
+
+def _config(server: FakeOpenAI, **model) -> Config:
+    settings = {"model": "openai/fake-model", "api_base": server.api_base,
+                "api_key_env": "FAKE_PROVIDER_API_KEY", "timeout_s": 2.0, "deadline_s": 6.0,
+                "max_attempts": 3, "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6,
+                **model}
+    return Config.model_validate({"models": {"m": settings}})
+
+
+def _ask(client: LLMClient, marker: str, model: str = "m"):
+    return client.acomplete(model, [{"role": "user", "content": f"grade {marker}"}],
+                            response_format=JSON_FORMAT)
+
+
+@pytest.fixture
+def keyed(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("FAKE_PROVIDER_API_KEY", SECRET)
+    return SECRET
+
+
+def test_each_fault_ends_with_the_right_status_and_attempts(
+        fake_openai: FakeOpenAI, keyed: str, caplog: pytest.LogCaptureFixture,  # noqa: F811
+        capfd: pytest.CaptureFixture) -> None:
+    fake_openai.retry_after = "0"
+    fake_openai.slow_s = 10
+    scripts = {
+        "plain": ["ok"],
+        "limited": ["rate_limit", "ok"],
+        "broken": ["server_error"] * 3,
+        "slow": ["slow"] * 3,
+        "reset": ["reset", "ok"],
+        "reset-always": ["reset"] * 3,
+        "malformed": ["malformed"] * 3,
+        "prose": ["not_json"],
+    }
+    for marker, behaviours in scripts.items():
+        fake_openai.script(f"grade {marker}\"", behaviours)
+    client = LLMClient(_config(fake_openai, timeout_s=1.5, deadline_s=4.0))
+
+    async def main():
+        try:
+            await _ask(client, "warm-up")  # first use imports the OpenAI path: not under test
+            return await asyncio.gather(*(_ask(client, marker) for marker in scripts))
+        finally:
+            await client.aclose()
+
+    with caplog.at_level(logging.INFO):
+        results = dict(zip(scripts, asyncio.run(main()), strict=True))
+    outcome = {name: (r.status, r.attempts) for name, r in results.items()}
+    assert outcome["plain"] == ("ok", 1)
+    assert outcome["limited"] == ("ok", 2)
+    assert outcome["broken"] == ("error", 3)
+    assert outcome["slow"][0] == "timeout" and outcome["slow"][1] >= 2
+    assert outcome["reset"] == ("ok", 2)
+    assert outcome["reset-always"] == ("error", 3)
+    assert outcome["malformed"] == ("error", 3)
+    assert outcome["prose"] == ("ok", 1)  # the transport is fine; judging makes it parse_error
+    ok = results["plain"]
+    assert json.loads(ok.text)["verdict"] == "pass"
+    assert ok.response_model == "fake-model-2024-01-01" and ok.provider == "openai"
+    assert ok.input_tokens > 0 and ok.output_tokens > 0
+    assert ok.cost_usd == pytest.approx(ok.input_tokens * 1e-6 + ok.output_tokens * 2e-6)
+    assert set(ok.timings) == {"queued_ms", "call_ms", "backoff_ms"}
+    assert results["broken"].error_class == "InternalServerError"
+    # The server quotes the Authorization header and a ?key= URL in its 500: both scrubbed.
+    assert "[REDACTED]" in results["broken"].error_message
+    everything = json.dumps([vars(r) if not hasattr(r, "__slots__") else
+                             {s: getattr(r, s) for s in r.__slots__} for r in results.values()],
+                            default=str)
+    captured = capfd.readouterr()
+    assert keyed not in everything
+    assert keyed not in caplog.text and keyed not in captured.out + captured.err
+    # The request really carried the key, and asked for JSON.
+    sent = fake_openai.requests[-1]
+    assert sent["headers"]["authorization"] == f"Bearer {keyed}"
+    assert sent["json"]["response_format"] == JSON_FORMAT
+    assert "metadata" not in sent["json"]
+
+
+def test_retry_after_is_honoured(fake_openai: FakeOpenAI) -> None:  # noqa: F811
+    fake_openai.retry_after = "1"
+    fake_openai.script("grade wait", ["rate_limit", "ok"])
+    client = LLMClient(_config(fake_openai))
+    started = time.perf_counter()
+    result = client.complete("m", [{"role": "user", "content": "grade wait"}])
+    client.close()
+    assert result.status == "ok" and result.attempts == 2
+    assert time.perf_counter() - started >= 1.0
+    assert result.timings["backoff_ms"] >= 1000
+
+
+def test_concurrency_is_bounded_per_model(fake_openai: FakeOpenAI) -> None:  # noqa: F811
+    fake_openai.latency_s = 0.15
+    client = LLMClient(_config(fake_openai, concurrency=3))
+
+    async def main():
+        try:
+            return await asyncio.gather(*(_ask(client, f"c{i}") for i in range(12)))
+        finally:
+            await client.aclose()
+
+    results = asyncio.run(main())
+    assert all(r.status == "ok" for r in results)
+    assert fake_openai.max_in_flight == 3
+    assert max(r.timings["queued_ms"] for r in results) >= 150
+
+
+def test_rpm_spaces_call_starts(fake_openai: FakeOpenAI) -> None:  # noqa: F811
+    client = LLMClient(_config(fake_openai, rpm=600))  # one start every 0.1 s
+
+    async def main():
+        try:
+            return await asyncio.gather(*(_ask(client, f"r{i}") for i in range(5)))
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+    starts = sorted(request["at"] for request in fake_openai.requests)
+    assert starts[-1] - starts[0] >= 0.35
+
+
+def test_a_dead_server_is_an_error_row_not_an_exception() -> None:
+    config = Config.model_validate({"models": {"m": {
+        "model": "openai/x", "api_base": "http://127.0.0.1:9/v1", "max_attempts": 2,
+        "timeout_s": 1, "deadline_s": 3}}})
+    result = LLMClient(config).complete("m", [{"role": "user", "content": "hi"}])
+    assert result.status == "error" and result.attempts == 2
+    assert result.error_message
+
+
+def test_backoff_grows_and_respects_retry_after() -> None:
+    assert backoff_s(1, None) <= 0.5
+    assert backoff_s(10, None) <= 30
+    assert backoff_s(1, 7.0) == 7.0
+    assert backoff_s(1, 10_000.0) == 120.0
+
+
+# --- the simulated provider ---------------------------------------------------------------
+
+SIM = {
+    "models": {"tutor": {"model": "evalhouse-sim/tutor", "max_attempts": 6}},
+    "simulator": {"seed": 3, "error_rate": 0, "rate_limit_rate": 0, "malformed_rate": 0,
+                  "models": {"tutor": {"accuracy": 0.8}},
+                  "drift": [{"stage": "loops", "start": "2024-06-01", "pass_shift": 0.5}]},
+}
+
+
+def _sim_meta(i: int, **extra) -> dict:
+    return {"evalhouse": {"role": "grader", "item_id": f"item-{i}", "stage": "loops",
+                          "expected_verdict": "fail", "verdicts": ["pass", "revise", "fail"],
+                          "passing_verdicts": ["pass"], "issue_taxonomy": ["off_by_one", "style"],
+                          "expected_issue_tags": ["off_by_one"], **extra}}
+
+
+def _sim_grades(config: Config, n: int, **extra) -> list[dict]:
+    client = LLMClient(config)
+
+    async def main():
+        try:
+            return await asyncio.gather(*(
+                client.acomplete("tutor", [{"role": "user", "content": "x"}],
+                                 metadata=_sim_meta(i, **extra), response_format=JSON_FORMAT)
+                for i in range(n)))
+        finally:
+            await client.aclose()
+
+    results = asyncio.run(main())
+    assert all(r.status == "ok" for r in results)
+    return [json.loads(r.text) for r in results]
+
+
+def test_simulated_grader_is_deterministic_accurate_and_stays_in_vocabulary() -> None:
+    config = Config.model_validate(SIM)
+    first = _sim_grades(config, 300, as_of="2024-05-01")
+    again = _sim_grades(Config.model_validate(SIM), 300, as_of="2024-05-01")
+    assert first == again
+    accuracy = sum(g["verdict"] == "fail" for g in first) / len(first)
+    assert 0.7 < accuracy < 0.9
+    assert {g["verdict"] for g in first} <= {"pass", "revise", "fail"}
+    assert all(set(g["issue_tags"]) <= {"off_by_one", "style"} for g in first)
+    assert all(0 <= g["score"] <= 1 and set(g["feedback"]) == {"strengths", "problems",
+                                                               "suggestion"} for g in first)
+
+
+def test_simulated_drift_moves_a_stage_pass_rate_from_its_start_date() -> None:
+    config = Config.model_validate(SIM)
+    before = _sim_grades(config, 300, as_of=date(2024, 5, 31).isoformat())
+    after = _sim_grades(config, 300, as_of=date(2024, 6, 1).isoformat())
+    rate = [sum(g["verdict"] == "pass" for g in grades) / 300 for grades in (before, after)]
+    assert rate[1] - rate[0] > 0.3
+
+
+def test_simulated_faults_are_real_litellm_errors_and_retries_recover() -> None:
+    config = Config.model_validate({**SIM, "simulator": {
+        **SIM["simulator"], "rate_limit_rate": 0.2, "error_rate": 0.2, "timeout_rate": 0.1,
+        "malformed_rate": 0.0}})
+    client = LLMClient(config)
+
+    async def main():
+        try:
+            return await asyncio.gather(*(
+                client.acomplete("tutor", [{"role": "user", "content": "x"}],
+                                 metadata=_sim_meta(i), response_format=JSON_FORMAT)
+                for i in range(200)))
+        finally:
+            await client.aclose()
+
+    results = asyncio.run(main())
+    assert sum(r.attempts > 1 for r in results) > 50
+    assert sum(r.status == "ok" for r in results) >= 190
+
+
+def test_simulated_provider_works_through_plain_sync_litellm() -> None:
+    """The contract the capture helper relies on: litellm.completion with metadata."""
+    from evals.llm import _litellm
+
+    litellm = _litellm(Config.model_validate(SIM))
+    response = litellm.completion(model="evalhouse-sim/tutor",
+                                  messages=[{"role": "user", "content": "x"}],
+                                  response_format=JSON_FORMAT, metadata=_sim_meta(1))
+    assert json.loads(response.choices[0].message.content)["verdict"] in {"pass", "revise", "fail"}
+    assert response.usage.prompt_tokens > 0
+    assert litellm.completion_cost(completion_response=response, model="evalhouse-sim/tutor") > 0
+    answer = litellm.completion(model="evalhouse-sim/tutor",
+                                messages=[{"role": "user", "content": "2+2?"}],
+                                metadata={"evalhouse": {"role": "candidate", "item_id": "q",
+                                                        "expected_answer": "4"}})
+    assert answer.choices[0].message.content
