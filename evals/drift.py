@@ -20,7 +20,7 @@ nights at 200 rows a day and on its first night at 500. It is a pooled recent-wi
 
 A single fixed-length window is used rather than several (1, 2, 3 nights...) because every
 extra window spends false-alarm budget; a CUSUM was measured too and did no better at this
-budget (see docs/release-gate.md, "Drift detection"). Days are calendar days (UTC).
+budget (docs/drift-detection.md has the measurements). Days are calendar days (UTC).
 """
 
 from __future__ import annotations

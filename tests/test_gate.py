@@ -306,3 +306,39 @@ def test_gate_decisions_reach_the_mart(warehouse_url: str, tmp_path: Path) -> No
     assert rows[0][3] == 120
     assert [r[4] for r in rows] == [False, True]
     assert rows[0][5:] == ("tutor-small", None)
+
+
+@pytest.mark.xfail(
+    reason="evals.runner reads before it writes on one non-autocommit connection, so write_runs' "
+    "transaction() is only a savepoint and the runner's rows are rolled back at close",
+    strict=False,
+)
+def test_evalhouse_gate_runs_the_missing_items_through_the_runner(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    """Baseline rows exist for half the items and none for the candidate: the gate runs exactly
+    the missing calls (simulated provider, offline), then decides on the full suite."""
+    suite_path = _write_suite(tmp_path, TOO_FEW)
+    _write_rows(warehouse_url, suite_path, TOO_FEW[:10])
+    with psycopg.connect(warehouse_url) as conn:
+        conn.execute("delete from raw.eval_runs where model = 'tutor-large'")
+        conn.commit()
+    args = ["gate", "--suite", SUITE, "--baseline", "tutor-small", "--candidate", "tutor-large",
+            "--report", str(tmp_path / "report.md")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 3, result.output  # 20 items: fewer than min_items
+    count = ("select model, count(*) from raw.eval_runs where source = 'ci'"
+             " and status in ('ok', 'parse_error') group by model order by model")
+    with psycopg.connect(warehouse_url) as conn:
+        assert conn.execute(count).fetchall() == [("tutor-large", 20), ("tutor-small", 10)]
+    assert "20 items graded by both sides" in result.output
+    assert CliRunner().invoke(app, args).exit_code == 3
+    with psycopg.connect(warehouse_url) as conn:
+        assert conn.execute(count).fetchall() == [("tutor-large", 20), ("tutor-small", 10)]
+
+
+def test_the_documented_gate_yaml_is_valid() -> None:
+    from conftest import REPO_ROOT
+
+    settings = gate_config_from_file(GATE, REPO_ROOT / "docs" / "gate.yaml")
+    assert settings.stage_margins == {"recursion": 0.05}
