@@ -529,3 +529,15 @@ def test_the_overview_filters_by_source_and_date_range(client, seeded):
 def test_the_overview_of_an_empty_window_says_so(client):
     page = client.get("/?date_from=2020-01-01&date_to=2020-01-31", headers=BEARER).text
     assert _kpi(page, "Calls") == "0" and "No data in this window" in page
+
+
+def test_a_call_answered_by_another_model_family_is_flagged(client, seeded):
+    dated, rerouted = (
+        RunRecord(idempotency_key=f"web-answered-{name}", source="ci", role="candidate",
+                  model="tutor-small", response_model=name, started_at=datetime.now(UTC),
+                  status="ok")
+        for name in ("tutor-small-2026-03-01", "other-vendor/mystery-model"))
+    with _owner(seeded.url) as conn:
+        write_runs(conn, [dated, rerouted])
+    assert "not the model asked" not in client.get(f"/runs/{dated.run_id}", headers=BEARER).text
+    assert "not the model asked" in client.get(f"/runs/{rerouted.run_id}", headers=BEARER).text

@@ -40,7 +40,9 @@ def percent(value: float) -> str:
 
 
 def usd(value: float) -> str:
-    return f"${value:,.2f}" if value < 10 else f"${value:,.0f}"
+    if value >= 10 or value == 0:
+        return f"${value:,.0f}"
+    return f"${value:.2f}" if value >= 1 else f"${value:.{3 if value >= 0.01 else 4}f}"
 
 
 def count(value: float) -> str:
@@ -158,7 +160,7 @@ def hbar_chart(rows: Sequence[tuple[str, float, str]], *, x_label: str, x_format
     """Ranked horizontal bars: (label, value, annotation) each, largest first as given."""
     if not rows:
         return Markup('<p class="empty">No data in this window.</p>')
-    label_w, right = 190, 110
+    label_w, right = 170, 150
     ticks = nice_ticks(0.0, max(value for _, value, _ in rows) or 1.0, 4)
     top = ticks[-1] or 1.0
     plot_w = width - label_w - right
@@ -181,7 +183,7 @@ def hbar_chart(rows: Sequence[tuple[str, float, str]], *, x_label: str, x_format
             f'<text x="{label_w - 8}" y="{y + bar_height * 0.7:.1f}" text-anchor="end"'
             f' class="title">{escape(label[:30])}</text>'
             f'<rect x="{label_w}" y="{y}" width="{max(1.0, x_of(value) - label_w):.1f}"'
-            f' height="{bar_height}" fill="{PALETTE[index % 2 * 4]}" rx="2">'
+            f' height="{bar_height}" fill="{PALETTE[0]}" rx="2">'
             f"<title>{escape(label)}: {escape(x_format(value))} ({escape(note)})</title></rect>"
             f'<text x="{x_of(value) + 6:.1f}" y="{y + bar_height * 0.7:.1f}">'
             f"{escape(x_format(value))} · {escape(note)}</text>")

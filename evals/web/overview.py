@@ -112,7 +112,7 @@ def overview(request: Request, date_from: str = "", date_to: str = "", suite: st
         charts=_trend_charts(found["trend"]),
         stages=_stage_rows(found["stages"]),
         issues_chart=charts.hbar_chart(
-            [(r["issue_tag"], r["tagged"] / r["n_runs"], f"{r['tagged']:,} runs")
+            [(r["issue_tag"], r["tagged"] / r["n_runs"], f"{int(r['tagged']):,} calls")
              for r in issues if r["n_runs"]],
             x_label="share of graded calls carrying the tag", x_format=charts.percent),
         costs=[{**r, "per_call": _ratio(r["cost_usd"], r["calls"]),

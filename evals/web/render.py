@@ -23,14 +23,29 @@ STATIC = Path(__file__).parent / "static"
 
 
 class Scrubber:
-    """evals.redact plus the literal secrets only the app knows (its own token)."""
+    """evals.redact plus the literal secrets only the app knows (its own token).
+
+    Results are memoised: a page prints the same model, stage and status names hundreds of
+    times, and each scrub reads the whole environment for secret values. The server's
+    environment does not change while it runs, so a memo entry never goes stale.
+    """
+
+    MEMO_MAX = 50_000
 
     def __init__(self, literal_secrets: tuple[str, ...] = (), patterns: tuple[str, ...] = ()):
         self._extra = tuple(re.compile(re.escape(s)) for s in literal_secrets if s)
         self._extra += redact.compile_patterns(patterns)
+        self._memo: dict[str, str | None] = {}
 
     def __call__(self, text: str | None) -> str | None:
-        return redact.scrub(text, self._extra)
+        if not text:
+            return text
+        if (done := self._memo.get(text)) is not None:
+            return done
+        if len(self._memo) >= self.MEMO_MAX:
+            self._memo.clear()
+        done = self._memo[text] = redact.scrub(text, self._extra)
+        return done
 
     def value(self, value: Any) -> Any:
         """A JSON-like value with strings scrubbed and secret-named keys dropped (exports)."""

@@ -105,8 +105,10 @@ def page_query(filters: RunFilters, cursor: str | None, limit: int) -> tuple[str
     clauses, params = filters.where()
     if cursor:
         started_at, run_id = decode_cursor(cursor)
-        clauses.append("(started_at, run_id) < (%s, %s)")
-        params += [started_at, run_id]
+        # The first clause is what the started_at index can range-scan; the row comparison
+        # breaks ties between calls that started in the same microsecond.
+        clauses.append("started_at <= %s and (started_at, run_id) < (%s, %s)")
+        params += [started_at, started_at, run_id]
     where = f"where {' and '.join(clauses)}" if clauses else ""
     sql = (
         f"select {', '.join(LIST_COLUMNS)} from raw.eval_runs {where}"

@@ -47,6 +47,7 @@ _FLASH = {
     "replay-failed": ("error", "This run cannot be replayed that way (no stored inputs or"
                       " messages for it)."),
     "bad-replay": ("error", "Unknown model or prompt version for this run."),
+    "replay-error": ("error", "The replay could not run; the server log says why."),
 }
 
 
@@ -192,6 +193,21 @@ def _comparison(web: WebState, run_id: uuid.UUID, other: str | None) -> dict[str
     }
 
 
+def _answered_by_another_model(web: WebState, record: dict[str, Any]) -> bool:
+    """True when the answering model is not the one asked, beyond a provider's dated alias.
+
+    Providers answer with a versioned name (gpt-4o → gpt-4o-2024-08-06); what ops must see is
+    a call routed to another model family, so the asked model's base name is looked for in it.
+    """
+    answered = record.get("response_model")
+    if not answered:
+        return False
+    asked = record["model"]
+    configured = web.config.models.get(asked)
+    names = {asked, configured.model if configured else asked}
+    return not any(name.rsplit("/", 1)[-1] in answered for name in names)
+
+
 @router.get("/runs/{run_id}")
 def run_detail(request: Request, run_id: str, against: str | None = None,
                compare: str | None = None, flash: str | None = None):
@@ -207,12 +223,14 @@ def run_detail(request: Request, run_id: str, against: str | None = None,
         "select alert_id, severity, subject, created_at from raw.alerts"
         " where %s = any(example_run_ids) order by created_at desc limit 20", (rid,),
     )
+    answered_elsewhere = _answered_by_another_model(web, record)
     dagster_url = (
         f"{web.config.alerts.dagster_url.rstrip('/')}/runs/{record['orchestrator_run_id']}"
         if record.get("orchestrator_run_id") else None
     )
     return web.page(
         request, "run.html", view=view, record=record, alerts=alerts, dagster_url=dagster_url,
+        answered_elsewhere=answered_elsewhere,
         prompt=_prompt_context(web, record, view["template"], against),
         vocabulary=_suite_vocabulary(web, record), models=sorted(web.config.models),
         comparison=_comparison(web, rid, compare), flash=_FLASH.get(flash or ""),
@@ -296,6 +314,9 @@ def replay_run(
     except replay.ReplayError as exc:
         log.warning("replay of run %s refused: %s", rid, web.scrub(str(exc)))
         return _back(rid, "replay-failed")
+    except Exception as exc:  # the page must say so, not answer 500; the log names the error
+        log.error("replay of run %s failed: %s", rid, web.scrub(repr(exc)))
+        return _back(rid, "replay-error")
     new_id = new["run_id"]
     return RedirectResponse(f"/runs/{rid}?{urlencode({'flash': 'replayed', 'compare': new_id})}"
                             "#compare", status_code=303)
