@@ -53,8 +53,8 @@ class ModelSpec:
 
     @classmethod
     def parse(cls, text: str) -> ModelSpec:
-        model, _, version = text.strip().partition("@")
-        if not model or (_ and not version):
+        model, at, version = text.strip().partition("@")
+        if not model or (at and not version):
             raise ValueError(f"expected MODEL or MODEL@PROMPT_VERSION, got {text!r}")
         return cls(model=model, prompt_version=version or None)
 
@@ -719,6 +719,9 @@ def evaluate_gate(
     with warehouse.connect() as conn:
         sides = [load_side(conn, suite, s, suite_version=version, judge=judge, items=items)
                  for s in specs]
+    if golden is None and not any(side.outcomes for side in sides):
+        raise ConfigError(f"unknown suite {suite!r}: not under `suites:` in the configuration "
+                          "and no rows for it in the warehouse")
     if run_missing and golden is not None:
         reran = [_run_missing(config, golden, s, side, judge) for s, side in zip(specs, sides,
                                                                                   strict=True)]

@@ -6,6 +6,7 @@ thousands of simulated (trial × stage) series at once, with binomial draws and 
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import numpy as np
@@ -142,6 +143,7 @@ def test_a_shifted_stage_yields_one_finding_with_its_evidence() -> None:
     assert finding.evidence["window_n"] == 400
     assert finding.p_value < DRIFT.nightly_false_alarm_rate / 3
     row = finding.with_examples(["6f1c2a52-0000-4000-8000-000000000001"]).alert_row()
+    json.dumps(row["evidence"])  # plain JSON types only: it goes into a jsonb column
     assert row["dedupe_key"] == "pass_rate_shift:stage=loops:2025-03-17:2025-03-18"
     assert row["window_end"].isoformat() == "2025-03-19T00:00:00+00:00"
     assert row["example_run_ids"] == ["6f1c2a52-0000-4000-8000-000000000001"]

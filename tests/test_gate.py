@@ -342,3 +342,12 @@ def test_the_documented_gate_yaml_is_valid() -> None:
 
     settings = gate_config_from_file(GATE, REPO_ROOT / "docs" / "gate.yaml")
     assert settings.stage_margins == {"recursion": 0.05}
+
+
+def test_evalhouse_gate_rejects_an_unknown_suite(warehouse_url: str, tmp_path: Path) -> None:
+    _write_suite(tmp_path, TOO_FEW)
+    result = CliRunner().invoke(app, [
+        "gate", "--suite", "no-such-suite", "--baseline", "tutor-small", "--candidate", "x",
+    ])
+    assert result.exit_code == 2
+    assert "unknown suite 'no-such-suite'" in result.output
