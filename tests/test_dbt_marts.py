@@ -593,7 +593,7 @@ def test_fct_verdict_agreement_weekly_matches_pandas(built, runs):
     assert mart["n_parse_errors"].astype(int).sum() > 0
 
 
-ITEM_DIMS = ["source", "batch_id", "parent_run_id", "suite", "suite_version", "item_id", "stage", "role", "model", "prompt_version"]
+ITEM_DIMS = ["week_start", "source", "batch_id", "parent_run_id", "suite", "suite_version", "item_id", "stage", "role", "model", "prompt_version"]
 CONSISTENCY_DIMS = ["stage", "source", "role", "model", "prompt_version", "suite", "suite_version"]
 
 
@@ -606,7 +606,7 @@ def test_fct_judge_consistency_matches_pandas(built, runs):
         consistent = (group["status"] == "ok").all() and group["verdict"].notna().all() and group["verdict"].nunique() == 1
         has_expected = group["correct"].notna().all()
         items.append({
-            **{d: group[d].iloc[0] for d in CONSISTENCY_DIMS}, "week_start": group["week_start"].min(),
+            **{d: group[d].iloc[0] for d in [*CONSISTENCY_DIMS, "week_start"]},
             "n_judgments": len(group), "consistent": consistent, "has_expected": has_expected,
             "all_correct": has_expected and (group["correct"] == True).all(),  # noqa: E712
             "n_correct": (group["correct"] == True).sum(),  # noqa: E712

@@ -5,7 +5,8 @@
   later. The list is fetched first and inlined as literals, so Postgres reads those periods
   through the period index instead of planning a join over the whole fact table.
 -#}
-{% macro changed_periods_filter(period_column) -%}
+{% macro changed_periods_filter(period_column, also_changed=none) -%}
+    {#- also_changed: a query of more periods to redo (e.g. weeks whose runs got new reviews). -#}
     {%- if is_incremental() -%}
         {%- set query -%}
             select distinct {{ period_column }}::text
@@ -13,6 +14,10 @@
             where loaded_at > (
                 select coalesce(max(runs_loaded_through), '-infinity'::timestamptz) from {{ this }}
             )
+            {%- if also_changed %}
+            union
+            select period::text from ({{ also_changed }}) as also_changed (period)
+            {%- endif %}
             order by 1
         {%- endset -%}
         {%- set periods = run_query(query).columns[0].values() if execute else [] -%}

@@ -1,14 +1,14 @@
 {#-
   Raw rows are immutable (the writer only inserts), so each build appends what was ingested since
-  the newest ingested_at already here. The look-back re-reads a window before that mark: a writer
-  transaction that began earlier but committed later carries an older ingested_at, and
-  delete+insert on run_id makes the re-read harmless.
+  the newest ingested_at already here. The look-back re-reads a window before that mark (a writer
+  transaction that began earlier but committed later carries an older ingested_at); rows of that
+  window already loaded are skipped by run_id (an index probe each), so nothing is deleted and
+  rewritten in a 10M-row table.
 -#}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='run_id',
+        incremental_strategy='append',
         on_schema_change='fail',
         indexes=[
             {'columns': ['run_id'], 'unique': true},
@@ -21,11 +21,12 @@
 }}
 
 with runs as (
-    select * from {{ ref('stg_raw__eval_runs') }}
+    select * from {{ ref('stg_raw__eval_runs') }} as new_runs
     {% if is_incremental() %}
-    where ingested_at > (
+    where new_runs.ingested_at > (
         select coalesce(max(ingested_at), '-infinity'::timestamptz) from {{ this }}
     ) - interval '{{ setting("incremental_lookback_minutes", "60") | int }} minutes'
+        and not exists (select from {{ this }} as loaded where loaded.run_id = new_runs.run_id)
     {% endif %}
 ),
 

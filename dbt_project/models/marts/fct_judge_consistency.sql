@@ -1,20 +1,32 @@
 {#-
   Self-consistency of a model that judged one item several times (trials, position swaps).
   An item is one judged thing: the same batch, parent run, suite version and item, judged by one
-  model under one prompt version in one role. Only items judged at least twice (settled calls)
+  model under one prompt version in one role, in one week (a re-run in a later week is a new
+  measurement, which also lets the mart recompute only the weeks that received calls). Only
+  items judged at least twice (settled calls)
   count. An item is consistent when every judgment parsed and all verdicts are equal; with a
   golden expected verdict it is strictly correct only when every judgment equals it.
   Verdicts are compared as stored: the runner records a position-swapped judgment in the
   original frame (attributes.position says which order the model saw).
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='week_start',
+        indexes=[{'columns': ['week_start']}],
+    )
+}}
+
 with runs as (
     select * from {{ ref('fct_eval_runs') }}
     where is_settled
+        and {{ changed_periods_filter('week_start') }}
 ),
 
 item_runs as (
     select
-        {{ series_key(['source', 'batch_id', 'parent_run_id', 'suite', 'suite_version', 'item_id', 'stage', 'role', 'model', 'prompt_version']) }}
+        {{ series_key(['week_start', 'source', 'batch_id', 'parent_run_id', 'suite', 'suite_version', 'item_id', 'stage', 'role', 'model', 'prompt_version']) }}
             as item_key,
         runs.*
     from runs
@@ -30,7 +42,7 @@ repeated_items as (
 items as (
     select
         item_runs.item_key,
-        min(item_runs.week_start) as week_start,
+        item_runs.week_start,
         item_runs.stage,
         item_runs.source,
         item_runs.role,
@@ -44,10 +56,11 @@ items as (
         count(item_runs.verdict) as n_verdicts,
         count(item_runs.is_correct) as n_with_expected,
         count(*) filter (where item_runs.is_correct) as n_correct,
-        count(*) filter (where item_runs.position is not null) as n_with_position
+        count(*) filter (where item_runs.position is not null) as n_with_position,
+        max(item_runs.loaded_at) as runs_loaded_through
     from item_runs
     inner join repeated_items on repeated_items.item_key = item_runs.item_key
-    group by item_runs.item_key, item_runs.stage, item_runs.source, item_runs.role,
+    group by item_runs.item_key, item_runs.week_start, item_runs.stage, item_runs.source, item_runs.role,
         item_runs.model, item_runs.prompt_version, item_runs.suite, item_runs.suite_version
     having count(*) >= 2
 ),
@@ -98,7 +111,8 @@ final as (
         {{ safe_ratio(
             'sum(n_correct) filter (where has_expected)',
             'sum(n_judgments) filter (where has_expected)'
-        ) }} as judgment_accuracy
+        ) }} as judgment_accuracy,
+        max(runs_loaded_through) as runs_loaded_through
     from scored_items
     group by series_key, week_start, stage, source, role, model, prompt_version, suite,
         suite_version

@@ -4,12 +4,8 @@
   (a parse error is wrong). Coverage = distinct items judged / items in the suite version
   (raw.golden_items; null when that suite version's items were never loaded).
 -#}
-with runs as (
-    select * from {{ ref('fct_eval_runs') }}
-    where is_settled
-        and expected_verdict is not null
-        and suite is not null
-        and source in ('golden', 'ci')
+with item_scores as (
+    select * from {{ ref('int_golden_item_scores_weekly') }}
 ),
 
 golden_items as (
@@ -17,17 +13,11 @@ golden_items as (
 ),
 
 by_category as (
-    select
-        model, prompt_version, role, suite, suite_version,
-        coalesce(category, '(none)') as category,
-        item_id, is_correct
-    from runs
+    select model, prompt_version, role, suite, suite_version, category, item_id, n_judged, n_correct
+    from item_scores
     union all
-    select
-        model, prompt_version, role, suite, suite_version,
-        '(all)' as category,
-        item_id, is_correct
-    from runs
+    select model, prompt_version, role, suite, suite_version, '(all)', item_id, n_judged, n_correct
+    from item_scores
 ),
 
 suite_items as (
@@ -56,8 +46,8 @@ scores as (
         by_category.suite,
         by_category.suite_version,
         by_category.category,
-        count(*) as n_judged,
-        count(*) filter (where by_category.is_correct) as n_correct,
+        sum(by_category.n_judged) as n_judged,
+        sum(by_category.n_correct) as n_correct,
         count(distinct suite_items.item_id) as n_items_judged
     from by_category
     left join suite_items

@@ -5,10 +5,36 @@
   reference, so it counts as a disagreement, and n_parse_errors reports it apart.
   Kappa: (p_o - p_e) / (1 - p_e), p_e = Σ_label (model share × reference share).
 -#}
-{{ config(indexes=[{'columns': ['week_start']}]) }}
+{#-
+  Incremental by week: a week is recomputed whole when it received calls, or when one of its
+  calls received a review, since the last build.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='week_start',
+        indexes=[{'columns': ['week_start']}],
+    )
+}}
+
+{%- set reviewed_weeks -%}
+    select distinct runs.week_start
+    from {{ ref('stg_raw__human_reviews') }} as reviews
+    inner join {{ ref('fct_eval_runs') }} as runs on runs.run_id = reviews.run_id
+    where reviews.ingested_at > (
+        select coalesce(max(reviews_ingested_through), '-infinity'::timestamptz) from {{ this }}
+    )
+{%- endset %}
 
 with compared as (
     select * from {{ ref('int_runs_with_consensus') }}
+    where {{ changed_periods_filter('week_start', also_changed=reviewed_weeks) }}
+),
+
+reviews_watermark as (
+    select max(ingested_at) as reviews_ingested_through
+    from {{ ref('stg_raw__human_reviews') }}
 ),
 
 against_humans as (
@@ -44,7 +70,8 @@ labelled as (
         suite_version,
         case when status = 'parse_error' then '<parse_error>' else coalesce(verdict, '<no_verdict>') end
             as model_label,
-        reference_label
+        reference_label,
+        loaded_at
     from (
         select * from against_humans
         union all
@@ -53,10 +80,13 @@ labelled as (
 ),
 
 series_weeks as (
-    select distinct
+    select
         series_key, reference, week_start, stage, source, role, model, prompt_version, suite,
-        suite_version
+        suite_version,
+        max(loaded_at) as runs_loaded_through
     from labelled
+    group by series_key, reference, week_start, stage, source, role, model, prompt_version,
+        suite, suite_version
 ),
 
 excluded as (
@@ -165,8 +195,11 @@ final as (
         chance.chance_agreement,
         {{ cohens_kappa(safe_ratio('totals.n_agree', 'totals.n'), 'chance.chance_agreement') }}
             as cohens_kappa,
-        coalesce(totals.confusion_counts, '{}'::jsonb) as confusion_counts
+        coalesce(totals.confusion_counts, '{}'::jsonb) as confusion_counts,
+        series_weeks.runs_loaded_through,
+        reviews_watermark.reviews_ingested_through
     from series_weeks
+    cross join reviews_watermark
     left join totals
         on totals.series_key = series_weeks.series_key
         and totals.week_start = series_weeks.week_start
