@@ -186,7 +186,13 @@ class GateConfig(_Strict):
     """Release-gate criteria (evals/gate.py); `evalhouse gate --config gate.yaml` overrides them."""
 
     non_inferiority_margin: float = Field(
-        0.02, gt=0, le=1, description="The candidate may be at most this much less accurate."
+        0.05,
+        gt=0,
+        le=1,
+        description=(
+            "The candidate may be at most this much less accurate. 0.05 suits golden sets of "
+            "tens to hundreds of items; 0.02 needs about 2,000 (docs/release-gate.md)."
+        ),
     )
     stage_margin: float = Field(0.10, ge=0, le=1, description="Default per-stage regression margin.")
     stage_margins: dict[str, float] = Field(

@@ -97,7 +97,7 @@ def test_too_few_items_is_insufficient_data() -> None:
 
 def test_an_inconclusive_delta_reports_the_items_needed_for_the_configured_power() -> None:
     plan = _plan("basics", 200, 150, 12, 10)
-    decision = decide(*_sides(plan), GATE, suite="s")
+    decision = decide(*_sides(plan), GateConfig(non_inferiority_margin=0.02), suite="s")
     power = next(c for c in decision.criteria if c.name == "power")
     assert _status(decision, "accuracy_non_inferiority") == "insufficient"
     assert power.status == "insufficient"
