@@ -8,7 +8,7 @@ queries run one after another versus all at once.
 
     .venv/bin/python -m bench.web_latency [--rows 10000000] [--repeat 30] [--skip-fill]
 
-Uses EVALHOUSE_DATABASE_URL if set, else the embedded Postgres under ./.evalhouse-bench-web.
+Uses EVALHOUSE_DATABASE_URL if set, else an embedded Postgres under artifacts/bench-web-home.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--skip-build", action="store_true", help="use the marts already built")
     args = parser.parse_args()
     if not os.environ.get(warehouse.URL_ENV):
-        os.environ.setdefault(warehouse.HOME_ENV, str(REPO_ROOT / ".evalhouse-bench-web"))
+        os.environ.setdefault(warehouse.HOME_ENV, str(REPO_ROOT / "artifacts" / "bench-web-home"))
     url = warehouse.libpq_url(warehouse.database_url())
     warehouse.migrate()
     if not args.skip_fill:

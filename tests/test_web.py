@@ -12,13 +12,19 @@ import csv
 import html
 import io
 import json
+import os
 import random
 import re
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+import httpx
 import psycopg
 import pytest
 from conftest import REPO_ROOT, create_database, drop_database
@@ -541,3 +547,75 @@ def test_a_call_answered_by_another_model_family_is_flagged(client, seeded):
         write_runs(conn, [dated, rerouted])
     assert "not the model asked" not in client.get(f"/runs/{dated.run_id}", headers=BEARER).text
     assert "not the model asked" in client.get(f"/runs/{rerouted.run_id}", headers=BEARER).text
+
+
+def test_the_role_migration_is_a_notice_not_a_failure_where_create_role_is_refused(seeded):
+    """A managed Postgres gives the migrating user no CREATEROLE: the migration must go on."""
+    import importlib.util
+
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    path = REPO_ROOT / "evals/warehouse/migrations/versions/0006_app_role.py"
+    spec = importlib.util.spec_from_file_location("app_role_migration", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    suffix = uuid.uuid4().hex[:8]
+    owner, probe = f"web_owner_{suffix}", f"web_probe_{suffix}"
+    notices: list[str] = []
+    with _owner(seeded.url) as admin:
+        admin.execute(f"create role {owner} login nocreaterole")
+        try:
+            limited = make_conninfo(**{**conninfo_to_dict(seeded.url), "user": owner})
+            with psycopg.connect(limited, autocommit=True) as conn:
+                conn.add_notice_handler(lambda diag: notices.append(diag.message_primary))
+                conn.execute(migration.create_role_sql(probe))
+                conn.execute(migration.grants_sql(probe))
+            assert admin.execute("select count(*) from pg_roles where rolname = %s",
+                                 (probe,)).fetchone()[0] == 0
+        finally:
+            admin.execute(f"drop role if exists {owner}")
+    assert any("not created" in notice for notice in notices)
+    assert any("grants were skipped" in notice for notice in notices)
+    with _owner(seeded.url) as admin:  # and on a server that allows it, a re-run changes nothing
+        admin.execute(migration.create_role_sql())
+        admin.execute(migration.grants_sql())
+
+
+# --- evalhouse serve ----------------------------------------------------------------------------
+
+
+def _serve(port: int, url: str, token: str) -> subprocess.Popen:
+    env = {**os.environ, "EVALHOUSE_DATABASE_URL": url, "EVALHOUSE_WEB_TOKEN": token,
+           "EVALHOUSE_CONFIG": str(REPO_ROOT / "evalhouse.yaml")}
+    return subprocess.Popen([sys.executable, "-m", "evals.cli", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_evalhouse_serve_answers_on_its_port_and_only_with_the_token(seeded):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = _serve(port, seeded.url, TOKEN)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "evalhouse serve did not start"
+                time.sleep(0.3)
+        assert response.status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/runs").status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{port}/runs", headers=BEARER).status_code == 200
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=20)[0]
+    assert TOKEN not in output
+
+
+def test_evalhouse_serve_refuses_a_short_token(seeded):
+    server = _serve(1, seeded.url, "short")
+    assert server.wait(timeout=60) == 2
+    assert "at least 16 characters" in server.stdout.read()

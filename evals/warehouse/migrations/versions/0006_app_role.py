@@ -23,37 +23,44 @@ depends_on = None
 
 ROLE = "evalhouse_web"
 
-_CREATE_ROLE = f"""
+
+def create_role_sql(role: str = ROLE) -> str:
+    """Create the role unless it exists; a refusal (no CREATEROLE) is a notice, not an error."""
+    return f"""
 do $$
 begin
-    if not exists (select from pg_roles where rolname = '{ROLE}') then
+    if not exists (select from pg_roles where rolname = '{role}') then
         begin
-            create role {ROLE} login;
+            create role {role} login;
         exception when insufficient_privilege or duplicate_object then
-            raise notice 'evalhouse: role {ROLE} not created (%); see docs/web.md', sqlerrm;
+            raise notice 'evalhouse: role {role} not created (%); see docs/web.md', sqlerrm;
         end;
     end if;
 end $$
 """
 
-_GRANTS = f"""
+
+def grants_sql(role: str = ROLE) -> str:
+    """The app's grants, skipped with a notice when the role does not exist."""
+    return f"""
 do $$
 begin
-    if not exists (select from pg_roles where rolname = '{ROLE}') then
-        raise notice 'evalhouse: role {ROLE} is missing; its grants were skipped';
+    if not exists (select from pg_roles where rolname = '{role}') then
+        raise notice 'evalhouse: role {role} is missing; its grants were skipped';
         return;
     end if;
-    grant usage on schema raw to {ROLE};
+    grant usage on schema raw to {role};
     grant select on raw.eval_runs, raw.prompt_versions, raw.golden_suites, raw.golden_items,
-        raw.human_reviews, raw.alerts, raw.alert_deliveries, raw.review_queue to {ROLE};
-    grant insert on raw.human_reviews, raw.eval_runs, raw.prompt_versions to {ROLE};
-    grant update (acknowledged_at, acknowledged_by) on raw.alerts to {ROLE};
+        raw.human_reviews, raw.alerts, raw.alert_deliveries, raw.review_queue to {role};
+    grant insert on raw.human_reviews, raw.eval_runs, raw.prompt_versions to {role};
+    grant update (acknowledged_at, acknowledged_by) on raw.alerts to {role};
     create schema if not exists marts;
-    grant usage on schema marts to {ROLE};
-    grant select on all tables in schema marts to {ROLE};
-    alter default privileges in schema marts grant select on tables to {ROLE};
+    grant usage on schema marts to {role};
+    grant select on all tables in schema marts to {role};
+    alter default privileges in schema marts grant select on tables to {role};
 end $$
 """
+
 
 _REVOKE = f"""
 do $$
@@ -76,8 +83,8 @@ end $$
 
 
 def upgrade() -> None:
-    op.execute(_CREATE_ROLE)
-    op.execute(_GRANTS)
+    op.execute(create_role_sql())
+    op.execute(grants_sql())
 
 
 def downgrade() -> None:
