@@ -183,7 +183,7 @@ class WebConfig(_Strict):
 
 
 class GateConfig(_Strict):
-    """Release-gate criteria (evals/gate.py); `evalhouse gate --config gate.yaml` overrides them."""
+    """Release-gate criteria (evals/gate/); `evalhouse gate --config gate.yaml` overrides them."""
 
     non_inferiority_margin: float = Field(
         0.05,

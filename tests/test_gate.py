@@ -20,7 +20,7 @@ from evals.gate import (
     decide,
     gate_config_from_file,
 )
-from evals.gate_report import render_report
+from evals.gate.report import render_report
 from evals.golden import load_suite
 from evals.runlog import RunRecord, idempotency_key, write_runs
 
@@ -308,11 +308,6 @@ def test_gate_decisions_reach_the_mart(warehouse_url: str, tmp_path: Path) -> No
     assert rows[0][5:] == ("tutor-small", None)
 
 
-@pytest.mark.xfail(
-    reason="evals.runner reads before it writes on one non-autocommit connection, so write_runs' "
-    "transaction() is only a savepoint and the runner's rows are rolled back at close",
-    strict=False,
-)
 def test_evalhouse_gate_runs_the_missing_items_through_the_runner(
     warehouse_url: str, tmp_path: Path
 ) -> None:

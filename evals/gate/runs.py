@@ -1,0 +1,186 @@
+"""The gate's warehouse side: both sides' outcomes read from raw.eval_runs, the missing items
+run through the runner, and the decision stored in raw.gate_decisions."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, replace
+from typing import TYPE_CHECKING, Any
+
+from evals.config import Config, ConfigError
+from evals.gate.outcomes import GateDecision, ItemOutcome, ModelSpec, SideResults
+
+if TYPE_CHECKING:
+    from evals.golden import Suite
+
+log = logging.getLogger(__name__)
+
+_SIDE_SQL = """
+select run_id::text, item_id, stage, category, role, status, verdict, expected_verdict, passed,
+       latency_ms, cost_usd, started_at, trial, suite_version
+from raw.eval_runs
+where suite = %(suite)s and model = %(model)s and role = any(%(roles)s)
+  and source in ('golden', 'ci') and item_id is not null
+  and (%(prompt_version)s::text is null or prompt_version = %(prompt_version)s)
+  and (%(suite_version)s::text is null or suite_version = %(suite_version)s)
+"""
+_JUDGE_SQL = """
+select parent_run_id::text, passed, verdict, started_at
+from raw.eval_runs
+where role = 'judge' and status = 'ok' and parent_run_id = any(%(ids)s::uuid[])
+  and (%(judge)s::text is null or model = %(judge)s)
+"""
+
+
+def _latest_settled(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    settled = [r for r in rows if r["status"] in ("ok", "parse_error")]
+    if not settled:
+        return None
+    return max(settled, key=lambda r: (r["trial"] == 0, r["started_at"]))
+
+
+def load_side(
+    conn,
+    suite: str,
+    spec: ModelSpec,
+    *,
+    suite_version: str | None = None,
+    judge: str | None = None,
+    items: Iterable[str] | None = None,
+) -> SideResults:
+    """One side's outcomes from raw.eval_runs (golden and ci rows of the suite).
+
+    A grader row is right when its verdict equals the expected verdict. An answer-suite
+    candidate is right when its newest judge verdict passed (or, without a judge row, when the
+    candidate row carries a deterministic `passed`). Per item the newest settled row counts
+    (trial 0 preferred); failed attempts count as calls for the error rate. `items` restricts
+    the side to the suite's current items; an item with rows but no settled one is unsettled.
+    """
+    from psycopg.rows import dict_row
+
+    params = {"suite": suite, "model": spec.model, "prompt_version": spec.prompt_version,
+              "suite_version": suite_version}
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(_SIDE_SQL, {**params, "roles": ["grader"]}).fetchall()
+        graded = bool(rows)
+        if not graded:
+            rows = cur.execute(_SIDE_SQL, {**params, "roles": ["candidate"]}).fetchall()
+    wanted = set(items) if items is not None else None
+    by_item: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if wanted is None or row["item_id"] in wanted:
+            by_item.setdefault(row["item_id"], []).append(row)
+    chosen = {item_id: _latest_settled(item_rows) for item_id, item_rows in by_item.items()}
+    verdicts: dict[str, dict[str, Any]] = {}
+    if not graded:
+        ids = [row["run_id"] for row in chosen.values() if row is not None]
+        with conn.cursor(row_factory=dict_row) as cur:
+            for judged in cur.execute(_JUDGE_SQL, {"ids": ids, "judge": judge}).fetchall():
+                previous = verdicts.get(judged["parent_run_id"])
+                if previous is None or judged["started_at"] > previous["started_at"]:
+                    verdicts[judged["parent_run_id"]] = judged
+    outcomes = {}
+    for item_id, item_rows in by_item.items():
+        row = chosen[item_id]
+        first = item_rows[0]
+        if row is None:
+            outcomes[item_id] = ItemOutcome(item_id, first["stage"], first["category"], None,
+                                            "error")
+            continue
+        correct, verdict = _correctness(row, verdicts.get(row["run_id"]), graded)
+        outcomes[item_id] = ItemOutcome(
+            item_id=item_id, stage=row["stage"], category=row["category"], correct=correct,
+            status=row["status"], run_id=row["run_id"], verdict=verdict,
+            expected=row["expected_verdict"], latency_ms=row["latency_ms"],
+            cost_usd=row["cost_usd"],
+        )
+    calls = sum(len(v) for v in by_item.values())
+    failed = sum(1 for v in by_item.values() for r in v if r["status"] in ("error", "timeout"))
+    return SideResults(spec=spec, outcomes=outcomes, calls=calls, failed_calls=failed)
+
+
+def _correctness(
+    row: Mapping[str, Any], judged: Mapping[str, Any] | None, graded: bool
+) -> tuple[bool | None, str | None]:
+    """(right?, verdict shown) of a settled row; a parse error is a wrong answer, not a gap."""
+    if row["status"] == "parse_error":
+        return False, None
+    if graded:
+        return row["verdict"] is not None and row["verdict"] == row["expected_verdict"], row["verdict"]
+    if judged is not None:
+        return bool(judged["passed"]), judged["verdict"]
+    if row["passed"] is not None:
+        return bool(row["passed"]), row["verdict"]
+    return None, None
+
+
+_INSERT_DECISION = """
+insert into raw.gate_decisions
+    (decision_id, suite, suite_version, baseline, candidate, decision, criteria, summary,
+     report_path, decided_at)
+values (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)
+"""
+
+
+def store_decision(conn, decision: GateDecision) -> None:
+    """Insert the decision into raw.gate_decisions (commits)."""
+    with conn.transaction():
+        conn.execute(_INSERT_DECISION, (
+            decision.decision_id, decision.suite, decision.suite_version, decision.baseline,
+            decision.candidate, decision.decision,
+            json.dumps(decision.criteria_json(), default=str),
+            json.dumps({**decision.summary,
+                        "affected_items": [asdict(a) for a in decision.affected_items]},
+                       default=str),
+            decision.report_path, decision.decided_at,
+        ))
+
+
+# --- running what is missing --------------------------------------------------------------
+
+
+def configured_suite(config: Config, suite: str) -> Suite | None:
+    """The suite as configured, or None when evalhouse.yaml does not list it."""
+    if suite not in config.suites:
+        return None
+    from evals.golden import suites_from_config
+
+    return suites_from_config(config.model_copy(update={"suites": {suite: config.suites[suite]}}))[suite]
+
+
+def _current_prompt_version(suite: Suite) -> str:
+    from evals.prompts import ANSWER_CANDIDATE, RUBRIC_GRADER, load_prompt
+
+    return load_prompt(RUBRIC_GRADER if suite.kind == "grader" else ANSWER_CANDIDATE).version
+
+
+def run_missing_items(config: Config, suite: Suite, spec: ModelSpec, side: SideResults,
+                      judge: str | None) -> bool:
+    """Run the items this side has not settled (source `ci`); False when none were missing.
+
+    Only the missing items are run: the runner gets the suite narrowed to them, after the full
+    suite version is stored, so raw.golden_items still holds every item of that version and the
+    calls carry the same item hashes and suite version as a full run.
+    """
+    missing = [item for item in suite.items
+               if item.item_id not in side.outcomes or side.outcomes[item.item_id].correct is None]
+    if not missing:
+        return False
+    current = _current_prompt_version(suite)
+    if spec.prompt_version is not None and spec.prompt_version != current:
+        raise ConfigError(
+            f"{spec}: {len(missing)} items have no settled run with prompt version "
+            f"{spec.prompt_version}, and only the current version ({current}) can be run; "
+            "run them first, or gate on the current version"
+        )
+    from evals import runner, warehouse
+    from evals.golden import store_suite
+
+    with warehouse.connect() as conn:
+        store_suite(conn, suite)
+    log.info("gate: running %d missing items of %s for %s", len(missing), suite.name, spec)
+    runner.run_suite(config, replace(suite, items=tuple(missing)), spec.model, judge,
+                     source="ci")
+    return True
