@@ -51,6 +51,11 @@ _SECRET_KEY_NAME = re.compile(rf"(?i)^(?:x-)?{_SECRET_NAME}$|(?i:authorization|c
                               r"(?i:_key|_token|_secret|_password)$")
 
 
+def is_secret_name(name: str) -> bool:
+    """True for a key whose value is a credential (api_key, Authorization, *_token, ...)."""
+    return bool(_SECRET_KEY_NAME.search(name))
+
+
 def secret_env_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """Values of secret-named environment variables, longest first (so overlaps scrub whole)."""
     environ = os.environ if environ is None else environ
