@@ -294,7 +294,7 @@ def _grade(record: RunRecord, suite: Suite | None) -> None:
         record.verdict, record.passed, record.score = grade.verdict, grade.passed, grade.score
         record.feedback, record.issue_tags = grade.feedback, grade.issue_tags
     else:
-        record.attributes["parse_problem"] = grade.problem
+        record.error_class, record.error_message = "ParseError", grade.problem
 
 
 # --- diff -------------------------------------------------------------------------------------

@@ -130,8 +130,9 @@ def shutdown(timeout: float | None = 30.0) -> None:
     if callback is not None:
         import litellm
 
-        if callback in litellm.callbacks:
-            litellm.callbacks.remove(callback)
+        # LiteLLM copies `callbacks` into its success/failure lists on first use and refuses a
+        # second logger of the same class while the first is listed: remove it from all of them.
+        litellm.logging_callback_manager.remove_callback_from_all_lists(callback)
     if writer is not None:
         writer.close(timeout)
 

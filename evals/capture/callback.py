@@ -8,10 +8,13 @@ The app says what the call is about in the call's metadata, under one key::
     }})
 
 Recognised keys are the run-log columns in `METADATA_COLUMNS`; `model` there names the model as
-the app knows it (else the LiteLLM model string), `started_at` (ISO 8601) replaces the clock for
-backfills and simulations, `attributes` is kept as given. Anything else in the metadata (for
-instance the simulated provider's item truth) is ignored, and credentials never reach the row:
-api keys, headers and endpoints live outside `optional_params`, which is filtered again by
+the app knows it (else the LiteLLM model string), `run_id` fixes the row's id ahead (so the app
+can link its own records to the row), `started_at` (ISO 8601) and `latency_ms` replace the
+measured values for backfills and simulations, `attributes` is kept as given. Values under
+`capture` win over the shared keys: the same metadata also reaches the provider (the simulated
+provider reads its item truth and per-call identity from it), and the row may need to say
+something else. Anything else is ignored, and credentials never reach the row: api keys, headers
+and endpoints live outside `optional_params`, which is filtered again by
 `evals.capture.prepare.clean_params`.
 
 The hooks run on LiteLLM's logging thread (sync success), on the app's event loop (async hooks)
@@ -79,15 +82,16 @@ def record_from_litellm(
 ) -> RunRecord:
     """One run-log row from a LiteLLM logging event (nothing here touches disk or network)."""
     litellm_params = kwargs.get("litellm_params") or {}
-    tags = (litellm_params.get("metadata") or {}).get(METADATA_KEY) or {}
+    shared = (litellm_params.get("metadata") or {}).get(METADATA_KEY) or {}
+    tags = {**shared, **(shared.get("capture") or {})}
     logged = kwargs.get("standard_logging_object") or {}
     provider = kwargs.get("custom_llm_provider") or logged.get("custom_llm_provider")
     asked = tags.get("model") or (f"{provider}/{kwargs.get('model')}" if provider else kwargs.get("model"))
     columns = {**defaults, **{key: tags[key] for key in METADATA_COLUMNS if key in tags}}
-    run_id = _run_id(kwargs, "failure" if failed else "success")
+    run_id = uuid.UUID(str(tags["run_id"])) if tags.get("run_id") else _run_id(kwargs, "failure" if failed else "success")
     started = tags.get("started_at") or logged.get("startTime") or start_time
-    latency_ms = None
-    if start_time is not None and end_time is not None:
+    latency_ms = tags.get("latency_ms")
+    if latency_ms is None and start_time is not None and end_time is not None:
         latency_ms = max(0.0, (end_time - start_time).total_seconds() * 1000)
     record = RunRecord(
         run_id=run_id,

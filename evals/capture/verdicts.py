@@ -60,7 +60,7 @@ class _SuiteVerdicts:
         grade = parse_grade(record.output_text, suite)
         record.status = grade.status
         if grade.status != "ok":
-            record.attributes = {**record.attributes, "parse_problem": grade.problem}
+            record.error_class, record.error_message = "ParseError", grade.problem
             return
         record.verdict, record.passed, record.score = grade.verdict, grade.passed, grade.score
         record.feedback, record.issue_tags = grade.feedback, grade.issue_tags

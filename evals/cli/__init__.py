@@ -7,7 +7,7 @@ Exit codes: 0 ok, 1 a failed outcome (e.g. a no-deploy gate), 2 bad input or con
 import typer
 
 from evals.cli import capture as capture_cmd
-from evals.cli import config_cmd, db, dbt_cmd, demo, imports, reviews, runs
+from evals.cli import config_cmd, db, dbt_cmd, demo, imports, reviews, runs, simulate
 
 app = typer.Typer(
     name="evalhouse",
@@ -26,6 +26,7 @@ app.command("replay")(runs.replay)
 app.command("diff")(runs.diff)
 app.command("import")(imports.import_file)
 app.add_typer(reviews.app, name="reviews")
+app.add_typer(simulate.app, name="simulate")
 app.command("demo")(demo.demo)
 app.command("dev")(__import__("evals.cli.dev", fromlist=["dev"]).dev)
 app.command("serve")(__import__("evals.cli.serve", fromlist=["serve"]).serve)

@@ -1,0 +1,332 @@
+"""A simulated production stream: learners submitting exercises to a grader, day after day.
+
+The demo and the tests need production data that behaves like the real thing, and it must
+arrive the way real data does: an app calls LiteLLM, the capture callback records the call, the
+background writer lands it in raw.eval_runs. So this module is such an app. It grades
+submissions drawn from a grader suite (intro-python by default) with the configured model,
+through `litellm.completion` on the simulated provider, with `evals.capture` installed:
+
+- traffic spread over N simulated days with a diurnal rhythm (`started_at` from the metadata);
+  earlier stages get more traffic than later ones, as in any course;
+- pseudonymous learners (`subject_id`: a salted hash, never a name);
+- a prompt-version rollout: from `canary_day` a share of calls uses a revised grader prompt;
+- drift: `--drift STAGE:+0.15@DAY` moves that stage's pass rate by about +0.15 from that day
+  on (the simulated provider's drift scenario, dated to the simulated day);
+- realistic faults from the simulator's rates (429s and 500s are retried once by the app, each
+  attempt a row, as in production; malformed replies become parse errors);
+- a share of graded calls is sent to human review: simulated reviewers (right about the true
+  verdict most of the time, so they disagree with each other and with the model), several on
+  some runs, written to raw.human_reviews.
+
+Nothing sleeps: the simulator's time_scale is forced to 0 and latency is drawn, not waited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import re
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from evals.config import Config
+    from evals.golden import GoldenItem, Suite
+    from evals.prompts import PromptTemplate
+
+TOUCHPOINT = "exercise-feedback"
+REVIEWERS = ("rev-ana", "rev-ben", "rev-chen", "rev-dee")
+# The revised grader prompt of the rollout: one more instruction than the shipped one.
+ROLLOUT_NOTE = "Name the exact line or construct a problem comes from, so the learner can find it."
+_DRIFT = re.compile(r"^(?P<stage>[^:@]+):(?P<shift>[+-]?\d*\.?\d+)@(?P<day>\d+)$")
+# Share of the day's calls per hour (UTC), learners study in the afternoon and evening.
+_HOURLY = (1, 1, 1, 1, 1, 1, 2, 3, 4, 5, 6, 6, 6, 7, 7, 7, 7, 8, 9, 9, 8, 6, 4, 2)
+
+
+class TrafficError(ValueError):
+    """The simulation was asked for something impossible (unknown stage, bad drift spec...)."""
+
+
+@dataclass(frozen=True)
+class Drift:
+    """From simulated day `day` (1-based), `stage`'s pass rate moves by `shift`."""
+
+    stage: str
+    shift: float
+    day: int
+
+    @classmethod
+    def parse(cls, text: str) -> Drift:
+        match = _DRIFT.match(text.strip())
+        if match is None:
+            raise TrafficError(f"drift {text!r}: expected STAGE:+SHIFT@DAY, e.g. loops:+0.15@11")
+        shift, day = float(match["shift"]), int(match["day"])
+        if not -1 <= shift <= 1 or day < 1:
+            raise TrafficError(f"drift {text!r}: shift must be within [-1, 1] and day >= 1")
+        return cls(match["stage"], shift, day)
+
+
+@dataclass
+class TrafficSummary:
+    days: int = 0
+    calls: int = 0
+    retries: int = 0
+    failed_calls: int = 0
+    learners: int = 0
+    reviewed_runs: int = 0
+    reviews: int = 0
+    by_prompt_version: Counter = field(default_factory=Counter)
+    by_stage: Counter = field(default_factory=Counter)
+    first_day: date | None = None
+    capture_stats: dict[str, int] = field(default_factory=dict)
+
+
+def _rollout_prompt(base: PromptTemplate) -> PromptTemplate:
+    from evals.prompts import PromptTemplate
+
+    marker = "Use an empty issue_tags list when nothing is wrong."
+    if marker not in base.text:
+        raise TrafficError(f"prompt {base.name!r} changed: the rollout variant cannot be derived")
+    return PromptTemplate.from_text(base.name, base.text.replace(marker, f"{marker}\n{ROLLOUT_NOTE}"))
+
+
+def _learner(seed: int, index: int) -> str:
+    return "learner-" + hashlib.sha256(f"{seed}:learner:{index}".encode()).hexdigest()[:12]
+
+
+def _stage_weights(stages: list[str]) -> list[float]:
+    """Course funnel: each later stage keeps ~85 % of the previous stage's traffic."""
+    return [0.85**position for position in range(len(stages))]
+
+
+def _started_at(rng: random.Random, day: date) -> datetime:
+    hour = rng.choices(range(24), weights=_HOURLY)[0]
+    second = rng.randrange(3600)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC) + timedelta(seconds=second)
+
+
+def _human_label(rng: random.Random, suite: Suite, truth: str, accuracy: float) -> str:
+    if rng.random() < accuracy:
+        return truth
+    return rng.choice([verdict for verdict in suite.verdicts if verdict != truth])
+
+
+class _Simulation:
+    def __init__(self, config: Config, suite: Suite, model: str, seed: int, start: date,
+                 review_share: float, canary_day: int, canary_share: float):
+        self.config = config
+        self.suite = suite
+        self.model = model
+        self.litellm_model = config.model(model).model
+        self.seed = seed
+        self.start = start
+        self.review_share = review_share
+        self.canary_day = canary_day
+        self.canary_share = canary_share
+        self.rng = random.Random(seed)
+        self.stages = list(suite.stage_counts())
+        self.items_by_stage: dict[str, list[GoldenItem]] = {}
+        for item in suite.items:
+            self.items_by_stage.setdefault(item.stage or "-", []).append(item)
+        self.weights = _stage_weights(self.stages)
+        self.summary = TrafficSummary(first_day=start)
+        self.pending_reviews: list = []
+
+    def prompt_for(self, day_index: int, prompts: tuple[PromptTemplate, PromptTemplate]) -> PromptTemplate:
+        stable, revised = prompts
+        if day_index >= self.canary_day and self.rng.random() < self.canary_share:
+            return revised
+        return stable
+
+    def call(self, litellm, day_index: int, day: date, number: int, learners: int,
+             prompts: tuple[PromptTemplate, PromptTemplate]) -> None:
+        from evals.judging import JSON_RESPONSE_FORMAT, render_grader
+
+        rng, suite = self.rng, self.suite
+        stage = rng.choices(self.stages, weights=self.weights)[0]
+        item = rng.choice(self.items_by_stage[stage])
+        subject = _learner(self.seed, rng.randrange(learners))
+        prompt = self.prompt_for(day_index, prompts)
+        rendered = render_grader(suite, item, prompt)
+        started_at = _started_at(rng, day)
+        sim = self.config.simulator
+        row = {
+            "touchpoint": TOUCHPOINT, "subject_id": subject, "stage": item.stage,
+            "category": item.category, "suite": suite.name, "suite_version": suite.version,
+            "item_id": item.item_id, "item_hash": item.item_hash, "rubric": item.rubric,
+            "submission": item.submission, "prior_context": item.prior_context,
+            "inputs": rendered.inputs, "prompt_name": rendered.prompt_name,
+            "prompt_version": rendered.prompt_version, "model": self.model, "role": "grader",
+            "trial": 0, "attributes": {"simulated": True, "sim_day": day_index},
+        }
+        truth = {
+            "role": "grader", "item_id": f"traffic/{self.seed}/{day.isoformat()}/{number}",
+            "stage": item.stage, "expected_verdict": item.expected_verdict,
+            "expected_issue_tags": list(item.expected_issue_tags), "verdicts": list(suite.verdicts),
+            "passing_verdicts": list(suite.passing_verdicts), "issue_taxonomy": list(suite.issue_tags),
+            "as_of": day.isoformat(),
+        }
+        for attempt in (1, 2):  # the app retries a failed call once, like most production code
+            run_id = uuid.UUID(int=rng.getrandbits(128), version=4)  # same seed, same rows
+            latency = sim.latency_ms_median * math.exp(sim.latency_sigma * rng.gauss(0, 1))
+            capture = {**row, "run_id": str(run_id), "started_at": started_at.isoformat(),
+                       "latency_ms": round(latency, 1)}
+            self.summary.calls += 1
+            self.summary.by_prompt_version[rendered.prompt_version] += 1
+            self.summary.by_stage[item.stage] += 1
+            try:
+                litellm.completion(
+                    model=self.litellm_model, messages=rendered.messages,
+                    response_format=JSON_RESPONSE_FORMAT, max_retries=0,
+                    metadata={"evalhouse": {**truth, "attempt": attempt, "capture": capture}},
+                )
+            except Exception:
+                self.summary.failed_calls += 1
+                if attempt == 1:
+                    self.summary.retries += 1
+                    started_at += timedelta(seconds=1 + rng.random() * 2)
+                    continue
+                return
+            break
+        if rng.random() < self.review_share:
+            self.review(run_id, item, started_at)
+
+    def review(self, run_id: uuid.UUID, item: GoldenItem, started_at: datetime) -> None:
+        from evals.reviews import Review
+
+        rng = self.rng
+        count = rng.choices((1, 2, 3), weights=(6, 3, 1))[0]
+        self.summary.reviewed_runs += 1
+        for reviewer in rng.sample(REVIEWERS, count):
+            accuracy = 0.93 if reviewer != "rev-dee" else 0.8  # one reviewer is sloppier
+            verdict = _human_label(rng, self.suite, item.expected_verdict, accuracy)
+            tags = [tag for tag in item.expected_issue_tags if rng.random() < 0.8] \
+                if verdict not in self.suite.passing_verdicts else []
+            reviewed_at = started_at + timedelta(hours=2 + rng.random() * 40)
+            self.pending_reviews.append(Review(run_id, reviewer, verdict, None, tuple(tags), None,
+                                               reviewed_at, source="simulated"))
+
+
+def _pass_shift(suite: Suite, drift: Drift) -> float:
+    """The simulator's pass_shift that moves the stage's pass rate by about `drift.shift`.
+
+    The simulator turns a share `pass_shift` of failing verdicts into passing ones (or the
+    reverse), so the pass rate moves by pass_shift × (1 - p) up, or pass_shift × p down, where p
+    is the stage's pass rate; the golden items' passing share stands in for p.
+    """
+    items = [item for item in suite.items if item.stage == drift.stage]
+    passing = sum(item.expected_verdict in suite.passing_verdicts for item in items) / len(items)
+    room = (1 - passing) if drift.shift > 0 else passing
+    return max(-1.0, min(1.0, drift.shift / max(room, 0.05)))
+
+
+def _await_callbacks(writer, calls: int, timeout_s: float = 60.0) -> None:
+    """LiteLLM logs a sync call's success from its own thread pool, a little after the call
+    returns: wait until every call made has reached the writer before flushing."""
+    deadline = time.monotonic() + timeout_s
+    while writer.stats.submitted < calls:
+        if time.monotonic() > deadline:
+            raise TrafficError(f"only {writer.stats.submitted} of {calls} calls reached the capture writer")
+        time.sleep(0.01)
+
+
+def simulate_traffic(
+    config: Config,
+    *,
+    days: int,
+    per_day: int,
+    start: date | None = None,
+    drift: list[Drift] | None = None,
+    suite_name: str = "intro-python",
+    model: str | None = None,
+    seed: int | None = None,
+    review_share: float = 0.06,
+    canary_day: int = 3,
+    canary_share: float = 0.2,
+    progress=None,
+) -> TrafficSummary:
+    """Simulate `days` × ~`per_day` graded submissions ending yesterday (or from `start`).
+
+    Rows go through the real capture path; returns what was generated. `progress(day_index)`
+    is called after each simulated day.
+    """
+    import litellm
+
+    from evals import capture, warehouse
+    from evals.golden import store_suite, suites_from_config
+    from evals.judging import RUBRIC_GRADER
+    from evals.prompts import ensure_prompt_version, load_prompt
+    from evals.reviews import write_reviews
+    from evals.simulated import register
+
+    if days < 1 or per_day < 1:
+        raise TrafficError("--days and --per-day must be at least 1")
+    model = model or config.default_model
+    if model is None:
+        raise TrafficError("no model: set default_model in evalhouse.yaml or pass --model")
+    if not config.model(model).model.startswith("evalhouse-sim/"):
+        raise TrafficError(f"model {model!r} is not simulated: traffic simulation only uses evalhouse-sim models")
+    suites = suites_from_config(config)
+    if suite_name not in suites or suites[suite_name].kind != "grader":
+        raise TrafficError(f"suite {suite_name!r} is not a configured grader suite")
+    suite = suites[suite_name]
+    drift = drift or []
+    unknown = {d.stage for d in drift} - set(suite.stage_counts())
+    if unknown:
+        raise TrafficError(f"drift names stages {sorted(unknown)} that suite {suite.name} "
+                           f"does not have ({', '.join(suite.stage_counts())})")
+    start = start or (datetime.now(UTC).date() - timedelta(days=days))
+    simulator = type(config.simulator).model_validate({
+        **config.simulator.model_dump(),
+        "time_scale": 0.0,  # simulated days must not take days
+        "drift": [*config.simulator.model_dump()["drift"],
+                  *({"stage": d.stage, "start": start + timedelta(days=d.day - 1),
+                     "pass_shift": _pass_shift(suite, d)} for d in drift)],
+    })
+    config = config.model_copy(update={"simulator": simulator})
+    register(config)
+    litellm.suppress_debug_info = True
+
+    stable = load_prompt(RUBRIC_GRADER)
+    prompts = (stable, _rollout_prompt(stable))
+    seed = config.simulator.seed if seed is None else seed
+    simulation = _Simulation(config, suite, model, seed, start, review_share, canary_day, canary_share)
+    learners = max(20, per_day * min(days, 7) // 5)
+    simulation.summary.learners = learners
+
+    with warehouse.connect(autocommit=True) as conn:
+        store_suite(conn, suite)
+        for prompt in prompts:
+            ensure_prompt_version(conn, prompt.name, prompt.version, prompt.text)
+    capture.install(config)
+    try:
+        number = 0
+        for day_index in range(1, days + 1):
+            day = start + timedelta(days=day_index - 1)
+            volume = max(1, round(per_day * simulation.rng.uniform(0.85, 1.15)))
+            for _ in range(volume):
+                number += 1
+                simulation.call(litellm, day_index, day, number, learners, prompts)
+            if progress is not None:
+                progress(day_index)
+        writer = capture.current_writer()
+        _await_callbacks(writer, simulation.summary.calls)
+        if not capture.flush(120):
+            raise TrafficError("the capture writer did not drain within 120 s")
+        simulation.summary.capture_stats = writer.stats_dict() if writer else {}
+    finally:
+        capture.shutdown()
+    with warehouse.connect(autocommit=True) as conn:
+        present = {row[0] for row in conn.execute(
+            "select run_id from raw.eval_runs where run_id = any(%s)",
+            ([r.run_id for r in simulation.pending_reviews],),
+        ).fetchall()}
+        simulation.summary.reviews = write_reviews(
+            conn, [r for r in simulation.pending_reviews if r.run_id in present])
+    simulation.summary.days = days
+    return simulation.summary
