@@ -72,6 +72,10 @@ def _observed(criterion: Criterion) -> str:
         return f"{value:.1%}"
     if name in ("paired_items", "discordant_pairs"):
         return f"{value:.0f}"
+    if name == "latency_p95":
+        return f"{value:.0f} ms"
+    if name == "cost_per_item":
+        return f"${value:.6f}"
     return f"{value:.6g}"
 
 
