@@ -503,7 +503,9 @@ async def arun_suite(config: Config, suite: Suite | str, model_name: str,
                source=source, batch_key=batch_key, as_of=as_of,
                orchestrator_run_id=orchestrator_run_id, prompts=prompts)
     started = time.perf_counter()
-    conn = await asyncio.to_thread(warehouse.connect)
+    # autocommit: each write_runs transaction commits on its own (inside an implicit transaction
+    # opened by a read, it would only be a savepoint and nothing would be durable until the end)
+    conn = await asyncio.to_thread(warehouse.connect, autocommit=True)
     try:
         store_suite(conn, suite)
         for prompt in prompts.values():

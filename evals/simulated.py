@@ -236,7 +236,7 @@ class SimulatedProvider(CustomLLM):
         except ValueError:
             return rng.choice((
                 "I am not certain, but I believe the answer is something else entirely.",
-                f"It is not {expected}; the opposite holds.",
+                "I do not know enough to answer that reliably.",
                 "That cannot be determined from the question.",
             ))
         return f"{number + rng.choice((-1, 1)) * max(1.0, abs(number) * 0.1):g}"
