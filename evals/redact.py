@@ -47,6 +47,28 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^:/@\s]+:)[^@\s/]+@"), rf"\1{REDACTED}@"),
 )
 
+# Literal fragments one of which every match of the pattern at the same position must contain
+# (lower-case for the case-insensitive patterns). Python's `re` scans every position of a long
+# text for each pattern (~0.1 µs per character each); a substring test is ~100x cheaper, so a
+# pattern whose fragments are absent is skipped. Captured production rows are kilobytes of code
+# and prose, and most contain none of these.
+_NAME_FRAGMENTS = ("key", "token", "secret", "passw", "pwd", "auth", "sig")
+_TRIGGERS: tuple[tuple[tuple[str, ...], bool], ...] = (
+    (("authorization", "api-key", "x-auth-token", "cookie"), True),
+    (("bearer", "basic"), True),
+    (_NAME_FRAGMENTS, True),
+    (_NAME_FRAGMENTS, True),
+    (("sk-",), False),
+    (("gsk_", "xai_", "pplx_", "hf_", "r8_", "nvapi_", "fw_"), False),
+    (("AIza",), False),
+    (("AKIA", "ASIA"), False),
+    (("xox",), False),
+    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), False),
+    (("eyJ",), False),
+    (("://",), True),
+)
+assert len(_TRIGGERS) == len(_PATTERNS)
+
 _SECRET_KEY_NAME = re.compile(rf"(?i)^(?:x-)?{_SECRET_NAME}$|(?i:authorization|cookie)$|"
                               r"(?i:_key|_token|_secret|_password)$")
 
@@ -79,8 +101,11 @@ def scrub(text: str | None, extra: Iterable[re.Pattern[str]] = ()) -> str | None
         for value in secret_env_values():
             if value in text:
                 text = text.replace(value, REDACTED)
-        for pattern, replacement in _PATTERNS:
-            text = pattern.sub(replacement, text)
+        lowered = text.lower()
+        for (pattern, replacement), (fragments, ignore_case) in zip(_PATTERNS, _TRIGGERS, strict=True):
+            haystack = lowered if ignore_case else text
+            if any(fragment in haystack for fragment in fragments):
+                text = pattern.sub(replacement, text)
         for pattern in extra:
             text = pattern.sub(REDACTED, text)
     except Exception:  # a scrubber that raises would leak the unscrubbed error upstream
