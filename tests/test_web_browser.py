@@ -121,7 +121,7 @@ def _shot(driver, name: str) -> None:
 
 def test_ops_follow_an_alert_to_a_run_replay_it_and_review_it(browser, server):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     base, seeded = server
     driver = browser
@@ -152,6 +152,9 @@ def test_ops_follow_an_alert_to_a_run_replay_it_and_review_it(browser, server):
 
     Select(driver.find_element(By.NAME, "model")).select_by_value("tutor-large")
     driver.find_element(By.CSS_SELECTOR, "#replay button[type=submit]").click()
+    flash = WebDriverWait(driver, 120).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".flash"))[0].text
+    assert flash.startswith("Replayed"), flash
     compare = driver.find_element(By.ID, "compare")
     assert "Old vs new" in compare.text and "tutor-large" in compare.text
     _shot(driver, "05-replay")
@@ -162,7 +165,9 @@ def test_ops_follow_an_alert_to_a_run_replay_it_and_review_it(browser, server):
     driver.find_element(By.CSS_SELECTOR, "#reviews textarea[name=notes]").send_keys(
         "The loop misses the last element.")
     driver.find_element(By.CSS_SELECTOR, "#reviews button[type=submit]").click()
-    assert "Review saved." in driver.page_source
+    flash = WebDriverWait(driver, 30).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".flash"))[0].text
+    assert flash == "Review saved.", flash
     reviews = driver.find_element(By.ID, "reviews").text
     assert "Grace" in reviews and "The loop misses the last element." in reviews
     assert "off_by_one" in reviews

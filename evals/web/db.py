@@ -47,6 +47,7 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.adapters.register_loader("numeric", FloatLoader)
     conn.execute(f"set statement_timeout = {STATEMENT_TIMEOUT_MS}")
     conn.execute("set application_name = 'evalhouse-web'")
+    conn.execute("set timezone = 'UTC'")  # pages label every time UTC, whatever the server says
 
 
 class WebDatabase:

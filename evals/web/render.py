@@ -88,6 +88,10 @@ def _when(value: Any) -> str:
     return str(value)
 
 
+def _minute(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else _when(value)
+
+
 def _pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
@@ -110,7 +114,7 @@ def make_environment(scrub: Scrubber) -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        num=_num, pct=_pct, usd=_usd, ms=_ms, when=_when,
+        num=_num, pct=_pct, usd=_usd, ms=_ms, when=_when, minute=_minute,
         pretty_json=lambda value: _pretty_json(scrub.value(value)),
     )
     return env
