@@ -228,8 +228,8 @@ class LLMClient:
             request["api_key"] = api_key or _NO_KEY
         return request
 
-    def _cost(self, litellm, cfg: ModelConfig, response, input_tokens: int | None,
-              output_tokens: int | None) -> float | None:
+    def _cost(self, litellm, cfg: ModelConfig, response, hidden: Mapping[str, Any],
+              input_tokens: int | None, output_tokens: int | None) -> float | None:
         prices = (cfg.input_cost_per_token, cfg.output_cost_per_token)
         if cfg.model.startswith("evalhouse-sim/") and prices == (None, None):
             prices = (self.config.simulator.input_cost_per_token,
@@ -237,6 +237,8 @@ class LLMClient:
         if prices != (None, None):
             return ((input_tokens or 0) * (prices[0] or 0.0)
                     + (output_tokens or 0) * (prices[1] or 0.0))
+        if hidden.get("response_cost") is not None:  # LiteLLM priced it already (its cost map)
+            return float(hidden["response_cost"])
         try:
             return float(litellm.completion_cost(completion_response=response, model=cfg.model))
         except Exception:  # unknown price: say so (None) rather than record a made-up 0
@@ -333,7 +335,7 @@ class LLMClient:
                 response_model=getattr(response, "model", None),
                 provider=hidden.get("custom_llm_provider") or cfg.model.split("/", 1)[0],
                 input_tokens=input_tokens, output_tokens=output_tokens,
-                cost_usd=self._cost(litellm, cfg, response, input_tokens, output_tokens),
+                cost_usd=self._cost(litellm, cfg, response, hidden, input_tokens, output_tokens),
             )
 
     # --- sync use -------------------------------------------------------------------------
@@ -365,7 +367,6 @@ class LLMClient:
         capture callback writes rows there), stop it, and close the cached async HTTP clients;
         else the loop closes under them and they leak sockets and warnings."""
         import litellm
-
         from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
 
         try:
