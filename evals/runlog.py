@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import psycopg
 
 SOURCES = ("golden", "production", "production_sample", "replay", "import", "ci")
 ROLES = ("candidate", "judge", "grader")
@@ -144,6 +145,7 @@ _MOVE_STAGE = (
     f"insert into raw.eval_runs ({', '.join(COLUMNS)})"
     f" select {', '.join(COLUMNS)} from {_STAGE_TABLE} on conflict do nothing"
 )
+_EMPTY_STAGE = f"truncate {_STAGE_TABLE}"
 _stage_types: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
 
 
@@ -151,7 +153,8 @@ def write_runs(conn, records: Sequence[RunRecord]) -> int:
     """Insert records on a psycopg 3 connection in one transaction; returns rows new to the log.
 
     Rows whose run_id exists, or whose key already settled, are skipped, so a batch can be
-    written any number of times. The caller owns the connection; this commits.
+    written any number of times. The caller owns the connection; this commits (on an autocommit
+    connection, or one outside a transaction; inside the caller's transaction it is a savepoint).
 
     The rows are COPYed (binary: the server parses no uuid, timestamp or number text) into a
     session temp table and moved with one `insert ... select ... on conflict do nothing`: COPY
@@ -159,6 +162,15 @@ def write_runs(conn, records: Sequence[RunRecord]) -> int:
     """
     if not records:
         return 0
+    try:
+        return _copy_and_move(conn, records)
+    except psycopg.errors.UndefinedTable:
+        # The caller rolled back the transaction that created the stage table: make it again.
+        _stage_types.pop(conn, None)
+        return _copy_and_move(conn, records)
+
+
+def _copy_and_move(conn, records: Sequence[RunRecord]) -> int:
     try:
         with conn.transaction(), conn.cursor() as cur:
             types = _stage_types.get(conn)
@@ -171,7 +183,11 @@ def write_runs(conn, records: Sequence[RunRecord]) -> int:
                 for record in records:
                     copy.write_row(_row(record))
             cur.execute(_MOVE_STAGE)
-            return cur.rowcount
+            moved = cur.rowcount
+            cur.execute(_EMPTY_STAGE)  # inside a caller's transaction, commit comes later
+            return moved
+    except psycopg.errors.UndefinedTable:
+        raise
     except BaseException:
         _stage_types.pop(conn, None)  # a rolled-back transaction may have taken the table
         raise

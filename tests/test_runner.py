@@ -303,3 +303,38 @@ def test_cli_summary_as_json(warehouse_url: str, tmp_path: Path) -> None:
     summary = json.loads(done.stdout)
     assert summary["calls"] == 14 and summary["unsettled_calls"] == 0
     assert set(summary["by_stage"]) == {"basic", "math"}
+
+
+def test_run_log_writes_are_idempotent_in_any_transaction_state(warehouse_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from evals.runlog import RunRecord, idempotency_key, write_runs
+
+    def record(i: int, status: str = "ok") -> RunRecord:
+        return RunRecord(idempotency_key=idempotency_key("w", i), source="golden", role="grader",
+                         model="m", started_at=datetime.now(UTC), status=status,
+                         issue_tags=["a", "b"], feedback={"k": ["ü"]}, inputs={"n": i})
+
+    batch = [record(i) for i in range(5)]
+    with psycopg.connect(warehouse_url) as conn:
+        assert write_runs(conn, batch) == 5
+        assert write_runs(conn, batch) == 0  # same run ids
+        assert write_runs(conn, [record(0)]) == 0  # a second settled row for a key: skipped
+        assert write_runs(conn, [record(0, "error")]) == 1  # failed attempts keep their rows
+        with conn.transaction():  # inside the caller's transaction, twice
+            assert write_runs(conn, [record(10)]) == 1
+            assert write_runs(conn, [record(11)]) == 1
+        try:
+            with conn.transaction():  # the caller rolls back the stage table's creation...
+                conn.execute("drop table if exists _eval_runs_incoming")
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        conn.execute("drop table _eval_runs_incoming")
+        conn.commit()
+        assert write_runs(conn, [record(12)]) == 1  # ...and the next write recreates it
+        stored = conn.execute("select count(*), count(distinct run_id) from raw.eval_runs"
+                              ).fetchone()
+        tags = conn.execute("select issue_tags, feedback from raw.eval_runs limit 1").fetchone()
+    assert stored == (9, 9)
+    assert tags == (["a", "b"], {"k": ["ü"]})
