@@ -1,0 +1,1 @@
+"""evalhouse benchmarks: `python -m bench` lists them, `python -m bench NAME [ARGS]` runs one."""
