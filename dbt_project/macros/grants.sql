@@ -14,3 +14,16 @@
     end
     $grant$
 {%- endmacro %}
+
+{#- Usage on the marts schema, in case dbt (re)created it after migration 0003 granted it. -#}
+{% macro grant_marts_usage_to_bi() -%}
+    {%- set role = setting('bi_role', 'evalhouse_bi') -%}
+    do $grant$
+    begin
+        if exists (select from pg_roles where rolname = {{ dbt.string_literal(role) }})
+            and exists (select from pg_namespace where nspname = 'marts') then
+            execute format('grant usage on schema marts to %I', {{ dbt.string_literal(role) }});
+        end if;
+    end
+    $grant$
+{%- endmacro %}

@@ -12,90 +12,78 @@
 }}
 
 with runs as (
-    select * from {{ ref('fct_eval_runs') }}
+    select stage, source, role, model, prompt_version, suite, suite_version, run_date,
+        issue_tags, loaded_at
+    from {{ ref('fct_eval_runs') }}
     where status = 'ok'
         and stage is not null
         and {{ changed_periods_filter('run_date') }}
 ),
 
-series_runs as (
-    select
-        {{ series_key(['stage', 'source', 'role', 'model', 'prompt_version', 'suite', 'suite_version']) }}
-            as series_key,
-        *
-    from runs
-),
-
 series_totals as (
     select
-        series_key,
-        run_date,
+        stage, source, role, model, prompt_version, suite, suite_version, run_date,
         count(*) as n_runs,
         max(loaded_at) as runs_loaded_through
-    from series_runs
-    group by series_key, run_date
-),
-
-run_tags as (
-    select distinct
-        series_runs.series_key,
-        series_runs.run_date,
-        series_runs.stage,
-        series_runs.source,
-        series_runs.role,
-        series_runs.model,
-        series_runs.prompt_version,
-        series_runs.suite,
-        series_runs.suite_version,
-        series_runs.run_id,
-        tag.issue_tag
-    from series_runs
-    cross join lateral unnest(series_runs.issue_tags) as tag (issue_tag)
-    where tag.issue_tag is not null
+    from runs
+    group by stage, source, role, model, prompt_version, suite, suite_version, run_date
 ),
 
 tag_counts as (
     select
-        series_key,
-        run_date,
-        stage,
-        source,
-        role,
-        model,
-        prompt_version,
-        suite,
-        suite_version,
-        issue_tag,
+        runs.stage, runs.source, runs.role, runs.model, runs.prompt_version, runs.suite,
+        runs.suite_version, runs.run_date,
+        tags.issue_tag,
         count(*) as n_runs_with_tag
-    from run_tags
-    group by series_key, run_date, stage, source, role, model, prompt_version, suite,
-        suite_version, issue_tag
+    from runs
+    cross join lateral (
+        select distinct tag from unnest(runs.issue_tags) as tag where tag is not null
+    ) as tags (issue_tag)
+    group by runs.stage, runs.source, runs.role, runs.model, runs.prompt_version, runs.suite,
+        runs.suite_version, runs.run_date, tags.issue_tag
+),
+
+{#- Keys are hashed after aggregation (few rows), so the join is a plain hash join. -#}
+keyed_totals as (
+    select
+        {{ series_key(['stage', 'source', 'role', 'model', 'prompt_version', 'suite', 'suite_version']) }}
+            as series_key,
+        series_totals.*
+    from series_totals
+),
+
+keyed_tags as (
+    select
+        {{ series_key(['stage', 'source', 'role', 'model', 'prompt_version', 'suite', 'suite_version']) }}
+            as series_key,
+        tag_counts.*
+    from tag_counts
 ),
 
 final as (
     select
-        tag_counts.series_key,
-        tag_counts.run_date,
-        tag_counts.stage,
-        tag_counts.issue_tag,
-        tag_counts.source,
-        tag_counts.role,
-        tag_counts.model,
-        tag_counts.prompt_version,
-        tag_counts.suite,
-        tag_counts.suite_version,
-        tag_counts.n_runs_with_tag,
-        series_totals.n_runs,
-        {{ safe_ratio('tag_counts.n_runs_with_tag', 'series_totals.n_runs') }} as share_of_runs,
+        keyed_tags.series_key,
+        keyed_tags.run_date,
+        keyed_tags.stage,
+        keyed_tags.issue_tag,
+        keyed_tags.source,
+        keyed_tags.role,
+        keyed_tags.model,
+        keyed_tags.prompt_version,
+        keyed_tags.suite,
+        keyed_tags.suite_version,
+        keyed_tags.n_runs_with_tag,
+        keyed_totals.n_runs,
+        {{ safe_ratio('keyed_tags.n_runs_with_tag', 'keyed_totals.n_runs') }} as share_of_runs,
         {{ safe_ratio(
-            'tag_counts.n_runs_with_tag',
-            'sum(tag_counts.n_runs_with_tag) over (partition by tag_counts.series_key, tag_counts.run_date)'
+            'keyed_tags.n_runs_with_tag',
+            'sum(keyed_tags.n_runs_with_tag) over (partition by keyed_tags.series_key, keyed_tags.run_date)'
         ) }} as share_of_tags,
-        series_totals.runs_loaded_through
-    from tag_counts
-    inner join series_totals
-        on series_totals.series_key = tag_counts.series_key
-        and series_totals.run_date = tag_counts.run_date
+        keyed_totals.runs_loaded_through
+    from keyed_tags
+    inner join keyed_totals
+        on keyed_totals.series_key = keyed_tags.series_key
+        and keyed_totals.run_date = keyed_tags.run_date
 )
 
 select * from final

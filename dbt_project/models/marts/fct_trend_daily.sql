@@ -8,7 +8,10 @@
 }}
 
 with runs as (
-    select * from {{ ref('fct_eval_runs') }}
+    select
+        model, prompt_version, suite, suite_version, source, role, run_date, status, is_settled,
+        is_failed, passed, is_correct, latency_ms, input_tokens, output_tokens, cost_usd, loaded_at
+    from {{ ref('fct_eval_runs') }}
     where {{ changed_periods_filter('run_date') }}
 ),
 
@@ -31,10 +34,9 @@ aggregated as (
         count(*) filter (where status = 'ok' and passed) as n_passed,
         count(is_correct) as n_with_expected,
         count(*) filter (where is_correct) as n_correct,
-        percentile_cont(0.5) within group (order by latency_ms) filter (where is_settled)
-            as latency_p50_ms,
-        percentile_cont(0.95) within group (order by latency_ms) filter (where is_settled)
-            as latency_p95_ms,
+        -- one sort per group for both percentiles
+        percentile_cont(array[0.5, 0.95]) within group (order by latency_ms)
+            filter (where is_settled) as latency_percentiles_ms,
         coalesce(sum(input_tokens), 0) as input_tokens,
         coalesce(sum(output_tokens), 0) as output_tokens,
         coalesce(sum(cost_usd), 0) as cost_usd,
@@ -67,8 +69,8 @@ final as (
         {{ safe_ratio('n_correct', 'n_with_expected') }} as accuracy,
         {{ wilson_low('n_correct', 'n_with_expected') }} as accuracy_ci_low,
         {{ wilson_high('n_correct', 'n_with_expected') }} as accuracy_ci_high,
-        latency_p50_ms,
-        latency_p95_ms,
+        latency_percentiles_ms[1] as latency_p50_ms,
+        latency_percentiles_ms[2] as latency_p95_ms,
         input_tokens,
         output_tokens,
         input_tokens + output_tokens as total_tokens,
