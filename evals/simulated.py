@@ -34,7 +34,8 @@ Behaviour from `config.simulator`:
     latency           lognormal(median latency_ms_median, sigma latency_sigma) x time_scale
                       (time_scale 0: no sleeping at all)
     faults per attempt: rate_limit_rate (429 with Retry-After), error_rate (500), timeout_rate
-                      (hangs past any deadline; with time_scale 0 raises a Timeout at once),
+                      (hangs until the call's timeout, then raises a Timeout; with
+                      time_scale 0 at once),
                       malformed_rate (JSON replies cut off mid-object)
     prices            input/output_cost_per_token, registered with LiteLLM for every sim model
 """
@@ -61,7 +62,7 @@ PROVIDER = "evalhouse-sim"
 METADATA_KEY = "evalhouse"
 DEFAULT_VERDICTS = ("pass", "revise", "fail")
 BASE_ACCURACY = 0.85
-_HANG_FLOOR_S = 600.0
+_HANG_WITHOUT_TIMEOUT_S = 600.0
 
 _STRENGTHS = (
     "Clear structure that is easy to follow.",
@@ -147,10 +148,11 @@ class SimulatedProvider(CustomLLM):
     # --- the simulation -------------------------------------------------------------------
 
     def _hang_s(self, timeout: Any) -> float:
+        """A hung provider answers nothing until the caller's HTTP timeout gives up on it."""
         if self.sim.time_scale == 0:
             return 0.0
         seconds = getattr(timeout, "read", timeout)
-        return max(float(seconds or 0) * 2, _HANG_FLOOR_S)
+        return float(seconds) if seconds else _HANG_WITHOUT_TIMEOUT_S
 
     def _finish(self, reply: _Reply, model: str, messages: list, model_response):
         import litellm
