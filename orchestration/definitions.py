@@ -5,15 +5,10 @@ sensors); this module only merges them. Nothing here holds logic: assets and che
 `evals` library, and dbt owns the marts.
 """
 
-import warnings
-
 import dagster as dg
 
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
-warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-
-from orchestration.defs import alerts, drift, gate, golden, production, reviews, warehouse  # noqa: E402
-from orchestration.lib.resources import EvalhouseResource  # noqa: E402
+from orchestration.defs import alerts, drift, gate, golden, production, reviews, warehouse
+from orchestration.lib.resources import EvalhouseResource
 
 defs = dg.Definitions.merge(
     golden.defs,

@@ -42,3 +42,17 @@ def prepare_manifest() -> Path:
     if not result.success:
         raise RuntimeError(f"dbt parse failed: {result.exception}")
     return DBT_PROJECT.manifest_path
+
+
+def ensure_manifest() -> Path:
+    """Parse only when the manifest is missing or older than a file of the dbt project."""
+    manifest = DBT_PROJECT.manifest_path
+    if manifest.exists():
+        built = manifest.stat().st_mtime
+        sources = [
+            path for folder in ("models", "macros", "tests")
+            for path in (DBT_PROJECT.project_dir / folder).rglob("*") if path.is_file()
+        ] + [DBT_PROJECT.project_dir / "dbt_project.yml"]
+        if all(path.stat().st_mtime <= built for path in sources):
+            return manifest
+    return prepare_manifest()

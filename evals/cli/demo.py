@@ -1,13 +1,203 @@
-"""`evalhouse demo`: the main job end to end on the embedded default."""
+"""`evalhouse demo` (`make demo`): the whole story on the embedded default, in a few minutes.
 
-from evals import warehouse
-from evals.cli._common import console
+1. the embedded warehouse, migrated;
+2. 14 days of simulated production traffic (learners → grader → capture), with a pass-rate drift
+   injected into one stage from day 11 — skipped when those days are already there;
+3. the nightly drift job over the 14 nights as ONE Dagster run (a single-run backfill: golden
+   sets and golden runs, production days and samples, dbt marts, every check), recorded in the
+   persistent instance under $EVALHOUSE_HOME/dagster so `make dev` shows it afterwards;
+4. the alerts it raised, with their links, and headline figures from the marts.
+
+Re-running it adds no rows: traffic is not simulated twice, runs are idempotent per night,
+alerts are deduplicated. THE MODELS ARE SIMULATED (evalhouse-sim): no network, no key.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime, timedelta
+
+import typer
+
+from evals.cli._common import config_or_exit, console, fail
+
+DAYS = 14
+DRIFT_STAGE = "loops"
+DRIFT_SHIFT = 0.4
+"""The simulator turns this share of failing verdicts into passes: about +20 points here."""
+DRIFT_DAY = 11
+JOB = "nightly_drift"
 
 
-def demo() -> None:
-    """Start the warehouse, migrate it, and report what was done."""
-    status = warehouse.embedded_server().ensure_running() if warehouse.uses_embedded() else None
-    if status is not None:
-        console.print(f"[bold]warehouse[/]: embedded Postgres {status.describe()}")
-    console.print(f"[bold]schema[/]: revision {warehouse.migrate()}")
-    console.print(f"[bold]url[/]: {warehouse.database_url()}")
+def demo(
+    per_day: int = typer.Option(600, "--per-day", min=50, help="Graded submissions per day."),
+    days: int = typer.Option(DAYS, "--days", min=4, help="Simulated days, ending yesterday."),
+) -> None:
+    """Simulate 14 days of production with drift, run the nightly job over them, show alerts."""
+    from evals import warehouse
+    from evals.cli.dev import prepare_dagster_home
+
+    started = time.perf_counter()
+    config = config_or_exit()
+    if warehouse.uses_embedded():
+        status = warehouse.embedded_server().ensure_running()
+        console.print(f"[bold]warehouse[/]  embedded Postgres {status.describe()}")
+    console.print(f"[bold]schema[/]     revision {warehouse.migrate()}")
+    home, storage = prepare_dagster_home()
+    console.print(f"[bold]dagster[/]    DAGSTER_HOME={home} (storage: {storage})")
+
+    last = datetime.now(UTC).date() - timedelta(days=1)
+    first = last - timedelta(days=days - 1)
+    _simulate_traffic(config, first, days, per_day)
+    run_id = _run_nightly_job(first, last)
+    _report(config, first, last, run_id)
+    console.print(f"\n[dim]demo finished in {time.perf_counter() - started:.0f} s[/]")
+
+
+def _simulate_traffic(config, first: date, days: int, per_day: int) -> None:
+    """Production traffic through the real capture path, once per window."""
+    from evals import warehouse
+    from evals.traffic import TOUCHPOINT, Drift, simulate_traffic
+
+    with warehouse.connect() as conn:
+        present = conn.execute(
+            "select count(distinct (started_at at time zone 'UTC')::date) from raw.eval_runs"
+            " where source = 'production' and touchpoint = %s and started_at >= %s and started_at < %s",
+            (TOUCHPOINT, first, first + timedelta(days=days)),
+        ).fetchone()[0]
+    if present >= days:
+        console.print(f"[bold]traffic[/]    {days} days from {first} already simulated: kept")
+        return
+    drift = Drift(DRIFT_STAGE, DRIFT_SHIFT, DRIFT_DAY)
+    console.print(
+        f"[bold]traffic[/]    simulating {days} days × ~{per_day} graded submissions from {first}, "
+        f"drift {drift.stage}:{drift.shift:+.2f} from day {drift.day} ({first + timedelta(days=drift.day - 1)})"
+    )
+    tick = time.perf_counter()
+    summary = simulate_traffic(config, days=days, per_day=per_day, start=first, drift=[drift])
+    console.print(
+        f"             {summary.calls} calls, {summary.reviewed_runs} runs sent to human review, "
+        f"{time.perf_counter() - tick:.0f} s"
+    )
+
+
+def _run_nightly_job(first: date, last: date) -> str:
+    """The nightly job over [first, last] as one run on the persistent Dagster instance."""
+    import dagster as dg
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from evals.cli.dev import REPO_ROOT
+    from orchestration.project import ensure_manifest
+
+    ensure_manifest()
+    console.print(f"[bold]nightly[/]    job `{JOB}` over {first} … {last} (one run, in-process)")
+    tick = time.perf_counter()
+    repository = ReconstructableRepository.for_module(
+        "orchestration.definitions", "defs", working_directory=str(REPO_ROOT)
+    )
+    with dg.DagsterInstance.get() as instance:
+        result = dg.execute_job(
+            repository.get_reconstructable_job(JOB),
+            instance=instance,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+                ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+                "evalhouse/source": "demo",
+            },
+        )
+        run_id = result.run_id
+        checks = [
+            event.asset_check_evaluation_data
+            for event in result.all_events
+            if event.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
+    failed = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed]
+    console.print(
+        f"             run {run_id} {'succeeded' if result.success else '[red]FAILED[/]'} in "
+        f"{time.perf_counter() - tick:.0f} s; {len(checks)} checks, {len(failed)} failed"
+        + (f": {', '.join(sorted(failed))}" if failed else "")
+    )
+    if not result.success:
+        raise fail(f"the nightly run failed: see `make dev` → Runs → {run_id}", code=1)
+    return run_id
+
+
+def _report(config, first: date, last: date, run_id: str) -> None:
+    """Alerts with their links, headline figures from the marts, where to look next."""
+    from rich.table import Table
+
+    from evals import warehouse
+    from evals.alerts import links
+
+    with warehouse.connect() as conn:
+        cur = conn.execute(
+            "select alert_id, kind, severity, subject, message, example_run_ids, orchestrator_run_id,"
+            " window_start, window_end from raw.alerts where window_end > %s order by alert_id",
+            (datetime(first.year, first.month, first.day, tzinfo=UTC),),
+        )
+        columns = [c.name for c in cur.description]
+        alerts = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+        stages = conn.execute(
+            """
+            select stage,
+                   sum(n_passed) filter (where run_date < %(drift)s)::float
+                     / nullif(sum(n_verdicts) filter (where run_date < %(drift)s), 0),
+                   sum(n_passed) filter (where run_date >= %(drift)s)::float
+                     / nullif(sum(n_verdicts) filter (where run_date >= %(drift)s), 0),
+                   sum(n_verdicts)
+            from marts.fct_stage_daily
+            where source = 'production' and role = 'grader' and run_date between %(first)s and %(last)s
+            group by stage order by stage
+            """,
+            {"drift": first + timedelta(days=DRIFT_DAY - 1), "first": first, "last": last},
+        ).fetchall()
+        golden = conn.execute(
+            "select model, suite, sum(n_correct)::float / nullif(sum(n_with_expected), 0), sum(n_calls)"
+            " from marts.fct_trend_daily where source = 'golden' and role <> 'judge'"
+            " group by model, suite order by model, suite"
+        ).fetchall()
+        cost = conn.execute(
+            "select source, sum(n_calls), sum(cost_usd) from marts.fct_model_cost_daily"
+            " where run_date between %s and %s group by source order by source",
+            (first, datetime.now(UTC).date()),
+        ).fetchall()
+
+    console.rule(f"alerts raised ({len(alerts)})")
+    for alert in alerts:
+        colour = {"critical": "red", "warning": "yellow"}.get(alert["severity"], "white")
+        console.print(f"[{colour}]#{alert['alert_id']} {alert['severity'].upper()}[/] "
+                      f"[bold]{alert['kind']}[/] {alert['subject']}  "
+                      f"({alert['window_start']:%Y-%m-%d} → {alert['window_end']:%Y-%m-%d})")
+        console.print(f"   {alert['message']}", highlight=False)
+        for label, url in links(config.alerts, alert):
+            console.print(f"   {label}: {url}", highlight=False)
+
+    console.rule("headline figures (marts)")
+    table = Table("stage", "pass rate before day " + str(DRIFT_DAY), "from day " + str(DRIFT_DAY),
+                  "verdicts", title="production pass rate per stage")
+    for stage, before, after, n in stages:
+        table.add_row(stage, _pct(before), _pct(after), f"{int(n or 0):,}")
+    console.print(table)
+    table = Table("model", "suite", "golden accuracy", "calls", title="golden runs, 14 nights")
+    for model, suite, accuracy, calls in golden:
+        table.add_row(model, suite, _pct(accuracy), f"{int(calls or 0):,}")
+    console.print(table)
+    table = Table("source", "calls", "cost (USD, simulated prices)", title="cost")
+    for source, calls, usd in cost:
+        table.add_row(source, f"{int(calls or 0):,}", f"{float(usd or 0):.4f}")
+    console.print(table)
+
+    console.rule("next")
+    console.print(f"Dagster UI:  [bold]make dev[/]  → {config.alerts.dagster_url}/runs/{run_id}")
+    console.print(f"Run view:    [bold]evalhouse serve[/]  → {config.alerts.base_url}/alerts/<id>, "
+                  f"{config.alerts.base_url}/runs/<run_id>")
+    console.print("One call:    [bold]evalhouse show RUN_ID[/]   (replay it: evalhouse replay RUN_ID)")
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.1%}"

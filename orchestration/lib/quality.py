@@ -7,16 +7,19 @@ validates each day of the range and raises one alert per failing day.
 
 import dagster as dg
 
-from evals.quality import load_day, validate_day
+from evals.quality import load_batch, load_day, validate_day
 from orchestration.lib.alerting import check_result, day_alert, run_id_of
 from orchestration.lib.partitions import DAILY, days_of
 from orchestration.lib.resources import EvalhouseResource
 
 
 def run_log_quality_check(
-    asset: dg.AssetsDefinition | dg.AssetKey, sources: tuple[str, ...]
+    asset: dg.AssetsDefinition | dg.AssetKey,
+    sources: tuple[str, ...] = ("production",),
+    golden_model: str | None = None,
 ) -> dg.AssetChecksDefinition:
-    """A check named `run_log_quality` on `asset`, validating its days of `sources`."""
+    """A check named `run_log_quality` on `asset`: each day's rows of `sources` by start time,
+    or, for `golden_model`, the night's golden batch (`golden:<day>`) of that model."""
     asset_key = asset.key if isinstance(asset, dg.AssetsDefinition) else asset
     label = asset_key.to_user_string()
 
@@ -34,7 +37,11 @@ def run_log_quality_check(
         drafts, per_day = [], {}
         with evalhouse.connect() as conn, conn.transaction():
             for day in days_of(context):
-                report = validate_day(load_day(conn, day, sources), day, config.drift)
+                if golden_model is None:
+                    report = validate_day(load_day(conn, day, sources), day, config.drift)
+                else:
+                    rows = load_batch(conn, f"golden:{day.isoformat()}", golden_model)
+                    report = validate_day(rows, day, config.drift, dated_by_day=False)
                 per_day[day.isoformat()] = {"rows": report.rows, "failed": report.describe_failures()}
                 if report.passed:
                     continue

@@ -176,11 +176,16 @@ def judge_agreement_drift(context: dg.AssetCheckExecutionContext, evalhouse: Eva
 
 # --- golden accuracy night over night ---------------------------------------------------------
 
+# A night's golden runs are batch `golden:<day>`: a backfill runs past nights today, so the
+# night is read from the batch, not from the clock.
 _GOLDEN_ITEMS = """
-select run_date as day, model, suite, item_id, bool_and(is_correct) as correct
-from marts.fct_eval_runs
-where source = 'golden' and is_correct is not null and role <> 'judge'
-group by run_date, model, suite, item_id
+select substring(r.batch_id from '^golden:([0-9]{4}-[0-9]{2}-[0-9]{2})')::date as day,
+       coalesce(p.model, r.model) as model, r.suite, r.item_id, bool_and(r.is_correct) as correct
+from marts.fct_eval_runs r
+left join marts.fct_eval_runs p on p.run_id = r.parent_run_id
+where r.source = 'golden' and r.is_correct is not null
+  and r.batch_id ~ '^golden:[0-9]{4}-[0-9]{2}-[0-9]{2}$'
+group by 1, 2, 3, 4
 """
 
 
@@ -209,9 +214,8 @@ def _golden_examples(conn, finding: drift.Finding) -> list[str]:
         return []
     model = finding.subject.split()[0].removeprefix("model=")
     rows = conn.execute(
-        "select run_id from raw.eval_runs where source = 'golden' and model = %s"
-        " and item_id = any(%s) and started_at >= %s and started_at < %s",
-        (model, items, *(finding.alert_row()[k] for k in ("window_start", "window_end"))),
+        "select run_id from raw.eval_runs where batch_id = %s and model = %s and item_id = any(%s)",
+        (f"golden:{finding.window_end.isoformat()}", model, items),
     ).fetchall()
     return [str(row[0]) for row in rows][:EXAMPLES_PER_FINDING]
 

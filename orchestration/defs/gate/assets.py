@@ -59,4 +59,13 @@ def release_gate(config: ReleaseGateConfig, evalhouse: EvalhouseResource):
 
 
 def _as_metadata(decision) -> dict:
-    raise NotImplementedError
+    """The decision, its failed criteria and where the report is, for the UI."""
+    return {
+        "decision": decision.decision,
+        "decision_id": decision.decision_id,
+        "suite_version": decision.suite_version or "-",
+        "failed_criteria": dg.MetadataValue.json([c.name for c in decision.failed()]),
+        "insufficient_criteria": dg.MetadataValue.json([c.name for c in decision.insufficient()]),
+        "criteria": dg.MetadataValue.json(decision.criteria_json()),
+        "report": dg.MetadataValue.path(decision.report_path) if decision.report_path else "-",
+    }

@@ -5,6 +5,6 @@ import dagster as dg
 from orchestration.defs.golden import assets, checks
 
 defs = dg.Definitions(
-    assets=[assets.golden_sets, *assets.GOLDEN_RUN_ASSETS],
+    assets=[assets.golden_sets, *assets.GOLDEN_RUN_ASSETS.values()],
     asset_checks=checks.GOLDEN_RUN_CHECKS,
 )

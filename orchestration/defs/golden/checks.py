@@ -3,4 +3,6 @@
 from orchestration.defs.golden.assets import GOLDEN_RUN_ASSETS
 from orchestration.lib.quality import run_log_quality_check
 
-GOLDEN_RUN_CHECKS = [run_log_quality_check(asset, sources=("golden",)) for asset in GOLDEN_RUN_ASSETS]
+GOLDEN_RUN_CHECKS = [
+    run_log_quality_check(asset, golden_model=model) for model, asset in GOLDEN_RUN_ASSETS.items()
+]
