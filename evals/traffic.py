@@ -23,6 +23,7 @@ Nothing sleeps: the simulator's time_scale is forced to 0 and latency is drawn, 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import random
@@ -45,6 +46,7 @@ REVIEWERS = ("rev-ana", "rev-ben", "rev-chen", "rev-dee")
 ROLLOUT_NOTE = "Name the exact line or construct a problem comes from, so the learner can find it."
 _DRIFT = re.compile(r"^(?P<stage>[^:@]+):(?P<shift>[+-]?\d*\.?\d+)@(?P<day>\d+)$")
 # Share of the day's calls per hour (UTC), learners study in the afternoon and evening.
+_CONCURRENCY = 64
 _HOURLY = (1, 1, 1, 1, 1, 1, 2, 3, 4, 5, 6, 6, 6, 7, 7, 7, 7, 8, 9, 9, 8, 6, 4, 2)
 
 
@@ -116,6 +118,20 @@ def _human_label(rng: random.Random, suite: Suite, truth: str, accuracy: float) 
     return rng.choice([verdict for verdict in suite.verdicts if verdict != truth])
 
 
+@dataclass
+class _Call:
+    """One planned production call, drawn up front so the stream does not depend on timing."""
+
+    seed: int
+    day_index: int
+    item: GoldenItem
+    started_at: datetime
+    messages: list
+    row: dict
+    truth: dict
+    labels: list[tuple[str, str, tuple[str, ...], float]]
+
+
 class _Simulation:
     def __init__(self, config: Config, suite: Suite, model: str, seed: int, start: date,
                  review_share: float, canary_day: int, canary_share: float):
@@ -143,18 +159,15 @@ class _Simulation:
             return revised
         return stable
 
-    def call(self, litellm, day_index: int, day: date, number: int, learners: int,
-             prompts: tuple[PromptTemplate, PromptTemplate]) -> None:
-        from evals.judging import JSON_RESPONSE_FORMAT, render_grader
+    def plan(self, day_index: int, day: date, number: int, learners: int,
+             prompts: tuple[PromptTemplate, PromptTemplate]) -> _Call:
+        from evals.judging import render_grader
 
         rng, suite = self.rng, self.suite
         stage = rng.choices(self.stages, weights=self.weights)[0]
         item = rng.choice(self.items_by_stage[stage])
         subject = _learner(self.seed, rng.randrange(learners))
-        prompt = self.prompt_for(day_index, prompts)
-        rendered = render_grader(suite, item, prompt)
-        started_at = _started_at(rng, day)
-        sim = self.config.simulator
+        rendered = render_grader(suite, item, self.prompt_for(day_index, prompts))
         row = {
             "touchpoint": TOUCHPOINT, "subject_id": subject, "stage": item.stage,
             "category": item.category, "suite": suite.name, "suite_version": suite.version,
@@ -171,20 +184,45 @@ class _Simulation:
             "passing_verdicts": list(suite.passing_verdicts), "issue_taxonomy": list(suite.issue_tags),
             "as_of": day.isoformat(),
         }
-        for attempt in (1, 2):  # the app retries a failed call once, like most production code
+        labels = self.labels(item) if rng.random() < self.review_share else []
+        return _Call(rng.getrandbits(64), day_index, item, _started_at(rng, day), rendered.messages,
+                     row, truth, labels)
+
+    def labels(self, item: GoldenItem) -> list[tuple[str, str, tuple[str, ...], float]]:
+        """Simulated reviewers of one run: (reviewer, verdict, issue tags, hours after the call)."""
+        rng, suite = self.rng, self.suite
+        count = rng.choices((1, 2, 3), weights=(6, 3, 1))[0]
+        labels = []
+        for reviewer in rng.sample(REVIEWERS, count):
+            accuracy = 0.93 if reviewer != "rev-dee" else 0.8  # one reviewer is sloppier
+            verdict = _human_label(rng, suite, item.expected_verdict, accuracy)
+            tags = () if verdict in suite.passing_verdicts else tuple(
+                tag for tag in item.expected_issue_tags if rng.random() < 0.8)
+            labels.append((reviewer, verdict, tags, 2 + rng.random() * 40))
+        return labels
+
+    async def execute(self, litellm, call: _Call, slots) -> None:
+        """Make the call (and one retry on failure, like most production code); each attempt
+        is a LiteLLM call the capture callback records as its own row."""
+        from evals.judging import JSON_RESPONSE_FORMAT
+        from evals.reviews import Review
+
+        rng, sim, started_at = random.Random(call.seed), self.config.simulator, call.started_at
+        for attempt in (1, 2):
             run_id = uuid.UUID(int=rng.getrandbits(128), version=4)  # same seed, same rows
             latency = sim.latency_ms_median * math.exp(sim.latency_sigma * rng.gauss(0, 1))
-            capture = {**row, "run_id": str(run_id), "started_at": started_at.isoformat(),
+            capture = {**call.row, "run_id": str(run_id), "started_at": started_at.isoformat(),
                        "latency_ms": round(latency, 1)}
             self.summary.calls += 1
-            self.summary.by_prompt_version[rendered.prompt_version] += 1
-            self.summary.by_stage[item.stage] += 1
+            self.summary.by_prompt_version[call.row["prompt_version"]] += 1
+            self.summary.by_stage[call.item.stage] += 1
             try:
-                litellm.completion(
-                    model=self.litellm_model, messages=rendered.messages,
-                    response_format=JSON_RESPONSE_FORMAT, max_retries=0,
-                    metadata={"evalhouse": {**truth, "attempt": attempt, "capture": capture}},
-                )
+                async with slots:
+                    await litellm.acompletion(
+                        model=self.litellm_model, messages=call.messages,
+                        response_format=JSON_RESPONSE_FORMAT, max_retries=0,
+                        metadata={"evalhouse": {**call.truth, "attempt": attempt, "capture": capture}},
+                    )
             except Exception:
                 self.summary.failed_calls += 1
                 if attempt == 1:
@@ -193,23 +231,11 @@ class _Simulation:
                     continue
                 return
             break
-        if rng.random() < self.review_share:
-            self.review(run_id, item, started_at)
-
-    def review(self, run_id: uuid.UUID, item: GoldenItem, started_at: datetime) -> None:
-        from evals.reviews import Review
-
-        rng = self.rng
-        count = rng.choices((1, 2, 3), weights=(6, 3, 1))[0]
-        self.summary.reviewed_runs += 1
-        for reviewer in rng.sample(REVIEWERS, count):
-            accuracy = 0.93 if reviewer != "rev-dee" else 0.8  # one reviewer is sloppier
-            verdict = _human_label(rng, self.suite, item.expected_verdict, accuracy)
-            tags = [tag for tag in item.expected_issue_tags if rng.random() < 0.8] \
-                if verdict not in self.suite.passing_verdicts else []
-            reviewed_at = started_at + timedelta(hours=2 + rng.random() * 40)
-            self.pending_reviews.append(Review(run_id, reviewer, verdict, None, tuple(tags), None,
-                                               reviewed_at, source="simulated"))
+        if call.labels:
+            self.summary.reviewed_runs += 1
+        for reviewer, verdict, tags, hours in call.labels:
+            self.pending_reviews.append(Review(run_id, reviewer, verdict, None, tags, None,
+                                               started_at + timedelta(hours=hours), source="simulated"))
 
 
 def _pass_shift(suite: Suite, drift: Drift) -> float:
@@ -225,14 +251,13 @@ def _pass_shift(suite: Suite, drift: Drift) -> float:
     return max(-1.0, min(1.0, drift.shift / max(room, 0.05)))
 
 
-def _await_callbacks(writer, calls: int, timeout_s: float = 60.0) -> None:
-    """LiteLLM logs a sync call's success from its own thread pool, a little after the call
-    returns: wait until every call made has reached the writer before flushing."""
+async def _await_callbacks(writer, calls: int, timeout_s: float = 60.0) -> None:
+    """Wait until every call made has reached the capture writer (before flushing it)."""
     deadline = time.monotonic() + timeout_s
     while writer.stats.submitted < calls:
         if time.monotonic() > deadline:
             raise TrafficError(f"only {writer.stats.submitted} of {calls} calls reached the capture writer")
-        time.sleep(0.01)
+        await asyncio.sleep(0.01)
 
 
 def simulate_traffic(
@@ -303,22 +328,35 @@ def simulate_traffic(
         store_suite(conn, suite)
         for prompt in prompts:
             ensure_prompt_version(conn, prompt.name, prompt.version, prompt.text)
+    number, plan = 0, []
+    for day_index in range(1, days + 1):
+        day = start + timedelta(days=day_index - 1)
+        volume = max(1, round(per_day * simulation.rng.uniform(0.85, 1.15)))
+        for _ in range(volume):
+            number += 1
+            plan.append(simulation.plan(day_index, day, number, learners, prompts))
+
+    async def run_all() -> None:
+        slots = asyncio.Semaphore(_CONCURRENCY)
+        try:
+            for day_index in range(1, days + 1):
+                await asyncio.gather(*(simulation.execute(litellm, call, slots)
+                                       for call in plan if call.day_index == day_index))
+                if progress is not None:
+                    progress(day_index)
+            # LiteLLM logs each call from a task of its own, a little after the call returns.
+            await _await_callbacks(writer, already + simulation.summary.calls)
+        finally:
+            await litellm.close_litellm_async_clients()
+
+    writer = capture.start(config)
+    already = writer.stats.submitted
     capture.install(config)
     try:
-        number = 0
-        for day_index in range(1, days + 1):
-            day = start + timedelta(days=day_index - 1)
-            volume = max(1, round(per_day * simulation.rng.uniform(0.85, 1.15)))
-            for _ in range(volume):
-                number += 1
-                simulation.call(litellm, day_index, day, number, learners, prompts)
-            if progress is not None:
-                progress(day_index)
-        writer = capture.current_writer()
-        _await_callbacks(writer, simulation.summary.calls)
+        asyncio.run(run_all())
         if not capture.flush(120):
             raise TrafficError("the capture writer did not drain within 120 s")
-        simulation.summary.capture_stats = writer.stats_dict() if writer else {}
+        simulation.summary.capture_stats = writer.stats_dict()
     finally:
         capture.shutdown()
     with warehouse.connect(autocommit=True) as conn:
