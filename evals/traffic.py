@@ -10,8 +10,9 @@ through `litellm.completion` on the simulated provider, with `evals.capture` ins
   earlier stages get more traffic than later ones, as in any course;
 - pseudonymous learners (`subject_id`: a salted hash, never a name);
 - a prompt-version rollout: from `canary_day` a share of calls uses a revised grader prompt;
-- drift: `--drift STAGE:+0.15@DAY` moves that stage's pass rate by about +0.15 from that day
-  on (the simulated provider's drift scenario, dated to the simulated day);
+- drift: `--drift STAGE:+0.15@DAY` is the simulated provider's drift scenario dated to that
+  simulated day: from then on 15 % of the stage's failing verdicts turn passing (a negative
+  shift turns passes into fails), so its pass rate rises by about 0.15 × (1 − pass rate);
 - realistic faults from the simulator's rates (429s and 500s are retried once by the app, each
   attempt a row, as in production; malformed replies become parse errors);
 - a share of graded calls is sent to human review: simulated reviewers (right about the true
@@ -56,7 +57,7 @@ class TrafficError(ValueError):
 
 @dataclass(frozen=True)
 class Drift:
-    """From simulated day `day` (1-based), `stage`'s pass rate moves by `shift`."""
+    """From simulated day `day` (1-based), the simulator's pass_shift `shift` applies to `stage`."""
 
     stage: str
     shift: float
@@ -238,19 +239,6 @@ class _Simulation:
                                                started_at + timedelta(hours=hours), source="simulated"))
 
 
-def _pass_shift(suite: Suite, drift: Drift) -> float:
-    """The simulator's pass_shift that moves the stage's pass rate by about `drift.shift`.
-
-    The simulator turns a share `pass_shift` of failing verdicts into passing ones (or the
-    reverse), so the pass rate moves by pass_shift × (1 - p) up, or pass_shift × p down, where p
-    is the stage's pass rate; the golden items' passing share stands in for p.
-    """
-    items = [item for item in suite.items if item.stage == drift.stage]
-    passing = sum(item.expected_verdict in suite.passing_verdicts for item in items) / len(items)
-    room = (1 - passing) if drift.shift > 0 else passing
-    return max(-1.0, min(1.0, drift.shift / max(room, 0.05)))
-
-
 async def _await_callbacks(writer, calls: int, timeout_s: float = 60.0) -> None:
     """Wait until every call made has reached the capture writer (before flushing it)."""
     deadline = time.monotonic() + timeout_s
@@ -311,7 +299,7 @@ def simulate_traffic(
         "time_scale": 0.0,  # simulated days must not take days
         "drift": [*config.simulator.model_dump()["drift"],
                   *({"stage": d.stage, "start": start + timedelta(days=d.day - 1),
-                     "pass_shift": _pass_shift(suite, d)} for d in drift)],
+                     "pass_shift": d.shift} for d in drift)],
     })
     config = config.model_copy(update={"simulator": simulator})
     register(config)

@@ -30,7 +30,7 @@ def _rows(url: str, sql: str, args: tuple = ()) -> list[dict]:
 
 def test_simulated_days_land_once_with_learners_rollout_drift_and_reviews(config, warehouse_url):
     summary = simulate_traffic(config, days=4, per_day=150, start=START, seed=5,
-                               drift=[Drift.parse("loops:+0.4@3")], review_share=0.2, canary_day=2)
+                               drift=[Drift.parse("loops:+0.6@3")], review_share=0.2, canary_day=2)
     runs = _rows(warehouse_url, "select * from raw.eval_runs")
     assert len(runs) == summary.calls and summary.calls >= 4 * 120
     assert {r["source"] for r in runs} == {"production"} and {r["touchpoint"] for r in runs} == {"exercise-feedback"}
@@ -52,12 +52,12 @@ def test_simulated_days_land_once_with_learners_rollout_drift_and_reviews(config
     stored = _rows(warehouse_url, "select prompt_version from raw.prompt_versions")
     assert {r["prompt_version"] for r in runs} <= {s["prompt_version"] for s in stored}
 
-    # Drift: loops passes far more often from day 3.
+    # Drift: from day 3, 60 % of loops' failing verdicts turn passing (~+0.3 on a ~0.45 rate).
     def loops_pass_rate(days):
         chosen = [r["passed"] for r in ok if r["stage"] == "loops" and r["started_at"].day in days]
         return sum(chosen) / len(chosen)
 
-    assert loops_pass_rate({3, 4}) - loops_pass_rate({1, 2}) > 0.2
+    assert loops_pass_rate({3, 4}) - loops_pass_rate({1, 2}) > 0.15
 
     # Human reviews: several reviewers on some runs, and they do not always agree.
     reviews = _rows(warehouse_url, "select run_id, reviewer, verdict from raw.human_reviews")
@@ -71,7 +71,7 @@ def test_simulated_days_land_once_with_learners_rollout_drift_and_reviews(config
 
     # Same seed, same days: nothing new (run ids are drawn from the seeded generator).
     again = simulate_traffic(config, days=4, per_day=150, start=START, seed=5,
-                             drift=[Drift.parse("loops:+0.4@3")], review_share=0.2, canary_day=2)
+                             drift=[Drift.parse("loops:+0.6@3")], review_share=0.2, canary_day=2)
     assert again.calls == summary.calls
     assert len(_rows(warehouse_url, "select run_id from raw.eval_runs")) == len(runs)
 

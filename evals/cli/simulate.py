@@ -18,7 +18,7 @@ def traffic(
     per_day: int = typer.Option(300, "--per-day", min=1, help="Graded submissions per day (±15 %)."),
     start: str | None = typer.Option(None, "--start", help="First day (YYYY-MM-DD); default: DAYS days ago."),
     drift: list[str] | None = typer.Option(
-        None, "--drift", help="STAGE:+SHIFT@DAY, e.g. loops:+0.15@11 (repeatable)."
+        None, "--drift", help="STAGE:+SHIFT@DAY, e.g. loops:+0.15@11: from that day 15% of the stage's failing verdicts turn passing (repeatable)."
     ),
     suite: str = typer.Option("intro-python", "--suite", help="The grader suite learners work on."),
     model: str | None = typer.Option(None, "--model", help="Production grader (default: default_model)."),
