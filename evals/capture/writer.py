@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _STOP = object()
 _RESCAN_S = 10.0
+_BACKLOG_WARNING = 50_000
 
 
 class WarehouseUnreachable(RuntimeError):
@@ -94,6 +95,7 @@ class CaptureWriter:
         self._backoff = 0.0
         self._spool_dirty = True  # a crashed predecessor may have left segments
         self._last_scan = 0.0
+        self._last_backlog_warning = 0.0
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="evalhouse-capture", daemon=True)
         self._thread.start()
@@ -135,6 +137,7 @@ class CaptureWriter:
             try:
                 if batch:
                     self._persist(batch)
+                    self._warn_if_behind()
                 self._maybe_replay()
             except Exception:  # the thread must survive anything a batch can throw
                 log.exception("capture writer: unexpected error; rows kept in the spool if possible")
@@ -178,6 +181,15 @@ class CaptureWriter:
                 waiters.append(item)
             elif item is not _STOP and (prepared := self._prepared(item)) is not None:
                 batch.append(prepared)
+
+    def _warn_if_behind(self) -> None:
+        """The queue is unbounded (the app never blocks); say so when it grows past a backlog."""
+        backlog = self._queue.qsize()
+        now = time.monotonic()
+        if backlog > _BACKLOG_WARNING and now - self._last_backlog_warning > 60:
+            self._last_backlog_warning = now
+            log.warning("capture: %d rows queued in memory; the writer is not keeping up "
+                        "(spread the app over more processes)", backlog)
 
     def _prepared(self, record: RunRecord) -> RunRecord | None:
         if self._prepare is None:
