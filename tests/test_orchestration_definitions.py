@@ -1,0 +1,174 @@
+"""The code location as a whole: its graph (a snapshot), the nightly schedule's ticks, and
+`dagster dev` really serving it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+_SAVED_CONFIG = os.environ.get("EVALHOUSE_CONFIG")
+os.environ["EVALHOUSE_CONFIG"] = str(REPO_ROOT / "evalhouse.yaml")
+
+from orchestration.project import ensure_manifest  # noqa: E402
+
+ensure_manifest()
+
+from orchestration.definitions import defs  # noqa: E402
+
+if _SAVED_CONFIG is None:
+    del os.environ["EVALHOUSE_CONFIG"]
+else:
+    os.environ["EVALHOUSE_CONFIG"] = _SAVED_CONFIG
+
+PYTHON_ASSETS = {
+    "golden_sets": set(),
+    "golden_runs/tutor_small": {"run_log_quality"},
+    "golden_runs/tutor_large": {"run_log_quality"},
+    "production_runs": {"run_log_quality"},
+    "production_samples": set(),
+    "human_reviews": set(),
+    "release_gate": {"release_gate_passes"},
+}
+MARTS = {
+    "fct_eval_runs", "fct_stage_daily", "fct_trend_daily", "fct_issue_distribution_daily",
+    "fct_model_cost_daily", "fct_verdict_agreement_weekly", "fct_judge_consistency",
+    "fct_leaderboard", "fct_alerts",
+}
+DRIFT_CHECKS = {
+    "marts/fct_stage_daily": "stage_pass_rate_drift",
+    "marts/fct_verdict_agreement_weekly": "judge_agreement_drift",
+    "marts/fct_eval_runs": "golden_accuracy_regression",
+    "marts/fct_model_cost_daily": "cost_spike",
+    "marts/fct_trend_daily": "latency_spike",
+}
+
+
+def _graph():
+    return defs.get_repository_def().asset_graph
+
+
+def test_the_code_location_has_every_asset_check_job_schedule_and_sensor():
+    graph = _graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    checks: dict[str, set[str]] = {}
+    for check in graph.asset_check_keys:
+        checks.setdefault(check.asset_key.to_user_string(), set()).add(check.name)
+
+    for asset, expected_checks in PYTHON_ASSETS.items():
+        assert asset in keys
+        assert expected_checks <= checks.get(asset, set())
+    assert {f"marts/{mart}" for mart in MARTS} <= keys
+    for mart, check in DRIFT_CHECKS.items():
+        assert check in checks[mart]
+    dbt_tests = sum(len(names) for key, names in checks.items() if key.startswith(("marts/", "staging/")))
+    assert dbt_tests > 50, "dbt tests are asset checks"
+
+    job = defs.resolve_job_def("nightly_drift")
+    assert isinstance(job.partitions_def, dg.DailyPartitionsDefinition)
+    selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+    assert {"golden_sets", "production_runs", "production_samples", "golden_runs/tutor_small",
+            "marts/fct_stage_daily"} <= selected
+    assert "release_gate" not in selected
+
+    schedule = defs.resolve_schedule_def("nightly_drift_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "UTC")
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert {sensor.name for sensor in defs.sensors} == {"alert_delivery", "run_failure_alerts"}
+
+
+def test_every_python_asset_says_what_it_is_and_where_it_lives():
+    graph = _graph()
+    for asset in PYTHON_ASSETS:
+        node = graph.get(dg.AssetKey.from_user_string(asset))
+        assert node.description and len(node.description) > 40, asset
+        assert node.kinds, asset
+        assert node.group_name in {"golden", "production", "reviews", "release"}, asset
+
+
+def test_the_production_and_golden_assets_share_one_daily_partitioning_with_single_run_backfills():
+    graph = _graph()
+    daily = [graph.get(dg.AssetKey.from_user_string(k)) for k in
+             ("production_runs", "production_samples", "golden_runs/tutor_small", "golden_runs/tutor_large")]
+    assert len({node.partitions_def for node in daily}) == 1
+    assert all(node.backfill_policy == dg.BackfillPolicy.single_run() for node in daily)
+
+
+def test_the_nightly_schedule_targets_the_day_that_just_ended():
+    schedule = defs.resolve_schedule_def("nightly_drift_schedule")
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 22, 2, 0, tzinfo=UTC),
+        repository_def=defs.get_repository_def(),
+    )
+    [request] = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-11-21"
+    assert request.run_key == "nightly:2026-11-21"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_evalhouse_dev_serves_every_asset_over_graphql_and_stops_cleanly(warehouse_url, tmp_path: Path):
+    """`evalhouse dev` (make dev): Postgres instance storage, the UI answers, SIGTERM stops it."""
+    port = _free_port()
+    env = {**os.environ, "EVALHOUSE_CONFIG": str(REPO_ROOT / "evalhouse.yaml"),
+           "EVALHOUSE_HOME": str(tmp_path / "home")}
+    log = (tmp_path / "dev.log").open("w")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("evalhouse")), "dev", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180  # ~30 s on an idle 2-core machine, ~60 s under load
+        assets: list[str] = []
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (tmp_path / "dev.log").read_text()[-3000:]
+            try:
+                answer = _graphql(port, "{ assetNodes { assetKey { path } } }")
+            except OSError:
+                time.sleep(1)
+                continue
+            assets = ["/".join(node["assetKey"]["path"]) for node in answer["data"]["assetNodes"]]
+            if assets:
+                break
+            time.sleep(1)
+        assert set(PYTHON_ASSETS) <= set(assets), assets
+        assert {f"marts/{mart}" for mart in MARTS} <= set(assets)
+        dagster_yaml = (tmp_path / "home" / "dagster" / "dagster.yaml").read_text()
+        assert "postgresql+psycopg2://" in dagster_yaml and "enabled: false" in dagster_yaml
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+        log.close()
+    leftovers = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == "", "dagster dev left processes behind"
