@@ -18,7 +18,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from evals import warehouse
-from evals.runlog import RunRecord, idempotency_key, write_runs
+from evals.runlog import _JSON_COLUMNS, COLUMNS, RunRecord, _row, idempotency_key, write_runs
 
 _WORDS = ("loop", "index", "variable", "function", "return", "list", "edge", "case", "value",
           "string", "learner", "rubric", "print", "range", "boundary", "answer", "type")
@@ -59,17 +59,33 @@ def realistic_rows(n: int, seed: int = 1) -> list[RunRecord]:
     return rows
 
 
-def _write_all(conn, rows: list[RunRecord], batch: int) -> tuple[int, float]:
+def _write_all(conn, rows: list[RunRecord], batch: int, writer=write_runs) -> tuple[int, float]:
     started, written = time.perf_counter(), 0
     for offset in range(0, len(rows), batch):
-        written += write_runs(conn, rows[offset:offset + batch])
+        written += writer(conn, rows[offset:offset + batch])
     return written, time.perf_counter() - started
+
+
+_EXECUTEMANY = (
+    f"insert into raw.eval_runs ({', '.join(COLUMNS)}) values ("
+    + ", ".join("%s::jsonb" if name in _JSON_COLUMNS else "%s" for name in COLUMNS)
+    + ") on conflict do nothing"
+)
+
+
+def executemany_writer(conn, records: list[RunRecord]) -> int:
+    """The first writer (pipelined executemany, ON CONFLICT DO NOTHING), for comparison."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(_EXECUTEMANY, [_row(record) for record in records])
+        return cur.rowcount
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=5_000)
+    parser.add_argument("--compare", action="store_true",
+                        help="also time the executemany writer on the same rows (new run ids)")
     args = parser.parse_args()
     if not os.environ.get(warehouse.URL_ENV):
         os.environ[warehouse.HOME_ENV] = tempfile.mkdtemp(prefix="evalhouse-bench-")
@@ -85,11 +101,19 @@ def main() -> None:
             "select count(*) from raw.eval_runs where batch_id = 'bench'").fetchone()[0]
         conn.execute("delete from raw.eval_runs where batch_id = 'bench'")
         conn.commit()
-    print(f"rows: {args.rows} of ~{size} B in batches of {args.batch}")
+        if args.compare:
+            for record in rows:
+                record.run_id = uuid.uuid4()
+            _, old = _write_all(conn, rows, args.batch, executemany_writer)
+            conn.execute("delete from raw.eval_runs where batch_id = 'bench'")
+            conn.commit()
+    print(f"rows: {args.rows} of ~{size} B in batches of {args.batch}; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"first write : {written / first:,.0f} rows/s ({first:.2f} s, {written} new)")
     print(f"replay      : {args.rows / replay:,.0f} rows/s ({replay:.2f} s, {again} new)")
     print(f"rows stored : {count} (exactly one per run_id)")
-    print(f"run id of the first row: {uuid.UUID(str(rows[0].run_id))}")
+    if args.compare:
+        print(f"executemany : {args.rows / old:,.0f} rows/s ({old:.2f} s) — the previous writer")
 
 
 if __name__ == "__main__":
