@@ -18,6 +18,7 @@ import os
 import re
 import statistics
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -109,21 +110,26 @@ def _time_pages(url: str, repeat: int) -> list[tuple[str, float, float, float]]:
     app = create_app(config, TOKEN, database=WebDatabase(web_conninfo(config, url)))
     headers = {"authorization": f"Bearer {TOKEN}"}
     with TestClient(app) as client, psycopg.connect(url) as conn:
-        run_id = conn.execute("select run_id from raw.eval_runs where batch_id = 'web-bench'"
-                              " order by started_at desc limit 1").fetchone()[0]
-        deep = "/runs?stage=loops&model=tutor-small"
+        run_id = conn.execute("select run_id from raw.eval_runs order by started_at desc"
+                              " limit 1").fetchone()[0]
+        stage, model, source = conn.execute(  # the busiest cohort, whoever filled the log
+            "select stage, model, source from marts.fct_stage_daily group by 1, 2, 3"
+            " order by sum(n_calls) desc limit 1").fetchone()
+        low, high = conn.execute("select max(run_date) - 89, max(run_date)"
+                                 " from marts.fct_trend_daily").fetchone()
+        cohort = f"/runs?stage={stage}&model={model}"
+        deep = cohort
         for _ in range(20):  # walk 20 pages down to time a deep keyset page
             page = client.get(deep, headers=headers).text
             deep = re.search(r'href="(/runs\?[^"]+)">Older', page).group(1).replace("&amp;", "&")
         pages = {
             "/ (overview, default 30 days)": "/",
-            "/ (source=production, 90 days)": "/?source=production&date_from=2026-01-01"
-                                              "&date_to=2026-03-31",
+            f"/ (source={source}, 90 days)": f"/?source={source}&date_from={low}&date_to={high}",
             "/runs (first page)": "/runs",
-            "/runs?stage&model (first page)": "/runs?stage=loops&model=tutor-small",
+            "/runs?stage&model (first page)": cohort,
             "/runs?stage&model (page 21)": deep,
-            "/runs?status=error&date range": "/runs?status=error&date_from=2026-02-01"
-                                             "&date_to=2026-02-07",
+            "/runs?status=error&7-day range": f"/runs?status=error&date_from={high - timedelta(6)}"
+                                              f"&date_to={high}",
             "/runs/{id}": f"/runs/{run_id}",
             "/alerts": "/alerts",
         }

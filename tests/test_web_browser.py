@@ -127,6 +127,7 @@ def test_ops_follow_an_alert_to_a_run_replay_it_and_review_it(browser, server):
     driver = browser
     driver.get(base + "/")
     assert "/login" in driver.current_url
+    _shot(driver, "00-login")
     driver.find_element(By.NAME, "name").send_keys("Grace")
     driver.find_element(By.NAME, "token").send_keys(TOKEN)
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
