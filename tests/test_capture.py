@@ -59,19 +59,27 @@ def test_the_callback_writes_one_faithful_row_per_litellm_call_including_failure
         litellm.completion(model="openai/tutor", messages=[{"role": "user", "content": "please-fail"}],
                            metadata={"evalhouse": {**tags, "subject_id": "learner-2"}}, **common)
 
-    async def one_async_call():
+    async def async_calls():
         await litellm.acompletion(model="openai/tutor", messages=messages,
                                   metadata={"evalhouse": {**tags, "subject_id": "learner-3"}}, **common)
+        fake_openai.script("async-fail", ["rate_limit"])
+        with pytest.raises(litellm.RateLimitError):
+            await litellm.acompletion(model="openai/tutor", messages=[{"role": "user", "content": "async-fail"}],
+                                      metadata={"evalhouse": {**tags, "subject_id": "learner-4"}}, **common)
+        await asyncio.sleep(0.2)  # LiteLLM logs from tasks of its own: let them run on this loop
         await litellm.close_litellm_async_clients()
 
-    asyncio.run(one_async_call())
+    asyncio.run(async_calls())
     deadline = time.monotonic() + 10
-    while len(_rows(warehouse_url)) < 3 and time.monotonic() < deadline:
+    while len(_rows(warehouse_url)) < 4 and time.monotonic() < deadline:
         capture.flush(5)
         time.sleep(0.05)
+    time.sleep(0.3)
+    capture.flush(5)
 
-    rows = {row["subject_id"]: row for row in _rows(warehouse_url)}
-    assert sorted(rows) == ["learner-1", "learner-2", "learner-3"]
+    all_rows = _rows(warehouse_url)
+    rows = {row["subject_id"]: row for row in all_rows}
+    assert len(all_rows) == 4 and sorted(rows) == ["learner-1", "learner-2", "learner-3", "learner-4"]
     ok = rows["learner-1"]
     assert ok["messages"] == messages
     assert ok["params"] == {"temperature": 0.2, "max_tokens": 300}
@@ -87,6 +95,7 @@ def test_the_callback_writes_one_faithful_row_per_litellm_call_including_failure
     assert failed["status"] == "error" and failed["error_class"] == "InternalServerError"
     assert failed["output_text"] is None
     assert rows["learner-3"]["status"] == "ok" and rows["learner-3"]["messages"] == messages
+    assert (rows["learner-4"]["status"], rows["learner-4"]["error_class"]) == ("error", "RateLimitError")
     for row in rows.values():
         assert API_KEY not in json.dumps(row, default=str)
         assert "authorization" not in json.dumps(row["params"]).lower()
