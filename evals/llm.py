@@ -6,8 +6,9 @@ caller can always write a row. The rules (see STACK_NOTES, "LiteLLM"):
 
 - ONE retry loop, ours: LiteLLM/OpenAI retries are off (`max_retries=0`); we retry 429, 5xx,
   timeouts and connection errors with exponential backoff + full jitter, honouring Retry-After.
-- `timeout` is per attempt; `asyncio.wait_for` around each attempt and around the whole call
-  (`deadline_s`) makes both hard, whatever the provider SDK does.
+- `timeout` is per attempt; `asyncio.timeout` (wait_for's semantics without a task per call)
+  around each attempt and around the whole call (`deadline_s`) makes both hard, whatever the
+  provider SDK does.
 - Per model: a semaphore bounds calls in flight (`concurrency`) and a pacer spaces call starts
   (`rpm`). State is per event loop, so one client serves `asyncio.run` after `asyncio.run`.
 - Tokens from the response's usage; cost from configured prices (per-token, also registered
@@ -39,7 +40,7 @@ CALL_STATUSES = ("ok", "error", "timeout")
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 RETRY_AFTER_CAP_S = 120.0
-# wait_for fires this long after the SDK's own per-attempt timeout, so the SDK reports first.
+# The hard per-attempt timeout fires this long after the SDK's own per-attempt timeout, so the SDK reports first.
 _ATTEMPT_GRACE_S = 0.5
 _MAX_ERROR_CHARS = 2000
 _WORKER_FLUSH_S = 5.0
@@ -264,11 +265,10 @@ class LLMClient:
         async with state.semaphore:
             begun = time.perf_counter()
             try:
-                result = await asyncio.wait_for(
-                    self._attempts(litellm, cfg, state.pacer, messages, params, metadata,
-                                   response_format, started_at, progress),
-                    timeout=cfg.deadline_s,
-                )
+                async with asyncio.timeout(cfg.deadline_s):
+                    result = await self._attempts(litellm, cfg, state.pacer, messages, params,
+                                                  metadata, response_format, started_at,
+                                                  progress)
             except TimeoutError:
                 exc = progress["last_exc"]
                 result = CallResult(
@@ -307,8 +307,8 @@ class LLMClient:
                     **metadata[SIM_METADATA_KEY], "attempt": attempt}}
             progress["attempt_started"] = time.perf_counter()
             try:
-                response = await asyncio.wait_for(litellm.acompletion(**request),
-                                                  timeout + _ATTEMPT_GRACE_S)
+                async with asyncio.timeout(timeout + _ATTEMPT_GRACE_S):
+                    response = await litellm.acompletion(**request)
             except Exception as exc:
                 latency_ms = (time.perf_counter() - progress["attempt_started"]) * 1000
                 progress["last_exc"] = exc
