@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -116,6 +117,25 @@ def test_capture_and_capturing_record_explicit_calls_and_their_errors(started_ca
     assert rows[call.run_id]["latency_ms"] >= 0
     assert rows[failing.run_id]["status"] == "timeout"
     assert rows[failing.run_id]["error_message"] == "the grader took too long"
+
+
+def test_a_forked_child_captures_through_a_writer_of_its_own(started_capture, warehouse_url):
+    parent = capture.capture(model="m", stage="loops")
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's writer thread does not exist here
+        ok = False
+        try:
+            capture.capture(model="m", stage="forked", run_id=CHILD_RUN)
+            ok = capture.flush(20) and capture.current_writer() is not started_capture
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert capture.flush(10)
+    assert {row["run_id"] for row in _rows(warehouse_url)} == {parent, CHILD_RUN}
+
+
+CHILD_RUN = uuid.UUID("00000000-0000-4000-8000-00000000c41d")
 
 
 def test_redaction_runs_before_a_row_leaves_the_process(tmp_path: Path, warehouse_url: str):

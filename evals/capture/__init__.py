@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 import uuid
@@ -50,6 +51,19 @@ _lock = threading.Lock()
 _writer: CaptureWriter | None = None
 _callback: EvalhouseCallback | None = None
 _defaults: dict[str, Any] = {}
+_started_with: dict[str, Any] | None = None  # start()'s arguments, to start again after a fork
+
+
+def _forget_parent_writer() -> None:
+    """In a forked child (gunicorn with preload, multiprocessing): the parent's writer thread
+    does not exist here, so the next row starts a writer of the child's own (same settings,
+    its own spool segment). Rows queued in the parent stay the parent's to write."""
+    global _lock, _writer
+    _lock = threading.Lock()
+    _writer = None
+
+
+os.register_at_fork(after_in_child=_forget_parent_writer)
 
 
 def spool_dir(config: Config) -> Path:
@@ -74,10 +88,11 @@ def start(
     `parse_verdict=True` fills verdict, score, feedback, issue tags and passed from a grader's
     reply for rows that name a configured suite (False: store the reply only).
     """
-    global _writer
+    global _writer, _started_with
     with _lock:
         if _writer is not None:
             return _writer
+        _started_with = {"config": config, "redact": redact, "parse_verdict": parse_verdict, "url": url}
         if config is None:
             from evals.config import load_config
 
@@ -96,7 +111,6 @@ def start(
         )
         _defaults.clear()
         _defaults.update(source="production", role="grader", touchpoint=config.capture.touchpoint)
-        atexit.register(shutdown)
         return _writer
 
 
@@ -107,13 +121,25 @@ def install(config: Config | None = None, **start_options: Any) -> EvalhouseCall
 
     from evals.capture.callback import EvalhouseCallback
 
-    writer = start(config, **start_options)
+    start(config, **start_options)
     with _lock:
         if _callback is None:
-            _callback = EvalhouseCallback(writer.submit, _defaults)
+            _callback = EvalhouseCallback(_submit, _defaults)
         if _callback not in litellm.callbacks:
             litellm.callbacks.append(_callback)
         return _callback
+
+
+def _submit(record: RunRecord) -> None:
+    """The callback's way in: the current writer, restarted in a forked child; after
+    `shutdown()` (a LiteLLM logging thread finishing late at exit) the row is dropped."""
+    writer = _writer
+    if writer is None:
+        if _started_with is None:
+            log.debug("capture: run %s arrived after shutdown; not recorded", record.run_id)
+            return
+        writer = start(**_started_with)
+    writer.submit(record)
 
 
 def flush(timeout: float | None = 30.0) -> bool:
@@ -123,10 +149,10 @@ def flush(timeout: float | None = 30.0) -> bool:
 
 def shutdown(timeout: float | None = 30.0) -> None:
     """Remove the callback and drain the writer (called at exit; safe to call twice)."""
-    global _writer, _callback
+    global _writer, _callback, _started_with
     with _lock:
         writer, callback = _writer, _callback
-        _writer, _callback = None, None
+        _writer, _callback, _started_with = None, None, None
     if callback is not None:
         import litellm
 
@@ -135,6 +161,9 @@ def shutdown(timeout: float | None = 30.0) -> None:
         litellm.logging_callback_manager.remove_callback_from_all_lists(callback)
     if writer is not None:
         writer.close(timeout)
+
+
+atexit.register(shutdown)
 
 
 def current_writer() -> CaptureWriter | None:
@@ -155,7 +184,7 @@ def capture(*, model: str, error: BaseException | None = None, **columns: Any) -
     `error` marks the call failed (status error, or timeout for TimeoutError) with its class and
     (scrubbed) message. Returns the row's run_id, fixed now, before the row leaves the process.
     """
-    writer = _writer or start()
+    writer = _writer or start(**(_started_with or {}))
     if error is not None:
         columns.setdefault("status", "timeout" if isinstance(error, TimeoutError) else "error")
         columns.setdefault("error_class", type(error).__name__)
