@@ -619,3 +619,10 @@ def test_evalhouse_serve_refuses_a_short_token(seeded):
     server = _serve(1, seeded.url, "short")
     assert server.wait(timeout=60) == 2
     assert "at least 16 characters" in server.stdout.read()
+
+
+def test_a_browser_gets_an_error_page_and_a_script_a_plain_message(client):
+    page = client.get(f"/runs/{uuid.uuid4()}", headers={**BEARER, **HTML})
+    assert page.status_code == 404 and "404 · Not Found" in page.text and "no such run" in page.text
+    plain = client.get("/alerts/424242", headers=BEARER)
+    assert plain.status_code == 404 and plain.text == "no such alert"

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from evals.config import Config
 from evals.web.db import WebDatabase, web_conninfo
@@ -113,6 +115,14 @@ def create_app(config: Config, token: str, *, database: WebDatabase | None = Non
             "authentication required", status_code=401,
             headers={"www-authenticate": 'Bearer realm="evalhouse", Basic realm="evalhouse"'},
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if "text/html" not in request.headers.get("accept", ""):
+            return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
+        return app.state.web.page(request, "error.html", status_code=exc.status_code,
+                                  code=exc.status_code, title=HTTPStatus(exc.status_code).phrase,
+                                  detail=exc.detail)
 
     @app.exception_handler(CsrfError)
     async def forged(request: Request, exc: CsrfError) -> Response:
