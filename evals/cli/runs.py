@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,12 @@ import typer
 from evals.cli._common import config_or_exit, console, fail
 
 _TEXT_LIMIT = 4000
+
+
+def _out(renderable) -> None:
+    """Print wrapped: the shared console soft-wraps (for copyable lines), which would crop
+    panels and tables instead of folding long lines inside them."""
+    console.print(renderable, soft_wrap=False)
 
 
 def _connect():
@@ -24,6 +31,8 @@ def _fmt(value: Any) -> str:
         return "—"
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value) or "—"
     return str(value)
@@ -76,30 +85,30 @@ def _render_view(view: dict[str, Any]) -> None:
         ("code version", run["code_version"]),
     ):
         facts.add_row(label, _fmt(value))
-    console.print(facts)
+    _out(facts)
     for field in ("rubric", "submission", "prior_context"):
         if run[field]:
-            console.print(_text_block(field, run[field]))
+            _out(_text_block(field, run[field]))
     if run["inputs"]:
-        console.print(_text_block("inputs", json.dumps(run["inputs"], ensure_ascii=False, indent=2)))
+        _out(_text_block("inputs", json.dumps(run["inputs"], ensure_ascii=False, indent=2)))
     for index, message in enumerate(run["messages"] or []):
         content = message.get("content")
         text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False, indent=2)
-        console.print(_text_block(f"message {index} · {message.get('role')}", text))
-    console.print(_text_block("params", json.dumps(run["params"], ensure_ascii=False, indent=2)))
-    console.print(_text_block("output", run["output_text"]))
+        _out(_text_block(f"message {index} · {message.get('role')}", text))
+    _out(_text_block("params", json.dumps(run["params"], ensure_ascii=False, indent=2)))
+    _out(_text_block("output", run["output_text"]))
     if run["feedback"]:
-        console.print(_text_block("feedback", json.dumps(run["feedback"], ensure_ascii=False, indent=2)))
+        _out(_text_block("feedback", json.dumps(run["feedback"], ensure_ascii=False, indent=2)))
     if view["parent"]:
-        console.print(_runs_table("parent", [view["parent"]]))
+        _out(_runs_table("parent", [view["parent"]]))
     if view["children"]:
-        console.print(_runs_table("children (judges, replays, re-grades)", view["children"]))
+        _out(_runs_table("children (judges, replays, re-grades)", view["children"]))
     reviews = Table(title="human reviews", title_justify="left")
     for column in ("reviewer", "verdict", "score", "issue_tags", "notes", "reviewed_at"):
         reviews.add_column(column)
     for review in view["reviews"]:
         reviews.add_row(*(_fmt(review[c]) for c in ("reviewer", "verdict", "score", "issue_tags", "notes", "reviewed_at")))
-    console.print(reviews if view["reviews"] else "[dim]no human reviews[/]")
+    _out(reviews if view["reviews"] else "[dim]no human reviews[/]")
 
 
 def show(
@@ -150,9 +159,9 @@ def replay(
         changed = old[field] != new[field]
         table.add_row(f"[bold]{field}[/]" if changed else field, _fmt(old[field]), _fmt(new[field]))
     table.add_row("output", _fmt(old["output_text"]), _fmt(new["output_text"]))
-    console.print(table)
+    _out(table)
     same = old["messages"] == new["messages"]
-    console.print("messages: identical to the original" if same else
+    _out("messages: identical to the original" if same else
                   f"messages: re-rendered (see `evalhouse diff {old['run_id']} {new['run_id']}`)")
 
 
@@ -172,8 +181,8 @@ def diff(
         except RunNotFound as exc:
             raise fail(str(exc)) from None
     for section, text in diffs.items():
-        console.print(Rule(section, align="left"))
+        _out(Rule(section, align="left"))
         if text:
-            console.print(Syntax(text, "diff", theme="ansi_dark", word_wrap=True))
+            _out(Syntax(text, "diff", theme="ansi_dark", word_wrap=True))
         else:
-            console.print("[dim]identical[/]")
+            _out("[dim]identical[/]")
