@@ -172,6 +172,12 @@ def current_writer() -> CaptureWriter | None:
 
 def _record(fields: dict[str, Any]) -> RunRecord:
     run_id = fields.pop("run_id", None) or uuid.uuid4()
+    # Shallow copies: the app may reuse its message list or inputs before the writer gets there.
+    if fields.get("messages"):
+        fields["messages"] = [dict(message) for message in fields["messages"]]
+    for name in ("inputs", "params", "attributes"):
+        if fields.get(name):
+            fields[name] = dict(fields[name])
     fields.setdefault("idempotency_key", idempotency_key("capture", str(run_id)))
     fields.setdefault("started_at", datetime.now(UTC))
     fields.setdefault("status", "ok")
