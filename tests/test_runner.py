@@ -83,7 +83,7 @@ def test_faults_leave_honest_rows_and_a_rerun_retries_only_the_failures(
     for i, behaviours in script.items():
         fake_openai.script(f"MARK-{i:04d}-END", behaviours)
     config = Config.model_validate({"models": {"m": fake_model(
-        fake_openai, timeout_s=4.0, deadline_s=9.0)}})
+        fake_openai, timeout_s=3.0, deadline_s=6.5)}})
     warm_up(config)
 
     with caplog.at_level(logging.INFO):
@@ -165,7 +165,7 @@ def test_unicode_injection_and_a_megabyte_are_stored_verbatim(
 
 def test_kill_9_mid_run_then_the_same_command_makes_exactly_the_missing_calls(
         warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path) -> None:  # noqa: F811
-    n = 400
+    n = 240
     fake_openai.latency_s = 0.05
     fake_openai.record_requests = False
     suite_path = write_suite(tmp_path / "suite.yaml", grader_items(n))
@@ -184,7 +184,7 @@ def test_kill_9_mid_run_then_the_same_command_makes_exactly_the_missing_calls(
     victim = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
-        while settled() < 60:
+        while settled() < 40:
             assert victim.poll() is None, victim.communicate()
             assert time.monotonic() < deadline, "the run never got going"
             time.sleep(0.05)
@@ -195,12 +195,17 @@ def test_kill_9_mid_run_then_the_same_command_makes_exactly_the_missing_calls(
             victim.kill()
     time.sleep(0.3)  # requests in flight at the kill still reach the server
     after_kill = settled()
-    assert 60 <= after_kill < n
+    assert 40 <= after_kill < n
 
     fake_openai.reset_counts()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     assert fake_openai.request_count == n - after_kill
+    summary = json.loads(done.stdout)
+    assert summary["calls"] == n - after_kill and summary["skipped_calls"] == after_kill
+    assert summary["unsettled_calls"] == 0 and summary["scored"] == n
+    assert set(summary["by_stage"]) == {"loops", "functions"}
     with psycopg.connect(warehouse_url) as conn:
         per_item = conn.execute(
             f"select item_id, count(*) filter (where {SETTLED}) from raw.eval_runs"
@@ -208,7 +213,6 @@ def test_kill_9_mid_run_then_the_same_command_makes_exactly_the_missing_calls(
     assert len(per_item) == n
     assert {count for _, count in per_item} == {1}
     assert SECRET not in done.stdout + done.stderr
-    assert f"{n - after_kill} made, {after_kill} already settled" in done.stdout
 
 
 SIM_CONFIG = {
@@ -288,21 +292,6 @@ def test_bad_requests_fail_before_any_call(warehouse_url: str, tmp_path: Path) -
     with pytest.raises(RunnerError, match="unknown suite"):
         run_suite(config, "no-such-suite", "cand")
     assert rows(warehouse_url) == []
-
-
-def test_cli_summary_as_json(warehouse_url: str, tmp_path: Path) -> None:
-    config_path = tmp_path / "evalhouse.yaml"
-    config_path.write_text(yaml.safe_dump(SIM_CONFIG))
-    suite_path = answer_suite(tmp_path)
-    env = {**os.environ, "EVALHOUSE_CONFIG": str(config_path),
-           "EVALHOUSE_DATABASE_URL": warehouse_url}
-    done = subprocess.run([sys.executable, "-m", "evals.cli", "run", "--suite", str(suite_path),
-                           "--model", "cand", "--json"], env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout)
-    assert summary["calls"] == 14 and summary["unsettled_calls"] == 0
-    assert set(summary["by_stage"]) == {"basic", "math"}
 
 
 def test_run_log_writes_are_idempotent_in_any_transaction_state(warehouse_url: str) -> None:
