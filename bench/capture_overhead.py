@@ -175,8 +175,12 @@ def bench_outage(rows: int) -> None:
         time.sleep(0.05)
     replayed = time.perf_counter() - began
     up.close()
+    with warehouse.connect() as conn:
+        landed = conn.execute("select count(*) from raw.eval_runs where run_id = any(%s)",
+                              ([r.run_id for r in records],)).fetchone()[0]
     print(f"4. outage: {rows} rows spooled (fsync'd, {size / 1e6:.1f} MB) at {rows / spooled:,.0f} rows/s; "
-          f"replayed into the warehouse at {rows / replayed:,.0f} rows/s once it was back")
+          f"replayed into the warehouse at {rows / replayed:,.0f} rows/s once it was back; "
+          f"{landed} of {rows} rows present")
 
 
 def main() -> None:
