@@ -523,9 +523,11 @@ async def arun_suite(config: Config, suite: Suite | str, model_name: str,
             task = bar.add_task(f"{suite.name} x {model_name}", total=remaining,
                                 rate=0.0, errors=0, cost=0.0)
 
+            calls_started = time.perf_counter()
+
             def on_flush() -> None:
                 summary = run.summary
-                elapsed = max(1e-9, time.perf_counter() - started)
+                elapsed = max(1e-9, time.perf_counter() - calls_started)
                 bar.update(task, completed=min(summary.calls, remaining),
                            rate=summary.calls / elapsed, errors=summary.errors,
                            cost=summary.cost_usd)
