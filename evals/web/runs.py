@@ -37,17 +37,19 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 NOTES_MAX = 5000
+# flash code -> (kind, message, the page section it belongs to)
 _FLASH = {
-    "reviewed": ("ok", "Review saved."),
-    "already-reviewed": ("error", "You have already reviewed this run; reviews are not edited."),
-    "bad-verdict": ("error", "Choose a verdict from the suite's vocabulary."),
-    "bad-score": ("error", "The score must be a number between 0 and 1."),
-    "bad-tags": ("error", "Issue tags must come from the suite's taxonomy."),
-    "replayed": ("ok", "Replayed: the new run is shown beside the original below."),
+    "reviewed": ("ok", "Review saved.", "reviews"),
+    "already-reviewed": ("error", "You have already reviewed this run; reviews are not edited.",
+                         "reviews"),
+    "bad-verdict": ("error", "Choose a verdict from the suite's vocabulary.", "reviews"),
+    "bad-score": ("error", "The score must be a number between 0 and 1.", "reviews"),
+    "bad-tags": ("error", "Issue tags must come from the suite's taxonomy.", "reviews"),
+    "replayed": ("ok", "Replayed: the new run is shown beside the original below.", "compare"),
     "replay-failed": ("error", "This run cannot be replayed that way (no stored inputs or"
-                      " messages for it)."),
-    "bad-replay": ("error", "Unknown model or prompt version for this run."),
-    "replay-error": ("error", "The replay could not run; the server log says why."),
+                      " messages for it).", "replay"),
+    "bad-replay": ("error", "Unknown model or prompt version for this run.", "replay"),
+    "replay-error": ("error", "The replay could not run; the server log says why.", "replay"),
 }
 
 
@@ -238,8 +240,9 @@ def run_detail(request: Request, run_id: str, against: str | None = None,
 
 
 def _back(run_id: uuid.UUID, flash: str, **extra: str) -> RedirectResponse:
+    """Back to the run page, scrolled to the section the message is about."""
     query = urlencode({"flash": flash, **extra})
-    return RedirectResponse(f"/runs/{run_id}?{query}", status_code=303)
+    return RedirectResponse(f"/runs/{run_id}?{query}#{_FLASH[flash][2]}", status_code=303)
 
 
 @router.post("/runs/{run_id}/reviews")
@@ -318,5 +321,4 @@ def replay_run(
         log.error("replay of run %s failed: %s", rid, web.scrub(repr(exc)))
         return _back(rid, "replay-error")
     new_id = new["run_id"]
-    return RedirectResponse(f"/runs/{rid}?{urlencode({'flash': 'replayed', 'compare': new_id})}"
-                            "#compare", status_code=303)
+    return _back(rid, "replayed", compare=str(new_id))
