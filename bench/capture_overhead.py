@@ -188,13 +188,19 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--litellm-calls", type=int, default=400)
     args = parser.parse_args()
+    throwaway = None
     if not os.environ.get(warehouse.URL_ENV):
         os.environ[warehouse.HOME_ENV] = tempfile.mkdtemp(prefix="evalhouse-bench-")
-        warehouse.embedded_server().ensure_running()
-    warehouse.migrate()
-    bench_capture_api(args.calls)
-    bench_callback(args.calls, args.litellm_calls)
-    bench_outage(min(args.calls, 20_000))
+        throwaway = warehouse.embedded_server()
+        throwaway.ensure_running()
+    try:
+        warehouse.migrate()
+        bench_capture_api(args.calls)
+        bench_callback(args.calls, args.litellm_calls)
+        bench_outage(min(args.calls, 20_000))
+    finally:
+        if throwaway is not None:
+            throwaway.stop()  # the embedded server is detached: it would outlive the benchmark
 
 
 if __name__ == "__main__":
