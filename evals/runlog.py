@@ -135,10 +135,11 @@ _CREATE_STAGE = (
     f"create temp table if not exists {_STAGE_TABLE}"
     " (like raw.eval_runs including defaults) on commit delete rows"
 )
+_COPY_LOG = f"copy raw.eval_runs ({', '.join(COLUMNS)}) from stdin (format binary)"
 _COPY_STAGE = f"copy {_STAGE_TABLE} ({', '.join(COLUMNS)}) from stdin (format binary)"
-_STAGE_TYPES = (
+_COLUMN_TYPES = (
     "select format_type(a.atttypid, a.atttypmod) from unnest(%s::text[]) with ordinality c(name, n)"
-    f" join pg_attribute a on a.attrelid = '{_STAGE_TABLE}'::regclass and a.attname = c.name"
+    " join pg_attribute a on a.attrelid = 'raw.eval_runs'::regclass and a.attname = c.name"
     " order by c.n"
 )
 _MOVE_STAGE = (
@@ -146,7 +147,9 @@ _MOVE_STAGE = (
     f" select {', '.join(COLUMNS)} from {_STAGE_TABLE} on conflict do nothing"
 )
 _EMPTY_STAGE = f"truncate {_STAGE_TABLE}"
-_stage_types: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
+# Per connection: the binary COPY types of COLUMNS, and whether the stage table exists.
+_column_types: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
+_staged: weakref.WeakSet = weakref.WeakSet()
 
 
 def write_runs(conn, records: Sequence[RunRecord]) -> int:
@@ -156,32 +159,47 @@ def write_runs(conn, records: Sequence[RunRecord]) -> int:
     written any number of times. The caller owns the connection; this commits (on an autocommit
     connection, or one outside a transaction; inside the caller's transaction it is a savepoint).
 
-    The rows are COPYed (binary: the server parses no uuid, timestamp or number text) into a
-    session temp table and moved with one `insert ... select ... on conflict do nothing`: COPY
-    is the fastest way in, and the single statement keeps the idempotency of ON CONFLICT.
+    Fast path: one binary COPY straight into raw.eval_runs (the server parses no uuid,
+    timestamp or number text), inside a savepoint. A batch that collides with a stored row
+    (a replay, a spool flush, a race) fails that COPY on a unique violation — usually at its
+    first row, so cheaply — and takes the idempotent path: COPY into a session temp table, then
+    one `insert ... select ... on conflict do nothing`. Both end with the same rows stored.
     """
     if not records:
         return 0
+    rows = [_row(record) for record in records]
     try:
-        return _copy_and_move(conn, records)
+        return _write(conn, rows)
     except psycopg.errors.UndefinedTable:
         # The caller rolled back the transaction that created the stage table: make it again.
-        _stage_types.pop(conn, None)
-        return _copy_and_move(conn, records)
+        _staged.discard(conn)
+        return _write(conn, rows)
 
 
-def _copy_and_move(conn, records: Sequence[RunRecord]) -> int:
+def _copy(cur, statement: str, types: list[str], rows: list[list[Any]]) -> None:
+    with cur.copy(statement) as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
+def _write(conn, rows: list[list[Any]]) -> int:
     try:
         with conn.transaction(), conn.cursor() as cur:
-            types = _stage_types.get(conn)
+            types = _column_types.get(conn)
             if types is None:
+                types = _column_types[conn] = [
+                    row[0] for row in cur.execute(_COLUMN_TYPES, (list(COLUMNS),)).fetchall()]
+            try:
+                with conn.transaction():
+                    _copy(cur, _COPY_LOG, types, rows)
+                return len(rows)
+            except psycopg.errors.UniqueViolation:
+                pass
+            if conn not in _staged:
                 cur.execute(_CREATE_STAGE)
-                types = _stage_types[conn] = [
-                    row[0] for row in cur.execute(_STAGE_TYPES, (list(COLUMNS),)).fetchall()]
-            with cur.copy(_COPY_STAGE) as copy:
-                copy.set_types(types)
-                for record in records:
-                    copy.write_row(_row(record))
+                _staged.add(conn)
+            _copy(cur, _COPY_STAGE, types, rows)
             cur.execute(_MOVE_STAGE)
             moved = cur.rowcount
             cur.execute(_EMPTY_STAGE)  # inside a caller's transaction, commit comes later
@@ -189,7 +207,7 @@ def _copy_and_move(conn, records: Sequence[RunRecord]) -> int:
     except psycopg.errors.UndefinedTable:
         raise
     except BaseException:
-        _stage_types.pop(conn, None)  # a rolled-back transaction may have taken the table
+        _staged.discard(conn)  # a rolled-back transaction may have taken the stage table
         raise
 
 
