@@ -345,6 +345,7 @@ class _Run:
             if not result.ok:
                 return
             answer, candidate_run_id = result.text or "", record.run_id
+            unit.call_main, unit.candidate_run_id = False, candidate_run_id
         if unit.judge_key is None or answer is None:
             return
         rendered = render_judge(suite, item, answer, self.prompts["judge"])
@@ -354,6 +355,27 @@ class _Run:
         self._emit(self._record(unit, "judge", self.judge, unit.judge_key, rendered, params,
                                 result, grade, submission=answer,
                                 parent_run_id=candidate_run_id))
+
+    def _failure(self, unit: _Unit, exc: Exception) -> RunRecord:
+        """An error row for a unit that raised outside the LLM call (retried next run)."""
+        from datetime import UTC, datetime
+
+        from evals.redact import scrub
+
+        grader = self.suite.kind == "grader"
+        role = "grader" if grader else ("candidate" if unit.call_main else "judge")
+        model = self.judge if role == "judge" else self.model
+        return RunRecord(
+            idempotency_key=unit.judge_key if role == "judge" else unit.key,
+            source=self.source, role=role, model=model, started_at=datetime.now(UTC),
+            status="error", batch_id=self.batch_key, trial=unit.trial, suite=self.suite.name,
+            suite_version=self.suite.version, item_id=unit.item.item_id,
+            item_hash=unit.item.item_hash, stage=unit.item.stage, category=unit.item.category,
+            orchestrator_run_id=self.orchestrator_run_id, code_version=self.code_version,
+            parent_run_id=unit.candidate_run_id if role == "judge" else None,
+            error_class=type(exc).__name__, error_message=scrub(str(exc))[:2000], attempts=0,
+            attributes={"invocation": self.invocation, "failed_in": "runner"},
+        )
 
     def _emit(self, record: RunRecord) -> None:
         summary = self.summary
@@ -398,7 +420,10 @@ class _Run:
                     unit = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                await self.run_unit(unit)
+                try:
+                    await self.run_unit(unit)
+                except Exception as exc:  # a bug for one item must not sink the batch
+                    self._emit(self._failure(unit, exc))
 
         stop = asyncio.Event()
         writer = asyncio.create_task(self._writer(conn, stop, on_flush))
