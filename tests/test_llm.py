@@ -249,3 +249,12 @@ def test_simulated_provider_works_through_plain_sync_litellm() -> None:
                                 metadata={"evalhouse": {"role": "candidate", "item_id": "q",
                                                         "expected_answer": "4"}})
     assert answer.choices[0].message.content
+
+
+def test_simulated_stage_accuracy_is_relative_to_the_base() -> None:
+    config = Config.model_validate({**SIM, "simulator": {
+        **SIM["simulator"], "drift": [], "models": {"tutor": {"accuracy": 0.85}},
+        "stages": {"loops": {"accuracy": 0.45}}}})
+    grades = _sim_grades(config, 300)
+    accuracy = sum(g["verdict"] == "fail" for g in grades) / len(grades)
+    assert 0.35 < accuracy < 0.55

@@ -352,3 +352,13 @@ def test_a_bug_on_one_item_is_an_error_row_and_the_batch_goes_on(
     assert "abcdef123456" not in failed[0]["error_message"]
     monkeypatch.setattr(runner, "render_grader", real)
     assert run_suite(config, suite, "m").calls == 1
+
+
+def test_concurrency_override_bounds_calls_in_flight(
+        warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path) -> None:  # noqa: F811
+    fake_openai.latency_s = 0.1
+    config = Config.model_validate({"models": {"m": fake_model(fake_openai, concurrency=32)}})
+    suite = load_suite(write_suite(tmp_path / "suite.yaml", grader_items(12)))
+    summary = run_suite(config, suite, "m", concurrency=2)
+    assert summary.statuses == {"ok": 12}
+    assert fake_openai.max_in_flight == 2
