@@ -118,7 +118,7 @@ def record_alerts(conn, drafts: Iterable[AlertDraft]) -> list[int]:
                 _finite(draft.expected_high),
                 draft.window_start,
                 draft.window_end,
-                scrub(json.dumps(draft.evidence, default=str, allow_nan=False, sort_keys=True)),
+                scrub(json.dumps(_json_safe(draft.evidence), default=str, sort_keys=True)),
                 [str(run_id) for run_id in draft.example_run_ids],
                 draft.orchestrator_run_id,
             ),
@@ -126,6 +126,17 @@ def record_alerts(conn, drafts: Iterable[AlertDraft]) -> list[int]:
         if row is not None:
             new_ids.append(row[0])
     return new_ids
+
+
+def _json_safe(value: Any) -> Any:
+    """Evidence as strict JSON: NaN and infinities (an empty mean, a zero baseline) become null."""
+    if isinstance(value, float):
+        return _finite(value)
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 def _finite(value: float | None) -> float | None:

@@ -124,8 +124,11 @@ def expectations(drift: DriftConfig, *, dated_by_day: bool) -> list[Any]:
             column="is_parse_error", min_value=0, max_value=drift.max_parse_error_rate
         ),
         gxe.ExpectColumnMeanToBeBetween(column="is_failed", min_value=0, max_value=drift.max_error_rate),
-        # A settled call has a verdict; a parse error keeps its raw text instead.
-        gxe.ExpectColumnValuesToNotBeNull(column="verdict", row_condition=Column("status") == "ok"),
+        # A settled grading or judging call has a verdict (a candidate's answer has none; a
+        # parse error keeps its raw text instead).
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="verdict", row_condition=(Column("status") == "ok") & (Column("role") != "candidate")
+        ),
     ]
     if dated_by_day:
         suite.append(gxe.ExpectColumnValuesToBeInSet(column="in_partition", value_set=[True]))

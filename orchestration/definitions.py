@@ -8,6 +8,7 @@ sensors); this module only merges them. Nothing here holds logic: assets and che
 import dagster as dg
 
 from orchestration.defs import alerts, drift, gate, golden, production, reviews, warehouse
+from orchestration.lib.environment import executor
 from orchestration.lib.resources import EvalhouseResource
 
 defs = dg.Definitions.merge(
@@ -18,5 +19,5 @@ defs = dg.Definitions.merge(
     drift.defs,
     alerts.defs,
     gate.defs,
-    dg.Definitions(resources={"evalhouse": EvalhouseResource()}),
+    dg.Definitions(resources={"evalhouse": EvalhouseResource()}, executor=executor()),
 )

@@ -26,6 +26,7 @@ ensure_manifest()
 
 from orchestration.definitions import defs  # noqa: E402
 from orchestration.defs.drift.checks import stage_pass_rate_drift  # noqa: E402
+from orchestration.defs.gate.assets import release_gate  # noqa: E402
 from orchestration.defs.golden.assets import GOLDEN_RUN_ASSETS, golden_sets  # noqa: E402
 from orchestration.defs.golden.checks import GOLDEN_RUN_CHECKS  # noqa: E402
 from orchestration.defs.production.assets import production_runs, production_samples  # noqa: E402
@@ -220,3 +221,17 @@ def test_dbt_builds_the_marts_and_the_drift_check_catches_a_stage_shift(warehous
             "select cardinality(example_run_ids) from raw.alerts where kind = 'pass_rate_shift'"
         ).fetchone()[0]
     assert examples >= 1
+
+
+def test_the_release_gate_decides_from_launchpad_config_and_blocks_unless_deploy(warehouse_url, resources):
+    config = {"ops": {"release_gate": {"config": {
+        "suite": "essay-feedback", "baseline": "tutor-small", "candidate": "tutor-large"}}}}
+    result = dg.materialize([release_gate], resources=resources, run_config=config, raise_on_error=False)
+    [materialization] = result.asset_materializations_for_node("release_gate")
+    decision = materialization.metadata["decision"].value
+    assert decision == "insufficient-data", "five items cannot show non-inferiority"
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == "release_gate_passes" and not check.passed and check.blocking
+    with psycopg.connect(warehouse_url) as conn:
+        stored = conn.execute("select decision, suite from raw.gate_decisions").fetchall()
+    assert stored == [(decision, "essay-feedback")]

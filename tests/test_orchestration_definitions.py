@@ -160,7 +160,7 @@ def test_evalhouse_dev_serves_every_asset_over_graphql_and_stops_cleanly(warehou
             time.sleep(1)
         assert set(PYTHON_ASSETS) <= set(assets), assets
         assert {f"marts/{mart}" for mart in MARTS} <= set(assets)
-        dagster_yaml = (tmp_path / "home" / "dagster" / "dagster.yaml").read_text()
+        dagster_yaml = (tmp_path / "home" / "dagster_home" / "dagster.yaml").read_text()
         assert "postgresql+psycopg2://" in dagster_yaml and "enabled: false" in dagster_yaml
     finally:
         process.send_signal(signal.SIGTERM)

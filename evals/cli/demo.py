@@ -5,7 +5,7 @@
    injected into one stage from day 11 — skipped when those days are already there;
 3. the nightly drift job over the 14 nights as ONE Dagster run (a single-run backfill: golden
    sets and golden runs, production days and samples, dbt marts, every check), recorded in the
-   persistent instance under $EVALHOUSE_HOME/dagster so `make dev` shows it afterwards;
+   persistent instance under $EVALHOUSE_HOME/dagster_home so `make dev` shows it afterwards;
 4. the alerts it raised, with their links, and headline figures from the marts.
 
 Re-running it adds no rows: traffic is not simulated twice, runs are idempotent per night,
@@ -19,14 +19,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import typer
 
-from evals.cli._common import config_or_exit, console, fail
+from evals.cli._common import config_or_exit, console
 
 DAYS = 14
 DRIFT_STAGE = "loops"
 DRIFT_SHIFT = 0.4
 """The simulator turns this share of failing verdicts into passes: about +20 points here."""
 DRIFT_DAY = 11
-JOB = "nightly_drift"
 
 
 def demo(
@@ -35,7 +34,7 @@ def demo(
 ) -> None:
     """Simulate 14 days of production with drift, run the nightly job over them, show alerts."""
     from evals import warehouse
-    from evals.cli.dev import prepare_dagster_home
+    from evals.cli.dev import prepare_dagster_home, run_nightly
 
     started = time.perf_counter()
     config = config_or_exit()
@@ -49,7 +48,7 @@ def demo(
     last = datetime.now(UTC).date() - timedelta(days=1)
     first = last - timedelta(days=days - 1)
     _simulate_traffic(config, first, days, per_day)
-    run_id = _run_nightly_job(first, last)
+    run_id = run_nightly(first, last)
     _report(config, first, last, run_id)
     console.print(f"\n[dim]demo finished in {time.perf_counter() - started:.0f} s[/]")
 
@@ -79,52 +78,6 @@ def _simulate_traffic(config, first: date, days: int, per_day: int) -> None:
         f"             {summary.calls} calls, {summary.reviewed_runs} runs sent to human review, "
         f"{time.perf_counter() - tick:.0f} s"
     )
-
-
-def _run_nightly_job(first: date, last: date) -> str:
-    """The nightly job over [first, last] as one run on the persistent Dagster instance."""
-    import dagster as dg
-    from dagster._core.definitions.reconstruct import ReconstructableRepository
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
-
-    from evals.cli.dev import REPO_ROOT
-    from orchestration.project import ensure_manifest
-
-    ensure_manifest()
-    console.print(f"[bold]nightly[/]    job `{JOB}` over {first} … {last} (one run, in-process)")
-    tick = time.perf_counter()
-    repository = ReconstructableRepository.for_module(
-        "orchestration.definitions", "defs", working_directory=str(REPO_ROOT)
-    )
-    with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(
-            repository.get_reconstructable_job(JOB),
-            instance=instance,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags={
-                ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-                ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
-                "evalhouse/source": "demo",
-            },
-        )
-        run_id = result.run_id
-        checks = [
-            event.asset_check_evaluation_data
-            for event in result.all_events
-            if event.event_type_value == "ASSET_CHECK_EVALUATION"
-        ]
-    failed = [f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed]
-    console.print(
-        f"             run {run_id} {'succeeded' if result.success else '[red]FAILED[/]'} in "
-        f"{time.perf_counter() - tick:.0f} s; {len(checks)} checks, {len(failed)} failed"
-        + (f": {', '.join(sorted(failed))}" if failed else "")
-    )
-    if not result.success:
-        raise fail(f"the nightly run failed: see `make dev` → Runs → {run_id}", code=1)
-    return run_id
 
 
 def _report(config, first: date, last: date, run_id: str) -> None:

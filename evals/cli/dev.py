@@ -1,7 +1,7 @@
 """`evalhouse dev`: the Dagster UI over the evalhouse code location, on a persistent instance.
 
-The Dagster instance lives in DAGSTER_HOME = $EVALHOUSE_HOME/dagster, so what `evalhouse demo`
-ran is what `evalhouse dev` shows. Its storage (runs, events, schedules) is a database of its
+The Dagster instance lives in DAGSTER_HOME = $EVALHOUSE_HOME/dagster_home, so what
+`evalhouse demo` ran is what `evalhouse dev` shows. Its storage (runs, events, schedules) is a database of its
 own, `<warehouse db>_dagster`, on the warehouse's Postgres: one server to run and back up, and
 Dagster's Alembic table never meets the warehouse's. Dagster gets a `postgresql+psycopg2://`
 URL (in SQLAlchemy 2.1 a bare `postgresql://` means psycopg 3, on which dagster-postgres fails).
@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import textwrap
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,6 +24,7 @@ import typer
 from evals.cli._common import console, fail
 
 STORAGE_ENV = "EVALHOUSE_DAGSTER_STORAGE"
+NIGHTLY_JOB = "nightly_drift"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKSPACE = REPO_ROOT / "workspace.yaml"
 
@@ -30,7 +32,7 @@ WORKSPACE = REPO_ROOT / "workspace.yaml"
 def dagster_home() -> Path:
     from evals import warehouse
 
-    return warehouse.evalhouse_home() / "dagster"
+    return warehouse.evalhouse_home() / "dagster_home"
 
 
 def _storage_database_url() -> str:
@@ -115,3 +117,69 @@ def dev(
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.execve(args[0], args, env)
+
+
+def run_nightly(first: date, last: date) -> str:
+    """The nightly job over the nights [first, last] as ONE run (a single-run backfill: every
+    daily asset takes the whole range), in this process, recorded in the persistent instance."""
+    import time
+
+    import dagster as dg
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from orchestration.project import ensure_manifest
+
+    ensure_manifest()
+    console.print(f"[bold]nightly[/]    job `{NIGHTLY_JOB}` over {first} … {last} (one run, in-process)")
+    tick = time.perf_counter()
+    repository = ReconstructableRepository.for_module(
+        "orchestration.definitions", "defs", working_directory=str(REPO_ROOT)
+    )
+    with dg.DagsterInstance.get() as instance:
+        result = dg.execute_job(
+            repository.get_reconstructable_job(NIGHTLY_JOB),
+            instance=instance,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+                ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+                "evalhouse/source": "cli",
+            },
+        )
+        checks = [
+            event.asset_check_evaluation_data
+            for event in result.all_events
+            if event.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
+    failed = sorted(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed)
+    console.print(
+        f"             run {result.run_id} {'succeeded' if result.success else '[red]FAILED[/]'} in "
+        f"{time.perf_counter() - tick:.0f} s; {len(checks)} checks, {len(failed)} failed"
+        + (f": {', '.join(failed)}" if failed else "")
+    )
+    if not result.success:
+        raise fail(f"the nightly run failed: see `make dev` → Runs → {result.run_id}", code=1)
+    return result.run_id
+
+
+def backfill(
+    first: str = typer.Option(..., "--from", help="First night (YYYY-MM-DD)."),
+    last: str | None = typer.Option(None, "--to", help="Last night (default: yesterday, UTC)."),
+) -> None:
+    """Run the nightly drift job over past nights as one run (visible in `evalhouse dev`)."""
+    from evals import warehouse
+
+    try:
+        start = date.fromisoformat(first)
+        end = date.fromisoformat(last) if last else datetime.now(UTC).date() - timedelta(days=1)
+    except ValueError as exc:
+        raise fail(f"dates are YYYY-MM-DD: {exc}") from None
+    if end < start:
+        raise fail(f"--to {end} is before --from {start}")
+    warehouse.migrate()
+    prepare_dagster_home()
+    run_nightly(start, end)
