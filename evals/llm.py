@@ -94,15 +94,20 @@ class _ModelState:
 
 
 _litellm_lock = threading.Lock()
-_litellm_ready: set[int] = set()
+_litellm_state = {"registered": None, "warm": False}
 
 
 def _litellm(config: Config):
-    """Import LiteLLM once, quietly, with the simulated provider and configured prices in it."""
+    """Import LiteLLM, quietly, with this config's simulated provider and prices registered.
+
+    LiteLLM's provider map and price map are process-global: the last config registered wins
+    (registering again only when the models or simulator settings differ).
+    """
     import litellm
 
+    key = config.model_dump_json(include={"models", "simulator"})
     with _litellm_lock:
-        if id(config) not in _litellm_ready:
+        if _litellm_state["registered"] != key:
             litellm.suppress_debug_info = True
             from evals import simulated
 
@@ -118,8 +123,10 @@ def _litellm(config: Config):
                 if cfg.input_cost_per_token is not None or cfg.output_cost_per_token is not None
             }
             simulated.register_prices(priced)
-            _warm_up(litellm)
-            _litellm_ready.add(id(config))
+            _litellm_state["registered"] = key
+            if not _litellm_state["warm"]:
+                _warm_up(litellm)
+                _litellm_state["warm"] = True
     return litellm
 
 
@@ -196,6 +203,11 @@ class LLMClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
+        self._lib = None  # litellm, imported and configured on first use
+
+    def _load(self):
+        self._lib = _litellm(self.config)
+        return self._lib
 
     # --- per-model limits -----------------------------------------------------------------
 
@@ -257,7 +269,7 @@ class LLMClient:
                         response_format: Mapping[str, Any] | None = None) -> CallResult:
         """One logical call with retries; never raises for provider failures."""
         cfg = self.config.model(model_name)
-        litellm = _litellm(self.config)
+        litellm = self._lib or self._load()
         state = self._state(model_name, cfg)
         started_at = datetime.now(UTC)
         entered = time.perf_counter()
