@@ -626,3 +626,15 @@ def test_a_browser_gets_an_error_page_and_a_script_a_plain_message(client):
     assert page.status_code == 404 and "404 · Not Found" in page.text and "no such run" in page.text
     plain = client.get("/alerts/424242", headers=BEARER)
     assert plain.status_code == 404 and plain.text == "no such alert"
+
+
+def test_band_flags_count_only_days_with_enough_verdicts(seeded):
+    """The seed has a handful of verdicts per stage and day: too few to call a day "too easy"."""
+    config = load_config(REPO_ROOT / "evalhouse.yaml")
+    lenient = config.model_copy(update={"drift": config.drift.model_copy(update={"min_daily_n": 1})})
+    for cfg, expect_band_flags in ((config, False), (lenient, True)):
+        app = create_app(cfg, TOKEN, database=WebDatabase(web_conninfo(cfg, seeded.url)))
+        with TestClient(app) as client:
+            page = client.get("/", headers=BEARER).text
+        assert ('title="days below the band"' in page) is expect_band_flags
+        assert f"with ≥ {cfg.drift.min_daily_n} verdicts" in page

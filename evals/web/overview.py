@@ -101,12 +101,13 @@ def overview(request: Request, date_from: str = "", date_to: str = "", suite: st
         date_from=_date(date_from, "date_from"), date_to=_date(date_to, "date_to"),
         suite=suite.strip() or None, source=source.strip() or None,
     )
-    found = web.db.gather(overview_queries(filters))
+    found = web.db.gather(overview_queries(filters, web.config.drift.min_daily_n))
     kpi_row = found["kpis"][0]
     issues = found["issues"]
     return web.page(
         request, "overview.html",
         filters=filters, window=(kpi_row["lo"], kpi_row["hi"]),
+        min_daily_n=web.config.drift.min_daily_n,
         sources=SOURCES, suites=sorted(web.config.suites),
         kpis=_kpis(kpi_row, found["agreement"]),
         charts=_trend_charts(found["trend"]),

@@ -86,8 +86,8 @@ select
     sum(t.n_calls) as calls,
     sum(t.n_verdicts) as verdicts,
     sum(t.n_passed) as passed,
-    count(*) filter (where t.too_easy) as too_easy_days,
-    count(*) filter (where t.stalling) as stalling_days,
+    count(*) filter (where t.too_easy and t.n_verdicts >= %(min_daily_n)s) as too_easy_days,
+    count(*) filter (where t.stalling and t.n_verdicts >= %(min_daily_n)s) as stalling_days,
     count(*) filter (where t.too_easy_vs_baseline) as too_easy_vs_baseline_days,
     count(*) filter (where t.stalling_vs_baseline) as stalling_vs_baseline_days,
     count(distinct t.run_date) as days,
@@ -146,8 +146,9 @@ class OverviewFilters:
                 "source": self.source}
 
 
-def overview_queries(filters: OverviewFilters) -> dict[str, Query]:
-    params = filters.params()
+def overview_queries(filters: OverviewFilters, min_daily_n: int = 30) -> dict[str, Query]:
+    """The page's queries; a day counts toward a band flag only with `min_daily_n` verdicts."""
+    params = {**filters.params(), "min_daily_n": min_daily_n}
     return {name: (sql, params) for name, sql in (
         ("kpis", KPIS), ("agreement", AGREEMENT), ("trend", TREND), ("stages", STAGES),
         ("issues", ISSUES), ("costs", COSTS),
