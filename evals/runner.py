@@ -314,8 +314,8 @@ class _Run:
             attempts=result.attempts, **fields,
         )
 
-    async def _call(self, unit: _Unit, role: str, model_name: str, key: str,
-                    rendered: Rendered, json_reply: bool, **sim: Any) -> tuple[CallResult, dict]:
+    async def _call(self, unit: _Unit, role: str, model_name: str, rendered: Rendered,
+                    json_reply: bool, **sim: Any) -> tuple[CallResult, dict]:
         params = self._params(model_name, json_reply)
         result = await self.client.acomplete(
             model_name, rendered.messages, metadata=self._sim_metadata(model_name, role, unit,
@@ -327,7 +327,7 @@ class _Run:
         suite, item = self.suite, unit.item
         if suite.kind == "grader":
             rendered = render_grader(suite, item, self.prompts["main"])
-            result, params = await self._call(unit, "grader", self.model, unit.key, rendered, True)
+            result, params = await self._call(unit, "grader", self.model, rendered, True)
             grade = parse_grade(result.text, suite) if result.ok else None
             self._emit(self._record(unit, "grader", self.model, unit.key, rendered, params,
                                     result, grade, submission=item.submission))
@@ -335,8 +335,7 @@ class _Run:
         answer, candidate_run_id = unit.candidate_answer, unit.candidate_run_id
         if unit.call_main:
             rendered = render_candidate(item, self.prompts["main"])
-            result, params = await self._call(unit, "candidate", self.model, unit.key, rendered,
-                                              False)
+            result, params = await self._call(unit, "candidate", self.model, rendered, False)
             grade = score_deterministic(suite, item, result.text or "") \
                 if result.ok and item.scorer is not None else None
             record = self._record(unit, "candidate", self.model, unit.key, rendered, params,
@@ -349,8 +348,8 @@ class _Run:
         if unit.judge_key is None or answer is None:
             return
         rendered = render_judge(suite, item, answer, self.prompts["judge"])
-        result, params = await self._call(unit, "judge", self.judge, unit.judge_key, rendered,
-                                          True, candidate_answer=answer)
+        result, params = await self._call(unit, "judge", self.judge, rendered, True,
+                                          candidate_answer=answer)
         grade = parse_grade(result.text, suite) if result.ok else None
         self._emit(self._record(unit, "judge", self.judge, unit.judge_key, rendered, params,
                                 result, grade, submission=answer,
