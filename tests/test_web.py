@@ -483,6 +483,7 @@ def test_the_alert_list_and_page_show_statistic_window_evidence_and_examples(cli
     page = client.get(f"/alerts/{seeded.alert_id}", headers=BEARER).text
     assert "wilson_high" in page and "0.3100" in page and "0.3500 – 0.9500" in page
     assert "2026-03-13" in page and '"passed": 9' in html.unescape(page)
+    assert '<dt>passed</dt><dd class="mono">9</dd>' in page  # flat evidence as a table
     assert f'href="/runs/{seeded.target.run_id}"' in page
     assert "http://127.0.0.1:3000/runs/dagster-run-42" in page
     assert client.get("/alerts/999999", headers=BEARER).status_code == 404

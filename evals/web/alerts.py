@@ -75,7 +75,11 @@ def alert_detail(request: Request, alert_id: int, flash: str | None = None):
     })
     dagster_url = (f"{web.config.alerts.dagster_url.rstrip('/')}/runs/{alert['orchestrator_run_id']}"
                    if alert["orchestrator_run_id"] else None)
+    evidence = alert["evidence"]
+    flat_evidence = isinstance(evidence, dict) and bool(evidence) and not any(
+        isinstance(value, dict | list) for value in evidence.values())
     return web.page(request, "alert.html", alert=alert, examples=found["examples"],
+                    flat_evidence=flat_evidence,
                     deliveries=found["deliveries"], dagster_url=dagster_url,
                     acknowledged=flash == "acknowledged")
 

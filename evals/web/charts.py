@@ -68,7 +68,8 @@ def _frame(width: int, height: int, ticks: Sequence[float], y_of, y_format: Form
     step = max(1, math.ceil(len(days) / 8))
     for index in range(0, len(days), step):
         x = x_of(index)
-        parts.append(f'<text x="{x:.1f}" y="{height - _BOTTOM + 15}" text-anchor="middle">'
+        anchor = "end" if x > width - _RIGHT - 20 else "middle"  # keep the last label inside
+        parts.append(f'<text x="{x:.1f}" y="{height - _BOTTOM + 15}" text-anchor="{anchor}">'
                      f"{_date_label(days[index])}</text>")
     parts.append(f'<text x="{_LEFT}" y="{height - 6}" class="title">{escape(y_label)}'
                  f'</text><text x="{width - _RIGHT}" y="{height - 6}" text-anchor="end">'

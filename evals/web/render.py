@@ -92,6 +92,11 @@ def _minute(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else _when(value)
 
 
+def _scalar(value: Any) -> Any:
+    """Floats with 4 significant digits (a p-value of 7.76e-19 stays legible); others as is."""
+    return f"{value:.4g}" if isinstance(value, float) else value
+
+
 def _pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
@@ -114,7 +119,7 @@ def make_environment(scrub: Scrubber) -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        num=_num, pct=_pct, usd=_usd, ms=_ms, when=_when, minute=_minute,
+        num=_num, pct=_pct, usd=_usd, ms=_ms, when=_when, minute=_minute, scalar=_scalar,
         pretty_json=lambda value: _pretty_json(scrub.value(value)),
     )
     return env
