@@ -60,6 +60,10 @@ def _graph():
     return defs.get_repository_def().asset_graph
 
 
+def test_the_code_location_loads_as_dagster_dev_would_load_it():
+    dg.Definitions.validate_loadable(defs)
+
+
 def test_the_code_location_has_every_asset_check_job_schedule_and_sensor():
     graph = _graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
@@ -86,6 +90,7 @@ def test_the_code_location_has_every_asset_check_job_schedule_and_sensor():
     schedule = defs.resolve_schedule_def("nightly_drift_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "UTC")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert {s.name for s in defs.schedules} == {"nightly_drift_schedule", "observe_human_reviews_schedule"}
     assert {sensor.name for sensor in defs.sensors} == {"alert_delivery", "run_failure_alerts"}
 
 

@@ -125,7 +125,7 @@ def _report(config, first: date, last: date, run_id: str) -> None:
         colour = {"critical": "red", "warning": "yellow"}.get(alert["severity"], "white")
         console.print(f"[{colour}]#{alert['alert_id']} {alert['severity'].upper()}[/] "
                       f"[bold]{alert['kind']}[/] {alert['subject']}  "
-                      f"({alert['window_start']:%Y-%m-%d} → {alert['window_end']:%Y-%m-%d})")
+                      f"(nights {_nights(alert)})")
         console.print(f"   {alert['message']}", highlight=False)
         for label, url in links(config.alerts, alert):
             console.print(f"   {label}: {url}", highlight=False)
@@ -150,6 +150,15 @@ def _report(config, first: date, last: date, run_id: str) -> None:
     console.print(f"Run view:    [bold]evalhouse serve[/]  → {config.alerts.base_url}/alerts/<id>, "
                   f"{config.alerts.base_url}/runs/<run_id>")
     console.print("One call:    [bold]evalhouse show RUN_ID[/]   (replay it: evalhouse replay RUN_ID)")
+
+
+def _nights(alert) -> str:
+    """The alert's window [start, end) as the nights it covers."""
+    start, end = alert["window_start"], alert["window_end"]
+    if start is None or end is None:
+        return "-"
+    last = (end - timedelta(microseconds=1)).date()
+    return f"{start:%Y-%m-%d}" if last == start.date() else f"{start:%Y-%m-%d} … {last}"
 
 
 def _pct(value) -> str:

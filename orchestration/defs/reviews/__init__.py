@@ -4,4 +4,23 @@ import dagster as dg
 
 from orchestration.defs.reviews import assets
 
-defs = dg.Definitions(assets=[assets.human_reviews])
+human_reviews_observation = dg.define_asset_job(
+    "human_reviews_observation",
+    selection=dg.AssetSelection.assets(assets.human_reviews),
+    description="Record how many human labels exist (raw.human_reviews) and when they last changed.",
+)
+
+observe_human_reviews_schedule = dg.ScheduleDefinition(
+    name="observe_human_reviews_schedule",
+    job=human_reviews_observation,
+    cron_schedule="30 1 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Observe the reviews daily, half an hour before the nightly drift job.",
+)
+
+defs = dg.Definitions(
+    assets=[assets.human_reviews],
+    jobs=[human_reviews_observation],
+    schedules=[observe_human_reviews_schedule],
+)
