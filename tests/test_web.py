@@ -639,3 +639,9 @@ def test_band_flags_count_only_days_with_enough_verdicts(seeded):
             page = client.get("/", headers=BEARER).text
         assert ('title="days below the band"' in page) is expect_band_flags
         assert f"with ≥ {cfg.drift.min_daily_n} verdicts" in page
+
+
+def test_the_csrf_token_may_come_as_a_header_for_scripts_using_the_session(client, seeded):
+    csrf = _login(client, "sam")
+    response = client.post(f"/alerts/{seeded.other_alert_id}/ack", headers={"x-csrf-token": csrf})
+    assert response.status_code == 303

@@ -7,7 +7,7 @@ calls (and a replay's LLM call) belong, and the overview fans its queries out it
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from evals.config import Config
 from evals.web.db import WebDatabase, web_conninfo
 from evals.web.render import STATIC, Scrubber, make_environment
-from evals.web.security import AuthError, CsrfError, Guard, Principal
+from evals.web.security import CSRF_HEADER, AuthError, CsrfError, Guard, Principal
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ def current_user(request: Request) -> Principal:
 
 
 def check_csrf(principal: Principal, submitted: str | None, request: Request) -> None:
-    state(request).guard.check_csrf(principal, submitted or request.headers.get("x-csrf-token"))
+    """Raise CsrfError unless the form field (or the X-CSRF-Token header) holds a valid token."""
+    state(request).guard.check_csrf(principal, submitted or request.headers.get(CSRF_HEADER))
 
 
 def _wants_html(request: Request) -> bool:
@@ -80,14 +81,14 @@ def _wants_html(request: Request) -> bool:
 
 def create_app(config: Config, token: str, *, database: WebDatabase | None = None) -> FastAPI:
     """The app. `token` is the operator's web token; `database` defaults to the web role's pool."""
-    from evals.web import alerts, login, overview, runs
+    from evals.web import alerts, login, overview, runs  # they import this module's helpers
 
     database = database or WebDatabase(web_conninfo(config))
     scrub = Scrubber((token,), tuple(config.capture.redact_patterns))
     templates = Jinja2Templates(env=make_environment(scrub))
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> Iterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database.open()
         try:
             yield

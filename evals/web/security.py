@@ -25,7 +25,6 @@ from fastapi import Request
 
 SESSION_COOKIE = "evalhouse_session"
 SESSION_TTL_S = 12 * 3600
-CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 
 
