@@ -3,7 +3,7 @@
 Fills raw.eval_runs with N synthetic calls server-side (INSERT ... SELECT generate_series: 90
 days, 6 stages, 3 models, 2 prompt versions, 2 sources, errors, parse errors, issue tags),
 builds the marts with dbt, then times whole HTTP requests through the real app in-process (auth,
-queries as the least-privilege role, template rendering) and, apart, the overview's six mart
+queries as the least-privilege role, template rendering) and, apart, the overview's mart
 queries run one after another versus all at once.
 
     .venv/bin/python -m bench.web_latency [--rows 10000000] [--repeat 30] [--skip-fill]
@@ -203,8 +203,8 @@ def main() -> None:
     print("\n| overview query (median) | ms |\n|---|---:|")
     for name, ms in each.items():
         print(f"| {name} | {ms:.1f} |")
-    print(f"| all six one after another | {serial:.1f} |\n| all six at once (gather) |"
-          f" {concurrent:.1f} |")
+    print(f"| all {len(each)} one after another | {serial:.1f} |\n| all {len(each)} at once"
+          f" (gather) | {concurrent:.1f} |")
 
 
 if __name__ == "__main__":

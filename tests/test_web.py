@@ -521,6 +521,7 @@ def test_the_overview_kpis_match_an_independent_count(client, seeded):
     assert _kpi(page, "Error rate") == f"{100 * len(failed) / len(window):.2f} %"
     assert page.count("<svg") >= 5
     assert "loops" in page and "Issue distribution" in page and "tutor-large" in page
+    assert "By source" in page and "<td>production</td>" in page
 
 
 def test_the_overview_filters_by_source_and_date_range(client, seeded):

@@ -1,6 +1,6 @@
 """/ : the ops overview. KPI cards, daily trends, stages with flags, issues and cost cuts.
 
-It reads only the dbt marts (no learner text, already aggregated), and runs its six queries at
+It reads only the dbt marts (no learner text, already aggregated), and runs its seven queries at
 once on pooled connections: the page costs about one round trip of its slowest query.
 """
 
@@ -118,4 +118,5 @@ def overview(request: Request, date_from: str = "", date_to: str = "", suite: st
             x_label="share of graded calls carrying the tag", x_format=charts.percent),
         costs=[{**r, "per_call": _ratio(r["cost_usd"], r["calls"]),
                 "per_pass": _ratio(r["cost_usd"], r["passing"])} for r in found["costs"]],
+        cost_by_source=found["cost_by_source"],
     )

@@ -133,6 +133,15 @@ group by t.model, t.role
 order by cost_usd desc
 """
 
+COST_BY_SOURCE = _BOUNDS + """
+select t.source, sum(t.n_calls) as calls, sum(t.cost_usd) as cost_usd
+from bounds b
+join marts.fct_model_cost_daily t on t.run_date between b.lo and b.hi
+    and (%(source)s::text is null or t.source = %(source)s)
+group by t.source
+order by cost_usd desc
+"""
+
 
 @dataclass(frozen=True)
 class OverviewFilters:
@@ -151,5 +160,5 @@ def overview_queries(filters: OverviewFilters, min_daily_n: int = 30) -> dict[st
     params = {**filters.params(), "min_daily_n": min_daily_n}
     return {name: (sql, params) for name, sql in (
         ("kpis", KPIS), ("agreement", AGREEMENT), ("trend", TREND), ("stages", STAGES),
-        ("issues", ISSUES), ("costs", COSTS),
+        ("issues", ISSUES), ("costs", COSTS), ("cost_by_source", COST_BY_SOURCE),
     )}
