@@ -72,8 +72,7 @@ select
     sum(t.n_passed) as passed,
     sum(t.n_failed) as failed,
     sum(t.n_parse_errors) as parse_errors,
-    sum(t.cost_usd) as cost_usd,
-    max(t.latency_p95_ms) as latency_p95_ms
+    sum(t.cost_usd) as cost_usd
 from bounds b
 join marts.fct_trend_daily t on t.run_date between b.lo and b.hi""" + _COHORT + """
 group by t.run_date, t.model
