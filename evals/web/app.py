@@ -6,7 +6,6 @@ calls (and a replay's LLM call) belong, and the overview fans its queries out it
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,8 +23,6 @@ from evals.config import Config
 from evals.web.db import WebDatabase, web_conninfo
 from evals.web.render import STATIC, Scrubber, make_environment
 from evals.web.security import CSRF_HEADER, AuthError, CsrfError, Guard, Principal
-
-log = logging.getLogger(__name__)
 
 _SECURITY_HEADERS = {
     "content-security-policy": (

@@ -9,7 +9,6 @@ page costs one round trip of the slowest query rather than the sum of them.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +23,6 @@ from psycopg_pool import ConnectionPool
 
 from evals import warehouse
 from evals.config import Config
-
-log = logging.getLogger(__name__)
 
 Query = tuple[str, Sequence[Any] | Mapping[str, Any]]
 STATEMENT_TIMEOUT_MS = 15_000
