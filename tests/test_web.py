@@ -646,3 +646,13 @@ def test_the_csrf_token_may_come_as_a_header_for_scripts_using_the_session(clien
     csrf = _login(client, "sam")
     response = client.post(f"/alerts/{seeded.other_alert_id}/ack", headers={"x-csrf-token": csrf})
     assert response.status_code == 303
+
+
+def test_a_warehouse_without_marts_gets_a_pointer_to_dbt_not_an_error(warehouse_url):
+    config = load_config(REPO_ROOT / "evalhouse.yaml")
+    app = create_app(config, TOKEN, database=WebDatabase(web_conninfo(config, warehouse_url)))
+    with TestClient(app) as client:
+        page = client.get("/", headers=BEARER)
+        assert page.status_code == 503 and "evalhouse dbt build" in page.text
+        assert client.get("/runs", headers=BEARER).status_code == 200
+        assert client.get("/alerts", headers=BEARER).status_code == 200

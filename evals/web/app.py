@@ -51,7 +51,7 @@ class WebState:
         context.update(
             principal=principal,
             csrf=self.guard.csrf_token(principal) if principal else "",
-            nav=name.split(".")[0],
+            nav=name.split(".")[0].split("_")[0],
         )
         return self.templates.TemplateResponse(request, name, context, status_code=status_code)
 

@@ -10,6 +10,7 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
+import psycopg
 from fastapi import APIRouter, HTTPException, Request
 
 from evals.runlog import SOURCES
@@ -101,7 +102,10 @@ def overview(request: Request, date_from: str = "", date_to: str = "", suite: st
         date_from=_date(date_from, "date_from"), date_to=_date(date_to, "date_to"),
         suite=suite.strip() or None, source=source.strip() or None,
     )
-    found = web.db.gather(overview_queries(filters, web.config.drift.min_daily_n))
+    try:
+        found = web.db.gather(overview_queries(filters, web.config.drift.min_daily_n))
+    except psycopg.errors.UndefinedTable:  # a fresh warehouse: dbt has not built the marts yet
+        return web.page(request, "overview_empty.html", status_code=503)
     kpi_row = found["kpis"][0]
     issues = found["issues"]
     return web.page(
