@@ -656,3 +656,14 @@ def test_a_warehouse_without_marts_gets_a_pointer_to_dbt_not_an_error(warehouse_
         assert page.status_code == 503 and "evalhouse dbt build" in page.text
         assert client.get("/runs", headers=BEARER).status_code == 200
         assert client.get("/alerts", headers=BEARER).status_code == 200
+
+
+def test_evalhouse_serve_says_plainly_when_the_web_role_cannot_connect(seeded, tmp_path):
+    config = tmp_path / "evalhouse.yaml"
+    config.write_text("web:\n  role: no_such_web_role\n")
+    env = {**os.environ, "EVALHOUSE_DATABASE_URL": seeded.url, "EVALHOUSE_WEB_TOKEN": TOKEN,
+           "EVALHOUSE_CONFIG": str(config)}
+    result = subprocess.run([sys.executable, "-m", "evals.cli", "serve"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "cannot connect as the web role" in result.stderr and "docs/web.md" in result.stderr

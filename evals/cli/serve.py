@@ -24,9 +24,20 @@ def serve(
                       highlight=False)
     elif len(token) < 16:
         raise fail(f"{config.web.token_env} must be at least 16 characters")
+    import psycopg
     import uvicorn
 
+    from evals.redact import scrub
     from evals.web.app import create_app
+    from evals.web.db import web_conninfo
+
+    conninfo = web_conninfo(config)
+    try:  # fail here, plainly, rather than as a pool timeout inside the server's start-up
+        psycopg.connect(conninfo, connect_timeout=10).close()
+    except psycopg.OperationalError as exc:
+        raise fail(f"cannot connect as the web role ({config.web.role} or"
+                   f" ${config.web.database_url_env}): {scrub(str(exc).strip())}\n"
+                   "create it and its grants (migration 0006, docs/web.md)") from None
 
     host = host or config.web.host
     port = port or config.web.port
