@@ -25,7 +25,7 @@ from orchestration.project import ensure_manifest  # noqa: E402
 ensure_manifest()
 
 from orchestration.definitions import defs  # noqa: E402
-from orchestration.defs.drift.checks import stage_pass_rate_drift  # noqa: E402
+from orchestration.defs.drift.checks import DRIFT_CHECKS  # noqa: E402
 from orchestration.defs.gate.assets import release_gate  # noqa: E402
 from orchestration.defs.golden.assets import GOLDEN_RUN_ASSETS, golden_sets  # noqa: E402
 from orchestration.defs.golden.checks import GOLDEN_RUN_CHECKS  # noqa: E402
@@ -70,7 +70,7 @@ def _dbt_resource() -> dict:
 
 def _production_rows(day: date, n_per_stage: int, *, pass_rate: dict[str, float] | None = None,
                      parse_error_share: float = 0.0, latency_ms: float = 900.0,
-                     seed: int = 1) -> list[RunRecord]:
+                     cost_usd: float = 0.00013, seed: int = 1) -> list[RunRecord]:
     """Realistic production grading rows of one day (the shape evals.capture writes)."""
     rng = random.Random(seed)
     rows = []
@@ -91,7 +91,7 @@ def _production_rows(day: date, n_per_stage: int, *, pass_rate: dict[str, float]
                 passed=None if parse_error else passed,
                 output_text="{" if parse_error else '{"verdict": "pass"}',
                 latency_ms=latency_ms * (0.5 + rng.random()), input_tokens=400,
-                output_tokens=120, cost_usd=0.00013,
+                output_tokens=120, cost_usd=cost_usd,
             ))
     return rows
 
@@ -193,29 +193,35 @@ def test_production_samples_are_weighted_regraded_and_queued_once(warehouse_url,
     assert observed.success
 
 
-def test_dbt_builds_the_marts_and_the_drift_check_catches_a_stage_shift(warehouse_url, resources):
+def test_dbt_builds_the_marts_and_the_drift_checks_catch_a_stage_shift_and_a_cost_spike(
+    warehouse_url, resources
+):
     nights = [DAY - timedelta(days=i) for i in range(15, -1, -1)]
     for index, night in enumerate(nights):  # the last two nights, loops passes 15 points more
         shifted = night >= DAY - timedelta(days=1)
-        _write(warehouse_url, _production_rows(night, 200, seed=index,
-                                               pass_rate={"loops": 0.75} if shifted else None))
+        _write(warehouse_url, _production_rows(
+            night, 200, seed=index, pass_rate={"loops": 0.75} if shifted else None,
+            cost_usd=0.0013 if night == DAY else 0.00013,
+        ))
 
-    built = dg.materialize([warehouse_dbt, stage_pass_rate_drift], resources=resources,
+    built = dg.materialize([warehouse_dbt, *DRIFT_CHECKS], resources=resources,
                            tags={"dagster/partition": (DAY - timedelta(days=2)).isoformat()})
     assert built.success
     checks = _check_results(built)
     assert len(checks) > 50, "dbt tests run as asset checks"
-    assert [k for k, e in checks.items() if not e.passed] == []
-    assert _alerts(warehouse_url) == [], "the night before the shift is quiet"
+    assert [k for k, e in checks.items() if not e.passed] == [], "a quiet night passes everything"
+    assert _alerts(warehouse_url) == []
 
     shifted = dg.materialize(
-        [warehouse_dbt, stage_pass_rate_drift], resources=resources,
-        selection=dg.AssetSelection.checks(stage_pass_rate_drift),
+        [warehouse_dbt, *DRIFT_CHECKS], resources=resources,
+        selection=dg.AssetSelection.checks(*DRIFT_CHECKS),
         tags={"dagster/partition": DAY.isoformat()},
     )
-    [drift_check] = shifted.get_asset_check_evaluations()
-    assert not drift_check.passed
-    assert ("pass_rate_shift", "stage=loops") in {(kind, subject) for kind, subject, _ in _alerts(warehouse_url)}
+    failed = {e.check_name for e in shifted.get_asset_check_evaluations() if not e.passed}
+    assert failed == {"stage_pass_rate_drift", "cost_spike"}
+    kinds = {(kind, subject) for kind, subject, _ in _alerts(warehouse_url)}
+    assert ("pass_rate_shift", "stage=loops") in kinds
+    assert ("cost_spike", "model=tutor-small source=production role=grader") in kinds
     with psycopg.connect(warehouse_url) as conn:
         examples = conn.execute(
             "select cardinality(example_run_ids) from raw.alerts where kind = 'pass_rate_shift'"
