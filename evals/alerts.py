@@ -185,9 +185,14 @@ def links(alerts: AlertsConfig, alert: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def slack_payload(alerts: AlertsConfig, alert: dict[str, Any]) -> dict[str, Any]:
-    """A Slack-compatible message (text + blocks) for one raw.alerts row (as a dict)."""
+    """A Slack-compatible message (text + blocks) for one raw.alerts row (as a dict).
+
+    Texts were scrubbed when the alert was written; they are scrubbed again here because a row
+    may come from elsewhere (an import, a hand-written alert) and the payload leaves the house.
+    """
     severity = alert["severity"].upper()
-    headline = f"[{severity}] {alert['kind']}: {alert['subject']}"
+    message = scrub(alert["message"]) or ""
+    headline = scrub(f"[{severity}] {alert['kind']}: {alert['subject']}") or ""
     expected = (
         f"[{_fmt(alert.get('expected_low'))}, {_fmt(alert.get('expected_high'))}]"
         if alert.get("expected_low") is not None or alert.get("expected_high") is not None
@@ -202,7 +207,7 @@ def slack_payload(alerts: AlertsConfig, alert: dict[str, Any]) -> dict[str, Any]
     ]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": headline[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": alert["message"][:2900]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": message[:2900]}},
         {
             "type": "section",
             "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in fields],
@@ -214,8 +219,7 @@ def slack_payload(alerts: AlertsConfig, alert: dict[str, Any]) -> dict[str, Any]
             ],
         },
     ]
-    text = f"{headline} — {alert['message']} ({link_pairs[0][1]})"
-    return {"text": scrub(text), "blocks": json.loads(scrub(json.dumps(blocks)))}
+    return {"text": f"{headline} — {message} ({link_pairs[0][1]})", "blocks": blocks}
 
 
 # --- delivery ---------------------------------------------------------------------------------
