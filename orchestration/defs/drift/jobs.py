@@ -4,8 +4,8 @@ One job carries the whole night: load the golden sets, run them against every ca
 seal the day's production calls and sample them, rebuild the marts with dbt, and run every
 check (quality, dbt tests, drift). All daily assets share one partitions definition, so a
 night is one partition and a backfill of many nights is one run over the range (every daily
-asset has a single-run backfill policy): `dagster asset materialize --select ...
---partition-range A...B` from the CLI, "Materialize → backfill" in the UI.
+asset has a single-run backfill policy): `evalhouse backfill --from A --to B` from the CLI,
+"Materialize → Launch backfill" in the UI.
 The schedule fires at `drift.schedule` (cron, UTC) and targets the day that just ended.
 """
 
