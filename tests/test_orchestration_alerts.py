@@ -29,18 +29,24 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-class _Hook(BaseHTTPRequestHandler):
+def _serve(port: int) -> tuple[HTTPServer, list[dict]]:
+    """A webhook receiver on 127.0.0.1:port; returns it and the list of requests it received."""
     received: list[dict] = []
 
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append({"path": self.path, "json": json.loads(body),
-                                    "idempotency_key": self.headers.get("Idempotency-Key")})
-        self.send_response(200)
-        self.end_headers()
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"path": self.path, "json": json.loads(body),
+                             "idempotency_key": self.headers.get("Idempotency-Key")})
+            self.send_response(200)
+            self.end_headers()
 
-    def log_message(self, *args):
-        pass
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", port), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, received
 
 
 @pytest.fixture
@@ -48,15 +54,16 @@ def webhook_port() -> int:
     return _free_port()
 
 
-def _serve(port: int) -> HTTPServer:
-    _Hook.received = []
-    server = HTTPServer(("127.0.0.1", port), _Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+@pytest.fixture
+def ops_hook():
+    """A second webhook, up all along."""
+    server, received = _serve(_free_port())
+    yield server.server_address[1], received
+    server.shutdown()
 
 
 @pytest.fixture
-def config_file(tmp_path: Path, webhook_port: int, monkeypatch: pytest.MonkeyPatch) -> Path:
+def config_file(tmp_path: Path, webhook_port: int, ops_hook, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TEAM_HOOK_URL", f"http://127.0.0.1:{webhook_port}/hook?token={SECRET}")
     path = tmp_path / "evalhouse.yaml"
     path.write_text(
@@ -65,6 +72,7 @@ def config_file(tmp_path: Path, webhook_port: int, monkeypatch: pytest.MonkeyPat
         "  dagster_url: http://dagster.example\n"
         "  webhooks:\n"
         "    - {name: team, url_env: TEAM_HOOK_URL, timeout_s: 2}\n"
+        f"    - {{name: ops, url: 'http://127.0.0.1:{ops_hook[0]}/ops', timeout_s: 2}}\n"
     )
     return path
 
@@ -92,10 +100,12 @@ def _raise_alert(url: str) -> int:
     return ids[0]
 
 
-def _deliveries(url: str) -> list[tuple]:
+def _deliveries(url: str, webhook: str = "team") -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute(
-            "select webhook, attempts, delivered_at is not null, last_error from raw.alert_deliveries"
+            "select webhook, attempts, delivered_at is not null, last_error"
+            " from raw.alert_deliveries where webhook = %s",
+            (webhook,),
         ).fetchall()
 
 
@@ -105,20 +115,21 @@ def _tick(config_file: Path):
 
 
 def test_an_alert_reaches_a_webhook_that_was_down_exactly_once_with_every_attempt_recorded(
-    warehouse_url, config_file, webhook_port, caplog
+    warehouse_url, config_file, webhook_port, ops_hook, caplog
 ):
     caplog.set_level(logging.DEBUG)
     alert_id = _raise_alert(warehouse_url)
 
-    _tick(config_file)  # nothing listens yet
+    _tick(config_file)  # nothing listens on the team's webhook yet; ops is up
     [(webhook, attempts, delivered, error)] = _deliveries(warehouse_url)
     assert (webhook, attempts, delivered) == ("team", 1, False)
     assert error and SECRET not in error
+    assert _deliveries(warehouse_url, "ops") == [("ops", 1, True, None)]
 
     _tick(config_file)  # too soon: the backoff holds the retry back
     assert _deliveries(warehouse_url)[0][1] == 1
 
-    server = _serve(webhook_port)
+    server, received = _serve(webhook_port)
     try:
         with psycopg.connect(warehouse_url) as conn:  # time passes beyond the backoff
             conn.execute("update raw.alert_deliveries set last_attempt_at = now() - interval '1 hour'")
@@ -127,15 +138,16 @@ def test_an_alert_reaches_a_webhook_that_was_down_exactly_once_with_every_attemp
     finally:
         server.shutdown()
 
-    assert len(_Hook.received) == 1
+    assert len(received) == 1
     assert _deliveries(warehouse_url) == [("team", 2, True, None)]
+    assert len(ops_hook[1]) == 1, "the webhook that was up got the alert once, not on every tick"
     with psycopg.connect(warehouse_url) as conn:
         delivered_at, attempts = conn.execute(
             "select delivered_at, delivery_attempts from raw.alerts where alert_id = %s", (alert_id,)
         ).fetchone()
-    assert delivered_at is not None and attempts == 2
+    assert delivered_at is not None and attempts == 3, "two tries to team, one to ops"
 
-    [request] = _Hook.received
+    [request] = received
     message = request["json"]
     assert request["idempotency_key"] == f"evalhouse-alert-{alert_id}"
     assert message["text"].startswith("[CRITICAL] pass_rate_shift: stage=loops")
