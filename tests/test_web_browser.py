@@ -119,9 +119,21 @@ def _shot(driver, name: str) -> None:
     driver.set_window_size(1280, 900)
 
 
+def _click_and_wait(driver, by: str, target: str, timeout: float = 30) -> None:
+    """Click a link or submit button and wait until the next page has replaced this one."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element("tag name", "html")
+    driver.find_element(by, target).click()
+    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, timeout).until(
+        lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def test_ops_follow_an_alert_to_a_run_replay_it_and_review_it(browser, server):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     base, seeded = server
     driver = browser
@@ -130,7 +142,7 @@ def test_ops_follow_an_alert_to_a_run_replay_it_and_review_it(browser, server):
     _shot(driver, "00-login")
     driver.find_element(By.NAME, "name").send_keys("Grace")
     driver.find_element(By.NAME, "token").send_keys(TOKEN)
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    _click_and_wait(driver, By.CSS_SELECTOR, "button[type=submit]")
 
     assert driver.current_url == base + "/"
     kpis = {card.find_element(By.CLASS_NAME, "label").text.lower():
@@ -140,21 +152,20 @@ def test_ops_follow_an_alert_to_a_run_replay_it_and_review_it(browser, server):
     assert len(driver.find_elements(By.CSS_SELECTOR, "svg.chart")) >= 5
     _shot(driver, "01-overview")
 
-    driver.find_element(By.LINK_TEXT, "Alerts").click()
+    _click_and_wait(driver, By.LINK_TEXT, "Alerts")
     _shot(driver, "02-alerts")
-    driver.find_element(By.LINK_TEXT, "stage loops stalling").click()
+    _click_and_wait(driver, By.LINK_TEXT, "stage loops stalling")
     assert "wilson_high" in driver.page_source
     _shot(driver, "03-alert")
 
-    driver.find_element(By.CSS_SELECTOR, f'a[href="/runs/{seeded.target.run_id}"]').click()
+    _click_and_wait(driver, By.CSS_SELECTOR, f'a[href="/runs/{seeded.target.run_id}"]')
     assert str(seeded.target.run_id) in driver.find_element(By.TAG_NAME, "h1").text
     assert "Messages as sent" in driver.page_source
     _shot(driver, "04-run")
 
     Select(driver.find_element(By.NAME, "model")).select_by_value("tutor-large")
-    driver.find_element(By.CSS_SELECTOR, "#replay button[type=submit]").click()
-    flash = WebDriverWait(driver, 120).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, ".flash"))[0].text
+    _click_and_wait(driver, By.CSS_SELECTOR, "#replay button[type=submit]", timeout=120)
+    flash = driver.find_element(By.CSS_SELECTOR, ".flash").text
     assert flash.startswith("Replayed"), flash
     compare = driver.find_element(By.ID, "compare")
     assert "Old vs new" in compare.text and "tutor-large" in compare.text
@@ -165,15 +176,14 @@ def test_ops_follow_an_alert_to_a_run_replay_it_and_review_it(browser, server):
     driver.find_element(By.CSS_SELECTOR, '#reviews input[value="off_by_one"]').click()
     driver.find_element(By.CSS_SELECTOR, "#reviews textarea[name=notes]").send_keys(
         "The loop misses the last element.")
-    driver.find_element(By.CSS_SELECTOR, "#reviews button[type=submit]").click()
-    flash = WebDriverWait(driver, 30).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, ".flash"))[0].text
+    _click_and_wait(driver, By.CSS_SELECTOR, "#reviews button[type=submit]")
+    flash = driver.find_element(By.CSS_SELECTOR, "#reviews .flash").text
     assert flash == "Review saved.", flash
     reviews = driver.find_element(By.ID, "reviews").text
     assert "Grace" in reviews and "The loop misses the last element." in reviews
     assert "off_by_one" in reviews
     _shot(driver, "06-reviewed")
 
-    driver.find_element(By.LINK_TEXT, "Runs").click()
+    _click_and_wait(driver, By.LINK_TEXT, "Runs")
     assert len(driver.find_elements(By.CSS_SELECTOR, "tbody tr")) == 50
     _shot(driver, "07-runs")
