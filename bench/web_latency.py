@@ -86,7 +86,7 @@ def _build_marts(url: str) -> float:
 
     started = time.perf_counter()
     env = dbt_env(url, load_config(REPO_ROOT / "evalhouse.yaml"),
-                  target_path=REPO_ROOT / "artifacts" / "bench-dbt-target")
+                  target_path=REPO_ROOT / "artifacts" / "bench-web-dbt-target")
     result = run_dbt(["run", "--quiet"], env=env)
     if not result.success:
         raise SystemExit(f"dbt run failed: {result.exception}")
