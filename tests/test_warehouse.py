@@ -139,8 +139,18 @@ def test_migrations_go_empty_to_head_to_base_and_back(warehouse_url: str) -> Non
     assert warehouse.migrate() == head  # idempotent
 
 
-def test_upgrading_a_warehouse_at_the_previous_revision_keeps_every_row(warehouse_url: str) -> None:
-    warehouse.migrate("0001")
+def _previous_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(warehouse.__file__).parent / "migrations"))
+    return ScriptDirectory.from_config(config).get_revision(warehouse.head_revision()).down_revision
+
+
+@pytest.mark.parametrize("start", ["0001", "previous"])
+def test_upgrading_an_older_warehouse_keeps_every_row(warehouse_url: str, start: str) -> None:
+    warehouse.migrate(_previous_revision() if start == "previous" else start)
     run_ids = [uuid.uuid4() for _ in range(50)]
     with warehouse.engine().begin() as conn:
         for i, run_id in enumerate(run_ids):

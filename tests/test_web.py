@@ -553,14 +553,9 @@ def test_a_call_answered_by_another_model_family_is_flagged(client, seeded):
 
 def test_the_role_migration_is_a_notice_not_a_failure_where_create_role_is_refused(seeded):
     """A managed Postgres gives the migrating user no CREATEROLE: the migration must go on."""
-    import importlib.util
-
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    path = REPO_ROOT / "evals/warehouse/migrations/versions/0006_app_role.py"
-    spec = importlib.util.spec_from_file_location("app_role_migration", path)
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
+    from evals.warehouse.roles import WEB_ROLE, create_role_sql, web_grants_sql
     suffix = uuid.uuid4().hex[:8]
     owner, probe = f"web_owner_{suffix}", f"web_probe_{suffix}"
     notices: list[str] = []
@@ -570,8 +565,8 @@ def test_the_role_migration_is_a_notice_not_a_failure_where_create_role_is_refus
             limited = make_conninfo(**{**conninfo_to_dict(seeded.url), "user": owner})
             with psycopg.connect(limited, autocommit=True) as conn:
                 conn.add_notice_handler(lambda diag: notices.append(diag.message_primary))
-                conn.execute(migration.create_role_sql(probe))
-                conn.execute(migration.grants_sql(probe))
+                conn.execute(create_role_sql(probe, login=True))
+                conn.execute(web_grants_sql(probe))
             assert admin.execute("select count(*) from pg_roles where rolname = %s",
                                  (probe,)).fetchone()[0] == 0
         finally:
@@ -579,8 +574,8 @@ def test_the_role_migration_is_a_notice_not_a_failure_where_create_role_is_refus
     assert any("not created" in notice for notice in notices)
     assert any("grants were skipped" in notice for notice in notices)
     with _owner(seeded.url) as admin:  # and on a server that allows it, a re-run changes nothing
-        admin.execute(migration.create_role_sql())
-        admin.execute(migration.grants_sql())
+        admin.execute(create_role_sql(WEB_ROLE, login=True))
+        admin.execute(web_grants_sql(WEB_ROLE))
 
 
 # --- evalhouse serve ----------------------------------------------------------------------------

@@ -1,8 +1,7 @@
 """A read-only role for BI tools: SELECT on the `marts` schema, nothing on `raw` or `staging`.
 
-Revision ID: 0003
-Revises: 0006 (the web role, 0006, was already chained to 0002; one line of history
-is kept linear rather than branched)
+Revision ID: 0004
+Revises: 0003
 
 Roles are cluster-wide, so the role is created only if absent (another database of the same
 server may have made it) and created NOLOGIN: an operator enables it with a password
@@ -15,26 +14,18 @@ revokes every grant it was not told about, e.g. the web app's role.)
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0006"
+from evals.warehouse.roles import BI_ROLE, create_role_sql
+
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-ROLE = "evalhouse_bi"
+ROLE = BI_ROLE
 
 
 def upgrade() -> None:
-    op.execute(
-        f"""
-        do $$
-        begin
-            if not exists (select from pg_roles where rolname = '{ROLE}') then
-                create role {ROLE} nologin;
-            end if;
-        end
-        $$
-        """
-    )
+    op.execute(create_role_sql(ROLE, login=False))
     op.execute("create schema if not exists marts")
     op.execute(f"grant usage on schema marts to {ROLE}")
     op.execute(f"grant select on all tables in schema marts to {ROLE}")

@@ -10,56 +10,20 @@ notes it and goes on; an administrator then creates the role and re-runs the gra
 It logs in without a password, which only a trust-auth socket (the embedded default) accepts;
 elsewhere give it a password with ALTER ROLE.
 
-Revision ID: 0006
+Revision ID: 0003
 Revises: 0002
 """
 
 from alembic import op
 
-revision = "0006"
+from evals.warehouse.roles import WEB_ROLE, create_role_sql, web_grants_sql
+
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-ROLE = "evalhouse_web"
-
-
-def create_role_sql(role: str = ROLE) -> str:
-    """Create the role unless it exists; a refusal (no CREATEROLE) is a notice, not an error."""
-    return f"""
-do $$
-begin
-    if not exists (select from pg_roles where rolname = '{role}') then
-        begin
-            create role {role} login;
-        exception when insufficient_privilege or duplicate_object then
-            raise notice 'evalhouse: role {role} not created (%); see docs/web.md', sqlerrm;
-        end;
-    end if;
-end $$
-"""
-
-
-def grants_sql(role: str = ROLE) -> str:
-    """The app's grants, skipped with a notice when the role does not exist."""
-    return f"""
-do $$
-begin
-    if not exists (select from pg_roles where rolname = '{role}') then
-        raise notice 'evalhouse: role {role} is missing; its grants were skipped';
-        return;
-    end if;
-    grant usage on schema raw to {role};
-    grant select on raw.eval_runs, raw.prompt_versions, raw.golden_suites, raw.golden_items,
-        raw.human_reviews, raw.alerts, raw.alert_deliveries, raw.review_queue to {role};
-    grant insert on raw.human_reviews, raw.eval_runs, raw.prompt_versions to {role};
-    grant update (acknowledged_at, acknowledged_by) on raw.alerts to {role};
-    create schema if not exists marts;
-    grant usage on schema marts to {role};
-    grant select on all tables in schema marts to {role};
-    alter default privileges in schema marts grant select on tables to {role};
-end $$
-"""
+ROLE = WEB_ROLE
 
 
 _REVOKE = f"""
@@ -83,8 +47,8 @@ end $$
 
 
 def upgrade() -> None:
-    op.execute(create_role_sql())
-    op.execute(grants_sql())
+    op.execute(create_role_sql(ROLE, login=True))
+    op.execute(web_grants_sql(ROLE))
 
 
 def downgrade() -> None:
