@@ -123,6 +123,7 @@ def run_nightly(first: date, last: date) -> str:
     """The nightly job over the nights [first, last] as ONE run (a single-run backfill: every
     daily asset takes the whole range), in this process, recorded in the persistent instance."""
     import time
+    from contextlib import redirect_stdout
 
     import dagster as dg
     from dagster._core.definitions.reconstruct import ReconstructableRepository
@@ -134,12 +135,16 @@ def run_nightly(first: date, last: date) -> str:
     from orchestration.project import ensure_manifest
 
     ensure_manifest()
+    log_path = dagster_home() / "logs" / f"nightly-{first}-{last}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     console.print(f"[bold]nightly[/]    job `{NIGHTLY_JOB}` over {first} … {last} (one run, in-process)")
+    console.print(f"             dbt and step output: {log_path}")
     tick = time.perf_counter()
     repository = ReconstructableRepository.for_module(
         "orchestration.definitions", "defs", working_directory=str(REPO_ROOT)
     )
-    with dg.DagsterInstance.get() as instance:
+    # dagster-dbt echoes every dbt event to stdout: keep it in a file, not on the console.
+    with dg.DagsterInstance.get() as instance, log_path.open("w") as log, redirect_stdout(log):
         result = dg.execute_job(
             repository.get_reconstructable_job(NIGHTLY_JOB),
             instance=instance,
