@@ -241,3 +241,20 @@ def test_the_release_gate_decides_from_launchpad_config_and_blocks_unless_deploy
     with psycopg.connect(warehouse_url) as conn:
         stored = conn.execute("select decision, suite from raw.gate_decisions").fetchall()
     assert stored == [(decision, "essay-feedback")]
+
+
+def test_a_failed_dbt_test_becomes_one_alert_per_day(warehouse_url, resources):
+    from types import SimpleNamespace
+
+    from orchestration.defs.warehouse.dbt_assets import _record_failed_tests
+
+    failed = dg.AssetCheckResult(
+        asset_key=dg.AssetKey(["marts", "fct_stage_daily"]), check_name="not_null_fct_stage_daily_stage",
+        passed=False, metadata={"dagster_dbt/failed_row_count": 3},
+    )
+    context = SimpleNamespace(run=SimpleNamespace(run_id="dagster-run-7"))
+    for _ in range(2):  # the same failure twice in a day is one alert
+        _record_failed_tests(context, resources["evalhouse"], [failed])
+    assert _alerts(warehouse_url) == [
+        ("dbt_test", "marts/fct_stage_daily:not_null_fct_stage_daily_stage", "critical")
+    ]
