@@ -13,7 +13,8 @@ from typing import Any
 
 import dagster as dg
 
-from evals.alerts import AlertDraft, record_alerts
+from evals.alerts import AlertDraft, alert_url, record_alerts
+from evals.config import AlertsConfig
 from orchestration.lib.partitions import day_window
 
 CHECK_SEVERITY = {"critical": dg.AssetCheckSeverity.ERROR, "warning": dg.AssetCheckSeverity.WARN,
@@ -28,8 +29,9 @@ def day_alert(kind: str, subject: str, day: date, message: str, **fields: Any) -
 
 
 def check_result(conn, drafts: Sequence[AlertDraft], *, metadata: dict[str, Any],
-                 description: str) -> dg.AssetCheckResult:
-    """Record the drafts (deduped) on `conn`'s open transaction and say pass/fail with them."""
+                 description: str, alerts: AlertsConfig) -> dg.AssetCheckResult:
+    """Record the drafts (deduped) on `conn`'s open transaction and say pass/fail with them;
+    the check's metadata links each new alert's page in the run view."""
     new_ids = record_alerts(conn, drafts)
     worst = max((draft.severity for draft in drafts), key=_rank, default="info")
     return dg.AssetCheckResult(
@@ -41,6 +43,9 @@ def check_result(conn, drafts: Sequence[AlertDraft], *, metadata: dict[str, Any]
             "alerts_raised": len(drafts),
             "alerts_new": len(new_ids),
             "alert_ids": dg.MetadataValue.json(new_ids),
+            "alert_links": dg.MetadataValue.md(
+                "\n".join(f"- [alert {i}]({alert_url(alerts, i)})" for i in new_ids) or "-"
+            ),
         },
     )
 

@@ -65,6 +65,7 @@ def run_log_quality_check(
             return check_result(
                 conn,
                 drafts,
+                alerts=config.alerts,
                 metadata={"days": dg.MetadataValue.json(per_day)},
                 description=f"{len(per_day) - len(drafts)}/{len(per_day)} days pass",
             )

@@ -66,6 +66,7 @@ def _evaluate(
         return check_result(
             conn,
             drafts,
+            alerts=config.alerts,
             metadata={
                 "nights": dg.MetadataValue.json([n.isoformat() for n in nights]),
                 "mart_rows": len(rows),

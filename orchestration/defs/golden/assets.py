@@ -89,6 +89,7 @@ def golden_runs_asset(model: str) -> dg.AssetsDefinition:
                 "cost_usd": round(cost, 6),
                 "accuracy": _mean_accuracy(per_run),
                 "runs": dg.MetadataValue.json(per_run),
+                "ops_overview": dg.MetadataValue.url(config.alerts.base_url),
             }
         )
 

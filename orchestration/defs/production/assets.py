@@ -42,6 +42,7 @@ where source = 'production' and started_at >= %s and started_at < %s
 )
 def production_runs(context: dg.AssetExecutionContext, evalhouse: EvalhouseResource):
     """Summarise each day of captured production calls."""
+    config = evalhouse.load()
     per_day, total_rows, total_cost = {}, 0, 0.0
     with evalhouse.connect() as conn:
         for day in days_of(context):
@@ -60,6 +61,7 @@ def production_runs(context: dg.AssetExecutionContext, evalhouse: EvalhouseResou
             "rows": total_rows,
             "cost_usd": round(total_cost, 6),
             "days": dg.MetadataValue.json(per_day),
+            "ops_overview": dg.MetadataValue.url(config.alerts.base_url),
         }
     )
 
