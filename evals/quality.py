@@ -61,7 +61,8 @@ class QualityReport:
 
     def describe_failures(self) -> str:
         return "; ".join(
-            f"{o.name}({o.column or 'table'}): observed {o.observed}"
+            f"{o.name}({o.column or 'table'})"
+            + (f": observed {o.observed}" if o.observed is not None else "")
             + (f", {o.unexpected_count} unexpected" if o.unexpected_count else "")
             for o in self.failures
         )
