@@ -18,7 +18,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from evals import warehouse
-from evals.runlog import _JSON_COLUMNS, COLUMNS, RunRecord, _row, idempotency_key, write_runs
+from evals.runlog import _JSON_COLUMNS, COLUMNS, RunRecord, _json, idempotency_key, write_runs
 
 _WORDS = ("loop", "index", "variable", "function", "return", "list", "edge", "case", "value",
           "string", "learner", "rubric", "print", "range", "boundary", "answer", "type")
@@ -73,10 +73,17 @@ _EXECUTEMANY = (
 )
 
 
+def _params(record: RunRecord) -> list:
+    return [
+        (None if value is None else _json(value)) if name in _JSON_COLUMNS else value
+        for name, value in zip(COLUMNS, (getattr(record, name) for name in COLUMNS), strict=True)
+    ]
+
+
 def executemany_writer(conn, records: list[RunRecord]) -> int:
     """The first writer (pipelined executemany, ON CONFLICT DO NOTHING), for comparison."""
     with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(_EXECUTEMANY, [_row(record) for record in records])
+        cur.executemany(_EXECUTEMANY, [_params(record) for record in records])
         return cur.rowcount
 
 
