@@ -119,7 +119,7 @@ def to_jsonable(value: Any) -> Any:
 # --- replay -----------------------------------------------------------------------------------
 
 
-def _suite_for(conn, config: Config, name: str | None, version: str | None) -> Suite | None:
+def stored_suite(conn, config: Config, name: str | None, version: str | None) -> Suite | None:
     """The suite's vocabulary, from the warehouse (the version graded against) or the config."""
     if not name:
         return None
@@ -164,7 +164,7 @@ def _item_truth(conn, run: dict[str, Any]) -> dict[str, Any]:
             "expected_issue_tags": expected.get("issue_tags") or []}
 
 
-def _sim_metadata(conn, run: dict[str, Any], suite: Suite | None) -> dict[str, Any]:
+def simulator_metadata(conn, run: dict[str, Any], suite: Suite | None) -> dict[str, Any]:
     tags: dict[str, Any] = {
         "role": run["role"], "item_id": run["item_id"], "trial": run["trial"], "stage": run["stage"],
         "as_of": run["started_at"].date().isoformat(), **_item_truth(conn, run),
@@ -238,12 +238,12 @@ def replay_run(
 
     from evals.llm import LLMClient
 
-    suite = _suite_for(conn, config, run["suite"], run["suite_version"])
+    suite = stored_suite(conn, config, run["suite"], run["suite_version"])
     asked = model or run["model"]
     client = LLMClient(config)
     try:
         result = client.complete(asked, messages, params=copy.deepcopy(run["params"]),
-                                 metadata=_sim_metadata(conn, run, suite))
+                                 metadata=simulator_metadata(conn, run, suite))
     finally:
         client.close()
 
@@ -274,7 +274,7 @@ def replay_run(
         attributes={"replay_of": str(run["run_id"])},
     )
     new.idempotency_key = idempotency_key("replay", str(new.run_id))
-    _grade(new, suite)
+    grade_record(new, suite)
     if template is not None:
         from evals.prompts import ensure_prompt_version
 
@@ -283,7 +283,7 @@ def replay_run(
     return run, load_run(conn, new.run_id)
 
 
-def _grade(record: RunRecord, suite: Suite | None) -> None:
+def grade_record(record: RunRecord, suite: Suite | None) -> None:
     if record.status != "ok" or suite is None or record.role not in ("grader", "judge"):
         return
     from evals.judging import parse_grade

@@ -341,13 +341,19 @@ def queue_unreviewed(
         "no_stage": NO_STAGE, "seed": str(seed), "sources": list(sources), "roles": list(roles),
         "since": since, "stages": list(stages) if stages else None, "per_stage": per_stage,
     }).fetchall()
-    if not rows:
+    with conn.transaction():
+        return enqueue(conn, [(run_id, stratum, reason) for run_id, stratum in rows])
+
+
+def enqueue(conn, entries: Sequence[tuple[Any, str | None, str]]) -> int:
+    """Add (run_id, stratum, reason) entries to raw.review_queue, once per run; returns new ones."""
+    if not entries:
         return 0
-    with conn.transaction(), conn.cursor() as cur:
+    with conn.cursor() as cur:
         cur.executemany(
             "insert into raw.review_queue (run_id, stratum, reason) values (%s, %s, %s)"
             " on conflict (run_id) do nothing",
-            [(run_id, stratum, reason) for run_id, stratum in rows],
+            entries,
         )
         return cur.rowcount
 

@@ -101,15 +101,9 @@ def review_picks(sample: list[SampledRow], share: float) -> list[SampledRow]:
 
 def queue_for_review(conn, rows: list[SampledRow]) -> int:
     """Add rows to raw.review_queue (once per run id); returns how many were new."""
-    if not rows:
-        return 0
-    with conn.cursor() as cur:
-        cur.executemany(
-            "insert into raw.review_queue (run_id, stratum, reason) values (%s, %s, %s)"
-            " on conflict (run_id) do nothing",
-            [(row.run_id, row.stratum, REVIEW_REASON) for row in rows],
-        )
-        return cur.rowcount
+    from evals.reviews import enqueue
+
+    return enqueue(conn, [(row.run_id, row.stratum, REVIEW_REASON) for row in rows])
 
 
 def _regrade_records(conn, config: Config, sample: list[SampledRow], judge: str, day: date,
@@ -119,7 +113,7 @@ def _regrade_records(conn, config: Config, sample: list[SampledRow], judge: str,
     import asyncio
 
     from evals.llm import LLMClient
-    from evals.replay import _grade, _sim_metadata, _suite_for, load_run
+    from evals.replay import grade_record, load_run, simulator_metadata, stored_suite
     from evals.runlog import idempotency_key, record_from_row, settled_keys
 
     runs = [(row, load_run(conn, row.run_id)) for row in sample]
@@ -130,8 +124,8 @@ def _regrade_records(conn, config: Config, sample: list[SampledRow], judge: str,
     suites = {}
     for _, run in todo.values():
         suites.setdefault((run["suite"], run["suite_version"]),
-                          _suite_for(conn, config, run["suite"], run["suite_version"]))
-    metadata = {key: _sim_metadata(conn, run, suites[(run["suite"], run["suite_version"])])
+                          stored_suite(conn, config, run["suite"], run["suite_version"]))
+    metadata = {key: simulator_metadata(conn, run, suites[(run["suite"], run["suite_version"])])
                 for key, (_, run) in todo.items()}
     client = LLMClient(config)
 
@@ -161,7 +155,7 @@ def _regrade_records(conn, config: Config, sample: list[SampledRow], judge: str,
             attributes={"stratum": row.stratum, "stratum_size": row.stratum_size,
                         "drawn": row.drawn, "sampled_day": day.isoformat()},
         )
-        _grade(record, suites[(run["suite"], run["suite_version"])])
+        grade_record(record, suites[(run["suite"], run["suite_version"])])
         records.append(record)
     return records
 
