@@ -99,46 +99,29 @@ excluded as (
     group by series_key, week_start
 ),
 
+{#- The series' dimension columns come from series_weeks; series_key stands for them here. -#}
 pairs as (
     select
         series_key,
-        reference,
         week_start,
-        stage,
-        source,
-        role,
-        model,
-        prompt_version,
-        suite,
-        suite_version,
         model_label,
         reference_label,
         count(*) as n_pairs
     from labelled
     where reference_label is not null
-    group by series_key, reference, week_start, stage, source, role, model, prompt_version,
-        suite, suite_version, model_label, reference_label
+    group by series_key, week_start, model_label, reference_label
 ),
 
 totals as (
     select
         series_key,
-        reference,
         week_start,
-        stage,
-        source,
-        role,
-        model,
-        prompt_version,
-        suite,
-        suite_version,
         sum(n_pairs) as n,
         coalesce(sum(n_pairs) filter (where model_label = reference_label), 0) as n_agree,
         coalesce(sum(n_pairs) filter (where model_label = '<parse_error>'), 0) as n_parse_errors,
         jsonb_object_agg(model_label || ' -> ' || reference_label, n_pairs) as confusion_counts
     from pairs
-    group by series_key, reference, week_start, stage, source, role, model, prompt_version,
-        suite, suite_version
+    group by series_key, week_start
 ),
 
 model_margins as (
