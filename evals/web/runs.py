@@ -60,6 +60,15 @@ def _run_id(text: str) -> uuid.UUID:
         raise HTTPException(404, "no such run") from None
 
 
+def _stored_run(web: WebState, run_id: uuid.UUID, columns: str) -> dict:
+    """The run's `columns` (a fixed list written in this module), or 404 for a form posted to
+    a run that does not exist."""
+    record = web.db.one(f"select {columns} from raw.eval_runs where run_id = %s", (run_id,))
+    if record is None:
+        raise HTTPException(404, "no such run")
+    return record
+
+
 def _filter_options(web: WebState) -> dict[str, list[str]]:
     """Values for the filter datalists, from the small dimension tables (never the run log)."""
     found = web.db.gather({
@@ -260,9 +269,7 @@ def add_review(
     check_csrf(principal, csrf, request)
     web = state(request)
     rid = _run_id(run_id)
-    record = web.db.one("select suite, suite_version from raw.eval_runs where run_id = %s", (rid,))
-    if record is None:
-        raise HTTPException(404, "no such run")
+    record = _stored_run(web, rid, "suite, suite_version")
     vocabulary = _suite_vocabulary(web, record)
     verdict = verdict.strip()
     if not verdict or (vocabulary["verdicts"] and verdict not in vocabulary["verdicts"]):
@@ -299,9 +306,7 @@ def replay_run(
     check_csrf(principal, csrf, request)
     web = state(request)
     rid = _run_id(run_id)
-    record = web.db.one("select prompt_name from raw.eval_runs where run_id = %s", (rid,))
-    if record is None:
-        raise HTTPException(404, "no such run")
+    record = _stored_run(web, rid, "prompt_name")
     known_versions = {
         row["prompt_version"] for row in web.db.rows(
             "select prompt_version from raw.prompt_versions where prompt_name = %s",
