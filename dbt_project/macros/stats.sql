@@ -52,3 +52,18 @@
     {%- endfor -%}
     ))
 {%- endmacro %}
+
+{#-
+  The dimensions of a stage series (stage_daily, issue distribution, judge consistency, verdict
+  agreement): one list, so those marts' series keys cannot drift apart.
+-#}
+{% macro stage_series_columns() -%}
+    {{- return(['stage', 'source', 'role', 'model', 'prompt_version', 'suite', 'suite_version']) -}}
+{%- endmacro %}
+
+{#- Those dimensions as a select or group-by list, qualified by `relation` when given. -#}
+{% macro stage_series_list(relation=none) -%}
+    {%- for column in stage_series_columns() -%}
+        {{ relation ~ '.' if relation }}{{ column }}{{ ', ' if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}

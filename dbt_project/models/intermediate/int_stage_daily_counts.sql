@@ -20,16 +20,10 @@ with runs as (
 
 final as (
     select
-        {{ series_key(['stage', 'source', 'role', 'model', 'prompt_version', 'suite', 'suite_version']) }}
+        {{ series_key(stage_series_columns()) }}
             as series_key,
         run_date,
-        stage,
-        source,
-        role,
-        model,
-        prompt_version,
-        suite,
-        suite_version,
+        {{ stage_series_list() }},
         count(*) as n_calls,
         count(*) filter (where is_settled) as n_settled,
         count(*) filter (where is_failed) as n_failed,
@@ -45,7 +39,7 @@ final as (
         sum(score) filter (where status = 'ok') as score_sum,
         max(loaded_at) as runs_loaded_through
     from runs
-    group by stage, source, role, model, prompt_version, suite, suite_version, run_date
+    group by {{ stage_series_list() }}, run_date
 )
 
 select * from final

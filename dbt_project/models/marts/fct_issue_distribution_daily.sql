@@ -12,8 +12,7 @@
 }}
 
 with runs as (
-    select stage, source, role, model, prompt_version, suite, suite_version, run_date,
-        issue_tags, loaded_at
+    select {{ stage_series_list() }}, run_date, issue_tags, loaded_at
     from {{ ref('fct_eval_runs') }}
     where status = 'ok'
         and stage is not null
@@ -22,31 +21,29 @@ with runs as (
 
 series_totals as (
     select
-        stage, source, role, model, prompt_version, suite, suite_version, run_date,
+        {{ stage_series_list() }}, run_date,
         count(*) as n_runs,
         max(loaded_at) as runs_loaded_through
     from runs
-    group by stage, source, role, model, prompt_version, suite, suite_version, run_date
+    group by {{ stage_series_list() }}, run_date
 ),
 
 tag_counts as (
     select
-        runs.stage, runs.source, runs.role, runs.model, runs.prompt_version, runs.suite,
-        runs.suite_version, runs.run_date,
+        {{ stage_series_list('runs') }}, runs.run_date,
         tags.issue_tag,
         count(*) as n_runs_with_tag
     from runs
     cross join lateral (
         select distinct tag from unnest(runs.issue_tags) as tag where tag is not null
     ) as tags (issue_tag)
-    group by runs.stage, runs.source, runs.role, runs.model, runs.prompt_version, runs.suite,
-        runs.suite_version, runs.run_date, tags.issue_tag
+    group by {{ stage_series_list('runs') }}, runs.run_date, tags.issue_tag
 ),
 
 {#- Keys are hashed after aggregation (few rows), so the join is a plain hash join. -#}
 keyed_totals as (
     select
-        {{ series_key(['stage', 'source', 'role', 'model', 'prompt_version', 'suite', 'suite_version']) }}
+        {{ series_key(stage_series_columns()) }}
             as series_key,
         series_totals.*
     from series_totals
@@ -54,7 +51,7 @@ keyed_totals as (
 
 keyed_tags as (
     select
-        {{ series_key(['stage', 'source', 'role', 'model', 'prompt_version', 'suite', 'suite_version']) }}
+        {{ series_key(stage_series_columns()) }}
             as series_key,
         tag_counts.*
     from tag_counts

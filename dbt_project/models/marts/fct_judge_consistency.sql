@@ -43,13 +43,7 @@ items as (
     select
         item_runs.item_key,
         item_runs.week_start,
-        item_runs.stage,
-        item_runs.source,
-        item_runs.role,
-        item_runs.model,
-        item_runs.prompt_version,
-        item_runs.suite,
-        item_runs.suite_version,
+        {{ stage_series_list('item_runs') }},
         count(*) as n_judgments,
         count(*) filter (where item_runs.status = 'parse_error') as n_parse_errors,
         count(distinct item_runs.verdict) as n_distinct_verdicts,
@@ -60,14 +54,13 @@ items as (
         max(item_runs.loaded_at) as runs_loaded_through
     from item_runs
     inner join repeated_items on repeated_items.item_key = item_runs.item_key
-    group by item_runs.item_key, item_runs.week_start, item_runs.stage, item_runs.source, item_runs.role,
-        item_runs.model, item_runs.prompt_version, item_runs.suite, item_runs.suite_version
+    group by item_runs.item_key, item_runs.week_start, {{ stage_series_list('item_runs') }}
     having count(*) >= 2
 ),
 
 scored_items as (
     select
-        {{ series_key(['stage', 'source', 'role', 'model', 'prompt_version', 'suite', 'suite_version']) }}
+        {{ series_key(stage_series_columns()) }}
             as series_key,
         items.*,
         n_parse_errors = 0 and n_verdicts = n_judgments and n_distinct_verdicts = 1 as is_consistent,
@@ -80,13 +73,7 @@ final as (
     select
         series_key,
         week_start,
-        stage,
-        source,
-        role,
-        model,
-        prompt_version,
-        suite,
-        suite_version,
+        {{ stage_series_list() }},
         count(*) as n_items,
         sum(n_judgments) as n_judgments,
         count(*) filter (where n_with_position > 0) as n_items_position_swapped,
@@ -114,8 +101,7 @@ final as (
         ) }} as judgment_accuracy,
         max(runs_loaded_through) as runs_loaded_through
     from scored_items
-    group by series_key, week_start, stage, source, role, model, prompt_version, suite,
-        suite_version
+    group by series_key, week_start, {{ stage_series_list() }}
 )
 
 select * from final

@@ -57,17 +57,11 @@ against_golden as (
 
 labelled as (
     select
-        {{ series_key(['reference', 'stage', 'source', 'role', 'model', 'prompt_version', 'suite', 'suite_version']) }}
+        {{ series_key(['reference'] + stage_series_columns()) }}
             as series_key,
         reference,
         week_start,
-        stage,
-        source,
-        role,
-        model,
-        prompt_version,
-        suite,
-        suite_version,
+        {{ stage_series_list() }},
         case when status = 'parse_error' then '<parse_error>' else coalesce(verdict, '<no_verdict>') end
             as model_label,
         reference_label,
@@ -81,12 +75,10 @@ labelled as (
 
 series_weeks as (
     select
-        series_key, reference, week_start, stage, source, role, model, prompt_version, suite,
-        suite_version,
+        series_key, reference, week_start, {{ stage_series_list() }},
         max(loaded_at) as runs_loaded_through
     from labelled
-    group by series_key, reference, week_start, stage, source, role, model, prompt_version,
-        suite, suite_version
+    group by series_key, reference, week_start, {{ stage_series_list() }}
 ),
 
 excluded as (
@@ -159,13 +151,7 @@ final as (
         series_weeks.series_key,
         series_weeks.reference,
         series_weeks.week_start,
-        series_weeks.stage,
-        series_weeks.source,
-        series_weeks.role,
-        series_weeks.model,
-        series_weeks.prompt_version,
-        series_weeks.suite,
-        series_weeks.suite_version,
+        {{ stage_series_list('series_weeks') }},
         coalesce(totals.n, 0) as n,
         coalesce(totals.n_agree, 0) as n_agree,
         {{ safe_ratio('totals.n_agree', 'totals.n') }} as agreement,
