@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 
 from evals.config import Config, ConfigError, load_config
 
+if TYPE_CHECKING:  # evals.reviews is heavy for `--help`; the type is all that is needed here
+    from evals.reviews import LineIssue
+
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 EXIT_BAD_INPUT = 2
+SHOWN_ISSUES = 50
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
@@ -24,3 +31,15 @@ def config_or_exit() -> Config:
         return load_config()
     except ConfigError as exc:
         raise fail(str(exc)) from None
+
+
+def exit_on_line_issues(file_name: str, issues: Sequence[LineIssue], heading: str) -> None:
+    """List a file's rejected lines (the first SHOWN_ISSUES) and exit 1; nothing when none."""
+    if not issues:
+        return
+    console.print(f"[yellow]{len(issues)} {heading}:[/]")
+    for issue in issues[:SHOWN_ISSUES]:
+        console.print(f"  {file_name}:{issue.line}: {issue.message}", highlight=False, markup=False)
+    if len(issues) > SHOWN_ISSUES:
+        console.print(f"  … and {len(issues) - SHOWN_ISSUES} more")
+    raise typer.Exit(1)

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import typer
 
-from evals.cli._common import config_or_exit, console, fail
-
-_SHOWN_ISSUES = 50
+from evals.cli._common import config_or_exit, console, exit_on_line_issues, fail
 
 
 def import_file(
@@ -35,10 +33,4 @@ def import_file(
         f"{report.already_present} already present, {report.parse_errors} parse errors "
         f"(raw verdict kept), {report.reviews_stored} human reviews stored"
     )
-    if report.issues:
-        console.print(f"[yellow]{len(report.issues)} records could not be mapped:[/]")
-        for issue in report.issues[:_SHOWN_ISSUES]:
-            console.print(f"  {file.name}:{issue.line}: {issue.message}", highlight=False, markup=False)
-        if len(report.issues) > _SHOWN_ISSUES:
-            console.print(f"  … and {len(report.issues) - _SHOWN_ISSUES} more")
-        raise typer.Exit(1)
+    exit_on_line_issues(file.name, report.issues, "records could not be mapped")

@@ -6,12 +6,10 @@ from pathlib import Path
 
 import typer
 
-from evals.cli._common import config_or_exit, console, fail
+from evals.cli._common import config_or_exit, console, exit_on_line_issues, fail
 
 app = typer.Typer(help="Human reviews: export a stratified review queue, import labels.",
                   no_args_is_help=True)
-
-_SHOWN_ISSUES = 50
 
 
 @app.command("queue")
@@ -51,10 +49,4 @@ def import_labels(
         result = import_reviews(conn, config, file, reviewer=reviewer)
     console.print(f"{file.name}: {result.read} rows read, {result.stored} labels stored or updated, "
                   f"{result.unlabelled} without a verdict (skipped)")
-    if result.issues:
-        console.print(f"[yellow]{len(result.issues)} rows rejected:[/]")
-        for issue in result.issues[:_SHOWN_ISSUES]:
-            console.print(f"  {file.name}:{issue.line}: {issue.message}", highlight=False, markup=False)
-        if len(result.issues) > _SHOWN_ISSUES:
-            console.print(f"  … and {len(result.issues) - _SHOWN_ISSUES} more")
-        raise typer.Exit(1)
+    exit_on_line_issues(file.name, result.issues, "rows rejected")
