@@ -264,8 +264,9 @@ def config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG)).expanduser().resolve()
 
 
-def _format_validation_error(path: Path, error: ValidationError) -> str:
-    lines = [f"{path}: invalid configuration"]
+def validation_problems(error: ValidationError) -> str:
+    """A pydantic error as indented `location: message` lines for a person editing YAML."""
+    lines = []
     for item in error.errors():
         location = ".".join(str(part) for part in item["loc"]) or "(top level)"
         message = item["msg"]
@@ -273,6 +274,10 @@ def _format_validation_error(path: Path, error: ValidationError) -> str:
             message = "unknown key"
         lines.append(f"  {location}: {message}")
     return "\n".join(lines)
+
+
+def _format_validation_error(path: Path, error: ValidationError) -> str:
+    return f"{path}: invalid configuration\n{validation_problems(error)}"
 
 
 def load_config(path: Path | str | None = None) -> Config:

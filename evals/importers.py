@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from evals.config import validation_problems
 from evals.reviews import (
     LineIssue,
     Review,
@@ -142,12 +143,7 @@ def load_mapping(path: Path | str) -> ImportMapping:
     try:
         return ImportMapping.model_validate(data)
     except ValidationError as exc:
-        problems = "\n".join(
-            f"  {'.'.join(str(p) for p in error['loc']) or '(top level)'}: "
-            f"{'unknown key' if error['type'] == 'extra_forbidden' else error['msg']}"
-            for error in exc.errors()
-        )
-        raise MappingError(f"{path}: invalid mapping\n{problems}") from None
+        raise MappingError(f"{path}: invalid mapping\n{validation_problems(exc)}") from None
 
 
 # --- reading the source ----------------------------------------------------------------------
