@@ -231,10 +231,8 @@ class EmbeddedPostgres:
             settings["port"] = str(tcp_port)
         options = " ".join(f"-c {key}={value}" for key, value in settings.items())
         options += f" -k {self._socket_dir()}"
-        if self._run_as() is not None and self.log_path.exists():
-            os.chown(self.log_path, *_owner(self.pgdata))
-        elif self._run_as() is not None:
-            self.log_path.touch()
+        if self._run_as() is not None:  # the server, not root, appends to its log
+            self.log_path.touch(exist_ok=True)
             os.chown(self.log_path, *_owner(self.pgdata))
         self._pg_ctl("-l", str(self.log_path), "-o", options, "start")
         deadline = time.monotonic() + _START_TIMEOUT_S
