@@ -100,7 +100,7 @@ class SamplingConfig(_Strict):
 
 
 class DriftConfig(_Strict):
-    """Thresholds of the nightly drift checks (the detectors live in evals/drift.py)."""
+    """Thresholds of the nightly drift checks (the detectors live in evals/drift/)."""
 
     schedule: str = Field("0 2 * * *", description="Cron of the nightly drift job (UTC).")
     baseline_days: int = Field(14, ge=1, description="Trailing days a recent window is compared to.")

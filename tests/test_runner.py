@@ -331,16 +331,16 @@ def test_run_log_writes_are_idempotent_in_any_transaction_state(warehouse_url: s
 
 def test_a_bug_on_one_item_is_an_error_row_and_the_batch_goes_on(
         warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from evals import runner
+    from evals.runner import calls
 
-    real = runner.render_grader
+    real = calls.render_grader
 
     def flaky(suite, item, prompt=None):
         if item.item_id == "i0001":
             raise ValueError("template exploded with key=abcdef123456")
         return real(suite, item, prompt)
 
-    monkeypatch.setattr(runner, "render_grader", flaky)
+    monkeypatch.setattr(calls, "render_grader", flaky)
     config = Config.model_validate({"models": {"m": {"model": "evalhouse-sim/m"}},
                                     "simulator": {"error_rate": 0, "rate_limit_rate": 0}})
     suite = load_suite(write_suite(tmp_path / "suite.yaml", grader_items(5)))
@@ -350,7 +350,7 @@ def test_a_bug_on_one_item_is_an_error_row_and_the_batch_goes_on(
     assert [(r["status"], r["attempts"], r["error_class"]) for r in failed] == [
         ("error", 0, "ValueError")]
     assert "abcdef123456" not in failed[0]["error_message"]
-    monkeypatch.setattr(runner, "render_grader", real)
+    monkeypatch.setattr(calls, "render_grader", real)
     assert run_suite(config, suite, "m").calls == 1
 
 

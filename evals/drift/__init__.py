@@ -1,0 +1,41 @@
+"""Drift detectors for the nightly checks: pass-rate shifts and bands, judge agreement,
+golden accuracy night over night, cost and latency spikes.
+
+Each detector reads a small series computed by the marts (counts per day, per-item golden
+outcomes, a daily cost or latency figure) and returns `Finding`s — nothing when all is quiet.
+A finding carries what an alert row needs (raw.alerts): the statistic, what was observed, the
+range that would have been quiet, the window, a p-value and the evidence behind it. Days are
+calendar days (UTC).
+
+One module per detector (`shift` holds the one with a false-alarm contract); this package
+re-exports what the Dagster checks and the tests use.
+"""
+
+from evals.drift.agreement import detect_agreement_drift
+from evals.drift.bands import detect_band_violations
+from evals.drift.findings import SEVERITIES, Finding
+from evals.drift.golden import detect_golden_regression
+from evals.drift.series import DailyCounts
+from evals.drift.shift import (
+    WindowTest,
+    detect_pass_rate_shifts,
+    recent_window_test,
+    shift_threshold,
+)
+from evals.drift.spikes import detect_cost_spike, detect_latency_spike, detect_spike
+
+__all__ = [
+    "SEVERITIES",
+    "DailyCounts",
+    "Finding",
+    "WindowTest",
+    "detect_agreement_drift",
+    "detect_band_violations",
+    "detect_cost_spike",
+    "detect_golden_regression",
+    "detect_latency_spike",
+    "detect_pass_rate_shifts",
+    "detect_spike",
+    "recent_window_test",
+    "shift_threshold",
+]

@@ -1,0 +1,108 @@
+"""What a run did (this invocation) and where its batch stands (all invocations)."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evals.runlog import RunRecord
+    from evals.runner.context import RunContext
+
+
+@dataclass
+class RunSummary:
+    """What a run did (this invocation) and where the batch stands (all invocations)."""
+
+    suite: str
+    suite_version: str
+    kind: str
+    model: str
+    judge: str | None
+    batch_key: str
+    planned_calls: int
+    skipped_calls: int
+    calls: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    elapsed_s: float = 0.0
+    unsettled_calls: int = 0
+    scored: int = 0
+    correct: int = 0
+    by_stage: dict[str, tuple[int, int]] = field(default_factory=dict)  # stage -> (correct, n)
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.scored if self.scored else None
+
+    def latency_ms(self, quantile: float) -> float | None:
+        if not self.latencies_ms:
+            return None
+        if len(self.latencies_ms) == 1:
+            return self.latencies_ms[0]
+        return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[
+            round(quantile * 100) - 1]
+
+    @property
+    def errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status != "ok")
+
+    def count(self, record: RunRecord) -> None:
+        """Add one finished call (latency only of settled calls: failures time out)."""
+        self.calls += 1
+        self.statuses[record.status] += 1
+        if record.status in ("ok", "parse_error") and record.latency_ms is not None:
+            self.latencies_ms.append(record.latency_ms)
+        self.input_tokens += record.input_tokens or 0
+        self.output_tokens += record.output_tokens or 0
+        self.cost_usd += record.cost_usd or 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite, "suite_version": self.suite_version, "kind": self.kind,
+            "model": self.model, "judge": self.judge, "batch_key": self.batch_key,
+            "planned_calls": self.planned_calls, "skipped_calls": self.skipped_calls,
+            "calls": self.calls, "statuses": dict(self.statuses),
+            "unsettled_calls": self.unsettled_calls, "accuracy": self.accuracy,
+            "scored": self.scored, "by_stage": {s: {"correct": c, "n": n}
+                                                for s, (c, n) in self.by_stage.items()},
+            "latency_p50_ms": self.latency_ms(0.5), "latency_p95_ms": self.latency_ms(0.95),
+            "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd, "elapsed_s": self.elapsed_s,
+        }
+
+
+def batch_accuracy(conn, run: RunContext, summary: RunSummary) -> None:
+    """Accuracy over the whole logical batch (earlier invocations included), per stage."""
+    suite = run.suite
+    if suite.kind == "grader":
+        rows = conn.execute(
+            "select coalesce(stage, '-'), count(*) filter (where verdict = expected_verdict),"
+            " count(*) from raw.eval_runs where batch_id = %s and suite = %s"
+            " and suite_version = %s and model = %s and role = 'grader'"
+            " and prompt_version = %s and status in ('ok', 'parse_error') group by 1"
+            " order by 1",
+            (run.batch_key, suite.name, suite.version, run.model,
+             run.prompts["main"].version),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            "select coalesce(c.stage, '-'),"
+            " count(*) filter (where coalesce(j.passed, c.passed)), count(*)"
+            " from raw.eval_runs c left join raw.eval_runs j on j.parent_run_id = c.run_id"
+            " and j.role = 'judge' and j.model = %s and j.status in ('ok', 'parse_error')"
+            " where c.batch_id = %s and c.suite = %s and c.suite_version = %s"
+            " and c.model = %s and c.role = 'candidate' and c.prompt_version = %s"
+            " and c.status = 'ok' and (c.verdict is not null or j.run_id is not null)"
+            " group by 1 order by 1",
+            (run.judge or "", run.batch_key, suite.name, suite.version,
+             run.model, run.prompts["main"].version),
+        ).fetchall()
+    summary.by_stage = {stage: (correct, n) for stage, correct, n in rows}
+    summary.correct = sum(c for c, _ in summary.by_stage.values())
+    summary.scored = sum(n for _, n in summary.by_stage.values())
