@@ -15,7 +15,8 @@ caller can always write a row. The rules (see STACK_NOTES, "LiteLLM"):
   with LiteLLM so its callbacks agree), else LiteLLM's own price map, else None (never a guess).
 - The hot path does no logging and builds no clients: LiteLLM reuses its cached HTTP session.
 - After the first import, the heap LiteLLM leaves is frozen (`gc.freeze`), so full garbage
-  collections stop re-walking it mid-run.
+  collections stop re-walking it mid-run; while no LiteLLM callback or budget is registered, our
+  calls skip LiteLLM's async logging (nobody would receive it).
 
 litellm is imported on first use (it takes seconds), never at module import.
 """
@@ -153,6 +154,36 @@ def _warm_up(litellm) -> None:
         )
     except Exception:  # the simulator's fault rates apply to this call too; it warmed up anyway
         pass
+
+
+_CALLBACK_PARAMS = ("callbacks", "success_callback", "failure_callback")
+
+
+def _observed(litellm, request: Mapping[str, Any]) -> bool:
+    """Whether anything could receive LiteLLM's logging of this call: a registered callback
+    (capture, an observability integration), one passed with the call, or a budget."""
+    return bool(litellm.callbacks or litellm.success_callback or litellm._async_success_callback
+                or litellm.failure_callback or litellm._async_failure_callback
+                or litellm.max_budget or any(request.get(name) for name in _CALLBACK_PARAMS))
+
+
+async def _acompletion(litellm, request: Mapping[str, Any]):
+    """`litellm.acompletion`, marked as one of LiteLLM's internal calls when nothing observes it.
+
+    LiteLLM's `is_internal_call` flag skips its async success/failure logging (the Logging
+    payload, a second cost calculation, a logging-worker task): ~0.8 ms of CPU per call
+    (docs/benchmarks.md) that only callbacks consume; tokens, cost and latency we take from the
+    response ourselves. The flag is a context variable, set and reset around this one await, so
+    it never touches an app's calls, and with any callback registered nothing changes."""
+    if _observed(litellm, request):
+        return await litellm.acompletion(**request)
+    from litellm._internal_context import is_internal_call
+
+    token = is_internal_call.set(True)
+    try:
+        return await litellm.acompletion(**request)
+    finally:
+        is_internal_call.reset(token)
 
 
 def retry_after_s(exc: BaseException) -> float | None:
@@ -333,7 +364,7 @@ class LLMClient:
             progress["attempt_started"] = time.perf_counter()
             try:
                 async with asyncio.timeout(timeout + _ATTEMPT_GRACE_S):
-                    response = await litellm.acompletion(**request)
+                    response = await _acompletion(litellm, request)
             except Exception as exc:
                 latency_ms = (time.perf_counter() - progress["attempt_started"]) * 1000
                 progress["last_exc"] = exc

@@ -128,6 +128,42 @@ def test_concurrency_is_bounded_per_model(fake_openai: FakeOpenAI) -> None:  # n
     assert max(r.timings["queued_ms"] for r in results) >= 150
 
 
+def test_litellm_logging_is_skipped_only_while_nobody_listens(
+        fake_openai: FakeOpenAI) -> None:  # noqa: F811
+    """Unobserved calls skip LiteLLM's async logging (a context flag, never left set); a registered
+    callback (capture, an integration) still receives every call of ours."""
+    import litellm
+    from litellm._internal_context import is_internal_call
+    from litellm.integrations.custom_logger import CustomLogger
+
+    class Seen(CustomLogger):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[str] = []
+
+        async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+            self.calls.append(kwargs["messages"][0]["content"])
+
+    client = LLMClient(_config(fake_openai))
+    seen = Seen()
+
+    async def main():
+        try:
+            quiet = await _ask(client, "quiet")
+            assert is_internal_call.get() is False
+            litellm.callbacks.append(seen)
+            return quiet, await _ask(client, "observed")
+        finally:
+            await client.aclose()
+            litellm.logging_callback_manager.remove_callback_from_all_lists(seen)
+            if seen in litellm.callbacks:
+                litellm.callbacks.remove(seen)
+
+    quiet, observed = asyncio.run(main())
+    assert quiet.ok and observed.ok and quiet.cost_usd and observed.cost_usd
+    assert seen.calls == ["grade observed"]
+
+
 def test_rpm_spaces_call_starts(fake_openai: FakeOpenAI) -> None:  # noqa: F811
     client = LLMClient(_config(fake_openai, rpm=600))  # one start every 0.1 s
 
