@@ -175,3 +175,24 @@ def test_the_run_log_rejects_values_outside_its_enumerations(warehouse_url: str)
             "insert into raw.eval_runs (run_id, idempotency_key, source, role, model, started_at,"
             " status) values (gen_random_uuid(), 'x', 'golden', 'grader', 'm', now(), 'maybe')"
         ))
+
+
+def test_concurrent_migrations_of_an_empty_warehouse_all_succeed(pg_server: EmbeddedPostgres) -> None:
+    name = f"empty_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server.url("postgres"), autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    try:
+        env = {**os.environ, warehouse.URL_ENV: pg_server.url(name)}
+        procs = [
+            subprocess.Popen([*EVALHOUSE, "db", "migrate"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+            for _ in range(3)
+        ]
+        outputs = [proc.communicate(timeout=120)[0] for proc in procs]
+        assert [proc.returncode for proc in procs] == [0, 0, 0], outputs
+        with psycopg.connect(pg_server.url(name)) as conn:
+            version = conn.execute("select version_num from public.alembic_version").fetchall()
+        assert version == [(warehouse.head_revision(),)]
+    finally:
+        with psycopg.connect(pg_server.url("postgres"), autocommit=True) as conn:
+            conn.execute(f'drop database "{name}" with (force)')

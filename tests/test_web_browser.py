@@ -121,12 +121,21 @@ def _shot(driver, name: str) -> None:
 
 def _click_and_wait(driver, by: str, target: str, timeout: float = 30) -> None:
     """Click a link or submit button and wait until the next page has replaced this one."""
-    from selenium.webdriver.support import expected_conditions
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = driver.find_element("tag name", "html")
     driver.find_element(by, target).click()
-    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(page))
+
+    def replaced(_driver) -> bool:
+        try:
+            page.is_enabled()
+        except WebDriverException:
+            # Stale, or (mid-navigation) Chrome's "node does not belong to the document": gone.
+            return True
+        return False
+
+    WebDriverWait(driver, timeout).until(replaced)
     WebDriverWait(driver, timeout).until(
         lambda d: d.execute_script("return document.readyState") == "complete")
 
