@@ -16,7 +16,6 @@ Measures, against a throwaway embedded warehouse (or EVALHOUSE_DATABASE_URL):
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import tempfile
@@ -25,6 +24,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench._warehouse import bench_warehouse
 from evals import capture, warehouse
 from evals.capture.prepare import RowPreparer
 from evals.capture.spool import Spool
@@ -188,19 +188,10 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--litellm-calls", type=int, default=400)
     args = parser.parse_args()
-    throwaway = None
-    if not os.environ.get(warehouse.URL_ENV):
-        os.environ[warehouse.HOME_ENV] = tempfile.mkdtemp(prefix="evalhouse-bench-")
-        throwaway = warehouse.embedded_server()
-        throwaway.ensure_running()
-    try:
-        warehouse.migrate()
+    with bench_warehouse():
         bench_capture_api(args.calls)
         bench_callback(args.calls, args.litellm_calls)
         bench_outage(min(args.calls, 20_000))
-    finally:
-        if throwaway is not None:
-            throwaway.stop()  # the embedded server is detached: it would outlive the benchmark
 
 
 if __name__ == "__main__":

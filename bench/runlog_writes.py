@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from bench._warehouse import bench_warehouse
 from evals import warehouse
 from evals.runlog import _JSON_COLUMNS, COLUMNS, RunRecord, _json, idempotency_key, write_runs
 
@@ -94,12 +94,9 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true",
                         help="also time the executemany writer on the same rows (new run ids)")
     args = parser.parse_args()
-    if not os.environ.get(warehouse.URL_ENV):
-        os.environ[warehouse.HOME_ENV] = tempfile.mkdtemp(prefix="evalhouse-bench-")
-    warehouse.migrate()
     rows = realistic_rows(args.rows)
     size = sum(len(str(v)) for v in rows[0].to_dict().values())
-    with warehouse.connect() as conn:
+    with bench_warehouse(), warehouse.connect() as conn:
         conn.execute("delete from raw.eval_runs where batch_id = 'bench'")
         conn.commit()
         written, first = _write_all(conn, rows, args.batch)
