@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from evals.config import Config, ConfigError, GateConfig
+from evals.config import Config, ConfigError, GateConfig, validation_problems
 from evals.gate.decision import decide
 from evals.gate.outcomes import (
     DECISIONS,
@@ -75,12 +75,9 @@ def gate_config_from_file(base: GateConfig, path: Path | str) -> GateConfig:
     try:
         return GateConfig.model_validate({**base.model_dump(), **data})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: "
-            f"{'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
-            for e in exc.errors()
-        )
-        raise ConfigError(f"{path}: invalid gate configuration: {problems}") from None
+        raise ConfigError(
+            f"{path}: invalid gate configuration\n{validation_problems(exc)}"
+        ) from None
 
 
 def default_report_path(decision: GateDecision) -> Path:
