@@ -9,8 +9,12 @@ on a 2xx, so two sensors ticking at once cannot both send it. (Only a crash in t
 between the webhook's 2xx and the commit can repeat a message; receivers that honour the
 `Idempotency-Key` header see it as the same alert.)
 
-Alerts are deduplicated by a key over (check, subject, window): re-running a night, or the whole
-demo, adds no row. Secrets never reach a row, a payload or a log line: webhook URLs (which often
+An alert is an incident: one firing alert per (kind, subject). A finding on a subject that is
+already firing is an occurrence of that alert (raw.alert_occurrences, keyed by check, subject and
+window, so re-running a night, or the whole demo, adds nothing) and moves its revision; a check
+that evaluates a night and finds the subject quiet resolves it. Webhooks hear each revision once:
+opened, "still firing (N nights)", resolved — never the same night twice, never a new critical
+alert per night for one ongoing problem. Secrets never reach a row, a payload or a log line: webhook URLs (which often
 embed a token) are referred to by webhook name only, and texts pass the shared scrubber.
 """
 
@@ -88,44 +92,146 @@ class AlertDraft:
 
 
 def record_alerts(conn, drafts: Iterable[AlertDraft]) -> list[int]:
-    """Insert alerts on the caller's psycopg connection; returns the ids of the new ones.
+    """Record findings on the caller's psycopg connection; returns the ids of the alerts that
+    were opened or moved on (a new occurrence of the newest window).
 
     It does not commit: call it inside the transaction that read the data and decided, so the
-    decision and its alerts commit (or roll back) together. A draft whose dedupe key exists is
-    skipped.
+    decision and its alerts commit (or roll back) together. A subject that already has a firing
+    alert of the same kind gets an occurrence on that alert instead of a second alert; a window
+    already recorded (the same check re-run) changes nothing.
     """
-    new_ids: list[int] = []
+    changed: list[int] = []
     for draft in drafts:
-        row = conn.execute(
-            """
-            insert into raw.alerts (
-                dedupe_key, kind, severity, subject, message, statistic, observed,
-                expected_low, expected_high, window_start, window_end, evidence,
-                example_run_ids, orchestrator_run_id
-            ) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::uuid[], %s)
-            on conflict (dedupe_key) do nothing
-            returning alert_id
-            """,
-            (
-                draft.dedupe_key,
-                draft.kind,
-                draft.severity,
-                scrub(draft.subject),
-                scrub(draft.message),
-                draft.statistic,
-                _finite(draft.observed),
-                _finite(draft.expected_low),
-                _finite(draft.expected_high),
-                draft.window_start,
-                draft.window_end,
-                scrub(json.dumps(_json_safe(draft.evidence), default=str, sort_keys=True)),
-                [str(run_id) for run_id in draft.example_run_ids],
-                draft.orchestrator_run_id,
-            ),
-        ).fetchone()
-        if row is not None:
-            new_ids.append(row[0])
-    return new_ids
+        if conn.execute(
+            "select from raw.alert_occurrences where dedupe_key = %s", (draft.dedupe_key,)
+        ).fetchone() is not None:
+            continue
+        alert_id = _update_firing(conn, draft)
+        if alert_id is None:
+            alert_id = _open(conn, draft)
+        if alert_id is None:  # another transaction opened this incident first: join it
+            alert_id = _update_firing(conn, draft)
+        if alert_id is not None:
+            _add_occurrence(conn, alert_id, draft)
+            changed.append(alert_id)
+    return changed
+
+
+def resolve_cleared(
+    conn, kinds: Sequence[str], night_end: datetime, *, subject: str | None = None
+) -> list[int]:
+    """Resolve the firing alerts of `kinds` that no finding renewed for the night ending at
+    `night_end`: the check evaluated that night and the subject was quiet.
+
+    Call it after `record_alerts` for that night, in the same transaction. An alert last seen
+    at or after `night_end` (a re-run of an older night) is left alone. A check that watches one
+    subject (one asset's quality, say) passes it, so it never resolves another check's alerts.
+    """
+    watched = scrub(subject) if subject else None
+    rows = conn.execute(
+        """
+        update raw.alerts
+        set status = 'resolved', resolved_at = now(), updated_at = now(), revision = revision + 1
+        where status = 'firing' and kind = any(%s) and window_end < %s
+            and (%s::text is null or subject = %s)
+        returning alert_id
+        """,
+        (list(kinds), night_end, watched, watched),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _update_firing(conn, draft: AlertDraft) -> int | None:
+    """Renew the firing alert of the draft's kind and subject; its latest evidence (and the
+    revision webhooks hear about) moves only when the draft's window is the newest."""
+    row = conn.execute(
+        """
+        update raw.alerts a
+        set occurrences = a.occurrences + 1,
+            updated_at = now(),
+            revision = a.revision + newest.is_newest::int,
+            severity = case when newest.is_newest then %(severity)s else a.severity end,
+            message = case when newest.is_newest then %(message)s else a.message end,
+            statistic = case when newest.is_newest then %(statistic)s else a.statistic end,
+            observed = case when newest.is_newest then %(observed)s else a.observed end,
+            expected_low = case when newest.is_newest then %(expected_low)s else a.expected_low end,
+            expected_high = case when newest.is_newest then %(expected_high)s
+                else a.expected_high end,
+            evidence = case when newest.is_newest then %(evidence)s::jsonb else a.evidence end,
+            example_run_ids = case when newest.is_newest then %(example_run_ids)s::uuid[]
+                else a.example_run_ids end,
+            orchestrator_run_id = case when newest.is_newest then %(orchestrator_run_id)s
+                else a.orchestrator_run_id end,
+            window_end = greatest(a.window_end, %(window_end)s)
+        from (
+            select alert_id, coalesce(%(window_end)s >= window_end, true) as is_newest
+            from raw.alerts
+            where kind = %(kind)s and subject = %(subject)s and status = 'firing'
+            for update
+        ) as newest
+        where a.alert_id = newest.alert_id
+        returning a.alert_id
+        """,
+        _columns(draft),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _open(conn, draft: AlertDraft) -> int | None:
+    """A new firing alert; None when another one of this kind and subject is already firing."""
+    row = conn.execute(
+        """
+        insert into raw.alerts (
+            dedupe_key, kind, severity, subject, message, statistic, observed,
+            expected_low, expected_high, window_start, window_end, evidence,
+            example_run_ids, orchestrator_run_id
+        ) values (
+            %(dedupe_key)s, %(kind)s, %(severity)s, %(subject)s, %(message)s, %(statistic)s,
+            %(observed)s, %(expected_low)s, %(expected_high)s, %(window_start)s, %(window_end)s,
+            %(evidence)s::jsonb, %(example_run_ids)s::uuid[], %(orchestrator_run_id)s
+        )
+        on conflict do nothing
+        returning alert_id
+        """,
+        _columns(draft),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _add_occurrence(conn, alert_id: int, draft: AlertDraft) -> None:
+    conn.execute(
+        """
+        insert into raw.alert_occurrences (
+            dedupe_key, alert_id, severity, message, statistic, observed, window_start,
+            window_end, evidence, orchestrator_run_id
+        ) values (
+            %(dedupe_key)s, %(alert_id)s, %(severity)s, %(message)s, %(statistic)s, %(observed)s,
+            %(window_start)s, %(window_end)s, %(evidence)s::jsonb, %(orchestrator_run_id)s
+        )
+        on conflict (dedupe_key) do nothing
+        """,
+        {**_columns(draft), "alert_id": alert_id},
+    )
+
+
+def _columns(draft: AlertDraft) -> dict[str, Any]:
+    """The draft as raw.alerts values: texts scrubbed, statistics finite, evidence strict JSON."""
+    return {
+        "dedupe_key": draft.dedupe_key,
+        "kind": draft.kind,
+        "severity": draft.severity,
+        "subject": scrub(draft.subject),
+        "message": scrub(draft.message),
+        "statistic": draft.statistic,
+        "observed": _finite(draft.observed),
+        "expected_low": _finite(draft.expected_low),
+        "expected_high": _finite(draft.expected_high),
+        "window_start": draft.window_start,
+        "window_end": draft.window_end,
+        "evidence": scrub(json.dumps(_json_safe(draft.evidence), default=str, sort_keys=True)),
+        "example_run_ids": [str(run_id) for run_id in draft.example_run_ids],
+        "orchestrator_run_id": draft.orchestrator_run_id,
+    }
 
 
 def _json_safe(value: Any) -> Any:
@@ -161,6 +267,16 @@ def dagster_run_url(alerts: AlertsConfig, orchestrator_run_id: str) -> str:
     return f"{alerts.dagster_url.rstrip('/')}/runs/{orchestrator_run_id}"
 
 
+def _status(alert: dict[str, Any]) -> str:
+    """[CRITICAL] when an alert opens, then "still firing" while later nights renew it, and
+    [RESOLVED] once a night is quiet: a webhook hears each change once, never a repeat."""
+    if alert.get("status") == "resolved":
+        return "[RESOLVED]"
+    severity = f"[{alert['severity'].upper()}]"
+    occurrences = alert.get("occurrences") or 1
+    return f"{severity} still firing ({occurrences} nights)" if occurrences > 1 else severity
+
+
 def _fmt(value: float | None) -> str:
     if value is None:
         return "?"
@@ -190,9 +306,10 @@ def slack_payload(alerts: AlertsConfig, alert: dict[str, Any]) -> dict[str, Any]
     Texts were scrubbed when the alert was written; they are scrubbed again here because a row
     may come from elsewhere (an import, a hand-written alert) and the payload leaves the house.
     """
-    severity = alert["severity"].upper()
     message = scrub(alert["message"]) or ""
-    headline = scrub(f"[{severity}] {alert['kind']}: {alert['subject']}") or ""
+    if alert.get("status") == "resolved":
+        message = f"Quiet again after {alert.get('occurrences') or 1} night(s). Last finding: {message}"
+    headline = scrub(f"{_status(alert)} {alert['kind']}: {alert['subject']}") or ""
     expected = (
         f"[{_fmt(alert.get('expected_low'))}, {_fmt(alert.get('expected_high'))}]"
         if alert.get("expected_low") is not None or alert.get("expected_high") is not None
@@ -283,12 +400,13 @@ def deliver_pending(
 
 
 def _enqueue(conn, webhook: str) -> None:
-    """One delivery row per (recent, unacknowledged alert, webhook): the outbox of that webhook."""
+    """One delivery row per (recently changed, unacknowledged alert, webhook): the outbox of that
+    webhook. A row is due while it has not received the alert's current revision."""
     conn.execute(
         """
         insert into raw.alert_deliveries (alert_id, webhook)
         select alert_id, %s from raw.alerts
-        where acknowledged_at is null and created_at >= now() - %s
+        where acknowledged_at is null and coalesce(updated_at, created_at) >= now() - %s
         on conflict do nothing
         """,
         (webhook, MAX_AGE),
@@ -307,8 +425,8 @@ def _deliver_one(conn, alerts, webhook: WebhookConfig, post, backoff_base_s, rep
         claimed = cur.execute(
             """
             select a.* from raw.alert_deliveries d join raw.alerts a using (alert_id)
-            where d.webhook = %s and d.delivered_at is null
-              and (d.last_attempt_at is null or d.last_attempt_at + make_interval(
+            where d.webhook = %s and d.delivered_revision < a.revision
+              and (d.last_error is null or d.last_attempt_at + make_interval(
                    secs => least(%s * power(2, greatest(d.attempts - 1, 0)), %s)) <= now())
             order by a.alert_id
             limit 1
@@ -323,10 +441,12 @@ def _deliver_one(conn, alerts, webhook: WebhookConfig, post, backoff_base_s, rep
             """
             update raw.alert_deliveries
             set attempts = attempts + 1, last_attempt_at = now(), last_error = %s,
-                delivered_at = case when %s::text is null then now() end
+                delivered_at = case when %s::text is null then now() else delivered_at end,
+                delivered_revision = case when %s::text is null then %s
+                    else delivered_revision end
             where alert_id = %s and webhook = %s
             """,
-            (error, error, claimed["alert_id"], webhook.name),
+            (error, error, error, claimed["revision"], claimed["alert_id"], webhook.name),
         )
         cur.execute(
             "update raw.alerts set delivery_attempts = delivery_attempts + 1 where alert_id = %s",
@@ -346,7 +466,7 @@ def _post(alerts: AlertsConfig, webhook: WebhookConfig, alert: dict[str, Any], p
     url = webhook.resolved_url()
     if not url:
         return f"webhook URL unset (environment variable {webhook.url_env})"
-    headers = {"Idempotency-Key": f"evalhouse-alert-{alert['alert_id']}"}
+    headers = {"Idempotency-Key": f"evalhouse-alert-{alert['alert_id']}-r{alert['revision']}"}
     try:
         status = post(url, slack_payload(alerts, alert), headers, webhook.timeout_s)
     except Exception as exc:  # any transport failure is retried on a later tick

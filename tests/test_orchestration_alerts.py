@@ -7,7 +7,7 @@ import json
 import logging
 import socket
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import dagster as dg
 import psycopg
 import pytest
 
-from evals.alerts import AlertDraft, record_alerts, slack_payload
+from evals.alerts import AlertDraft, record_alerts, resolve_cleared, slack_payload
 from evals.config import load_config
 from orchestration.defs.alerts.sensors import alert_delivery, run_failure_alerts
 from orchestration.lib.resources import EvalhouseResource
@@ -149,7 +149,7 @@ def test_an_alert_reaches_a_webhook_that_was_down_exactly_once_with_every_attemp
 
     [request] = received
     message = request["json"]
-    assert request["idempotency_key"] == f"evalhouse-alert-{alert_id}"
+    assert request["idempotency_key"] == f"evalhouse-alert-{alert_id}-r1"
     assert message["text"].startswith("[CRITICAL] pass_rate_shift: stage=loops")
     links = json.dumps(message["blocks"])
     assert f"http://evalhouse.example/alerts/{alert_id}" in links
@@ -208,3 +208,85 @@ def test_a_failed_run_becomes_a_critical_alert_linking_the_dagster_run(warehouse
     with psycopg.connect(warehouse_url) as conn:
         rows = conn.execute("select kind, severity, orchestrator_run_id from raw.alerts").fetchall()
     assert rows == [("run_failure", "critical", result.run_id)]
+
+
+def _shift_on(night: int, observed: float) -> AlertDraft:
+    """The stage-shift finding of 2026-11-<night> on stage loops."""
+    start = datetime(2026, 11, night, tzinfo=UTC)
+    return AlertDraft(
+        kind="pass_rate_shift", severity="critical", subject="stage=loops",
+        message=f"loops at {observed:.0%} on night {night}", statistic="two_proportion_z",
+        observed=observed, window_start=start, window_end=start + timedelta(days=1),
+        evidence={"night": night},
+    )
+
+
+def _record_night(url: str, night: int, drafts: list[AlertDraft]) -> tuple[list[int], list[int]]:
+    """What a drift check does for one night: record its findings, then resolve the quiet."""
+    end = datetime(2026, 11, night, tzinfo=UTC) + timedelta(days=1)
+    with psycopg.connect(url) as conn, conn.transaction():
+        return record_alerts(conn, drafts), resolve_cleared(conn, ["pass_rate_shift"], end)
+
+
+def _alerts(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "select alert_id, status, revision, occurrences, observed, window_end::date"
+            " from raw.alerts order by alert_id"
+        ).fetchall()
+
+
+def test_consecutive_nights_on_one_subject_renew_one_alert_and_a_quiet_night_resolves_it(
+    warehouse_url,
+):
+    [first] = _record_night(warehouse_url, 20, [_shift_on(20, 0.81)])[0]
+    assert _record_night(warehouse_url, 21, [_shift_on(21, 0.84)]) == ([first], [])
+    assert _record_night(warehouse_url, 20, [_shift_on(20, 0.81)]) == ([], []), (
+        "re-running an older night adds nothing"
+    )
+    assert _alerts(warehouse_url) == [
+        (first, "firing", 2, 2, 0.84, datetime(2026, 11, 22).date())
+    ]
+
+    assert _record_night(warehouse_url, 22, []) == ([], [first])
+    [second] = _record_night(warehouse_url, 25, [_shift_on(25, 0.9)])[0]
+    assert _alerts(warehouse_url) == [
+        (first, "resolved", 3, 2, 0.84, datetime(2026, 11, 22).date()),
+        (second, "firing", 1, 1, 0.9, datetime(2026, 11, 26).date()),
+    ]
+    with psycopg.connect(warehouse_url) as conn:
+        history = conn.execute(
+            "select alert_id, observed, window_start::date from raw.alert_occurrences"
+            " order by window_start"
+        ).fetchall()
+    assert history == [
+        (first, 0.81, datetime(2026, 11, 20).date()),
+        (first, 0.84, datetime(2026, 11, 21).date()),
+        (second, 0.9, datetime(2026, 11, 25).date()),
+    ]
+
+
+def test_a_webhook_hears_opened_still_firing_and_resolved_once_each(
+    warehouse_url, config_file, webhook_port
+):
+    server, received = _serve(webhook_port)
+    try:
+        _record_night(warehouse_url, 20, [_shift_on(20, 0.81)])
+        _tick(config_file)
+        _record_night(warehouse_url, 21, [_shift_on(21, 0.84)])
+        _tick(config_file)
+        _tick(config_file)
+        _record_night(warehouse_url, 22, [])
+        _tick(config_file)
+        _tick(config_file)
+    finally:
+        server.shutdown()
+
+    [(alert_id, *_)] = _alerts(warehouse_url)
+    assert [(r["json"]["text"].split(" — ")[0], r["idempotency_key"]) for r in received] == [
+        ("[CRITICAL] pass_rate_shift: stage=loops", f"evalhouse-alert-{alert_id}-r1"),
+        ("[CRITICAL] still firing (2 nights) pass_rate_shift: stage=loops",
+         f"evalhouse-alert-{alert_id}-r2"),
+        ("[RESOLVED] pass_rate_shift: stage=loops", f"evalhouse-alert-{alert_id}-r3"),
+    ]
+    assert "Quiet again after 2 night(s)" in received[2]["json"]["text"]

@@ -139,7 +139,7 @@ def test_a_day_of_parse_errors_and_absurd_latency_fails_the_check_and_raises_one
     assert not check.passed
     failed = check.metadata["days"].value[DAY.isoformat()]["failed"]
     assert "is_parse_error" in failed and "latency_ms" in failed
-    assert _alerts(warehouse_url) == [("run_log_quality", f"production_runs {DAY}", "warning")]
+    assert _alerts(warehouse_url) == [("run_log_quality", "production_runs", "warning")]
 
 
 def test_golden_sets_load_and_a_nights_golden_runs_are_idempotent(warehouse_url, resources):
@@ -243,18 +243,23 @@ def test_the_release_gate_decides_from_launchpad_config_and_blocks_unless_deploy
     assert stored == [(decision, "essay-feedback")]
 
 
-def test_a_failed_dbt_test_becomes_one_alert_per_day(warehouse_url, resources):
+def test_a_failed_dbt_test_is_one_alert_until_the_test_passes_again(warehouse_url, resources):
     from types import SimpleNamespace
 
-    from orchestration.defs.warehouse.dbt_assets import _record_failed_tests
+    from orchestration.defs.warehouse.dbt_assets import _record_tests
 
-    failed = dg.AssetCheckResult(
-        asset_key=dg.AssetKey(["marts", "fct_stage_daily"]), check_name="not_null_fct_stage_daily_stage",
-        passed=False, metadata={"dagster_dbt/failed_row_count": 3},
-    )
+    key, name = dg.AssetKey(["marts", "fct_stage_daily"]), "not_null_fct_stage_daily_stage"
+    failed = dg.AssetCheckResult(asset_key=key, check_name=name, passed=False,
+                                 metadata={"dagster_dbt/failed_row_count": 3})
     context = SimpleNamespace(run=SimpleNamespace(run_id="dagster-run-7"))
     for _ in range(2):  # the same failure twice in a day is one alert
-        _record_failed_tests(context, resources["evalhouse"], [failed])
+        _record_tests(context, resources["evalhouse"], [failed])
     assert _alerts(warehouse_url) == [
         ("dbt_test", "marts/fct_stage_daily:not_null_fct_stage_daily_stage", "critical")
     ]
+    _record_tests(context, resources["evalhouse"],
+                  [dg.AssetCheckResult(asset_key=key, check_name=name, passed=True)])
+    with psycopg.connect(warehouse_url) as conn:
+        assert conn.execute("select status, occurrences from raw.alerts").fetchall() == [
+            ("resolved", 1)
+        ]

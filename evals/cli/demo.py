@@ -90,7 +90,8 @@ def _report(config, first: date, last: date, run_id: str) -> None:
     with warehouse.connect() as conn:
         cur = conn.execute(
             "select alert_id, kind, severity, subject, message, example_run_ids, orchestrator_run_id,"
-            " window_start, window_end from raw.alerts where window_end > %s order by alert_id",
+            " window_start, window_end, status, occurrences from raw.alerts where window_end > %s"
+            " order by alert_id",
             (datetime(first.year, first.month, first.day, tzinfo=UTC),),
         )
         columns = [c.name for c in cur.description]
@@ -125,7 +126,8 @@ def _report(config, first: date, last: date, run_id: str) -> None:
         colour = {"critical": "red", "warning": "yellow"}.get(alert["severity"], "white")
         console.print(f"[{colour}]#{alert['alert_id']} {alert['severity'].upper()}[/] "
                       f"[bold]{alert['kind']}[/] {alert['subject']}  "
-                      f"(nights {_nights(alert)})")
+                      f"(nights {_nights(alert)}, found on {alert['occurrences']}, "
+                      f"{alert['status']})")
         console.print(f"   {alert['message']}", highlight=False)
         for label, url in links(config.alerts, alert):
             console.print(f"   {label}: {url}", highlight=False)

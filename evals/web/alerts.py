@@ -1,4 +1,5 @@
-"""/alerts and /alerts/{id}: what a check saw (statistic, window, evidence), example runs, ack.
+"""/alerts and /alerts/{id}: what a check saw (statistic, window, evidence), every night that
+found it again, example runs, ack.
 
 Reads raw.alerts rather than the BI mart because acknowledgement must show at once, not after
 the next dbt build. Acknowledging sets only the two columns the web role may update.
@@ -16,14 +17,16 @@ router = APIRouter()
 
 PAGE_SIZE = 100
 _STATES = {
-    "open": "acknowledged_at is null",
+    "open": "status = 'firing' and acknowledged_at is null",
     "acknowledged": "acknowledged_at is not null",
+    "resolved": "status = 'resolved'",
     "all": "true",
 }
 _ALERT_COLUMNS = (
     "alert_id, kind, severity, subject, message, statistic, observed, expected_low, expected_high,"
     " window_start, window_end, orchestrator_run_id, created_at, delivered_at, delivery_attempts,"
-    " acknowledged_at, acknowledged_by, cardinality(example_run_ids) as example_count"
+    " acknowledged_at, acknowledged_by, cardinality(example_run_ids) as example_count, status,"
+    " occurrences, updated_at, resolved_at"
 )
 
 
@@ -44,7 +47,7 @@ def alert_list(request: Request, show: str = "open", severity: str = "", kind: s
     found = web.db.gather({
         "alerts": (f"select {_ALERT_COLUMNS} from raw.alerts where {' and '.join(clauses)}"
                    " order by alert_id desc limit %s", [*params, PAGE_SIZE + 1]),
-        "counts": ("select count(*) filter (where acknowledged_at is null) as open,"
+        "counts": (f"select count(*) filter (where {_STATES['open']}) as open,"
                    " count(*) as total from raw.alerts", ()),
         "kinds": ("select distinct kind from raw.alerts order by 1", ()),
     })
@@ -69,9 +72,12 @@ def alert_detail(request: Request, alert_id: int, flash: str | None = None):
             "select run_id, started_at, source, suite, stage, item_id, role, model, verdict,"
             " passed, status, latency_ms, cost_usd from raw.eval_runs where run_id = any(%s)"
             " order by started_at desc", (alert["example_run_ids"],)),
-        "deliveries": ("select webhook, attempts, last_attempt_at, last_error, delivered_at"
-                       " from raw.alert_deliveries where alert_id = %s order by webhook",
-                       (alert_id,)),
+        "deliveries": ("select webhook, attempts, last_attempt_at, last_error, delivered_at,"
+                       " delivered_revision from raw.alert_deliveries where alert_id = %s"
+                       " order by webhook", (alert_id,)),
+        "history": ("select window_start, window_end, severity, statistic, observed, message,"
+                    " recorded_at from raw.alert_occurrences where alert_id = %s"
+                    " order by window_end desc", (alert_id,)),
     })
     dagster_url = (f"{web.config.alerts.dagster_url.rstrip('/')}/runs/{alert['orchestrator_run_id']}"
                    if alert["orchestrator_run_id"] else None)
@@ -79,6 +85,7 @@ def alert_detail(request: Request, alert_id: int, flash: str | None = None):
     flat_evidence = isinstance(evidence, dict) and bool(evidence) and not any(
         isinstance(value, dict | list) for value in evidence.values())
     return web.page(request, "alert.html", alert=alert, examples=found["examples"],
+                    history=found["history"],
                     flat_evidence=flat_evidence,
                     deliveries=found["deliveries"], dagster_url=dagster_url,
                     acknowledged=flash == "acknowledged")

@@ -7,13 +7,13 @@ that raised it committed. The alert sensor delivers it later.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
 import dagster as dg
 
-from evals.alerts import AlertDraft, alert_url, record_alerts
+from evals.alerts import AlertDraft, alert_url, record_alerts, resolve_cleared
 from evals.config import AlertsConfig
 from orchestration.lib.partitions import day_window
 
@@ -28,12 +28,21 @@ def day_alert(kind: str, subject: str, day: date, message: str, **fields: Any) -
                       window_end=end, **fields)
 
 
-def check_result(conn, drafts: Sequence[AlertDraft], *, metadata: dict[str, Any],
-                 description: str, alerts: AlertsConfig) -> dg.AssetCheckResult:
-    """Record the drafts (deduped) on `conn`'s open transaction and say pass/fail with them;
-    the check's metadata links each new alert's page in the run view."""
-    new_ids = record_alerts(conn, drafts)
+def check_result(conn, drafts_by_night: Mapping[date, Sequence[AlertDraft]], *,
+                 kinds: Sequence[str], metadata: dict[str, Any], description: str,
+                 alerts: AlertsConfig, subject: str | None = None) -> dg.AssetCheckResult:
+    """Record each night's drafts, oldest night first, on `conn`'s open transaction, resolving
+    after each night the firing alerts of `kinds` (and `subject`, when the check watches one)
+    that the night did not renew; say pass/fail with the drafts. The check's metadata links
+    each alert that was opened, renewed or resolved."""
+    changed: list[int] = []
+    resolved: list[int] = []
+    for night in sorted(drafts_by_night):
+        changed.extend(record_alerts(conn, drafts_by_night[night]))
+        resolved.extend(resolve_cleared(conn, kinds, day_window(night)[1], subject=subject))
+    drafts = [draft for night_drafts in drafts_by_night.values() for draft in night_drafts]
     worst = max((draft.severity for draft in drafts), key=_rank, default="info")
+    touched = sorted(set(changed) | set(resolved))
     return dg.AssetCheckResult(
         passed=not drafts,
         severity=CHECK_SEVERITY[worst],
@@ -41,10 +50,11 @@ def check_result(conn, drafts: Sequence[AlertDraft], *, metadata: dict[str, Any]
         metadata={
             **metadata,
             "alerts_raised": len(drafts),
-            "alerts_new": len(new_ids),
-            "alert_ids": dg.MetadataValue.json(new_ids),
+            "alerts_changed": len(set(changed)),
+            "alerts_resolved": len(set(resolved)),
+            "alert_ids": dg.MetadataValue.json(touched),
             "alert_links": dg.MetadataValue.md(
-                "\n".join(f"- [alert {i}]({alert_url(alerts, i)})" for i in new_ids) or "-"
+                "\n".join(f"- [alert {i}]({alert_url(alerts, i)})" for i in touched) or "-"
             ),
         },
     )

@@ -2,8 +2,11 @@
 
 One factory, so the production and golden partitions are held to the same suite. The check is
 partitioned like its asset (else it would load every partition); in a single-run backfill it
-validates each day of the range and raises one alert per failing day.
+validates each day of the range. Failing days of one asset are one alert that each further
+failing day renews and the first passing day resolves.
 """
+
+from datetime import date
 
 import dagster as dg
 
@@ -11,6 +14,8 @@ from evals.quality import load_batch, load_day, validate_day
 from orchestration.lib.alerting import check_result, day_alert, run_id_of
 from orchestration.lib.partitions import DAILY, days_of
 from orchestration.lib.resources import EvalhouseResource
+
+QUALITY_KIND = "run_log_quality"
 
 
 def run_log_quality_check(
@@ -34,7 +39,8 @@ def run_log_quality_check(
     )
     def _check(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
         config = evalhouse.load()
-        drafts, per_day = [], {}
+        drafts: dict[date, list] = {}
+        per_day = {}
         with evalhouse.connect() as conn, conn.transaction():
             for day in days_of(context):
                 if golden_model is None:
@@ -43,12 +49,10 @@ def run_log_quality_check(
                     rows = load_batch(conn, f"golden:{day.isoformat()}", golden_model)
                     report = validate_day(rows, day, config.drift, dated_by_day=False)
                 per_day[day.isoformat()] = {"rows": report.rows, "failed": report.describe_failures()}
-                if report.passed:
-                    continue
-                drafts.append(
+                drafts[day] = [] if report.passed else [
                     day_alert(
-                        "run_log_quality",
-                        f"{label} {day.isoformat()}",
+                        QUALITY_KIND,
+                        label,
                         day,
                         f"{report.rows} rows of {label} on {day} fail the quality suite: "
                         f"{report.describe_failures()}",
@@ -61,13 +65,16 @@ def run_log_quality_check(
                         example_run_ids=report.example_run_ids,
                         orchestrator_run_id=run_id_of(context),
                     )
-                )
+                ]
+            failing = sum(1 for day_drafts in drafts.values() if day_drafts)
             return check_result(
                 conn,
                 drafts,
+                kinds=[QUALITY_KIND],
+                subject=label,
                 alerts=config.alerts,
                 metadata={"days": dg.MetadataValue.json(per_day)},
-                description=f"{len(per_day) - len(drafts)}/{len(per_day)} days pass",
+                description=f"{len(per_day) - failing}/{len(per_day)} days pass",
             )
 
     return _check

@@ -45,27 +45,32 @@ def _evaluate(
     *,
     query: str,
     detect: Callable[[list[dict], Config, date], list[drift.Finding]],
+    kinds: tuple[str, ...],
     examples: Callable[[Any, drift.Finding], list[str]] | None = None,
 ) -> dg.AssetCheckResult:
-    """Read the mart, run `detect` for each night, record alerts, summarise as a check result."""
+    """Read the mart, run `detect` for each night, record alerts night by night (renewing or
+    resolving the open alerts of `kinds`), summarise as a check result."""
     config = evalhouse.load()
     with evalhouse.connect() as conn, conn.transaction():
         rows = conn.cursor(row_factory=dict_row).execute(query).fetchall()
         latest = max((row["day"] for row in rows), default=None)
         nights = nights_of(context, latest)
-        findings: list[drift.Finding] = []
-        for night in nights:
-            findings.extend(detect(rows, config, night))
-        drafts = [
-            AlertDraft.from_finding(
-                finding.with_examples(examples(conn, finding)) if examples else finding,
-                orchestrator_run_id=run_id_of(context),
-            )
-            for finding in findings
-        ]
+        findings_by_night = {night: detect(rows, config, night) for night in nights}
+        findings = [finding for night in nights for finding in findings_by_night[night]]
+        drafts = {
+            night: [
+                AlertDraft.from_finding(
+                    finding.with_examples(examples(conn, finding)) if examples else finding,
+                    orchestrator_run_id=run_id_of(context),
+                )
+                for finding in night_findings
+            ]
+            for night, night_findings in findings_by_night.items()
+        }
         return check_result(
             conn,
             drafts,
+            kinds=kinds,
             alerts=config.alerts,
             metadata={
                 "nights": dg.MetadataValue.json([n.isoformat() for n in nights]),
@@ -142,6 +147,7 @@ def _stage_examples(conn, finding: drift.Finding) -> list[str]:
 def stage_pass_rate_drift(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Pass-rate shifts and band violations per stage, per night."""
     return _evaluate(context, evalhouse, query=_STAGE_DAILY, detect=_stage_findings,
+                     kinds=("pass_rate_shift", "pass_rate_too_easy", "pass_rate_stalling"),
                      examples=_stage_examples)
 
 
@@ -172,7 +178,8 @@ def _agreement_findings(rows: list[dict], config: Config, night: date) -> list[d
 )
 def judge_agreement_drift(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Agreement below threshold or dropping, per model."""
-    return _evaluate(context, evalhouse, query=_AGREEMENT_WEEKLY, detect=_agreement_findings)
+    return _evaluate(context, evalhouse, query=_AGREEMENT_WEEKLY, detect=_agreement_findings,
+                     kinds=("agreement_below_threshold", "agreement_drop"))
 
 
 # --- golden accuracy night over night ---------------------------------------------------------
@@ -232,7 +239,7 @@ def _golden_examples(conn, finding: drift.Finding) -> list[str]:
 def golden_accuracy_regression(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Night-over-night golden accuracy regressions."""
     return _evaluate(context, evalhouse, query=_GOLDEN_ITEMS, detect=_golden_findings,
-                     examples=_golden_examples)
+                     kinds=("golden_regression",), examples=_golden_examples)
 
 
 # --- cost and latency -------------------------------------------------------------------------
@@ -275,7 +282,8 @@ def _spike_findings(value: str, detector) -> Callable[[list[dict], Config, date]
 def cost_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Daily cost-per-call spikes."""
     return _evaluate(context, evalhouse, query=_COST_DAILY,
-                     detect=_spike_findings("cost_per_call", drift.detect_cost_spike))
+                     detect=_spike_findings("cost_per_call", drift.detect_cost_spike),
+                     kinds=("cost_spike",))
 
 
 @dg.asset_check(
@@ -286,7 +294,8 @@ def cost_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResou
 def latency_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Daily latency p95 spikes."""
     return _evaluate(context, evalhouse, query=_LATENCY_DAILY,
-                     detect=_spike_findings("latency_p95_ms", drift.detect_latency_spike))
+                     detect=_spike_findings("latency_p95_ms", drift.detect_latency_spike),
+                     kinds=("latency_spike",))
 
 
 DRIFT_CHECKS = [

@@ -9,7 +9,7 @@ a model that fails to *build* does fail the run.
 
 import os
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -20,7 +20,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from evals.alerts import record_alerts
+from evals.alerts import record_alerts, resolve_cleared
 from evals.dbt import dbt_env
 from orchestration.lib.alerting import day_alert
 from orchestration.lib.keys import RAW_TABLE_WRITERS
@@ -28,6 +28,7 @@ from orchestration.lib.resources import EvalhouseResource
 from orchestration.project import DBT_PROJECT
 
 DBT_LAYERS = ("staging", "intermediate", "marts")
+DBT_TEST_KIND = "dbt_test"
 
 
 class EvalhouseDbtTranslator(DagsterDbtTranslator):
@@ -69,12 +70,12 @@ def warehouse_dbt(
     """`dbt build` of the selected models and their tests against the warehouse."""
     os.environ.update(dbt_env(config=evalhouse.load()))
     invocation = dbt.cli(["build"], context=context, raise_on_error=False)
-    failed_tests: list[dg.AssetCheckResult] = []
+    tests: list[dg.AssetCheckResult] = []
     for event in invocation.stream():
-        if isinstance(event, dg.AssetCheckResult) and not event.passed:
-            failed_tests.append(event)
+        if isinstance(event, dg.AssetCheckResult):
+            tests.append(event)
         yield event
-    _record_failed_tests(context, evalhouse, failed_tests)
+    _record_tests(context, evalhouse, tests)
     broken = _failed_models(invocation)
     if broken:
         raise dg.Failure(f"dbt could not build: {', '.join(broken)}")
@@ -85,16 +86,18 @@ def _failed_models(invocation) -> list[str]:
     return [r["unique_id"] for r in results if r["status"] == "error" and ".test." not in r["unique_id"]]
 
 
-def _record_failed_tests(context, evalhouse: EvalhouseResource, failed: list[dg.AssetCheckResult]) -> None:
-    if not failed:
-        return
+def _record_tests(context, evalhouse: EvalhouseResource, tests: list[dg.AssetCheckResult]) -> None:
+    """A failed test opens (or renews, day after day) its alert; a test that passes again
+    resolves it at once — it has just been seen to pass, whatever the day."""
+    failed = [result for result in tests if not result.passed]
+    passed = {_test_subject(result) for result in tests if result.passed}
     run_id = context.run.run_id
-    today = datetime.now(UTC).date()
+    now = datetime.now(UTC)
     drafts = [
         day_alert(
-            "dbt_test",
-            f"{result.asset_key.to_user_string()}:{result.check_name}",
-            today,
+            DBT_TEST_KIND,
+            _test_subject(result),
+            now.date(),
             f"dbt test {result.check_name} on {result.asset_key.to_user_string()} failed",
             severity="critical" if result.severity == dg.AssetCheckSeverity.ERROR else "warning",
             statistic="failing_rows",
@@ -108,6 +111,12 @@ def _record_failed_tests(context, evalhouse: EvalhouseResource, failed: list[dg.
     ]
     with evalhouse.connect() as conn, conn.transaction():
         record_alerts(conn, drafts)
+        for subject in sorted(passed):
+            resolve_cleared(conn, [DBT_TEST_KIND], now + timedelta(days=1), subject=subject)
+
+
+def _test_subject(result: dg.AssetCheckResult) -> str:
+    return f"{result.asset_key.to_user_string()}:{result.check_name}"
 
 
 def _failing_rows(result: dg.AssetCheckResult) -> float | None:
