@@ -511,13 +511,15 @@ def _kpi(page: str, label: str) -> str:
     return found.group(1)
 
 
-def test_the_overview_kpis_match_an_independent_count(client, seeded):
+def test_the_overview_shows_production_graded_calls_unless_asked_otherwise(client, seeded):
     page = client.get("/", headers=BEARER).text
-    window = [r for r in seeded.runs if r.started_at.date() > LAST_DAY - timedelta(days=30)]
+    window = [r for r in seeded.runs if r.started_at.date() > LAST_DAY - timedelta(days=30)
+              and r.source == "production" and r.role != "judge"]
+    assert "Every figure covers: <strong>production, graded calls, all suites" in page
     assert _kpi(page, "Calls") == f"{len(window):,}"
     graded = [r for r in window if r.status == "ok" and r.passed is not None]
     assert _kpi(page, "Pass rate") == f"{100 * sum(r.passed for r in graded) / len(graded):.1f} %"
-    failed = [r for r in window if r.status in ("error", "timeout")]
+    failed = [r for r in window if r.status in ("error", "timeout", "parse_error")]
     assert _kpi(page, "Error rate") == f"{100 * len(failed) / len(window):.2f} %"
     assert page.count("<svg") >= 5
     assert "loops" in page and "Issue distribution" in page and "tutor-large" in page
@@ -531,7 +533,14 @@ def test_the_overview_filters_by_source_and_date_range(client, seeded):
     expected = [r for r in seeded.runs if r.source == "production"
                 and start <= r.started_at.date() <= end]
     assert _kpi(page, "Calls") == f"{len(expected):,}"
+    pooled = client.get(f"/?source=all&role=all&date_from={start}&date_to={end}",
+                        headers=BEARER).text
+    assert "Every figure covers: <strong>all sources (pooled), all roles" in pooled
+    every = [r for r in seeded.runs if start <= r.started_at.date() <= end]
+    assert _kpi(pooled, "Calls") == f"{len(every):,}"
     assert client.get("/?date_from=soon", headers=BEARER).status_code == 400
+    assert client.get("/?source=everything", headers=BEARER).status_code == 400
+    assert client.get("/?role=boss", headers=BEARER).status_code == 400
 
 
 def test_the_overview_of_an_empty_window_says_so(client):

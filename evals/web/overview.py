@@ -1,7 +1,10 @@
-"""/ : the ops overview. KPI cards, daily trends, stages with flags, issues and cost cuts.
+"""/ : the ops overview. KPI cards, daily trends, stages with flags, issues, cost cuts and
+golden accuracy per model and suite.
 
-It reads only the dbt marts (no learner text, already aggregated), and runs its seven queries at
-once on pooled connections: the page costs about one round trip of its slowest query.
+It reads only the dbt marts (no learner text, already aggregated), and runs its queries at once
+on pooled connections: the page costs about one round trip of its slowest query. Every figure
+covers the cohort the filters name (production's graded calls by default), and the page says
+which; `overview_figures` is the page's data, so tests can recompute each figure independently.
 """
 
 from __future__ import annotations
@@ -17,7 +20,13 @@ from evals.runlog import SOURCES
 from evals.stats import wilson_interval
 from evals.web import charts
 from evals.web.app import state
-from evals.web.overview_queries import OverviewFilters, overview_queries
+from evals.web.overview_queries import (
+    ALL,
+    DEFAULT_SOURCE,
+    ROLE_COHORTS,
+    OverviewFilters,
+    overview_queries,
+)
 
 router = APIRouter()
 
@@ -36,25 +45,24 @@ def _date(text: str, name: str) -> date | None:
 
 
 def _kpis(row: dict[str, Any], agreement: list[dict[str, Any]]) -> dict[str, Any]:
+    """Error rate = calls that failed (error, timeout) or whose answer could not be parsed, over
+    all calls: the same definition as the failures chart."""
     human = next((r for r in agreement if r["reference"] == "human_consensus"), None)
-    golden = next((r for r in agreement if r["reference"] == "golden_expected"), None)
     pass_rate = _ratio(row["passed"], row["verdicts"])
     prev_pass_rate = _ratio(row["prev_passed"], row["prev_verdicts"])
-    error_rate = _ratio(row["failed"], row["calls"])
-    prev_error_rate = _ratio(row["prev_failed"], row["prev_calls"])
+    error_rate = _ratio(row["failed"] + row["parse_errors"], row["calls"])
+    prev_error_rate = _ratio(row["prev_failed"] + row["prev_parse_errors"], row["prev_calls"])
     return {
         "calls": row["calls"], "prev_calls": row["prev_calls"], "tokens": row["tokens"],
         "pass_rate": pass_rate, "verdicts": row["verdicts"],
         "pass_rate_delta": None if pass_rate is None or prev_pass_rate is None
         else pass_rate - prev_pass_rate,
-        "error_rate": error_rate, "parse_errors": row["parse_errors"],
+        "error_rate": error_rate, "errors": row["failed"], "parse_errors": row["parse_errors"],
         "error_rate_delta": None if error_rate is None or prev_error_rate is None
         else error_rate - prev_error_rate,
         "cost_usd": row["cost_usd"], "prev_cost_usd": row["prev_cost_usd"],
         "agreement": _ratio(human["n_agree"], human["n"]) if human else None,
         "agreement_n": human["n"] if human else 0,
-        "golden_accuracy": _ratio(golden["n_agree"], golden["n"]) if golden else None,
-        "golden_n": golden["n"] if golden else 0,
     }
 
 
@@ -68,12 +76,13 @@ def _trend_charts(rows: list[dict[str, Any]]) -> dict[str, Any]:
         calls[day] += row["calls"]
         errors[day][0] += row["failed"] + row["parse_errors"]
         errors[day][1] += row["calls"]
-        pass_by_model[row["model"]][day] = _ratio(row["passed"], row["verdicts"])
-        cost_by_model[row["model"]][day] = row["cost_usd"]
+        series = f"{row['model']} · {(row['prompt_version'] or '–')[:8]}"
+        pass_by_model[series][day] = _ratio(row["passed"], row["verdicts"])
+        cost_by_model[row["model"]][day] = cost_by_model[row["model"]].get(day, 0.0) + row["cost_usd"]
     error_rate = {day: failed / total for day, (failed, total) in errors.items() if total}
     return {
         "calls": charts.bar_chart(calls, y_label="calls per day", y_format=charts.count),
-        "pass_rate": charts.line_chart(pass_by_model, y_label="pass rate (%) by model",
+        "pass_rate": charts.line_chart(pass_by_model, y_label="pass rate (%) by model · prompt",
                                        y_format=charts.percent, y_max=1.0),
         "errors": charts.line_chart({"error + parse-error rate": error_rate},
                                     y_label="failed calls (% of calls)", y_format=charts.percent),
@@ -82,45 +91,74 @@ def _trend_charts(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _stage_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _with_rate(rows: list[dict[str, Any]], successes: str, n: str) -> list[dict[str, Any]]:
+    """Each row with its rate and 95 % Wilson interval (None where n is 0)."""
     if not rows:
         return []
-    low, high = wilson_interval([r["passed"] for r in rows], [r["verdicts"] for r in rows])
+    low, high = wilson_interval([r[successes] for r in rows], [r[n] for r in rows])
     return [
-        {**row, "pass_rate": _ratio(row["passed"], row["verdicts"]),
-         "ci_low": float(low[i]) if row["verdicts"] else None,
-         "ci_high": float(high[i]) if row["verdicts"] else None}
+        {**row, "rate": _ratio(row[successes], row[n]),
+         "ci_low": float(low[i]) if row[n] else None,
+         "ci_high": float(high[i]) if row[n] else None}
         for i, row in enumerate(rows)
     ]
 
 
+def _choice(text: str, name: str, allowed: tuple[str, ...] | dict[str, str]) -> str:
+    if text not in allowed:
+        raise HTTPException(400, f"{name} must be one of {sorted(allowed)}")
+    return text
+
+
+def parse_filters(date_from: str = "", date_to: str = "", suite: str = "",
+                  source: str = DEFAULT_SOURCE, role: str = "graded", model: str = "",
+                  prompt_version: str = "") -> OverviewFilters:
+    """The query string as a cohort: production's graded calls unless asked otherwise."""
+    source = _choice(source.strip() or DEFAULT_SOURCE, "source", (*SOURCES, ALL))
+    return OverviewFilters(
+        date_from=_date(date_from, "date_from"), date_to=_date(date_to, "date_to"),
+        suite=suite.strip() or None, source=None if source == ALL else source,
+        role=_choice(role.strip() or "graded", "role", ROLE_COHORTS),
+        model=model.strip() or None, prompt_version=prompt_version.strip() or None,
+    )
+
+
+def overview_figures(found: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Every number the page shows, from the results of `overview_queries`."""
+    kpi_row = found["kpis"][0]
+    return {
+        "window": (kpi_row["lo"], kpi_row["hi"]),
+        "kpis": _kpis(kpi_row, found["agreement"]),
+        "trend": found["trend"],
+        "stages": _with_rate(found["stages"], "passed", "verdicts"),
+        "issues": found["issues"],
+        "costs": [{**r, "per_call": _ratio(r["cost_usd"], r["calls"]),
+                   "per_pass": _ratio(r["cost_usd"], r["passing"])} for r in found["costs"]],
+        "cost_by_source": found["cost_by_source"],
+        "golden": _with_rate(found["golden"], "correct", "n_items"),
+    }
+
+
 @router.get("/")
 def overview(request: Request, date_from: str = "", date_to: str = "", suite: str = "",
-             source: str = ""):
+             source: str = DEFAULT_SOURCE, role: str = "graded", model: str = "",
+             prompt_version: str = ""):
     web = state(request)
-    filters = OverviewFilters(
-        date_from=_date(date_from, "date_from"), date_to=_date(date_to, "date_to"),
-        suite=suite.strip() or None, source=source.strip() or None,
-    )
+    filters = parse_filters(date_from, date_to, suite, source, role, model, prompt_version)
     try:
         found = web.db.gather(overview_queries(filters, web.config.drift.min_daily_n))
     except psycopg.errors.UndefinedTable:  # a fresh warehouse: dbt has not built the marts yet
         return web.page(request, "overview_empty.html", status_code=503)
-    kpi_row = found["kpis"][0]
-    issues = found["issues"]
+    figures = overview_figures(found)
     return web.page(
         request, "overview.html",
-        filters=filters, window=(kpi_row["lo"], kpi_row["hi"]),
+        filters=filters, cohort=filters.cohort_label(),
         min_daily_n=web.config.drift.min_daily_n,
-        sources=SOURCES, suites=sorted(web.config.suites),
-        kpis=_kpis(kpi_row, found["agreement"]),
-        charts=_trend_charts(found["trend"]),
-        stages=_stage_rows(found["stages"]),
+        sources=SOURCES, suites=sorted(web.config.suites), roles=ROLE_COHORTS,
+        charts=_trend_charts(figures["trend"]),
         issues_chart=charts.hbar_chart(
             [(r["issue_tag"], r["tagged"] / r["n_runs"], f"{int(r['tagged']):,} calls")
-             for r in issues if r["n_runs"]],
-            x_label="share of graded calls carrying the tag", x_format=charts.percent),
-        costs=[{**r, "per_call": _ratio(r["cost_usd"], r["calls"]),
-                "per_pass": _ratio(r["cost_usd"], r["passing"])} for r in found["costs"]],
-        cost_by_source=found["cost_by_source"],
+             for r in figures["issues"] if r["n_runs"]],
+            x_label="share of the cohort's calls carrying the tag", x_format=charts.percent),
+        **figures,
     )

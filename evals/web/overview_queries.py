@@ -3,6 +3,12 @@
 Every query starts from the same `bounds` CTE, so the default window (the 30 days ending at the
 newest day in the marts) is resolved inside each query rather than by an extra round trip, and
 the queries stay independent of each other. The filters are bound parameters; `null` means "any".
+
+Every figure is computed over one cohort (docs/bi.md, "Cohorts"): one source (production by
+default; "all sources" pools them and the page says so), one role (the graded calls by default,
+the judges' calls on request: a judge's verdict on an answer is an audit, not a second pass),
+optionally one suite, model and prompt version. A production call re-graded by the reference
+judge is a `production_sample` row, so it never counts twice in production's rates.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ with bounds as (
 _COHORT = """
     and (%(suite)s::text is null or t.suite = %(suite)s)
     and (%(source)s::text is null or t.source = %(source)s)
+    and (%(model)s::text is null or t.model = %(model)s)
+    and (%(prompt_version)s::text is null or t.prompt_version = %(prompt_version)s)
+    and case %(role)s::text when 'judge' then t.role = 'judge' when 'graded' then t.role <> 'judge'
+        else true end
 """
 
 KPIS = _BOUNDS + """
@@ -46,6 +56,7 @@ select
     coalesce(sum(t.n_verdicts) filter (where t.run_date < b.lo), 0) as prev_verdicts,
     coalesce(sum(t.n_passed) filter (where t.run_date < b.lo), 0) as prev_passed,
     coalesce(sum(t.n_failed) filter (where t.run_date < b.lo), 0) as prev_failed,
+    coalesce(sum(t.n_parse_errors) filter (where t.run_date < b.lo), 0) as prev_parse_errors,
     coalesce(sum(t.cost_usd) filter (where t.run_date < b.lo), 0) as prev_cost_usd
 from bounds b
 left join marts.fct_trend_daily t on t.run_date between b.prev_lo and b.hi""" + _COHORT + """
@@ -66,7 +77,7 @@ group by t.reference
 
 TREND = _BOUNDS + """
 select
-    t.run_date, t.model,
+    t.run_date, t.model, t.prompt_version,
     sum(t.n_calls) as calls,
     sum(t.n_verdicts) as verdicts,
     sum(t.n_passed) as passed,
@@ -75,8 +86,8 @@ select
     sum(t.cost_usd) as cost_usd
 from bounds b
 join marts.fct_trend_daily t on t.run_date between b.lo and b.hi""" + _COHORT + """
-group by t.run_date, t.model
-order by t.run_date, t.model
+group by t.run_date, t.model, t.prompt_version
+order by t.run_date, t.model, t.prompt_version
 """
 
 STAGES = _BOUNDS + """
@@ -124,34 +135,79 @@ select
     sum(t.n_calls) as calls,
     sum(t.total_tokens) as tokens,
     sum(t.cost_usd) as cost_usd,
-    sum(t.n_passing_verdicts) as passing
+    sum(t.n_passed) as passing
 from bounds b
-join marts.fct_model_cost_daily t on t.run_date between b.lo and b.hi
-    and (%(source)s::text is null or t.source = %(source)s)
+join marts.fct_trend_daily t on t.run_date between b.lo and b.hi""" + _COHORT + """
 group by t.model, t.role
-order by cost_usd desc
+order by cost_usd desc, t.model, t.role
 """
 
+# What the whole warehouse spent, by source: the one figure that pools sources on purpose (it
+# answers "where does the money go"), so only the window, suite and model apply.
 COST_BY_SOURCE = _BOUNDS + """
 select t.source, sum(t.n_calls) as calls, sum(t.cost_usd) as cost_usd
 from bounds b
-join marts.fct_model_cost_daily t on t.run_date between b.lo and b.hi
-    and (%(source)s::text is null or t.source = %(source)s)
+join marts.fct_trend_daily t on t.run_date between b.lo and b.hi
+    and (%(suite)s::text is null or t.suite = %(suite)s)
+    and (%(model)s::text is null or t.model = %(model)s)
 group by t.source
-order by cost_usd desc
+order by cost_usd desc, t.source
 """
+
+# Golden accuracy per model, prompt version and suite version on the newest night of the window
+# that graded it: each night re-grades the same items, so nights are not pooled (an item graded
+# on 14 nights is one item, not 14 observations). Never blended with production.
+GOLDEN = _BOUNDS + """
+, nights as (
+    select t.*, max(t.run_date) over (
+        partition by t.model, t.prompt_version, t.suite, t.suite_version) as newest_night
+    from bounds b
+    join marts.fct_trend_daily t on t.run_date between b.lo and b.hi
+    where t.source = 'golden' and t.role <> 'judge' and t.n_with_expected > 0
+        and (%(suite)s::text is null or t.suite = %(suite)s)
+        and (%(model)s::text is null or t.model = %(model)s)
+        and (%(prompt_version)s::text is null or t.prompt_version = %(prompt_version)s)
+)
+select model, prompt_version, suite, suite_version, run_date as night,
+    n_with_expected as n_items, n_correct as correct
+from nights
+where run_date = newest_night
+order by suite, suite_version, model, prompt_version
+"""
+
+
+DEFAULT_SOURCE = "production"
+ALL = "all"
+ROLE_COHORTS = {"graded": "graded calls", "judge": "judges' calls", ALL: "all roles"}
 
 
 @dataclass(frozen=True)
 class OverviewFilters:
+    """The cohort and window of the page; `source=None` / `role="all"` pool explicitly."""
+
     date_from: date | None = None
     date_to: date | None = None
     suite: str | None = None
-    source: str | None = None
+    source: str | None = DEFAULT_SOURCE
+    role: str = "graded"
+    model: str | None = None
+    prompt_version: str | None = None
 
     def params(self) -> dict[str, Any]:
         return {"date_from": self.date_from, "date_to": self.date_to, "suite": self.suite,
-                "source": self.source}
+                "source": self.source, "role": self.role, "model": self.model,
+                "prompt_version": self.prompt_version}
+
+    def cohort_label(self) -> str:
+        """What every figure on the page covers, pooled dimensions named as such."""
+        parts = [
+            self.source or "all sources (pooled)",
+            ROLE_COHORTS[self.role],
+            f"suite {self.suite}" if self.suite else "all suites",
+            f"model {self.model}" if self.model else "all models",
+            f"prompt {self.prompt_version[:10]}" if self.prompt_version else "all prompt versions",
+        ]
+        return ", ".join(parts)
 
 
 def overview_queries(filters: OverviewFilters, min_daily_n: int = 30) -> dict[str, Query]:
@@ -160,4 +216,5 @@ def overview_queries(filters: OverviewFilters, min_daily_n: int = 30) -> dict[st
     return {name: (sql, params) for name, sql in (
         ("kpis", KPIS), ("agreement", AGREEMENT), ("trend", TREND), ("stages", STAGES),
         ("issues", ISSUES), ("costs", COSTS), ("cost_by_source", COST_BY_SOURCE),
+        ("golden", GOLDEN),
     )}
