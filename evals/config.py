@@ -222,7 +222,7 @@ class Config(_Strict):
     judges: list[str] = Field(default_factory=list, description="Model names used as judges.")
     reference_judge: str | None = None
     suites: dict[str, SuiteConfig] = Field(default_factory=dict)
-    custom_providers: list[str] = Field(
+    custom_providers: list[Annotated[str, Field(pattern=r"^[\w.]+:\w+$")]] = Field(
         default_factory=lambda: ["evals.simulated:register"],
         description=(
             "`module:function`s called with the config to install LiteLLM custom providers "
