@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import re
 from importlib.metadata import version
 
 import pytest
+from conftest import REPO_ROOT
 
 from evals import litellm_compat as compat
 
@@ -127,3 +129,14 @@ def test_unlogged_calls_skip_callbacks_and_a_removed_callback_is_gone_everywhere
                  "_async_success_callback", "_async_failure_callback"):
         assert seen not in getattr(litellm, name), name
     assert not compat.observed(litellm, request)
+
+
+_FRAGILE = re.compile(r"litellm\._|_hidden_params|_internal_context|litellm_core_utils"
+                      r"|logging_callback_manager|custom_provider_map")
+
+
+def test_no_other_module_touches_what_this_one_guards() -> None:
+    touching = {path.relative_to(REPO_ROOT).as_posix()
+                for folder in ("evals", "orchestration") for path in (REPO_ROOT / folder).rglob("*.py")
+                if _FRAGILE.search(path.read_text())}
+    assert touching == {"evals/litellm_compat.py"}
