@@ -9,7 +9,7 @@
 4. the alerts it raised, with their links, and headline figures from the marts.
 
 Re-running it adds no rows: traffic is not simulated twice, runs are idempotent per night,
-alerts are deduplicated. THE MODELS ARE SIMULATED (evalhouse-sim): no network, no key.
+alerts are deduplicated. THE MODELS ARE SIMULATED (evals.simulated): no network, no key.
 """
 
 from __future__ import annotations
