@@ -33,7 +33,7 @@ def run_log_quality_check(
         ),
     )
     def _check(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
-        config = evalhouse.load()
+        config = evalhouse.config
         drafts, per_day = [], {}
         with evalhouse.connect() as conn, conn.transaction():
             for day in days_of(context):
