@@ -1,8 +1,8 @@
 """The dbt project as Dagster sees it: one `DbtProject`, its manifest prepared when it loads.
 
-dagster-dbt builds the asset graph from `target/dagster/manifest.json`. `dbt_project()` parses
-it (`dbt parse` in this process, no warehouse connection, ~5 s) when it is missing or older than
-a file of the dbt project, and otherwise costs a few dozen `stat` calls; so every loader —
+dagster-dbt builds the asset graph from `target/dagster/manifest.json`. `dbt_project(config)`
+parses it (`dbt parse` in this process, no warehouse connection, ~5 s) when it is missing or
+older than a file of the dbt project, and otherwise costs a few dozen `stat` calls; every loader —
 `dagster dev`, `dagster definitions validate`, a code server, a run worker, the tests — works on
 a fresh checkout, and an image built with the manifest never parses. A file lock keeps two
 processes loading at once from parsing into the same folder. Dagster's artifacts live in their

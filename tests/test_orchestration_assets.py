@@ -194,9 +194,13 @@ def test_dbt_builds_the_marts_and_the_drift_checks_catch_a_stage_shift_and_a_cos
             cost_usd=0.0013 if night == DAY else 0.00013,
         ))
 
-    built = dg.materialize([warehouse_dbt, *MART_CHECKS], resources=resources,
+    one_off = {"ops": {"warehouse_dbt": {"config": {"vars": {"too_easy_above": "0.91"}}}}}
+    built = dg.materialize([warehouse_dbt, *MART_CHECKS], resources=resources, run_config=one_off,
                            tags={"dagster/partition": (DAY - timedelta(days=2)).isoformat()})
     assert built.success
+    with psycopg.connect(warehouse_url) as conn:  # run config reaches dbt as --vars
+        bands = conn.execute("select distinct band_too_easy_above from marts.fct_stage_daily").fetchall()
+    assert bands == [(0.91,)]
     checks = _check_results(built)
     assert len(checks) > 50, "dbt tests run as asset checks"
     assert [k for k, e in checks.items() if not e.passed] == [], "a quiet night passes everything"
