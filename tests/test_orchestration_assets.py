@@ -199,7 +199,9 @@ def test_dbt_builds_the_marts_and_the_drift_checks_catch_a_stage_shift_and_a_cos
                            tags={"dagster/partition": (DAY - timedelta(days=2)).isoformat()})
     assert built.success
     with psycopg.connect(warehouse_url) as conn:  # run config reaches dbt as --vars
-        bands = conn.execute("select distinct band_too_easy_above from marts.fct_stage_daily").fetchall()
+        bands = conn.execute(
+            "select distinct band_too_easy_above from marts.fct_stage_daily"
+        ).fetchall()
     assert bands == [(0.91,)]
     checks = _check_results(built)
     assert len(checks) > 50, "dbt tests run as asset checks"

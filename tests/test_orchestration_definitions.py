@@ -125,9 +125,10 @@ def test_the_graph_and_its_resource_come_from_the_one_config_they_are_built_from
 
     built = build_definitions(config)
 
-    keys = {key.to_user_string() for key in built.get_repository_def().asset_graph.get_all_asset_keys()}
+    graph = built.get_repository_def().asset_graph
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert {"golden_runs/tutor_small", "golden_runs/tutor_large", "golden_runs/tutor_xl"} <= keys
-    staging = built.get_repository_def().asset_graph.get(dg.AssetKey(["staging", "stg_raw__eval_runs"]))
+    staging = graph.get(dg.AssetKey(["staging", "stg_raw__eval_runs"]))
     assert dg.AssetKey(["golden_runs", "tutor_xl"]) in staging.parent_keys
     assert built.resolve_schedule_def("nightly_drift_schedule").cron_schedule == "15 3 * * *"
     assert built.resources["evalhouse"].config is config

@@ -10,7 +10,8 @@ The contract, kept by construction (each module below keeps one part of it):
 - lean: no logging, no progress redraw (`display`) and no DB round trip per call.
 
 `driver` puts them together (`run_suite`, given a `RunRequest`); `inputs` resolves suites and
-judges, `summary` is what a run reports. This package re-exports what the CLI, the gate and Dagster use.
+judges, `summary` is what a run reports. This package re-exports what the CLI, the gate and
+Dagster use.
 """
 
 from evals.runner.display import render_summary
