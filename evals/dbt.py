@@ -93,7 +93,9 @@ def dbt_env(
 
 
 @contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
+def scoped_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in os.environ inside the block (for dbt, in or out of this process), then the
+    environment as it was."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -113,5 +115,5 @@ def run_dbt(args: Sequence[str], env: Mapping[str, str] | None = None) -> dbtRun
     """
     from dbt.cli.main import dbtRunner
 
-    with _environment(env if env is not None else dbt_env()):
+    with scoped_environment(env if env is not None else dbt_env()):
         return dbtRunner().invoke(list(args))

@@ -5,38 +5,51 @@ every night the run covers (one night for the schedule, every night of the range
 single-run backfill, the newest night of the data otherwise) and writes one alert per finding
 in the transaction that read the mart. Alerts are deduplicated by (check, subject, window), so
 re-running a night adds nothing. Checks fail with WARN or ERROR severity by the worst finding;
-none is blocking: a drift alarm must not stop the marts from refreshing.
+none is blocking: a drift alarm must not stop the marts from refreshing. Each check is declared
+on a mart by model name; `DriftCheck.on` attaches it to that model's asset key as the dbt
+manifest makes it.
 """
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import dagster as dg
+from dagster_dbt import get_asset_key_for_model
 from psycopg.rows import dict_row
 
 from evals import drift
 from evals.alerts import AlertDraft
 from evals.config import Config
 from orchestration.lib.alerting import check_result, run_id_of
+from orchestration.lib.partitions import days_of
 from orchestration.lib.resources import EvalhouseResource
 
 PASS_RATE_SOURCES = ("production",)
 EXAMPLES_PER_FINDING = 3
 
 
-def nights_of(context: dg.AssetCheckExecutionContext, latest: date | None) -> list[date]:
-    """The nights a run covers, from its partition tags; else the newest night with data."""
-    tags = context.run.tags
-    start = tags.get("dagster/asset_partition_range_start")
-    end = tags.get("dagster/asset_partition_range_end")
-    if start and end:
-        first, last = date.fromisoformat(start), date.fromisoformat(end)
-        return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    if partition := tags.get("dagster/partition"):
-        return [date.fromisoformat(partition)]
-    return [latest] if latest else []
+@dataclass(frozen=True)
+class DriftCheck:
+    """A drift check on a mart named by its dbt model; its asset key comes from the manifest."""
+
+    mart: str
+    description: str
+    evaluate: Callable[..., dg.AssetCheckResult]
+
+    def on(self, warehouse: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
+        """The check, attached to the mart's asset among the dbt assets `warehouse`."""
+        return dg.asset_check(
+            asset=get_asset_key_for_model([warehouse], self.mart),
+            name=self.evaluate.__name__,
+            description=self.description,
+        )(self.evaluate)
+
+
+def drift_check(mart: str, description: str) -> Callable[[Callable], DriftCheck]:
+    return lambda evaluate: DriftCheck(mart, description, evaluate)
 
 
 def _evaluate(
@@ -50,11 +63,12 @@ def _evaluate(
 ) -> dg.AssetCheckResult:
     """Read the mart, run `detect` for each night, record alerts night by night (renewing or
     resolving the open alerts of `kinds`), summarise as a check result."""
-    config = evalhouse.load()
+    config = evalhouse.config
     with evalhouse.connect() as conn, conn.transaction():
         rows = conn.cursor(row_factory=dict_row).execute(query).fetchall()
         latest = max((row["day"] for row in rows), default=None)
-        nights = nights_of(context, latest)
+        # the run's nights (one, or a backfill's range); else the newest night with data
+        nights = days_of(context) or ([latest] if latest else [])
         findings_by_night = {night: detect(rows, config, night) for night in nights}
         findings = [finding for night in nights for finding in findings_by_night[night]]
         drafts = {
@@ -135,9 +149,8 @@ def _stage_examples(conn, finding: drift.Finding) -> list[str]:
     )
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["marts", "fct_stage_daily"]),
-    name="stage_pass_rate_drift",
+@drift_check(
+    mart="fct_stage_daily",
     description=(
         "Each stage's production pass rate: significantly different from its trailing baseline "
         "(pooled recent window, Bonferroni over stages) or confidently outside its band "
@@ -168,9 +181,8 @@ def _agreement_findings(rows: list[dict], config: Config, night: date) -> list[d
     return findings
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["marts", "fct_verdict_agreement_weekly"]),
-    name="judge_agreement_drift",
+@drift_check(
+    mart="fct_verdict_agreement_weekly",
     description=(
         "Verdict agreement with the human consensus, per model: confidently below "
         "drift.min_agreement, or significantly below its own baseline (weekly points)."
@@ -228,9 +240,8 @@ def _golden_examples(conn, finding: drift.Finding) -> list[str]:
     return [str(row[0]) for row in rows][:EXAMPLES_PER_FINDING]
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["marts", "fct_eval_runs"]),
-    name="golden_accuracy_regression",
+@drift_check(
+    mart="fct_eval_runs",
     description=(
         "Golden accuracy per model and suite, night over night on the same items: a drop above "
         "drift.max_golden_accuracy_drop that is significant (exact McNemar)."
@@ -274,9 +285,8 @@ def _spike_findings(value: str, detector) -> Callable[[list[dict], Config, date]
     return detect
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["marts", "fct_model_cost_daily"]),
-    name="cost_spike",
+@drift_check(
+    mart="fct_model_cost_daily",
     description="Cost per call per model, source and role against its trailing median.",
 )
 def cost_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
@@ -286,9 +296,8 @@ def cost_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResou
                      kinds=("cost_spike",))
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["marts", "fct_trend_daily"]),
-    name="latency_spike",
+@drift_check(
+    mart="fct_trend_daily",
     description="Latency p95 per model, source and role against its trailing median.",
 )
 def latency_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
