@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
-from evals.web.app import check_csrf, current_user, state
+from evals.web.deps import check_csrf, current_user, state
 from evals.web.security import Principal
 
 router = APIRouter()

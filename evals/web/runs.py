@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from evals import replay
 from evals.runlog import ROLES, SOURCES, STATUSES
 from evals.web import diffs
-from evals.web.app import WebState, check_csrf, current_user, state
+from evals.web.deps import WebState, check_csrf, current_user, state
 from evals.web.run_queries import (
     LIST_COLUMNS,
     PAGE_SIZE,
