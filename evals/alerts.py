@@ -9,7 +9,8 @@ on a 2xx, so two sensors ticking at once cannot both send it. (Only a crash in t
 between the webhook's 2xx and the commit can repeat a message; receivers that honour the
 `Idempotency-Key` header see it as the same alert.)
 
-Alerts are deduplicated by a key over (check, subject, window): re-running a night, or the whole
+This module is the one writer of raw.alerts and raw.alert_deliveries (the web's acknowledge
+button calls `acknowledge`). Alerts are deduplicated by a key over (check, subject, window): re-running a night, or the whole
 demo, adds no row. Secrets never reach a row, a payload or a log line: webhook URLs (which often
 embed a token) are referred to by webhook name only, and texts pass the shared scrubber.
 """
@@ -126,6 +127,20 @@ def record_alerts(conn, drafts: Iterable[AlertDraft]) -> list[int]:
         if row is not None:
             new_ids.append(row[0])
     return new_ids
+
+
+def acknowledge(conn, alert_id: int, by: str) -> bool:
+    """Mark an alert acknowledged by `by`; a second acknowledgement keeps the first.
+
+    Returns whether this call acknowledged it. Only the two acknowledgement columns change, the
+    ones the web role may update.
+    """
+    row = conn.execute(
+        "update raw.alerts set acknowledged_at = now(), acknowledged_by = %s"
+        " where alert_id = %s and acknowledged_at is null returning alert_id",
+        (by, alert_id),
+    ).fetchone()
+    return row is not None
 
 
 def _json_safe(value: Any) -> Any:
