@@ -5,12 +5,15 @@ macros/settings.sql), so one function, `dbt_env()`, derives them all: the connec
 `evals.warehouse.database_url()` (a libpq URL whose host may be a Unix-socket directory in the
 query string), the marts' settings from evalhouse.yaml, and the offline defaults. `evalhouse dbt`
 and the Dagster dbt resource both use it, so they build the same marts in the same warehouse.
+`ensure_manifest()` keeps one parsed manifest current for whoever reads the project's graph
+(the Dagster code location, and `evals.marts` for the Python readers of the marts).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +27,14 @@ if TYPE_CHECKING:
     from evals.config import Config
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+PARSE_TARGET = DBT_PROJECT_DIR / "target" / "parsed"
+"""Where `ensure_manifest` keeps the manifest Python reads (the Dagster code location's graph,
+`evals.marts`' relation names): apart from dbt_project/target, so `evalhouse dbt` runs, which
+render the profile with the real connection, neither race with it nor lose their partial parse."""
 BI_ROLE = "evalhouse_bi"
+_PARSE_URL = "postgresql://postgres@localhost/evalhouse"
+"""`dbt parse` renders profiles.yml but never connects: any well-formed URL will do."""
+_PARSE_LOCK = threading.Lock()
 
 # libpq keyword -> profiles.yml variable
 _CONNECTION_VARS = {
@@ -115,3 +125,26 @@ def run_dbt(args: Sequence[str], env: Mapping[str, str] | None = None) -> dbtRun
 
     with _environment(env if env is not None else dbt_env()):
         return dbtRunner().invoke(list(args))
+
+
+def prepare_manifest(target: Path = PARSE_TARGET) -> Path:
+    """Write `target/manifest.json` (`dbt parse` in this process, no warehouse connection)."""
+    with _PARSE_LOCK:
+        result = run_dbt(["parse", "--quiet"], env=dbt_env(url=_PARSE_URL, target_path=target))
+    if not result.success:
+        raise RuntimeError(f"dbt parse failed: {result.exception}")
+    return target / "manifest.json"
+
+
+def ensure_manifest(target: Path = PARSE_TARGET) -> Path:
+    """Parse only when the manifest is missing or older than a file of the dbt project."""
+    manifest = target / "manifest.json"
+    if manifest.exists():
+        built = manifest.stat().st_mtime
+        sources = [
+            path for folder in ("models", "macros", "tests")
+            for path in (DBT_PROJECT_DIR / folder).rglob("*") if path.is_file()
+        ] + [DBT_PROJECT_DIR / "dbt_project.yml"]
+        if all(path.stat().st_mtime <= built for path in sources):
+            return manifest
+    return prepare_manifest(target)

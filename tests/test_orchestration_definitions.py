@@ -22,7 +22,7 @@ from tests.conftest import REPO_ROOT
 _SAVED_CONFIG = os.environ.get("EVALHOUSE_CONFIG")
 os.environ["EVALHOUSE_CONFIG"] = str(REPO_ROOT / "evalhouse.yaml")
 
-from orchestration.project import ensure_manifest  # noqa: E402
+from evals.dbt import ensure_manifest  # noqa: E402
 
 ensure_manifest()
 

@@ -132,7 +132,7 @@ def run_nightly(first: date, last: date) -> str:
         ASSET_PARTITION_RANGE_START_TAG,
     )
 
-    from orchestration.project import ensure_manifest
+    from evals.dbt import ensure_manifest
 
     ensure_manifest()
     log_path = dagster_home() / "logs" / f"nightly-{first}-{last}.log"
