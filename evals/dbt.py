@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +33,6 @@ render the profile with the real connection, neither race with it nor lose their
 BI_ROLE = "evalhouse_bi"
 _PARSE_URL = "postgresql://postgres@localhost/evalhouse"
 """`dbt parse` renders profiles.yml but never connects: any well-formed URL will do."""
-_PARSE_LOCK = threading.Lock()
 
 # libpq keyword -> profiles.yml variable
 _CONNECTION_VARS = {
@@ -127,18 +125,18 @@ def run_dbt(args: Sequence[str], env: Mapping[str, str] | None = None) -> dbtRun
         return dbtRunner().invoke(list(args))
 
 
-def prepare_manifest(target: Path = PARSE_TARGET) -> Path:
-    """Write `target/manifest.json` (`dbt parse` in this process, no warehouse connection)."""
-    with _PARSE_LOCK:
-        result = run_dbt(["parse", "--quiet"], env=dbt_env(url=_PARSE_URL, target_path=target))
+def prepare_manifest() -> Path:
+    """Write PARSE_TARGET/manifest.json (`dbt parse` in this process, no warehouse connection)."""
+    env = dbt_env(url=_PARSE_URL, target_path=PARSE_TARGET)
+    result = run_dbt(["parse", "--quiet"], env=env)
     if not result.success:
         raise RuntimeError(f"dbt parse failed: {result.exception}")
-    return target / "manifest.json"
+    return PARSE_TARGET / "manifest.json"
 
 
-def ensure_manifest(target: Path = PARSE_TARGET) -> Path:
+def ensure_manifest() -> Path:
     """Parse only when the manifest is missing or older than a file of the dbt project."""
-    manifest = target / "manifest.json"
+    manifest = PARSE_TARGET / "manifest.json"
     if manifest.exists():
         built = manifest.stat().st_mtime
         sources = [
@@ -147,4 +145,4 @@ def ensure_manifest(target: Path = PARSE_TARGET) -> Path:
         ] + [DBT_PROJECT_DIR / "dbt_project.yml"]
         if all(path.stat().st_mtime <= built for path in sources):
             return manifest
-    return prepare_manifest(target)
+    return prepare_manifest()

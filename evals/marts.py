@@ -31,7 +31,7 @@ def read_relations(manifest: Path) -> dict[str, str]:
         nodes = json.loads(manifest.read_text())["nodes"]
     except FileNotFoundError:
         raise MartError(
-            f"no dbt manifest at {manifest}: run `evalhouse dbt parse` (or any dbt command)"
+            f"no dbt manifest at {manifest}: `dbt parse` writes it (evals.dbt.prepare_manifest)"
         ) from None
     return {
         node["name"]: f'"{node["schema"]}"."{node.get("alias") or node["name"]}"'
