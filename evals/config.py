@@ -64,7 +64,7 @@ class SimDriftConfig(_Strict):
 
 
 class SimulatorConfig(_Strict):
-    """The offline simulated provider (`evalhouse-sim/<name>`)."""
+    """Settings of the offline simulated provider (evals/simulated.py owns its model prefix)."""
 
     seed: int = 7
     latency_ms_median: float = Field(900.0, gt=0)
@@ -222,6 +222,13 @@ class Config(_Strict):
     judges: list[str] = Field(default_factory=list, description="Model names used as judges.")
     reference_judge: str | None = None
     suites: dict[str, SuiteConfig] = Field(default_factory=dict)
+    custom_providers: list[Annotated[str, Field(pattern=r"^[\w.]+:\w+$")]] = Field(
+        default_factory=lambda: ["evals.simulated:register"],
+        description=(
+            "`module:function`s called with the config to install LiteLLM custom providers "
+            "before the first call; the default installs the offline simulator (evals.simulated)."
+        ),
+    )
     simulator: SimulatorConfig = SimulatorConfig()
     sampling: SamplingConfig = SamplingConfig()
     drift: DriftConfig = DriftConfig()

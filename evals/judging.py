@@ -10,7 +10,7 @@ Models wrap JSON in code fences, prepend prose, or cut it off. `parse_json_reply
 JSON object anywhere in the text; a reply with no usable object, or with a verdict outside the
 suite's vocabulary, is `parse_error` with the raw text kept by the caller — never a silent 0.
 Messages are built here too (from evals/prompts), so the runner, replay and capture all render
-a grader or judge prompt the same way.
+a grader or judge prompt the same way; so is a graded call's metadata (`call_metadata`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from evals.llm import METADATA_KEY
 from evals.prompts import ANSWER_CANDIDATE, ANSWER_JUDGE, RUBRIC_GRADER, PromptTemplate, load_prompt
 
 if TYPE_CHECKING:
@@ -63,6 +64,25 @@ class Grade:
 def _vocabulary(suite: Suite) -> dict[str, Any]:
     return {"verdicts": list(suite.verdicts), "passing_verdicts": list(suite.passing_verdicts),
             "issue_tags": list(suite.issue_tags)}
+
+
+def item_truth(item: GoldenItem) -> dict[str, Any]:
+    """What the golden item says the right outcome is."""
+    return {"expected_verdict": item.expected_verdict, "expected_answer": item.expected_answer,
+            "expected_issue_tags": list(item.expected_issue_tags)}
+
+
+def call_metadata(suite: Suite | None, **tags: Any) -> dict[str, Any]:
+    """The LiteLLM `metadata` of a graded call: what it is about (role, item_id, trial, stage,
+    as_of, ...), the item's truth (`item_truth`) and the suite's vocabulary, unset values left out.
+
+    Every graded call carries it, whatever the model: LiteLLM hands metadata to callbacks and
+    custom providers (the offline simulator grades from it) and never sends it to a provider's
+    API, so a real model does not see the expected verdict."""
+    if suite is not None:
+        tags = {"verdicts": list(suite.verdicts), "passing_verdicts": list(suite.passing_verdicts),
+                "issue_taxonomy": list(suite.issue_tags), **tags}
+    return {METADATA_KEY: {key: value for key, value in tags.items() if value is not None}}
 
 
 def render_grader(suite: Suite, item: GoldenItem,

@@ -12,7 +12,11 @@ caller can always write a row. The rules (see STACK_NOTES, "LiteLLM"):
 - Per model: a semaphore bounds calls in flight (`concurrency`) and a pacer spaces call starts
   (`rpm`). State is per event loop, so one client serves `asyncio.run` after `asyncio.run`.
 - Tokens from the response's usage; cost from configured prices (per-token, also registered
-  with LiteLLM so its callbacks agree), else LiteLLM's own price map, else None (never a guess).
+  with LiteLLM so its callbacks agree), else LiteLLM's own price map (where custom providers
+  register theirs), else None (never a guess).
+- Every model is an ordinary LiteLLM model string. Custom providers (the offline simulator
+  among them) are installed by the `custom_providers` named in the config and own everything
+  about themselves: prices, clock, what they read from the call's metadata.
 - The hot path does no logging and builds no clients: LiteLLM reuses its cached HTTP session.
 - After the first import, the heap LiteLLM leaves is frozen (`gc.freeze`), so full garbage
   collections stop re-walking it mid-run; while no LiteLLM callback or budget is registered, our
@@ -35,6 +39,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from evals.litellm_compat import (
+    acompletion_unlogged,
+    custom_handler,
+    drain_logging_worker,
+    hidden_params,
+    observed,
+)
 from evals.redact import scrub
 
 if TYPE_CHECKING:
@@ -50,7 +61,10 @@ _MAX_ERROR_CHARS = 2000
 _WORKER_FLUSH_S = 5.0
 _NO_KEY = "evalhouse-no-key"  # OpenAI-compatible local servers still want *some* api_key
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
-SIM_METADATA_KEY = "evalhouse"  # evals.simulated.METADATA_KEY (not imported: it loads LiteLLM)
+# Evalhouse's tags ride in a LiteLLM call's `metadata` under this key: what the call is about
+# (capture turns an app's into run-log columns; a custom provider may read the item's truth).
+# LiteLLM keeps `metadata` on the client side: providers' HTTP requests never carry it.
+METADATA_KEY = "evalhouse"
 
 
 @dataclass(slots=True)
@@ -102,20 +116,24 @@ _litellm_state = {"registered": None, "warm": False}
 
 
 def _litellm(config: Config):
-    """Import LiteLLM, quietly, with this config's simulated provider and prices registered.
+    """Import LiteLLM, quietly, with this config's custom providers and prices registered.
 
     LiteLLM's provider map and price map are process-global: the last config registered wins
-    (registering again only when the models or simulator settings differ).
+    (registering again only when the config differs: a provider may read any of it).
     """
+    import importlib
+
     import litellm
 
-    key = config.model_dump_json(include={"models", "simulator"})
+    from evals.litellm_compat import register_prices
+
+    key = config.model_dump_json()
     with _litellm_lock:
         if _litellm_state["registered"] != key:
             litellm.suppress_debug_info = True
-            from evals import simulated
-
-            simulated.register(config)
+            for target in config.custom_providers:
+                module, _, function = target.partition(":")
+                getattr(importlib.import_module(module), function)(config)
             priced = {
                 cfg.model: {
                     "input_cost_per_token": cfg.input_cost_per_token or 0.0,
@@ -126,7 +144,7 @@ def _litellm(config: Config):
                 for cfg in config.models.values()
                 if cfg.input_cost_per_token is not None or cfg.output_cost_per_token is not None
             }
-            simulated.register_prices(priced)
+            register_prices(litellm, priced)
             _litellm_state["registered"] = key
             if not _litellm_state["warm"]:
                 _warm_up(litellm)
@@ -145,45 +163,24 @@ def _freeze_imported_heap() -> None:
 
 
 def _warm_up(litellm) -> None:
-    """One offline call through the simulated provider: LiteLLM imports ~1 s of modules on its
-    first completion, which would otherwise land on the first wave of real calls' latency."""
+    """One offline (mocked) completion: LiteLLM imports ~1 s of modules on its first one, which
+    would otherwise land on the first wave of real calls' latency."""
     try:
-        litellm.completion(
-            model="evalhouse-sim/warm-up", messages=[{"role": "user", "content": "hi"}],
-            metadata={SIM_METADATA_KEY: {"role": "candidate", "item_id": "warm-up", "attempt": 0}},
-        )
-    except Exception:  # the simulator's fault rates apply to this call too; it warmed up anyway
+        litellm.completion(model="openai/evalhouse-warm-up", mock_response="warm",
+                           messages=[{"role": "user", "content": "hi"}])
+    except Exception:  # a failed warm-up warmed up anyway
         pass
 
 
-_CALLBACK_PARAMS = ("callbacks", "success_callback", "failure_callback")
-
-
-def _observed(litellm, request: Mapping[str, Any]) -> bool:
-    """Whether anything could receive LiteLLM's logging of this call: a registered callback
-    (capture, an observability integration), one passed with the call, or a budget."""
-    return bool(litellm.callbacks or litellm.success_callback or litellm._async_success_callback
-                or litellm.failure_callback or litellm._async_failure_callback
-                or litellm.max_budget or any(request.get(name) for name in _CALLBACK_PARAMS))
-
-
 async def _acompletion(litellm, request: Mapping[str, Any]):
-    """`litellm.acompletion`, marked as one of LiteLLM's internal calls when nothing observes it.
+    """`litellm.acompletion`, without LiteLLM's async logging when nothing observes the call.
 
-    LiteLLM's `is_internal_call` flag skips its async success/failure logging (the Logging
-    payload, a second cost calculation, a logging-worker task): ~0.8 ms of CPU per call
-    (docs/benchmarks.md) that only callbacks consume; tokens, cost and latency we take from the
-    response ourselves. The flag is a context variable, set and reset around this one await, so
-    it never touches an app's calls, and with any callback registered nothing changes."""
-    if _observed(litellm, request):
+    That logging (the Logging payload, a second cost calculation, a logging-worker task) costs
+    ~0.8 ms of CPU per call (docs/benchmarks.md) that only callbacks consume; tokens, cost and
+    latency we take from the response ourselves. With any callback registered nothing changes."""
+    if observed(litellm, request):
         return await litellm.acompletion(**request)
-    from litellm._internal_context import is_internal_call
-
-    token = is_internal_call.set(True)
-    try:
-        return await litellm.acompletion(**request)
-    finally:
-        is_internal_call.reset(token)
+    return await acompletion_unlogged(litellm, request)
 
 
 def retry_after_s(exc: BaseException) -> float | None:
@@ -288,9 +285,6 @@ class LLMClient:
     def _cost(self, litellm, cfg: ModelConfig, response, hidden: Mapping[str, Any],
               input_tokens: int | None, output_tokens: int | None) -> float | None:
         prices = (cfg.input_cost_per_token, cfg.output_cost_per_token)
-        if cfg.model.startswith("evalhouse-sim/") and prices == (None, None):
-            prices = (self.config.simulator.input_cost_per_token,
-                      self.config.simulator.output_cost_per_token)
         if prices != (None, None):
             return ((input_tokens or 0) * (prices[0] or 0.0)
                     + (output_tokens or 0) * (prices[1] or 0.0))
@@ -301,9 +295,10 @@ class LLMClient:
         except Exception:  # unknown price: say so (None) rather than record a made-up 0
             return None
 
-    def _backoff_scale(self, cfg: ModelConfig) -> float:
-        """Simulated models back off in simulated time (simulator.time_scale), real ones in real."""
-        return self.config.simulator.time_scale if cfg.model.startswith("evalhouse-sim/") else 1.0
+    def _backoff_scale(self, litellm, cfg: ModelConfig) -> float:
+        """A custom provider on a clock of its own (the simulator's time_scale) says so with a
+        `backoff_scale`; back-offs are waited in its time. Real providers: real seconds."""
+        return float(getattr(custom_handler(litellm, cfg.model), "backoff_scale", 1.0))
 
     # --- calls ----------------------------------------------------------------------------
 
@@ -357,10 +352,10 @@ class LLMClient:
             attempt = progress["attempts"]
             timeout = max(0.001, min(cfg.timeout_s, deadline - loop.time()))
             request = self._request(cfg, messages, params, metadata, response_format, timeout)
-            if metadata is not None and SIM_METADATA_KEY in metadata:
-                # The simulator draws faults per attempt, so a retry can recover (as in life).
-                request["metadata"] = {**metadata, SIM_METADATA_KEY: {
-                    **metadata[SIM_METADATA_KEY], "attempt": attempt}}
+            if metadata is not None and METADATA_KEY in metadata:
+                # Tagged calls say which attempt this is (a simulator draws faults per attempt).
+                request["metadata"] = {**metadata, METADATA_KEY: {
+                    **metadata[METADATA_KEY], "attempt": attempt}}
             progress["attempt_started"] = time.perf_counter()
             try:
                 async with asyncio.timeout(timeout + _ATTEMPT_GRACE_S):
@@ -369,7 +364,7 @@ class LLMClient:
                 latency_ms = (time.perf_counter() - progress["attempt_started"]) * 1000
                 progress["last_exc"] = exc
                 status, retryable = classify(exc)
-                delay = backoff_s(attempt, retry_after_s(exc), self._backoff_scale(cfg))
+                delay = backoff_s(attempt, retry_after_s(exc), self._backoff_scale(litellm, cfg))
                 if (not retryable or attempt >= cfg.max_attempts
                         or loop.time() + delay >= deadline):
                     return CallResult(
@@ -384,7 +379,7 @@ class LLMClient:
             usage = getattr(response, "usage", None)
             input_tokens = getattr(usage, "prompt_tokens", None)
             output_tokens = getattr(usage, "completion_tokens", None)
-            hidden = getattr(response, "_hidden_params", None) or {}
+            hidden = hidden_params(response)
             return CallResult(
                 text=response.choices[0].message.content or "",
                 status="ok", started_at=started_at, attempts=attempt, latency_ms=latency_ms,
@@ -423,13 +418,8 @@ class LLMClient:
         capture callback writes rows there), stop it, and close the cached async HTTP clients;
         else the loop closes under them and they leak sockets and warnings."""
         import litellm
-        from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
 
-        try:
-            await asyncio.wait_for(GLOBAL_LOGGING_WORKER.flush(), _WORKER_FLUSH_S)
-        except TimeoutError:
-            pass
-        await GLOBAL_LOGGING_WORKER.stop()
+        await drain_logging_worker(_WORKER_FLUSH_S)
         await litellm.close_litellm_async_clients()
 
     def close(self) -> None:

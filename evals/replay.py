@@ -149,7 +149,7 @@ def stored_suite(conn, config: Config, name: str | None, version: str | None) ->
 
 
 def _item_truth(conn, run: dict[str, Any]) -> dict[str, Any]:
-    """What the simulated provider needs to grade the item again (ignored by real providers)."""
+    """The stored golden item's truth (`evals.judging.item_truth`), if the run names one."""
     if not run["item_id"] or not run["suite"]:
         return {}
     rows = conn.execute(
@@ -164,15 +164,13 @@ def _item_truth(conn, run: dict[str, Any]) -> dict[str, Any]:
             "expected_issue_tags": expected.get("issue_tags") or []}
 
 
-def simulator_metadata(conn, run: dict[str, Any], suite: Suite | None) -> dict[str, Any]:
-    tags: dict[str, Any] = {
-        "role": run["role"], "item_id": run["item_id"], "trial": run["trial"], "stage": run["stage"],
-        "as_of": run["started_at"].date().isoformat(), **_item_truth(conn, run),
-    }
-    if suite is not None:
-        tags.update(verdicts=list(suite.verdicts), passing_verdicts=list(suite.passing_verdicts),
-                    issue_taxonomy=list(suite.issue_tags))
-    return {"evalhouse": {key: value for key, value in tags.items() if value is not None}}
+def run_metadata(conn, run: dict[str, Any], suite: Suite | None) -> dict[str, Any]:
+    """The metadata of a call that grades a stored run again (`evals.judging.call_metadata`)."""
+    from evals.judging import call_metadata
+
+    return call_metadata(suite, role=run["role"], item_id=run["item_id"], trial=run["trial"],
+                         stage=run["stage"], as_of=run["started_at"].date().isoformat(),
+                         **_item_truth(conn, run))
 
 
 def _replacement_prompt(conn, run: dict[str, Any], prompt_version: str | None,
@@ -243,7 +241,7 @@ def replay_run(
     client = LLMClient(config)
     try:
         result = client.complete(asked, messages, params=copy.deepcopy(run["params"]),
-                                 metadata=simulator_metadata(conn, run, suite))
+                                 metadata=run_metadata(conn, run, suite))
     finally:
         client.close()
 

@@ -113,7 +113,7 @@ def _regrade_records(conn, config: Config, sample: list[SampledRow], judge: str,
     import asyncio
 
     from evals.llm import LLMClient
-    from evals.replay import grade_record, load_run, simulator_metadata, stored_suite
+    from evals.replay import grade_record, load_run, run_metadata, stored_suite
     from evals.runlog import idempotency_key, record_from_row, settled_keys
 
     runs = [(row, load_run(conn, row.run_id)) for row in sample]
@@ -125,7 +125,7 @@ def _regrade_records(conn, config: Config, sample: list[SampledRow], judge: str,
     for _, run in todo.values():
         suites.setdefault((run["suite"], run["suite_version"]),
                           stored_suite(conn, config, run["suite"], run["suite_version"]))
-    metadata = {key: simulator_metadata(conn, run, suites[(run["suite"], run["suite_version"])])
+    metadata = {key: run_metadata(conn, run, suites[(run["suite"], run["suite_version"])])
                 for key, (_, run) in todo.items()}
     client = LLMClient(config)
 

@@ -8,7 +8,14 @@ LiteLLM's normal path — callbacks, exception mapping, usage and cost — and o
 trip is simulated. THE DEMO'S MODELS ARE SIMULATED: their verdicts come from the golden labels
 passed in the call's metadata, degraded by the configured accuracy, not from reading the prompt.
 
-Metadata contract (`metadata={"evalhouse": {...}}` on the LiteLLM call; every key optional):
+This module is the simulator's only seam: nothing else in evalhouse names its prefix. The engine
+calls a simulated model like any LiteLLM model; what the simulator needs reaches it through
+LiteLLM's own interfaces — the call's metadata (which every graded call carries), its prices
+(`litellm.register_model`), and `backoff_scale` on the handler (retries wait in its time).
+`register` is the config's default `custom_providers` entry.
+
+Metadata contract (`metadata={"evalhouse": {...}}` on the LiteLLM call, as
+`evals.judging.call_metadata` builds it; every key optional):
     role              "grader" | "judge" | "candidate" (default: grader when JSON is asked for,
                       else candidate)
     item_id, trial    identify the item; with the seed and model they fix the reply
@@ -38,6 +45,7 @@ Behaviour from `config.simulator`:
                       time_scale 0 at once),
                       malformed_rate (JSON replies cut off mid-object)
     prices            input/output_cost_per_token, registered with LiteLLM for every sim model
+    back-off          `backoff_scale` = time_scale: retry back-offs shrink with the latency
 """
 
 from __future__ import annotations
@@ -55,11 +63,13 @@ from typing import TYPE_CHECKING, Any
 from litellm import CustomLLM
 from litellm.llms.custom_llm import CustomLLMError
 
+from evals.litellm_compat import install_custom_provider, register_prices
+from evals.llm import METADATA_KEY
+
 if TYPE_CHECKING:
     from evals.config import Config, SimulatorConfig
 
 PROVIDER = "evalhouse-sim"
-METADATA_KEY = "evalhouse"
 DEFAULT_VERDICTS = ("pass", "revise", "fail")
 BASE_ACCURACY = 0.85
 _HANG_WITHOUT_TIMEOUT_S = 600.0
@@ -124,6 +134,11 @@ class SimulatedProvider(CustomLLM):
         self.sim = simulator
         self._calls: dict[tuple[Any, ...], int] = {}
         self._lock = threading.Lock()
+
+    @property
+    def backoff_scale(self) -> float:
+        """Seconds of this provider's time per real second: callers scale retry back-off by it."""
+        return self.sim.time_scale
 
     # --- LiteLLM entry points -------------------------------------------------------------
 
@@ -298,41 +313,47 @@ class SimulatedProvider(CustomLLM):
         return json.dumps(reply)
 
 
+def simulates(model: str) -> bool:
+    """Whether a LiteLLM model string is one of this provider's."""
+    return model.startswith(f"{PROVIDER}/")
+
+
 def sim_model_names(config: Config) -> list[str]:
     """LiteLLM model strings of the configured simulated models."""
-    return [m.model for m in config.models.values() if m.model.startswith(f"{PROVIDER}/")]
+    return [m.model for m in config.models.values() if simulates(m.model)]
+
+
+_warmed = threading.Event()
+
+
+def _warm_up(litellm) -> None:
+    """One call through the handler, once per process: LiteLLM imports its custom-provider path
+    on first use (~0.5 s), which would otherwise land on the first simulated call's latency."""
+    try:
+        litellm.completion(
+            model=f"{PROVIDER}/warm-up", messages=[{"role": "user", "content": "hi"}],
+            metadata={METADATA_KEY: {"role": "candidate", "item_id": "warm-up", "attempt": 0}},
+        )
+    except Exception:  # the fault rates apply to this call too; it warmed up anyway
+        pass
+    _warmed.set()
 
 
 def register(config: Config) -> SimulatedProvider:
-    """Install (or re-install with new settings) the provider in LiteLLM; returns the handler."""
+    """Install (or re-install with new settings) the provider and the prices of the configured
+    simulated models in LiteLLM (explicit model prices, registered after, win); returns the
+    handler."""
     import litellm
 
     handler = SimulatedProvider(config.simulator)
-    litellm.custom_provider_map = [
-        entry for entry in litellm.custom_provider_map if entry.get("provider") != PROVIDER
-    ] + [{"provider": PROVIDER, "custom_handler": handler}]
+    install_custom_provider(litellm, PROVIDER, handler)
     prices = {
         "input_cost_per_token": config.simulator.input_cost_per_token,
         "output_cost_per_token": config.simulator.output_cost_per_token,
         "litellm_provider": PROVIDER,
         "mode": "chat",
     }
-    register_prices({name: dict(prices) for name in sim_model_names(config)})
+    register_prices(litellm, {name: dict(prices) for name in sim_model_names(config)})
+    if not _warmed.is_set():
+        _warm_up(litellm)
     return handler
-
-
-def register_prices(models: dict[str, dict[str, Any]]) -> None:
-    """`litellm.register_model` without its per-model warning about cache-token prices."""
-    import logging
-
-    import litellm
-
-    if not models:
-        return
-    logger = logging.getLogger("LiteLLM")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        litellm.register_model(models)
-    finally:
-        logger.setLevel(level)

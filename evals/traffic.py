@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from evals.llm import METADATA_KEY
+
 if TYPE_CHECKING:
     from evals.config import Config
     from evals.golden import GoldenItem, Suite
@@ -162,7 +164,7 @@ class _Simulation:
 
     def plan(self, day_index: int, day: date, number: int, learners: int,
              prompts: tuple[PromptTemplate, PromptTemplate]) -> _Call:
-        from evals.judging import render_grader
+        from evals.judging import call_metadata, item_truth, render_grader
 
         rng, suite = self.rng, self.suite
         stage = rng.choices(self.stages, weights=self.weights)[0]
@@ -178,13 +180,9 @@ class _Simulation:
             "prompt_version": rendered.prompt_version, "model": self.model, "role": "grader",
             "trial": 0, "attributes": {"simulated": True, "sim_day": day_index},
         }
-        truth = {
-            "role": "grader", "item_id": f"traffic/{self.seed}/{day.isoformat()}/{number}",
-            "stage": item.stage, "expected_verdict": item.expected_verdict,
-            "expected_issue_tags": list(item.expected_issue_tags), "verdicts": list(suite.verdicts),
-            "passing_verdicts": list(suite.passing_verdicts), "issue_taxonomy": list(suite.issue_tags),
-            "as_of": day.isoformat(),
-        }
+        truth = call_metadata(suite, role="grader", stage=item.stage, as_of=day.isoformat(),
+                              item_id=f"traffic/{self.seed}/{day.isoformat()}/{number}",
+                              **item_truth(item))[METADATA_KEY]
         labels = self.labels(item) if rng.random() < self.review_share else []
         return _Call(rng.getrandbits(64), day_index, item, _started_at(rng, day), rendered.messages,
                      row, truth, labels)
@@ -222,7 +220,7 @@ class _Simulation:
                     await litellm.acompletion(
                         model=self.litellm_model, messages=call.messages,
                         response_format=JSON_RESPONSE_FORMAT, max_retries=0,
-                        metadata={"evalhouse": {**call.truth, "attempt": attempt, "capture": capture}},
+                        metadata={METADATA_KEY: {**call.truth, "attempt": attempt, "capture": capture}},
                     )
             except Exception:
                 self.summary.failed_calls += 1
@@ -275,15 +273,15 @@ def simulate_traffic(
     from evals.judging import RUBRIC_GRADER
     from evals.prompts import ensure_prompt_version, load_prompt
     from evals.reviews import write_reviews
-    from evals.simulated import register
+    from evals.simulated import register, simulates
 
     if days < 1 or per_day < 1:
         raise TrafficError("--days and --per-day must be at least 1")
     model = model or config.default_model
     if model is None:
         raise TrafficError("no model: set default_model in evalhouse.yaml or pass --model")
-    if not config.model(model).model.startswith("evalhouse-sim/"):
-        raise TrafficError(f"model {model!r} is not simulated: traffic simulation only uses evalhouse-sim models")
+    if not simulates(config.model(model).model):
+        raise TrafficError(f"model {model!r} is not simulated: traffic simulation only uses simulated models")
     suites = suites_from_config(config)
     if suite_name not in suites or suites[suite_name].kind != "grader":
         raise TrafficError(f"suite {suite_name!r} is not a configured grader suite")

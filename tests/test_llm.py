@@ -31,7 +31,9 @@ def _config(server: FakeOpenAI, **model) -> Config:
 
 
 def _ask(client: LLMClient, marker: str, model: str = "m"):
+    """A graded call, tagged with its item's truth like every graded call."""
     return client.acomplete(model, [{"role": "user", "content": f"grade {marker}"}],
+                            metadata={"evalhouse": {"item_id": marker, "expected_verdict": "fail"}},
                             response_format=JSON_FORMAT)
 
 
@@ -97,7 +99,8 @@ def test_each_fault_ends_with_the_right_status_and_attempts(
     sent = fake_openai.requests[-1]
     assert sent["headers"]["authorization"] == f"Bearer {keyed}"
     assert sent["json"]["response_format"] == JSON_FORMAT
-    assert "metadata" not in sent["json"]
+    # The call's metadata (the item's truth) stays in the client: the provider never sees it.
+    assert "metadata" not in sent["json"] and "expected_verdict" not in json.dumps(sent)
 
 
 def test_retry_after_is_honoured(fake_openai: FakeOpenAI) -> None:  # noqa: F811
@@ -136,6 +139,8 @@ def test_litellm_logging_is_skipped_only_while_nobody_listens(
     from litellm._internal_context import is_internal_call
     from litellm.integrations.custom_logger import CustomLogger
 
+    from evals.litellm_compat import remove_callback
+
     class Seen(CustomLogger):
         def __init__(self) -> None:
             super().__init__()
@@ -155,9 +160,7 @@ def test_litellm_logging_is_skipped_only_while_nobody_listens(
             return quiet, await _ask(client, "observed")
         finally:
             await client.aclose()
-            litellm.logging_callback_manager.remove_callback_from_all_lists(seen)
-            if seen in litellm.callbacks:
-                litellm.callbacks.remove(seen)
+            remove_callback(litellm, seen)
 
     quiet, observed = asyncio.run(main())
     assert quiet.ok and observed.ok and quiet.cost_usd and observed.cost_usd
@@ -192,6 +195,46 @@ def test_backoff_grows_and_respects_retry_after() -> None:
     assert backoff_s(10, None) <= 30
     assert backoff_s(1, 7.0) == 7.0
     assert backoff_s(1, 10_000.0) == 120.0
+
+
+def register_flaky(config: Config) -> None:
+    """A `custom_providers` entry: `flaky/…` fails every first attempt with a 500, and so does
+    `flaky-fast/…`, whose handler runs on a clock of its own (`backoff_scale` 0)."""
+    import litellm
+    from litellm import CustomLLM
+    from litellm.llms.custom_llm import CustomLLMError
+
+    from evals.litellm_compat import install_custom_provider
+
+    class Flaky(CustomLLM):
+        async def acompletion(self, model, messages, model_response, optional_params,
+                              litellm_params, **_):
+            if litellm_params["metadata"]["evalhouse"]["attempt"] == 1:
+                raise CustomLLMError(status_code=500, message="flaky")
+            model_response.choices[0].message.content = "ok"
+            return model_response
+
+    class FastClock(Flaky):
+        backoff_scale = 0.0
+
+    install_custom_provider(litellm, "flaky", Flaky())
+    install_custom_provider(litellm, "flaky-fast", FastClock())
+
+
+def test_a_custom_provider_on_its_own_clock_scales_the_retry_backoff() -> None:
+    """Back-off is the provider's business (the simulator's time_scale), read through the
+    handler's `backoff_scale`: never a branch on the model's name."""
+    config = Config.model_validate({
+        "custom_providers": [f"{__name__}:register_flaky"],
+        "models": {"real": {"model": "flaky/m"}, "fast": {"model": "flaky-fast/m"}}})
+    client = LLMClient(config)
+    metadata = {"evalhouse": {"item_id": "x"}}
+    real, fast = (client.complete(name, [{"role": "user", "content": "x"}], metadata=metadata)
+                  for name in ("real", "fast"))
+    client.close()
+    assert (real.status, real.attempts, fast.status, fast.attempts) == ("ok", 2, "ok", 2)
+    assert fast.timings["backoff_ms"] == 0.0
+    assert 0.0 < real.timings["backoff_ms"] <= 500.0
 
 
 # --- the simulated provider ---------------------------------------------------------------

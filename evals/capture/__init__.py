@@ -120,13 +120,13 @@ def install(config: Config | None = None, **start_options: Any) -> EvalhouseCall
     import litellm
 
     from evals.capture.callback import EvalhouseCallback
+    from evals.litellm_compat import add_callback
 
     start(config, **start_options)
     with _lock:
         if _callback is None:
             _callback = EvalhouseCallback(_submit, _defaults)
-        if _callback not in litellm.callbacks:
-            litellm.callbacks.append(_callback)
+        add_callback(litellm, _callback)
         return _callback
 
 
@@ -156,9 +156,9 @@ def shutdown(timeout: float | None = 30.0) -> None:
     if callback is not None:
         import litellm
 
-        # LiteLLM copies `callbacks` into its success/failure lists on first use and refuses a
-        # second logger of the same class while the first is listed: remove it from all of them.
-        litellm.logging_callback_manager.remove_callback_from_all_lists(callback)
+        from evals.litellm_compat import remove_callback
+
+        remove_callback(litellm, callback)
     if writer is not None:
         writer.close(timeout)
 

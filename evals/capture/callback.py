@@ -30,9 +30,9 @@ from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
+from evals.llm import METADATA_KEY
 from evals.runlog import RunRecord, idempotency_key
 
-METADATA_KEY = "evalhouse"
 METADATA_COLUMNS = (
     "touchpoint", "subject_id", "stage", "suite", "suite_version", "item_id", "item_hash",
     "category", "prompt_name", "prompt_version", "rubric", "submission", "prior_context",

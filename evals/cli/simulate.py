@@ -28,7 +28,7 @@ def traffic(
 ) -> None:
     """Simulate learners submitting exercises to the production grader, captured like real traffic.
 
-    The model is SIMULATED (evalhouse-sim): its verdicts come from golden labels, degraded by the
+    The model is SIMULATED (evals.simulated): its verdicts come from golden labels, degraded by the
     configured accuracy, with drift applied from the given day.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -17,6 +17,8 @@ from evals.judging import (
     JSON_RESPONSE_FORMAT,
     Grade,
     Rendered,
+    call_metadata,
+    item_truth,
     parse_grade,
     render_candidate,
     render_grader,
@@ -30,8 +32,6 @@ if TYPE_CHECKING:
     from evals.runner.context import RunContext
     from evals.runner.units import Unit
 
-_SIM_PREFIX = "evalhouse-sim/"
-
 
 class UnitCaller:
     """Makes the calls of units and hands each finished row to `emit` (the writer)."""
@@ -40,21 +40,12 @@ class UnitCaller:
                  emit: Callable[[RunRecord], None]) -> None:
         self.run, self.client, self.emit = run, client, emit
 
-    def _sim_metadata(self, model_name: str, role: str, unit: Unit,
-                      **extra: Any) -> dict[str, Any] | None:
-        """Ground truth for the simulated provider only: a real provider never sees the key."""
-        run = self.run
-        if not run.config.model(model_name).model.startswith(_SIM_PREFIX):
-            return None
-        item, suite = unit.item, run.suite
-        return {"evalhouse": {
-            "role": role, "item_id": f"{suite.name}/{item.item_id}", "trial": unit.trial,
-            "stage": item.stage, "expected_verdict": item.expected_verdict,
-            "expected_issue_tags": list(item.expected_issue_tags),
-            "verdicts": list(suite.verdicts), "passing_verdicts": list(suite.passing_verdicts),
-            "issue_taxonomy": list(suite.issue_tags), "expected_answer": item.expected_answer,
-            "as_of": (run.as_of or date.today()).isoformat(), **extra,
-        }}
+    def _metadata(self, role: str, unit: Unit, **extra: Any) -> dict[str, Any]:
+        run, item = self.run, unit.item
+        return call_metadata(
+            run.suite, role=role, item_id=f"{run.suite.name}/{item.item_id}", trial=unit.trial,
+            stage=item.stage, as_of=(run.as_of or date.today()).isoformat(), **item_truth(item),
+            **extra)
 
     def _record(self, unit: Unit, role: str, model_name: str, key: str, rendered: Rendered,
                 params: dict[str, Any], result: CallResult, grade: Grade | None,
@@ -96,11 +87,10 @@ class UnitCaller:
         )
 
     async def _call(self, unit: Unit, role: str, model_name: str, rendered: Rendered,
-                    json_reply: bool, **sim: Any) -> tuple[CallResult, dict]:
+                    json_reply: bool, **tags: Any) -> tuple[CallResult, dict]:
         params = self.run.params(model_name, json_reply)
         result = await self.client.acomplete(
-            model_name, rendered.messages, metadata=self._sim_metadata(model_name, role, unit,
-                                                                        **sim),
+            model_name, rendered.messages, metadata=self._metadata(role, unit, **tags),
             response_format=JSON_RESPONSE_FORMAT if json_reply else None)
         return result, params
 

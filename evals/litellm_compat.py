@@ -1,0 +1,96 @@
+"""Every LiteLLM hook beyond `completion` that evalhouse leans on, in one place.
+
+Private names (`_internal_context`, `_async_*_callback`, `_hidden_params`), the logging worker,
+the callback lists and the custom-provider map move between LiteLLM releases without notice.
+Only this module touches them; `tests/test_litellm_compat.py` checks each against the installed
+LiteLLM, so an upgrade that drops one fails there, by name, instead of deep inside a run.
+
+Functions take the imported `litellm` module where the caller already has it: importing LiteLLM
+costs seconds, and this module must stay free to import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+_CALLBACK_PARAMS = ("callbacks", "success_callback", "failure_callback")
+
+
+def observed(litellm, request: Mapping[str, Any]) -> bool:
+    """Whether anything could receive LiteLLM's logging of this call: a registered callback
+    (capture, an observability integration), one passed with the call, or a budget."""
+    return bool(litellm.callbacks or litellm.success_callback or litellm._async_success_callback
+                or litellm.failure_callback or litellm._async_failure_callback
+                or litellm.max_budget or any(request.get(name) for name in _CALLBACK_PARAMS))
+
+
+async def acompletion_unlogged(litellm, request: Mapping[str, Any]):
+    """`litellm.acompletion` marked as one of LiteLLM's internal calls, which skips its async
+    success/failure logging. The flag is a context variable, set and reset around this one
+    await, so it never touches an app's calls."""
+    from litellm._internal_context import is_internal_call
+
+    token = is_internal_call.set(True)
+    try:
+        return await litellm.acompletion(**request)
+    finally:
+        is_internal_call.reset(token)
+
+
+def hidden_params(response: Any) -> Mapping[str, Any]:
+    """LiteLLM's side-channel on a response: `custom_llm_provider`, `response_cost`, ..."""
+    return getattr(response, "_hidden_params", None) or {}
+
+
+async def drain_logging_worker(timeout_s: float) -> None:
+    """Let LiteLLM's logging worker finish queued callbacks (bounded), then stop it."""
+    from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+
+    try:
+        await asyncio.wait_for(GLOBAL_LOGGING_WORKER.flush(), timeout_s)
+    except TimeoutError:
+        pass
+    await GLOBAL_LOGGING_WORKER.stop()
+
+
+def add_callback(litellm, callback: Any) -> None:
+    """Register a `CustomLogger` for every call in the process (once)."""
+    if callback not in litellm.callbacks:
+        litellm.callbacks.append(callback)
+
+
+def remove_callback(litellm, callback: Any) -> None:
+    """Unregister a `CustomLogger` everywhere. LiteLLM copies `callbacks` into its success and
+    failure lists on first use and refuses a second logger of the same class while the first
+    is listed, so removing it from `callbacks` alone is not enough."""
+    litellm.logging_callback_manager.remove_callback_from_all_lists(callback)
+
+
+def install_custom_provider(litellm, provider: str, handler: Any) -> None:
+    """Make `handler` (a `CustomLLM`) answer `<provider>/<model>`, replacing an earlier one."""
+    litellm.custom_provider_map = [
+        entry for entry in litellm.custom_provider_map if entry.get("provider") != provider
+    ] + [{"provider": provider, "custom_handler": handler}]
+
+
+def custom_handler(litellm, model: str) -> Any | None:
+    """The `CustomLLM` registered for a LiteLLM model string's provider prefix, if any."""
+    provider = model.split("/", 1)[0]
+    return next((entry["custom_handler"] for entry in litellm.custom_provider_map
+                 if entry.get("provider") == provider), None)
+
+
+def register_prices(litellm, models: dict[str, dict[str, Any]]) -> None:
+    """`litellm.register_model` without its per-model warning about cache-token prices."""
+    if not models:
+        return
+    logger = logging.getLogger("LiteLLM")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        litellm.register_model(models)
+    finally:
+        logger.setLevel(level)

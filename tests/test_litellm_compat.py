@@ -1,0 +1,142 @@
+"""Version guard for evals/litellm_compat.py: what it relies on exists in the installed LiteLLM
+and still behaves the way the module says. A LiteLLM upgrade that moves one of these fails here,
+by name, rather than as a slow or silently uncaptured run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import re
+from importlib.metadata import version
+
+import pytest
+from conftest import REPO_ROOT
+
+from evals import litellm_compat as compat
+
+PROVIDER = "compat-probe"
+PRICES = {"input_cost_per_token": 2e-6, "output_cost_per_token": 5e-6}
+
+
+@pytest.fixture
+def litellm():
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+@pytest.fixture
+def probe(litellm):
+    """A CustomLLM that echoes what it received, installed under PROVIDER for one test."""
+    from litellm import CustomLLM
+
+    class Probe(CustomLLM):
+        def __init__(self) -> None:
+            super().__init__()
+            self.litellm_params: list[dict] = []
+
+        async def acompletion(self, model, messages, model_response, optional_params,
+                              litellm_params, **_):
+            self.litellm_params.append(dict(litellm_params or {}))
+            model_response.choices[0].message.content = "ok"
+            model_response.usage = litellm.Usage(prompt_tokens=100, completion_tokens=10,
+                                                 total_tokens=110)
+            return model_response
+
+    saved = list(litellm.custom_provider_map)
+    handler = Probe()
+    compat.install_custom_provider(litellm, PROVIDER, handler)
+    compat.register_prices(litellm, {f"{PROVIDER}/m": {**PRICES, "litellm_provider": PROVIDER,
+                                                       "mode": "chat"}})
+    yield handler
+    litellm.custom_provider_map = saved
+
+
+def test_the_private_names_the_module_uses_exist(litellm) -> None:
+    from litellm._internal_context import is_internal_call
+    from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+
+    assert version("litellm").split(".")[0] == "1"
+    assert isinstance(is_internal_call, contextvars.ContextVar)
+    assert is_internal_call.get() is False
+    for name in ("callbacks", "success_callback", "failure_callback",
+                 "_async_success_callback", "_async_failure_callback", "custom_provider_map"):
+        assert isinstance(getattr(litellm, name), list), name
+    assert hasattr(litellm, "max_budget")
+    assert inspect.iscoroutinefunction(GLOBAL_LOGGING_WORKER.flush)
+    assert inspect.iscoroutinefunction(GLOBAL_LOGGING_WORKER.stop)
+    assert callable(litellm.logging_callback_manager.remove_callback_from_all_lists)
+    assert callable(litellm.register_model)
+
+
+def test_a_custom_provider_gets_the_metadata_and_its_registered_price(litellm, probe) -> None:
+    async def call():
+        return await compat.acompletion_unlogged(litellm, {
+            "model": f"{PROVIDER}/m", "messages": [{"role": "user", "content": "hi"}],
+            "metadata": {"evalhouse": {"expected_verdict": "pass"}}})
+
+    response = asyncio.run(call())
+    assert compat.custom_handler(litellm, f"{PROVIDER}/m") is probe
+    assert compat.custom_handler(litellm, "openai/gpt-4o-mini") is None
+    assert probe.litellm_params[0]["metadata"] == {"evalhouse": {"expected_verdict": "pass"}}
+    hidden = compat.hidden_params(response)
+    assert hidden["custom_llm_provider"] == PROVIDER
+    assert hidden["response_cost"] == pytest.approx(100 * 2e-6 + 10 * 5e-6)
+
+
+def test_unlogged_calls_skip_callbacks_and_a_removed_callback_is_gone_everywhere(
+        litellm, probe) -> None:
+    from litellm._internal_context import is_internal_call
+    from litellm.integrations.custom_logger import CustomLogger
+
+    class Seen(CustomLogger):
+        def __init__(self) -> None:
+            super().__init__()
+            self.kwargs: list[dict] = []
+
+        async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+            self.kwargs.append(kwargs)
+
+    seen = Seen()
+    request = {"model": f"{PROVIDER}/m", "messages": [{"role": "user", "content": "hi"}],
+               "metadata": {"evalhouse": {"stage": "loops"}}}
+
+    async def calls():
+        await compat.acompletion_unlogged(litellm, request)
+        assert is_internal_call.get() is False
+        assert not compat.observed(litellm, request)
+        compat.add_callback(litellm, seen)
+        compat.add_callback(litellm, seen)
+        assert compat.observed(litellm, request)
+        await litellm.acompletion(**request)
+        await compat.drain_logging_worker(5.0)
+
+    try:
+        asyncio.run(calls())
+    finally:
+        compat.remove_callback(litellm, seen)
+    assert len(seen.kwargs) == 1
+    # what evals.capture.callback reads from a logging event
+    kwargs = seen.kwargs[0]
+    assert kwargs["litellm_params"]["metadata"]["evalhouse"] == {"stage": "loops"}
+    assert kwargs["litellm_call_id"] and kwargs["custom_llm_provider"] == PROVIDER
+    assert kwargs["response_cost"] == pytest.approx(100 * 2e-6 + 10 * 5e-6)
+    assert {"startTime", "model_parameters"} <= set(kwargs["standard_logging_object"])
+    for name in ("callbacks", "success_callback", "failure_callback",
+                 "_async_success_callback", "_async_failure_callback"):
+        assert seen not in getattr(litellm, name), name
+    assert not compat.observed(litellm, request)
+
+
+_FRAGILE = re.compile(r"litellm\._|_hidden_params|_internal_context|litellm_core_utils"
+                      r"|logging_callback_manager|custom_provider_map")
+
+
+def test_no_other_module_touches_what_this_one_guards() -> None:
+    touching = {path.relative_to(REPO_ROOT).as_posix()
+                for folder in ("evals", "orchestration") for path in (REPO_ROOT / folder).rglob("*.py")
+                if _FRAGILE.search(path.read_text())}
+    assert touching == {"evals/litellm_compat.py"}
