@@ -109,11 +109,7 @@ def _report(config, first: date, last: date, run_id: str) -> None:
             """,
             {"drift": first + timedelta(days=DRIFT_DAY - 1), "first": first, "last": last},
         ).fetchall()
-        golden = conn.execute(
-            "select model, suite, sum(n_correct)::float / nullif(sum(n_with_expected), 0), sum(n_calls)"
-            " from marts.fct_trend_daily where source = 'golden' and role <> 'judge'"
-            " group by model, suite order by model, suite"
-        ).fetchall()
+        golden = golden_accuracy(conn)
         cost = conn.execute(
             "select source, sum(n_calls), sum(cost_usd) from marts.fct_model_cost_daily"
             " where run_date between %s and %s group by source order by source",
@@ -150,6 +146,19 @@ def _report(config, first: date, last: date, run_id: str) -> None:
     console.print(f"Run view:    [bold]evalhouse serve[/]  → {config.alerts.base_url}/alerts/<id>, "
                   f"{config.alerts.base_url}/runs/<run_id>")
     console.print("One call:    [bold]evalhouse show RUN_ID[/]   (replay it: evalhouse replay RUN_ID)")
+
+
+def golden_accuracy(conn) -> list[tuple]:
+    """(model, suite, golden accuracy, calls of the model under test) over every golden night.
+
+    Accuracy counts golden outcomes (int_golden_outcomes through fct_trend_daily): a judged
+    answer is right when its judge's verdict passes.
+    """
+    return conn.execute(
+        "select model, suite, sum(n_correct)::float / nullif(sum(n_with_expected), 0), sum(n_calls)"
+        " from marts.fct_trend_daily where source = 'golden' and role <> 'judge'"
+        " group by model, suite order by model, suite"
+    ).fetchall()
 
 
 def _nights(alert) -> str:
