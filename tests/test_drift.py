@@ -15,10 +15,10 @@ import pytest
 from evals.config import DriftConfig, StageBand
 from evals.drift import (
     DailyCounts,
+    GoldenNight,
     detect_agreement_drift,
     detect_band_violations,
     detect_cost_spike,
-    GoldenNight,
     detect_golden_regressions,
     detect_latency_spike,
     detect_pass_rate_shifts,
