@@ -733,12 +733,15 @@ def test_int_golden_outcomes_matches_pandas(built, outcomes):
     assert set(view["outcome"]) == {"correct", "incorrect", "parse_error", "unjudged"}
 
 
-def _judged_answer_accuracy(runs: pd.DataFrame) -> pd.Series:
+def _judged_answer_accuracy(runs: pd.DataFrame, judged_only: bool = False) -> pd.Series:
     """general-qa accuracy per model: the share of answers whose first settled judgment passes
-    (a parse error or a missing judgment is not a pass), straight from the raw rows."""
+    (a parse error or a missing judgment is not a pass), straight from the raw rows;
+    `judged_only` leaves out the answers no judgment was settled for."""
     answers = runs[(runs["suite"] == "general-qa") & (runs["role"] == "candidate") & runs["settled"]]
     judges = runs[(runs["role"] == "judge") & runs["settled"]].sort_values("started_at")
     first = judges.groupby("parent_run_id").head(1).set_index("parent_run_id")
+    if judged_only:
+        answers = answers[(answers["status"] == "parse_error") | answers["run_id"].isin(first.index)]
     passes = [
         status == "ok" and run_id in first.index and first.at[run_id, "status"] == "ok"
         and bool(first.at[run_id, "passed"])
@@ -764,12 +767,15 @@ def test_answer_suite_accuracy_is_the_share_of_judged_passes_in_every_mart(built
 def test_the_regression_check_reads_golden_outcomes_per_night(built, runs, outcomes):
     from orchestration.defs.drift.checks import _GOLDEN_ITEMS
 
-    nightly = outcomes[(outcomes["source"] == "golden") & outcomes["batch_id"].str.startswith("golden:")]
+    nightly = outcomes[(outcomes["source"] == "golden") & outcomes["batch_id"].str.startswith("golden:")
+                       & (outcomes["outcome"] != "unjudged")]
     expected = nightly.groupby(["run_date", "model", "suite", "item_id"])["is_correct"].all()
     checked = _frame(built["url"], _GOLDEN_ITEMS).set_index(["day", "model", "suite", "item_id"])["correct"]
     assert checked.sort_index().to_dict() == expected.sort_index().to_dict()
     answers = checked.xs("general-qa", level="suite")
-    assert answers.mean() == pytest.approx(_judged_answer_accuracy(runs)["tutor-large"])
+    judged = _judged_answer_accuracy(runs, judged_only=True)["tutor-large"]
+    assert judged > _judged_answer_accuracy(runs)["tutor-large"], "the fixture has unjudged answers"
+    assert answers.mean() == pytest.approx(judged)
 
 
 def test_backfilled_golden_batches_and_regrades_are_dated_by_the_day_they_evaluate(built, runs):
