@@ -126,7 +126,18 @@ class DriftConfig(_Strict):
     min_agreement: float = Field(0.7, ge=0, le=1)
     agreement_window_days: int = Field(7, ge=1, description="Days of reviews pooled for agreement.")
     max_golden_accuracy_drop: float = Field(0.05, ge=0, le=1)
-    golden_alpha: float = Field(0.05, gt=0, lt=1, description="Level of the golden McNemar test.")
+    golden_nightly_false_alarm_rate: float = Field(
+        0.005,
+        gt=0,
+        lt=1,
+        description=(
+            "Family-wise error rate of a night's golden regression tests, all model × suite "
+            "pairs together (Holm); bounds the expected false golden alarms per night."
+        ),
+    )
+    golden_critical_drop: float = Field(
+        0.10, ge=0, le=1, description="A golden regression this large (and strong) is critical."
+    )
     cost_spike_ratio: float = Field(1.5, gt=1)
     cost_spike_min_abs_usd: float = Field(
         0.00005, ge=0, description="Cost per call must also rise by at least this much."

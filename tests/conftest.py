@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from evals import warehouse
+from evals.golden.outcomes import ensure_outcomes_view
 from evals.warehouse.embedded import EmbeddedPostgres
 
 TEMPLATE_DB = "evalhouse_template"
@@ -49,6 +50,8 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPost
     os.environ[warehouse.URL_ENV] = template_url
     try:
         warehouse.migrate()
+        with warehouse.connect() as conn:  # the golden-outcomes view, as a first read creates it
+            ensure_outcomes_view(conn)
     finally:
         del os.environ[warehouse.URL_ENV]
         warehouse._engine_for(template_url).dispose()  # a template must have no open connections

@@ -65,3 +65,15 @@ def test_evalhouse_dbt_passes_arguments_through_to_dbt_on_the_warehouse(warehous
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "All checks passed!" in result.stdout
     assert f"database: {urlsplit(warehouse_url).path.lstrip('/')}" in result.stdout
+
+
+def test_the_golden_outcomes_view_is_created_on_first_read_of_a_warehouse_without_it(warehouse_url):
+    import psycopg
+
+    from evals.golden.outcomes import OUTCOMES_VIEW, ensure_outcomes_view
+
+    with psycopg.connect(warehouse_url) as conn:
+        conn.execute(f"drop view {OUTCOMES_VIEW}")
+        conn.commit()
+        ensure_outcomes_view(conn)
+        assert conn.execute(f"select count(*) from {OUTCOMES_VIEW}").fetchone() == (0,)

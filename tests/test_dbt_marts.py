@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -33,6 +34,7 @@ STAGES = ["variables", "loops", "functions", "classes"]
 VERDICTS = ["pass", "revise", "fail"]
 TAGS = ["off_by_one", "naming", "syntax", "logic", "style"]
 BASELINE_DAYS = 5
+BACKFILLED, BACKFILL_LAG = {2, 8}, 3  # nights whose golden batch ran days later (a backfill)
 CONFIG = Config(
     drift=DriftConfig(
         baseline_days=BASELINE_DAYS,
@@ -128,7 +130,7 @@ def first_log(log: RunLog, days: list[date]) -> None:
         # golden batches every other day: suite v1 then v2; v0 was never loaded (no coverage)
         if n % 2 == 0:
             version = "v1" if n < 8 else "v2"
-            batch = f"golden-{day}"
+            batch = f"golden:{day}" if n != 6 else f"ci-{day}"
             suite_items = [i for i in items if i[0] == "intro-python" and i[1] == version]
             if n == 4:
                 suite_items = [("intro-python", "v0", f"item-{i}", "loops", "c1", {"verdict": "fail"}) for i in range(3)]
@@ -139,8 +141,9 @@ def first_log(log: RunLog, days: list[date]) -> None:
                         continue  # not every item judged: coverage < 1
                     for trial in range(trials):
                         source = "ci" if n == 6 else "golden"
+                        ran = day + timedelta(days=BACKFILL_LAG) if n in BACKFILLED else day
                         candidate = log.call(
-                            key_parts=(batch, item_id, "candidate", model, prompt, trial), day=day,
+                            key_parts=(batch, item_id, "candidate", model, prompt, trial), day=ran,
                             source=source, role="candidate", model=model, suite=suite,
                             suite_version=sv, item_id=item_id, stage=stage, category=category,
                             prompt_name="grader", prompt_version=prompt, batch_id=batch, trial=trial,
@@ -152,7 +155,7 @@ def first_log(log: RunLog, days: list[date]) -> None:
                         # the reference judge twice per candidate call: positions swapped
                         for j_trial, position in enumerate(("original", "swapped")):
                             log.call(
-                                key_parts=(batch, item_id, "judge", candidate.run_id, j_trial), day=day,
+                                key_parts=(batch, item_id, "judge", candidate.run_id, j_trial), day=ran,
                                 source=source, role="judge", model="judge", suite=suite,
                                 suite_version=sv, item_id=item_id, stage=stage, category=category,
                                 prompt_name="judge", prompt_version="jp1", batch_id=batch,
@@ -176,29 +179,33 @@ def first_log(log: RunLog, days: list[date]) -> None:
             if prod.status in ("ok", "parse_error") and rng.random() < 0.3:
                 for trial in range(rng.choice([1, 1, 2])):
                     sample = log.call(
-                        key_parts=("sample", prod.run_id, trial), day=day,
+                        key_parts=("sample", prod.run_id, trial), day=day + timedelta(days=1),
                         source="production_sample", role="grader", model=rng.choice(["judge", "judge-b"]),
                         stage=stage, prompt_name="judge", prompt_version="jp1",
-                        parent_run_id=prod.run_id, trial=trial, batch_id=f"sample-{day}",
+                        parent_run_id=prod.run_id, trial=trial, batch_id=f"sample:{day}",
                         sample_weight=rng.choice([1.0, 4.0, 8.0]), **log.graded(truth, 0.8),
                     )
                     if rng.random() < 0.5:
                         log.review(sample, rng.randint(1, 4), truth)
-        # answer suite: candidates answer (no verdict), the judge grades twice
+        # answer suite: candidates answer (no verdict of their own, the item's expected passing
+        # verdict on the row as the runner writes it); the judge grades twice, some answers are
+        # never judged (both judge calls fail)
         if n % 3 == 0:
             for suite, sv, item_id, _, category, _ in (i for i in items if i[0] == "general-qa"):
                 answer = log.call(
                     key_parts=("qa", day, item_id), day=day, source="golden", role="candidate",
                     model="tutor-large", suite=suite, suite_version=sv, item_id=item_id,
                     category=category, prompt_name="answer", prompt_version="ap1",
+                    batch_id=f"golden:{day}", expected_verdict="pass",
                 )
+                judged = rng.random() > 0.15
                 for trial in range(2):
                     log.call(
                         key_parts=("qa-judge", answer.run_id, trial), day=day, source="golden",
                         role="judge", model="judge", suite=suite, suite_version=sv, item_id=item_id,
                         category=category, prompt_name="judge", prompt_version="jp1",
-                        parent_run_id=answer.run_id, trial=trial,
-                        **log.graded("pass", 0.8),
+                        parent_run_id=answer.run_id, trial=trial, batch_id=f"golden:{day}",
+                        expected_verdict="pass", settle=judged, **log.graded("pass", 0.8),
                     )
         for i in range(3):
             log.call(key_parts=("replay", day, i), day=day, source=rng.choice(["replay", "import"]),
@@ -321,8 +328,12 @@ def runs(built) -> pd.DataFrame:
         " input_tokens, output_tokens, cost_usd from raw.eval_runs",
     )
     started = pd.to_datetime(frame["started_at"], utc=True)
-    frame["run_date"] = started.dt.date
-    frame["week_start"] = (started.dt.normalize() - pd.to_timedelta(started.dt.day_of_week, unit="D")).dt.date
+    frame["ran_date"] = started.dt.date
+    frame["run_date"] = [
+        _evaluated_day(source, batch, ran)
+        for source, batch, ran in zip(frame["source"], frame["batch_id"], frame["ran_date"], strict=True)
+    ]
+    frame["week_start"] = [day - timedelta(days=day.weekday()) for day in frame["run_date"]]
     frame["settled"] = frame["status"].isin(["ok", "parse_error"])
     frame["failed"] = frame["status"].isin(["error", "timeout"])
     frame["verdict_known"] = (frame["status"] == "ok") & frame["passed"].notna()
@@ -336,6 +347,50 @@ def runs(built) -> pd.DataFrame:
     for column in ("latency_ms", "score", "cost_usd", "sample_weight", "input_tokens", "output_tokens"):
         frame[column] = pd.to_numeric(frame[column])
     return frame
+
+
+def _evaluated_day(source: str, batch: str | None, ran: date) -> date:
+    """A nightly golden batch's night, a re-grade's audited production day, else the day it ran."""
+    prefix = {"golden": "golden:", "production_sample": "sample:"}.get(source)
+    if prefix and batch and re.fullmatch(rf"{prefix}\d{{4}}-\d{{2}}-\d{{2}}", batch):
+        return date.fromisoformat(batch.removeprefix(prefix))
+    return ran
+
+
+GRAIN = ["batch_id", "model", "prompt_version", "suite", "suite_version", "item_id", "trial"]
+
+
+@pytest.fixture(scope="module")
+def outcomes(runs) -> pd.DataFrame:
+    """Golden outcomes recomputed from the raw rows: one per graded call's grain (its newest
+    settled row), right by its own verdict, else by the first settled judgment of it."""
+    graded = runs[
+        runs["source"].isin(["golden", "ci"]) & runs["role"].isin(["candidate", "grader"])
+        & runs["settled"] & runs["suite"].notna() & runs["item_id"].notna()
+        & runs["expected_verdict"].notna()
+    ]
+    graded = graded.sort_values("started_at").groupby(GRAIN, dropna=False).tail(1)
+    judges = runs[(runs["role"] == "judge") & runs["settled"] & runs["parent_run_id"].notna()]
+    first_judgment = {}
+    for judge in judges.sort_values("started_at").itertuples():
+        first_judgment.setdefault(judge.parent_run_id, judge)
+
+    def outcome(row) -> str:
+        if row.status == "parse_error":
+            return "parse_error"
+        if row.verdict is not None:
+            return "correct" if row.verdict == row.expected_verdict else "incorrect"
+        judge = first_judgment.get(row.run_id)
+        if judge is None:
+            return "unjudged"
+        if judge.status == "parse_error":
+            return "parse_error"
+        return "correct" if judge.passed else "incorrect"
+
+    return graded.assign(outcome=[outcome(row) for row in graded.itertuples()]).assign(
+        is_correct=lambda f: f["outcome"] == "correct",
+        category=lambda f: f["category"].fillna("(none)"),
+    )
 
 
 def _mart(built, name: str) -> pd.DataFrame:
@@ -415,7 +470,7 @@ STAGE_DIMS = ["stage", "source", "role", "model", "prompt_version", "suite", "su
 
 def test_fct_eval_runs_has_every_call_with_its_derived_columns(built, runs):
     mart = _mart(built, "fct_eval_runs")
-    expected = runs[["run_id", "run_date", "week_start", "status", "position"]].assign(
+    expected = runs[["run_id", "run_date", "week_start", "ran_date", "status", "position"]].assign(
         is_settled=runs["settled"], is_failed=runs["failed"], is_correct=runs["correct"],
         total_tokens=runs["input_tokens"].fillna(0) + runs["output_tokens"].fillna(0),
     )
@@ -468,12 +523,13 @@ def test_fct_stage_daily_matches_pandas(built, runs):
 TREND_DIMS = ["model", "prompt_version", "suite", "suite_version", "source", "role"]
 
 
-def test_fct_trend_daily_matches_pandas(built, runs):
+def test_fct_trend_daily_matches_pandas(built, runs, outcomes):
     rows = []
+    golden = {dims: group for dims, group in outcomes.groupby([*TREND_DIMS, "run_date"], dropna=False)}
     for dims, group in runs.groupby([*TREND_DIMS, "run_date"], dropna=False):
         settled_latency = group.loc[group["settled"], "latency_ms"].dropna()
-        with_expected = group["correct"].notna().sum()
-        correct = (group["correct"] == True).sum()  # noqa: E712
+        graded = golden.get(dims, outcomes.iloc[:0])
+        with_expected, correct = len(graded), graded["is_correct"].sum()
         low, high = _wilson(correct, with_expected)
         n = len(group)
         rows.append({
@@ -484,6 +540,8 @@ def test_fct_trend_daily_matches_pandas(built, runs):
             "n_verdicts": group["verdict_known"].sum(), "n_passed": group["passed_ok"].sum(),
             "pass_rate": _ratio(group["passed_ok"].sum(), group["verdict_known"].sum()),
             "n_with_expected": with_expected, "n_correct": correct, "accuracy": _ratio(correct, with_expected),
+            "n_golden_parse_errors": (graded["outcome"] == "parse_error").sum(),
+            "n_unjudged": (graded["outcome"] == "unjudged").sum(),
             "accuracy_ci_low": low, "accuracy_ci_high": high,
             "latency_p50_ms": np.percentile(settled_latency, 50) if len(settled_latency) else np.nan,
             "latency_p95_ms": np.percentile(settled_latency, 95) if len(settled_latency) else np.nan,
@@ -639,10 +697,9 @@ def test_fct_judge_consistency_matches_pandas(built, runs):
 LEADERBOARD_KEYS = ["suite", "suite_version", "category", "role", "model", "prompt_version"]
 
 
-def test_fct_leaderboard_matches_pandas(built, runs):
+def test_fct_leaderboard_matches_pandas(built, outcomes):
     items = _frame(built["url"], "select suite, suite_version, item_id, coalesce(category, '(none)') as category from raw.golden_items")
-    scored = runs[runs["settled"] & runs["expected_verdict"].notna() & runs["suite"].notna() & runs["source"].isin(["golden", "ci"])]
-    scored = scored.assign(category=scored["category"].fillna("(none)"))
+    scored = outcomes
     rows = []
     for category_view in ("by_category", "all"):
         frame = scored if category_view == "by_category" else scored.assign(category="(all)")
@@ -652,10 +709,12 @@ def test_fct_leaderboard_matches_pandas(built, runs):
             loaded = len(in_version) > 0
             in_category = in_version if category == "(all)" else in_version[in_version["category"] == category]
             judged = len(set(group["item_id"]) & set(in_category["item_id"]))
-            correct = (group["correct"] == True).sum()  # noqa: E712
+            correct = group["is_correct"].sum()
             rows.append({
                 **dict(zip(LEADERBOARD_KEYS, dims, strict=True)),
                 "n_judged": len(group), "n_correct": correct, "accuracy": correct / len(group),
+                "n_parse_errors": (group["outcome"] == "parse_error").sum(),
+                "n_unjudged": (group["outcome"] == "unjudged").sum(),
                 **dict(zip(["accuracy_ci_low", "accuracy_ci_high"], _wilson(correct, len(group)), strict=True)),
                 "n_items_judged": judged if loaded else np.nan,
                 "n_items_in_suite": len(in_category) if loaded else np.nan,
@@ -665,6 +724,72 @@ def test_fct_leaderboard_matches_pandas(built, runs):
     mart = _mart(built, "fct_leaderboard")
     assert_mart_equals(mart[expected.columns], expected, LEADERBOARD_KEYS)
     assert mart["coverage"].isna().any() and (mart["coverage"].dropna().astype(float) < 1).any()
+
+
+def test_int_golden_outcomes_matches_pandas(built, outcomes):
+    view = _frame(built["url"], "select * from staging.int_golden_outcomes")
+    view["category"] = view["category"].fillna("(none)")
+    assert_mart_equals(view[["run_id", "run_date", "outcome", "is_correct", "category"]],
+                       outcomes[["run_id", "run_date", "outcome", "is_correct", "category"]], ["run_id"])
+    assert set(view["outcome"]) == {"correct", "incorrect", "parse_error", "unjudged"}
+
+
+def _judged_answer_accuracy(runs: pd.DataFrame, judged_only: bool = False) -> pd.Series:
+    """general-qa accuracy per model: the share of answers whose first settled judgment passes
+    (a parse error or a missing judgment is not a pass), straight from the raw rows;
+    `judged_only` leaves out the answers no judgment was settled for."""
+    answers = runs[(runs["suite"] == "general-qa") & (runs["role"] == "candidate") & runs["settled"]]
+    judges = runs[(runs["role"] == "judge") & runs["settled"]].sort_values("started_at")
+    first = judges.groupby("parent_run_id").head(1).set_index("parent_run_id")
+    if judged_only:
+        answers = answers[(answers["status"] == "parse_error") | answers["run_id"].isin(first.index)]
+    passes = [
+        status == "ok" and run_id in first.index and first.at[run_id, "status"] == "ok"
+        and bool(first.at[run_id, "passed"])
+        for run_id, status in zip(answers["run_id"], answers["status"], strict=True)
+    ]
+    return pd.Series(passes, index=answers.index).groupby(answers["model"]).mean()
+
+
+def test_answer_suite_accuracy_is_the_share_of_judged_passes_in_every_mart(built, runs):
+    expected = _judged_answer_accuracy(runs)
+    assert 0.5 < expected["tutor-large"] < 0.95, "the fixture judges most answers as passing"
+    leaderboard = _mart(built, "fct_leaderboard").query("suite == 'general-qa' and category == '(all)'")
+    assert float(leaderboard.set_index("model").at["tutor-large", "accuracy"]) == pytest.approx(expected["tutor-large"])
+    trend = _mart(built, "fct_trend_daily").query("suite == 'general-qa' and role == 'candidate'")
+    assert trend["n_correct"].sum() / trend["n_with_expected"].sum() == pytest.approx(expected["tutor-large"])
+    from evals.cli.demo import golden_accuracy
+
+    with psycopg.connect(built["url"]) as conn:
+        demo = {(model, suite): accuracy for model, suite, accuracy, _ in golden_accuracy(conn)}
+    assert demo[("tutor-large", "general-qa")] == pytest.approx(expected["tutor-large"])
+
+
+def test_the_regression_check_reads_golden_outcomes_per_night(built, runs, outcomes):
+    from orchestration.defs.drift.checks import _GOLDEN_ITEMS
+
+    nightly = outcomes[(outcomes["source"] == "golden") & outcomes["batch_id"].str.startswith("golden:")
+                       & (outcomes["outcome"] != "unjudged")]
+    expected = nightly.groupby(["run_date", "model", "suite", "item_id"])["is_correct"].all()
+    checked = _frame(built["url"], _GOLDEN_ITEMS).set_index(["day", "model", "suite", "item_id"])["correct"]
+    assert checked.sort_index().to_dict() == expected.sort_index().to_dict()
+    answers = checked.xs("general-qa", level="suite")
+    judged = _judged_answer_accuracy(runs, judged_only=True)["tutor-large"]
+    assert judged > _judged_answer_accuracy(runs)["tutor-large"], "the fixture has unjudged answers"
+    assert answers.mean() == pytest.approx(judged)
+
+
+def test_backfilled_golden_batches_and_regrades_are_dated_by_the_day_they_evaluate(built, runs):
+    mart = _mart(built, "fct_eval_runs").set_index("run_id")
+    backfilled = runs[runs["batch_id"] == f"golden:{DAYS[2]}"]
+    assert set(mart.loc[backfilled["run_id"], "run_date"]) == {DAYS[2]}
+    assert set(mart.loc[backfilled["run_id"], "ran_date"]) == {DAYS[2] + timedelta(days=BACKFILL_LAG)}
+    regrades = runs[runs["batch_id"] == f"sample:{DAYS[4]}"]
+    assert set(mart.loc[regrades["run_id"], "run_date"]) == {DAYS[4]}
+    assert set(mart.loc[regrades["run_id"], "ran_date"]) == {DAYS[5]}
+    trend = _mart(built, "fct_trend_daily")
+    golden_days = set(trend.loc[trend["source"] == "golden", "run_date"])
+    assert DAYS[2] in golden_days and DAYS[2] + timedelta(days=BACKFILL_LAG) not in golden_days
 
 
 def test_fct_alerts_carries_links_for_bi(built):

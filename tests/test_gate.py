@@ -346,3 +346,37 @@ def test_evalhouse_gate_rejects_an_unknown_suite(warehouse_url: str, tmp_path: P
     ])
     assert result.exit_code == 2
     assert "unknown suite 'no-such-suite'" in result.output
+
+
+def test_the_gate_counts_a_judged_answer_by_its_judges_verdict(warehouse_url: str) -> None:
+    """An answer suite's candidate rows carry no verdict: each is right when the first settled
+    judgment of it passes, wrong on a judge parse error, unsettled while it is unjudged."""
+    from evals.gate import load_side
+
+    started = datetime(2025, 3, 1, tzinfo=UTC)
+    records, first_judgment = [], {}
+    for k in range(30):
+        common = {"source": "golden", "suite": "qa", "suite_version": "q1", "item_id": f"q-{k}",
+                  "stage": "basic", "expected_verdict": "correct"}
+        answer = RunRecord(idempotency_key=f"answer-{k}", role="candidate", model="tutor-large",
+                           prompt_version="a1", started_at=started, status="ok", **common)
+        records.append(answer)
+        if k % 10 == 9:
+            continue  # never judged
+        for trial, verdict in enumerate(("correct" if k % 3 else "incorrect", "correct")):
+            status = "parse_error" if k == 4 and trial == 0 else "ok"
+            judgment = RunRecord(
+                idempotency_key=f"judge-{k}-{trial}", role="judge", model="judge",
+                prompt_version="j1", started_at=started + timedelta(seconds=trial + 1),
+                status=status, parent_run_id=answer.run_id, trial=trial,
+                verdict=verdict if status == "ok" else None,
+                passed=verdict == "correct" if status == "ok" else None, **common)
+            records.append(judgment)
+            first_judgment.setdefault(k, judgment)
+    with psycopg.connect(warehouse_url) as conn:
+        write_runs(conn, records)
+        side = load_side(conn, "qa", ModelSpec("tutor-large"))
+    expected = {f"q-{k}": (j.status == "ok" and j.passed) for k, j in first_judgment.items()}
+    assert {i: o.correct for i, o in side.outcomes.items() if o.correct is not None} == expected
+    assert {i for i, o in side.outcomes.items() if o.correct is None} == {"q-9", "q-19", "q-29"}
+    assert sum(expected.values()) == 17  # k % 3 != 0 among the 27 judged, less q-4's parse error

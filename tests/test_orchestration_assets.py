@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
+import yaml
 
 from evals.config import load_config
 from evals.runlog import RunRecord, write_runs
@@ -155,7 +156,41 @@ def test_golden_sets_load_and_a_nights_golden_runs_are_idempotent(warehouse_url,
             "select count(*) from raw.eval_runs where batch_id = %s", (f"golden:{DAY}",)
         ).fetchone()[0]
     assert recount - count == rerun.metadata["calls"].value, "a re-run only retries unsettled calls"
-    assert model in runs.metadata["runs"].value.__repr__() or runs.metadata["calls"].value
+    assert set(runs.metadata["runs"].value) == {f"{DAY} essay-feedback", f"{DAY} sql-basics"}
+    assert model in GOLDEN_RUN_ASSETS
+
+
+def test_golden_run_metadata_counts_a_judged_answer_by_its_judges_verdict(
+    warehouse_url, tmp_path, config_path
+):
+    """An answer suite graded by a judge: the accuracy in the asset's metadata is the share of
+    answers whose judge verdict passes, recomputed here from the raw rows."""
+    suite = tmp_path / "trivia.yaml"
+    suite.write_text(yaml.safe_dump({
+        "name": "trivia", "kind": "answer", "verdicts": ["correct", "incorrect"],
+        "passing_verdicts": ["correct"], "issue_tags": [],
+        "default_rubric": "correct: the expected answer.",
+        "items": [{"id": f"t-{i}", "stage": "basic", "question": f"What is {i} + {i}?",
+                   "expected_answer": str(2 * i)} for i in range(24)],
+    }))
+    text = config_path.read_text()
+    config_path.write_text(text.replace(
+        "suites:\n", f"suites:\n  trivia:\n    path: {suite}\n    judge: judge\n", 1))
+    resources = {"evalhouse": Evalhouse(load_config(config_path)), **DBT_RESOURCES}
+    model, asset = next(iter(GOLDEN_RUN_ASSETS.items()))
+    result = dg.materialize([golden_sets, asset], resources=resources, partition_key=DAY.isoformat())
+    [runs] = result.asset_materializations_for_node(asset.node_def.name)
+    with psycopg.connect(warehouse_url) as conn:
+        answers = conn.execute(
+            "select run_id from raw.eval_runs where suite = 'trivia' and role = 'candidate'"
+            " and status = 'ok' and model = %s", (model,)).fetchall()
+        judged = dict(conn.execute(
+            "select parent_run_id, passed from raw.eval_runs where suite = 'trivia'"
+            " and role = 'judge' and status = 'ok'").fetchall())
+    passes = [bool(judged.get(run_id)) for (run_id,) in answers]
+    assert len(passes) == 24 and 0 < sum(passes) < 24
+    assert runs.metadata["runs"].value[f"{DAY} trivia"]["accuracy"] == pytest.approx(
+        sum(passes) / len(passes))
 
 
 def test_production_samples_are_weighted_regraded_and_queued_once(warehouse_url, resources, config_path):

@@ -73,7 +73,7 @@ def generate() -> tuple[list[RunRecord], list[tuple]]:
                     model="ref-judge", prompt_name="judge", prompt_version=judge_prompt,
                     parent_run_id=app.run_id, suite=app.suite, stage=stage, sample_weight=4.0,
                     started_at=_at(night + timedelta(days=1), 3),
-                    batch_id=f"production_sample:{night}"))
+                    batch_id=f"sample:{night}"))
         # The golden night, run as a backfill three days later: it belongs to its night.
         for model in ("tutor-large", "tutor-small"):
             for item in range(12):
@@ -136,7 +136,7 @@ def warehouse_with_cohorts(pg_server, tmp_path_factory) -> Iterator[tuple[str, p
 def _night(run: RunRecord) -> date:
     """The day a row belongs to: a golden batch's night, a re-grade's audited night, else the
     day the call was made."""
-    if run.batch_id and run.batch_id.startswith(("golden:", "production_sample:")):
+    if run.batch_id and run.batch_id.startswith(("golden:", "sample:")):
         return date.fromisoformat(run.batch_id.split(":", 1)[1])
     return run.started_at.date()
 

@@ -104,7 +104,7 @@ def _report(config, first: date, last: date, run_id: str) -> None:
             load_query(QUERIES / "stage_pass_rates.sql"),
             {"drift": first + timedelta(days=DRIFT_DAY - 1), "first": first, "last": last},
         ).fetchall()
-        golden = conn.execute(load_query(QUERIES / "golden_accuracy.sql")).fetchall()
+        golden = golden_accuracy(conn)
         cost = conn.execute(load_query(QUERIES / "cost_by_source.sql"),
                             {"first": first, "today": datetime.now(UTC).date()}).fetchall()
 
@@ -139,6 +139,17 @@ def _report(config, first: date, last: date, run_id: str) -> None:
     console.print(f"Run view:    [bold]evalhouse serve[/]  → {config.alerts.base_url}/alerts/<id>, "
                   f"{config.alerts.base_url}/runs/<run_id>")
     console.print("One call:    [bold]evalhouse show RUN_ID[/]   (replay it: evalhouse replay RUN_ID)")
+
+
+def golden_accuracy(conn) -> list[tuple]:
+    """(model, suite, golden accuracy, calls of the model under test) over every golden night.
+
+    Accuracy counts golden outcomes (int_golden_outcomes through fct_trend_daily): a judged
+    answer is right when its judge's verdict passes.
+    """
+    from evals.marts import load_query
+
+    return conn.execute(load_query(QUERIES / "golden_accuracy.sql")).fetchall()
 
 
 def _nights(alert) -> str:

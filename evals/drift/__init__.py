@@ -14,7 +14,7 @@ re-exports what the Dagster checks and the tests use.
 from evals.drift.agreement import detect_agreement_drift
 from evals.drift.bands import detect_band_violations
 from evals.drift.findings import SEVERITIES, Finding
-from evals.drift.golden import detect_golden_regression
+from evals.drift.golden import GoldenNight, detect_golden_regressions
 from evals.drift.series import DailyCounts
 from evals.drift.shift import (
     WindowTest,
@@ -28,11 +28,12 @@ __all__ = [
     "SEVERITIES",
     "DailyCounts",
     "Finding",
+    "GoldenNight",
     "WindowTest",
     "detect_agreement_drift",
     "detect_band_violations",
     "detect_cost_spike",
-    "detect_golden_regression",
+    "detect_golden_regressions",
     "detect_latency_spike",
     "detect_pass_rate_shifts",
     "detect_spike",

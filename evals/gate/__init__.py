@@ -117,7 +117,7 @@ def evaluate_gate(
 
     def read_sides() -> list[SideResults]:
         with warehouse.connect() as conn:
-            return [load_side(conn, suite, spec, suite_version=version, judge=judge, items=items)
+            return [load_side(conn, suite, spec, suite_version=version, items=items)
                     for spec in specs]
 
     sides = read_sides()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +26,10 @@ where suite = %(suite)s and model = %(model)s and role = any(%(roles)s)
   and (%(prompt_version)s::text is null or prompt_version = %(prompt_version)s)
   and (%(suite_version)s::text is null or suite_version = %(suite_version)s)
 """
-_JUDGE_SQL = """
-select parent_run_id::text, passed, verdict, started_at
-from raw.eval_runs
-where role = 'judge' and status = 'ok' and parent_run_id = any(%(ids)s::uuid[])
-  and (%(judge)s::text is null or model = %(judge)s)
+_OUTCOMES_SQL = """
+select run_id::text, outcome, coalesce(verdict, judge_verdict) as verdict
+from {view}
+where suite = %(suite)s and model = %(model)s and role = any(%(roles)s)
 """
 
 
@@ -47,73 +46,57 @@ def load_side(
     spec: ModelSpec,
     *,
     suite_version: str | None = None,
-    judge: str | None = None,
     items: Iterable[str] | None = None,
 ) -> SideResults:
-    """One side's outcomes from raw.eval_runs (golden and ci rows of the suite).
+    """One side's outcomes: its golden and ci calls from raw.eval_runs, judged as
+    int_golden_outcomes judges them (evals.golden.outcomes).
 
-    A grader row is right when its verdict equals the expected verdict. An answer-suite
-    candidate is right when its newest judge verdict passed (or, without a judge row, when the
-    candidate row carries a deterministic `passed`). Per item the newest settled row counts
-    (trial 0 preferred); failed attempts count as calls for the error rate. `items` restricts
-    the side to the suite's current items; an item with rows but no settled one is unsettled.
+    A grader row is right when its verdict equals the expected verdict; an answer-suite
+    candidate when its own (deterministic) verdict does, else when its judge's verdict passes;
+    a parse error is wrong; an answer not yet judged is unsettled (the gate judges it first).
+    Per item the newest settled row counts (trial 0 preferred); failed attempts count as calls
+    for the error rate. `items` restricts the side to the suite's current items; an item with
+    rows but no settled one is unsettled.
     """
     from psycopg.rows import dict_row
 
+    from evals.golden.outcomes import CORRECTNESS, OUTCOMES_VIEW, ensure_outcomes_view
+
+    ensure_outcomes_view(conn)
     params = {"suite": suite, "model": spec.model, "prompt_version": spec.prompt_version,
               "suite_version": suite_version}
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(_SIDE_SQL, {**params, "roles": ["grader"]}).fetchall()
-        graded = bool(rows)
-        if not graded:
-            rows = cur.execute(_SIDE_SQL, {**params, "roles": ["candidate"]}).fetchall()
+        roles = ["grader"]
+        rows = cur.execute(_SIDE_SQL, {**params, "roles": roles}).fetchall()
+        if not rows:
+            roles = ["candidate"]
+            rows = cur.execute(_SIDE_SQL, {**params, "roles": roles}).fetchall()
+        judged = {row["run_id"]: row for row in cur.execute(
+            _OUTCOMES_SQL.format(view=OUTCOMES_VIEW), {**params, "roles": roles}).fetchall()}
     wanted = set(items) if items is not None else None
     by_item: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         if wanted is None or row["item_id"] in wanted:
             by_item.setdefault(row["item_id"], []).append(row)
-    chosen = {item_id: _latest_settled(item_rows) for item_id, item_rows in by_item.items()}
-    verdicts: dict[str, dict[str, Any]] = {}
-    if not graded:
-        ids = [row["run_id"] for row in chosen.values() if row is not None]
-        with conn.cursor(row_factory=dict_row) as cur:
-            for judged in cur.execute(_JUDGE_SQL, {"ids": ids, "judge": judge}).fetchall():
-                previous = verdicts.get(judged["parent_run_id"])
-                if previous is None or judged["started_at"] > previous["started_at"]:
-                    verdicts[judged["parent_run_id"]] = judged
     outcomes = {}
     for item_id, item_rows in by_item.items():
-        row = chosen[item_id]
+        row = _latest_settled(item_rows)
         first = item_rows[0]
         if row is None:
             outcomes[item_id] = ItemOutcome(item_id, first["stage"], first["category"], None,
                                             "error")
             continue
-        correct, verdict = _correctness(row, verdicts.get(row["run_id"]), graded)
+        outcome = judged.get(row["run_id"], {})
         outcomes[item_id] = ItemOutcome(
-            item_id=item_id, stage=row["stage"], category=row["category"], correct=correct,
-            status=row["status"], run_id=row["run_id"], verdict=verdict,
+            item_id=item_id, stage=row["stage"], category=row["category"],
+            correct=CORRECTNESS.get(outcome.get("outcome")), status=row["status"],
+            run_id=row["run_id"], verdict=outcome.get("verdict"),
             expected=row["expected_verdict"], latency_ms=row["latency_ms"],
             cost_usd=row["cost_usd"],
         )
     calls = sum(len(v) for v in by_item.values())
     failed = sum(1 for v in by_item.values() for r in v if r["status"] in ("error", "timeout"))
     return SideResults(spec=spec, outcomes=outcomes, calls=calls, failed_calls=failed)
-
-
-def _correctness(
-    row: Mapping[str, Any], judged: Mapping[str, Any] | None, graded: bool
-) -> tuple[bool | None, str | None]:
-    """(right?, verdict shown) of a settled row; a parse error is a wrong answer, not a gap."""
-    if row["status"] == "parse_error":
-        return False, None
-    if graded:
-        return row["verdict"] is not None and row["verdict"] == row["expected_verdict"], row["verdict"]
-    if judged is not None:
-        return bool(judged["passed"]), judged["verdict"]
-    if row["passed"] is not None:
-        return bool(row["passed"]), row["verdict"]
-    return None, None
 
 
 _INSERT_DECISION = """

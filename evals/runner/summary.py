@@ -78,31 +78,21 @@ class RunSummary:
 
 
 def batch_accuracy(conn, run: RunContext, summary: RunSummary) -> None:
-    """Accuracy over the whole logical batch (earlier invocations included), per stage."""
-    suite = run.suite
-    if suite.kind == "grader":
-        rows = conn.execute(
-            "select coalesce(stage, '-'), count(*) filter (where verdict = expected_verdict),"
-            " count(*) from raw.eval_runs where batch_id = %s and suite = %s"
-            " and suite_version = %s and model = %s and role = 'grader'"
-            " and prompt_version = %s and status in ('ok', 'parse_error') group by 1"
-            " order by 1",
-            (run.batch_key, suite.name, suite.version, run.model,
-             run.prompts["main"].version),
-        ).fetchall()
-    else:
-        rows = conn.execute(
-            "select coalesce(c.stage, '-'),"
-            " count(*) filter (where coalesce(j.passed, c.passed)), count(*)"
-            " from raw.eval_runs c left join raw.eval_runs j on j.parent_run_id = c.run_id"
-            " and j.role = 'judge' and j.model = %s and j.status in ('ok', 'parse_error')"
-            " where c.batch_id = %s and c.suite = %s and c.suite_version = %s"
-            " and c.model = %s and c.role = 'candidate' and c.prompt_version = %s"
-            " and c.status = 'ok' and (c.verdict is not null or j.run_id is not null)"
-            " group by 1 order by 1",
-            (run.judge or "", run.batch_key, suite.name, suite.version,
-             run.model, run.prompts["main"].version),
-        ).fetchall()
+    """Accuracy over the whole logical batch (earlier invocations included), per stage.
+
+    Golden outcomes as the warehouse defines them (evals.golden.outcomes): a judged answer
+    counts by its judge's verdict; a parse error or an answer not yet judged counts as wrong.
+    """
+    from evals.golden.outcomes import OUTCOMES_VIEW, ensure_outcomes_view
+
+    ensure_outcomes_view(conn)
+    rows = conn.execute(
+        "select coalesce(stage, '-'), count(*) filter (where is_correct), count(*)"
+        f" from {OUTCOMES_VIEW} where batch_id = %s and suite = %s and suite_version = %s"
+        " and model = %s and prompt_version = %s group by 1 order by 1",
+        (run.batch_key, run.suite.name, run.suite.version, run.model,
+         run.prompts["main"].version),
+    ).fetchall()
     summary.by_stage = {stage: (correct, n) for stage, correct, n in rows}
     summary.correct = sum(c for c, _ in summary.by_stage.values())
     summary.scored = sum(n for _, n in summary.by_stage.values())

@@ -1,8 +1,12 @@
 {#-
   Golden accuracy counts per item, model, prompt version and role per week, kept incrementally
   (weeks that received calls are recomputed), so fct_leaderboard sums a small table instead of
-  scanning every golden call. Golden and ci calls with an expected verdict, settled only.
+  re-deriving every outcome. Outcomes come from int_golden_outcomes (the one definition).
+  runs_loaded_through is fct_eval_runs' newest load at build time: the outcomes view reads the
+  run log itself, so a row it counted before fct_eval_runs loaded it makes its week recompute
+  once more, never less.
 -#}
+-- depends_on: {{ ref('fct_eval_runs') }}
 {{
     config(
         materialized='incremental',
@@ -12,13 +16,9 @@
     )
 }}
 
-with runs as (
-    select * from {{ ref('fct_eval_runs') }}
-    where is_settled
-        and expected_verdict is not null
-        and suite is not null
-        and source in ('golden', 'ci')
-        and {{ changed_periods_filter('week_start') }}
+with outcomes as (
+    select * from {{ ref('int_golden_outcomes') }}
+    where {{ changed_periods_filter('week_start') }}
 ),
 
 final as (
@@ -33,8 +33,10 @@ final as (
         item_id,
         count(*) as n_judged,
         count(*) filter (where is_correct) as n_correct,
-        max(loaded_at) as runs_loaded_through
-    from runs
+        count(*) filter (where outcome = 'parse_error') as n_parse_errors,
+        count(*) filter (where outcome = 'unjudged') as n_unjudged,
+        (select max(loaded_at) from {{ ref('fct_eval_runs') }}) as runs_loaded_through
+    from outcomes
     group by week_start, suite, suite_version, coalesce(category, '(none)'), role, model,
         prompt_version, item_id
 )

@@ -1,7 +1,8 @@
 {#-
   Golden-suite accuracy per model, prompt version and role, per suite version and category, plus
-  one '(all)' row per suite version. Accuracy counts every settled call with an expected verdict
-  (a parse error is wrong). Coverage = distinct items judged / items in the suite version
+  one '(all)' row per suite version. Accuracy = correct golden outcomes / outcomes
+  (int_golden_outcomes: a judged answer is correct when its judge's verdict passes; a parse error
+  or a missing judgment is not correct, and is counted in its own column). Coverage = distinct items judged / items in the suite version
   (raw.golden_items; null when that suite version's items were never loaded).
 -#}
 with item_scores as (
@@ -13,10 +14,12 @@ golden_items as (
 ),
 
 by_category as (
-    select model, prompt_version, role, suite, suite_version, category, item_id, n_judged, n_correct
+    select model, prompt_version, role, suite, suite_version, category, item_id, n_judged,
+        n_correct, n_parse_errors, n_unjudged
     from item_scores
     union all
-    select model, prompt_version, role, suite, suite_version, '(all)', item_id, n_judged, n_correct
+    select model, prompt_version, role, suite, suite_version, '(all)', item_id, n_judged,
+        n_correct, n_parse_errors, n_unjudged
     from item_scores
 ),
 
@@ -48,6 +51,8 @@ scores as (
         by_category.category,
         sum(by_category.n_judged) as n_judged,
         sum(by_category.n_correct) as n_correct,
+        sum(by_category.n_parse_errors) as n_parse_errors,
+        sum(by_category.n_unjudged) as n_unjudged,
         count(distinct suite_items.item_id) as n_items_judged
     from by_category
     left join suite_items
@@ -71,6 +76,8 @@ final as (
         scores.prompt_version,
         scores.n_judged,
         scores.n_correct,
+        scores.n_parse_errors,
+        scores.n_unjudged,
         {{ safe_ratio('scores.n_correct', 'scores.n_judged') }} as accuracy,
         {{ wilson_low('scores.n_correct', 'scores.n_judged') }} as accuracy_ci_low,
         {{ wilson_high('scores.n_correct', 'scores.n_judged') }} as accuracy_ci_high,

@@ -10,9 +10,22 @@
 with runs as (
     select
         model, prompt_version, suite, suite_version, source, role, run_date, status, is_settled,
-        is_failed, passed, is_correct, latency_ms, input_tokens, output_tokens, cost_usd, loaded_at
+        is_failed, passed, latency_ms, input_tokens, output_tokens, cost_usd, loaded_at
     from {{ ref('fct_eval_runs') }}
     where {{ changed_periods_filter('run_date') }}
+),
+
+{#- Accuracy counts golden outcomes (int_golden_outcomes), the one definition of correctness. -#}
+golden as (
+    select
+        model, prompt_version, suite, suite_version, source, role, run_date,
+        count(*) as n_with_expected,
+        count(*) filter (where is_correct) as n_correct,
+        count(*) filter (where outcome = 'parse_error') as n_golden_parse_errors,
+        count(*) filter (where outcome = 'unjudged') as n_unjudged
+    from {{ ref('int_golden_outcomes') }}
+    where {{ changed_periods_filter('run_date') }}
+    group by model, prompt_version, suite, suite_version, source, role, run_date
 ),
 
 aggregated as (
@@ -32,8 +45,6 @@ aggregated as (
         count(*) filter (where status = 'parse_error') as n_parse_errors,
         count(*) filter (where status = 'ok' and passed is not null) as n_verdicts,
         count(*) filter (where status = 'ok' and passed) as n_passed,
-        count(is_correct) as n_with_expected,
-        count(*) filter (where is_correct) as n_correct,
         array_agg(latency_ms) filter (where is_settled and latency_ms is not null)
             as settled_latencies_ms,
         coalesce(sum(input_tokens), 0) as input_tokens,
@@ -52,11 +63,23 @@ aggregated as (
 with_percentiles as (
     select
         aggregated.*,
+        coalesce(golden.n_with_expected, 0) as n_with_expected,
+        coalesce(golden.n_correct, 0) as n_correct,
+        coalesce(golden.n_golden_parse_errors, 0) as n_golden_parse_errors,
+        coalesce(golden.n_unjudged, 0) as n_unjudged,
         (
             select percentile_cont(array[0.5, 0.95]) within group (order by latency)
             from unnest(aggregated.settled_latencies_ms) as latency
         ) as latency_percentiles_ms
     from aggregated
+    left join golden
+        on golden.run_date = aggregated.run_date
+        and golden.model = aggregated.model
+        and golden.prompt_version is not distinct from aggregated.prompt_version
+        and golden.suite = aggregated.suite
+        and golden.suite_version is not distinct from aggregated.suite_version
+        and golden.source = aggregated.source
+        and golden.role = aggregated.role
 ),
 
 final as (
@@ -80,6 +103,8 @@ final as (
         {{ safe_ratio('n_passed', 'n_verdicts') }} as pass_rate,
         n_with_expected,
         n_correct,
+        n_golden_parse_errors,
+        n_unjudged,
         {{ safe_ratio('n_correct', 'n_with_expected') }} as accuracy,
         {{ wilson_low('n_correct', 'n_with_expected') }} as accuracy_ci_low,
         {{ wilson_high('n_correct', 'n_with_expected') }} as accuracy_ci_high,

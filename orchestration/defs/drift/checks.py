@@ -191,19 +191,13 @@ def _golden_findings(rows: list[dict], config: Config, night: date) -> list[drif
     outcomes: dict[tuple[str, str], dict[date, dict[str, bool]]] = defaultdict(lambda: defaultdict(dict))
     for row in rows:
         outcomes[(row["model"], row["suite"])][row["day"]][row["item_id"]] = row["correct"]
-    findings = []
+    nights = []
     for (model, suite), by_day in sorted(outcomes.items()):
         earlier = [day for day in by_day if day < night]
-        if night not in by_day or not earlier:
-            continue
-        previous = max(earlier)
-        findings.extend(
-            drift.detect_golden_regression(
-                by_day[previous], by_day[night], config.drift,
-                subject=f"model={model} suite={suite}", previous_day=previous, current_day=night,
-            )
-        )
-    return findings
+        if night in by_day and earlier:
+            nights.append(drift.GoldenNight(f"model={model} suite={suite}", by_day[max(earlier)],
+                                            by_day[night], max(earlier)))
+    return drift.detect_golden_regressions(nights, config.drift, current_day=night)
 
 
 def _golden_examples(conn, finding: drift.Finding) -> list[str]:
@@ -219,10 +213,11 @@ def _golden_examples(conn, finding: drift.Finding) -> list[str]:
 
 
 @drift_check(
-    mart="fct_eval_runs",
+    mart="fct_golden_outcomes",
     description=(
         "Golden accuracy per model and suite, night over night on the same items: a drop above "
-        "drift.max_golden_accuracy_drop that is significant (exact McNemar)."
+        "drift.max_golden_accuracy_drop that is significant (exact McNemar, Holm over the "
+        "night's model × suite tests)."
     ),
 )
 def golden_accuracy_regression(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):

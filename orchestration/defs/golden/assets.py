@@ -88,7 +88,7 @@ def golden_runs_asset(model: str) -> dg.AssetsDefinition:
             metadata={
                 "calls": calls,
                 "cost_usd": round(cost, 6),
-                "accuracy": _mean_accuracy(per_run),
+                "mean_suite_accuracy": _mean_accuracy(per_run),
                 "runs": dg.MetadataValue.json(per_run),
                 "ops_overview": dg.MetadataValue.url(config.alerts.base_url),
             }
@@ -107,6 +107,7 @@ def _summary_metadata(summary) -> dict:
 
 
 def _mean_accuracy(per_run: dict) -> float | None:
+    """The unweighted mean of the runs' golden accuracies (each run is one night × suite)."""
     values = [r["accuracy"] for r in per_run.values() if r.get("accuracy") is not None]
     return round(sum(values) / len(values), 4) if values else None
 

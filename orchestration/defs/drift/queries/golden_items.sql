@@ -1,9 +1,9 @@
-{#- A night's golden runs are batch `golden:<day>`: a backfill runs past nights today, so the
-    night is read from the batch, not from the clock. -#}
-select substring(r.batch_id from '^golden:([0-9]{4}-[0-9]{2}-[0-9]{2})')::date as day,
-       coalesce(p.model, r.model) as model, r.suite, r.item_id, bool_and(r.is_correct) as correct
-from {{ ref('fct_eval_runs') }} r
-left join {{ ref('fct_eval_runs') }} p on p.run_id = r.parent_run_id
-where r.source = 'golden' and r.is_correct is not null
-  and r.batch_id ~ '^golden:[0-9]{4}-[0-9]{2}-[0-9]{2}$'
+{#- A night's golden outcomes (a judged answer counts by its judge's verdict) are dated by their
+    batch `golden:<day>` (a backfill runs past nights today); an item is right on a night when
+    every trial of it was. An answer not judged yet is no evidence about the model (a judge outage
+    is not a regression): it is left out of the pairing. -#}
+select run_date as day, model, suite, item_id, bool_and(is_correct) as correct
+from {{ ref('fct_golden_outcomes') }}
+where source = 'golden' and batch_id ~ '^golden:[0-9]{4}-[0-9]{2}-[0-9]{2}$'
+  and outcome <> 'unjudged'
 group by 1, 2, 3, 4

@@ -1,0 +1,40 @@
+{#-
+  Golden outcomes for the marts' readers (the night-over-night regression check, BI): one row per
+  graded golden / ci call, as int_golden_outcomes defines it, materialised once per build so the
+  nightly checks do not re-run the view's lateral join over the run log.
+-#}
+with outcomes as (
+    select * from {{ ref('int_golden_outcomes') }}
+),
+
+final as (
+    select
+        run_id,
+        batch_id,
+        source,
+        run_date,
+        week_start,
+        model,
+        prompt_name,
+        prompt_version,
+        role,
+        suite,
+        suite_version,
+        item_id,
+        stage,
+        category,
+        trial,
+        started_at,
+        status,
+        verdict,
+        expected_verdict,
+        judge_run_id,
+        judge_model,
+        judge_prompt_version,
+        judge_verdict,
+        outcome,
+        is_correct
+    from outcomes
+)
+
+select * from final
