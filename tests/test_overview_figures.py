@@ -284,10 +284,11 @@ def _assert_agreement(kpis: dict, rows: pd.DataFrame, reviews: pd.DataFrame, que
 
 def _assert_golden(golden: list[dict], frame: pd.DataFrame, lo: date, hi: date,
                    suite: str | None, prompt: str | None, query: dict) -> None:
-    """Golden accuracy: each candidate answer is correct when the judge's verdict on it passes;
-    per model and prompt on the newest night of the window, never pooled over nights."""
+    """Golden accuracy: each settled candidate answer is correct when the judge's verdict on it
+    passes (a parse error, or an answer left unjudged, is not); per model and prompt on the newest
+    night of the window, never pooled over nights."""
     candidates = frame[(frame["source"] == "golden") & (frame["role"] == "candidate")
-                       & frame["night"].between(lo, hi)]
+                       & frame["status"].isin(["ok", "parse_error"]) & frame["night"].between(lo, hi)]
     if suite:
         candidates = candidates[candidates["suite"] == suite]
     if prompt:
