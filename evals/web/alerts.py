@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
+from evals.alerts import prompt_diff_path
 from evals.web.app import check_csrf, current_user, state
 from evals.web.security import Principal
 
@@ -79,7 +80,7 @@ def alert_detail(request: Request, alert_id: int, flash: str | None = None):
     flat_evidence = isinstance(evidence, dict) and bool(evidence) and not any(
         isinstance(value, dict | list) for value in evidence.values())
     return web.page(request, "alert.html", alert=alert, examples=found["examples"],
-                    flat_evidence=flat_evidence,
+                    flat_evidence=flat_evidence, prompt_diff=prompt_diff_path(alert),
                     deliveries=found["deliveries"], dagster_url=dagster_url,
                     acknowledged=flash == "acknowledged")
 

@@ -1,5 +1,9 @@
 """Drift checks on the marts: the statistics of `evals.drift`, run as Dagster asset checks.
 
+Every series a check builds is keyed by its comparability epoch (model, prompt version, suite
+and suite version; `evals.drift.epochs`): a rollout starts a new series instead of reading as
+drift, and `version_change_effect` judges the rollout itself.
+
 Each check reads one mart, builds the series its detector expects, asks the detector about
 every night the run covers (one night for the schedule, every night of the range for a
 single-run backfill, the newest night of the data otherwise) and writes one alert per finding
@@ -11,7 +15,7 @@ none is blocking: a drift alarm must not stop the marts from refreshing.
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 from psycopg.rows import dict_row
@@ -24,6 +28,7 @@ from orchestration.lib.resources import EvalhouseResource
 
 PASS_RATE_SOURCES = ("production",)
 EXAMPLES_PER_FINDING = 3
+K = TypeVar("K")
 
 
 def nights_of(context: dg.AssetCheckExecutionContext, latest: date | None) -> list[date]:
@@ -78,9 +83,9 @@ def _evaluate(
         )
 
 
-def _series(rows: list[dict], key: Callable[[dict], str], n: str, successes: str,
-            as_of: date) -> dict[str, drift.DailyCounts]:
-    grouped: dict[str, list[dict]] = defaultdict(list)
+def _series(rows: list[dict], key: Callable[[dict], K], n: str, successes: str,
+            as_of: date) -> dict[K, drift.DailyCounts]:
+    grouped: dict[K, list[dict]] = defaultdict(list)
     for row in rows:
         if row["day"] <= as_of:
             grouped[key(row)].append(row)
@@ -104,16 +109,23 @@ def _example_runs(conn, finding: drift.Finding, where: str, params: tuple) -> li
 # --- stage pass rates -----------------------------------------------------------------------
 
 _STAGE_DAILY = f"""
-select run_date as day, stage, sum(n_verdicts)::bigint as n, sum(n_passed)::bigint as passes
+select run_date as day, stage, model, prompt_version, suite, suite_version,
+       sum(n_verdicts)::bigint as n, sum(n_passed)::bigint as passes
 from marts.fct_stage_daily
 where source in ({", ".join(f"'{s}'" for s in PASS_RATE_SOURCES)}) and role <> 'judge'
   and stage is not null
-group by run_date, stage
+group by run_date, stage, model, prompt_version, suite, suite_version
 """
 
 
+def _stage_series(rows: list[dict], night: date) -> dict[drift.SeriesKey, drift.DailyCounts]:
+    """One series per stage and epoch: a rollout starts a new one."""
+    return _series(rows, lambda r: drift.SeriesKey(r["stage"], drift.Epoch.of(r)), "n", "passes",
+                   night)
+
+
 def _stage_findings(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
-    series = _series(rows, lambda r: r["stage"], "n", "passes", night)
+    series = _stage_series(rows, night)
     if not series:
         return []
     return [
@@ -122,12 +134,24 @@ def _stage_findings(rows: list[dict], config: Config, night: date) -> list[drift
     ]
 
 
+_SERIES_ROWS = (
+    "source = 'production' and stage = %s and model is not distinct from %s"
+    " and prompt_version is not distinct from %s and suite is not distinct from %s"
+    " and suite_version is not distinct from %s"
+)
+
+
+_EPOCH_COLUMNS = tuple(drift.Epoch().columns())
+
+
+def _series_params(series: dict) -> tuple:
+    return (series["stage"], *(series[name] for name in _EPOCH_COLUMNS))
+
+
 def _stage_examples(conn, finding: drift.Finding) -> list[str]:
-    stage = finding.subject.removeprefix("stage=")
     failing = "passed is false" if finding.observed < (finding.expected_low or 0) else "passed"
-    return _example_runs(
-        conn, finding, f"source = 'production' and stage = %s and {failing}", (stage,)
-    )
+    return _example_runs(conn, finding, f"{_SERIES_ROWS} and {failing}",
+                         _series_params(finding.evidence["series"]))
 
 
 @dg.asset_check(
@@ -145,19 +169,57 @@ def stage_pass_rate_drift(context: dg.AssetCheckExecutionContext, evalhouse: Eva
                      examples=_stage_examples)
 
 
+# --- version changes ----------------------------------------------------------------------------
+
+
+def _version_change_findings(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
+    return drift.detect_version_changes(_stage_series(rows, night), config.drift, as_of=night)
+
+
+def _version_change_examples(conn, finding: drift.Finding) -> list[str]:
+    """Runs of the new version: the first is where the alert's prompt diff opens."""
+    after = finding.evidence["after"]
+    series = {"stage": finding.evidence["stage"], **{name: after[name] for name in _EPOCH_COLUMNS}}
+    return _example_runs(conn, finding, _SERIES_ROWS, _series_params(series))
+
+
+@dg.asset_check(
+    asset=dg.AssetKey(["marts", "fct_stage_daily"]),
+    name="version_change_effect",
+    description=(
+        "A stage's production pass rate under a new prompt version, model or suite version vs "
+        "the version before it (score test, Bonferroni over stages): a rollout that moves the "
+        "rate is reported once, with both rates and the prompt diff."
+    ),
+)
+def version_change_effect(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
+    """The effect of each version change on its stage's pass rate, tested once per change."""
+    return _evaluate(context, evalhouse, query=_STAGE_DAILY, detect=_version_change_findings,
+                     examples=_version_change_examples)
+
+
 # --- judge vs human agreement ----------------------------------------------------------------
 
 _AGREEMENT_WEEKLY = """
-select week_start as day, model, sum(n)::bigint as n, sum(n_agree)::bigint as agree
+select week_start as day, model, prompt_version, suite, suite_version,
+       sum(n)::bigint as n, sum(n_agree)::bigint as agree
 from marts.fct_verdict_agreement_weekly
 where reference = 'human_consensus'
-group by week_start, model
+group by week_start, model, prompt_version, suite, suite_version
 """
+
+
+def _judge_subject(row: dict) -> str:
+    """`judge=<model> prompt=… suite=…`: the judge within one epoch (a judge upgrade is a new
+    series, not agreement drift)."""
+    parts = drift.Epoch.of(row).parts()
+    parts.pop("model", None)
+    return " ".join([f"judge={row['model']}", *(f"{name}={value}" for name, value in parts.items())])
 
 
 def _agreement_findings(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
     findings = []
-    for subject, series in _series(rows, lambda r: f"judge={r['model']}", "n", "agree", night).items():
+    for subject, series in _series(rows, _judge_subject, "n", "agree", night).items():
         findings.extend(drift.detect_agreement_drift(series, config.drift, subject=subject, as_of=night))
     return findings
 
@@ -166,8 +228,9 @@ def _agreement_findings(rows: list[dict], config: Config, night: date) -> list[d
     asset=dg.AssetKey(["marts", "fct_verdict_agreement_weekly"]),
     name="judge_agreement_drift",
     description=(
-        "Verdict agreement with the human consensus, per model: confidently below "
-        "drift.min_agreement, or significantly below its own baseline (weekly points)."
+        "Verdict agreement with the human consensus, per judge model and prompt version: "
+        "confidently below drift.min_agreement, or significantly below its own baseline "
+        "(weekly points)."
     ),
 )
 def judge_agreement_drift(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
@@ -238,16 +301,16 @@ def golden_accuracy_regression(context: dg.AssetCheckExecutionContext, evalhouse
 # --- cost and latency -------------------------------------------------------------------------
 
 _COST_DAILY = """
-select run_date as day, model, source, role,
+select run_date as day, model, prompt_version, source, role,
        sum(cost_usd) / nullif(sum(n_calls), 0) as cost_per_call
 from marts.fct_model_cost_daily
-group by run_date, model, source, role
+group by run_date, model, prompt_version, source, role
 """
 
 _LATENCY_DAILY = """
-select run_date as day, model, source, role, max(latency_p95_ms) as latency_p95_ms
+select run_date as day, model, prompt_version, suite, suite_version, source, role,
+       latency_p95_ms
 from marts.fct_trend_daily
-group by run_date, model, source, role
 """
 
 
@@ -256,7 +319,8 @@ def _spike_findings(value: str, detector) -> Callable[[list[dict], Config, date]
         by_subject: dict[str, dict[date, float]] = defaultdict(dict)
         for row in rows:
             if row[value] is not None:
-                subject = f"model={row['model']} source={row['source']} role={row['role']}"
+                epoch = drift.Epoch.of(row).label()
+                subject = f"{epoch} source={row['source']} role={row['role']}"
                 by_subject[subject][row["day"]] = float(row[value])
         findings = []
         for subject, points in sorted(by_subject.items()):
@@ -270,7 +334,9 @@ def _spike_findings(value: str, detector) -> Callable[[list[dict], Config, date]
 @dg.asset_check(
     asset=dg.AssetKey(["marts", "fct_model_cost_daily"]),
     name="cost_spike",
-    description="Cost per call per model, source and role against its trailing median.",
+    description=(
+        "Cost per call per model, prompt version, source and role against its trailing median."
+    ),
 )
 def cost_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Daily cost-per-call spikes."""
@@ -281,7 +347,10 @@ def cost_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResou
 @dg.asset_check(
     asset=dg.AssetKey(["marts", "fct_trend_daily"]),
     name="latency_spike",
-    description="Latency p95 per model, source and role against its trailing median.",
+    description=(
+        "Latency p95 per model, prompt and suite version, source and role against its trailing "
+        "median."
+    ),
 )
 def latency_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Daily latency p95 spikes."""
@@ -291,6 +360,7 @@ def latency_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseRe
 
 DRIFT_CHECKS = [
     stage_pass_rate_drift,
+    version_change_effect,
     judge_agreement_drift,
     golden_accuracy_regression,
     cost_spike,
