@@ -135,6 +135,21 @@ def version_change_finding(
     before_rate = change.before_passes / change.before_n
     after_rate = change.after_passes / change.after_n
     effect = after_rate - before_rate
+    if paired:
+        counts = stats.paired_counts([b for b, _ in paired], [a for _, a in paired])
+        p_value = stats.mcnemar_exact_p(counts.baseline_only, counts.candidate_only)
+        statistic = "mcnemar_exact_p"
+        test: dict[str, Any] = {"paired": {"items": counts.n, "regressed": counts.baseline_only,
+                                           "improved": counts.candidate_only}}
+    else:
+        z = float(stats.two_proportion_ztest(
+            change.after_passes, change.after_n, change.before_passes, change.before_n
+        ).statistic)
+        p_value = float(2 * _sp.norm.sf(abs(z)))
+        statistic = "two_proportion_z"
+        test = {"z": z}
+    if p_value >= level:
+        return None
     evidence: dict[str, Any] = {
         "stage": change.stage,
         "before": _side(change.before, change.before_passes, change.before_n,
@@ -145,22 +160,8 @@ def version_change_finding(
         "effect": effect,
         "level": level,
         "stages_watched": stages_watched,
+        **test,
     }
-    if paired:
-        counts = stats.paired_counts([b for b, _ in paired], [a for _, a in paired])
-        p_value = stats.mcnemar_exact_p(counts.baseline_only, counts.candidate_only)
-        statistic = "mcnemar_exact_p"
-        evidence["paired"] = {"items": counts.n, "regressed": counts.baseline_only,
-                              "improved": counts.candidate_only}
-    else:
-        z = float(stats.two_proportion_ztest(
-            change.after_passes, change.after_n, change.before_passes, change.before_n
-        ).statistic)
-        p_value = float(2 * _sp.norm.sf(abs(z)))
-        statistic = "two_proportion_z"
-        evidence["z"] = z
-    if p_value >= level:
-        return None
     if change.before.prompt_version and "prompt_version" in evidence["changed"]:
         evidence["prompt_diff_against"] = change.before.prompt_version
     threshold = float(_sp.norm.isf(level / 2))
