@@ -32,7 +32,7 @@ from scipy import stats as _sp
 from evals import stats
 from evals.config import DriftConfig
 from evals.drift.epochs import Epoch, SeriesKey
-from evals.drift.findings import Finding
+from evals.drift.findings import Finding, shift_severity
 from evals.drift.series import DailyCounts
 
 CONFIDENCE = 0.95
@@ -172,7 +172,7 @@ def version_change_finding(
     return Finding(
         kind="version_change_effect",
         subject=subject,
-        severity="critical" if abs(effect) >= drift.detect_shift else "warning",
+        severity=shift_severity(effect, drift.detect_shift),
         message=(
             f"Version change on {subject}: pass rate {_rate(evidence['before'])} over the "
             f"{change.before_n} rows before {change.first_day}, {_rate(evidence['after'])} over "
