@@ -296,7 +296,7 @@ def _simulate_rollouts(effect: np.ndarray, *, share: float = 1.0, trials: int = 
         series = _keyed(n[trial], x[trial])
         for night in range(WARM_UP, WARM_UP + DRIFT.max_window_days):  # a change is due by then
             for finding in detect_version_changes(series, DRIFT, as_of=START + timedelta(night)):
-                found[STAGES.index(finding.evidence["stage"])] += 1
+                found[STAGES.index(finding.evidence["lineage"].removeprefix("stage="))] += 1
     shifts = 0
     for night in range(WARM_UP, WARM_UP + nights):
         test = recent_window_test(n[..., : night + 1], x[..., : night + 1], DRIFT)
@@ -365,13 +365,13 @@ def test_paired_items_decide_by_exact_mcnemar() -> None:
     series = _one_rollout([0.0] * len(STAGES), after_days=2, seed=7)
     (change, *_) = due_version_changes(series, DRIFT, START + timedelta(days=WARM_UP + 1))
     regressed = [(True, False)] * 12 + [(False, True)] * 1 + [(True, True)] * 80
-    finding = version_change_finding(change, DRIFT, stages_watched=5, paired=regressed)
+    finding = version_change_finding(change, DRIFT, series_watched=5, paired=regressed)
     assert finding is not None
     assert finding.statistic == "mcnemar_exact_p"
     assert finding.p_value == pytest.approx(2 * 14 / 2**13)
     assert finding.evidence["paired"] == {"items": 93, "regressed": 12, "improved": 1}
     balanced = [(True, False)] * 6 + [(False, True)] * 5 + [(True, True)] * 80
-    assert version_change_finding(change, DRIFT, stages_watched=5, paired=balanced) is None
+    assert version_change_finding(change, DRIFT, series_watched=5, paired=balanced) is None
 
 
 def test_a_stage_without_history_has_no_version_change() -> None:

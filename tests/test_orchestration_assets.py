@@ -27,7 +27,7 @@ from orchestration.project import ensure_manifest  # noqa: E402
 ensure_manifest()
 
 from orchestration.definitions import defs  # noqa: E402
-from orchestration.defs.drift.checks import DRIFT_CHECKS  # noqa: E402
+from orchestration.defs.drift.checks import DRIFT_CHECKS, golden_version_change_effect  # noqa: E402
 from orchestration.defs.gate.assets import release_gate  # noqa: E402
 from orchestration.defs.golden.assets import GOLDEN_RUN_ASSETS, golden_sets  # noqa: E402
 from orchestration.defs.golden.checks import GOLDEN_RUN_CHECKS  # noqa: E402
@@ -297,6 +297,52 @@ def test_a_prompt_rollout_is_an_event_and_a_shift_inside_its_epoch_is_drift(ware
         [(window_end,)] = conn.execute(
             "select window_end from raw.alerts where kind = 'pass_rate_shift'").fetchall()
     assert window_end.date() == night(41), "caught on the shift's second night (window end is exclusive)"
+
+
+def _golden_night(night: date, prompt_version: str, correct_items: int, items: int = 60) -> list[RunRecord]:
+    """One night's golden batch of a grader suite: the first `correct_items` items graded right."""
+    start = datetime(night.year, night.month, night.day, 3, tzinfo=UTC)
+    return [
+        RunRecord(
+            idempotency_key=f"golden:{night}:{i}", source="golden", role="candidate",
+            model="tutor-small", started_at=start + timedelta(seconds=i), status="ok",
+            batch_id=f"golden:{night}", suite="intro-python", suite_version="sv1",
+            item_id=f"item-{i:02d}", stage="loops", prompt_name="rubric_grader",
+            prompt_version=prompt_version, expected_verdict="pass",
+            verdict="pass" if i < correct_items else "revise", passed=i < correct_items,
+            output_text='{"verdict": "pass"}', latency_ms=800.0, input_tokens=400,
+            output_tokens=120, cost_usd=0.00013,
+        )
+        for i in range(items)
+    ]
+
+
+def test_a_golden_prompt_change_is_compared_item_by_item(warehouse_url, resources):
+    """Night 1 on prompt g1 (54 of 60 right), night 2 on g2 (39 right: 15 items regressed)."""
+    first = DAY - timedelta(days=1)
+    _write(warehouse_url, _golden_night(first, "g1", 54) + _golden_night(DAY, "g2", 39))
+    dg.materialize([warehouse_dbt], resources=resources)
+    result = dg.materialize(
+        [warehouse_dbt, *DRIFT_CHECKS], resources=resources,
+        selection=dg.AssetSelection.checks(golden_version_change_effect),
+        tags={"dagster/partition": DAY.isoformat()},
+    )
+    assert result.success
+    with psycopg.connect(warehouse_url) as conn:
+        [(kind, subject, statistic, p_value, evidence, examples)] = conn.execute(
+            "select kind, subject, statistic, (evidence ->> 'p_value')::float8, evidence,"
+            " example_run_ids from raw.alerts"
+        ).fetchall()
+        example_versions = {row[0] for row in conn.execute(
+            "select prompt_version from raw.eval_runs where run_id = any(%s)", (examples,))}
+    assert kind == "version_change_effect"
+    assert subject == "golden model=tutor-small prompt=g1→g2 suite=intro-python@sv1"
+    assert statistic == "mcnemar_exact_p"
+    assert evidence["paired"] == {"items": 60, "regressed": 15, "improved": 0}
+    assert p_value == pytest.approx(2 * 0.5**15)
+    assert (evidence["before"]["passes"], evidence["after"]["passes"]) == (54, 39)
+    assert evidence["prompt_diff_against"] == "g1"
+    assert example_versions == {"g2"}
 
 
 def test_the_release_gate_decides_from_launchpad_config_and_blocks_unless_deploy(warehouse_url, resources):

@@ -25,13 +25,15 @@ def _text(value: Any) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Epoch:
-    """The versions behind a rate: the model (grader or judge), its prompt version, the suite
-    and its version. Two rows are comparable only when all four are equal."""
+    """The versions behind a rate: the model, its prompt version, the suite and its version,
+    and the judge (`<model> <prompt version>`) where a separate judge grades the model's
+    answers. Two rates are comparable only when all five are equal."""
 
     model: str | None = None
     prompt_version: str | None = None
     suite: str | None = None
     suite_version: str | None = None
+    judge: str | None = None
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> Epoch:
@@ -51,6 +53,8 @@ class Epoch:
             parts["prompt"] = self.prompt_version
         if self.suite is not None or self.suite_version is not None:
             parts["suite"] = f"{self.suite or _NONE}@{self.suite_version or _NONE}"
+        if self.judge is not None:
+            parts["judge"] = self.judge
         return parts
 
     def label(self) -> str:
@@ -63,7 +67,7 @@ class Epoch:
         return " ".join(
             f"{name}={before.get(name, _NONE)}→{now.get(name, _NONE)}"
             if before.get(name) != now.get(name) else f"{name}={now[name]}"
-            for name in ("model", "prompt", "suite")
+            for name in ("model", "prompt", "suite", "judge")
             if name in before or name in now
         )
 

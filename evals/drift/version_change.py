@@ -10,8 +10,9 @@ two sides, once per change:
   `max_window_days` nights) — the night that happens is the one night the change is tested;
 * test: the two-proportion score test, two-sided; where the same items were graded under both
   versions (golden suites) the exact McNemar test on those items instead;
-* level: `version_change_false_alarm_rate`, Bonferroni over the stages watched, so a rollout
-  that touches every stage and moves nothing raises an alert with at most that probability.
+* level: `version_change_false_alarm_rate`, Bonferroni over the series watched (stages; golden
+  model × suite), so a rollout that touches all of them and moves nothing raises an alert with
+  at most that probability.
 
 A rollout that moves a rate is reported as `version_change_effect` with both rates and their
 Wilson intervals; one that moves nothing raises nothing.
@@ -40,12 +41,16 @@ CONFIDENCE = 0.95
 
 @dataclass(frozen=True, slots=True)
 class VersionChange:
-    """One stage's change of epoch, with the rows on either side that the test compares."""
+    """One series' change of epoch, with the rows on either side that the test compares.
 
-    stage: str
+    `lineage` names what is measured across the change (`stage=loops`, `suite=general-qa`).
+    """
+
+    lineage: str
     before: Epoch
     after: Epoch
     before_start: date
+    before_end: date
     first_day: date
     test_day: date
     before_n: int
@@ -75,8 +80,8 @@ def due_version_changes(
                 continue
             epoch, before_n, before_passes, before_start = before
             changes.append(VersionChange(
-                stage=stage, before=epoch, after=after, before_start=before_start,
-                first_day=first_day, test_day=as_of, before_n=before_n,
+                lineage=f"stage={stage}", before=epoch, after=after, before_start=before_start,
+                before_end=first_day - timedelta(days=1), first_day=first_day, test_day=as_of, before_n=before_n,
                 before_passes=before_passes, after_n=after_n, after_passes=after_passes,
             ))
     return changes
@@ -123,7 +128,7 @@ def version_change_finding(
     change: VersionChange,
     drift: DriftConfig,
     *,
-    stages_watched: int,
+    series_watched: int,
     paired: Sequence[tuple[bool, bool]] = (),
 ) -> Finding | None:
     """The change's effect as a finding when it is significant, else None.
@@ -131,7 +136,7 @@ def version_change_finding(
     `paired`: (outcome before, outcome after) of each item graded under both versions; when
     there are any, the decision is the exact McNemar test on them.
     """
-    level = drift.version_change_false_alarm_rate / max(1, stages_watched)
+    level = drift.version_change_false_alarm_rate / max(1, series_watched)
     before_rate = change.before_passes / change.before_n
     after_rate = change.after_passes / change.after_n
     effect = after_rate - before_rate
@@ -151,15 +156,15 @@ def version_change_finding(
     if p_value >= level:
         return None
     evidence: dict[str, Any] = {
-        "stage": change.stage,
+        "lineage": change.lineage,
         "before": _side(change.before, change.before_passes, change.before_n,
-                        change.before_start, change.first_day - timedelta(days=1)),
+                        change.before_start, change.before_end),
         "after": _side(change.after, change.after_passes, change.after_n,
                        change.first_day, change.test_day),
         "changed": change.before.changes(change.after),
         "effect": effect,
         "level": level,
-        "stages_watched": stages_watched,
+        "series_watched": series_watched,
         **test,
     }
     if change.before.prompt_version and "prompt_version" in evidence["changed"]:
@@ -168,15 +173,16 @@ def version_change_finding(
     half = threshold * math.sqrt(
         before_rate * (1 - before_rate) * (1 / change.after_n + 1 / change.before_n)
     )
-    subject = f"stage={change.stage} {change.before.transition_label(change.after)}".strip()
+    subject = f"{change.lineage} {change.before.transition_label(change.after)}".strip()
     return Finding(
         kind="version_change_effect",
         subject=subject,
         severity=shift_severity(effect, drift.detect_shift),
         message=(
-            f"Version change on {subject}: pass rate {_rate(evidence['before'])} over the "
-            f"{change.before_n} rows before {change.first_day}, {_rate(evidence['after'])} over "
-            f"the {change.after_n} rows since ({effect:+.1%}, p = {p_value:.2g})."
+            f"Version change on {subject}: pass rate {_rate(evidence['before'])} over "
+            f"{change.before_n} rows {_days(change.before_start, change.before_end)}, "
+            f"{_rate(evidence['after'])} over {change.after_n} rows "
+            f"{_days(change.first_day, change.test_day)} ({effect:+.1%}, p = {p_value:.2g})."
         ),
         statistic=statistic,
         observed=after_rate,
@@ -198,10 +204,14 @@ def detect_version_changes(
     """
     stages = len({key.stage for key in series})
     findings = (
-        version_change_finding(change, drift, stages_watched=stages)
+        version_change_finding(change, drift, series_watched=stages)
         for change in due_version_changes(series, drift, as_of)
     )
     return [finding for finding in findings if finding is not None]
+
+
+def _days(first: date, last: date) -> str:
+    return f"on {first}" if first == last else f"from {first} to {last}"
 
 
 def _rate(side: dict[str, Any]) -> str:

@@ -141,7 +141,7 @@ _SERIES_ROWS = (
 )
 
 
-_EPOCH_COLUMNS = tuple(drift.Epoch().columns())
+_EPOCH_COLUMNS = ("model", "prompt_version", "suite", "suite_version")
 
 
 def _series_params(series: dict) -> tuple:
@@ -179,7 +179,8 @@ def _version_change_findings(rows: list[dict], config: Config, night: date) -> l
 def _version_change_examples(conn, finding: drift.Finding) -> list[str]:
     """Runs of the new version: the first is where the alert's prompt diff opens."""
     after = finding.evidence["after"]
-    series = {"stage": finding.evidence["stage"], **{name: after[name] for name in _EPOCH_COLUMNS}}
+    stage = finding.evidence["lineage"].removeprefix("stage=")
+    series = {"stage": stage, **{name: after[name] for name in _EPOCH_COLUMNS}}
     return _example_runs(conn, finding, _SERIES_ROWS, _series_params(series))
 
 
@@ -284,6 +285,92 @@ def _golden_examples(conn, finding: drift.Finding) -> list[str]:
     return [str(row[0]) for row in rows][:EXAMPLES_PER_FINDING]
 
 
+# The versions of each night's golden batch per model and suite (the judge's where a judge
+# grades the answers); a night that mixes versions lists them all, an epoch of its own.
+_GOLDEN_NIGHT_EPOCHS = """
+select substring(r.batch_id from '^golden:([0-9]{4}-[0-9]{2}-[0-9]{2})')::date as day,
+       coalesce(p.model, r.model) as model, r.suite,
+       string_agg(distinct coalesce(p.prompt_version, r.prompt_version), ',') as prompt_version,
+       string_agg(distinct r.suite_version, ',') as suite_version,
+       string_agg(distinct case when p.run_id is not null
+                  then r.model || ' ' || coalesce(r.prompt_version, '∅') end, ',') as judge
+from marts.fct_eval_runs r
+left join marts.fct_eval_runs p on p.run_id = r.parent_run_id
+where r.source = 'golden' and r.batch_id ~ '^golden:[0-9]{4}-[0-9]{2}-[0-9]{2}$'
+group by 1, 2, 3
+"""
+
+# Each golden item's outcome (as the regression check defines it) with its night's epoch.
+_GOLDEN_ITEM_EPOCHS = f"""
+select items.day, items.model, items.suite, items.item_id, items.correct,
+       epochs.prompt_version, epochs.suite_version, epochs.judge
+from ({_GOLDEN_ITEMS}) as items
+join ({_GOLDEN_NIGHT_EPOCHS}) as epochs using (day, model, suite)
+"""
+
+
+def _golden_version_change_findings(rows: list[dict], config: Config,
+                                    night: date) -> list[drift.Finding]:
+    """A golden night whose epoch differs from the previous night of its model and suite: the
+    same items graded under both versions, compared pair by pair (exact McNemar)."""
+    nights: dict[tuple[str, str], dict[date, tuple[drift.Epoch, dict[str, bool]]]] = (
+        defaultdict(dict))
+    for row in rows:
+        _, outcomes = nights[(row["model"], row["suite"])].setdefault(
+            row["day"], (drift.Epoch.of(row), {}))
+        outcomes[row["item_id"]] = row["correct"]
+    findings = []
+    for by_day in (nights[key] for key in sorted(nights)):
+        earlier = [day for day in by_day if day < night]
+        if night not in by_day or not earlier:
+            continue
+        previous = max(earlier)
+        (before, old), (after, new) = by_day[previous], by_day[night]
+        if before == after:
+            continue
+        change = drift.VersionChange(
+            lineage="golden", before=before, after=after, before_start=previous,
+            before_end=previous, first_day=night, test_day=night, before_n=len(old),
+            before_passes=sum(old.values()), after_n=len(new), after_passes=sum(new.values()),
+        )
+        common = sorted(set(old) & set(new))
+        finding = drift.version_change_finding(
+            change, config.drift, series_watched=len(nights),
+            paired=[(old[item], new[item]) for item in common],
+        )
+        if finding is not None:
+            findings.append(finding)
+    return findings
+
+
+def _golden_version_change_examples(conn, finding: drift.Finding) -> list[str]:
+    """Graded runs of the new night under the new prompt: the first opens the prompt diff."""
+    after = finding.evidence["after"]
+    rows = conn.execute(
+        "select run_id from raw.eval_runs where batch_id = %s and model = %s and suite = %s"
+        " and prompt_version = %s order by item_id limit %s",
+        (f"golden:{finding.window_end.isoformat()}", after["model"], after["suite"],
+         after["prompt_version"], EXAMPLES_PER_FINDING),
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+@dg.asset_check(
+    asset=dg.AssetKey(["marts", "fct_eval_runs"]),
+    name="golden_version_change_effect",
+    description=(
+        "Golden accuracy per model and suite across a version change (prompt, suite version, "
+        "judge) between two nights: the same items paired, exact McNemar."
+    ),
+)
+def golden_version_change_effect(context: dg.AssetCheckExecutionContext,
+                                 evalhouse: EvalhouseResource):
+    """The effect of a version change on golden accuracy, item by item."""
+    return _evaluate(context, evalhouse, query=_GOLDEN_ITEM_EPOCHS,
+                     detect=_golden_version_change_findings,
+                     examples=_golden_version_change_examples)
+
+
 @dg.asset_check(
     asset=dg.AssetKey(["marts", "fct_eval_runs"]),
     name="golden_accuracy_regression",
@@ -363,6 +450,7 @@ DRIFT_CHECKS = [
     version_change_effect,
     judge_agreement_drift,
     golden_accuracy_regression,
+    golden_version_change_effect,
     cost_spike,
     latency_spike,
 ]
