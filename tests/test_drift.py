@@ -245,10 +245,12 @@ def test_cost_and_latency_spikes_need_ratio_and_absolute_change() -> None:
     assert detect_latency_spike(latency[:2], DRIFT, subject="m") == []
 
 
-# --- comparability epochs and version changes -------------------------------------------------------
+# --- comparability epochs and version changes ----------------------------------------------------
 
-OLD = Epoch(model="tutor-small", prompt_version="aaaa1111", suite="intro-python", suite_version="v1")
-NEW = Epoch(model="tutor-small", prompt_version="bbbb2222", suite="intro-python", suite_version="v1")
+OLD = Epoch(model="tutor-small", prompt_version="aaaa1111", suite="intro-python",
+            suite_version="v1")
+NEW = Epoch(model="tutor-small", prompt_version="bbbb2222", suite="intro-python",
+            suite_version="v1")
 
 
 STAGES = ("basics", "loops", "functions", "classes", "testing")

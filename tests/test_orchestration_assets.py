@@ -224,7 +224,8 @@ def test_dbt_builds_the_marts_and_the_drift_checks_catch_a_stage_shift_and_a_cos
     failed = {e.check_name for e in shifted.get_asset_check_evaluations() if not e.passed}
     assert failed == {"stage_pass_rate_drift", "cost_spike"}
     kinds = {(kind, subject) for kind, subject, _ in _alerts(warehouse_url)}
-    assert ("pass_rate_shift", "stage=loops model=tutor-small prompt=v1 suite=intro-python@∅") in kinds
+    loops = "stage=loops model=tutor-small prompt=v1 suite=intro-python@∅"
+    assert ("pass_rate_shift", loops) in kinds
     assert ("cost_spike", "model=tutor-small prompt=v1 source=production role=grader") in kinds
     with psycopg.connect(warehouse_url) as conn:
         examples = conn.execute(
@@ -244,7 +245,9 @@ def _drift_nights(resources: dict, first: date, last: date) -> None:
     assert result.success
 
 
-def test_a_prompt_rollout_is_an_event_and_a_shift_inside_its_epoch_is_drift(warehouse_url, resources):
+def test_a_prompt_rollout_is_an_event_and_a_shift_inside_its_epoch_is_drift(
+    warehouse_url, resources
+):
     """v1 → v2 moves nothing, v2 → v3 lowers loops by 10 points, then functions drops 10 points
     inside v3. Every stage passes exactly its rate each day, so only the changes can alarm."""
     first = DAY - timedelta(days=39)
@@ -274,11 +277,12 @@ def test_a_prompt_rollout_is_an_event_and_a_shift_inside_its_epoch_is_drift(ware
             "select prompt_version from raw.eval_runs where run_id = %s", (alerts[0][5][0],)
         ).fetchall()
     assert [(kind, subject, severity) for _, kind, subject, severity, *_ in alerts] == [
-        ("version_change_effect", "stage=loops model=tutor-small prompt=v2→v3 suite=intro-python@∅",
-         "critical"),
+        ("version_change_effect",
+         "stage=loops model=tutor-small prompt=v2→v3 suite=intro-python@∅", "critical"),
     ]
     alert_id, _, _, _, evidence, example_run_ids, window_start, window_end = alerts[0]
-    assert (evidence["before"]["prompt_version"], evidence["after"]["prompt_version"]) == ("v2", "v3")
+    versions = (evidence["before"]["prompt_version"], evidence["after"]["prompt_version"])
+    assert versions == ("v2", "v3")
     assert (evidence["before"]["n"], evidence["before"]["passes"]) == (2800, 1680)
     assert (evidence["after"]["n"], evidence["after"]["passes"]) == (400, 200)
     assert (window_start.date(), window_end.date()) == (night(29), night(31))
@@ -296,10 +300,11 @@ def test_a_prompt_rollout_is_an_event_and_a_shift_inside_its_epoch_is_drift(ware
     with psycopg.connect(warehouse_url) as conn:
         [(window_end,)] = conn.execute(
             "select window_end from raw.alerts where kind = 'pass_rate_shift'").fetchall()
-    assert window_end.date() == night(41), "caught on the shift's second night (window end is exclusive)"
+    assert window_end.date() == night(41), "caught on its second night (the end is exclusive)"
 
 
-def _golden_night(night: date, prompt_version: str, correct_items: int, items: int = 60) -> list[RunRecord]:
+def _golden_night(night: date, prompt_version: str, correct_items: int,
+                  items: int = 60) -> list[RunRecord]:
     """One night's golden batch of a grader suite: the first `correct_items` items graded right."""
     start = datetime(night.year, night.month, night.day, 3, tzinfo=UTC)
     return [

@@ -37,7 +37,8 @@ def detect_band_violations(
             "expected_high": band.too_easy_above,
             "window_start": start,
             "window_end": day,
-            "evidence": {"series": key.dimensions(), "n": n, "passes": x, "ci_low": low, "ci_high": high,
+            "evidence": {"series": key.dimensions(), "n": n, "passes": x, "ci_low": low,
+                         "ci_high": high,
                          "confidence": 1 - drift.alpha},
         }
         if low > band.too_easy_above:

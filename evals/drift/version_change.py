@@ -81,8 +81,9 @@ def due_version_changes(
             epoch, before_n, before_passes, before_start = before
             changes.append(VersionChange(
                 lineage=f"stage={stage}", before=epoch, after=after, before_start=before_start,
-                before_end=first_day - timedelta(days=1), first_day=first_day, test_day=as_of, before_n=before_n,
-                before_passes=before_passes, after_n=after_n, after_passes=after_passes,
+                before_end=first_day - timedelta(days=1), first_day=first_day, test_day=as_of,
+                before_n=before_n, before_passes=before_passes, after_n=after_n,
+                after_passes=after_passes,
             ))
     return changes
 

@@ -215,7 +215,7 @@ def _judge_subject(row: dict) -> str:
     series, not agreement drift)."""
     parts = drift.Epoch.of(row).parts()
     parts.pop("model", None)
-    return " ".join([f"judge={row['model']}", *(f"{name}={value}" for name, value in parts.items())])
+    return " ".join([f"judge={row['model']}", *(f"{key}={value}" for key, value in parts.items())])
 
 
 def _agreement_findings(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
