@@ -45,7 +45,8 @@ class Epoch:
         return asdict(self)
 
     def parts(self) -> dict[str, str]:
-        """What a label shows: model, prompt (version) and suite (name@version), when known."""
+        """What a label shows: model, prompt (version), suite (name@version) and judge, when
+        known."""
         parts = {}
         if self.model is not None:
             parts["model"] = self.model
