@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from evals.config import AlertsConfig, WebhookConfig
 from evals.redact import scrub
@@ -308,9 +309,22 @@ def _window(alert: dict[str, Any]) -> str:
     return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC" if start and end else str(start or end)
 
 
+def prompt_diff_path(alert: dict[str, Any]) -> str | None:
+    """Where the run page diffs a version change's prompt (its first example run is one of the
+    new version; the evidence names the old one), or None for any other alert."""
+    against = (alert.get("evidence") or {}).get("prompt_diff_against")
+    runs = list(alert.get("example_run_ids") or [])
+    if not against or not runs:
+        return None
+    return f"/runs/{runs[0]}?{urlencode({'against': against})}#prompt"
+
+
 def links(alerts: AlertsConfig, alert: dict[str, Any]) -> list[tuple[str, str]]:
-    """(label, url) pairs: the alert page, a few example runs, the Dagster run that raised it."""
+    """(label, url) pairs: the alert page, a version change's prompt diff, a few example runs,
+    the Dagster run that raised it."""
     found = [("alert", alert_url(alerts, alert["alert_id"]))]
+    if diff := prompt_diff_path(alert):
+        found.append(("prompt diff", f"{alerts.base_url.rstrip('/')}{diff}"))
     for run_id in list(alert.get("example_run_ids") or [])[:MAX_EXAMPLE_LINKS]:
         found.append((f"run {str(run_id)[:8]}", run_url(alerts, run_id)))
     if alert.get("orchestrator_run_id"):

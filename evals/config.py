@@ -114,6 +114,15 @@ class DriftConfig(_Strict):
         lt=1,
         description="Expected false pass-rate-shift alarms per night, all stages together.",
     )
+    version_change_false_alarm_rate: float = Field(
+        0.02,
+        gt=0,
+        lt=1,
+        description=(
+            "Chance that a rollout which moves nothing raises a version-change alert, "
+            "all stages together."
+        ),
+    )
     detect_shift: float = Field(
         0.10, gt=0, lt=1, description="Pass-rate shift the detector is sized for (critical at it)."
     )

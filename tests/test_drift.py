@@ -7,6 +7,7 @@ thousands of simulated (trial × stage) series at once, with binomial draws and 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -15,15 +16,21 @@ import pytest
 from evals.config import DriftConfig, StageBand
 from evals.drift import (
     DailyCounts,
+    Epoch,
     GoldenNight,
+    SeriesKey,
+    VersionChange,
     detect_agreement_drift,
     detect_band_violations,
     detect_cost_spike,
     detect_golden_regressions,
     detect_latency_spike,
     detect_pass_rate_shifts,
+    detect_version_changes,
+    due_version_changes,
     recent_window_test,
     shift_threshold,
+    version_change_finding,
 )
 
 DRIFT = DriftConfig()
@@ -128,9 +135,9 @@ def _series(rates: list[float], n: int = 200, seed: int = 0) -> DailyCounts:
 
 def test_a_shifted_stage_yields_one_finding_with_its_evidence() -> None:
     series = {
-        "loops": _series([0.8] * 16 + [0.6, 0.6], seed=1),
-        "functions": _series([0.7] * 18, seed=2),
-        "classes": _series([0.85] * 18, seed=3),
+        SeriesKey("loops"): _series([0.8] * 16 + [0.6, 0.6], seed=1),
+        SeriesKey("functions"): _series([0.7] * 18, seed=2),
+        SeriesKey("classes"): _series([0.85] * 18, seed=3),
     }
     findings = detect_pass_rate_shifts(series, DRIFT)
     assert [f.subject for f in findings] == ["stage=loops"]
@@ -155,9 +162,9 @@ def test_a_night_with_too_few_rows_or_baseline_is_not_tested() -> None:
         [{"day": START + timedelta(days=i), "n": 200, "passes": 160} for i in range(15)]
         + [{"day": START + timedelta(days=15), "n": 10, "passes": 0}]
     )
-    assert detect_pass_rate_shifts({"loops": thin}, DRIFT) == []
+    assert detect_pass_rate_shifts({SeriesKey("loops"): thin}, DRIFT) == []
     young = _series([0.8, 0.8, 0.2], seed=4)
-    assert detect_pass_rate_shifts({"loops": young}, DRIFT) == []
+    assert detect_pass_rate_shifts({SeriesKey("loops"): young}, DRIFT) == []
 
 
 def test_missing_days_count_as_empty_nights() -> None:
@@ -172,9 +179,9 @@ def test_missing_days_count_as_empty_nights() -> None:
 def test_band_checks_need_the_whole_interval_outside_the_band() -> None:
     drift = DriftConfig(stage_bands={"intro": StageBand(too_easy_above=0.9, stalling_below=0.4)})
     series = {
-        "intro": _series([0.97] * 7, n=100, seed=5),  # too easy, confidently
-        "recursion": _series([0.2] * 7, n=100, seed=6),  # stalling
-        "loops": _series([0.5] * 2, n=10, seed=7),  # 5/20 near the band edge: not confident
+        SeriesKey("intro"): _series([0.97] * 7, n=100, seed=5),  # too easy, confidently
+        SeriesKey("recursion"): _series([0.2] * 7, n=100, seed=6),  # stalling
+        SeriesKey("loops"): _series([0.5] * 2, n=10, seed=7),  # 5/20 near the band edge
     }
     found = {f.subject: f.kind for f in detect_band_violations(series, drift)}
     assert found == {"stage=intro": "pass_rate_too_easy", "stage=recursion": "pass_rate_stalling"}
@@ -291,3 +298,183 @@ def test_cost_and_latency_spikes_need_ratio_and_absolute_change() -> None:
     (slow,) = detect_latency_spike(latency, DRIFT, subject="model=tutor-small")
     assert slow.severity == "critical"
     assert detect_latency_spike(latency[:2], DRIFT, subject="m") == []
+
+
+# --- comparability epochs and version changes ----------------------------------------------------
+
+OLD = Epoch(model="tutor-small", prompt_version="aaaa1111", suite="intro-python",
+            suite_version="v1")
+NEW = Epoch(model="tutor-small", prompt_version="bbbb2222", suite="intro-python",
+            suite_version="v1")
+
+
+STAGES = ("basics", "loops", "functions", "classes", "testing")
+
+
+def _rollout(rates: np.ndarray, effect: np.ndarray, *, daily_n: int, before_days: int,
+             after_days: int, share: float, rng: np.random.Generator, trials: int = 1
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Stages on the old prompt for `before_days`, then a rollout to `share` of the traffic that
+    moves each stage by `effect` (the rest stays on the old prompt): rows and passes of shape
+    [trials, 2 × stages (old epochs, then new), days]."""
+    days = before_days + after_days
+    new_n = np.zeros((trials, len(rates), days), np.int64)
+    new_n[..., before_days:] = round(daily_n * share)
+    old_n = daily_n - new_n
+    new_rates = np.clip(rates + effect, 0, 1)[None, :, None]
+    n = np.concatenate([old_n, new_n], axis=1)
+    x = np.concatenate([rng.binomial(old_n, rates[None, :, None]), rng.binomial(new_n, new_rates)],
+                       axis=1)
+    return n, x
+
+
+def _keyed(n: np.ndarray, x: np.ndarray) -> dict[SeriesKey, DailyCounts]:
+    """One trial's [2 × stages, days] arrays as the epoch-keyed series the nightly check builds."""
+    keys = [SeriesKey(stage, epoch) for epoch in (OLD, NEW) for stage in STAGES]
+    return {key: DailyCounts(START, n[row], x[row]) for row, key in enumerate(keys)}
+
+
+def _one_rollout(effect: list[float], after_days: int, seed: int) -> dict[SeriesKey, DailyCounts]:
+    """One full rollout at 200 rows a day, after `WARM_UP` nights on the old prompt."""
+    n, x = _rollout(STAGE_RATES, np.array(effect), daily_n=200, before_days=WARM_UP,
+                    after_days=after_days, share=1.0, rng=np.random.default_rng(seed))
+    return _keyed(n[0], x[0])
+
+
+def _simulate_rollouts(effect: np.ndarray, *, share: float = 1.0, trials: int = 1000,
+                       nights: int = 10, seed: int = 0, rates: np.ndarray = STAGE_RATES,
+                       ) -> tuple[np.ndarray, float]:
+    """Version-change findings per stage over `trials` rollouts at 200 rows a day, and the
+    pass-rate-shift alarms per night over the `nights` nights after each rollout."""
+    rng = np.random.default_rng(seed)
+    n, x = _rollout(rates, effect, daily_n=200, before_days=WARM_UP, after_days=nights,
+                    share=share, rng=rng, trials=trials)
+    found = np.zeros(len(STAGES), dtype=int)
+    for trial in range(trials):
+        series = _keyed(n[trial], x[trial])
+        for night in range(WARM_UP, WARM_UP + DRIFT.max_window_days):  # a change is due by then
+            for finding in detect_version_changes(series, DRIFT, as_of=START + timedelta(night)):
+                found[STAGES.index(finding.evidence["lineage"].removeprefix("stage="))] += 1
+    shifts = 0
+    for night in range(WARM_UP, WARM_UP + nights):
+        test = recent_window_test(n[..., : night + 1], x[..., : night + 1], DRIFT)
+        tested = test.testable.sum(-1)
+        threshold = np.array([shift_threshold(DRIFT, int(count)) for count in tested])
+        shifts += int((test.testable & (np.abs(test.z) > threshold[:, None])).sum())
+    return found, shifts / (trials * nights)
+
+
+def test_a_rollout_that_moves_nothing_rarely_raises_anything() -> None:
+    found, shifts_per_night = _simulate_rollouts(np.zeros(len(STAGES)), trials=1000)
+    per_rollout = found.sum() / 1000
+    print(f"\nno-effect rollout: version-change alerts per rollout (5 stages) {per_rollout:.4f}, "
+          f"pass-rate-shift alarms per night after it {shifts_per_night:.4f}")
+    assert per_rollout <= DRIFT.version_change_false_alarm_rate * 1.5
+    assert shifts_per_night <= 1 / 30
+
+
+@pytest.mark.parametrize("share", [1.0, 0.5])
+def test_a_rollout_that_moves_a_stage_ten_points_is_one_version_change_not_a_shift(
+    share: float,
+) -> None:
+    trials = 500
+    effect = np.array([0.0, -0.10, 0.0, 0.0, 0.0])
+    found, shifts_per_night = _simulate_rollouts(effect, share=share, trials=trials, seed=1)
+    power = found[1] / trials
+    print(f"\n-10 points on loops (0.80), rollout share {share}: version change caught in "
+          f"{power:.3f}; other stages {found.sum() - found[1]} alerts; pass-rate-shift alarms "
+          f"per night {shifts_per_night:.4f}")
+    assert power >= 0.9
+    assert shifts_per_night <= 1 / 30
+
+
+def test_near_fifty_percent_a_ten_point_rollout_effect_is_at_the_binomial_limit() -> None:
+    """Documented: 400 rows after against 2,800 before give a 10-point move about 3.7 standard
+    errors near 50 %, against a threshold of 2.9 — about 0.8 power."""
+    rates = np.array([0.5, 0.5, 0.6, 0.7, 0.8])
+    found, _ = _simulate_rollouts(np.array([-0.10, 0.0, 0.0, 0.0, 0.0]), trials=500, seed=2,
+                                  rates=rates)
+    print(f"\n-10 points on a stage at 0.50, full rollout: caught in {found[0] / 500:.3f}")
+    assert found[0] / 500 >= 0.7
+
+
+def test_a_version_change_finding_names_both_versions_with_intervals() -> None:
+    series = _one_rollout([0.0, -0.2, 0.0, 0.0, 0.0], after_days=2, seed=5)
+    first = START + timedelta(days=WARM_UP)
+    assert detect_version_changes(series, DRIFT, as_of=first) == [], "window not full yet"
+    (finding,) = detect_version_changes(series, DRIFT, as_of=first + timedelta(days=1))
+    assert finding.kind == "version_change_effect"
+    assert finding.subject == (
+        "stage=loops model=tutor-small prompt=aaaa1111→bbbb2222 suite=intro-python@v1")
+    assert finding.severity == "critical"
+    assert (finding.window_start, finding.window_end) == (first, first + timedelta(days=1))
+    before, after = finding.evidence["before"], finding.evidence["after"]
+    assert (before["prompt_version"], after["prompt_version"]) == ("aaaa1111", "bbbb2222")
+    assert after["n"] == 400
+    assert before["n"] == 200 * DRIFT.baseline_days
+    assert before["ci_low"] < before["rate"] < before["ci_high"]
+    assert after["ci_high"] < before["ci_low"]
+    assert finding.evidence["changed"] == {"prompt_version": ["aaaa1111", "bbbb2222"]}
+    assert finding.evidence["prompt_diff_against"] == "aaaa1111"
+    assert "aaaa1111" in finding.message and "bbbb2222" in finding.message
+    assert detect_pass_rate_shifts(series, DRIFT, as_of=first + timedelta(days=1)) == []
+    json.dumps(finding.alert_row()["evidence"])
+
+
+def test_a_new_series_is_tested_for_shifts_only_once_its_own_baseline_accumulated() -> None:
+    """A rollout's first nights are no shift: the new epoch's baseline starts empty."""
+    series = _one_rollout([-0.3] * len(STAGES), after_days=DRIFT.min_baseline_days + 1, seed=6)
+    first = START + timedelta(days=WARM_UP)
+    for night in range(DRIFT.min_baseline_days + 1):
+        assert detect_pass_rate_shifts(series, DRIFT, as_of=first + timedelta(days=night)) == []
+
+
+def test_paired_items_decide_by_exact_mcnemar() -> None:
+    series = _one_rollout([0.0] * len(STAGES), after_days=2, seed=7)
+    (change, *_) = due_version_changes(series, DRIFT, START + timedelta(days=WARM_UP + 1))
+    regressed = [(True, False)] * 12 + [(False, True)] * 1 + [(True, True)] * 80
+    finding = version_change_finding(change, DRIFT, series_watched=5, paired=regressed)
+    assert finding is not None
+    assert finding.statistic == "mcnemar_exact_p"
+    assert finding.p_value == pytest.approx(2 * 14 / 2**13)
+    assert finding.evidence["paired"] == {"items": 93, "regressed": 12, "improved": 1}
+    balanced = [(True, False)] * 6 + [(False, True)] * 5 + [(True, True)] * 80
+    assert version_change_finding(change, DRIFT, series_watched=5, paired=balanced) is None
+
+
+def _golden_change_alerts(effect: float, *, items: int, trials: int, seed: int) -> float:
+    """Share of golden version changes (one model × suite of four watched) that alert. Items of
+    varied difficulty (mean accuracy 0.8; Beta(0.8, 0.2), so ~16 % of items change outcome from
+    one night to the next with nothing changed — the demo's general-qa saw 21 of ~118) are
+    graded the night before and the night after the change."""
+    rng = np.random.default_rng(seed)
+    change = VersionChange(
+        lineage="golden", before=OLD, after=NEW, before_start=START, before_end=START,
+        first_day=START + timedelta(1), test_day=START + timedelta(1), before_n=items,
+        before_passes=0, after_n=items, after_passes=0,
+    )
+    alerts = 0
+    for _ in range(trials):
+        difficulty = rng.beta(0.8, 0.2, size=items)
+        before = rng.random(items) < difficulty
+        after = rng.random(items) < np.clip(difficulty + effect, 0, 1)
+        counted = replace(change, before_passes=int(before.sum()), after_passes=int(after.sum()))
+        pairs = list(zip(before.tolist(), after.tolist(), strict=True))
+        alerts += version_change_finding(counted, DRIFT, series_watched=4,
+                                         paired=pairs) is not None
+    return alerts / trials
+
+
+def test_golden_version_changes_false_alarms_and_power() -> None:
+    quiet = _golden_change_alerts(0.0, items=200, trials=2000, seed=8)
+    caught = {items: _golden_change_alerts(-0.10, items=items, trials=500, seed=9)
+              for items in (100, 200, 500)}
+    print(f"\ngolden change with no effect, 200 items: alerts {quiet:.4f} per change and series;"
+          f" -10 points caught, by items: {caught}")
+    assert quiet <= DRIFT.version_change_false_alarm_rate / 4
+    assert caught[500] >= 0.9
+
+
+def test_a_stage_without_history_has_no_version_change() -> None:
+    counts = DailyCounts(START, np.full(3, 200), np.full(3, 150))
+    assert due_version_changes({SeriesKey("loops", NEW): counts}, DRIFT, START + timedelta(2)) == []

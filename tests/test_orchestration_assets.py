@@ -12,7 +12,8 @@ import psycopg
 import pytest
 import yaml
 
-from evals.config import load_config
+from evals.alerts import links
+from evals.config import AlertsConfig, load_config
 from evals.runlog import RunRecord, write_runs
 from orchestration.defs.drift.checks import DRIFT_CHECKS
 from orchestration.defs.gate.assets import release_gate
@@ -62,8 +63,10 @@ def resources(config_path: Path, warehouse_url: str) -> dict:
 
 def _production_rows(day: date, n_per_stage: int, *, pass_rate: dict[str, float] | None = None,
                      parse_error_share: float = 0.0, latency_ms: float = 900.0,
-                     cost_usd: float = 0.00013, seed: int = 1) -> list[RunRecord]:
-    """Realistic production grading rows of one day (the shape evals.capture writes)."""
+                     cost_usd: float = 0.00013, seed: int = 1, prompt_version: str = "v1",
+                     exact: bool = False) -> list[RunRecord]:
+    """Realistic production grading rows of one day (the shape evals.capture writes); `exact`
+    makes each stage pass exactly its rate instead of drawing each verdict."""
     rng = random.Random(seed)
     rows = []
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -71,14 +74,14 @@ def _production_rows(day: date, n_per_stage: int, *, pass_rate: dict[str, float]
         rate = (pass_rate or {}).get(stage, 0.6)
         for i in range(n_per_stage):
             parse_error = rng.random() < parse_error_share
-            passed = rng.random() < rate
+            passed = i < round(rate * n_per_stage) if exact else rng.random() < rate
             rows.append(RunRecord(
                 idempotency_key=f"prod:{day}:{stage}:{i}:{seed}",
                 source="production", role="grader", model="tutor-small",
                 started_at=start + timedelta(seconds=rng.randrange(86_000)),
                 status="parse_error" if parse_error else "ok",
                 stage=stage, suite="intro-python", item_id=f"{stage}-{i % 7}",
-                touchpoint="app", prompt_name="rubric_grader", prompt_version="v1",
+                touchpoint="app", prompt_name="rubric_grader", prompt_version=prompt_version,
                 verdict=None if parse_error else ("pass" if passed else "revise"),
                 passed=None if parse_error else passed,
                 output_text="{" if parse_error else '{"verdict": "pass"}',
@@ -251,13 +254,132 @@ def test_dbt_builds_the_marts_and_the_drift_checks_catch_a_stage_shift_and_a_cos
     failed = {e.check_name for e in shifted.get_asset_check_evaluations() if not e.passed}
     assert failed == {"stage_pass_rate_drift", "cost_spike"}
     kinds = {(kind, subject) for kind, subject, _ in _alerts(warehouse_url)}
-    assert ("pass_rate_shift", "stage=loops") in kinds
-    assert ("cost_spike", "model=tutor-small source=production role=grader") in kinds
+    loops = "stage=loops model=tutor-small prompt=v1 suite=intro-python@∅"
+    assert ("pass_rate_shift", loops) in kinds
+    assert ("cost_spike", "model=tutor-small prompt=v1 source=production role=grader") in kinds
     with psycopg.connect(warehouse_url) as conn:
         examples = conn.execute(
             "select cardinality(example_run_ids) from raw.alerts where kind = 'pass_rate_shift'"
         ).fetchone()[0]
     assert examples >= 1
+
+
+def _drift_nights(resources: dict, first: date, last: date) -> None:
+    """The drift checks over a range of nights, as one backfill run does them."""
+    result = dg.materialize(
+        [warehouse_dbt, *MART_CHECKS], resources=resources,
+        selection=dg.AssetSelection.checks(*MART_CHECKS),
+        tags={"dagster/asset_partition_range_start": first.isoformat(),
+              "dagster/asset_partition_range_end": last.isoformat()},
+    )
+    assert result.success
+
+
+def test_a_prompt_rollout_is_an_event_and_a_shift_inside_its_epoch_is_drift(
+    warehouse_url, resources
+):
+    """v1 → v2 moves nothing, v2 → v3 lowers loops by 10 points, then functions drops 10 points
+    inside v3. Every stage passes exactly its rate each day, so only the changes can alarm."""
+    first = DAY - timedelta(days=39)
+
+    def night(number: int) -> date:
+        return first + timedelta(days=number - 1)
+
+    for number in range(1, 41):
+        version = "v1" if number <= 14 else "v2" if number <= 28 else "v3"
+        rates = {"loops": 0.5} if version == "v3" else {}
+        if number >= 39:
+            rates["functions"] = 0.5
+        _write(warehouse_url, _production_rows(night(number), 200, seed=number, exact=True,
+                                               prompt_version=version, pass_rate=rates))
+    dg.materialize([warehouse_dbt], resources=resources)
+
+    _drift_nights(resources, night(13), night(18))
+    assert _alerts(warehouse_url) == [], "a rollout that moves nothing raises nothing"
+
+    _drift_nights(resources, night(29), night(32))
+    with psycopg.connect(warehouse_url) as conn:
+        alerts = conn.execute(
+            "select alert_id, kind, subject, severity, evidence, example_run_ids, window_start,"
+            " window_end from raw.alerts order by alert_id"
+        ).fetchall()
+        [(example_version,)] = conn.execute(
+            "select prompt_version from raw.eval_runs where run_id = %s", (alerts[0][5][0],)
+        ).fetchall()
+    assert [(kind, subject, severity) for _, kind, subject, severity, *_ in alerts] == [
+        ("version_change_effect",
+         "stage=loops model=tutor-small prompt=v2→v3 suite=intro-python@∅", "critical"),
+    ]
+    alert_id, _, _, _, evidence, example_run_ids, window_start, window_end = alerts[0]
+    versions = (evidence["before"]["prompt_version"], evidence["after"]["prompt_version"])
+    assert versions == ("v2", "v3")
+    assert (evidence["before"]["n"], evidence["before"]["passes"]) == (2800, 1680)
+    assert (evidence["after"]["n"], evidence["after"]["passes"]) == (400, 200)
+    assert (window_start.date(), window_end.date()) == (night(29), night(31))
+    assert example_version == "v3"
+    diff = ("prompt diff", f"http://127.0.0.1:8000/runs/{example_run_ids[0]}?against=v2#prompt")
+    assert diff in links(AlertsConfig(), {"alert_id": alert_id, "evidence": evidence,
+                                          "example_run_ids": example_run_ids})
+
+    _drift_nights(resources, night(33), night(40))
+    shifts = [row for row in _alerts(warehouse_url) if row[0] != "version_change_effect"]
+    assert shifts == [
+        ("pass_rate_shift", "stage=functions model=tutor-small prompt=v3 suite=intro-python@∅",
+         "critical"),
+    ]
+    with psycopg.connect(warehouse_url) as conn:
+        [(window_end,)] = conn.execute(
+            "select window_end from raw.alerts where kind = 'pass_rate_shift'").fetchall()
+    assert window_end.date() == night(41), "caught on its second night (the end is exclusive)"
+
+
+def _golden_night(night: date, prompt_version: str, correct_items: int,
+                  items: int = 60) -> list[RunRecord]:
+    """One night's golden batch of a grader suite: the first `correct_items` items graded right."""
+    start = datetime(night.year, night.month, night.day, 3, tzinfo=UTC)
+    return [
+        RunRecord(
+            idempotency_key=f"golden:{night}:{i}", source="golden", role="candidate",
+            model="tutor-small", started_at=start + timedelta(seconds=i), status="ok",
+            batch_id=f"golden:{night}", suite="intro-python", suite_version="sv1",
+            item_id=f"item-{i:02d}", stage="loops", prompt_name="rubric_grader",
+            prompt_version=prompt_version, expected_verdict="pass",
+            verdict="pass" if i < correct_items else "revise", passed=i < correct_items,
+            output_text='{"verdict": "pass"}', latency_ms=800.0, input_tokens=400,
+            output_tokens=120, cost_usd=0.00013,
+        )
+        for i in range(items)
+    ]
+
+
+def test_a_golden_prompt_change_is_compared_item_by_item(warehouse_url, resources):
+    """Night 1 on prompt g1 (54 of 60 right), night 2 on g2 (39 right: 15 items regressed)."""
+    first = DAY - timedelta(days=1)
+    _write(warehouse_url, _golden_night(first, "g1", 54) + _golden_night(DAY, "g2", 39))
+    dg.materialize([warehouse_dbt], resources=resources)
+    result = dg.materialize(
+        [warehouse_dbt, *MART_CHECKS], resources=resources,
+        selection=dg.AssetSelection.checks(
+            *(check for check in MART_CHECKS
+              if next(iter(check.check_keys)).name == "golden_version_change_effect")),
+        tags={"dagster/partition": DAY.isoformat()},
+    )
+    assert result.success
+    with psycopg.connect(warehouse_url) as conn:
+        [(kind, subject, statistic, p_value, evidence, examples)] = conn.execute(
+            "select kind, subject, statistic, (evidence ->> 'p_value')::float8, evidence,"
+            " example_run_ids from raw.alerts"
+        ).fetchall()
+        example_versions = {row[0] for row in conn.execute(
+            "select prompt_version from raw.eval_runs where run_id = any(%s)", (examples,))}
+    assert kind == "version_change_effect"
+    assert subject == "golden model=tutor-small prompt=g1→g2 suite=intro-python@sv1"
+    assert statistic == "mcnemar_exact_p"
+    assert evidence["paired"] == {"items": 60, "regressed": 15, "improved": 0}
+    assert p_value == pytest.approx(2 * 0.5**15)
+    assert (evidence["before"]["passes"], evidence["after"]["passes"]) == (54, 39)
+    assert evidence["prompt_diff_against"] == "g1"
+    assert example_versions == {"g2"}
 
 
 def test_the_release_gate_decides_from_launchpad_config_and_blocks_unless_deploy(warehouse_url, resources):

@@ -45,11 +45,13 @@ MARTS = {
     "fct_leaderboard", "fct_alerts",
 }
 DRIFT_CHECKS = {
-    "marts/fct_stage_daily": "stage_pass_rate_drift",
-    "marts/fct_verdict_agreement_weekly": "judge_agreement_drift",
-    "marts/fct_eval_runs": "golden_accuracy_regression",
-    "marts/fct_model_cost_daily": "cost_spike",
-    "marts/fct_trend_daily": "latency_spike",
+    ("marts/fct_stage_daily", "stage_pass_rate_drift"),
+    ("marts/fct_stage_daily", "version_change_effect"),
+    ("marts/fct_verdict_agreement_weekly", "judge_agreement_drift"),
+    ("marts/fct_eval_runs", "golden_accuracy_regression"),
+    ("marts/fct_eval_runs", "golden_version_change_effect"),
+    ("marts/fct_model_cost_daily", "cost_spike"),
+    ("marts/fct_trend_daily", "latency_spike"),
 }
 
 
@@ -182,7 +184,7 @@ def test_the_code_location_has_every_asset_check_job_schedule_and_sensor():
         assert asset in keys
         assert expected_checks <= checks.get(asset, set())
     assert {f"marts/{mart}" for mart in MARTS} <= keys
-    for mart, check in DRIFT_CHECKS.items():
+    for mart, check in DRIFT_CHECKS:
         assert check in checks[mart]
     dbt_tests = sum(len(names) for key, names in checks.items() if key.startswith(("marts/", "staging/")))
     assert dbt_tests > 50, "dbt tests are asset checks"

@@ -490,6 +490,23 @@ def test_the_alert_list_and_page_show_statistic_window_evidence_and_examples(cli
     assert client.get("/alerts?show=bogus", headers=BEARER).status_code == 400
 
 
+def test_a_version_change_alert_links_to_the_prompt_diff_of_its_versions(client, seeded):
+    v1, v2 = seeded.versions
+    run = next(r for r in seeded.runs if r.prompt_version == v2)
+    with _owner(seeded.url) as conn:
+        alert_id = conn.execute(
+            "insert into raw.alerts (dedupe_key, kind, severity, subject, message, evidence,"
+            " example_run_ids) values ('version-change|loops', 'version_change_effect', 'warning',"
+            " %s, 'Version change moved loops', %s, %s) returning alert_id",
+            (f"stage=loops prompt={v1}→{v2}", json.dumps({"prompt_diff_against": v1}),
+             [run.run_id]),
+        ).fetchone()[0]
+    page = client.get(f"/alerts/{alert_id}", headers=BEARER).text
+    diff = f"/runs/{run.run_id}?against={v1}#prompt"
+    assert f'href="{diff}"' in page
+    assert "be specific, kind and brief" in client.get(diff, headers=BEARER).text
+
+
 def test_acknowledging_an_alert_records_who_and_moves_it_out_of_the_open_list(client, seeded):
     csrf = _login(client, "olga")
     response = client.post(f"/alerts/{seeded.alert_id}/ack", data={"csrf": csrf})

@@ -1,5 +1,6 @@
 """Drift detectors for the nightly checks: pass-rate shifts and bands, judge agreement,
-golden accuracy night over night, cost and latency spikes.
+golden accuracy night over night, cost and latency spikes — each within one comparability
+epoch (`epochs`) — and the effect of a version change between epochs (`version_change`).
 
 Each detector reads a small series computed by the marts (counts per day, per-item golden
 outcomes, a daily cost or latency figure) and returns `Finding`s — nothing when all is quiet.
@@ -13,6 +14,7 @@ re-exports what the Dagster checks and the tests use.
 
 from evals.drift.agreement import detect_agreement_drift
 from evals.drift.bands import detect_band_violations
+from evals.drift.epochs import Epoch, SeriesKey
 from evals.drift.findings import SEVERITIES, Finding
 from evals.drift.golden import GoldenNight, detect_golden_regressions
 from evals.drift.series import DailyCounts
@@ -23,12 +25,21 @@ from evals.drift.shift import (
     shift_threshold,
 )
 from evals.drift.spikes import detect_cost_spike, detect_latency_spike, detect_spike
+from evals.drift.version_change import (
+    VersionChange,
+    detect_version_changes,
+    due_version_changes,
+    version_change_finding,
+)
 
 __all__ = [
     "SEVERITIES",
     "DailyCounts",
+    "Epoch",
     "Finding",
     "GoldenNight",
+    "SeriesKey",
+    "VersionChange",
     "WindowTest",
     "detect_agreement_drift",
     "detect_band_violations",
@@ -37,6 +48,9 @@ __all__ = [
     "detect_latency_spike",
     "detect_pass_rate_shifts",
     "detect_spike",
+    "detect_version_changes",
+    "due_version_changes",
     "recent_window_test",
     "shift_threshold",
+    "version_change_finding",
 ]

@@ -67,5 +67,11 @@ class Finding:
         }
 
 
+def shift_severity(shift: float, detect_shift: float) -> str:
+    """Critical from the shift the detectors are sized for (rounded: a measured 0.0999… between
+    50 % and 60 % is the 10 points), else warning."""
+    return "critical" if round(abs(shift), 9) >= detect_shift else "warning"
+
+
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)

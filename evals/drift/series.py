@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +89,10 @@ def as_date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def align(series: Mapping[str, DailyCounts], as_of: date) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Stack series on one calendar ending at `as_of`: (subjects, n[S, T], successes[S, T])."""
-    subjects = sorted(series)
+def align(series: Mapping[K, DailyCounts], as_of: date) -> tuple[list[K], np.ndarray, np.ndarray]:
+    """Stack series on one calendar ending at `as_of`: (keys, n[S, T], successes[S, T]),
+    keys in the order of their text."""
+    subjects = sorted(series, key=str)
     first = min(series[name].first_day for name in subjects)
     length = (as_of - first).days + 1
     n = np.zeros((len(subjects), length), dtype=np.int64)

@@ -1,4 +1,8 @@
-"""The pass-rate shift detector: a pooled recent-window test per stage, Bonferroni over stages.
+"""The pass-rate shift detector: a pooled recent-window test per stage series, Bonferroni over
+the series tested.
+
+A series is a stage within one comparability epoch (`epochs.SeriesKey`): a prompt rollout or a
+new model starts a new series, so this detector never compares across a version change.
 
 It is the detector with a contract (issue 6): across all stages together at most one false
 alarm per 30 quiet nights, while a 10-point shift in one stage is caught within two nights at
@@ -30,7 +34,8 @@ from scipy import stats as _sp
 
 from evals import stats
 from evals.config import DriftConfig
-from evals.drift.findings import Finding
+from evals.drift.epochs import SeriesKey
+from evals.drift.findings import Finding, shift_severity
 from evals.drift.series import DailyCounts, align
 
 
@@ -103,11 +108,11 @@ def shift_threshold(drift: DriftConfig, subjects: int) -> float:
 
 
 def detect_pass_rate_shifts(
-    series: Mapping[str, DailyCounts], drift: DriftConfig, as_of: date | None = None
+    series: Mapping[SeriesKey, DailyCounts], drift: DriftConfig, as_of: date | None = None
 ) -> list[Finding]:
-    """Stages whose recent pass rate differs significantly from their trailing baseline.
+    """Stage series whose recent pass rate differs significantly from their trailing baseline.
 
-    Give every stage at once: the false-alarm budget is shared among the stages tested.
+    Give every series at once: the false-alarm budget is shared among the series tested.
     """
     if not series:
         return []
@@ -116,7 +121,7 @@ def detect_pass_rate_shifts(
     test = recent_window_test(n, x, drift)
     threshold = shift_threshold(drift, int(test.testable.sum()))
     findings = []
-    for row, stage in enumerate(subjects):
+    for row, key in enumerate(subjects):
         if not test.testable[row] or abs(test.z[row]) <= threshold:
             continue
         window_n, base_n = int(test.window_n[row]), int(test.baseline_n[row])
@@ -130,10 +135,10 @@ def detect_pass_rate_shifts(
         findings.append(
             Finding(
                 kind="pass_rate_shift",
-                subject=f"stage={stage}",
-                severity="critical" if abs(shift) >= drift.detect_shift else "warning",
+                subject=key.subject,
+                severity=shift_severity(shift, drift.detect_shift),
                 message=(
-                    f"Pass rate of stage {stage} moved {direction}: {observed:.1%} over "
+                    f"Pass rate of {key.subject} moved {direction}: {observed:.1%} over "
                     f"{window_n} rows since {window_start} vs {baseline:.1%} over the "
                     f"{int(test.baseline_days[row])} days before (z = {test.z[row]:+.2f})."
                 ),
@@ -145,6 +150,7 @@ def detect_pass_rate_shifts(
                 window_end=as_of,
                 p_value=p_value,
                 evidence={
+                    "series": key.dimensions(),
                     "z": float(test.z[row]),
                     "z_threshold": threshold,
                     "stages_tested": int(test.testable.sum()),

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
 from evals import alerts as outbox
+from evals.alerts import prompt_diff_path
 from evals.web.deps import check_csrf, current_user, state
 from evals.web.security import Principal
 
@@ -87,7 +88,7 @@ def alert_detail(request: Request, alert_id: int, flash: str | None = None):
         isinstance(value, dict | list) for value in evidence.values())
     return web.page(request, "alert.html", alert=alert, examples=found["examples"],
                     history=found["history"],
-                    flat_evidence=flat_evidence,
+                    flat_evidence=flat_evidence, prompt_diff=prompt_diff_path(alert),
                     deliveries=found["deliveries"], dagster_url=dagster_url,
                     acknowledged=flash == "acknowledged")
 

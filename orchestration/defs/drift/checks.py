@@ -1,11 +1,15 @@
 """Drift checks on the marts: the statistics of `evals.drift`, run as Dagster asset checks.
 
+Every series a check builds is keyed by its comparability epoch (model, prompt version, suite
+and suite version; `evals.drift.epochs`): a rollout starts a new series instead of reading as
+drift, and `version_change_effect` judges the rollout itself.
+
 Each check reads one mart with a query of queries/ (marts named by `ref`, resolved from the dbt
 manifest by `evals.marts`; the checks are the dbt exposure `drift_checks`), builds the series its
 detector expects, asks the detector about every night the run covers (one night for the
 schedule, every night of the range for a single-run backfill, the newest night of the data
-otherwise) and writes one alert per finding in the transaction that read the mart. Alerts are deduplicated by (check, subject, window), so
-re-running a night adds nothing. Checks fail with WARN or ERROR severity by the worst finding;
+otherwise) and records its findings night by night in the transaction that read the mart (an
+open alert is renewed or resolved; re-running a night adds nothing). Checks fail with WARN or ERROR severity by the worst finding;
 none is blocking: a drift alarm must not stop the marts from refreshing. Each check is declared
 on a mart by model name; `DriftCheck.on` attaches it to that model's asset key as the dbt
 manifest makes it.
@@ -16,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
@@ -32,6 +36,7 @@ from orchestration.lib.resources import EvalhouseResource
 
 QUERIES = Path(__file__).with_name("queries")
 EXAMPLES_PER_FINDING = 3
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,12 @@ def _evaluate(
 ) -> dg.AssetCheckResult:
     """Read the mart with queries/<query>.sql, run `detect` for each night, record alerts
     night by night (renewing or resolving the open alerts of `kinds`), summarise as a check
-    result."""
+    result.
+
+    `kinds`: the ongoing conditions the check watches, resolved by a quiet night. A version
+    change is an event (its subject names both versions), so its checks pass none: its alert
+    stays open until someone acknowledges it.
+    """
     config = evalhouse.config
     sql = load_query(QUERIES / f"{query}.sql")
     with evalhouse.connect() as conn, conn.transaction():
@@ -102,9 +112,9 @@ def _evaluate(
         )
 
 
-def _series(rows: list[dict], key: Callable[[dict], str], n: str, successes: str,
-            as_of: date) -> dict[str, drift.DailyCounts]:
-    grouped: dict[str, list[dict]] = defaultdict(list)
+def _series(rows: list[dict], key: Callable[[dict], K], n: str, successes: str,
+            as_of: date) -> dict[K, drift.DailyCounts]:
+    grouped: dict[K, list[dict]] = defaultdict(list)
     for row in rows:
         if row["day"] <= as_of:
             grouped[key(row)].append(row)
@@ -128,8 +138,14 @@ def _example_runs(conn, finding: drift.Finding, where: str, params: tuple) -> li
 # --- stage pass rates -----------------------------------------------------------------------
 
 
+def _stage_series(rows: list[dict], night: date) -> dict[drift.SeriesKey, drift.DailyCounts]:
+    """One series per stage and epoch: a rollout starts a new one."""
+    return _series(rows, lambda r: drift.SeriesKey(r["stage"], drift.Epoch.of(r)), "n", "passes",
+                   night)
+
+
 def _stage_findings(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
-    series = _series(rows, lambda r: r["stage"], "n", "passes", night)
+    series = _stage_series(rows, night)
     if not series:
         return []
     return [
@@ -138,35 +154,84 @@ def _stage_findings(rows: list[dict], config: Config, night: date) -> list[drift
     ]
 
 
+_SERIES_ROWS = (
+    "source = 'production' and stage = %s and model is not distinct from %s"
+    " and prompt_version is not distinct from %s and suite is not distinct from %s"
+    " and suite_version is not distinct from %s"
+)
+
+
+_EPOCH_COLUMNS = ("model", "prompt_version", "suite", "suite_version")
+
+
+def _series_params(series: dict) -> tuple:
+    return (series["stage"], *(series[name] for name in _EPOCH_COLUMNS))
+
+
 def _stage_examples(conn, finding: drift.Finding) -> list[str]:
-    stage = finding.subject.removeprefix("stage=")
     failing = "passed is false" if finding.observed < (finding.expected_low or 0) else "passed"
-    return _example_runs(
-        conn, finding, f"source = 'production' and stage = %s and {failing}", (stage,)
-    )
+    return _example_runs(conn, finding, f"{_SERIES_ROWS} and {failing}",
+                         _series_params(finding.evidence["series"]))
 
 
 @drift_check(
     mart="fct_stage_daily",
     description=(
-        "Each stage's production pass rate: significantly different from its trailing baseline "
-        "(pooled recent window, Bonferroni over stages) or confidently outside its band "
-        "(too easy / stalling)."
+        "Each stage's production pass rate within its epoch: significantly different from its "
+        "trailing baseline (pooled recent window, Bonferroni over series) or confidently outside "
+        "its band (too easy / stalling)."
     ),
 )
 def stage_pass_rate_drift(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
-    """Pass-rate shifts and band violations per stage, per night."""
+    """Pass-rate shifts and band violations per stage and epoch, per night."""
     return _evaluate(context, evalhouse, query="stage_daily", detect=_stage_findings,
                      kinds=("pass_rate_shift", "pass_rate_too_easy", "pass_rate_stalling"),
                      examples=_stage_examples)
 
 
+# --- version changes ----------------------------------------------------------------------------
+
+
+def _version_change_findings(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
+    return drift.detect_version_changes(_stage_series(rows, night), config.drift, as_of=night)
+
+
+def _version_change_examples(conn, finding: drift.Finding) -> list[str]:
+    """Runs of the new version: the first is where the alert's prompt diff opens."""
+    after = finding.evidence["after"]
+    stage = finding.evidence["lineage"].removeprefix("stage=")
+    series = {"stage": stage, **{name: after[name] for name in _EPOCH_COLUMNS}}
+    return _example_runs(conn, finding, _SERIES_ROWS, _series_params(series))
+
+
+@drift_check(
+    mart="fct_stage_daily",
+    description=(
+        "A stage's production pass rate under a new prompt version, model or suite version vs "
+        "the version before it (score test, Bonferroni over stages): a rollout that moves the "
+        "rate is reported once, with both rates and the prompt diff."
+    ),
+)
+def version_change_effect(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
+    """The effect of each version change on its stage's pass rate, tested once per change."""
+    return _evaluate(context, evalhouse, query="stage_daily", detect=_version_change_findings,
+                     kinds=(), examples=_version_change_examples)
+
+
 # --- judge vs human agreement ----------------------------------------------------------------
+
+
+def _judge_subject(row: dict) -> str:
+    """`judge=<model> prompt=… suite=…`: the judge within one epoch (a judge upgrade is a new
+    series, not agreement drift)."""
+    parts = drift.Epoch.of(row).parts()
+    parts.pop("model", None)
+    return " ".join([f"judge={row['model']}", *(f"{key}={value}" for key, value in parts.items())])
 
 
 def _agreement_findings(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
     findings = []
-    for subject, series in _series(rows, lambda r: f"judge={r['model']}", "n", "agree", night).items():
+    for subject, series in _series(rows, _judge_subject, "n", "agree", night).items():
         findings.extend(drift.detect_agreement_drift(series, config.drift, subject=subject, as_of=night))
     return findings
 
@@ -174,8 +239,9 @@ def _agreement_findings(rows: list[dict], config: Config, night: date) -> list[d
 @drift_check(
     mart="fct_verdict_agreement_weekly",
     description=(
-        "Verdict agreement with the human consensus, per model: confidently below "
-        "drift.min_agreement, or significantly below its own baseline (weekly points)."
+        "Verdict agreement with the human consensus, per judge model and prompt version: "
+        "confidently below drift.min_agreement, or significantly below its own baseline "
+        "(weekly points)."
     ),
 )
 def judge_agreement_drift(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
@@ -187,16 +253,30 @@ def judge_agreement_drift(context: dg.AssetCheckExecutionContext, evalhouse: Eva
 # --- golden accuracy night over night ---------------------------------------------------------
 
 
-def _golden_findings(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
-    outcomes: dict[tuple[str, str], dict[date, dict[str, bool]]] = defaultdict(lambda: defaultdict(dict))
+def _golden_nights(rows: list[dict]) -> dict[tuple[str, str], dict[date, tuple[drift.Epoch,
+                                                                             dict[str, bool]]]]:
+    """Per model and suite, each night's epoch and item outcomes."""
+    nights: dict[tuple[str, str], dict[date, tuple[drift.Epoch, dict[str, bool]]]] = (
+        defaultdict(dict))
     for row in rows:
-        outcomes[(row["model"], row["suite"])][row["day"]][row["item_id"]] = row["correct"]
+        _, outcomes = nights[(row["model"], row["suite"])].setdefault(
+            row["day"], (drift.Epoch.of(row), {}))
+        outcomes[row["item_id"]] = row["correct"]
+    return nights
+
+
+def _golden_findings(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
+    """Night over night within an epoch; a night under new versions is the version-change
+    check's question, not a regression."""
     nights = []
-    for (model, suite), by_day in sorted(outcomes.items()):
+    for (model, suite), by_day in sorted(_golden_nights(rows).items()):
         earlier = [day for day in by_day if day < night]
-        if night in by_day and earlier:
-            nights.append(drift.GoldenNight(f"model={model} suite={suite}", by_day[max(earlier)],
-                                            by_day[night], max(earlier)))
+        if night not in by_day or not earlier:
+            continue
+        (before, old), (after, new) = by_day[max(earlier)], by_day[night]
+        if before == after:
+            nights.append(drift.GoldenNight(f"model={model} suite={suite}", old, new,
+                                            max(earlier)))
     return drift.detect_golden_regressions(nights, config.drift, current_day=night)
 
 
@@ -222,8 +302,65 @@ def _golden_examples(conn, finding: drift.Finding) -> list[str]:
 )
 def golden_accuracy_regression(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Night-over-night golden accuracy regressions."""
-    return _evaluate(context, evalhouse, query="golden_items", detect=_golden_findings,
+    return _evaluate(context, evalhouse, query="golden_item_epochs", detect=_golden_findings,
                      kinds=("golden_regression",), examples=_golden_examples)
+
+
+def _golden_version_change_findings(rows: list[dict], config: Config,
+                                    night: date) -> list[drift.Finding]:
+    """A golden night whose epoch differs from the previous night of its model and suite: the
+    same items graded under both versions, compared pair by pair (exact McNemar)."""
+    nights = _golden_nights(rows)
+    findings = []
+    for by_day in (nights[key] for key in sorted(nights)):
+        earlier = [day for day in by_day if day < night]
+        if night not in by_day or not earlier:
+            continue
+        previous = max(earlier)
+        (before, old), (after, new) = by_day[previous], by_day[night]
+        if before == after:
+            continue
+        change = drift.VersionChange(
+            lineage="golden", before=before, after=after, before_start=previous,
+            before_end=previous, first_day=night, test_day=night, before_n=len(old),
+            before_passes=sum(old.values()), after_n=len(new), after_passes=sum(new.values()),
+        )
+        common = sorted(set(old) & set(new))
+        finding = drift.version_change_finding(
+            change, config.drift, series_watched=len(nights),
+            paired=[(old[item], new[item]) for item in common],
+        )
+        if finding is not None:
+            findings.append(finding)
+    return findings
+
+
+def _golden_version_change_examples(conn, finding: drift.Finding) -> list[str]:
+    """Graded runs of the new night under the new prompt: the first opens the prompt diff."""
+    after = finding.evidence["after"]
+    rows = conn.execute(
+        "select run_id from raw.eval_runs where batch_id = %s and model = %s and suite = %s"
+        " and prompt_version = %s order by item_id limit %s",
+        (f"golden:{finding.window_end.isoformat()}", after["model"], after["suite"],
+         after["prompt_version"], EXAMPLES_PER_FINDING),
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+@drift_check(
+    mart="fct_golden_outcomes",
+    description=(
+        "Golden accuracy per model and suite across a version change (prompt, suite version, "
+        "judge) between two nights: the same items paired, exact McNemar."
+    ),
+)
+def golden_version_change_effect(context: dg.AssetCheckExecutionContext,
+                                 evalhouse: EvalhouseResource):
+    """The effect of a version change on golden accuracy, item by item."""
+    return _evaluate(context, evalhouse, query="golden_item_epochs",
+                     detect=_golden_version_change_findings, kinds=(),
+                     examples=_golden_version_change_examples)
+
 
 
 # --- cost and latency -------------------------------------------------------------------------
@@ -234,7 +371,8 @@ def _spike_findings(value: str, detector) -> Callable[[list[dict], Config, date]
         by_subject: dict[str, dict[date, float]] = defaultdict(dict)
         for row in rows:
             if row[value] is not None:
-                subject = f"model={row['model']} source={row['source']} role={row['role']}"
+                epoch = drift.Epoch.of(row).label()
+                subject = f"{epoch} source={row['source']} role={row['role']}"
                 by_subject[subject][row["day"]] = float(row[value])
         findings = []
         for subject, points in sorted(by_subject.items()):
@@ -247,7 +385,9 @@ def _spike_findings(value: str, detector) -> Callable[[list[dict], Config, date]
 
 @drift_check(
     mart="fct_model_cost_daily",
-    description="Cost per call per model, source and role against its trailing median.",
+    description=(
+        "Cost per call per model, prompt version, source and role against its trailing median."
+    ),
 )
 def cost_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Daily cost-per-call spikes."""
@@ -258,7 +398,10 @@ def cost_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResou
 
 @drift_check(
     mart="fct_trend_daily",
-    description="Latency p95 per model, source and role against its trailing median.",
+    description=(
+        "Latency p95 per model, prompt and suite version, source and role against its trailing "
+        "median."
+    ),
 )
 def latency_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Daily latency p95 spikes."""
@@ -269,8 +412,10 @@ def latency_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseRe
 
 DRIFT_CHECKS = [
     stage_pass_rate_drift,
+    version_change_effect,
     judge_agreement_drift,
     golden_accuracy_regression,
+    golden_version_change_effect,
     cost_spike,
     latency_spike,
 ]
