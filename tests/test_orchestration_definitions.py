@@ -165,7 +165,7 @@ def test_dagster_validates_the_code_location_on_a_fresh_checkout(tmp_path: Path)
 
     validated = run("dagster", "definitions", "validate", "-w", "workspace.yaml")
     assert "Validation successful for code location evalhouse" in validated
-    assert (checkout / "dbt_project" / "target" / "dagster" / "manifest.json").exists()
+    assert (checkout / "dbt_project" / "target" / "parsed" / "manifest.json").exists()
     assert "All definitions loaded successfully" in run("dg", "check", "defs")
 
 
