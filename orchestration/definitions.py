@@ -7,7 +7,16 @@ sensors); this module only merges them. Nothing here holds logic: assets and che
 
 import dagster as dg
 
-from orchestration.defs import alerts, drift, gate, golden, production, reviews, warehouse
+from orchestration.defs import (
+    alerts,
+    drift,
+    gate,
+    golden,
+    production,
+    rejudge,
+    reviews,
+    warehouse,
+)
 from orchestration.lib.environment import executor
 from orchestration.lib.resources import EvalhouseResource
 
@@ -19,5 +28,6 @@ defs = dg.Definitions.merge(
     drift.defs,
     alerts.defs,
     gate.defs,
+    rejudge.defs,
     dg.Definitions(resources={"evalhouse": EvalhouseResource()}, executor=executor()),
 )

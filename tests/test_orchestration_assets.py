@@ -31,6 +31,7 @@ from orchestration.defs.golden.assets import GOLDEN_RUN_ASSETS, golden_sets  # n
 from orchestration.defs.golden.checks import GOLDEN_RUN_CHECKS  # noqa: E402
 from orchestration.defs.production.assets import production_runs, production_samples  # noqa: E402
 from orchestration.defs.production.checks import production_runs_quality  # noqa: E402
+from orchestration.defs.rejudge.assets import rejudge  # noqa: E402
 from orchestration.defs.reviews.assets import human_reviews  # noqa: E402
 from orchestration.defs.warehouse.dbt_assets import warehouse_dbt  # noqa: E402
 from orchestration.lib.resources import EvalhouseResource  # noqa: E402
@@ -191,6 +192,34 @@ def test_production_samples_are_weighted_regraded_and_queued_once(warehouse_url,
     assert queued >= 1
     observed = dg.materialize([human_reviews], resources=resources)
     assert observed.success
+
+
+def test_a_days_rejudge_is_launched_with_its_judge_and_adds_nothing_when_run_again(
+    warehouse_url, resources, config_path
+):
+    from evals.config import load_config
+    from evals.runner import run_suite
+
+    run_suite(load_config(config_path), "essay-feedback", "tutor-small", source="production",
+              batch_key="app")
+    with psycopg.connect(warehouse_url) as conn:  # the app's calls of that day
+        conn.execute("update raw.eval_runs set started_at = %s + (started_at - date_trunc('day', started_at))",
+                     (datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC),))
+        graded = {row[0] for row in conn.execute(
+            "select run_id from raw.eval_runs where source = 'production'").fetchall()}
+    run_config = {"ops": {"rejudge": {"config": {"judge": "tutor-large"}}}}
+    new_rows = []
+    for _ in range(2):
+        result = dg.materialize([rejudge], resources=resources, partition_key=DAY.isoformat(),
+                                run_config=run_config)
+        [materialization] = result.asset_materializations_for_node("rejudge")
+        new_rows.append(materialization.metadata["new_rows"].value)
+    assert new_rows == [len(graded), 0]
+    with psycopg.connect(warehouse_url) as conn:
+        rows = conn.execute("select parent_run_id, model, batch_id from raw.eval_runs"
+                            " where source = 'rejudge'").fetchall()
+    assert {parent for parent, _, _ in rows} == graded
+    assert {(model, batch) for _, model, batch in rows} == {("tutor-large", f"rejudge:tutor-large:{DAY}")}
 
 
 def test_dbt_builds_the_marts_and_the_drift_checks_catch_a_stage_shift_and_a_cost_spike(

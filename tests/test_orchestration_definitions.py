@@ -41,6 +41,7 @@ PYTHON_ASSETS = {
     "production_samples": set(),
     "human_reviews": set(),
     "release_gate": {"release_gate_passes"},
+    "rejudge": set(),
 }
 MARTS = {
     "fct_eval_runs", "fct_stage_daily", "fct_trend_daily", "fct_issue_distribution_daily",
@@ -85,7 +86,7 @@ def test_the_code_location_has_every_asset_check_job_schedule_and_sensor():
     selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
     assert {"golden_sets", "production_runs", "production_samples", "golden_runs/tutor_small",
             "marts/fct_stage_daily"} <= selected
-    assert "release_gate" not in selected
+    assert "release_gate" not in selected and "rejudge" not in selected
 
     schedule = defs.resolve_schedule_def("nightly_drift_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "UTC")
@@ -100,13 +101,14 @@ def test_every_python_asset_says_what_it_is_and_where_it_lives():
         node = graph.get(dg.AssetKey.from_user_string(asset))
         assert node.description and len(node.description) > 40, asset
         assert node.kinds, asset
-        assert node.group_name in {"golden", "production", "reviews", "release"}, asset
+        assert node.group_name in {"golden", "production", "reviews", "release", "rejudge"}, asset
 
 
-def test_the_production_and_golden_assets_share_one_daily_partitioning_with_single_run_backfills():
+def test_every_daily_asset_shares_one_partitioning_with_single_run_backfills():
     graph = _graph()
     daily = [graph.get(dg.AssetKey.from_user_string(k)) for k in
-             ("production_runs", "production_samples", "golden_runs/tutor_small", "golden_runs/tutor_large")]
+             ("production_runs", "production_samples", "golden_runs/tutor_small", "golden_runs/tutor_large",
+              "rejudge")]
     assert len({node.partitions_def for node in daily}) == 1
     assert all(node.backfill_policy == dg.BackfillPolicy.single_run() for node in daily)
 

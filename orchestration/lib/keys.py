@@ -14,6 +14,7 @@ PRODUCTION_RUNS = dg.AssetKey("production_runs")
 PRODUCTION_SAMPLES = dg.AssetKey("production_samples")
 HUMAN_REVIEWS = dg.AssetKey("human_reviews")
 RELEASE_GATE = dg.AssetKey("release_gate")
+REJUDGE = dg.AssetKey("rejudge")
 
 
 def slug(name: str) -> str:
@@ -28,7 +29,7 @@ def golden_runs_key(model: str) -> dg.AssetKey:
 GOLDEN_RUNS = [golden_runs_key(model) for model in candidate_models(code_location_config())]
 
 RAW_TABLE_WRITERS: dict[str, tuple[dg.AssetKey, ...]] = {
-    "eval_runs": (PRODUCTION_RUNS, PRODUCTION_SAMPLES, *GOLDEN_RUNS),
+    "eval_runs": (PRODUCTION_RUNS, PRODUCTION_SAMPLES, REJUDGE, *GOLDEN_RUNS),
     "golden_items": (GOLDEN_SETS,),
     "golden_suites": (GOLDEN_SETS,),
     "human_reviews": (HUMAN_REVIEWS,),

@@ -1,0 +1,7 @@
+"""Rejudging: stored graded calls re-graded by another judge, a day at a time (backfillable)."""
+
+import dagster as dg
+
+from orchestration.defs.rejudge import assets
+
+defs = dg.Definitions(assets=[assets.rejudge])
