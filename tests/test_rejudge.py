@@ -167,3 +167,32 @@ def test_a_rejudge_killed_mid_run_and_run_again_leaves_exactly_one_row_per_grade
     per_call = conn.execute("select parent_run_id::text, count(*) from raw.eval_runs"
                             " where source = 'rejudge' group by 1").fetchall()
     assert dict(per_call) == dict.fromkeys(graded, 1)
+
+
+def test_the_agreement_mart_puts_the_rejudge_beside_the_original_grading_on_the_same_items(
+    graded_warehouse, tmp_path: Path, warehouse_url: str
+):
+    from evals.dbt import dbt_env, run_dbt
+
+    config, conn = graded_warehouse
+    run_rejudge(config, RejudgeRequest(judge="judge-2", suite="intro-python"),
+                echo=lambda line: None)
+    env = dbt_env(url=warehouse_url, config=config, target_path=tmp_path / "dbt")
+    result = run_dbt(["build", "--select", "+fct_verdict_agreement_weekly",
+                      "--indirect-selection", "cautious"], env=env)
+    assert result.success, [f"{r.node.name}: {r.message}" for r in result.result or []
+                            if str(r.status) not in ("success", "pass")]
+
+    raw = conn.execute(
+        "select source, role, model, count(*), count(*) filter (where verdict = expected_verdict)"
+        " from raw.eval_runs where suite = 'intro-python' and status in ('ok', 'parse_error')"
+        " group by 1, 2, 3").fetchall()
+    mart = conn.execute(
+        "select source, role, model, sum(n), sum(n_agree) from marts.fct_verdict_agreement_weekly"
+        " where reference = 'golden_expected' and suite = 'intro-python' group by 1, 2, 3"
+    ).fetchall()
+    graded = len(_graded(conn, "intro-python"))
+    assert {(s, r, m): (n, agree) for s, r, m, n, agree in mart} == {
+        (s, r, m): (n, agree) for s, r, m, n, agree in raw}
+    assert {(s, r, m, n) for s, r, m, n, _ in mart} == {
+        ("golden", "grader", "tutor-small", graded), ("rejudge", "judge", "judge-2", graded)}
