@@ -48,7 +48,8 @@ def rejudge(
         prompt_file=prompt_file)
     if warehouse.uses_embedded():
         warehouse.migrate()  # the embedded default is ours to keep at head; an external one is not
-    echo = (lambda line: None) if as_json else (lambda line: console.print(line, highlight=False))
+    echo = (lambda line: None) if as_json else (
+        lambda line: console.print(line, highlight=False, markup=False))
     try:
         summary = run_rejudge(config, request, dry_run=dry_run, echo=echo)
     except RejudgeError as exc:
