@@ -200,7 +200,7 @@ def test_kill_9_mid_run_then_the_same_command_makes_exactly_the_missing_calls(
             victim.kill()
     time.sleep(0.3)  # requests in flight at the kill still reach the server
     after_kill = settled()
-    assert 40 <= after_kill < n
+    assert after_kill < n, "killed before the last call settled"  # (the loop saw >= 40 settle)
 
     fake_openai.reset_counts()
     done = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True,
