@@ -9,7 +9,8 @@ back to the day's population (a Horvitz–Thompson estimate) instead of over-cou
 Per day and stage: up to `sampling.per_stage_per_day` settled production grading rows (role
 grader: the platform grading a submission), drawn by a
 seeded hash of the run id (deterministic: re-running a day draws the same rows). Each is
-re-graded by `reference_judge` from its stored messages (a new row: source
+re-graded by `reference_judge` from its stored messages (through `evals.regrade`, the path
+`evalhouse rejudge` uses too; a new row: source
 `production_sample`, parent = the production row, role judge, the weight); the first
 `sampling.review_share` of each stratum's draw goes to raw.review_queue for a human. Re-running
 a day writes nothing new: re-grades are idempotent by key, queue entries by run id.

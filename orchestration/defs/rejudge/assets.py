@@ -15,13 +15,13 @@ from orchestration.lib.resources import EvalhouseResource
 
 
 class RejudgeConfig(dg.Config):
-    """The judge and the selection, as the `evalhouse rejudge` options."""
+    """The judge and the selection, as the `evalhouse rejudge` options. No dry run here: a
+    materialization that made no call would mark the days done (use `--dry-run` on the CLI)."""
 
     judge: str | None = None  # None: the reference judge
     suite: str | None = None
     sources: list[str] = list(DEFAULT_SOURCES)
     prompt_version: str | None = None
-    dry_run: bool = False
 
 
 @dg.asset(
@@ -49,14 +49,15 @@ def rejudge(context: dg.AssetExecutionContext, config: RejudgeConfig,
         request = RejudgeRequest(judge=judge, since=day, until=day, suite=config.suite,
                                  sources=tuple(config.sources),
                                  prompt_version=config.prompt_version)
-        summary = run_rejudge(settings, request, dry_run=config.dry_run, echo=context.log.info,
+        summary = run_rejudge(settings, request, echo=context.log.info,
                               orchestrator_run_id=context.run.run_id)
         per_day[day.isoformat()] = summary.as_dict()
     return dg.MaterializeResult(
         metadata={
             "judge": judge,
             "new_rows": sum(d["new_rows"] for d in per_day.values()),
-            "estimated_cost_usd": sum(d["estimate"]["cost_usd"] or 0.0 for d in per_day.values()),
+            "estimated_cost_usd": round(
+                sum(d["estimate"]["cost_usd"] or 0.0 for d in per_day.values()), 6),
             "cost_usd": round(sum(d["cost_usd"] for d in per_day.values()), 6),
             "days": dg.MetadataValue.json(per_day),
         }
