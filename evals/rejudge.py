@@ -315,7 +315,8 @@ def _jobs(conn, request: RejudgeRequest, day: date, planned: Sequence[_Planned],
         template = templates.get(call["prompt_name"])
         batch = f"{request.judge}@{template.version}" if template else request.judge
         fields: dict[str, Any] = {"source": SOURCE, "batch_id": f"{SOURCE}:{batch}:{day}",
-                                  "attributes": {"rejudge_of": str(call["run_id"])}}
+                                  "attributes": {"rejudge_of": str(call["run_id"]),
+                                                 "as_of": day.isoformat()}}
         if template is not None:
             try:
                 messages = template.render(**call["inputs"])
