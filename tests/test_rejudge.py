@@ -68,8 +68,8 @@ def _graded(conn, suite: str) -> dict[str, tuple]:
 
 def _rejudged(conn) -> list[tuple]:
     return conn.execute(
-        "select parent_run_id::text, role, model, batch_id, status, messages, cost_usd"
-        " from raw.eval_runs where source = 'rejudge' order by parent_run_id").fetchall()
+        "select parent_run_id::text, role, model, batch_id, attributes ->> 'as_of', messages,"
+        " cost_usd from raw.eval_runs where source = 'rejudge' order by parent_run_id").fetchall()
 
 
 @pytest.fixture
@@ -120,8 +120,9 @@ def test_a_rejudge_adds_one_linked_judge_row_per_graded_call_and_its_estimate_ho
     assert {parent for parent, *_ in rows} == set(graded)
     day = conn.execute("select (min(started_at) at time zone 'UTC')::date from raw.eval_runs"
                        " where source = 'golden'").fetchone()[0]
-    for parent, role, model, batch, _, messages, _ in rows:
-        assert (role, model, batch) == ("judge", "judge-2", f"rejudge:judge-2:{day}")
+    for parent, role, model, batch, as_of, messages, _ in rows:
+        assert (role, model, batch, as_of) == ("judge", "judge-2", f"rejudge:judge-2:{day}",
+                                               day.isoformat())
         assert messages == graded[parent][2], "the grading call is sent again as stored"
     recorded = sum(cost for *_, cost in rows)
     assert recorded == pytest.approx(summary.cost_usd)
