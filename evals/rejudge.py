@@ -124,7 +124,7 @@ class Estimate:
         return max(waves, self.calls / self.rpm * 60) if self.rpm else waves
 
     def lines(self) -> list[str]:
-        span = f"{self.days[0]} .. {self.days[1]}" if self.days else "no days"
+        span = f" made {self.days[0]} .. {self.days[1]}" if self.days else ""
         sources = ", ".join(f"{source} {n}" for source, n in sorted(self.by_source.items()))
         cost = "none (nothing to call)" if self.calls == 0 else (
             "unknown (no price for this model)" if self.cost_usd is None else
@@ -136,7 +136,7 @@ class Estimate:
             + f" (median stored latency {self.median_latency_ms:.0f} ms)")
         return [
             f"rejudge with {self.judge} ({self.model})",
-            f"  graded calls: {self.graded} ({sources or 'none'}) made {span}",
+            f"  graded calls: {self.graded} ({sources or 'none'}){span}",
             f"  already rejudged: {self.settled_before}; calls to make: {self.calls}",
             f"  tokens: ~{self.input_tokens:,} in + ~{self.output_tokens:,} out (stored counts"
             + (f"; {self.without_tokens} calls without counts, estimated)" if self.without_tokens
