@@ -118,22 +118,33 @@ class Estimate:
     @property
     def duration_s(self) -> float | None:
         """Waves of `concurrency` calls at the median latency, or the rpm cap if slower."""
+        if self.calls == 0:
+            return 0.0
         if self.median_latency_ms is None:
             return None
         waves = math.ceil(self.calls / self.concurrency) * self.median_latency_ms / 1000
         return max(waves, self.calls / self.rpm * 60) if self.rpm else waves
 
+    def _cost_text(self) -> str:
+        if self.calls == 0:
+            return "none (nothing to call)"
+        if self.cost_usd is None:
+            return "unknown (no price for this model)"
+        return (f"~${self.cost_usd:.4f} at ${self.prices[0] * 1e6:.2f} /"
+                f" ${self.prices[1] * 1e6:.2f} per million tokens in / out")
+
+    def _duration_text(self) -> str:
+        if self.calls == 0:
+            return "none"
+        if self.duration_s is None:
+            return "unknown (no stored latency)"
+        rpm = f", {self.rpm} rpm" if self.rpm else ""
+        return (f"~{self.duration_s:.0f} s at concurrency {self.concurrency}{rpm}"
+                f" (median stored latency {self.median_latency_ms:.0f} ms)")
+
     def lines(self) -> list[str]:
         span = f" made {self.days[0]} .. {self.days[1]}" if self.days else ""
         sources = ", ".join(f"{source} {n}" for source, n in sorted(self.by_source.items()))
-        cost = "none (nothing to call)" if self.calls == 0 else (
-            "unknown (no price for this model)" if self.cost_usd is None else
-            f"~${self.cost_usd:.4f} at ${self.prices[0] * 1e6:.2f} / ${self.prices[1] * 1e6:.2f}"
-            " per million tokens in / out")
-        duration = "unknown (no stored latency)" if self.duration_s is None else (
-            f"~{self.duration_s:.0f} s at concurrency {self.concurrency}"
-            + (f", {self.rpm} rpm" if self.rpm else "")
-            + f" (median stored latency {self.median_latency_ms:.0f} ms)")
         return [
             f"rejudge with {self.judge} ({self.model})",
             f"  graded calls: {self.graded} ({sources or 'none'}){span}",
@@ -141,8 +152,8 @@ class Estimate:
             f"  tokens: ~{self.input_tokens:,} in + ~{self.output_tokens:,} out (stored counts"
             + (f"; {self.without_tokens} calls without counts, estimated)" if self.without_tokens
                else ")"),
-            f"  cost: {cost}",
-            f"  duration: {duration}",
+            f"  cost: {self._cost_text()}",
+            f"  duration: {self._duration_text()}",
         ]
 
     def as_dict(self) -> dict[str, Any]:
