@@ -197,3 +197,37 @@ def test_the_agreement_mart_puts_the_rejudge_beside_the_original_grading_on_the_
         (s, r, m): (n, agree) for s, r, m, n, agree in raw}
     assert {(s, r, m, n) for s, r, m, n, _ in mart} == {
         ("golden", "grader", "tutor-small", graded), ("rejudge", "judge", "judge-2", graded)}
+
+
+def test_a_rejudge_with_another_prompt_renders_the_stored_inputs_and_keeps_its_own_rows(
+    graded_warehouse, tmp_path: Path
+):
+    from evals.prompts import RUBRIC_GRADER, PromptTemplate, load_prompt
+
+    config, conn = graded_warehouse
+    edited = tmp_path / "rubric_grader.j2"
+    edited.write_text(load_prompt(RUBRIC_GRADER).text.replace(
+        "{% block system %}", "{% block system %}Be strict about edge cases.\n", 1))
+    template = PromptTemplate.from_file(edited, RUBRIC_GRADER)
+    request = RejudgeRequest(judge="judge-2", suite="intro-python", prompt_file=edited)
+
+    summary = run_rejudge(config, request, echo=lambda line: None)
+
+    rows = conn.execute(
+        "select r.prompt_name, r.prompt_version, r.batch_id, r.messages, g.inputs"
+        " from raw.eval_runs r join raw.eval_runs g on g.run_id = r.parent_run_id"
+        " where r.source = 'rejudge'").fetchall()
+    graded = _graded(conn, "intro-python")
+    assert summary.new_rows == len(rows) == len(graded)
+    day = conn.execute("select (min(started_at) at time zone 'UTC')::date from raw.eval_runs"
+                       " where source = 'golden'").fetchone()[0]
+    for name, version, batch, messages, inputs in rows:
+        assert (name, version, batch) == (
+            RUBRIC_GRADER, template.version, f"rejudge:judge-2@{template.version}:{day}")
+        assert messages == template.render(**inputs), "the graded call's inputs, new wording"
+    assert conn.execute("select template from raw.prompt_versions where prompt_name = %s and"
+                        " prompt_version = %s", (RUBRIC_GRADER, template.version)
+                        ).fetchone() == (template.text,)
+    plain = run_rejudge(config, RejudgeRequest(judge="judge-2", suite="intro-python"),
+                        echo=lambda line: None)
+    assert (plain.estimate.settled_before, plain.new_rows) == (0, len(graded))
