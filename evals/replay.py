@@ -170,11 +170,13 @@ def run_metadata(conn, run: dict[str, Any], suite: Suite | None) -> dict[str, An
 
     return call_metadata(suite, role=run["role"], item_id=run["item_id"], trial=run["trial"],
                          stage=run["stage"], as_of=run["started_at"].date().isoformat(),
+                         candidate_answer=run["submission"] if run["role"] == "judge" else None,
                          **_item_truth(conn, run))
 
 
-def _replacement_prompt(conn, run: dict[str, Any], prompt_version: str | None,
-                        prompt_file: str | Path | None) -> PromptTemplate:
+def replacement_prompt(conn, run: dict[str, Any], prompt_version: str | None,
+                       prompt_file: str | Path | None) -> PromptTemplate:
+    """The template to render the run's stored inputs with: a file, or a version of its prompt."""
     from evals.prompts import PromptError, PromptTemplate, load_prompt, stored_prompt
 
     name = run["prompt_name"]
@@ -223,7 +225,7 @@ def replay_run(
     messages = copy.deepcopy(run["messages"])
     prompt_name, version, template = run["prompt_name"], run["prompt_version"], None
     if prompt_version or prompt_file:
-        template = _replacement_prompt(conn, run, prompt_version, prompt_file)
+        template = replacement_prompt(conn, run, prompt_version, prompt_file)
         if not run["inputs"]:
             raise ReplayError("the run stored no inputs to render a prompt from")
         try:

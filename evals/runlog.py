@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import psycopg
 
-SOURCES = ("golden", "production", "production_sample", "replay", "import", "ci")
+SOURCES = ("golden", "production", "production_sample", "replay", "import", "ci", "rejudge")
 ROLES = ("candidate", "judge", "grader")
 STATUSES = ("ok", "error", "timeout", "parse_error")
 SETTLED_STATUSES = ("ok", "parse_error")

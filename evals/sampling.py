@@ -9,7 +9,8 @@ back to the day's population (a Horvitz–Thompson estimate) instead of over-cou
 Per day and stage: up to `sampling.per_stage_per_day` settled production grading rows (role
 grader: the platform grading a submission), drawn by a
 seeded hash of the run id (deterministic: re-running a day draws the same rows). Each is
-re-graded by `reference_judge` from its stored messages (a new row: source
+re-graded by `reference_judge` from its stored messages (through `evals.regrade`, the path
+`evalhouse rejudge` uses too; a new row: source
 `production_sample`, parent = the production row, role judge, the weight); the first
 `sampling.review_share` of each stratum's draw goes to raw.review_queue for a human. Re-running
 a day writes nothing new: re-grades are idempotent by key, queue entries by run id.
@@ -18,8 +19,7 @@ a day writes nothing new: re-grades are idempotent by key, queue entries by run 
 from __future__ import annotations
 
 import math
-import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from evals.config import Config
@@ -106,64 +106,29 @@ def queue_for_review(conn, rows: list[SampledRow]) -> int:
     return enqueue(conn, [(row.run_id, row.stratum, REVIEW_REASON) for row in rows])
 
 
-def _regrade_records(conn, config: Config, sample: list[SampledRow], judge: str, day: date,
-                     orchestrator_run_id: str | None) -> list:
-    """Re-grade each sampled row with `judge` from its stored messages (concurrently, bounded by
-    the judge's configured concurrency); the records to write, failures included."""
-    import asyncio
+def _regrade_jobs(conn, sample: list[SampledRow], judge: str, day: date) -> list:
+    """One re-grade per sampled row: the production call, sent to the judge as stored."""
+    from evals.regrade import Regrade, load_runs
+    from evals.runlog import idempotency_key
 
-    from evals.llm import LLMClient
-    from evals.replay import grade_record, load_run, run_metadata, stored_suite
-    from evals.runlog import idempotency_key, record_from_row, settled_keys
-
-    runs = [(row, load_run(conn, row.run_id)) for row in sample]
-    keyed = {idempotency_key("production_sample", row.run_id, judge): (row, run) for row, run in runs}
-    todo = {key: pair for key, pair in keyed.items() if key not in settled_keys(conn, keyed)}
-    if not todo:
-        return []
-    suites = {}
-    for _, run in todo.values():
-        suites.setdefault((run["suite"], run["suite_version"]),
-                          stored_suite(conn, config, run["suite"], run["suite_version"]))
-    metadata = {key: run_metadata(conn, run, suites[(run["suite"], run["suite_version"])])
-                for key, (_, run) in todo.items()}
-    client = LLMClient(config)
-
-    async def call_all():
-        calls = [client.acomplete(judge, run["messages"], params=run["params"], metadata=metadata[key])
-                 for key, (_, run) in todo.items()]
-        try:
-            return await asyncio.gather(*calls)
-        finally:
-            await client.aclose()
-
-    results = client.run_sync(call_all())
-    records = []
-    for (key, (row, run)), result in zip(todo.items(), results, strict=True):
-        record = replace(
-            record_from_row(run),
-            run_id=uuid.uuid4(), idempotency_key=key, parent_run_id=run["run_id"],
-            source="production_sample", role="judge", model=judge, batch_id=f"sample:{day}",
-            status=result.status, started_at=result.started_at, output_text=result.text,
-            response_model=result.response_model, provider=result.provider,
-            latency_ms=result.latency_ms, input_tokens=result.input_tokens,
-            output_tokens=result.output_tokens, cost_usd=result.cost_usd,
-            timings=result.timings or None, error_class=result.error_class,
-            error_message=result.error_message, attempts=result.attempts,
-            verdict=None, passed=None, score=None, feedback=None, issue_tags=[],
-            sample_weight=row.weight, orchestrator_run_id=orchestrator_run_id,
-            attributes={"stratum": row.stratum, "stratum_size": row.stratum_size,
-                        "drawn": row.drawn, "sampled_day": day.isoformat()},
+    runs = load_runs(conn, [row.run_id for row in sample])
+    return [
+        Regrade(
+            key=idempotency_key("production_sample", row.run_id, judge),
+            call=runs[row.run_id], parent_run_id=runs[row.run_id]["run_id"],
+            fields={"source": "production_sample", "batch_id": f"sample:{day}",
+                    "sample_weight": row.weight,
+                    "attributes": {"stratum": row.stratum, "stratum_size": row.stratum_size,
+                                   "drawn": row.drawn, "sampled_day": day.isoformat()}},
         )
-        grade_record(record, suites[(run["suite"], run["suite_version"])])
-        records.append(record)
-    return records
+        for row in sample
+    ]
 
 
 def sample_day(config: Config, day: date, *, orchestrator_run_id: str | None = None) -> SampleSummary:
     """Draw, re-grade (reference judge) and queue one day; idempotent."""
     from evals import warehouse
-    from evals.runlog import write_runs
+    from evals.regrade import regrade
 
     judge = config.reference_judge
     if judge is None:
@@ -175,10 +140,9 @@ def sample_day(config: Config, day: date, *, orchestrator_run_id: str | None = N
         for row in sample:
             summary.strata[row.stratum] = {"population": row.stratum_size, "drawn": row.drawn,
                                            "weight": round(row.weight, 4)}
-        records = _regrade_records(conn, config, sample, judge, day, orchestrator_run_id)
-        conn.commit()
-        summary.regraded_new = write_runs(conn, records)
-        summary.regrade_failed = sum(record.status in ("error", "timeout") for record in records)
+        counts = regrade(conn, config, judge, _regrade_jobs(conn, sample, judge, day),
+                         orchestrator_run_id=orchestrator_run_id)
+        summary.regraded_new, summary.regrade_failed = counts.new, counts.failed
         with conn.transaction():
             summary.queued = queue_for_review(conn, review_picks(sample, config.sampling.review_share))
     return summary

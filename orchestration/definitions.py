@@ -11,7 +11,16 @@ Nothing here holds logic: assets and checks call the `evals` library, and dbt ow
 import dagster as dg
 
 from evals.config import Config, load_config
-from orchestration.defs import alerts, drift, gate, golden, production, reviews, warehouse
+from orchestration.defs import (
+    alerts,
+    drift,
+    gate,
+    golden,
+    production,
+    rejudge,
+    reviews,
+    warehouse,
+)
 from orchestration.lib.environment import executor
 from orchestration.lib.resources import Evalhouse
 from orchestration.project import dbt_project
@@ -29,6 +38,7 @@ def build_definitions(config: Config) -> dg.Definitions:
         drift.build_defs(config, dbt_assets),
         alerts.build_defs(),
         gate.build_defs(),
+        rejudge.build_defs(),
         dg.Definitions(resources={"evalhouse": Evalhouse(config)}, executor=executor()),
     )
 

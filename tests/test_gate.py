@@ -65,6 +65,9 @@ CLEAR_DEPLOY = (_plan("basics", 40, 30, 1, 6) + _plan("loops", 40, 28, 1, 7)
 STAGE_REGRESSION = (_plan("basics", 45, 25, 0, 18) + _plan("loops", 45, 25, 0, 18)
                     + _plan("recursion", 30, 12, 15, 0))
 TOO_FEW = _plan("basics", 20, 14, 1, 2)
+CRITERIA = ("paired_items", "accuracy_non_inferiority", "discordant_pairs", "power", "safety",
+            "latency_p95", "cost_per_item", "error_rate", "parse_error_rate")
+CRITERIA_OF_THREE_STAGES = (*CRITERIA, "stage:basics", "stage:loops", "stage:recursion")
 
 
 def test_a_clearly_better_candidate_is_deployed() -> None:
@@ -73,7 +76,9 @@ def test_a_clearly_better_candidate_is_deployed() -> None:
     assert decision.exit_code == 0
     assert decision.summary["delta"] == pytest.approx(17 / 120)
     assert decision.summary["ci_low"] > 0
-    assert all(c.status in ("pass", "skipped") for c in decision.criteria)
+    skipped = {"safety", "latency_p95", "cost_per_item"}  # no safety items, no budgets set
+    assert {c.name: c.status for c in decision.criteria} == {
+        name: "skipped" if name in skipped else "pass" for name in CRITERIA_OF_THREE_STAGES}
 
 
 def test_one_stage_regressing_blocks_the_deploy_although_the_total_improves() -> None:
@@ -257,7 +262,7 @@ def test_evalhouse_gate_decides_stores_and_reports(
     row = stored[0]
     assert row[:3] == (decision, "tutor-small@p1", "tutor-large")
     assert row[3] == load_suite(suite_path).version
-    assert {c["name"] for c in row[4]} >= {"accuracy_non_inferiority", "power", "error_rate"}
+    assert {c["name"] for c in row[4]} == {*CRITERIA, *(f"stage:{i[1]}" for i in plan)}
     assert row[5]["paired_items"] == len(plan)
     assert row[6] == str(report.resolve())
     error_rate = next(c for c in row[4] if c["name"] == "error_rate")

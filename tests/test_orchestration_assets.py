@@ -15,12 +15,13 @@ import yaml
 from evals.alerts import links
 from evals.config import AlertsConfig, load_config
 from evals.runlog import RunRecord, write_runs
-from orchestration.defs.drift.checks import DRIFT_CHECKS
+from orchestration.defs.drift.checks import DRIFT_CHECKS, EXAMPLES_PER_FINDING
 from orchestration.defs.gate.assets import release_gate
 from orchestration.defs.golden.assets import golden_run_assets, golden_sets
 from orchestration.defs.golden.checks import golden_run_checks
 from orchestration.defs.production.assets import production_runs, production_samples
 from orchestration.defs.production.checks import production_runs_quality
+from orchestration.defs.rejudge.assets import rejudge
 from orchestration.defs.reviews.assets import human_reviews
 from orchestration.defs.warehouse import build_defs, warehouse_dbt_assets
 from orchestration.lib.resources import Evalhouse
@@ -145,13 +146,15 @@ def test_golden_sets_load_and_a_nights_golden_runs_are_idempotent(warehouse_url,
     [loaded] = first.asset_materializations_for_node("golden_sets")
     assert loaded.metadata["suites"].value == 2
     [runs] = first.asset_materializations_for_node(asset.node_def.name)
-    assert runs.metadata["calls"].value > 0
+    assert runs.metadata["calls"].value == 10, "5 essays graded, 5 SQL answers scored"
+    assert set(runs.metadata["runs"].value) == {f"{DAY} essay-feedback", f"{DAY} sql-basics"}
     assert [c.passed for c in first.get_asset_check_evaluations()] == [True], [
         c.metadata for c in first.get_asset_check_evaluations()]
     with psycopg.connect(warehouse_url) as conn:
-        count = conn.execute(
-            "select count(*) from raw.eval_runs where batch_id = %s", (f"golden:{DAY}",)
-        ).fetchone()[0]
+        count, models = conn.execute(
+            "select count(*), array_agg(distinct model) from raw.eval_runs where batch_id = %s",
+            (f"golden:{DAY}",)).fetchone()
+    assert (count, models) == (10, [model])
     again = dg.materialize([asset], resources=resources, partition_key=DAY.isoformat())
     [rerun] = again.asset_materializations_for_node(asset.node_def.name)
     with psycopg.connect(warehouse_url) as conn:
@@ -210,15 +213,47 @@ def test_production_samples_are_weighted_regraded_and_queued_once(warehouse_url,
     assert materialization.metadata["regraded_new"].value == 0, "the second run adds nothing"
     with psycopg.connect(warehouse_url) as conn:
         samples = conn.execute(
-            "select s.sample_weight, s.parent_run_id is not null, s.role, s.model"
-            " from raw.eval_runs s where s.source = 'production_sample'"
+            "select s.sample_weight, s.role, s.model from raw.eval_runs s"
+            " where s.source = 'production_sample'"
         ).fetchall()
+        parents, production = (
+            {row[0] for row in conn.execute(sql).fetchall()} for sql in (
+                "select parent_run_id from raw.eval_runs where source = 'production_sample'",
+                "select run_id from raw.eval_runs where source = 'production'"))
         queued = conn.execute("select count(*) from raw.review_queue").fetchone()[0]
-    assert samples and all(w >= 1 and parent and role == "judge" and m == "judge"
-                           for w, parent, role, m in samples)
-    assert queued >= 1
+    # The 5 essays are one stage: a stratum of 5, all drawn (weight 1), ⌈25 % × 5⌉ queued.
+    assert samples == [(1.0, "judge", "judge")] * 5
+    assert parents == production and len(production) == 5
+    assert queued == 2
     observed = dg.materialize([human_reviews], resources=resources)
     assert observed.success
+
+
+def test_a_days_rejudge_is_launched_with_its_judge_and_adds_nothing_when_run_again(
+    warehouse_url, resources, config_path
+):
+    from evals.runner import RunRequest, run_suite
+
+    run_suite(load_config(config_path),
+              RunRequest("essay-feedback", "tutor-small", source="production", batch_key="app"))
+    with psycopg.connect(warehouse_url) as conn:  # the app's calls of that day
+        conn.execute("update raw.eval_runs set started_at = %s + (started_at - date_trunc('day', started_at))",
+                     (datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC),))
+        graded = {row[0] for row in conn.execute(
+            "select run_id from raw.eval_runs where source = 'production'").fetchall()}
+    run_config = {"ops": {"rejudge": {"config": {"judge": "tutor-large"}}}}
+    new_rows = []
+    for _ in range(2):
+        result = dg.materialize([rejudge], resources=resources, partition_key=DAY.isoformat(),
+                                run_config=run_config)
+        [materialization] = result.asset_materializations_for_node("rejudge")
+        new_rows.append(materialization.metadata["new_rows"].value)
+    assert new_rows == [len(graded), 0]
+    with psycopg.connect(warehouse_url) as conn:
+        rows = conn.execute("select parent_run_id, model, batch_id from raw.eval_runs"
+                            " where source = 'rejudge'").fetchall()
+    assert {parent for parent, _, _ in rows} == graded
+    assert {(model, batch) for _, model, batch in rows} == {("tutor-large", f"rejudge:tutor-large:{DAY}")}
 
 
 def test_dbt_builds_the_marts_and_the_drift_checks_catch_a_stage_shift_and_a_cost_spike(
@@ -259,9 +294,11 @@ def test_dbt_builds_the_marts_and_the_drift_checks_catch_a_stage_shift_and_a_cos
     assert ("cost_spike", "model=tutor-small prompt=v1 source=production role=grader") in kinds
     with psycopg.connect(warehouse_url) as conn:
         examples = conn.execute(
-            "select cardinality(example_run_ids) from raw.alerts where kind = 'pass_rate_shift'"
-        ).fetchone()[0]
-    assert examples >= 1
+            "select r.stage, r.passed from raw.alerts a"
+            " join raw.eval_runs r on r.run_id = any(a.example_run_ids)"
+            " where a.kind = 'pass_rate_shift'"
+        ).fetchall()
+    assert examples == [("loops", True)] * EXAMPLES_PER_FINDING, "rows showing the rise"
 
 
 def _drift_nights(resources: dict, first: date, last: date) -> None:

@@ -30,14 +30,15 @@ if _SAVED_CONFIG is None:
 else:
     os.environ["EVALHOUSE_CONFIG"] = _SAVED_CONFIG
 
-PYTHON_ASSETS = {
-    "golden_sets": set(),
-    "golden_runs/tutor_small": {"run_log_quality"},
-    "golden_runs/tutor_large": {"run_log_quality"},
-    "production_runs": {"run_log_quality"},
-    "production_samples": set(),
-    "human_reviews": set(),
-    "release_gate": {"release_gate_passes"},
+PYTHON_ASSETS = {  # asset -> its checks and its kinds
+    "golden_sets": (set(), {"yaml", "postgres"}),
+    "golden_runs/tutor_small": ({"run_log_quality"}, {"litellm", "postgres"}),
+    "golden_runs/tutor_large": ({"run_log_quality"}, {"litellm", "postgres"}),
+    "production_runs": ({"run_log_quality"}, {"postgres"}),
+    "production_samples": (set(), {"postgres", "litellm"}),
+    "human_reviews": (set(), {"postgres"}),
+    "release_gate": ({"release_gate_passes"}, {"python", "postgres"}),
+    "rejudge": (set(), {"postgres", "litellm"}),
 }
 MARTS = {
     "fct_eval_runs", "fct_stage_daily", "fct_trend_daily", "fct_issue_distribution_daily",
@@ -180,9 +181,9 @@ def test_the_code_location_has_every_asset_check_job_schedule_and_sensor():
     for check in graph.asset_check_keys:
         checks.setdefault(check.asset_key.to_user_string(), set()).add(check.name)
 
-    for asset, expected_checks in PYTHON_ASSETS.items():
+    for asset, (expected_checks, _) in PYTHON_ASSETS.items():
         assert asset in keys
-        assert expected_checks <= checks.get(asset, set())
+        assert checks.get(asset, set()) == expected_checks
     assert {f"marts/{mart}" for mart in MARTS} <= keys
     for mart, check in DRIFT_CHECKS:
         assert check in checks[mart]
@@ -192,9 +193,8 @@ def test_the_code_location_has_every_asset_check_job_schedule_and_sensor():
     job = defs.resolve_job_def("nightly_drift")
     assert isinstance(job.partitions_def, dg.DailyPartitionsDefinition)
     selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
-    assert {"golden_sets", "production_runs", "production_samples", "golden_runs/tutor_small",
-            "marts/fct_stage_daily"} <= selected
-    assert "release_gate" not in selected
+    hand_run = {"release_gate", "rejudge", "human_reviews"}  # and raw/*: dbt's source tables
+    assert selected == {key for key in keys if not key.startswith("raw/")} - hand_run
 
     schedule = defs.resolve_schedule_def("nightly_drift_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "UTC")
@@ -205,17 +205,18 @@ def test_the_code_location_has_every_asset_check_job_schedule_and_sensor():
 
 def test_every_python_asset_says_what_it_is_and_where_it_lives():
     graph = _graph()
-    for asset in PYTHON_ASSETS:
+    for asset, (_, kinds) in PYTHON_ASSETS.items():
         node = graph.get(dg.AssetKey.from_user_string(asset))
         assert node.description and len(node.description) > 40, asset
-        assert node.kinds, asset
-        assert node.group_name in {"golden", "production", "reviews", "release"}, asset
+        assert node.kinds == kinds, asset
+        assert node.group_name in {"golden", "production", "reviews", "release", "rejudge"}, asset
 
 
-def test_the_production_and_golden_assets_share_one_daily_partitioning_with_single_run_backfills():
+def test_every_daily_asset_shares_one_partitioning_with_single_run_backfills():
     graph = _graph()
     daily = [graph.get(dg.AssetKey.from_user_string(k)) for k in
-             ("production_runs", "production_samples", "golden_runs/tutor_small", "golden_runs/tutor_large")]
+             ("production_runs", "production_samples", "golden_runs/tutor_small", "golden_runs/tutor_large",
+              "rejudge")]
     assert len({node.partitions_def for node in daily}) == 1
     assert all(node.backfill_policy == dg.BackfillPolicy.single_run() for node in daily)
 

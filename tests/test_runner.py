@@ -22,8 +22,10 @@ from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 
 from evals.config import Config, load_config
 from evals.golden import load_suite
+from evals.prompts import RUBRIC_GRADER, load_prompt
 from evals.runlog import fetch_run, record_from_row
 from evals.runner import RunnerError, RunRequest, run_suite
+from evals.runner.inputs import code_version
 
 SECRET = "sk-evalhouse-runner-9876543210abcdefXYZ"
 SETTLED = "status in ('ok', 'parse_error')"
@@ -104,9 +106,12 @@ def test_faults_leave_honest_rows_and_a_rerun_retries_only_the_failures(
     good = by_item["i0001"]
     assert good["verdict"] == "pass" and good["passed"] is True and good["score"] == 0.9
     assert good["expected_verdict"] == "pass" and good["role"] == "grader"
-    assert good["prompt_name"] == "rubric_grader" and good["prompt_version"]
-    assert set(good["timings"]) >= {"queued_ms", "call_ms", "parse_ms"}
-    assert good["code_version"] and good["input_tokens"] > 0
+    assert good["prompt_name"] == "rubric_grader"
+    assert good["prompt_version"] == load_prompt(RUBRIC_GRADER).version
+    assert set(good["timings"]) == {"queued_ms", "call_ms", "backoff_ms", "parse_ms"}
+    assert good["code_version"] == code_version()
+    # the fake server counts a token per 4 characters of the messages, plus one
+    assert good["input_tokens"] == sum(len(m["content"]) for m in good["messages"]) // 4 + 1
     assert good["params"] == {"response_format": {"type": "json_object"}}
     assert good["messages"][1]["content"].endswith("MARK-0001-END\nSUBMISSION>>>")
     assert first.statuses == {"ok": 5, "parse_error": 1, "error": 3, "timeout": 1}
@@ -160,7 +165,7 @@ def test_unicode_injection_and_a_megabyte_are_stored_verbatim(
             assert again.rubric == "Rubric with 'quotes' and ünïcode"
     assert len(stored["big"]["submission"].encode()) > 1_000_000
     sent = [r["json"]["messages"][1]["content"] for r in fake_openai.requests]
-    assert any(texts["sql"] in content for content in sent)
+    assert sorted(sent) == sorted(stored[key]["messages"][1]["content"] for key in texts)
 
 
 def test_kill_9_mid_run_then_the_same_command_makes_exactly_the_missing_calls(
@@ -195,7 +200,7 @@ def test_kill_9_mid_run_then_the_same_command_makes_exactly_the_missing_calls(
             victim.kill()
     time.sleep(0.3)  # requests in flight at the kill still reach the server
     after_kill = settled()
-    assert 40 <= after_kill < n
+    assert after_kill < n, "killed before the last call settled"  # (the loop saw >= 40 settle)
 
     fake_openai.reset_counts()
     done = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True,
@@ -254,13 +259,16 @@ def test_answer_suites_judge_with_a_parent_link_or_score_deterministically(
         parent = candidates[judge["parent_run_id"]]
         assert parent["item_id"] == judge["item_id"] and parent["trial"] == judge["trial"]
         assert judge["submission"] == parent["output_text"]
-        assert judge["model"] == "judge" and judge["verdict"] in ("correct", "partial",
-                                                                  "incorrect")
         # a perfect simulated judge agrees with the reference comparison
-        assert judge["passed"] == (parent["output_text"] == f"City{judge['item_id'][1:]}")
-    scored = [r for r in candidates.values() if r["item_id"] in ("n1", "e1")]
-    assert all(r["verdict"] in ("correct", "incorrect") and r["passed"] is not None
-               for r in scored)
+        right = parent["output_text"] == f"City{judge['item_id'][1:]}"
+        assert judge["model"] == "judge"
+        assert (judge["verdict"], judge["passed"]) == (
+            ("correct", True) if right else ("incorrect", False))
+    expected = {"n1": "4", "e1": "two"}
+    for scored in (r for r in candidates.values() if r["item_id"] in expected):
+        right = scored["output_text"] == expected[scored["item_id"]]
+        assert (scored["verdict"], scored["passed"]) == (
+            ("correct", True) if right else ("incorrect", False))
     assert all(r["verdict"] is None for r in candidates.values() if r["item_id"][0] == "j")
     assert summary.scored == 16 and 0 < summary.accuracy < 1
 
@@ -281,8 +289,13 @@ def test_the_shipped_config_runs_offline_through_the_simulator(warehouse_url: st
 
     config = load_config(REPO_ROOT / "evalhouse.yaml")
     summary = run_suite(config, RunRequest("intro-python", "tutor-small", limit=20))
-    assert summary.calls >= 20 and summary.scored >= 19
-    assert summary.cost_usd > 0 and summary.input_tokens > 0
+    stored = rows(warehouse_url)
+    assert summary.calls == len(stored) == 20
+    assert summary.scored == sum(r["passed"] is not None for r in stored)
+    assert summary.input_tokens == sum(r["input_tokens"] or 0 for r in stored)
+    prices = config.simulator.input_cost_per_token, config.simulator.output_cost_per_token
+    assert summary.cost_usd == pytest.approx(
+        summary.input_tokens * prices[0] + summary.output_tokens * prices[1])
 
 
 def test_bad_requests_fail_before_any_call(warehouse_url: str, tmp_path: Path) -> None:

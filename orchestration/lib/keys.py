@@ -16,6 +16,7 @@ PRODUCTION_RUNS = dg.AssetKey("production_runs")
 PRODUCTION_SAMPLES = dg.AssetKey("production_samples")
 HUMAN_REVIEWS = dg.AssetKey("human_reviews")
 RELEASE_GATE = dg.AssetKey("release_gate")
+REJUDGE = dg.AssetKey("rejudge")
 
 
 def slug(name: str) -> str:
@@ -32,7 +33,7 @@ def raw_table_writers(config: Config) -> dict[str, tuple[dg.AssetKey, ...]]:
     table (the golden runs are one asset per candidate model of `config`)."""
     golden_runs = [golden_runs_key(model) for model in candidate_models(config)]
     return {
-        "eval_runs": (PRODUCTION_RUNS, PRODUCTION_SAMPLES, *golden_runs),
+        "eval_runs": (PRODUCTION_RUNS, PRODUCTION_SAMPLES, REJUDGE, *golden_runs),
         "golden_items": (GOLDEN_SETS,),
         "golden_suites": (GOLDEN_SETS,),
         "human_reviews": (HUMAN_REVIEWS,),
