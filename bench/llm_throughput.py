@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from evals.config import Config
-from evals.llm import LLMClient, _litellm
+from evals.llm import LLMClient, configured_litellm
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MESSAGES = [{"role": "system", "content": "You grade submissions."},
@@ -74,7 +74,7 @@ def bench_client(port: int, concurrency: int, calls: int, latency: float) -> dic
 
 
 def bench_threads(port: int, workers: int, calls: int, latency: float) -> dict:
-    litellm = _litellm(config_for(port, workers))
+    litellm = configured_litellm(config_for(port, workers))
 
     def one(_: int):
         return litellm.completion(model="openai/bench", messages=MESSAGES,

@@ -115,7 +115,7 @@ _litellm_lock = threading.Lock()
 _litellm_state = {"registered": None, "warm": False}
 
 
-def _litellm(config: Config):
+def configured_litellm(config: Config):
     """Import LiteLLM, quietly, with this config's custom providers and prices registered.
 
     LiteLLM's provider map and price map are process-global: the last config registered wins
@@ -247,7 +247,7 @@ class LLMClient:
         self._lib = None  # litellm, imported and configured on first use
 
     def _load(self):
-        self._lib = _litellm(self.config)
+        self._lib = configured_litellm(self.config)
         return self._lib
 
     # --- per-model limits -----------------------------------------------------------------

@@ -194,16 +194,13 @@ class _Planned:
 
 def token_prices(config: Config, judge: str) -> tuple[float, float] | None:
     """(input, output) USD per token the judge's calls are charged at: the configured prices,
-    else LiteLLM's price map with this config's simulated models registered, else None."""
+    else LiteLLM's price map with this config's custom providers registered, else None."""
     cfg = config.model(judge)
     if cfg.input_cost_per_token is not None or cfg.output_cost_per_token is not None:
         return cfg.input_cost_per_token or 0.0, cfg.output_cost_per_token or 0.0
-    import litellm
+    from evals.llm import configured_litellm
 
-    from evals import simulated
-
-    litellm.suppress_debug_info = True
-    simulated.register(config)
+    litellm = configured_litellm(config)  # the config's custom providers and prices installed
     try:
         info = litellm.get_model_info(cfg.model)
     except Exception:  # not in LiteLLM's map: say "unknown" rather than guess

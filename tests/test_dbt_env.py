@@ -70,10 +70,10 @@ def test_evalhouse_dbt_passes_arguments_through_to_dbt_on_the_warehouse(warehous
 def test_the_golden_outcomes_view_is_created_on_first_read_of_a_warehouse_without_it(warehouse_url):
     import psycopg
 
-    from evals.golden.outcomes import OUTCOMES_VIEW, ensure_outcomes_view
+    from evals.golden.outcomes import ensure_outcomes_view, outcomes_view
 
     with psycopg.connect(warehouse_url) as conn:
-        conn.execute(f"drop view {OUTCOMES_VIEW}")
+        conn.execute(f"drop view {outcomes_view()}")
         conn.commit()
         ensure_outcomes_view(conn)
-        assert conn.execute(f"select count(*) from {OUTCOMES_VIEW}").fetchone() == (0,)
+        assert conn.execute(f"select count(*) from {outcomes_view()}").fetchone() == (0,)

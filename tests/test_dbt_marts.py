@@ -766,12 +766,13 @@ def test_answer_suite_accuracy_is_the_share_of_judged_passes_in_every_mart(built
 
 
 def test_the_regression_check_reads_golden_outcomes_per_night(built, runs, outcomes):
-    from orchestration.defs.drift.checks import _GOLDEN_ITEMS
+    from evals.marts import load_query
+    from orchestration.defs.drift.checks import QUERIES
 
     nightly = outcomes[(outcomes["source"] == "golden") & outcomes["batch_id"].str.startswith("golden:")
                        & (outcomes["outcome"] != "unjudged")]
     expected = nightly.groupby(["run_date", "model", "suite", "item_id"])["is_correct"].all()
-    checked = _frame(built["url"], _GOLDEN_ITEMS).set_index(["day", "model", "suite", "item_id"])["correct"]
+    checked = _frame(built["url"], load_query(QUERIES / "golden_items.sql")).set_index(["day", "model", "suite", "item_id"])["correct"]
     assert checked.sort_index().to_dict() == expected.sort_index().to_dict()
     answers = checked.xs("general-qa", level="suite")
     judged = _judged_answer_accuracy(runs, judged_only=True)["tutor-large"]
@@ -825,8 +826,9 @@ def test_a_series_mixing_prompt_versions_fails_a_dbt_test(built):
 
 def test_every_python_reader_query_runs_on_the_built_marts(built):
     """The .sql files of the dbt exposures, with names resolved from the manifest, all answer."""
-    params = {"date_from": None, "date_to": None, "suite": None, "source": None,
-              "default_days": 30, "min_daily_n": 1,  # the web overview's
+    params = {"date_from": None, "date_to": None, "suite": None, "source": None, "role": "all",
+              "model": None, "prompt_version": None, "default_days": 30,
+              "min_daily_n": 1,  # the web overview's
               "first": DAYS[0], "last": DAYS[-1], "today": DAYS[-1], "drift": DAYS[10]}  # demo's
     files = [path for folder in ("evals/web/queries", "evals/cli/queries",
                                  "orchestration/defs/drift/queries")

@@ -320,9 +320,9 @@ def test_simulated_faults_are_real_litellm_errors_and_retries_recover() -> None:
 
 def test_simulated_provider_works_through_plain_sync_litellm() -> None:
     """The contract the capture helper relies on: litellm.completion with metadata."""
-    from evals.llm import _litellm
+    from evals.llm import configured_litellm
 
-    litellm = _litellm(Config.model_validate(SIM))
+    litellm = configured_litellm(Config.model_validate(SIM))
     response = litellm.completion(model="evalhouse-sim/tutor",
                                   messages=[{"role": "user", "content": "x"}],
                                   response_format=JSON_FORMAT, metadata=_sim_meta(1))

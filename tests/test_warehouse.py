@@ -133,7 +133,7 @@ def test_migrations_go_empty_to_head_to_base_and_back(warehouse_url: str) -> Non
     with warehouse.engine().connect() as conn:
         assert _tables(conn) == {
             "eval_runs", "prompt_versions", "golden_items", "golden_suites", "human_reviews",
-            "review_queue", "alerts", "alert_deliveries", "gate_decisions"}
+            "review_queue", "alerts", "alert_occurrences", "alert_deliveries", "gate_decisions"}
     assert warehouse.migrate("base") is None
     with warehouse.engine().connect() as conn:
         assert _tables(conn) == set()

@@ -60,7 +60,7 @@ def load_side(
     """
     from psycopg.rows import dict_row
 
-    from evals.golden.outcomes import CORRECTNESS, OUTCOMES_VIEW, ensure_outcomes_view
+    from evals.golden.outcomes import CORRECTNESS, ensure_outcomes_view, outcomes_view
 
     ensure_outcomes_view(conn)
     params = {"suite": suite, "model": spec.model, "prompt_version": spec.prompt_version,
@@ -72,7 +72,7 @@ def load_side(
             roles = ["candidate"]
             rows = cur.execute(_SIDE_SQL, {**params, "roles": roles}).fetchall()
         judged = {row["run_id"]: row for row in cur.execute(
-            _OUTCOMES_SQL.format(view=OUTCOMES_VIEW), {**params, "roles": roles}).fetchall()}
+            _OUTCOMES_SQL.format(view=outcomes_view()), {**params, "roles": roles}).fetchall()}
     wanted = set(items) if items is not None else None
     by_item: dict[str, list[dict[str, Any]]] = {}
     for row in rows:

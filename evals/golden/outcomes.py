@@ -1,4 +1,4 @@
-"""Golden outcomes as the warehouse defines them: the dbt view `staging.int_golden_outcomes`.
+"""Golden outcomes as the warehouse defines them: the dbt view `int_golden_outcomes`.
 
 Golden correctness is defined once, in dbt (docs/bi.md): a graded call is right by its own
 verdict, or, for an answer graded by a separate judge call, by that judge's verdict. The run
@@ -9,20 +9,26 @@ view is created on first use (dbt run of the view and the staging view under it)
 
 from __future__ import annotations
 
-OUTCOMES_VIEW = "staging.int_golden_outcomes"
 _MODELS = ("stg_raw__eval_runs", "int_golden_outcomes")
 
 CORRECTNESS = {"correct": True, "incorrect": False, "parse_error": False}
 """Outcome -> right or wrong where it decides; `unjudged` is absent (not yet decided)."""
 
 
+def outcomes_view() -> str:
+    """The view's relation, as the dbt manifest names it (`evals.marts`)."""
+    from evals.marts import relation
+
+    return relation("int_golden_outcomes")
+
+
 def ensure_outcomes_view(conn) -> None:
     """Create the outcomes view if this warehouse has none yet (needs the raw schema only)."""
-    if conn.execute("select to_regclass(%s)", (OUTCOMES_VIEW,)).fetchone()[0] is not None:
+    if conn.execute("select to_regclass(%s)", (outcomes_view(),)).fetchone()[0] is not None:
         return
     from evals.dbt import run_dbt
 
     conn.commit()  # dbt connects on its own: no open transaction of ours may hold locks
     result = run_dbt(["run", "--select", *_MODELS])
     if not result.success:
-        raise RuntimeError(f"dbt could not create {OUTCOMES_VIEW}: {result.exception}")
+        raise RuntimeError(f"dbt could not create {outcomes_view()}: {result.exception}")

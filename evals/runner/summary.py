@@ -83,12 +83,12 @@ def batch_accuracy(conn, run: RunContext, summary: RunSummary) -> None:
     Golden outcomes as the warehouse defines them (evals.golden.outcomes): a judged answer
     counts by its judge's verdict; a parse error or an answer not yet judged counts as wrong.
     """
-    from evals.golden.outcomes import OUTCOMES_VIEW, ensure_outcomes_view
+    from evals.golden.outcomes import ensure_outcomes_view, outcomes_view
 
     ensure_outcomes_view(conn)
     rows = conn.execute(
         "select coalesce(stage, '-'), count(*) filter (where is_correct), count(*)"
-        f" from {OUTCOMES_VIEW} where batch_id = %s and suite = %s and suite_version = %s"
+        f" from {outcomes_view()} where batch_id = %s and suite = %s and suite_version = %s"
         " and model = %s and prompt_version = %s group by 1 order by 1",
         (run.batch_key, run.suite.name, run.suite.version, run.model,
          run.prompts["main"].version),

@@ -3,7 +3,7 @@
 Revision ID: 0008
 Revises: 0007
 
-staging.int_golden_outcomes (dbt) reads the run log's graded golden / ci calls directly, and the
+The dbt view int_golden_outcomes reads the run log's graded golden / ci calls directly, and the
 incremental marts filter it by evaluated day, a computed column no index serves. This index
 holds only those rows (a few per cent of a production-heavy log), so building the marts scans
 them instead of the whole 10M-row table.
