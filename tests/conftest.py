@@ -7,6 +7,8 @@ Each test that touches the warehouse gets its own database, cloned from a migrat
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,20 @@ from evals.warehouse.embedded import EmbeddedPostgres
 
 TEMPLATE_DB = "evalhouse_template"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Each session gets a temp root of its own unless --basetemp names one.
+
+    pytest's shared root (/tmp/pytest-of-<user>) is reset to mode 0700 by every session that
+    starts, while the embedded Postgres of a running session (a separate system user when run
+    as root) needs to traverse it: two test sessions on one machine would cut each other's
+    servers off ("Permission denied" on pgdata).
+    """
+    if config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="evalhouse-pytest-")
+        config.add_cleanup(lambda: shutil.rmtree(config.option.basetemp, ignore_errors=True))
 
 
 @pytest.fixture(scope="session")
