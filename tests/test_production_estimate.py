@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psycopg
-from scipy.stats import t as student_t
-from statsmodels.stats.proportion import proportion_confint
+from reference_stats import Z95, design_wilson
 
 from evals.config import Config
 from evals.dbt import dbt_env, run_dbt
@@ -26,7 +25,6 @@ from evals.runlog import RunRecord, idempotency_key, write_runs
 
 DAYS = [date(2026, 11, 2) + timedelta(days=i) for i in range(4)]
 VERDICTS = ["pass", "revise", "fail"]
-Z95 = 1.959963984540054
 TOL = 1e-9
 EPOCH = ["app_model", "app_prompt_name", "app_prompt_version", "judge_model",
          "judge_prompt_name", "judge_prompt_version"]
@@ -104,15 +102,10 @@ def _stratified(strata: pd.DataFrame, successes: str) -> tuple[float, float, flo
     s2 = np.where(n > 1, p * (1 - p) * n / np.maximum(n - 1, 1), 0.25)
     total = big_n.sum()
     estimate = (big_n * p).sum() / total
-    se = np.sqrt((big_n**2 * (1 - n / big_n) * s2 / n).sum()) / total
-    if (n == big_n).all():
-        return estimate, se, estimate, estimate
     terms = big_n**2 * (1 - n / big_n) * s2 / n
-    df = np.floor(terms.sum() ** 2 / (terms**2 / np.maximum(n - 1, 1)).sum()) if terms.sum() > 0 else np.nan
-    n_eff = (estimate * (1 - estimate) / se**2 * (Z95 / student_t.ppf(0.975, max(df, 1))) ** 2
-             if se > 0 and 0 < estimate < 1 else n.sum())
-    low, high = proportion_confint(estimate * n_eff, n_eff, alpha=0.05, method="wilson")
-    return estimate, se, max(0.0, min(low, estimate)), min(1.0, max(high, estimate))
+    se = np.sqrt(terms.sum()) / total
+    df = terms.sum() ** 2 / (terms**2 / np.maximum(n - 1, 1)).sum() if terms.sum() > 0 else np.nan
+    return (estimate, se, *design_wilson(estimate, se, df, n.sum(), exact=bool((n == big_n).all())))
 
 
 def _expected(url: str) -> pd.DataFrame:

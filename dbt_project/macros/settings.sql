@@ -31,3 +31,26 @@
         ) as bands (stage, too_easy_above, stalling_below)
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+  Which attributes.position values are the swapped presentation order (compared lower-case;
+  every other non-null value is the first order): EVALHOUSE_DBT_SWAPPED_POSITIONS, a comma list.
+-#}
+{% macro swapped_positions_list() -%}
+    {%- set names = setting('swapped_positions', 'swapped,ba,reversed').split(',') -%}
+    (
+    {%- for name in names -%}
+        {{ dbt.string_literal(name | trim | lower) }}{{ ', ' if not loop.last }}
+    {%- endfor -%}
+    )
+{%- endmacro %}
+
+{#- Verdicts that mean "no preference" in a pairwise comparison (compared lower-case). -#}
+{% macro tie_verdicts_list() -%}
+    {%- set names = setting('tie_verdicts', 'tie').split(',') -%}
+    (
+    {%- for name in names -%}
+        {{ dbt.string_literal(name | trim | lower) }}{{ ', ' if not loop.last }}
+    {%- endfor -%}
+    )
+{%- endmacro %}

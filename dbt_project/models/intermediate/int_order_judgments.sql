@@ -1,0 +1,83 @@
+{#-
+  Judgments made in a known presentation order (attributes.position set), one row per settled
+  judgment and reference, with the item's reference label. An item is one judged thing, as in
+  fct_judge_consistency: the same week, source, batch, parent run, suite version, item, stage,
+  role, model and prompt version. Position values in the `swapped_positions` setting (default
+  swapped, BA, reversed) are the swapped order; every other value is the first order.
+  References, per item (not per row: humans label the content, whichever order's row they saw):
+  - golden_expected: the item's golden expected verdict;
+  - human_majority: the strict-majority verdict of the reviewers of each reviewed judgment of
+    the item, when every reviewed judgment has one and they all name the same verdict; an item
+    whose reviewers split (a tie, a plurality, or two reviewed rows with different majorities)
+    has reference_label null: the marts exclude it and count it.
+  A parse error's label is '<parse_error>': it never equals a reference.
+-#}
+with judgments as (
+    select * from {{ ref('fct_eval_runs') }}
+    where is_settled
+        and position is not null
+),
+
+labels as (
+    select * from {{ ref('int_runs_with_consensus') }}
+    where position is not null
+),
+
+keyed as (
+    select
+        {{ series_key([
+            'judgments.week_start', 'judgments.source', 'judgments.batch_id',
+            'judgments.parent_run_id', 'judgments.suite', 'judgments.suite_version',
+            'judgments.item_id', 'judgments.stage', 'judgments.role', 'judgments.model',
+            'judgments.prompt_version'
+        ]) }} as item_key,
+        judgments.run_id,
+        judgments.week_start,
+        {{ stage_series_list('judgments') }},
+        judgments.item_id,
+        judgments.position,
+        case when lower(judgments.position) in {{ swapped_positions_list() }} then 'swapped'
+            else 'first' end as presentation_order,
+        judgments.trial,
+        judgments.started_at,
+        case when judgments.status = 'parse_error' then '<parse_error>'
+            else coalesce(judgments.verdict, '<no_verdict>') end as judge_label,
+        labels.expected_verdict,
+        coalesce(labels.is_reviewed, false) as is_reviewed,
+        labels.has_consensus,
+        labels.consensus_verdict,
+        judgments.loaded_at
+    from judgments
+    left join labels on labels.run_id = judgments.run_id
+),
+
+items as (
+    select
+        item_key,
+        max(expected_verdict) as golden_label,
+        count(*) filter (where is_reviewed) > 0 as is_reviewed,
+        case
+            when count(*) filter (where is_reviewed and not has_consensus) = 0
+                and count(distinct consensus_verdict) = 1
+                then max(consensus_verdict)
+        end as human_majority_label
+    from keyed
+    group by item_key
+),
+
+final as (
+    select
+        keyed.*,
+        item_references.reference,
+        item_references.reference_label
+    from keyed
+    inner join items on items.item_key = keyed.item_key
+    cross join lateral (
+        values
+            ('golden_expected', items.golden_label, items.golden_label is not null),
+            ('human_majority', items.human_majority_label, items.is_reviewed)
+    ) as item_references (reference, reference_label, applies)
+    where item_references.applies
+)
+
+select * from final
