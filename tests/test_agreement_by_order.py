@@ -59,6 +59,13 @@ def true_agreement(bias: float) -> float:
     return bias / 2 + (1 - bias) * 1.2 / 1.7
 
 
+def true_kappa(bias: float) -> float:
+    """Population kappa in either order: the reference is "1" or "2" half the time each, so
+    chance agreement is half of the judge's non-tie share."""
+    chance = (1 - (1 - bias) * (1 - 1.2 / 1.7) / 2) / 2
+    return (true_agreement(bias) - chance) / (1 - chance)
+
+
 # -- the reference computation ----------------------------------------------------------------
 
 
@@ -256,6 +263,9 @@ def test_the_clustered_interval_covers_where_the_naive_one_does_not(warehouse_ur
         clustered = ((low <= truth) & (truth <= high)).mean()
         naive_bounds = [wilson(int(a), int(n)) for a, n in zip(mart[f"{scope}_n_agree"], mart[f"{scope}_n_judgments"], strict=True)]
         naive = np.mean([lo <= truth <= hi for lo, hi in naive_bounds])
-        print(f"{scope}: clustered coverage {clustered:.3f}, naive Wilson {naive:.3f}")
+        kappa_low, kappa_high = mart[f"{scope}_kappa_ci_low"].astype(float), mart[f"{scope}_kappa_ci_high"].astype(float)
+        kappa = ((kappa_low <= true_kappa(bias)) & (true_kappa(bias) <= kappa_high)).mean()
+        print(f"{scope}: clustered coverage {clustered:.3f}, naive Wilson {naive:.3f}, kappa {kappa:.3f}")
         assert 0.93 <= clustered <= 0.97
         assert naive < clustered - 0.02
+        assert 0.93 <= kappa <= 0.97

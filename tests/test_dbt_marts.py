@@ -546,12 +546,13 @@ def _golden_expected(built) -> dict:
     return {(r.suite, r.suite_version, r.item_id): r.v for r in items.itertuples()}
 
 
-AGREEMENT_DIMS = ["reference", "stage", "source", "role", "model", "prompt_version", "suite", "suite_version"]
+AGREEMENT_DIMS = ["reference", "presentation_order", "stage", "source", "role", "model", "prompt_version", "suite", "suite_version"]
 
 
 def test_fct_verdict_agreement_weekly_matches_pandas(built, runs):
     consensus, items = _consensus(built), _golden_expected(built)
     settled = runs[runs["settled"]].copy()
+    settled["presentation_order"] = settled["position"].map({"original": "first", "swapped": "swapped"})
     settled["label"] = [
         "<parse_error>" if s == "parse_error" else (v if v is not None else "<no_verdict>")
         for s, v in zip(settled["status"], settled["verdict"], strict=True)

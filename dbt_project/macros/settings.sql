@@ -33,16 +33,21 @@
 {%- endmacro %}
 
 {#-
-  Which attributes.position values are the swapped presentation order (compared lower-case;
-  every other non-null value is the first order): EVALHOUSE_DBT_SWAPPED_POSITIONS, a comma list.
+  The presentation order of a judgment from its attributes.position: 'swapped' for the values
+  in the swapped_positions setting (EVALHOUSE_DBT_SWAPPED_POSITIONS, a comma list compared
+  lower-case; default swapped, BA, reversed), 'first' for any other value, null without one.
 -#}
-{% macro swapped_positions_list() -%}
+{% macro presentation_order(position) -%}
     {%- set names = setting('swapped_positions', 'swapped,ba,reversed').split(',') -%}
-    (
-    {%- for name in names -%}
-        {{ dbt.string_literal(name | trim | lower) }}{{ ', ' if not loop.last }}
-    {%- endfor -%}
-    )
+    case
+        when ({{ position }}) is null then null
+        when lower({{ position }}) in (
+            {%- for name in names -%}
+                {{ dbt.string_literal(name | trim | lower) }}{{ ', ' if not loop.last }}
+            {%- endfor -%}
+        ) then 'swapped'
+        else 'first'
+    end
 {%- endmacro %}
 
 {#- Verdicts that mean "no preference" in a pairwise comparison (compared lower-case). -#}

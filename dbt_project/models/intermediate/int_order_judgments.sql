@@ -2,8 +2,8 @@
   Judgments made in a known presentation order (attributes.position set), one row per settled
   judgment and reference, with the item's reference label. An item is one judged thing, as in
   fct_judge_consistency: the same week, source, batch, parent run, suite version, item, stage,
-  role, model and prompt version. Position values in the `swapped_positions` setting (default
-  swapped, BA, reversed) are the swapped order; every other value is the first order.
+  role, model and prompt version. Which position values are the swapped order: the
+  presentation_order macro (setting swapped_positions).
   References, per item (not per row: humans label the content, whichever order's row they saw):
   - golden_expected: the item's golden expected verdict;
   - human_majority: the strict-majority verdict of the reviewers of each reviewed judgment of
@@ -36,8 +36,7 @@ keyed as (
         {{ stage_series_list('judgments') }},
         judgments.item_id,
         judgments.position,
-        case when lower(judgments.position) in {{ swapped_positions_list() }} then 'swapped'
-            else 'first' end as presentation_order,
+        {{ presentation_order('judgments.position') }} as presentation_order,
         judgments.trial,
         judgments.started_at,
         case when judgments.status = 'parse_error' then '<parse_error>'

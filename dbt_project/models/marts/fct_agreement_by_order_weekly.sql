@@ -4,9 +4,9 @@
   item is right in every order; and how often the verdict follows the slot instead of the
   content (position bias). Repeated judgments of one item (orders, trials) are not independent:
   every judgment-level interval is clustered by item — a cluster-robust (ratio-estimator /
-  sandwich) standard error Σ_i (a_i − p m_i)² · G/(G − 1) / M² over the G items (a_i agreeing
-  judgments of M_i = m_i), and Wilson's interval at the effective sample size p(1 − p) / SE² with
-  t on G − 1 degrees of freedom (macros/stats.sql). Kappa's SE is the same sandwich over the
+  sandwich) variance SE² = G/(G − 1) Σ_i (a_i − p m_i)² / M² over the G items (a_i of an item's
+  m_i judgments agree, M = Σ m_i), and Wilson's interval at the effective sample size
+  p(1 − p) / SE² with t on G − 1 degrees of freedom (macros/stats.sql). Kappa's SE is the same sandwich over the
   per-item sums of its linearisation (influence) values, its interval κ ± t SE.
   Item-level rates (one observation per item) have Wilson intervals.
   Incremental by week, like fct_verdict_agreement_weekly (a week is redone when it received

@@ -4,6 +4,10 @@
   the golden expected verdict. A parse error is the label '<parse_error>': it never equals a
   reference, so it counts as a disagreement, and n_parse_errors reports it apart.
   Kappa: (p_o - p_e) / (1 - p_e), p_e = Σ_label (model share × reference share).
+  Judgments made in a known presentation order (attributes.position) are never pooled across
+  orders: presentation_order (first / swapped, null without a position) is a series dimension.
+  The Wilson interval takes each row's judgments as independent; for repeated judgments of one
+  item (trials, both orders) fct_agreement_by_order_weekly has intervals clustered by item.
 -#}
 {#-
   Incremental by week: a week is recomputed whole when it received calls, or when one of its
@@ -57,9 +61,10 @@ against_golden as (
 
 labelled as (
     select
-        {{ series_key(['reference'] + stage_series_columns()) }}
+        {{ series_key(['reference', presentation_order('position')] + stage_series_columns()) }}
             as series_key,
         reference,
+        {{ presentation_order('position') }} as presentation_order,
         week_start,
         {{ stage_series_list() }},
         case when status = 'parse_error' then '<parse_error>' else coalesce(verdict, '<no_verdict>') end
@@ -75,10 +80,10 @@ labelled as (
 
 series_weeks as (
     select
-        series_key, reference, week_start, {{ stage_series_list() }},
+        series_key, reference, presentation_order, week_start, {{ stage_series_list() }},
         max(loaded_at) as runs_loaded_through
     from labelled
-    group by series_key, reference, week_start, {{ stage_series_list() }}
+    group by series_key, reference, presentation_order, week_start, {{ stage_series_list() }}
 ),
 
 excluded as (
@@ -150,6 +155,7 @@ final as (
     select
         series_weeks.series_key,
         series_weeks.reference,
+        series_weeks.presentation_order,
         series_weeks.week_start,
         {{ stage_series_list('series_weeks') }},
         coalesce(totals.n, 0) as n,
