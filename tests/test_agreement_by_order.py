@@ -188,7 +188,8 @@ def _expected(url: str) -> pd.DataFrame:
                 human[item] = reviewed[0] if None not in reviewed and len(set(reviewed)) == 1 else None
         golden = judged.groupby("item")["expected"].max().dropna().to_dict()
         for reference, labels in (("golden_expected", golden), ("human_majority", human)):
-            frame = judged[judged["item"].isin(labels)].assign(reference=lambda f: f["item"].map(labels))
+            frame = judged[judged["item"].isin(labels)]
+            frame = frame.assign(reference=frame["item"].map(labels))
             compared = frame[frame["reference"].notna()]
             row = {"model": model, "reference": reference,
                    "n_items_without_human_majority": frame.loc[frame["reference"].isna(), "item"].nunique()}
