@@ -166,3 +166,31 @@
     (sum({{ variance_term }}) ^ 2
         / nullif(sum(({{ variance_term }}) ^ 2 / greatest(({{ n }}) - 1, 1)), 0))
 {%- endmacro %}
+
+{#-
+  One judged item: the same week, source, batch, parent run, suite version, item, stage, role,
+  model and prompt version. Its repeated judgments (trials, presentation orders) share the key.
+-#}
+{% macro judged_item_key(relation) -%}
+    {{ series_key([
+        relation ~ '.week_start', relation ~ '.source', relation ~ '.batch_id',
+        relation ~ '.parent_run_id', relation ~ '.suite', relation ~ '.suite_version',
+        relation ~ '.item_id', relation ~ '.stage', relation ~ '.role', relation ~ '.model',
+        relation ~ '.prompt_version'
+    ]) }}
+{%- endmacro %}
+
+{#-
+  An item's human label, an aggregate over its judgments (int_human_consensus columns): the
+  strict-majority verdict of each reviewed judgment's reviewers, when every reviewed judgment
+  has one and they all name the same verdict; null when the reviewers split anywhere (a tie, a
+  plurality below half, or two reviewed judgments with different majorities) or nobody
+  reviewed. Humans label the content, so the row a reviewer saw does not matter.
+-#}
+{% macro item_human_majority(is_reviewed, has_consensus, consensus_verdict) -%}
+    case
+        when count(*) filter (where {{ is_reviewed }} and not {{ has_consensus }}) = 0
+            and count(distinct {{ consensus_verdict }}) = 1
+            then max({{ consensus_verdict }})
+    end
+{%- endmacro %}

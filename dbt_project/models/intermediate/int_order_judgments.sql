@@ -1,15 +1,12 @@
 {#-
   Judgments made in a known presentation order (attributes.position set), one row per settled
-  judgment and reference, with the item's reference label. An item is one judged thing, as in
-  fct_judge_consistency: the same week, source, batch, parent run, suite version, item, stage,
-  role, model and prompt version. Which position values are the swapped order: the
+  judgment and reference, with the item's reference label. An item is one judged thing
+  (macro judged_item_key, shared with fct_judge_consistency). Which position values are the swapped order: the
   presentation_order macro (setting swapped_positions).
   References, per item (not per row: humans label the content, whichever order's row they saw):
   - golden_expected: the item's golden expected verdict;
-  - human_majority: the strict-majority verdict of the reviewers of each reviewed judgment of
-    the item, when every reviewed judgment has one and they all name the same verdict; an item
-    whose reviewers split (a tie, a plurality, or two reviewed rows with different majorities)
-    has reference_label null: the marts exclude it and count it.
+  - human_majority: the item's human label (macro item_human_majority); an item whose
+    reviewers split has reference_label null: the marts exclude it and count it.
   A parse error's label is '<parse_error>': it never equals a reference.
 -#}
 with judgments as (
@@ -25,12 +22,7 @@ labels as (
 
 keyed as (
     select
-        {{ series_key([
-            'judgments.week_start', 'judgments.source', 'judgments.batch_id',
-            'judgments.parent_run_id', 'judgments.suite', 'judgments.suite_version',
-            'judgments.item_id', 'judgments.stage', 'judgments.role', 'judgments.model',
-            'judgments.prompt_version'
-        ]) }} as item_key,
+        {{ judged_item_key('judgments') }} as item_key,
         judgments.run_id,
         judgments.week_start,
         {{ stage_series_list('judgments') }},
@@ -55,11 +47,8 @@ items as (
         item_key,
         max(expected_verdict) as golden_label,
         count(*) filter (where is_reviewed) > 0 as is_reviewed,
-        case
-            when count(*) filter (where is_reviewed and not has_consensus) = 0
-                and count(distinct consensus_verdict) = 1
-                then max(consensus_verdict)
-        end as human_majority_label
+        {{ item_human_majority('is_reviewed', 'has_consensus', 'consensus_verdict') }}
+            as human_majority_label
     from keyed
     group by item_key
 ),
