@@ -69,7 +69,11 @@ regrades as (
         runs.run_id
 ),
 
-{#- The judge epochs that re-graded some call of a day's app cohort: each gets every stratum. -#}
+{#-
+  The judge epochs that re-graded some call of a day's app cohort: each gets every stratum. A
+  cohort-day nobody re-graded keeps one row per stratum with no judge (its population counts),
+  so the incremental watermark moves past days without a sample.
+-#}
 epochs as (
     select distinct
         population.run_date,
@@ -104,7 +108,7 @@ final as (
         ) as n_judge_disagrees_with_app,
         max(greatest(population.loaded_at, regrades.loaded_at)) as runs_loaded_through
     from population
-    inner join epochs
+    left join epochs
         on epochs.run_date = population.run_date
         and epochs.app_model = population.app_model
         and epochs.app_prompt_name is not distinct from population.app_prompt_name

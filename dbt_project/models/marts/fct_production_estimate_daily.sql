@@ -15,6 +15,7 @@
 
 with strata as (
     select * from {{ ref('int_production_sample_strata') }}
+    where judge_model is not null
 ),
 
 terms as (
