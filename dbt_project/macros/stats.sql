@@ -187,10 +187,11 @@
   plurality below half, or two reviewed judgments with different majorities) or nobody
   reviewed. Humans label the content, so the row a reviewer saw does not matter.
 -#}
-{% macro item_human_majority(is_reviewed, has_consensus, consensus_verdict) -%}
+{% macro item_human_majority(is_reviewed, has_consensus, consensus_verdict, over='') -%}
+    {#- over: '' as an aggregate, or a window clause ('over same_item') as a window function. -#}
     case
-        when count(*) filter (where {{ is_reviewed }} and not {{ has_consensus }}) = 0
-            and count(distinct {{ consensus_verdict }}) = 1
-            then max({{ consensus_verdict }})
+        when count(*) filter (where {{ is_reviewed }} and not {{ has_consensus }}) {{ over }} = 0
+            and min({{ consensus_verdict }}) {{ over }} = max({{ consensus_verdict }}) {{ over }}
+            then max({{ consensus_verdict }}) {{ over }}
     end
 {%- endmacro %}
