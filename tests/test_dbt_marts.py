@@ -605,12 +605,13 @@ def _golden_expected(built) -> dict:
     return {(r.suite, r.suite_version, r.item_id): r.v for r in items.itertuples()}
 
 
-AGREEMENT_DIMS = ["reference", "stage", "source", "role", "model", "prompt_version", "suite", "suite_version"]
+AGREEMENT_DIMS = ["reference", "presentation_order", "stage", "source", "role", "model", "prompt_version", "suite", "suite_version"]
 
 
 def test_fct_verdict_agreement_weekly_matches_pandas(built, runs):
     consensus, items = _consensus(built), _golden_expected(built)
     settled = runs[runs["settled"]].copy()
+    settled["presentation_order"] = settled["position"].map({"original": "first", "swapped": "swapped"})
     settled["label"] = [
         "<parse_error>" if s == "parse_error" else (v if v is not None else "<no_verdict>")
         for s, v in zip(settled["status"], settled["verdict"], strict=True)
@@ -657,6 +658,7 @@ CONSISTENCY_DIMS = ["stage", "source", "role", "model", "prompt_version", "suite
 
 
 def test_fct_judge_consistency_matches_pandas(built, runs):
+    consensus = _consensus(built)
     settled = runs[runs["settled"] & (runs["item_id"].notna() | runs["parent_run_id"].notna())]
     items = []
     for _, group in settled.groupby(ITEM_DIMS, dropna=False):
@@ -664,7 +666,11 @@ def test_fct_judge_consistency_matches_pandas(built, runs):
             continue
         consistent = (group["status"] == "ok").all() and group["verdict"].notna().all() and group["verdict"].nunique() == 1
         has_expected = group["correct"].notna().all()
+        majorities = [consensus[run_id] for run_id in group["run_id"] if run_id in consensus]
+        human = majorities[0] if majorities and None not in majorities and len(set(majorities)) == 1 else None
         items.append({
+            "reviewed": bool(majorities), "human": human is not None,
+            "human_all": human is not None and ((group["status"] == "ok") & (group["verdict"] == human)).all(),
             **{d: group[d].iloc[0] for d in [*CONSISTENCY_DIMS, "week_start"]},
             "n_judgments": len(group), "consistent": consistent, "has_expected": has_expected,
             "all_correct": has_expected and (group["correct"] == True).all(),  # noqa: E712
@@ -685,9 +691,17 @@ def test_fct_judge_consistency_matches_pandas(built, runs):
             "strict_accuracy": _ratio(all_correct, len(with_expected)),
             **dict(zip(["strict_accuracy_ci_low", "strict_accuracy_ci_high"], _wilson(all_correct, len(with_expected)), strict=True)),
             "judgment_accuracy": _ratio(with_expected["n_correct"].sum(), with_expected["n_judgments"].sum()),
+            "n_items_with_human_majority": group["human"].sum(),
+            "n_items_without_human_majority": (group["reviewed"] & ~group["human"]).sum(),
+            "n_items_all_agree_with_human_majority": group["human_all"].sum(),
+            "strict_agreement_with_human_majority": _ratio(group["human_all"].sum(), group["human"].sum()),
+            **dict(zip(["strict_agreement_with_human_majority_ci_low", "strict_agreement_with_human_majority_ci_high"],
+                       _wilson(group["human_all"].sum(), group["human"].sum()), strict=True)),
         })
     expected = pd.DataFrame(rows)
     mart = _mart(built, "fct_judge_consistency")
+    assert mart["n_items_with_human_majority"].astype(int).sum() > 0
+    assert mart["n_items_without_human_majority"].astype(int).sum() > 0
     assert_mart_equals(mart[expected.columns], expected, [*CONSISTENCY_DIMS, "week_start"])
     strict = mart["strict_accuracy"].dropna().astype(float)
     per_judgment = mart.loc[strict.index, "judgment_accuracy"].astype(float)

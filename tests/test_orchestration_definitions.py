@@ -43,7 +43,7 @@ PYTHON_ASSETS = {  # asset -> its checks and its kinds
 MARTS = {
     "fct_eval_runs", "fct_stage_daily", "fct_trend_daily", "fct_issue_distribution_daily",
     "fct_model_cost_daily", "fct_verdict_agreement_weekly", "fct_judge_consistency",
-    "fct_leaderboard", "fct_alerts",
+    "fct_leaderboard", "fct_alerts", "fct_production_estimate_daily", "fct_agreement_by_order_weekly",
 }
 DRIFT_CHECKS = {
     ("marts/fct_stage_daily", "stage_pass_rate_drift"),

@@ -34,3 +34,16 @@
         true
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+  For changed_periods_filter's also_changed in marts that compare with human reviews: the weeks
+  of calls that received a review since the mart's last build (its reviews_ingested_through).
+-#}
+{% macro reviewed_weeks() -%}
+    select distinct runs.week_start
+    from {{ ref('stg_raw__human_reviews') }} as reviews
+    inner join {{ ref('fct_eval_runs') }} as runs on runs.run_id = reviews.run_id
+    where reviews.ingested_at > (
+        select coalesce(max(reviews_ingested_through), '-infinity'::timestamptz) from {{ this }}
+    )
+{%- endmacro %}

@@ -31,3 +31,31 @@
         ) as bands (stage, too_easy_above, stalling_below)
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+  The presentation order of a judgment from its attributes.position: 'swapped' for the values
+  in the swapped_positions setting (EVALHOUSE_DBT_SWAPPED_POSITIONS, a comma list compared
+  lower-case; default swapped, BA, reversed), 'first' for any other value, null without one.
+-#}
+{% macro presentation_order(position) -%}
+    {%- set names = setting('swapped_positions', 'swapped,ba,reversed').split(',') -%}
+    case
+        when ({{ position }}) is null then null
+        when lower({{ position }}) in (
+            {%- for name in names -%}
+                {{ dbt.string_literal(name | trim | lower) }}{{ ', ' if not loop.last }}
+            {%- endfor -%}
+        ) then 'swapped'
+        else 'first'
+    end
+{%- endmacro %}
+
+{#- Verdicts that mean "no preference" in a pairwise comparison (compared lower-case). -#}
+{% macro tie_verdicts_list() -%}
+    {%- set names = setting('tie_verdicts', 'tie').split(',') -%}
+    (
+    {%- for name in names -%}
+        {{ dbt.string_literal(name | trim | lower) }}{{ ', ' if not loop.last }}
+    {%- endfor -%}
+    )
+{%- endmacro %}

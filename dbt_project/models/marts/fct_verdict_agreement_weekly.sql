@@ -4,6 +4,10 @@
   the golden expected verdict. A parse error is the label '<parse_error>': it never equals a
   reference, so it counts as a disagreement, and n_parse_errors reports it apart.
   Kappa: (p_o - p_e) / (1 - p_e), p_e = Σ_label (model share × reference share).
+  Judgments made in a known presentation order (attributes.position) are never pooled across
+  orders: presentation_order (first / swapped, null without a position) is a series dimension.
+  The Wilson interval takes each row's judgments as independent; for repeated judgments of one
+  item (trials, both orders) fct_agreement_by_order_weekly has intervals clustered by item.
 -#}
 {#-
   Incremental by week: a week is recomputed whole when it received calls, or when one of its
@@ -18,18 +22,9 @@
     )
 }}
 
-{%- set reviewed_weeks -%}
-    select distinct runs.week_start
-    from {{ ref('stg_raw__human_reviews') }} as reviews
-    inner join {{ ref('fct_eval_runs') }} as runs on runs.run_id = reviews.run_id
-    where reviews.ingested_at > (
-        select coalesce(max(reviews_ingested_through), '-infinity'::timestamptz) from {{ this }}
-    )
-{%- endset %}
-
 with compared as (
     select * from {{ ref('int_runs_with_consensus') }}
-    where {{ changed_periods_filter('week_start', also_changed=reviewed_weeks) }}
+    where {{ changed_periods_filter('week_start', also_changed=reviewed_weeks()) }}
 ),
 
 reviews_watermark as (
@@ -57,9 +52,10 @@ against_golden as (
 
 labelled as (
     select
-        {{ series_key(['reference'] + stage_series_columns()) }}
+        {{ series_key(['reference', presentation_order('position')] + stage_series_columns()) }}
             as series_key,
         reference,
+        {{ presentation_order('position') }} as presentation_order,
         week_start,
         {{ stage_series_list() }},
         case when status = 'parse_error' then '<parse_error>' else coalesce(verdict, '<no_verdict>') end
@@ -75,10 +71,10 @@ labelled as (
 
 series_weeks as (
     select
-        series_key, reference, week_start, {{ stage_series_list() }},
+        series_key, reference, presentation_order, week_start, {{ stage_series_list() }},
         max(loaded_at) as runs_loaded_through
     from labelled
-    group by series_key, reference, week_start, {{ stage_series_list() }}
+    group by series_key, reference, presentation_order, week_start, {{ stage_series_list() }}
 ),
 
 excluded as (
@@ -150,6 +146,7 @@ final as (
     select
         series_weeks.series_key,
         series_weeks.reference,
+        series_weeks.presentation_order,
         series_weeks.week_start,
         {{ stage_series_list('series_weeks') }},
         coalesce(totals.n, 0) as n,
