@@ -195,6 +195,7 @@ def test_every_overview_figure_equals_an_independent_recomputation_for_every_coh
 
 def _check_every_cohort(db: WebDatabase, frame: pd.DataFrame, reviews: pd.DataFrame) -> None:
     newest = frame["night"].max()
+    estimates_shown = 0
     for source, role, suite, prompt, (date_from, date_to) in COMBINATIONS:
         query = {"source": source, "role": role, "suite": suite or "",
                  "prompt_version": prompt or "", "date_from": str(date_from or ""),
@@ -223,6 +224,12 @@ def _check_every_cohort(db: WebDatabase, frame: pd.DataFrame, reviews: pd.DataFr
                         hi - timedelta(days=hi.weekday() - 6), source, role, suite, prompt)
         _assert_agreement(kpis, weeks, reviews, query)
         _assert_golden(figures["golden"], frame, lo, hi, suite, prompt, query)
+        shows_estimate = source == "production" and role == "graded" and suite is None
+        _assert_production_estimate(figures["production_estimate"],
+                                    frame if shows_estimate else frame.iloc[:0], lo, hi, prompt,
+                                    query)
+        estimates_shown += len(figures["production_estimate"])
+    assert estimates_shown == 4, "the production estimate was compared on real rows"
 
 
 def _rate(successes: int, n: int) -> float | None:
@@ -303,3 +310,43 @@ def _assert_golden(golden: list[dict], frame: pd.DataFrame, lo: date, hi: date,
     got = {(g["model"], g["prompt_version"]): (g["night"], g["n_items"], g["correct"])
            for g in golden}
     assert got == expected, query
+
+
+def _assert_production_estimate(estimates: list[dict], frame: pd.DataFrame, lo: date, hi: date,
+                                prompt: str | None, query: dict) -> None:
+    """The judge's view of a whole production day from its sample: per stage (the stratum),
+    the judge's pass rate among the sampled calls it gave a verdict, weighted by the stage's
+    population of settled production calls (Hájek); strata without a verdict are left out."""
+    population = frame[(frame["source"] == "production") & (frame["role"] == "grader")
+                       & (frame["status"] == "ok") & frame["night"].between(lo, hi)]
+    if prompt:
+        population = population[population["prompt_version"] == prompt]
+    judged = frame[(frame["source"] == "production_sample") & (frame["status"] == "ok")
+                   & frame["passed"].notna() & frame["parent_run_id"].isin(population["run_id"])]
+    expected = {}
+    if len(judged):
+        day = population.set_index("run_id").loc[judged["parent_run_id"], "night"].max()
+        todays = population[population["night"] == day]
+        for (model, version), cohort in todays.groupby(["model", "prompt_version"]):
+            verdicts = judged.set_index("parent_run_id").reindex(cohort["run_id"])
+            for (judge, judge_prompt), sample in judged[judged["parent_run_id"].isin(
+                    cohort["run_id"])].groupby(["model", "prompt_version"]):
+                of_judge = verdicts[(verdicts["model"] == judge)
+                                    & (verdicts["prompt_version"] == judge_prompt)]
+                weighted, covered = 0.0, 0
+                for _, stratum in cohort.groupby("stage"):
+                    passes = of_judge["passed"].reindex(stratum["run_id"]).dropna()
+                    if len(passes):
+                        weighted += len(stratum) * passes.astype(bool).mean()
+                        covered += len(stratum)
+                expected[(day, model, version, judge, judge_prompt)] = (
+                    len(sample), pytest.approx(weighted / covered),
+                    pytest.approx(cohort["passed"].astype(bool).mean()))
+    got = {(e["run_date"], e["app_model"], e["app_prompt_version"], e["judge_model"],
+            e["judge_prompt_version"]): (e["n_sampled_with_verdict"],
+                                         e["judge_pass_rate_estimate"], e["app_pass_rate"])
+           for e in estimates}
+    assert got == expected, query
+    for estimate in estimates:
+        assert (estimate["judge_pass_rate_ci_low"] <= estimate["judge_pass_rate_estimate"]
+                <= estimate["judge_pass_rate_ci_high"]), query

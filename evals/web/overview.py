@@ -136,6 +136,7 @@ def overview_figures(found: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                    "per_pass": _ratio(r["cost_usd"], r["passing"])} for r in found["costs"]],
         "cost_by_source": found["cost_by_source"],
         "golden": _with_rate(found["golden"], "correct", "n_items"),
+        "production_estimate": found["production_estimate"],
     }
 
 

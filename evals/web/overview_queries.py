@@ -26,7 +26,8 @@ from evals.web.db import Query
 
 QUERIES = Path(__file__).with_name("queries")
 DEFAULT_DAYS = 30
-_NAMES = ("kpis", "agreement", "trend", "stages", "issues", "costs", "cost_by_source", "golden")
+_NAMES = ("kpis", "agreement", "trend", "stages", "issues", "costs", "cost_by_source", "golden",
+          "production_estimate")
 
 
 DEFAULT_SOURCE = "production"
