@@ -7,6 +7,7 @@ One warehouse and two dbt builds serve the whole module: dbt start-up is what co
 from __future__ import annotations
 
 import json
+import os
 import random
 import uuid
 from collections import Counter
@@ -40,18 +41,27 @@ CONFIG = Config(
     )
 )
 NO_KEY = "∅"
+LOADED = datetime(2026, 11, 10, 6, tzinfo=UTC)  # every load and review time the test sets itself
 
 
 # -- a varied run log -------------------------------------------------------------------------
 
 
 class RunLog:
-    """Builds RunRecords and reviews with every case the marts must count right."""
+    """Builds RunRecords and reviews with every case the marts must count right.
+
+    Ids come from a generator of their own, so the warehouse is the same on every run (the mart
+    checksums depend on it) and the rows drawn do not depend on how many ids were taken.
+    """
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
+        self.ids = random.Random(f"ids-{seed}")
         self.runs: list[RunRecord] = []
         self.reviews: list[tuple] = []
+
+    def new_id(self) -> uuid.UUID:
+        return uuid.UUID(int=self.ids.getrandbits(128), version=4)
 
     def at(self, day: date) -> datetime:
         return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
@@ -66,7 +76,8 @@ class RunLog:
         for _ in range(rng.choice([0] * 8 + [1, 2])):
             self.runs.append(
                 RunRecord(
-                    idempotency_key=key, started_at=started, status=rng.choice(["error", "timeout"]),
+                    run_id=self.new_id(), idempotency_key=key, started_at=started,
+                    status=rng.choice(["error", "timeout"]),
                     error_class="RateLimitError", latency_ms=rng.uniform(50, 3000),
                     input_tokens=rng.choice([None, 0]), cost_usd=rng.choice([None, 0.0]),
                     **{k: v for k, v in fields.items() if k not in ("verdict", "passed", "score", "issue_tags")},
@@ -79,7 +90,7 @@ class RunLog:
         if status == "parse_error":
             fields = {**fields, "verdict": None, "passed": None, "score": None, "issue_tags": []}
         record = RunRecord(
-            idempotency_key=key, started_at=started, status=status,
+            run_id=self.new_id(), idempotency_key=key, started_at=started, status=status,
             latency_ms=None if rng.random() < 0.05 else rng.lognormvariate(6.5, 0.5),
             input_tokens=rng.randrange(200, 2000), output_tokens=rng.randrange(10, 400),
             cost_usd=rng.uniform(0, 0.01), **fields,
@@ -103,7 +114,7 @@ class RunLog:
             label = truth if self.rng.random() < 0.7 else self.rng.choice(VERDICTS)
             if self.rng.random() < 0.05:
                 label = None  # a reviewer who only left notes
-            self.reviews.append((uuid.uuid4(), run.run_id, f"{panel}-{i}", label))
+            self.reviews.append((self.new_id(), run.run_id, f"{panel}-{i}", label))
 
 
 def golden_items() -> list[tuple]:
@@ -205,12 +216,12 @@ def first_log(log: RunLog, days: list[date]) -> None:
                      **log.graded(None, 0))
 
 
-def _copy_reviews(conn, reviews: list[tuple], when: datetime | None = None) -> None:
+def _copy_reviews(conn, reviews: list[tuple]) -> None:
     with conn.cursor() as cur:
         cur.executemany(
             "insert into raw.human_reviews (review_id, run_id, reviewer, verdict, reviewed_at)"
-            " values (%s, %s, %s, %s, coalesce(%s, now()))",
-            [(*review, when) for review in reviews],
+            " values (%s, %s, %s, %s, %s)",
+            [(*review, LOADED) for review in reviews],
         )
     conn.commit()
 
@@ -226,30 +237,50 @@ def _load_reference_tables(conn) -> None:
             kind = "answer" if suite == "general-qa" else "grader"
             cur.execute(
                 "insert into raw.golden_suites (suite, suite_version, kind, verdicts, passing_verdicts,"
-                " item_count) values (%s, %s, %s, %s, %s, %s)",
-                (suite, version, kind, VERDICTS, ["pass"], len(rows)),
+                " item_count, loaded_at) values (%s, %s, %s, %s, %s, %s, %s)",
+                (suite, version, kind, VERDICTS, ["pass"], len(rows), LOADED),
             )
             cur.executemany(
                 "insert into raw.golden_items (suite, suite_version, item_id, item_hash, stage,"
-                " category, inputs, expected) values (%s, %s, %s, %s, %s, %s, %s, %s)", rows,
+                " category, inputs, expected, loaded_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [(*row, LOADED) for row in rows],
             )
         cur.executemany(
-            "insert into raw.prompt_versions (prompt_name, prompt_version, template) values (%s, %s, 't')",
-            [("grader", "gp1"), ("grader", "gp2"), ("judge", "jp1"), ("answer", "ap1")],
+            "insert into raw.prompt_versions (prompt_name, prompt_version, template, created_at)"
+            " values (%s, %s, 't', %s)",
+            [("grader", "gp1", LOADED), ("grader", "gp2", LOADED), ("judge", "jp1", LOADED),
+             ("answer", "ap1", LOADED)],
         )
         alert = cur.execute(
             "insert into raw.alerts (dedupe_key, kind, severity, subject, message, example_run_ids,"
-            " orchestrator_run_id) values ('k1', 'pass_rate_drift', 'warning', 'stage loops',"
-            " 'loops got easy', %s, 'dagster-run-1') returning alert_id",
-            ([uuid.UUID(int=1), uuid.UUID(int=2)],),
+            " orchestrator_run_id, created_at) values ('k1', 'pass_rate_drift', 'warning',"
+            " 'stage loops', 'loops got easy', %s, 'dagster-run-1', %s) returning alert_id",
+            ([uuid.UUID(int=1), uuid.UUID(int=2)], LOADED),
         ).fetchone()[0]
         cur.execute(
-            "insert into raw.alerts (dedupe_key, kind, severity, subject, message, acknowledged_at)"
-            " values ('k2', 'cost_spike', 'info', 'model judge', 'cost up', now())"
+            "insert into raw.alerts (dedupe_key, kind, severity, subject, message, created_at,"
+            " acknowledged_at) values ('k2', 'cost_spike', 'info', 'model judge', 'cost up', %s, %s)",
+            (LOADED, LOADED),
         )
         cur.execute(
             "insert into raw.alert_deliveries (alert_id, webhook, attempts, delivered_at)"
-            " values (%s, 'slack', 1, now()), (%s, 'pager', 3, null)", (alert, alert),
+            " values (%s, 'slack', 1, %s), (%s, 'pager', 3, null)", (alert, LOADED, alert),
+        )
+        summary = {"paired_items": 27, "baseline_accuracy": 0.7, "candidate_accuracy": 0.85,
+                   "delta": 0.15, "ci_low": -0.02, "ci_high": 0.31, "mcnemar_p": 0.07,
+                   "baseline_only": 2, "candidate_only": 6}
+        cur.executemany(
+            "insert into raw.gate_decisions (decision_id, suite, suite_version, baseline, candidate,"
+            " decision, criteria, summary, decided_at) values (%s, 'intro-python', 'v2',"
+            " 'tutor-small@gp1', 'tutor-large@gp2', %s, %s, %s, %s)",
+            [
+                (uuid.UUID(int=10), "no-deploy", json.dumps([
+                    {"name": "accuracy", "status": "fail"},
+                    {"name": "regressions", "status": "insufficient"},
+                ]), json.dumps(summary), LOADED - timedelta(days=1)),
+                (uuid.UUID(int=11), "deploy", json.dumps([{"name": "accuracy", "status": "pass"}]),
+                 json.dumps(summary), LOADED),
+            ],
         )
     conn.commit()
 
@@ -283,7 +314,7 @@ def built(pg_server, tmp_path_factory):
     first_log(late, [DAYS[3]])
     retried = [r for r in earlier_runs if r.status in ("error", "timeout")][:5]
     retries = [
-        RunRecord(idempotency_key=r.idempotency_key, source=r.source, role=r.role, model=r.model,
+        RunRecord(run_id=log.new_id(), idempotency_key=r.idempotency_key, source=r.source, role=r.role, model=r.model,
                   started_at=r.started_at + timedelta(minutes=5), status="ok", stage=r.stage,
                   prompt_name=r.prompt_name, prompt_version=r.prompt_version, suite=r.suite,
                   suite_version=r.suite_version, item_id=r.item_id, verdict="pass", passed=True)
@@ -695,6 +726,55 @@ def test_a_series_mixing_prompt_versions_fails_a_dbt_test(built):
         assert len(conn.execute("select * from marts.fct_trend_daily").fetchall()) == len(original)
     assert not result.success
     assert [str(r.status) for r in result.result if r.node.resource_type == "test"] == ["fail"]
+
+
+# -- every mart unchanged by refactors -----------------------------------------------------------
+
+CHECKSUMS = Path(__file__).with_name("mart_checksums.json")
+# Set when a mart changes on purpose: the test then writes the new checksums (review the diff).
+WRITE_CHECKSUMS_ENV = "EVALHOUSE_WRITE_MART_CHECKSUMS"
+# Stamped by the build, not derived from the data.
+LOAD_TIME_COLUMNS = {"loaded_at", "ingested_at", "runs_loaded_through", "reviews_ingested_through"}
+
+
+def _column_text(name: str, data_type: str) -> str:
+    """A column as text; floats to 10 significant digits, since sums in another row order may
+    differ in the last bits."""
+    column = f'"{name}"'
+    if data_type not in ("double precision", "real"):
+        return f"{column}::text"
+    return (
+        f"case when {column} = 0 or {column} in ('NaN', 'Infinity', '-Infinity') then {column}::text"
+        f" else round({column}::numeric, 9 - floor(log(abs({column}::numeric)))::int)::text end"
+    )
+
+
+def mart_checksums(url: str) -> dict[str, dict[str, object]]:
+    """Per mart: its row count and an order-independent md5 of its rows (load-time columns out)."""
+    with psycopg.connect(url) as conn:
+        columns: dict[str, list[str]] = {}
+        for table, name, data_type in conn.execute(
+            "select table_name, column_name, data_type from information_schema.columns"
+            " where table_schema = 'marts' order by table_name, ordinal_position"
+        ):
+            if name not in LOAD_TIME_COLUMNS:
+                columns.setdefault(table, []).append(_column_text(name, data_type))
+        checksums = {}
+        for table, texts in sorted(columns.items()):
+            rows, digest = conn.execute(
+                f"select count(*), md5(coalesce(string_agg(row_md5, '' order by row_md5), ''))"
+                f" from (select md5(row({', '.join(texts)})::text)"
+                f" as row_md5 from marts.{table}) as hashed"
+            ).fetchone()
+            checksums[table] = {"rows": rows, "md5": digest}
+    return checksums
+
+
+def test_every_mart_matches_its_recorded_checksum(built):
+    got = mart_checksums(built["url"])
+    if os.environ.get(WRITE_CHECKSUMS_ENV):
+        CHECKSUMS.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n")
+    assert got == json.loads(CHECKSUMS.read_text())
 
 
 def test_the_bi_role_reads_marts_and_cannot_read_raw_or_staging(built):
