@@ -777,25 +777,61 @@ def test_every_mart_matches_its_recorded_checksum(built):
     assert got == json.loads(CHECKSUMS.read_text())
 
 
-def test_the_bi_role_reads_marts_and_cannot_read_raw_or_staging(built):
+def test_the_bi_role_reads_every_mart_and_nothing_below_them(built):
     with psycopg.connect(built["url"], autocommit=True) as conn:
+        marts = [row[0] for row in conn.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts'"
+        )]
         conn.execute("set role evalhouse_bi")
-        for mart in ("fct_eval_runs", "fct_stage_daily", "fct_leaderboard", "fct_alerts"):
-            conn.execute(f"select count(*) from marts.{mart}").fetchone()
-        for forbidden in ("raw.eval_runs", "raw.human_reviews", "staging.stg_raw__eval_runs"):
+        assert set(marts) == set(json.loads(CHECKSUMS.read_text()))
+        for mart in marts:  # fct_eval_runs among them: a view of intermediate.int_eval_runs
+            conn.execute(f"select * from marts.{mart} limit 1").fetchall()
+        for forbidden in (
+            "raw.eval_runs", "raw.human_reviews", "staging.stg_raw__eval_runs",
+            "intermediate.int_eval_runs", "intermediate.int_human_consensus",
+            "intermediate.int_stage_daily_counts",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(f"select 1 from {forbidden} limit 1")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("delete from marts.fct_alerts")
 
 
-def test_docs_generate_and_source_freshness_work(built):
+def test_docs_generate_works(built):
     target = Path(built["env"]["DBT_TARGET_PATH"])
     assert run_dbt(["docs", "generate"], env=built["env"]).success
     catalog = json.loads((target / "catalog.json").read_text())
     assert "model.evalhouse.fct_stage_daily" in catalog["nodes"]
-    freshness = run_dbt(["source", "freshness"], env=built["env"])
-    assert freshness.success
-    sources = [r for r in freshness.result if r.node.resource_type == "source"]
-    assert {r.node.name for r in sources} == {"eval_runs", "human_reviews"}
-    assert {str(r.status) for r in sources} == {"pass"}
+    assert "model.evalhouse.int_eval_runs" in catalog["nodes"]
+
+
+# table: (its freshness column, age of its newest row, expected status); see _raw__sources.yml
+FRESHNESS = {
+    "eval_runs": ("ingested_at", timedelta(hours=80), "error"),
+    "human_reviews": ("ingested_at", timedelta(days=8), "warn"),
+    "review_queue": ("queued_at", timedelta(hours=1), "pass"),
+    "golden_suites": ("loaded_at", timedelta(days=400), "warn"),
+    "golden_items": ("loaded_at", timedelta(days=10), "pass"),
+    "prompt_versions": ("created_at", timedelta(days=10), "pass"),
+    "alerts": ("created_at", timedelta(days=31), "warn"),
+    "alert_deliveries": ("last_attempt_at", timedelta(days=1), "pass"),
+    "gate_decisions": ("decided_at", timedelta(days=1000), "warn"),
+}
+
+
+def test_every_source_table_has_freshness_and_only_stopped_writers_error(warehouse_url, tmp_path):
+    log = RunLog(seed=1)
+    run = log.call(key_parts=("fresh",), day=FIRST_DAY, source="production", role="candidate",
+                   model="m", **log.graded(None, 0))
+    with psycopg.connect(warehouse_url) as conn:
+        _load_reference_tables(conn)
+        write_runs(conn, log.runs)
+        _copy_reviews(conn, [(log.new_id(), run.run_id, "r", "pass")])
+        conn.execute("insert into raw.review_queue (run_id, reason) values (%s, 'sampled')", (run.run_id,))
+        conn.execute("update raw.alert_deliveries set last_attempt_at = now()")
+        for table, (column, age, _) in FRESHNESS.items():
+            conn.execute(f"update raw.{table} set {column} = now() - %s", (age,))
+    env = dbt_env(url=warehouse_url, config=CONFIG, target_path=tmp_path / "dbt_target")
+    freshness = run_dbt(["source", "freshness"], env=env)
+    statuses = {r.node.name: str(r.status) for r in freshness.result if r.node.resource_type == "source"}
+    assert statuses == {table: status for table, (_, _, status) in FRESHNESS.items()}

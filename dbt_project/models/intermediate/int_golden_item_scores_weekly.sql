@@ -13,12 +13,12 @@
 }}
 
 with runs as (
-    select * from {{ ref('fct_eval_runs') }}
+    select * from {{ ref('int_eval_runs') }}
     where is_settled
         and expected_verdict is not null
         and suite is not null
         and source in ('golden', 'ci')
-        and {{ changed_periods_filter('week_start') }}
+        and {{ changed_periods_filter('week_start', ref('int_eval_runs')) }}
 ),
 
 final as (

@@ -13,10 +13,10 @@
 
 with runs as (
     select {{ stage_series_list() }}, run_date, issue_tags, loaded_at
-    from {{ ref('fct_eval_runs') }}
+    from {{ ref('int_eval_runs') }}
     where status = 'ok'
         and stage is not null
-        and {{ changed_periods_filter('run_date') }}
+        and {{ changed_periods_filter('run_date', ref('int_eval_runs')) }}
 ),
 
 series_totals as (

@@ -19,9 +19,9 @@
 }}
 
 with runs as (
-    select * from {{ ref('fct_eval_runs') }}
+    select * from {{ ref('int_eval_runs') }}
     where is_settled
-        and {{ changed_periods_filter('week_start') }}
+        and {{ changed_periods_filter('week_start', ref('int_eval_runs')) }}
 ),
 
 item_runs as (

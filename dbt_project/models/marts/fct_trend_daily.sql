@@ -11,8 +11,8 @@ with runs as (
     select
         model, prompt_version, suite, suite_version, source, role, run_date, status, is_settled,
         is_failed, passed, is_correct, latency_ms, input_tokens, output_tokens, cost_usd, loaded_at
-    from {{ ref('fct_eval_runs') }}
-    where {{ changed_periods_filter('run_date') }}
+    from {{ ref('int_eval_runs') }}
+    where {{ changed_periods_filter('run_date', ref('int_eval_runs')) }}
 ),
 
 aggregated as (

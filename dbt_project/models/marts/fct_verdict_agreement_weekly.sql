@@ -21,7 +21,7 @@
 {%- set reviewed_weeks -%}
     select distinct runs.week_start
     from {{ ref('stg_raw__human_reviews') }} as reviews
-    inner join {{ ref('fct_eval_runs') }} as runs on runs.run_id = reviews.run_id
+    inner join {{ ref('int_runs_with_consensus') }} as runs on runs.run_id = reviews.run_id
     where reviews.ingested_at > (
         select coalesce(max(reviews_ingested_through), '-infinity'::timestamptz) from {{ this }}
     )
@@ -29,7 +29,11 @@
 
 with compared as (
     select * from {{ ref('int_runs_with_consensus') }}
-    where {{ changed_periods_filter('week_start', also_changed=reviewed_weeks) }}
+    where {{
+        changed_periods_filter(
+            'week_start', ref('int_runs_with_consensus'), also_changed=reviewed_weeks
+        )
+    }}
 ),
 
 reviews_watermark as (
