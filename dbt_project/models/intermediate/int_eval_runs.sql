@@ -21,7 +21,7 @@
 }}
 
 with runs as (
-    select * from {{ ref('stg_raw__eval_runs') }} as new_runs
+    select new_runs.* from {{ ref('stg_raw__eval_runs') }} as new_runs
     {% if is_incremental() %}
     where new_runs.ingested_at > (
         select coalesce(max(ingested_at), '-infinity'::timestamptz) from {{ this }}

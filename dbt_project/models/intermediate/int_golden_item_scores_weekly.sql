@@ -35,7 +35,8 @@ final as (
         count(*) filter (where is_correct) as n_correct,
         max(loaded_at) as runs_loaded_through
     from runs
-    group by week_start, suite, suite_version, coalesce(category, '(none)'), role, model,
+    group by
+        week_start, suite, suite_version, coalesce(category, '(none)'), role, model,
         prompt_version, item_id
 )
 

@@ -26,7 +26,10 @@ with runs as (
 
 item_runs as (
     select
-        {{ series_key(['week_start', 'source', 'batch_id', 'parent_run_id', 'suite', 'suite_version', 'item_id', 'stage', 'role', 'model', 'prompt_version']) }}
+        {{ series_key([
+            'week_start', 'source', 'batch_id', 'parent_run_id', 'suite', 'suite_version',
+            'item_id', 'stage', 'role', 'model', 'prompt_version',
+        ]) }}
             as item_key,
         runs.*
     from runs
@@ -63,7 +66,8 @@ scored_items as (
         {{ series_key(stage_series_columns()) }}
             as series_key,
         items.*,
-        n_parse_errors = 0 and n_verdicts = n_judgments and n_distinct_verdicts = 1 as is_consistent,
+        n_parse_errors = 0 and n_verdicts = n_judgments and n_distinct_verdicts = 1
+            as is_consistent,
         n_with_expected = n_judgments as has_expected,
         n_with_expected = n_judgments and n_correct = n_judgments as is_strictly_correct
     from items

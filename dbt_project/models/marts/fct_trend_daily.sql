@@ -9,8 +9,23 @@
 
 with runs as (
     select
-        model, prompt_version, suite, suite_version, source, role, run_date, status, is_settled,
-        is_failed, passed, is_correct, latency_ms, input_tokens, output_tokens, cost_usd, loaded_at
+        model,
+        prompt_version,
+        suite,
+        suite_version,
+        source,
+        role,
+        run_date,
+        status,
+        is_settled,
+        is_failed,
+        passed,
+        is_correct,
+        latency_ms,
+        input_tokens,
+        output_tokens,
+        cost_usd,
+        loaded_at
     from {{ ref('int_eval_runs') }}
     where {{ changed_periods_filter('run_date', ref('int_eval_runs')) }}
 ),
@@ -44,7 +59,7 @@ aggregated as (
     group by model, prompt_version, suite, suite_version, source, role, run_date
 ),
 
-{#-
+{#
   Exact percentiles (percentile_cont) of each group's settled latencies. Collecting them in a
   hash aggregate and sorting each small array apart is 4x faster at 10M calls than an
   ordered-set aggregate, which sorts every call by all seven group keys (and spills to disk).

@@ -66,8 +66,10 @@ labelled as (
         reference,
         week_start,
         {{ stage_series_list() }},
-        case when status = 'parse_error' then '<parse_error>' else coalesce(verdict, '<no_verdict>') end
-            as model_label,
+        case
+            when status = 'parse_error' then '<parse_error>'
+            else coalesce(verdict, '<no_verdict>')
+        end as model_label,
         reference_label,
         loaded_at
     from (
@@ -95,7 +97,7 @@ excluded as (
     group by series_key, week_start
 ),
 
-{#- The series' dimension columns come from series_weeks; series_key stands for them here. -#}
+{# The series' dimension columns come from series_weeks; series_key stands for them here. -#}
 pairs as (
     select
         series_key,
@@ -121,13 +123,21 @@ totals as (
 ),
 
 model_margins as (
-    select series_key, week_start, model_label as label, sum(n_pairs) as n_label
+    select
+        series_key,
+        week_start,
+        model_label as label,
+        sum(n_pairs) as n_label
     from pairs
     group by series_key, week_start, model_label
 ),
 
 reference_margins as (
-    select series_key, week_start, reference_label as label, sum(n_pairs) as n_label
+    select
+        series_key,
+        week_start,
+        reference_label as label,
+        sum(n_pairs) as n_label
     from pairs
     group by series_key, week_start, reference_label
 ),
