@@ -23,10 +23,15 @@
 with runs as (
     select new_runs.* from {{ ref('stg_raw__eval_runs') }} as new_runs
     {% if is_incremental() %}
-    where new_runs.ingested_at > (
-        select coalesce(max(ingested_at), '-infinity'::timestamptz) from {{ this }}
-    ) - interval '{{ setting("incremental_lookback_minutes", "60") | int }} minutes'
-        and not exists (select from {{ this }} as loaded where loaded.run_id = new_runs.run_id)
+        where
+            new_runs.ingested_at > (
+                select coalesce(max(loaded.ingested_at), '-infinity'::timestamptz)
+                from {{ this }} as loaded
+            ) - interval '{{ setting("incremental_lookback_minutes", "60") | int }} minutes'
+            and not exists (
+                select from {{ this }} as loaded
+                where loaded.run_id = new_runs.run_id
+            )
     {% endif %}
 ),
 
