@@ -712,18 +712,23 @@ def test_fct_alerts_carries_links_for_bi(built):
 
 
 def test_a_series_mixing_prompt_versions_fails_a_dbt_test(built):
-    mixed = (
-        "update marts.fct_trend_daily set prompt_version = 'smuggled' where (series_key, run_date) ="
-        " (select series_key, max(run_date) from marts.fct_trend_daily group by series_key"
-        " having count(*) > 1 limit 1)"
-    )
+    row = "where series_key = %s and run_date = %s"
     with psycopg.connect(built["url"]) as conn:
-        original = conn.execute("select * from marts.fct_trend_daily").fetchall()
-        assert conn.execute(mixed).rowcount == 1
+        original = sorted(conn.execute("select * from marts.fct_trend_daily").fetchall(), key=str)
+        series_key, run_date = conn.execute(
+            "select series_key, max(run_date) from marts.fct_trend_daily group by series_key"
+            " having count(*) > 1 order by series_key limit 1"
+        ).fetchone()
+        prompt_version = conn.execute(
+            f"select prompt_version from marts.fct_trend_daily {row}", (series_key, run_date)
+        ).fetchone()[0]
+        conn.execute(f"update marts.fct_trend_daily set prompt_version = 'smuggled' {row}",
+                     (series_key, run_date))
     result = run_dbt(["test", "--select", "fct_trend_daily,test_name:one_version_per_series"], env=built["env"])
-    with psycopg.connect(built["url"]) as conn:
-        conn.execute("update marts.fct_trend_daily set prompt_version = null where prompt_version = 'smuggled'")
-        assert len(conn.execute("select * from marts.fct_trend_daily").fetchall()) == len(original)
+    with psycopg.connect(built["url"]) as conn:  # the other tests read this mart as it was built
+        conn.execute(f"update marts.fct_trend_daily set prompt_version = %s {row}",
+                     (prompt_version, series_key, run_date))
+        assert sorted(conn.execute("select * from marts.fct_trend_daily").fetchall(), key=str) == original
     assert not result.success
     assert [str(r.status) for r in result.result if r.node.resource_type == "test"] == ["fail"]
 
