@@ -6,8 +6,9 @@
   Kappa: (p_o - p_e) / (1 - p_e), p_e = Σ_label (model share × reference share).
 -#}
 {#-
-  Incremental by week: a week is recomputed whole when it received calls, or when one of its
-  calls received a review, since the last build.
+  Incremental by week: a week is recomputed whole when it received calls with a reference label
+  (rows of int_runs_with_consensus), or when one of its calls received a review, since the last
+  build. Calls without a label never reach this mart, so their weeks need no recomputing.
 -#}
 {{
     config(
