@@ -182,8 +182,8 @@ def _reuse_database(url: str, name: str) -> str:
     """The database of a previous run without its marts and its incremental day."""
     bench_url = urlunsplit(urlsplit(warehouse.libpq_url(url))._replace(path=f"/{name}"))
     with psycopg.connect(bench_url, autocommit=True) as conn:
-        conn.execute("drop schema if exists marts cascade")
-        conn.execute("drop schema if exists staging cascade")
+        for schema in ("marts", "intermediate", "staging"):
+            conn.execute(f"drop schema if exists {schema} cascade")
         conn.execute("delete from raw.eval_runs where idempotency_key like 'day-%'")
         conn.execute("vacuum analyze raw.eval_runs")
     return bench_url
@@ -311,8 +311,8 @@ def main() -> None:
     with psycopg.connect(url) as conn:
         sizes = conn.execute(
             "select relname, n_live_tup, pg_size_pretty(pg_total_relation_size(relid))"
-            " from pg_stat_user_tables where schemaname in ('raw', 'marts', 'staging')"
-            " and relname in ('eval_runs', 'fct_eval_runs', 'fct_trend_daily', 'fct_stage_daily',"
+            " from pg_stat_user_tables where schemaname in ('raw', 'intermediate', 'marts')"
+            " and relname in ('eval_runs', 'int_eval_runs', 'fct_trend_daily', 'fct_stage_daily',"
             " 'fct_issue_distribution_daily')"
         ).fetchall()
     for name, live, size in sizes:

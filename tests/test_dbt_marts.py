@@ -7,6 +7,7 @@ One warehouse and two dbt builds serve the whole module: dbt start-up is what co
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import uuid
@@ -43,18 +44,27 @@ CONFIG = Config(
     )
 )
 NO_KEY = "∅"
+LOADED = datetime(2026, 11, 10, 6, tzinfo=UTC)  # every load and review time the test sets itself
 
 
 # -- a varied run log -------------------------------------------------------------------------
 
 
 class RunLog:
-    """Builds RunRecords and reviews with every case the marts must count right."""
+    """Builds RunRecords and reviews with every case the marts must count right.
+
+    Ids come from a generator of their own, so the warehouse is the same on every run (the mart
+    checksums depend on it) and the rows drawn do not depend on how many ids were taken.
+    """
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
+        self.ids = random.Random(f"ids-{seed}")
         self.runs: list[RunRecord] = []
         self.reviews: list[tuple] = []
+
+    def new_id(self) -> uuid.UUID:
+        return uuid.UUID(int=self.ids.getrandbits(128), version=4)
 
     def at(self, day: date) -> datetime:
         return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
@@ -69,7 +79,8 @@ class RunLog:
         for _ in range(rng.choice([0] * 8 + [1, 2])):
             self.runs.append(
                 RunRecord(
-                    idempotency_key=key, started_at=started, status=rng.choice(["error", "timeout"]),
+                    run_id=self.new_id(), idempotency_key=key, started_at=started,
+                    status=rng.choice(["error", "timeout"]),
                     error_class="RateLimitError", latency_ms=rng.uniform(50, 3000),
                     input_tokens=rng.choice([None, 0]), cost_usd=rng.choice([None, 0.0]),
                     **{k: v for k, v in fields.items() if k not in ("verdict", "passed", "score", "issue_tags")},
@@ -82,7 +93,7 @@ class RunLog:
         if status == "parse_error":
             fields = {**fields, "verdict": None, "passed": None, "score": None, "issue_tags": []}
         record = RunRecord(
-            idempotency_key=key, started_at=started, status=status,
+            run_id=self.new_id(), idempotency_key=key, started_at=started, status=status,
             latency_ms=None if rng.random() < 0.05 else rng.lognormvariate(6.5, 0.5),
             input_tokens=rng.randrange(200, 2000), output_tokens=rng.randrange(10, 400),
             cost_usd=rng.uniform(0, 0.01), **fields,
@@ -106,7 +117,7 @@ class RunLog:
             label = truth if self.rng.random() < 0.7 else self.rng.choice(VERDICTS)
             if self.rng.random() < 0.05:
                 label = None  # a reviewer who only left notes
-            self.reviews.append((uuid.uuid4(), run.run_id, f"{panel}-{i}", label))
+            self.reviews.append((self.new_id(), run.run_id, f"{panel}-{i}", label))
 
 
 def golden_items() -> list[tuple]:
@@ -213,12 +224,12 @@ def first_log(log: RunLog, days: list[date]) -> None:
                      **log.graded(None, 0))
 
 
-def _copy_reviews(conn, reviews: list[tuple], when: datetime | None = None) -> None:
+def _copy_reviews(conn, reviews: list[tuple]) -> None:
     with conn.cursor() as cur:
         cur.executemany(
             "insert into raw.human_reviews (review_id, run_id, reviewer, verdict, reviewed_at)"
-            " values (%s, %s, %s, %s, coalesce(%s, now()))",
-            [(*review, when) for review in reviews],
+            " values (%s, %s, %s, %s, %s)",
+            [(*review, LOADED) for review in reviews],
         )
     conn.commit()
 
@@ -234,30 +245,50 @@ def _load_reference_tables(conn) -> None:
             kind = "answer" if suite == "general-qa" else "grader"
             cur.execute(
                 "insert into raw.golden_suites (suite, suite_version, kind, verdicts, passing_verdicts,"
-                " item_count) values (%s, %s, %s, %s, %s, %s)",
-                (suite, version, kind, VERDICTS, ["pass"], len(rows)),
+                " item_count, loaded_at) values (%s, %s, %s, %s, %s, %s, %s)",
+                (suite, version, kind, VERDICTS, ["pass"], len(rows), LOADED),
             )
             cur.executemany(
                 "insert into raw.golden_items (suite, suite_version, item_id, item_hash, stage,"
-                " category, inputs, expected) values (%s, %s, %s, %s, %s, %s, %s, %s)", rows,
+                " category, inputs, expected, loaded_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [(*row, LOADED) for row in rows],
             )
         cur.executemany(
-            "insert into raw.prompt_versions (prompt_name, prompt_version, template) values (%s, %s, 't')",
-            [("grader", "gp1"), ("grader", "gp2"), ("judge", "jp1"), ("answer", "ap1")],
+            "insert into raw.prompt_versions (prompt_name, prompt_version, template, created_at)"
+            " values (%s, %s, 't', %s)",
+            [("grader", "gp1", LOADED), ("grader", "gp2", LOADED), ("judge", "jp1", LOADED),
+             ("answer", "ap1", LOADED)],
         )
         alert = cur.execute(
             "insert into raw.alerts (dedupe_key, kind, severity, subject, message, example_run_ids,"
-            " orchestrator_run_id) values ('k1', 'pass_rate_drift', 'warning', 'stage loops',"
-            " 'loops got easy', %s, 'dagster-run-1') returning alert_id",
-            ([uuid.UUID(int=1), uuid.UUID(int=2)],),
+            " orchestrator_run_id, created_at) values ('k1', 'pass_rate_drift', 'warning',"
+            " 'stage loops', 'loops got easy', %s, 'dagster-run-1', %s) returning alert_id",
+            ([uuid.UUID(int=1), uuid.UUID(int=2)], LOADED),
         ).fetchone()[0]
         cur.execute(
-            "insert into raw.alerts (dedupe_key, kind, severity, subject, message, acknowledged_at)"
-            " values ('k2', 'cost_spike', 'info', 'model judge', 'cost up', now())"
+            "insert into raw.alerts (dedupe_key, kind, severity, subject, message, created_at,"
+            " acknowledged_at) values ('k2', 'cost_spike', 'info', 'model judge', 'cost up', %s, %s)",
+            (LOADED, LOADED),
         )
         cur.execute(
             "insert into raw.alert_deliveries (alert_id, webhook, attempts, delivered_at)"
-            " values (%s, 'slack', 1, now()), (%s, 'pager', 3, null)", (alert, alert),
+            " values (%s, 'slack', 1, %s), (%s, 'pager', 3, null)", (alert, LOADED, alert),
+        )
+        summary = {"paired_items": 27, "baseline_accuracy": 0.7, "candidate_accuracy": 0.85,
+                   "delta": 0.15, "ci_low": -0.02, "ci_high": 0.31, "mcnemar_p": 0.07,
+                   "baseline_only": 2, "candidate_only": 6}
+        cur.executemany(
+            "insert into raw.gate_decisions (decision_id, suite, suite_version, baseline, candidate,"
+            " decision, criteria, summary, decided_at) values (%s, 'intro-python', 'v2',"
+            " 'tutor-small@gp1', 'tutor-large@gp2', %s, %s, %s, %s)",
+            [
+                (uuid.UUID(int=10), "no-deploy", json.dumps([
+                    {"name": "accuracy", "status": "fail"},
+                    {"name": "regressions", "status": "insufficient"},
+                ]), json.dumps(summary), LOADED - timedelta(days=1)),
+                (uuid.UUID(int=11), "deploy", json.dumps([{"name": "accuracy", "status": "pass"}]),
+                 json.dumps(summary), LOADED),
+            ],
         )
     conn.commit()
 
@@ -291,7 +322,7 @@ def built(pg_server, tmp_path_factory):
     first_log(late, [DAYS[3]])
     retried = [r for r in earlier_runs if r.status in ("error", "timeout")][:5]
     retries = [
-        RunRecord(idempotency_key=r.idempotency_key, source=r.source, role=r.role, model=r.model,
+        RunRecord(run_id=log.new_id(), idempotency_key=r.idempotency_key, source=r.source, role=r.role, model=r.model,
                   started_at=r.started_at + timedelta(minutes=5), status="ok", stage=r.stage,
                   prompt_name=r.prompt_name, prompt_version=r.prompt_version, suite=r.suite,
                   suite_version=r.suite_version, item_id=r.item_id, verdict="pass", passed=True)
@@ -822,18 +853,23 @@ def test_fct_alerts_carries_links_for_bi(built):
 
 
 def test_a_series_mixing_prompt_versions_fails_a_dbt_test(built):
-    mixed = (
-        "update marts.fct_trend_daily set prompt_version = 'smuggled' where (series_key, run_date) ="
-        " (select series_key, max(run_date) from marts.fct_trend_daily group by series_key"
-        " having count(*) > 1 limit 1)"
-    )
+    row = "where series_key = %s and run_date = %s"
     with psycopg.connect(built["url"]) as conn:
-        original = conn.execute("select * from marts.fct_trend_daily").fetchall()
-        assert conn.execute(mixed).rowcount == 1
+        original = sorted(conn.execute("select * from marts.fct_trend_daily").fetchall(), key=str)
+        series_key, run_date = conn.execute(
+            "select series_key, max(run_date) from marts.fct_trend_daily group by series_key"
+            " having count(*) > 1 order by series_key limit 1"
+        ).fetchone()
+        prompt_version = conn.execute(
+            f"select prompt_version from marts.fct_trend_daily {row}", (series_key, run_date)
+        ).fetchone()[0]
+        conn.execute(f"update marts.fct_trend_daily set prompt_version = 'smuggled' {row}",
+                     (series_key, run_date))
     result = run_dbt(["test", "--select", "fct_trend_daily,test_name:one_version_per_series"], env=built["env"])
-    with psycopg.connect(built["url"]) as conn:
-        conn.execute("update marts.fct_trend_daily set prompt_version = null where prompt_version = 'smuggled'")
-        assert len(conn.execute("select * from marts.fct_trend_daily").fetchall()) == len(original)
+    with psycopg.connect(built["url"]) as conn:  # the other tests read this mart as it was built
+        conn.execute(f"update marts.fct_trend_daily set prompt_version = %s {row}",
+                     (prompt_version, series_key, run_date))
+        assert sorted(conn.execute("select * from marts.fct_trend_daily").fetchall(), key=str) == original
     assert not result.success
     assert [str(r.status) for r in result.result if r.node.resource_type == "test"] == ["fail"]
 
@@ -857,25 +893,112 @@ def test_every_python_reader_query_runs_on_the_built_marts(built):
     assert empty == ["stage_pass_rates.sql", "golden_items.sql"]
 
 
-def test_the_bi_role_reads_marts_and_cannot_read_raw_or_staging(built):
+# -- every mart unchanged by refactors -----------------------------------------------------------
+
+CHECKSUMS = Path(__file__).with_name("mart_checksums.json")
+# Set when a mart changes on purpose: the test then writes the new checksums (review the diff).
+WRITE_CHECKSUMS_ENV = "EVALHOUSE_WRITE_MART_CHECKSUMS"
+# Stamped by the build, not derived from the data.
+LOAD_TIME_COLUMNS = {"loaded_at", "ingested_at", "runs_loaded_through", "reviews_ingested_through"}
+
+
+def _column_text(name: str, data_type: str) -> str:
+    """A column as text; floats to 10 significant digits, since sums in another row order may
+    differ in the last bits."""
+    column = f'"{name}"'
+    if data_type not in ("double precision", "real"):
+        return f"{column}::text"
+    return (
+        f"case when {column} = 0 or {column} in ('NaN', 'Infinity', '-Infinity') then {column}::text"
+        f" else round({column}::numeric, 9 - floor(log(abs({column}::numeric)))::int)::text end"
+    )
+
+
+def mart_checksums(url: str) -> dict[str, dict[str, object]]:
+    """Per mart: its row count and an order-independent md5 of its rows (load-time columns out)."""
+    with psycopg.connect(url) as conn:
+        columns: dict[str, list[str]] = {}
+        for table, name, data_type in conn.execute(
+            "select table_name, column_name, data_type from information_schema.columns"
+            " where table_schema = 'marts' order by table_name, ordinal_position"
+        ):
+            if name not in LOAD_TIME_COLUMNS:
+                columns.setdefault(table, []).append(_column_text(name, data_type))
+        checksums = {}
+        for table, texts in sorted(columns.items()):
+            rows, digest = conn.execute(
+                f"select count(*), md5(coalesce(string_agg(row_md5, '' order by row_md5), ''))"
+                f" from (select md5(row({', '.join(texts)})::text)"
+                f" as row_md5 from marts.{table}) as hashed"
+            ).fetchone()
+            checksums[table] = {"rows": rows, "md5": digest}
+    return checksums
+
+
+def test_every_recorded_mart_matches_its_checksum(built):
+    got = mart_checksums(built["url"])
+    if os.environ.get(WRITE_CHECKSUMS_ENV):
+        CHECKSUMS.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n")
+    recorded = json.loads(CHECKSUMS.read_text())
+    # A mart added later has no "before" to match: record it with EVALHOUSE_WRITE_MART_CHECKSUMS.
+    assert {name: got.get(name) for name in recorded} == recorded
+
+
+def test_the_bi_role_reads_every_mart_and_nothing_below_them(built):
     with psycopg.connect(built["url"], autocommit=True) as conn:
+        marts = [row[0] for row in conn.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts'"
+        )]
         conn.execute("set role evalhouse_bi")
-        for mart in ("fct_eval_runs", "fct_stage_daily", "fct_leaderboard", "fct_alerts"):
-            conn.execute(f"select count(*) from marts.{mart}").fetchone()
-        for forbidden in ("raw.eval_runs", "raw.human_reviews", "staging.stg_raw__eval_runs"):
+        assert {"fct_eval_runs", "fct_stage_daily", "fct_alerts"} <= set(marts)
+        for mart in marts:  # fct_eval_runs among them: a view of intermediate.int_eval_runs
+            conn.execute(f"select * from marts.{mart} limit 1").fetchall()
+        for forbidden in (
+            "raw.eval_runs", "raw.human_reviews", "staging.stg_raw__eval_runs",
+            "intermediate.int_eval_runs", "intermediate.int_human_consensus",
+            "intermediate.int_stage_daily_counts",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(f"select 1 from {forbidden} limit 1")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("delete from marts.fct_alerts")
 
 
-def test_docs_generate_and_source_freshness_work(built):
+def test_docs_generate_works(built):
     target = Path(built["env"]["DBT_TARGET_PATH"])
     assert run_dbt(["docs", "generate"], env=built["env"]).success
     catalog = json.loads((target / "catalog.json").read_text())
     assert "model.evalhouse.fct_stage_daily" in catalog["nodes"]
-    freshness = run_dbt(["source", "freshness"], env=built["env"])
-    assert freshness.success
-    sources = [r for r in freshness.result if r.node.resource_type == "source"]
-    assert {r.node.name for r in sources} == {"eval_runs", "human_reviews"}
-    assert {str(r.status) for r in sources} == {"pass"}
+    assert "model.evalhouse.int_eval_runs" in catalog["nodes"]
+
+
+# table: (its freshness column, age of its newest row, expected status); see _raw__sources.yml
+FRESHNESS = {
+    "eval_runs": ("ingested_at", timedelta(hours=80), "error"),
+    "human_reviews": ("ingested_at", timedelta(days=8), "warn"),
+    "review_queue": ("queued_at", timedelta(hours=1), "pass"),
+    "golden_suites": ("loaded_at", timedelta(days=400), "warn"),
+    "golden_items": ("loaded_at", timedelta(days=10), "pass"),
+    "prompt_versions": ("created_at", timedelta(days=10), "pass"),
+    "alerts": ("created_at", timedelta(days=31), "warn"),
+    "alert_deliveries": ("last_attempt_at", timedelta(days=1), "pass"),
+    "gate_decisions": ("decided_at", timedelta(days=1000), "warn"),
+}
+
+
+def test_every_source_table_has_freshness_and_only_stopped_writers_error(warehouse_url, tmp_path):
+    log = RunLog(seed=1)
+    run = log.call(key_parts=("fresh",), day=FIRST_DAY, source="production", role="candidate",
+                   model="m", **log.graded(None, 0))
+    with psycopg.connect(warehouse_url) as conn:
+        _load_reference_tables(conn)
+        write_runs(conn, log.runs)
+        _copy_reviews(conn, [(log.new_id(), run.run_id, "r", "pass")])
+        conn.execute("insert into raw.review_queue (run_id, reason) values (%s, 'sampled')", (run.run_id,))
+        conn.execute("update raw.alert_deliveries set last_attempt_at = now()")
+        for table, (column, age, _) in FRESHNESS.items():
+            conn.execute(f"update raw.{table} set {column} = now() - %s", (age,))
+    env = dbt_env(url=warehouse_url, config=CONFIG, target_path=tmp_path / "dbt_target")
+    freshness = run_dbt(["source", "freshness"], env=env)
+    statuses = {r.node.name: str(r.status) for r in freshness.result if r.node.resource_type == "source"}
+    assert statuses == {table: status for table, (_, _, status) in FRESHNESS.items()}

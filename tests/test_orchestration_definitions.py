@@ -187,7 +187,7 @@ def test_the_code_location_has_every_asset_check_job_schedule_and_sensor():
     assert {f"marts/{mart}" for mart in MARTS} <= keys
     for mart, check in DRIFT_CHECKS:
         assert check in checks[mart]
-    dbt_tests = sum(len(names) for key, names in checks.items() if key.startswith(("marts/", "staging/")))
+    dbt_tests = sum(len(names) for key, names in checks.items() if key.startswith(("marts/", "intermediate/", "staging/")))
     assert dbt_tests > 50, "dbt tests are asset checks"
 
     job = defs.resolve_job_def("nightly_drift")

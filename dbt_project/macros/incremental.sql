@@ -1,16 +1,17 @@
 {#-
-  Incremental marts over fct_eval_runs recompute whole periods (days or weeks) that received rows
-  since their last build. Each such mart stores `runs_loaded_through` (the newest
-  fct_eval_runs.loaded_at it has aggregated); the periods to redo are those of fct rows loaded
-  later. The list is fetched first and inlined as literals, so Postgres reads those periods
-  through the period index instead of planning a join over the whole fact table.
+  Incremental models over the call-level int_eval_runs recompute whole periods (days or weeks)
+  that received rows since their last build. Each such model stores `runs_loaded_through` (the
+  newest loaded_at it has aggregated); the periods to redo are those of rows of `loaded_from` (the
+  relation the model aggregates: int_eval_runs or a view over it, carrying `loaded_at` and the
+  period column) loaded later. The list is fetched first and inlined as literals, so Postgres
+  reads those periods through the period index instead of planning a join over the whole table.
 -#}
-{% macro changed_periods_filter(period_column, also_changed=none) -%}
+{% macro changed_periods_filter(period_column, loaded_from, also_changed=none) -%}
     {#- also_changed: a query of more periods to redo (e.g. weeks whose runs got new reviews). -#}
     {%- if is_incremental() -%}
         {%- set query -%}
             select distinct {{ period_column }}::text
-            from {{ ref('fct_eval_runs') }}
+            from {{ loaded_from }}
             where loaded_at > (
                 select coalesce(max(runs_loaded_through), '-infinity'::timestamptz) from {{ this }}
             )
@@ -36,13 +37,14 @@
 {%- endmacro %}
 
 {#-
-  For changed_periods_filter's also_changed in marts that compare with human reviews: the weeks
-  of calls that received a review since the mart's last build (its reviews_ingested_through).
+  For changed_periods_filter's also_changed in models that compare with human reviews: the weeks
+  of calls (rows of `runs`, the relation the model aggregates) that received a review since the
+  model's last build (its reviews_ingested_through).
 -#}
-{% macro reviewed_weeks() -%}
+{% macro reviewed_weeks(runs) -%}
     select distinct runs.week_start
     from {{ ref('stg_raw__human_reviews') }} as reviews
-    inner join {{ ref('fct_eval_runs') }} as runs on runs.run_id = reviews.run_id
+    inner join {{ runs }} as runs on runs.run_id = reviews.run_id
     where reviews.ingested_at > (
         select coalesce(max(reviews_ingested_through), '-infinity'::timestamptz) from {{ this }}
     )

@@ -2,11 +2,11 @@
   Golden accuracy counts per item, model, prompt version and role per week, kept incrementally
   (weeks that received calls are recomputed), so fct_leaderboard sums a small table instead of
   re-deriving every outcome. Outcomes come from int_golden_outcomes (the one definition).
-  runs_loaded_through is fct_eval_runs' newest load at build time: the outcomes view reads the
-  run log itself, so a row it counted before fct_eval_runs loaded it makes its week recompute
+  runs_loaded_through is int_eval_runs' newest load at build time: the outcomes view reads the
+  run log itself, so a row it counted before int_eval_runs loaded it makes its week recompute
   once more, never less.
 -#}
--- depends_on: {{ ref('fct_eval_runs') }}
+-- depends_on: {{ ref('int_eval_runs') }}
 {{
     config(
         materialized='incremental',
@@ -18,7 +18,7 @@
 
 with outcomes as (
     select * from {{ ref('int_golden_outcomes') }}
-    where {{ changed_periods_filter('week_start') }}
+    where {{ changed_periods_filter('week_start', ref('int_eval_runs')) }}
 ),
 
 final as (
@@ -35,7 +35,7 @@ final as (
         count(*) filter (where is_correct) as n_correct,
         count(*) filter (where outcome = 'parse_error') as n_parse_errors,
         count(*) filter (where outcome = 'unjudged') as n_unjudged,
-        (select max(loaded_at) from {{ ref('fct_eval_runs') }}) as runs_loaded_through
+        (select max(loaded_at) from {{ ref('int_eval_runs') }}) as runs_loaded_through
     from outcomes
     group by week_start, suite, suite_version, coalesce(category, '(none)'), role, model,
         prompt_version, item_id

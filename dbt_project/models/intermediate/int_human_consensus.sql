@@ -26,7 +26,9 @@ ranked as (
         n_reviewers,
         sum(n_reviewers) over (partition by run_id) as n_reviews,
         count(*) over (partition by run_id) as n_distinct_verdicts,
-        row_number() over (partition by run_id order by n_reviewers desc, verdict) as rank_in_run
+        row_number() over (
+            partition by run_id order by n_reviewers desc, verdict asc
+        ) as rank_in_run
     from label_counts
 ),
 

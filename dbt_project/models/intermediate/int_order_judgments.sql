@@ -10,10 +10,10 @@
   A parse error's label is '<parse_error>': it never equals a reference.
   Labels are joined here from int_human_consensus and the golden items (the expected verdict:
   the row's own, else its golden item's, as in int_runs_with_consensus) rather than through
-  that view, whose joins over every call would hide a week filter from fct_eval_runs' index.
+  that view, whose joins over every call would hide a week filter from int_eval_runs' index.
 -#}
 with judgments as (
-    select * from {{ ref('fct_eval_runs') }}
+    select * from {{ ref('int_eval_runs') }}
     where is_settled
         and position is not null
 ),
@@ -54,7 +54,7 @@ keyed as (
 
 {#-
   Item labels as window aggregates partitioned by week and item (item_key includes the week),
-  so a filter on week_start reaches fct_eval_runs' week index through this view.
+  so a filter on week_start reaches int_eval_runs' week index through this view.
 -#}
 labelled_items as (
     select

@@ -23,8 +23,8 @@
 
 {%- set regraded_days -%}
     select distinct graded.run_date
-    from {{ ref('fct_eval_runs') }} as regrades
-    inner join {{ ref('fct_eval_runs') }} as graded on graded.run_id = regrades.parent_run_id
+    from {{ ref('int_eval_runs') }} as regrades
+    inner join {{ ref('int_eval_runs') }} as graded on graded.run_id = regrades.parent_run_id
     where regrades.source = 'production_sample'
         and regrades.loaded_at > (
             select coalesce(max(runs_loaded_through), '-infinity'::timestamptz) from {{ this }}
@@ -42,11 +42,15 @@ with population as (
         verdict,
         passed,
         loaded_at
-    from {{ ref('fct_eval_runs') }}
+    from {{ ref('int_eval_runs') }}
     where source = 'production'
         and role = 'grader'
         and status = 'ok'
-        and {{ changed_periods_filter('run_date', also_changed=regraded_days) }}
+        and {{
+            changed_periods_filter(
+                'run_date', ref('int_eval_runs'), also_changed=regraded_days
+            )
+        }}
 ),
 
 {#- A re-grade runs on or after the day it samples: the run_date bound keeps this an index scan. -#}
@@ -60,7 +64,7 @@ regrades as (
         runs.verdict,
         runs.passed,
         runs.loaded_at
-    from {{ ref('fct_eval_runs') }} as runs
+    from {{ ref('int_eval_runs') }} as runs
     inner join population on population.run_id = runs.parent_run_id
     where runs.source = 'production_sample'
         and runs.run_date >= (select min(run_date) from population)

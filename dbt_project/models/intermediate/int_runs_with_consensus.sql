@@ -1,10 +1,10 @@
 {#-
   Settled calls that have something to be compared with: a human consensus (or reviews without
   one, kept to be counted), or a golden expected verdict (the row's own, else the golden item's).
-  A view over fct_eval_runs so filters on week_start reach its index.
+  A view over int_eval_runs so filters on week_start and loaded_at reach its indexes.
 -#}
 with runs as (
-    select * from {{ ref('fct_eval_runs') }}
+    select * from {{ ref('int_eval_runs') }}
     where is_settled
 ),
 

@@ -13,9 +13,9 @@
 }}
 
 with runs as (
-    select * from {{ ref('fct_eval_runs') }}
+    select * from {{ ref('int_eval_runs') }}
     where stage is not null
-        and {{ changed_periods_filter('run_date') }}
+        and {{ changed_periods_filter('run_date', ref('int_eval_runs')) }}
 ),
 
 final as (

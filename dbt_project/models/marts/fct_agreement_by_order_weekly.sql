@@ -26,7 +26,12 @@ with judgments as (
         {{ series_key(['reference'] + stage_series_columns()) }} as series_key,
         int_order_judgments.*
     from {{ ref('int_order_judgments') }} as int_order_judgments
-    where {{ changed_periods_filter('week_start', also_changed=reviewed_weeks()) }}
+    where {{
+        changed_periods_filter(
+            'week_start', ref('int_order_judgments'),
+            also_changed=reviewed_weeks(ref('int_order_judgments')),
+        )
+    }}
 ),
 
 reviews_watermark as (

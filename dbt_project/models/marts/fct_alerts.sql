@@ -44,11 +44,13 @@ final as (
         cardinality(alerts.example_run_ids) as n_example_runs,
         '{{ base_url }}/alerts/' || alerts.alert_id as alert_url,
         array(
-            select '{{ base_url }}/runs/' || run_id
+            select '{{ base_url }}/runs/' || example.run_id
             from unnest(alerts.example_run_ids) as example (run_id)
         ) as example_run_urls,
-        case when alerts.orchestrator_run_id is not null
-            then '{{ dagster_url }}/runs/' || alerts.orchestrator_run_id end as dagster_run_url,
+        case
+            when alerts.orchestrator_run_id is not null
+                then '{{ dagster_url }}/runs/' || alerts.orchestrator_run_id
+        end as dagster_run_url,
         alerts.orchestrator_run_id
     from alerts
     left join deliveries on deliveries.alert_id = alerts.alert_id

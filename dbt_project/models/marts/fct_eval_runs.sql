@@ -1,33 +1,13 @@
 {#-
-  Raw rows are immutable (the writer only inserts), so each build appends what was ingested since
-  the newest ingested_at already here. The look-back re-reads a window before that mark (a writer
-  transaction that began earlier but committed later carries an older ingested_at); rows of that
-  window already loaded are skipped by run_id (an index probe each), so nothing is deleted and
-  rewritten in a 10M-row table.
+  The call-level fact as BI reads it: a view of int_eval_runs, which is where it is built
+  (incrementally) and where every other model reads it, so the marts stay leaves. A view costs
+  no copy of the largest table; Postgres checks the view owner's rights on int_eval_runs, so the
+  BI role reads it without access to the intermediate schema.
 -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='fail',
-        indexes=[
-            {'columns': ['run_id'], 'unique': true},
-            {'columns': ['loaded_at']},
-            {'columns': ['ingested_at']},
-            {'columns': ['run_date']},
-            {'columns': ['week_start']},
-        ],
-    )
-}}
+{{ config(materialized='view') }}
 
 with runs as (
-    select * from {{ ref('stg_raw__eval_runs') }} as new_runs
-    {% if is_incremental() %}
-    where new_runs.ingested_at > (
-        select coalesce(max(ingested_at), '-infinity'::timestamptz) from {{ this }}
-    ) - interval '{{ setting("incremental_lookback_minutes", "60") | int }} minutes'
-        and not exists (select from {{ this }} as loaded where loaded.run_id = new_runs.run_id)
-    {% endif %}
+    select * from {{ ref('int_eval_runs') }}
 ),
 
 final as (
@@ -37,7 +17,7 @@ final as (
         batch_id,
         parent_run_id,
         trial,
-        attributes ->> 'position' as position,
+        position,
         source,
         touchpoint,
         suite,
@@ -52,8 +32,8 @@ final as (
         prompt_name,
         prompt_version,
         status,
-        status in ('ok', 'parse_error') as is_settled,
-        status in ('error', 'timeout') as is_failed,
+        is_settled,
+        is_failed,
         error_class,
         attempts,
         verdict,
@@ -61,23 +41,19 @@ final as (
         score,
         issue_tags,
         expected_verdict,
-        case
-            when expected_verdict is null then null
-            when status = 'parse_error' then false
-            when status = 'ok' then coalesce(verdict = expected_verdict, false)
-        end as is_correct,
+        is_correct,
         sample_weight,
         started_at,
-        {{ evaluated_date() }} as run_date,
-        date_trunc('week', {{ evaluated_date() }})::date as week_start,
-        (started_at at time zone 'UTC')::date as ran_date,
+        run_date,
+        week_start,
+        ran_date,
         latency_ms,
         input_tokens,
         output_tokens,
-        coalesce(input_tokens, 0) + coalesce(output_tokens, 0) as total_tokens,
+        total_tokens,
         cost_usd,
         ingested_at,
-        now() as loaded_at
+        loaded_at
     from runs
 )
 

@@ -10,20 +10,21 @@ criteria as (
     select
         decisions.decision_id,
         count(*) as n_criteria,
-        count(*) filter (where criterion ->> 'status' = 'fail') as n_failed,
-        count(*) filter (where criterion ->> 'status' = 'insufficient') as n_insufficient,
+        count(*) filter (where elements.criterion ->> 'status' = 'fail') as n_failed,
+        count(*) filter (where elements.criterion ->> 'status' = 'insufficient') as n_insufficient,
         coalesce(
-            array_agg(criterion ->> 'name' order by ordinality)
-                filter (where criterion ->> 'status' = 'fail'),
+            array_agg(elements.criterion ->> 'name' order by elements.ordinality)
+            filter (where elements.criterion ->> 'status' = 'fail'),
             '{}'
         ) as failed_criteria,
         coalesce(
-            array_agg(criterion ->> 'name' order by ordinality)
-                filter (where criterion ->> 'status' = 'insufficient'),
+            array_agg(elements.criterion ->> 'name' order by elements.ordinality)
+            filter (where elements.criterion ->> 'status' = 'insufficient'),
             '{}'
         ) as insufficient_criteria
     from decisions
-    cross join lateral jsonb_array_elements(decisions.criteria)
+    cross join
+        lateral jsonb_array_elements(decisions.criteria)
         with ordinality as elements (criterion, ordinality)
     group by decisions.decision_id
 ),
@@ -59,7 +60,7 @@ final as (
         coalesce(criteria.insufficient_criteria, '{}') as insufficient_criteria,
         row_number() over (
             partition by decisions.suite, decisions.baseline, decisions.candidate
-            order by decisions.decided_at desc, decisions.decision_id
+            order by decisions.decided_at desc, decisions.decision_id asc
         ) = 1 as is_latest_for_pair,
         decisions.report_path
     from decisions

@@ -13,10 +13,10 @@
 
 with runs as (
     select {{ stage_series_list() }}, run_date, issue_tags, loaded_at
-    from {{ ref('fct_eval_runs') }}
+    from {{ ref('int_eval_runs') }}
     where status = 'ok'
         and stage is not null
-        and {{ changed_periods_filter('run_date') }}
+        and {{ changed_periods_filter('run_date', ref('int_eval_runs')) }}
 ),
 
 series_totals as (
@@ -34,13 +34,15 @@ tag_counts as (
         tags.issue_tag,
         count(*) as n_runs_with_tag
     from runs
-    cross join lateral (
-        select distinct tag from unnest(runs.issue_tags) as tag where tag is not null
-    ) as tags (issue_tag)
+    cross join
+        lateral (
+            select distinct tag from unnest(runs.issue_tags) as tag
+            where tag is not null
+        ) as tags (issue_tag)
     group by {{ stage_series_list('runs') }}, runs.run_date, tags.issue_tag
 ),
 
-{#- Keys are hashed after aggregation (few rows), so the join is a plain hash join. -#}
+{# Keys are hashed after aggregation (few rows), so the join is a plain hash join. -#}
 keyed_totals as (
     select
         {{ series_key(stage_series_columns()) }}

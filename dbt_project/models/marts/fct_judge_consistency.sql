@@ -22,9 +22,14 @@
 }}
 
 with runs as (
-    select * from {{ ref('fct_eval_runs') }}
+    select * from {{ ref('int_eval_runs') }}
     where is_settled
-        and {{ changed_periods_filter('week_start', also_changed=reviewed_weeks()) }}
+        and {{
+            changed_periods_filter(
+                'week_start', ref('int_eval_runs'),
+                also_changed=reviewed_weeks(ref('int_eval_runs')),
+            )
+        }}
 ),
 
 consensus as (
@@ -94,7 +99,8 @@ scored_items as (
         {{ series_key(stage_series_columns()) }}
             as series_key,
         items.*,
-        n_parse_errors = 0 and n_verdicts = n_judgments and n_distinct_verdicts = 1 as is_consistent,
+        n_parse_errors = 0 and n_verdicts = n_judgments and n_distinct_verdicts = 1
+            as is_consistent,
         n_with_expected = n_judgments as has_expected,
         n_with_expected = n_judgments and n_correct = n_judgments as is_strictly_correct,
         human_majority_label is not null as has_human_majority,

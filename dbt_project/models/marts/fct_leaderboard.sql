@@ -14,31 +14,66 @@ golden_items as (
 ),
 
 by_category as (
-    select model, prompt_version, role, suite, suite_version, category, item_id, n_judged,
-        n_correct, n_parse_errors, n_unjudged
+    select
+        model,
+        prompt_version,
+        role,
+        suite,
+        suite_version,
+        category,
+        item_id,
+        n_judged,
+        n_correct,
+        n_parse_errors,
+        n_unjudged
     from item_scores
     union all
-    select model, prompt_version, role, suite, suite_version, '(all)', item_id, n_judged,
-        n_correct, n_parse_errors, n_unjudged
+    select
+        model,
+        prompt_version,
+        role,
+        suite,
+        suite_version,
+        '(all)' as category,
+        item_id,
+        n_judged,
+        n_correct,
+        n_parse_errors,
+        n_unjudged
     from item_scores
 ),
 
 suite_items as (
-    select suite, suite_version, coalesce(category, '(none)') as category, item_id
+    select
+        suite,
+        suite_version,
+        coalesce(category, '(none)') as category,
+        item_id
     from golden_items
     union all
-    select suite, suite_version, '(all)' as category, item_id
+    select
+        suite,
+        suite_version,
+        '(all)' as category,
+        item_id
     from golden_items
 ),
 
 items_per_category as (
-    select suite, suite_version, category, count(*) as n_items_in_suite
+    select
+        suite,
+        suite_version,
+        category,
+        count(*) as n_items_in_suite
     from suite_items
     group by suite, suite_version, category
 ),
 
 loaded_versions as (
-    select distinct suite, suite_version from golden_items
+    select distinct
+        suite,
+        suite_version
+    from golden_items
 ),
 
 scores as (
@@ -60,13 +95,17 @@ scores as (
         and suite_items.suite_version = by_category.suite_version
         and suite_items.category = by_category.category
         and suite_items.item_id = by_category.item_id
-    group by by_category.model, by_category.prompt_version, by_category.role,
+    group by
+        by_category.model, by_category.prompt_version, by_category.role,
         by_category.suite, by_category.suite_version, by_category.category
 ),
 
 final as (
     select
-        {{ series_key(['scores.model', 'scores.prompt_version', 'scores.role', 'scores.suite', 'scores.suite_version', 'scores.category']) }}
+        {{ series_key([
+            'scores.model', 'scores.prompt_version', 'scores.role', 'scores.suite',
+            'scores.suite_version', 'scores.category',
+        ]) }}
             as series_key,
         scores.suite,
         scores.suite_version,
@@ -84,7 +123,8 @@ final as (
         case when loaded_versions.suite is not null then scores.n_items_judged end
             as n_items_judged,
         case when loaded_versions.suite is not null
-            then coalesce(items_per_category.n_items_in_suite, 0) end as n_items_in_suite,
+                then coalesce(items_per_category.n_items_in_suite, 0)
+        end as n_items_in_suite,
         {{ safe_ratio(
             'case when loaded_versions.suite is not null then scores.n_items_judged end',
             'items_per_category.n_items_in_suite'

@@ -9,8 +9,8 @@
 }}
 
 with runs as (
-    select * from {{ ref('fct_eval_runs') }}
-    where {{ changed_periods_filter('run_date') }}
+    select * from {{ ref('int_eval_runs') }}
+    where {{ changed_periods_filter('run_date', ref('int_eval_runs')) }}
 ),
 
 aggregated as (

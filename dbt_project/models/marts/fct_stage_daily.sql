@@ -24,7 +24,7 @@ with_baseline as (
         partition by series_key
         order by run_date
         range between interval '{{ baseline_days() }} days' preceding
-            and interval '1 day' preceding
+        and interval '1 day' preceding
     )
 ),
 

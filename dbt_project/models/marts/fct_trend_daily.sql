@@ -9,10 +9,24 @@
 
 with runs as (
     select
-        model, prompt_version, suite, suite_version, source, role, run_date, status, is_settled,
-        is_failed, passed, latency_ms, input_tokens, output_tokens, cost_usd, loaded_at
-    from {{ ref('fct_eval_runs') }}
-    where {{ changed_periods_filter('run_date') }}
+        model,
+        prompt_version,
+        suite,
+        suite_version,
+        source,
+        role,
+        run_date,
+        status,
+        is_settled,
+        is_failed,
+        passed,
+        latency_ms,
+        input_tokens,
+        output_tokens,
+        cost_usd,
+        loaded_at
+    from {{ ref('int_eval_runs') }}
+    where {{ changed_periods_filter('run_date', ref('int_eval_runs')) }}
 ),
 
 {#- Accuracy counts golden outcomes (int_golden_outcomes), the one definition of correctness. -#}
@@ -24,7 +38,7 @@ golden as (
         count(*) filter (where outcome = 'parse_error') as n_golden_parse_errors,
         count(*) filter (where outcome = 'unjudged') as n_unjudged
     from {{ ref('int_golden_outcomes') }}
-    where {{ changed_periods_filter('run_date') }}
+    where {{ changed_periods_filter('run_date', ref('int_eval_runs')) }}
     group by model, prompt_version, suite, suite_version, source, role, run_date
 ),
 
@@ -55,7 +69,7 @@ aggregated as (
     group by model, prompt_version, suite, suite_version, source, role, run_date
 ),
 
-{#-
+{#
   Exact percentiles (percentile_cont) of each group's settled latencies. Collecting them in a
   hash aggregate and sorting each small array apart is 4x faster at 10M calls than an
   ordered-set aggregate, which sorts every call by all seven group keys (and spills to disk).

@@ -10,8 +10,9 @@
   item (trials, both orders) fct_agreement_by_order_weekly has intervals clustered by item.
 -#}
 {#-
-  Incremental by week: a week is recomputed whole when it received calls, or when one of its
-  calls received a review, since the last build.
+  Incremental by week: a week is recomputed whole when it received calls with a reference label
+  (rows of int_runs_with_consensus), or when one of its calls received a review, since the last
+  build. Calls without a label never reach this mart, so their weeks need no recomputing.
 -#}
 {{
     config(
@@ -24,7 +25,12 @@
 
 with compared as (
     select * from {{ ref('int_runs_with_consensus') }}
-    where {{ changed_periods_filter('week_start', also_changed=reviewed_weeks()) }}
+    where {{
+        changed_periods_filter(
+            'week_start', ref('int_runs_with_consensus'),
+            also_changed=reviewed_weeks(ref('int_runs_with_consensus')),
+        )
+    }}
 ),
 
 reviews_watermark as (
@@ -58,8 +64,10 @@ labelled as (
         {{ presentation_order('position') }} as presentation_order,
         week_start,
         {{ stage_series_list() }},
-        case when status = 'parse_error' then '<parse_error>' else coalesce(verdict, '<no_verdict>') end
-            as model_label,
+        case
+            when status = 'parse_error' then '<parse_error>'
+            else coalesce(verdict, '<no_verdict>')
+        end as model_label,
         reference_label,
         loaded_at
     from (
@@ -87,7 +95,7 @@ excluded as (
     group by series_key, week_start
 ),
 
-{#- The series' dimension columns come from series_weeks; series_key stands for them here. -#}
+{# The series' dimension columns come from series_weeks; series_key stands for them here. -#}
 pairs as (
     select
         series_key,
@@ -113,13 +121,21 @@ totals as (
 ),
 
 model_margins as (
-    select series_key, week_start, model_label as label, sum(n_pairs) as n_label
+    select
+        series_key,
+        week_start,
+        model_label as label,
+        sum(n_pairs) as n_label
     from pairs
     group by series_key, week_start, model_label
 ),
 
 reference_margins as (
-    select series_key, week_start, reference_label as label, sum(n_pairs) as n_label
+    select
+        series_key,
+        week_start,
+        reference_label as label,
+        sum(n_pairs) as n_label
     from pairs
     group by series_key, week_start, reference_label
 ),

@@ -1,8 +1,8 @@
 """dbt models as assets, dbt tests as asset checks; a failed dbt test becomes an alert.
 
-The translator puts each model in the group of its layer (staging, marts) and wires the raw
-sources to the Python assets that write them, so the graph reads from golden set and
-production day through to the marts. The build runs with `raise_on_error=False`: a failed *test*
+The translator puts each model in the group of its layer (staging, intermediate, marts) and
+wires the raw sources to the Python assets that write them, so the graph reads from golden set
+and production day through to the marts. The build runs with `raise_on_error=False`: a failed *test*
 is a failed check (and an alert), not a failed run, so the drift checks downstream still run;
 a model that fails to *build* does fail the run. Run config (`DbtBuildConfig`) passes dbt
 `--vars` for one run over the settings evalhouse.yaml gives every run.
