@@ -37,7 +37,8 @@ final as (
         count(*) filter (where outcome = 'unjudged') as n_unjudged,
         (select max(loaded_at) from {{ ref('int_eval_runs') }}) as runs_loaded_through
     from outcomes
-    group by week_start, suite, suite_version, coalesce(category, '(none)'), role, model,
+    group by
+        week_start, suite, suite_version, coalesce(category, '(none)'), role, model,
         prompt_version, item_id
 )
 

@@ -47,8 +47,15 @@ with graded as (
         and suite is not null
         and item_id is not null
         and expected_verdict is not null
-    order by batch_id, model, prompt_version, suite, suite_version, item_id, trial,
-        started_at desc, run_id
+    order by
+        batch_id asc,
+        model asc,
+        prompt_version asc,
+        suite asc,
+        suite_version asc,
+        item_id asc,
+        trial asc,
+        started_at desc, run_id asc
 ),
 
 judged as (
@@ -62,7 +69,12 @@ judged as (
         judgment.passed as judge_passed
     from graded
     left join lateral (
-        select judge.run_id, judge.model, judge.prompt_version, judge.status, judge.verdict,
+        select
+            judge.run_id,
+            judge.model,
+            judge.prompt_version,
+            judge.status,
+            judge.verdict,
             judge.passed
         from {{ ref('stg_raw__eval_runs') }} as judge
         where judge.parent_run_id = graded.run_id
@@ -78,11 +90,13 @@ outcomes as (
         *,
         case
             when status = 'parse_error' then 'parse_error'
-            when verdict is not null then
-                case when verdict = expected_verdict then 'correct' else 'incorrect' end
+            when verdict is not null
+                then
+                    case when verdict = expected_verdict then 'correct' else 'incorrect' end
             when judge_status = 'parse_error' then 'parse_error'
-            when judge_status = 'ok' and judge_passed is not null then
-                case when judge_passed then 'correct' else 'incorrect' end
+            when judge_status = 'ok' and judge_passed is not null
+                then
+                    case when judge_passed then 'correct' else 'incorrect' end
             else 'unjudged'
         end as outcome
     from judged

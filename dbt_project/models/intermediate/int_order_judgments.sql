@@ -38,7 +38,8 @@ keyed as (
         judgments.trial,
         judgments.started_at,
         case when judgments.status = 'parse_error' then '<parse_error>'
-            else coalesce(judgments.verdict, '<no_verdict>') end as judge_label,
+            else coalesce(judgments.verdict, '<no_verdict>')
+        end as judge_label,
         coalesce(judgments.expected_verdict, golden_items.expected_verdict) as expected_verdict,
         consensus.run_id is not null as is_reviewed,
         consensus.has_consensus,
@@ -51,6 +52,8 @@ keyed as (
         and golden_items.suite_version = judgments.suite_version
         and golden_items.item_id = judgments.item_id
 ),
+
+
 
 {#-
   Item labels as window aggregates partitioned by week and item (item_key includes the week),
@@ -88,11 +91,16 @@ final as (
         item_references.reference,
         item_references.reference_label
     from labelled_items
-    cross join lateral (
-        values
-            ('golden_expected', labelled_items.golden_label, labelled_items.golden_label is not null),
+    cross join
+        lateral (
+            values
+            (
+                'golden_expected',
+                labelled_items.golden_label,
+                labelled_items.golden_label is not null
+            ),
             ('human_majority', labelled_items.human_majority_label, labelled_items.item_is_reviewed)
-    ) as item_references (reference, reference_label, applies)
+        ) as item_references (reference, reference_label, applies)
     where item_references.applies
 )
 

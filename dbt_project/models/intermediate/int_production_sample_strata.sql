@@ -53,6 +53,8 @@ with population as (
         }}
 ),
 
+
+
 {#- A re-grade runs on or after the day it samples: the run_date bound keeps this an index scan. -#}
 regrades as (
     select distinct on (runs.parent_run_id, runs.model, runs.prompt_name, runs.prompt_version)
@@ -68,10 +70,13 @@ regrades as (
     inner join population on population.run_id = runs.parent_run_id
     where runs.source = 'production_sample'
         and runs.run_date >= (select min(run_date) from population)
-    order by runs.parent_run_id, runs.model, runs.prompt_name, runs.prompt_version,
-        (runs.status = 'ok' and runs.passed is not null) desc, runs.trial, runs.started_at,
-        runs.run_id
+    order by
+        runs.parent_run_id asc, runs.model asc, runs.prompt_name asc, runs.prompt_version asc,
+        (runs.status = 'ok' and runs.passed is not null) desc, runs.trial, runs.started_at asc,
+        runs.run_id asc
 ),
+
+
 
 {#-
   The judge epochs that re-graded some call of a day's app cohort: each gets every stratum. A
@@ -122,7 +127,8 @@ final as (
         and regrades.judge_model = epochs.judge_model
         and regrades.judge_prompt_name is not distinct from epochs.judge_prompt_name
         and regrades.judge_prompt_version is not distinct from epochs.judge_prompt_version
-    group by population.run_date, population.stratum, population.app_model,
+    group by
+        population.run_date, population.stratum, population.app_model,
         population.app_prompt_name, population.app_prompt_version, epochs.judge_model,
         epochs.judge_prompt_name, epochs.judge_prompt_version
 )

@@ -65,12 +65,22 @@ compared as (
     where reference_label is not null
 ),
 
+
+
 {#- Judgment-level figures: each order on its own, and both pooled. -#}
 scoped as (
-    select presentation_order as scope, compared.* from compared
+    select
+        presentation_order as scope,
+        compared.*
+    from compared
     union all
-    select 'all_orders' as scope, compared.* from compared
+    select
+        'all_orders' as scope,
+        compared.*
+    from compared
 ),
+
+
 
 {#-
   Kappa's linearisation: judgment j (judge label x, reference label y) contributes
@@ -80,10 +90,24 @@ scoped as (
   labels of every judgment, so no CTE joins another (the planner cannot size CTE joins).
 -#}
 labels as (
-    select series_key, week_start, scope, item_key, 'judge' as side, judge_label as label, agrees
+    select
+        series_key,
+        week_start,
+        scope,
+        item_key,
+        'judge' as side,
+        judge_label as label,
+        agrees
     from scoped
     union all
-    select series_key, week_start, scope, item_key, 'reference', reference_label, null
+    select
+        series_key,
+        week_start,
+        scope,
+        item_key,
+        'reference',
+        reference_label,
+        null
     from scoped
 ),
 
@@ -98,7 +122,10 @@ label_counts as (
 
 item_scopes as (
     select
-        series_key, week_start, scope, item_key,
+        series_key,
+        week_start,
+        scope,
+        item_key,
         count(*) filter (where side = 'judge') as n_judgments,
         count(*) filter (where side = 'judge' and agrees) as n_agree,
         sum(n_reference_with_label) filter (where side = 'judge') as reference_label_mass,
@@ -114,14 +141,16 @@ items_with_totals as (
         sum(n_judgments) over scope_items as scope_n_judgments,
         sum(n_agree) over scope_items::float8 / sum(n_judgments) over scope_items as p_o,
         sum(reference_label_mass) over scope_items::float8
-            / (sum(n_judgments) over scope_items)::float8 ^ 2 as p_e
+        / (sum(n_judgments) over scope_items)::float8 ^ 2 as p_e
     from item_scopes
     window scope_items as (partition by series_key, week_start, scope)
 ),
 
 scope_totals as (
     select
-        series_key, week_start, scope,
+        series_key,
+        week_start,
+        scope,
         scope_n_items as n_items,
         scope_n_judgments as n_judgments,
         sum(n_agree) as n_agree,
@@ -134,8 +163,12 @@ scope_totals as (
         sqrt(
             sum((
                 (n_agree - p_o * n_judgments)
-                - ((reference_label_mass + judge_label_mass)::float8 / scope_n_judgments
-                    - 2 * p_e * n_judgments) * (1.0 - p_o) / nullif(1.0 - p_e, 0)
+                - (
+                    (reference_label_mass + judge_label_mass)::float8 / scope_n_judgments
+                    - 2 * p_e * n_judgments
+                ) * (1.0 - p_o
+                ) / nullif(1.0 - p_e, 0
+                )
             ) ^ 2)
             * scope_n_items / nullif(scope_n_items - 1.0, 0)
         ) / nullif((1.0 - p_e) * scope_n_judgments, 0) as kappa_se
@@ -156,6 +189,8 @@ scope_figures as (
     from scope_totals
 ),
 
+
+
 {#-
   Item-level figures over items judged in both orders. An order's verdict is its first
   judgment (lowest trial, then earliest). A decisive verdict is neither a tie nor a parse error.
@@ -166,10 +201,16 @@ items as (
         week_start,
         item_key,
         bool_and(agrees) as all_judgments_agree,
-        (array_agg(judge_label order by trial, started_at, run_id)
-            filter (where presentation_order = 'first'))[1] as first_order_label,
-        (array_agg(judge_label order by trial, started_at, run_id)
-            filter (where presentation_order = 'swapped'))[1] as swapped_order_label
+        (
+            array_agg(judge_label order by trial, started_at, run_id)
+            filter (where presentation_order = 'first')
+        )[1
+        ] as first_order_label,
+        (
+            array_agg(judge_label order by trial, started_at, run_id)
+            filter (where presentation_order = 'swapped')
+        )[1
+        ] as swapped_order_label
     from compared
     group by series_key, week_start, item_key
 ),
@@ -181,9 +222,9 @@ classified_items as (
         lower(first_order_label) in {{ tie_verdicts_list() }} as first_is_tie,
         lower(swapped_order_label) in {{ tie_verdicts_list() }} as swapped_is_tie,
         first_order_label not in ('<parse_error>', '<no_verdict>')
-            and lower(first_order_label) not in {{ tie_verdicts_list() }} as first_is_decisive,
+        and lower(first_order_label) not in {{ tie_verdicts_list() }} as first_is_decisive,
         swapped_order_label not in ('<parse_error>', '<no_verdict>')
-            and lower(swapped_order_label) not in {{ tie_verdicts_list() }}
+        and lower(swapped_order_label) not in {{ tie_verdicts_list() }}
             as swapped_is_decisive
     from items
     where first_order_label is not null
@@ -201,7 +242,7 @@ item_figures as (
         ) as n_items_decisive_verdict_flipped,
         count(*) filter (
             where order_changed_verdict
-                and ((first_is_tie and swapped_is_decisive) or (swapped_is_tie and first_is_decisive))
+            and ((first_is_tie and swapped_is_decisive) or (swapped_is_tie and first_is_decisive))
         ) as n_items_flipped_to_or_from_tie,
         count(*) filter (where order_changed_verdict) as n_items_verdict_changed
     from classified_items
@@ -216,22 +257,24 @@ final as (
         {{ stage_series_list('series_weeks') }},
         series_weeks.n_items_without_human_majority,
         {%- for scope in ['first', 'swapped', 'all_orders'] %}
-        {%- set prefix = scope if scope == 'all_orders' else scope ~ '_order' %}
-        coalesce({{ scope }}_figures.n_items, 0) as {{ prefix }}_n_items,
-        coalesce({{ scope }}_figures.n_judgments, 0) as {{ prefix }}_n_judgments,
-        coalesce({{ scope }}_figures.n_agree, 0) as {{ prefix }}_n_agree,
-        {{ scope }}_figures.agreement as {{ prefix }}_agreement,
-        {{ scope }}_figures.agreement_se as {{ prefix }}_agreement_se_clustered,
-        {{ scope }}_figures.agreement_ci_low as {{ prefix }}_agreement_ci_low,
-        {{ scope }}_figures.agreement_ci_high as {{ prefix }}_agreement_ci_high,
-        {{ scope }}_figures.kappa as {{ prefix }}_kappa,
-        {{ scope }}_figures.kappa_se as {{ prefix }}_kappa_se_clustered,
-        greatest(-1.0, {{ scope }}_figures.kappa
-            - {{ scope }}_figures.t_quantile * {{ scope }}_figures.kappa_se)
-            as {{ prefix }}_kappa_ci_low,
-        least(1.0, {{ scope }}_figures.kappa
-            + {{ scope }}_figures.t_quantile * {{ scope }}_figures.kappa_se)
-            as {{ prefix }}_kappa_ci_high,
+            {%- set prefix = scope if scope == 'all_orders' else scope ~ '_order' %}
+            coalesce({{ scope }}_figures.n_items, 0) as {{ prefix }}_n_items,
+            coalesce({{ scope }}_figures.n_judgments, 0) as {{ prefix }}_n_judgments,
+            coalesce({{ scope }}_figures.n_agree, 0) as {{ prefix }}_n_agree,
+            {{ scope }}_figures.agreement as {{ prefix }}_agreement,
+            {{ scope }}_figures.agreement_se as {{ prefix }}_agreement_se_clustered,
+            {{ scope }}_figures.agreement_ci_low as {{ prefix }}_agreement_ci_low,
+            {{ scope }}_figures.agreement_ci_high as {{ prefix }}_agreement_ci_high,
+            {{ scope }}_figures.kappa as {{ prefix }}_kappa,
+            {{ scope }}_figures.kappa_se as {{ prefix }}_kappa_se_clustered,
+            greatest(
+                -1.0, {{ scope }}_figures.kappa
+                - {{ scope }}_figures.t_quantile * {{ scope }}_figures.kappa_se)
+                as {{ prefix }}_kappa_ci_low,
+            least(
+                1.0, {{ scope }}_figures.kappa
+                + {{ scope }}_figures.t_quantile * {{ scope }}_figures.kappa_se)
+                as {{ prefix }}_kappa_ci_high,
         {%- endfor %}
         coalesce(item_figures.n_items_both_orders, 0) as n_items_both_orders,
         coalesce(item_figures.n_items_right_in_every_order, 0) as n_items_right_in_every_order,
@@ -258,10 +301,10 @@ final as (
     from series_weeks
     cross join reviews_watermark
     {%- for scope in ['first', 'swapped', 'all_orders'] %}
-    left join scope_figures as {{ scope }}_figures
-        on {{ scope }}_figures.series_key = series_weeks.series_key
-        and {{ scope }}_figures.week_start = series_weeks.week_start
-        and {{ scope }}_figures.scope = '{{ scope }}'
+        left join scope_figures as {{ scope }}_figures
+            on {{ scope }}_figures.series_key = series_weeks.series_key
+            and {{ scope }}_figures.week_start = series_weeks.week_start
+            and {{ scope }}_figures.scope = '{{ scope }}'
     {%- endfor %}
     left join item_figures
         on item_figures.series_key = series_weeks.series_key

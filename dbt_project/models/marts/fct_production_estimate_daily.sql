@@ -34,6 +34,8 @@ terms as (
     from strata
 ),
 
+
+
 {#- One row per stratum, and one per day and cohort over all its strata (grouping sets). -#}
 estimates as (
     select
@@ -64,7 +66,7 @@ estimates as (
             'sum(n_population) filter (where is_covered)'
         ) }} as judge_pass_rate_estimate,
         sqrt(sum(judge_passed_total_variance) filter (where is_covered))
-            / nullif(sum(n_population) filter (where is_covered), 0) as judge_pass_rate_se,
+        / nullif(sum(n_population) filter (where is_covered), 0) as judge_pass_rate_se,
         {{ satterthwaite_df('judge_passed_total_variance', 'n_sampled_with_verdict') }}
             as judge_pass_rate_df,
         {{ safe_ratio(
@@ -72,7 +74,7 @@ estimates as (
             'sum(n_population) filter (where is_covered)'
         ) }} as disagreement_rate_estimate,
         sqrt(sum(disagreements_total_variance) filter (where is_covered))
-            / nullif(sum(n_population) filter (where is_covered), 0) as disagreement_rate_se,
+        / nullif(sum(n_population) filter (where is_covered), 0) as disagreement_rate_se,
         {{ satterthwaite_df('disagreements_total_variance', 'n_sampled_with_verdict') }}
             as disagreement_rate_df,
         jsonb_object_agg(stratum, jsonb_build_object(
@@ -81,10 +83,14 @@ estimates as (
         max(runs_loaded_through) as runs_loaded_through
     from terms
     group by grouping sets (
-        (run_date, app_model, app_prompt_name, app_prompt_version, judge_model,
-            judge_prompt_name, judge_prompt_version, stratum),
-        (run_date, app_model, app_prompt_name, app_prompt_version, judge_model,
-            judge_prompt_name, judge_prompt_version)
+        (
+            run_date, app_model, app_prompt_name, app_prompt_version, judge_model,
+            judge_prompt_name, judge_prompt_version, stratum
+        ),
+        (
+            run_date, app_model, app_prompt_name, app_prompt_version, judge_model,
+            judge_prompt_name, judge_prompt_version
+        )
     )
 ),
 

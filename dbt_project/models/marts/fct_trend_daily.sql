@@ -29,10 +29,18 @@ with runs as (
     where {{ changed_periods_filter('run_date', ref('int_eval_runs')) }}
 ),
 
+
+
 {#- Accuracy counts golden outcomes (int_golden_outcomes), the one definition of correctness. -#}
 golden as (
     select
-        model, prompt_version, suite, suite_version, source, role, run_date,
+        model,
+        prompt_version,
+        suite,
+        suite_version,
+        source,
+        role,
+        run_date,
         count(*) as n_with_expected,
         count(*) filter (where is_correct) as n_correct,
         count(*) filter (where outcome = 'parse_error') as n_golden_parse_errors,
