@@ -237,15 +237,16 @@ def test_the_clustered_interval_covers_where_the_naive_one_does_not(warehouse_ur
     bias, replicates = 0.2, 1000
     with psycopg.connect(warehouse_url) as conn:
         conn.execute("create schema if not exists staging")
+        conn.execute("create schema if not exists intermediate")
         conn.execute("create table staging.stg_raw__human_reviews (ingested_at timestamptz)")
         conn.execute(
-            "create table staging.int_order_judgments (item_key text, run_id uuid, week_start date,"
+            "create table intermediate.int_order_judgments (item_key text, run_id uuid, week_start date,"
             " stage text, source text, role text, model text, prompt_version text, suite text,"
             " suite_version text, presentation_order text, trial int, started_at timestamptz,"
             " judge_label text, reference text, reference_label text, loaded_at timestamptz)"
         )
         with conn.cursor().copy(
-            "copy staging.int_order_judgments (item_key, run_id, week_start, model, presentation_order,"
+            "copy intermediate.int_order_judgments (item_key, run_id, week_start, model, presentation_order,"
             " trial, started_at, judge_label, reference, reference_label) from stdin"
         ) as copy:
             for replicate in range(replicates):

@@ -772,7 +772,7 @@ def test_fct_leaderboard_matches_pandas(built, outcomes):
 
 
 def test_int_golden_outcomes_matches_pandas(built, outcomes):
-    view = _frame(built["url"], "select * from staging.int_golden_outcomes")
+    view = _frame(built["url"], "select * from intermediate.int_golden_outcomes")
     view["category"] = view["category"].fillna("(none)")
     assert_mart_equals(view[["run_id", "run_date", "outcome", "is_correct", "category"]],
                        outcomes[["run_id", "run_date", "outcome", "is_correct", "category"]], ["run_id"])
@@ -887,7 +887,7 @@ def test_every_python_reader_query_runs_on_the_built_marts(built):
     with psycopg.connect(built["url"]) as conn:
         empty = [path.name for path in files
                  if not conn.execute(load_query(path), params).fetchall()]
-    assert len(files) == 15
+    assert len(files) == 18
     # this log's production rows are role `candidate` (the demo's report counts `grader` ones)
     # and its golden batches are not named `golden:<day>` (the golden regression check's key)
     assert empty == ["stage_pass_rates.sql", "golden_items.sql"]

@@ -233,9 +233,9 @@ def test_the_estimate_is_unbiased_and_its_interval_covers_on_1000_simulated_days
     compiled = next(Path(tmp_path / "target" / "compiled").rglob("fct_production_estimate_daily.sql")).read_text()
     strata, truth = _simulated_strata(1000, seed=2026)
     with psycopg.connect(warehouse_url) as conn:
-        conn.execute("create schema if not exists staging")
+        conn.execute("create schema if not exists intermediate")
         conn.execute(
-            "create table staging.int_production_sample_strata (run_date date, stratum text,"
+            "create table intermediate.int_production_sample_strata (run_date date, stratum text,"
             " app_model text, app_prompt_name text, app_prompt_version text, judge_model text,"
             " judge_prompt_name text, judge_prompt_version text, n_population bigint,"
             " n_population_app_verdicts bigint, n_population_app_passed bigint, n_sampled bigint,"
@@ -243,7 +243,7 @@ def test_the_estimate_is_unbiased_and_its_interval_covers_on_1000_simulated_days
             " n_judge_disagrees_with_app bigint, runs_loaded_through timestamptz)"
         )
         with conn.cursor().copy(
-            "copy staging.int_production_sample_strata (run_date, stratum, app_model, judge_model,"
+            "copy intermediate.int_production_sample_strata (run_date, stratum, app_model, judge_model,"
             " n_population, n_population_app_verdicts, n_population_app_passed, n_sampled,"
             " n_sampled_with_verdict, n_judge_passed, n_judge_disagrees_with_app) from stdin"
         ) as copy:
