@@ -35,7 +35,8 @@ final as (
         count(*) filter (where is_correct) as n_correct,
         count(*) filter (where outcome = 'parse_error') as n_parse_errors,
         count(*) filter (where outcome = 'unjudged') as n_unjudged,
-        (select max(loaded_at) from {{ ref('int_eval_runs') }}) as runs_loaded_through
+        (select max(eval_runs.loaded_at) from {{ ref('int_eval_runs') }} as eval_runs)
+            as runs_loaded_through
     from outcomes
     group by
         week_start, suite, suite_version, coalesce(category, '(none)'), role, model,

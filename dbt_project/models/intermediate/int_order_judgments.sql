@@ -53,9 +53,7 @@ keyed as (
         and golden_items.item_id = judgments.item_id
 ),
 
-
-
-{#-
+{#
   Item labels as window aggregates partitioned by week and item (item_key includes the week),
   so a filter on week_start reaches int_eval_runs' week index through this view.
 -#}

@@ -53,9 +53,7 @@ with population as (
         }}
 ),
 
-
-
-{#- A re-grade runs on or after the day it samples: the run_date bound keeps this an index scan. -#}
+{# A re-grade runs on or after the day it samples: the run_date bound keeps this an index scan. -#}
 regrades as (
     select distinct on (runs.parent_run_id, runs.model, runs.prompt_name, runs.prompt_version)
         runs.parent_run_id,
@@ -69,16 +67,14 @@ regrades as (
     from {{ ref('int_eval_runs') }} as runs
     inner join population on population.run_id = runs.parent_run_id
     where runs.source = 'production_sample'
-        and runs.run_date >= (select min(run_date) from population)
+        and runs.run_date >= (select min(sampled_days.run_date) from population as sampled_days)
     order by
         runs.parent_run_id asc, runs.model asc, runs.prompt_name asc, runs.prompt_version asc,
         (runs.status = 'ok' and runs.passed is not null) desc, runs.trial, runs.started_at asc,
         runs.run_id asc
 ),
 
-
-
-{#-
+{#
   The judge epochs that re-graded some call of a day's app cohort: each gets every stratum. A
   cohort-day nobody re-graded keeps one row per stratum with no judge (its population counts),
   so the incremental watermark moves past days without a sample.

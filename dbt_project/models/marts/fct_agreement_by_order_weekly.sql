@@ -65,9 +65,7 @@ compared as (
     where reference_label is not null
 ),
 
-
-
-{#- Judgment-level figures: each order on its own, and both pooled. -#}
+{# Judgment-level figures: each order on its own, and both pooled. -#}
 scoped as (
     select
         presentation_order as scope,
@@ -80,9 +78,7 @@ scoped as (
     from compared
 ),
 
-
-
-{#-
+{#
   Kappa's linearisation: judgment j (judge label x, reference label y) contributes
   ((agrees − p_o) − (r_x + q_y − 2 p_e)(1 − κ)) / (1 − p_e), r_x the share of judgments whose
   reference is x, q_y the share whose judge label is y (and p_e = mean of r_x). An item's
@@ -105,9 +101,9 @@ labels as (
         week_start,
         scope,
         item_key,
-        'reference',
-        reference_label,
-        null
+        'reference' as side,
+        reference_label as label,
+        null as agrees
     from scoped
 ),
 
@@ -189,9 +185,7 @@ scope_figures as (
     from scope_totals
 ),
 
-
-
-{#-
+{#
   Item-level figures over items judged in both orders. An order's verdict is its first
   judgment (lowest trial, then earliest). A decisive verdict is neither a tie nor a parse error.
 -#}
@@ -278,22 +272,28 @@ final as (
         {%- endfor %}
         coalesce(item_figures.n_items_both_orders, 0) as n_items_both_orders,
         coalesce(item_figures.n_items_right_in_every_order, 0) as n_items_right_in_every_order,
-        {{ safe_ratio('item_figures.n_items_right_in_every_order', 'item_figures.n_items_both_orders') }}
-            as both_orders_agreement,
-        {{ wilson_low('item_figures.n_items_right_in_every_order', 'item_figures.n_items_both_orders') }}
-            as both_orders_agreement_ci_low,
-        {{ wilson_high('item_figures.n_items_right_in_every_order', 'item_figures.n_items_both_orders') }}
-            as both_orders_agreement_ci_high,
+        {{ safe_ratio(
+            'item_figures.n_items_right_in_every_order', 'item_figures.n_items_both_orders'
+        ) }} as both_orders_agreement,
+        {{ wilson_low(
+            'item_figures.n_items_right_in_every_order', 'item_figures.n_items_both_orders'
+        ) }} as both_orders_agreement_ci_low,
+        {{ wilson_high(
+            'item_figures.n_items_right_in_every_order', 'item_figures.n_items_both_orders'
+        ) }} as both_orders_agreement_ci_high,
         coalesce(item_figures.n_items_decisive_verdict_flipped, 0)
             as n_items_decisive_verdict_flipped,
         coalesce(item_figures.n_items_flipped_to_or_from_tie, 0) as n_items_flipped_to_or_from_tie,
         coalesce(item_figures.n_items_verdict_changed, 0) as n_items_verdict_changed,
-        {{ safe_ratio('item_figures.n_items_decisive_verdict_flipped', 'item_figures.n_items_both_orders') }}
-            as position_bias_rate_decisive_flips,
-        {{ wilson_low('item_figures.n_items_decisive_verdict_flipped', 'item_figures.n_items_both_orders') }}
-            as position_bias_rate_decisive_flips_ci_low,
-        {{ wilson_high('item_figures.n_items_decisive_verdict_flipped', 'item_figures.n_items_both_orders') }}
-            as position_bias_rate_decisive_flips_ci_high,
+        {{ safe_ratio(
+            'item_figures.n_items_decisive_verdict_flipped', 'item_figures.n_items_both_orders'
+        ) }} as position_bias_rate_decisive_flips,
+        {{ wilson_low(
+            'item_figures.n_items_decisive_verdict_flipped', 'item_figures.n_items_both_orders'
+        ) }} as position_bias_rate_decisive_flips_ci_low,
+        {{ wilson_high(
+            'item_figures.n_items_decisive_verdict_flipped', 'item_figures.n_items_both_orders'
+        ) }} as position_bias_rate_decisive_flips_ci_high,
         {{ safe_ratio('item_figures.n_items_verdict_changed', 'item_figures.n_items_both_orders') }}
             as order_changed_verdict_rate_incl_ties,
         series_weeks.runs_loaded_through,

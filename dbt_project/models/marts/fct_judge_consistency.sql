@@ -110,56 +110,66 @@ scored_items as (
 
 final as (
     select
-        series_key,
-        week_start,
-        {{ stage_series_list() }},
+        scored_items.series_key,
+        scored_items.week_start,
+        {{ stage_series_list('scored_items') }},
         count(*) as n_items,
-        sum(n_judgments) as n_judgments,
-        count(*) filter (where n_with_position > 0) as n_items_position_swapped,
-        count(*) filter (where n_parse_errors > 0) as n_items_with_parse_error,
-        count(*) filter (where is_consistent) as n_items_consistent,
-        {{ safe_ratio('count(*) filter (where is_consistent)', 'count(*)') }} as consistency_rate,
-        {{ wilson_low('count(*) filter (where is_consistent)', 'count(*)') }}
+        sum(scored_items.n_judgments) as n_judgments,
+        count(*) filter (where scored_items.n_with_position > 0) as n_items_position_swapped,
+        count(*) filter (where scored_items.n_parse_errors > 0) as n_items_with_parse_error,
+        count(*) filter (where scored_items.is_consistent) as n_items_consistent,
+        {{ safe_ratio('count(*) filter (where scored_items.is_consistent)', 'count(*)') }}
+            as consistency_rate,
+        {{ wilson_low('count(*) filter (where scored_items.is_consistent)', 'count(*)') }}
             as consistency_ci_low,
-        {{ wilson_high('count(*) filter (where is_consistent)', 'count(*)') }}
+        {{ wilson_high('count(*) filter (where scored_items.is_consistent)', 'count(*)') }}
             as consistency_ci_high,
-        count(*) filter (where has_expected) as n_items_with_expected,
-        count(*) filter (where is_strictly_correct) as n_items_all_correct,
+        count(*) filter (where scored_items.has_expected) as n_items_with_expected,
+        count(*) filter (where scored_items.is_strictly_correct) as n_items_all_correct,
         {{ safe_ratio(
-            'count(*) filter (where is_strictly_correct)', 'count(*) filter (where has_expected)'
+            'count(*) filter (where scored_items.is_strictly_correct)',
+            'count(*) filter (where scored_items.has_expected)'
         ) }} as strict_accuracy,
         {{ wilson_low(
-            'count(*) filter (where is_strictly_correct)', 'count(*) filter (where has_expected)'
+            'count(*) filter (where scored_items.is_strictly_correct)',
+            'count(*) filter (where scored_items.has_expected)'
         ) }} as strict_accuracy_ci_low,
         {{ wilson_high(
-            'count(*) filter (where is_strictly_correct)', 'count(*) filter (where has_expected)'
+            'count(*) filter (where scored_items.is_strictly_correct)',
+            'count(*) filter (where scored_items.has_expected)'
         ) }} as strict_accuracy_ci_high,
         {{ safe_ratio(
-            'sum(n_correct) filter (where has_expected)',
-            'sum(n_judgments) filter (where has_expected)'
+            'sum(scored_items.n_correct) filter (where scored_items.has_expected)',
+            'sum(scored_items.n_judgments) filter (where scored_items.has_expected)'
         ) }} as judgment_accuracy,
-        count(*) filter (where has_human_majority) as n_items_with_human_majority,
-        count(*) filter (where is_reviewed and not has_human_majority)
+        count(*) filter (where scored_items.has_human_majority) as n_items_with_human_majority,
+        count(*) filter (where scored_items.is_reviewed and not scored_items.has_human_majority)
             as n_items_without_human_majority,
-        count(*) filter (where has_human_majority and agrees_with_human_in_every_judgment)
-            as n_items_all_agree_with_human_majority,
+        count(*) filter (
+            where scored_items.has_human_majority
+            and scored_items.agrees_with_human_in_every_judgment
+        ) as n_items_all_agree_with_human_majority,
         {{ safe_ratio(
-            'count(*) filter (where has_human_majority and agrees_with_human_in_every_judgment)',
-            'count(*) filter (where has_human_majority)'
+            'count(*) filter (where scored_items.has_human_majority'
+            ~ ' and scored_items.agrees_with_human_in_every_judgment)',
+            'count(*) filter (where scored_items.has_human_majority)'
         ) }} as strict_agreement_with_human_majority,
         {{ wilson_low(
-            'count(*) filter (where has_human_majority and agrees_with_human_in_every_judgment)',
-            'count(*) filter (where has_human_majority)'
+            'count(*) filter (where scored_items.has_human_majority'
+            ~ ' and scored_items.agrees_with_human_in_every_judgment)',
+            'count(*) filter (where scored_items.has_human_majority)'
         ) }} as strict_agreement_with_human_majority_ci_low,
         {{ wilson_high(
-            'count(*) filter (where has_human_majority and agrees_with_human_in_every_judgment)',
-            'count(*) filter (where has_human_majority)'
+            'count(*) filter (where scored_items.has_human_majority'
+            ~ ' and scored_items.agrees_with_human_in_every_judgment)',
+            'count(*) filter (where scored_items.has_human_majority)'
         ) }} as strict_agreement_with_human_majority_ci_high,
-        max(runs_loaded_through) as runs_loaded_through,
+        max(scored_items.runs_loaded_through) as runs_loaded_through,
         max(reviews_watermark.reviews_ingested_through) as reviews_ingested_through
     from scored_items
     cross join reviews_watermark
-    group by series_key, week_start, {{ stage_series_list() }}
+    group by
+        scored_items.series_key, scored_items.week_start, {{ stage_series_list('scored_items') }}
 )
 
 select * from final

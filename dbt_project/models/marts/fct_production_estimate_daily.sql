@@ -34,9 +34,7 @@ terms as (
     from strata
 ),
 
-
-
-{#- One row per stratum, and one per day and cohort over all its strata (grouping sets). -#}
+{# One row per stratum, and one per day and cohort over all its strata (grouping sets). -#}
 estimates as (
     select
         run_date,

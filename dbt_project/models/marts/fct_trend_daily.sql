@@ -29,9 +29,7 @@ with runs as (
     where {{ changed_periods_filter('run_date', ref('int_eval_runs')) }}
 ),
 
-
-
-{#- Accuracy counts golden outcomes (int_golden_outcomes), the one definition of correctness. -#}
+{# Accuracy counts golden outcomes (int_golden_outcomes), the one definition of correctness. -#}
 golden as (
     select
         model,
