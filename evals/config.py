@@ -105,14 +105,29 @@ class DriftConfig(_Strict):
     schedule: str = Field("0 2 * * *", description="Cron of the nightly drift job (UTC).")
     baseline_days: int = Field(14, ge=1, description="Trailing days a recent window is compared to.")
     min_baseline_days: int = Field(3, ge=1, description="Fewer baseline days: no comparison yet.")
-    alpha: float = Field(
-        0.001, gt=0, lt=1, description="Level of band, agreement and other per-subject tests."
-    )
     nightly_false_alarm_rate: float = Field(
         0.025,
         gt=0,
         lt=1,
         description="Expected false pass-rate-shift alarms per night, all stages together.",
+    )
+    band_false_alarm_rate: float = Field(
+        0.0005,
+        gt=0,
+        lt=1,
+        description="Expected false too-easy/stalling findings per night, all stages together.",
+    )
+    agreement_false_alarm_rate: float = Field(
+        0.0005,
+        gt=0,
+        lt=1,
+        description="Expected false agreement findings per night, all judge series together.",
+    )
+    spike_false_alarm_rate: float = Field(
+        0.0005,
+        gt=0,
+        lt=1,
+        description="Expected false spikes per night and per kind (cost, latency), all series.",
     )
     detect_shift: float = Field(
         0.10, gt=0, lt=1, description="Pass-rate shift the detector is sized for (critical at it)."

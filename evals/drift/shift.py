@@ -30,7 +30,7 @@ from scipy import stats as _sp
 
 from evals import stats
 from evals.config import DriftConfig
-from evals.drift.findings import Finding
+from evals.drift.findings import Finding, evidence_severity
 from evals.drift.series import DailyCounts, align
 
 
@@ -131,7 +131,10 @@ def detect_pass_rate_shifts(
             Finding(
                 kind="pass_rate_shift",
                 subject=f"stage={stage}",
-                severity="critical" if abs(shift) >= drift.detect_shift else "warning",
+                severity=evidence_severity(
+                    p_value, drift.nightly_false_alarm_rate / int(test.testable.sum()),
+                    effect=shift, critical_effect=drift.detect_shift,
+                ),
                 message=(
                     f"Pass rate of stage {stage} moved {direction}: {observed:.1%} over "
                     f"{window_n} rows since {window_start} vs {baseline:.1%} over the "

@@ -162,9 +162,11 @@ group by week_start, model
 
 
 def _agreement_findings(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
+    watched = _series(rows, lambda r: f"judge={r['model']}", "n", "agree", night)
     findings = []
-    for subject, series in _series(rows, lambda r: f"judge={r['model']}", "n", "agree", night).items():
-        findings.extend(drift.detect_agreement_drift(series, config.drift, subject=subject, as_of=night))
+    for subject, series in watched.items():
+        findings.extend(drift.detect_agreement_drift(
+            series, config.drift, subject=subject, as_of=night, series_watched=len(watched)))
     return findings
 
 
@@ -265,10 +267,11 @@ def _spike_findings(value: str, detector) -> Callable[[list[dict], Config, date]
             if row[value] is not None:
                 subject = f"model={row['model']} source={row['source']} role={row['role']}"
                 by_subject[subject][row["day"]] = float(row[value])
+        watched = {subject: points for subject, points in by_subject.items() if night in points}
         findings = []
-        for subject, points in sorted(by_subject.items()):
-            if night in points:
-                findings.extend(detector(points, config.drift, subject=subject, as_of=night))
+        for subject, points in sorted(watched.items()):
+            findings.extend(detector(points, config.drift, subject=subject, as_of=night,
+                                     series_watched=len(watched)))
         return findings
 
     return detect
