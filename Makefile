@@ -5,7 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-PYTEST_ARGS ?=
+# `slow` tests (the 30-start-date demo calibration, `evalhouse dev` end to end) run on request:
+# make test PYTEST_ARGS="-m slow"
+PYTEST_ARGS ?= -m "not slow"
 
 .PHONY: demo test dev lint bench clean-warehouse
 

@@ -112,13 +112,13 @@ class DriftConfig(_Strict):
         description="Expected false pass-rate-shift alarms per night, all stages together.",
     )
     band_false_alarm_rate: float = Field(
-        0.0005,
+        0.001,
         gt=0,
         lt=1,
         description="Expected false too-easy/stalling findings per night, all stages together.",
     )
     agreement_false_alarm_rate: float = Field(
-        0.0005,
+        0.001,
         gt=0,
         lt=1,
         description="Expected false agreement findings per night, all judge series together.",

@@ -75,13 +75,14 @@ class DemoMarts:
     calls: int
 
 
-def replay_demo(config: Config, start: date, *, per_day: int = DEMO_PER_DAY,
-                days: int = DAYS) -> DemoMarts:
-    """The demo's production traffic from `start`, drift included, as the checks' mart rows."""
+def replay_demo(config: Config, start: date, *, per_day: int = DEMO_PER_DAY, days: int = DAYS,
+                seed: int | None = None) -> DemoMarts:
+    """The demo's production traffic from `start`, drift included, as the checks' mart rows;
+    `seed` other than the config's draws other traffic (the demo always uses the config's)."""
     suite = suites_from_config(config)[TRAFFIC_DEFAULTS["suite_name"].default]
     simulation, plan = plan_traffic(
         config, suite, config.default_model, days=days, per_day=per_day, start=start,
-        drift=[Drift(DRIFT_STAGE, DRIFT_SHIFT, DRIFT_DAY)], seed=None,
+        drift=[Drift(DRIFT_STAGE, DRIFT_SHIFT, DRIFT_DAY)], seed=seed,
         review_share=TRAFFIC_DEFAULTS["review_share"].default, canary_day=TRAFFIC_DEFAULTS["canary_day"].default,
         canary_share=TRAFFIC_DEFAULTS["canary_share"].default,
     )
