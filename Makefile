@@ -5,9 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-# `slow` tests (the 30-start-date demo calibration, `evalhouse dev` end to end) run on request:
-# make test PYTEST_ARGS="-m slow"
-PYTEST_ARGS ?= -m "not slow"
+PYTEST_ARGS ?=
 
 .PHONY: demo test dev lint bench clean-warehouse
 
