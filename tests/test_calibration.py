@@ -23,10 +23,10 @@ from evals.drift import (
     detect_band_violations,
     detect_cost_spike,
     detect_latency_spike,
+    evidence_severity,
     recent_window_test,
     shift_threshold,
 )
-from evals.drift.findings import evidence_severity
 
 DRIFT = DriftConfig()
 ONE_PER_30_NIGHTS = 1 / 30
@@ -75,6 +75,20 @@ def test_severity_follows_the_evidence_relative_to_the_level_it_was_tested_at() 
     # a detector sized for an effect: strong evidence of a small move is only a warning
     assert evidence_severity(1e-9, 0.01, effect=-0.04, critical_effect=0.10) == "warning"
     assert evidence_severity(1e-9, 0.01, effect=-0.0999999999, critical_effect=0.10) == "critical"
+
+
+def test_a_band_finding_is_as_severe_as_its_evidence_whichever_side_it_is_on() -> None:
+    def one_day(passes: int) -> DailyCounts:
+        return DailyCounts(START, np.array([1000]), np.array([passes]))
+
+    def severity(passes: int) -> tuple[str, str]:
+        (finding,) = detect_band_violations({"loops": one_day(passes)}, DRIFT)
+        return finding.kind, finding.severity
+
+    # one stage watched: level 0.001; 30 % of 1,000 against 35 %: z = −3.3, p = 0.00045
+    assert severity(300) == ("pass_rate_stalling", "warning")
+    assert severity(250) == ("pass_rate_stalling", "critical")
+    assert severity(990) == ("pass_rate_too_easy", "critical")  # once a warning by its kind
 
 
 # --- stage shift ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ re-exports what the Dagster checks and the tests use.
 
 from evals.drift.agreement import detect_agreement_drift
 from evals.drift.bands import detect_band_violations
-from evals.drift.findings import SEVERITIES, Finding
+from evals.drift.findings import SEVERITIES, Finding, evidence_severity
 from evals.drift.golden import detect_golden_regression
 from evals.drift.series import DailyCounts
 from evals.drift.shift import (
@@ -36,6 +36,7 @@ __all__ = [
     "detect_latency_spike",
     "detect_pass_rate_shifts",
     "detect_spike",
+    "evidence_severity",
     "recent_window_test",
     "shift_threshold",
 ]
