@@ -100,7 +100,12 @@ class SamplingConfig(_Strict):
 
 
 class DriftConfig(_Strict):
-    """Thresholds of the nightly drift checks (the detectors live in evals/drift/)."""
+    """Thresholds of the nightly drift checks (the detectors live in evals/drift/).
+
+    The `*_false_alarm_rate` fields are each alert kind's share of the budget of one false alert
+    per 30 quiet nights; docs/drift-detection.md ("Calibration") lists the shares and measures
+    what each kind spends.
+    """
 
     schedule: str = Field("0 2 * * *", description="Cron of the nightly drift job (UTC).")
     baseline_days: int = Field(14, ge=1, description="Trailing days a recent window is compared to.")
