@@ -124,10 +124,12 @@ def _cost_rows(rows: list[dict]) -> list[dict]:
 
 
 def _latency_rows(rows: list[dict]) -> list[dict]:
-    """fct_trend_daily p95 per prompt version, the check's max over versions per day."""
+    """fct_trend_daily p95 of settled calls (ok or parse error) per prompt version, the check's
+    max over versions per day."""
     by_key: dict[tuple[date, str], list[float]] = defaultdict(list)
     for row in rows:
-        by_key[(row["day"], row["prompt_version"])].append(row["latency_ms"])
+        if row["status"] != "error":
+            by_key[(row["day"], row["prompt_version"])].append(row["latency_ms"])
     worst: dict[date, float] = {}
     for (day, _), values in by_key.items():
         worst[day] = max(worst.get(day, 0.0), float(np.percentile(values, 95)))

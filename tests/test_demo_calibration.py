@@ -12,14 +12,19 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, timedelta
 
+import psycopg
 import pytest
 from conftest import REPO_ROOT
 from demo_replay import DemoOutcome, demo_alerts, replay_demo
+from psycopg.rows import dict_row
 from scipy import stats as _sp
 from test_calibration import DEMO_STAGES, demo_false_alerts_predicted
 
-from evals.cli.demo import DRIFT_DAY
+from evals.cli.demo import DRIFT_DAY, DRIFT_SHIFT, DRIFT_STAGE
 from evals.config import load_config
+from evals.dbt import dbt_env, run_dbt
+from evals.traffic import Drift, simulate_traffic
+from orchestration.defs.drift import checks
 
 START_DATES = 30
 FIRST_START = date(2025, 1, 6)
@@ -70,3 +75,41 @@ def test_the_demo_over_30_start_dates_catches_its_drift_and_raises_the_predicted
     independent, _ = _demos(config, [1000 + index for index in range(START_DATES)])
     assert _report("a seed per start date", independent, ceiling, predicted) <= ceiling
     assert same_seed <= ceiling
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_replay_reads_what_the_checks_read_from_the_marts_of_the_same_traffic(
+    warehouse_url, tmp_path
+):
+    """The replay is faithful: the same days of demo traffic, once through LiteLLM, capture and
+    dbt and read with the checks' own queries, once replayed, give the same check inputs."""
+    config = load_config(REPO_ROOT / "evalhouse.yaml")
+    start, days, per_day = date(2025, 3, 3), 12, 60
+    simulate_traffic(config, days=days, per_day=per_day, start=start,
+                     drift=[Drift(DRIFT_STAGE, DRIFT_SHIFT, DRIFT_DAY)])
+    marts = "fct_stage_daily fct_trend_daily fct_model_cost_daily fct_verdict_agreement_weekly"
+    env = dbt_env(url=warehouse_url, config=config, target_path=tmp_path / "dbt")
+    assert run_dbt(["run", "--select", *(f"+{m}" for m in marts.split())], env=env).success
+    with psycopg.connect(warehouse_url) as conn:
+        def read(query: str) -> list[dict]:
+            return conn.cursor(row_factory=dict_row).execute(query).fetchall()
+
+        stage, cost = read(checks._STAGE_DAILY), read(checks._COST_DAILY)
+        latency, agreement = read(checks._LATENCY_DAILY), read(checks._AGREEMENT_WEEKLY)
+    replay = replay_demo(config, start, per_day=per_day, days=days)
+
+    def keyed(rows, *columns):
+        return sorted(tuple(row[c] for c in columns) for row in rows)
+
+    assert keyed(stage, "day", "stage", "n", "passes") == keyed(
+        replay.stage, "day", "stage", "n", "passes")
+    assert keyed(agreement, "day", "model", "n", "agree") == keyed(
+        replay.agreement, "day", "model", "n", "agree")
+    for mart, replayed, value in ((cost, replay.cost, "cost_per_call"),
+                                  (latency, replay.latency, "latency_p95_ms")):
+        assert keyed(mart, "day", "model", "source", "role") == keyed(
+            replayed, "day", "model", "source", "role")
+        for got, want in zip(sorted(mart, key=lambda r: r["day"]),
+                             sorted(replayed, key=lambda r: r["day"]), strict=True):
+            assert float(got[value]) == pytest.approx(want[value], rel=1e-6), (value, got["day"])
