@@ -14,8 +14,12 @@ already firing is an occurrence of that alert (raw.alert_occurrences, keyed by c
 window, so re-running a night, or the whole demo, adds nothing) and moves its revision; a check
 that evaluates a night and finds the subject quiet resolves it. Webhooks hear each revision once:
 opened, "still firing (N nights)", resolved — never the same night twice, never a new critical
-alert per night for one ongoing problem. Secrets never reach a row, a payload or a log line: webhook URLs (which often
-embed a token) are referred to by webhook name only, and texts pass the shared scrubber.
+alert per night for one ongoing problem.
+
+This module is the one writer of raw.alerts, raw.alert_occurrences and raw.alert_deliveries (the
+web's acknowledge button calls `acknowledge`). Secrets never reach a row, a payload or a log
+line: webhook URLs (which often embed a token) are referred to by webhook name only, and texts
+pass the shared scrubber.
 """
 
 from __future__ import annotations
@@ -232,6 +236,20 @@ def _columns(draft: AlertDraft) -> dict[str, Any]:
         "example_run_ids": [str(run_id) for run_id in draft.example_run_ids],
         "orchestrator_run_id": draft.orchestrator_run_id,
     }
+
+
+def acknowledge(conn, alert_id: int, by: str) -> bool:
+    """Mark an alert acknowledged by `by`; a second acknowledgement keeps the first.
+
+    Returns whether this call acknowledged it. Only the two acknowledgement columns change, the
+    ones the web role may update.
+    """
+    row = conn.execute(
+        "update raw.alerts set acknowledged_at = now(), acknowledged_by = %s"
+        " where alert_id = %s and acknowledged_at is null returning alert_id",
+        (by, alert_id),
+    ).fetchone()
+    return row is not None
 
 
 def _json_safe(value: Any) -> Any:

@@ -5,6 +5,8 @@ macros/settings.sql), so one function, `dbt_env()`, derives them all: the connec
 `evals.warehouse.database_url()` (a libpq URL whose host may be a Unix-socket directory in the
 query string), the marts' settings from evalhouse.yaml, and the offline defaults. `evalhouse dbt`
 and the Dagster dbt resource both use it, so they build the same marts in the same warehouse.
+`ensure_manifest()` keeps one parsed manifest current for whoever reads the project's graph
+(the Dagster code location, and `evals.marts` for the Python readers of the marts).
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ if TYPE_CHECKING:
     from evals.config import Config
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+PARSE_TARGET = DBT_PROJECT_DIR / "target" / "parsed"
+"""Where `ensure_manifest` keeps the manifest Python reads (the Dagster code location's graph,
+`evals.marts`' relation names): apart from dbt_project/target, so `evalhouse dbt` runs, which
+render the profile with the real connection, neither race with it nor lose their partial parse."""
 BI_ROLE = "evalhouse_bi"
+_PARSE_URL = "postgresql://postgres@localhost/evalhouse"
+"""`dbt parse` renders profiles.yml but never connects: any well-formed URL will do."""
 
 # libpq keyword -> profiles.yml variable
 _CONNECTION_VARS = {
@@ -93,7 +101,9 @@ def dbt_env(
 
 
 @contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
+def scoped_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in os.environ inside the block (for dbt, in or out of this process), then the
+    environment as it was."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -113,5 +123,38 @@ def run_dbt(args: Sequence[str], env: Mapping[str, str] | None = None) -> dbtRun
     """
     from dbt.cli.main import dbtRunner
 
-    with _environment(env if env is not None else dbt_env()):
+    with scoped_environment(env if env is not None else dbt_env()):
         return dbtRunner().invoke(list(args))
+
+
+def ensure_manifest(config: Config | None = None) -> Path:
+    """PARSE_TARGET/manifest.json, parsed (`dbt parse` in this process, no warehouse connection,
+    under `config`'s settings) only when it is missing or older than a file of the dbt project.
+
+    A file lock keeps processes that load at once (a code server and its run workers, the web's
+    first requests) from parsing into the same folder together.
+    """
+    from filelock import FileLock
+
+    manifest = PARSE_TARGET / "manifest.json"
+    if _is_current(manifest):
+        return manifest
+    PARSE_TARGET.mkdir(parents=True, exist_ok=True)
+    with FileLock(PARSE_TARGET / "parse.lock"):
+        if not _is_current(manifest):  # another process may have parsed meanwhile
+            env = dbt_env(url=_PARSE_URL, config=config, target_path=PARSE_TARGET)
+            result = run_dbt(["parse", "--quiet"], env=env)
+            if not result.success:
+                raise RuntimeError(f"dbt parse failed: {result.exception}")
+    return manifest
+
+
+def _is_current(manifest: Path) -> bool:
+    if not manifest.exists():
+        return False
+    built = manifest.stat().st_mtime
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml"] + [
+        path for folder in ("models", "macros", "tests")
+        for path in (DBT_PROJECT_DIR / folder).rglob("*") if path.is_file()
+    ]
+    return all(path.stat().st_mtime <= built for path in sources)

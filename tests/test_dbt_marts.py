@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
-from conftest import create_database, drop_database
+from conftest import REPO_ROOT, create_database, drop_database
 from statsmodels.stats.inter_rater import cohens_kappa
 from statsmodels.stats.proportion import proportion_confint
 
 from evals.config import Config, DriftConfig, StageBand
 from evals.dbt import dbt_env, run_dbt
+from evals.marts import load_query
 from evals.runlog import RunRecord, idempotency_key, write_runs
 
 TOL = 1e-9
@@ -695,6 +696,24 @@ def test_a_series_mixing_prompt_versions_fails_a_dbt_test(built):
         assert len(conn.execute("select * from marts.fct_trend_daily").fetchall()) == len(original)
     assert not result.success
     assert [str(r.status) for r in result.result if r.node.resource_type == "test"] == ["fail"]
+
+
+def test_every_python_reader_query_runs_on_the_built_marts(built):
+    """The .sql files of the dbt exposures, with names resolved from the manifest, all answer."""
+    params = {"date_from": None, "date_to": None, "suite": None, "source": None,
+              "default_days": 30, "min_daily_n": 1,  # the web overview's
+              "first": DAYS[0], "last": DAYS[-1], "today": DAYS[-1], "drift": DAYS[10]}  # demo's
+    files = [path for folder in ("evals/web/queries", "evals/cli/queries",
+                                 "orchestration/defs/drift/queries")
+             for path in sorted((REPO_ROOT / folder).glob("*.sql"))
+             if not path.name.startswith("_")]
+    with psycopg.connect(built["url"]) as conn:
+        empty = [path.name for path in files
+                 if not conn.execute(load_query(path), params).fetchall()]
+    assert len(files) == 15
+    # this log's production rows are role `candidate` (the demo's report counts `grader` ones)
+    # and its golden batches are not named `golden:<day>` (the golden regression check's key)
+    assert empty == ["stage_pass_rates.sql", "golden_items.sql"]
 
 
 def test_the_bi_role_reads_marts_and_cannot_read_raw_or_staging(built):

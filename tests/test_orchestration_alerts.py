@@ -18,7 +18,7 @@ import pytest
 from evals.alerts import AlertDraft, record_alerts, resolve_cleared, slack_payload
 from evals.config import load_config
 from orchestration.defs.alerts.sensors import alert_delivery, run_failure_alerts
-from orchestration.lib.resources import EvalhouseResource
+from orchestration.lib.resources import Evalhouse
 
 SECRET = "s3cr3t-webhook-token-123456"
 
@@ -110,7 +110,7 @@ def _deliveries(url: str, webhook: str = "team") -> list[tuple]:
 
 
 def _tick(config_file: Path):
-    context = dg.build_sensor_context(resources={"evalhouse": EvalhouseResource(config_path=str(config_file))})
+    context = dg.build_sensor_context(resources={"evalhouse": Evalhouse(load_config(config_file))})
     return alert_delivery(context)
 
 
@@ -200,7 +200,7 @@ def test_a_failed_run_becomes_a_critical_alert_linking_the_dagster_run(warehouse
             dagster_instance=instance,
             dagster_run=result.dagster_run,
             dagster_event=failure,
-            resources={"evalhouse": EvalhouseResource(config_path=str(config_file))},
+            resources={"evalhouse": Evalhouse(load_config(config_file))},
         ).for_run_failure()
         run_failure_alerts(context)
         run_failure_alerts(context)  # a second tick over the same failure adds nothing

@@ -3,7 +3,6 @@ fail on bad rows and pass on clean ones, dbt builds the marts, drift checks catc
 
 from __future__ import annotations
 
-import os
 import random
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -12,33 +11,29 @@ import dagster as dg
 import psycopg
 import pytest
 
+from evals.config import load_config
 from evals.runlog import RunRecord, write_runs
+from orchestration.defs.drift.checks import DRIFT_CHECKS
+from orchestration.defs.gate.assets import release_gate
+from orchestration.defs.golden.assets import golden_run_assets, golden_sets
+from orchestration.defs.golden.checks import golden_run_checks
+from orchestration.defs.production.assets import production_runs, production_samples
+from orchestration.defs.production.checks import production_runs_quality
+from orchestration.defs.reviews.assets import human_reviews
+from orchestration.defs.warehouse import build_defs, warehouse_dbt_assets
+from orchestration.lib.resources import Evalhouse
+from orchestration.project import dbt_project
 from tests.conftest import REPO_ROOT
 
-# The code location is shaped by evalhouse.yaml (one golden-runs asset per model) and by the dbt
-# manifest, both read at import: the shipped config, and a manifest parsed if stale.
-_SAVED_CONFIG = os.environ.get("EVALHOUSE_CONFIG")
-os.environ["EVALHOUSE_CONFIG"] = str(REPO_ROOT / "evalhouse.yaml")
-
-from orchestration.project import ensure_manifest  # noqa: E402
-
-ensure_manifest()
-
-from orchestration.definitions import defs  # noqa: E402
-from orchestration.defs.drift.checks import DRIFT_CHECKS  # noqa: E402
-from orchestration.defs.gate.assets import release_gate  # noqa: E402
-from orchestration.defs.golden.assets import GOLDEN_RUN_ASSETS, golden_sets  # noqa: E402
-from orchestration.defs.golden.checks import GOLDEN_RUN_CHECKS  # noqa: E402
-from orchestration.defs.production.assets import production_runs, production_samples  # noqa: E402
-from orchestration.defs.production.checks import production_runs_quality  # noqa: E402
-from orchestration.defs.reviews.assets import human_reviews  # noqa: E402
-from orchestration.defs.warehouse.dbt_assets import warehouse_dbt  # noqa: E402
-from orchestration.lib.resources import EvalhouseResource  # noqa: E402
-
-if _SAVED_CONFIG is None:
-    del os.environ["EVALHOUSE_CONFIG"]
-else:
-    os.environ["EVALHOUSE_CONFIG"] = _SAVED_CONFIG
+# The graph of the shipped evalhouse.yaml (one golden-runs asset per model) and its dbt manifest
+# (parsed if stale); each test runs it under its own config through the resource.
+SHIPPED = load_config(REPO_ROOT / "evalhouse.yaml")
+GOLDEN_RUN_ASSETS = golden_run_assets(SHIPPED)
+GOLDEN_RUN_CHECKS = golden_run_checks(GOLDEN_RUN_ASSETS)
+_PROJECT = dbt_project(SHIPPED)
+warehouse_dbt = warehouse_dbt_assets(SHIPPED, _PROJECT)
+DBT_RESOURCES = build_defs(warehouse_dbt, _PROJECT).resources
+MART_CHECKS = [check.on(warehouse_dbt) for check in DRIFT_CHECKS]
 
 DAY = date(2026, 11, 10)
 STAGES = ("basics", "loops", "functions", "classes", "testing")
@@ -61,11 +56,7 @@ def config_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def resources(config_path: Path, warehouse_url: str) -> dict:
-    return {"evalhouse": EvalhouseResource(config_path=str(config_path)), **_dbt_resource()}
-
-
-def _dbt_resource() -> dict:
-    return {"dbt": defs.resources["dbt"]}
+    return {"evalhouse": Evalhouse(load_config(config_path)), **DBT_RESOURCES}
 
 
 def _production_rows(day: date, n_per_stage: int, *, pass_rate: dict[str, float] | None = None,
@@ -168,11 +159,10 @@ def test_golden_sets_load_and_a_nights_golden_runs_are_idempotent(warehouse_url,
 
 
 def test_production_samples_are_weighted_regraded_and_queued_once(warehouse_url, resources, config_path):
-    from evals.config import load_config
-    from evals.runner import run_suite
+    from evals.runner import RunRequest, run_suite
 
-    config = load_config(config_path)
-    run_suite(config, "essay-feedback", "tutor-small", source="production", batch_key="app")
+    request = RunRequest("essay-feedback", "tutor-small", source="production", batch_key="app")
+    run_suite(load_config(config_path), request)
     with psycopg.connect(warehouse_url) as conn:  # the app's calls of that day
         conn.execute("update raw.eval_runs set started_at = %s + (started_at - date_trunc('day', started_at))",
                      (datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC),))
@@ -204,17 +194,23 @@ def test_dbt_builds_the_marts_and_the_drift_checks_catch_a_stage_shift_and_a_cos
             cost_usd=0.0013 if night == DAY else 0.00013,
         ))
 
-    built = dg.materialize([warehouse_dbt, *DRIFT_CHECKS], resources=resources,
+    one_off = {"ops": {"warehouse_dbt": {"config": {"vars": {"too_easy_above": "0.91"}}}}}
+    built = dg.materialize([warehouse_dbt, *MART_CHECKS], resources=resources, run_config=one_off,
                            tags={"dagster/partition": (DAY - timedelta(days=2)).isoformat()})
     assert built.success
+    with psycopg.connect(warehouse_url) as conn:  # run config reaches dbt as --vars
+        bands = conn.execute(
+            "select distinct band_too_easy_above from marts.fct_stage_daily"
+        ).fetchall()
+    assert bands == [(0.91,)]
     checks = _check_results(built)
     assert len(checks) > 50, "dbt tests run as asset checks"
     assert [k for k, e in checks.items() if not e.passed] == [], "a quiet night passes everything"
     assert _alerts(warehouse_url) == []
 
     shifted = dg.materialize(
-        [warehouse_dbt, *DRIFT_CHECKS], resources=resources,
-        selection=dg.AssetSelection.checks(*DRIFT_CHECKS),
+        [warehouse_dbt, *MART_CHECKS], resources=resources,
+        selection=dg.AssetSelection.checks(*MART_CHECKS),
         tags={"dagster/partition": DAY.isoformat()},
     )
     failed = {e.check_name for e in shifted.get_asset_check_evaluations() if not e.passed}

@@ -1,5 +1,6 @@
-"""The code location as a whole: its graph (a snapshot), the nightly schedule's ticks, and
-`dagster dev` really serving it."""
+"""The code location as a whole: its graph (a snapshot), built from one config, loadable by
+Dagster's own tools on a fresh checkout, the nightly schedule's ticks, and `dagster dev` really
+serving it."""
 
 from __future__ import annotations
 
@@ -22,11 +23,7 @@ from tests.conftest import REPO_ROOT
 _SAVED_CONFIG = os.environ.get("EVALHOUSE_CONFIG")
 os.environ["EVALHOUSE_CONFIG"] = str(REPO_ROOT / "evalhouse.yaml")
 
-from orchestration.project import ensure_manifest  # noqa: E402
-
-ensure_manifest()
-
-from orchestration.definitions import defs  # noqa: E402
+from orchestration.definitions import build_definitions, defs  # noqa: E402
 
 if _SAVED_CONFIG is None:
     del os.environ["EVALHOUSE_CONFIG"]
@@ -56,8 +53,118 @@ DRIFT_CHECKS = {
 }
 
 
+SNAPSHOT = Path(__file__).with_name("snapshots") / "code_location.json"
+UPDATE_SNAPSHOTS = "EVALHOUSE_UPDATE_SNAPSHOTS"
+
+
 def _graph():
     return defs.get_repository_def().asset_graph
+
+
+def _shape(definitions: dg.Definitions) -> dict:
+    """What the snapshot holds: every asset (group, upstream keys, partitioning, checks), job,
+    schedule and sensor — the graph, not descriptions or metadata."""
+    repository = definitions.get_repository_def()
+    graph = repository.asset_graph
+    checks: dict[str, list[str]] = {}
+    for check in graph.asset_check_keys:
+        checks.setdefault(check.asset_key.to_user_string(), []).append(check.name)
+    assets = {}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        name = key.to_user_string()
+        assets[name] = {
+            "group": node.group_name,
+            "kind": "materializable" if node.is_materializable
+            else "observable" if node.is_observable else "external",
+            "deps": sorted(parent.to_user_string() for parent in node.parent_keys),
+            "partitions": type(node.partitions_def).__name__ if node.partitions_def else None,
+            "checks": sorted(checks.get(name, [])),
+        }
+    jobs = {
+        job.name: sorted(key.to_user_string() for key in job.asset_layer.selected_asset_keys)
+        for job in repository.get_all_jobs() if not job.name.startswith("__")
+    }
+    schedules = {
+        schedule.name: {"job": schedule.job_name, "cron": schedule.cron_schedule,
+                        "timezone": schedule.execution_timezone,
+                        "status": schedule.default_status.value}
+        for schedule in definitions.schedules
+    }
+    sensors = {
+        sensor.name: {"type": type(sensor).__name__, "status": sensor.default_status.value}
+        for sensor in definitions.sensors
+    }
+    return {"assets": dict(sorted(assets.items())), "jobs": jobs,
+            "schedules": dict(sorted(schedules.items())), "sensors": dict(sorted(sensors.items()))}
+
+
+def test_the_code_location_matches_its_snapshot():
+    """The graph of the shipped evalhouse.yaml and dbt project, against tests/snapshots/
+    code_location.json. A change to the graph fails here until the snapshot is rewritten on
+    purpose and reviewed in the diff:
+
+        EVALHOUSE_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest \
+            tests/test_orchestration_definitions.py -k snapshot
+    """
+    shape = _shape(defs)
+    if os.environ.get(UPDATE_SNAPSHOTS):
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(json.dumps(shape, indent=1, sort_keys=False) + "\n")
+    assert shape == json.loads(SNAPSHOT.read_text()), (
+        f"the code location's graph changed; if on purpose, rerun with {UPDATE_SNAPSHOTS}=1 "
+        "and review the diff of the snapshot"
+    )
+
+
+def test_the_graph_and_its_resource_come_from_the_one_config_they_are_built_from():
+    shipped = defs.resources["evalhouse"].config
+    models = {**shipped.models, "tutor-xl": shipped.models["tutor-large"]}
+    drift = shipped.drift.model_copy(update={"schedule": "15 3 * * *"})
+    config = shipped.model_copy(update={"models": models, "drift": drift})
+
+    built = build_definitions(config)
+
+    graph = built.get_repository_def().asset_graph
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert {"golden_runs/tutor_small", "golden_runs/tutor_large", "golden_runs/tutor_xl"} <= keys
+    staging = graph.get(dg.AssetKey(["staging", "stg_raw__eval_runs"]))
+    assert dg.AssetKey(["golden_runs", "tutor_xl"]) in staging.parent_keys
+    assert built.resolve_schedule_def("nightly_drift_schedule").cron_schedule == "15 3 * * *"
+    assert built.resources["evalhouse"].config is config
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_dagster_validates_the_code_location_on_a_fresh_checkout(tmp_path: Path):
+    """`dagster definitions validate -w workspace.yaml` on a copy of the repository without any
+    dbt artifacts (loading the code location parses the dbt project itself), then `dg check
+    defs` on the same copy."""
+    checkout = tmp_path / "checkout"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True,
+                             check=True).stdout.decode().split("\0")
+    for name in filter(None, tracked):
+        if (REPO_ROOT / name).is_file():
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            (checkout / name).write_bytes((REPO_ROOT / name).read_bytes())
+    assert not (checkout / "dbt_project" / "target").exists()
+    env = {key: value for key, value in os.environ.items() if key != "EVALHOUSE_CONFIG"}
+    bin_dir = Path(sys.executable).parent
+    env.update(PYTHONPATH=str(checkout), DAGSTER_HOME=str(tmp_path / "dagster_home"),
+               EVALHOUSE_HOME=str(tmp_path / "home"), PATH=f"{bin_dir}{os.pathsep}{env['PATH']}")
+    (tmp_path / "dagster_home").mkdir()
+    (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+
+    def run(*command: str) -> str:
+        done = subprocess.run([str(bin_dir / command[0]), *command[1:]], cwd=checkout, env=env,
+                              capture_output=True, text=True, timeout=200)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done.stdout + done.stderr
+
+    validated = run("dagster", "definitions", "validate", "-w", "workspace.yaml")
+    assert "Validation successful for code location evalhouse" in validated
+    assert (checkout / "dbt_project" / "target" / "dagster" / "manifest.json").exists()
+    assert "All definitions loaded successfully" in run("dg", "check", "defs")
 
 
 def test_the_code_location_loads_as_dagster_dev_would_load_it():

@@ -23,7 +23,7 @@ from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 from evals.config import Config, load_config
 from evals.golden import load_suite
 from evals.runlog import fetch_run, record_from_row
-from evals.runner import RunnerError, run_suite
+from evals.runner import RunnerError, RunRequest, run_suite
 
 SECRET = "sk-evalhouse-runner-9876543210abcdefXYZ"
 SETTLED = "status in ('ok', 'parse_error')"
@@ -87,7 +87,7 @@ def test_faults_leave_honest_rows_and_a_rerun_retries_only_the_failures(
     warm_up(config)
 
     with caplog.at_level(logging.INFO):
-        first = run_suite(config, suite, "m")
+        first = run_suite(config, RunRequest(suite, "m"))
     by_item = {row["item_id"]: row for row in rows(warehouse_url)}
     outcome = {int(k[1:]): (row["status"], row["attempts"]) for k, row in by_item.items()}
     assert outcome[0] == ("ok", 1)
@@ -121,7 +121,7 @@ def test_faults_leave_honest_rows_and_a_rerun_retries_only_the_failures(
         assert SECRET not in text
 
     fake_openai.reset_counts()
-    second = run_suite(config, suite, "m")
+    second = run_suite(config, RunRequest(suite, "m"))
     assert fake_openai.request_count == 4  # items 2, 3, 5, 7: nothing that settled is re-asked
     assert second.skipped_calls == 6 and second.calls == 4 and second.unsettled_calls == 0
     with psycopg.connect(warehouse_url) as conn:
@@ -144,7 +144,7 @@ def test_unicode_injection_and_a_megabyte_are_stored_verbatim(
     suite = load_suite(write_suite(tmp_path / "suite.yaml", items,
                                    default_rubric="Rubric with 'quotes' and ünïcode"))
     config = Config.model_validate({"models": {"m": fake_model(fake_openai)}})
-    summary = run_suite(config, suite, "m")
+    summary = run_suite(config, RunRequest(suite, "m"))
     assert summary.statuses == {"ok": 3}
     from evals import warehouse
 
@@ -243,7 +243,7 @@ def test_answer_suites_judge_with_a_parent_link_or_score_deterministically(
         warehouse_url: str, tmp_path: Path) -> None:
     config = Config.model_validate(SIM_CONFIG)
     suite = load_suite(answer_suite(tmp_path))
-    summary = run_suite(config, suite, "cand", trials=2)
+    summary = run_suite(config, RunRequest(suite, "cand", trials=2))
     assert summary.judge == "judge"
     assert summary.planned_calls == 2 * (8 + 6) and summary.calls == 28
     all_rows = rows(warehouse_url)
@@ -268,19 +268,19 @@ def test_answer_suites_judge_with_a_parent_link_or_score_deterministically(
     # candidate row.
     with psycopg.connect(warehouse_url) as conn:
         conn.execute("delete from raw.eval_runs where role = 'judge' and item_id in ('j0', 'j1')")
-    again = run_suite(config, suite, "cand", trials=2)
+    again = run_suite(config, RunRequest(suite, "cand", trials=2))
     assert again.calls == 4 and again.skipped_calls == 24
     rejudged = [r for r in rows(warehouse_url, "role = 'judge' and item_id in ('j0', 'j1')")]
     assert len(rejudged) == 4
     assert all(r["parent_run_id"] in candidates for r in rejudged)
-    assert run_suite(config, suite, "cand", trials=2).calls == 0
+    assert run_suite(config, RunRequest(suite, "cand", trials=2)).calls == 0
 
 
 def test_the_shipped_config_runs_offline_through_the_simulator(warehouse_url: str) -> None:
     from conftest import REPO_ROOT
 
     config = load_config(REPO_ROOT / "evalhouse.yaml")
-    summary = run_suite(config, "intro-python", "tutor-small", limit=20)
+    summary = run_suite(config, RunRequest("intro-python", "tutor-small", limit=20))
     assert summary.calls >= 20 and summary.scored >= 19
     assert summary.cost_usd > 0 and summary.input_tokens > 0
 
@@ -288,9 +288,9 @@ def test_the_shipped_config_runs_offline_through_the_simulator(warehouse_url: st
 def test_bad_requests_fail_before_any_call(warehouse_url: str, tmp_path: Path) -> None:
     config = Config.model_validate({"models": {"cand": {"model": "evalhouse-sim/cand"}}})
     with pytest.raises(RunnerError, match="needs a judge"):
-        run_suite(config, load_suite(answer_suite(tmp_path)), "cand")
+        run_suite(config, RunRequest(load_suite(answer_suite(tmp_path)), "cand"))
     with pytest.raises(RunnerError, match="unknown suite"):
-        run_suite(config, "no-such-suite", "cand")
+        run_suite(config, RunRequest("no-such-suite", "cand"))
     assert rows(warehouse_url) == []
 
 
@@ -344,14 +344,14 @@ def test_a_bug_on_one_item_is_an_error_row_and_the_batch_goes_on(
     config = Config.model_validate({"models": {"m": {"model": "evalhouse-sim/m"}},
                                     "simulator": {"error_rate": 0, "rate_limit_rate": 0}})
     suite = load_suite(write_suite(tmp_path / "suite.yaml", grader_items(5)))
-    summary = run_suite(config, suite, "m")
+    summary = run_suite(config, RunRequest(suite, "m"))
     assert summary.calls == 5 and summary.unsettled_calls == 1
     failed = rows(warehouse_url, "item_id = 'i0001'")
     assert [(r["status"], r["attempts"], r["error_class"]) for r in failed] == [
         ("error", 0, "ValueError")]
     assert "abcdef123456" not in failed[0]["error_message"]
     monkeypatch.setattr(calls, "render_grader", real)
-    assert run_suite(config, suite, "m").calls == 1
+    assert run_suite(config, RunRequest(suite, "m")).calls == 1
 
 
 def test_concurrency_override_bounds_calls_in_flight(
@@ -359,6 +359,6 @@ def test_concurrency_override_bounds_calls_in_flight(
     fake_openai.latency_s = 0.1
     config = Config.model_validate({"models": {"m": fake_model(fake_openai, concurrency=32)}})
     suite = load_suite(write_suite(tmp_path / "suite.yaml", grader_items(12)))
-    summary = run_suite(config, suite, "m", concurrency=2)
+    summary = run_suite(config, RunRequest(suite, "m", concurrency=2))
     assert summary.statuses == {"ok": 12}
     assert fake_openai.max_in_flight == 2

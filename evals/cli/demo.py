@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import typer
 
@@ -26,6 +27,8 @@ DRIFT_STAGE = "loops"
 DRIFT_SHIFT = 0.4
 """The simulator turns this share of failing verdicts into passes: about +20 points here."""
 DRIFT_DAY = 11
+QUERIES = Path(__file__).with_name("queries")
+"""The report's mart queries (the dbt exposure `demo_report`)."""
 
 
 def demo(
@@ -86,6 +89,7 @@ def _report(config, first: date, last: date, run_id: str) -> None:
 
     from evals import warehouse
     from evals.alerts import links
+    from evals.marts import load_query
 
     with warehouse.connect() as conn:
         cur = conn.execute(
@@ -97,29 +101,12 @@ def _report(config, first: date, last: date, run_id: str) -> None:
         columns = [c.name for c in cur.description]
         alerts = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
         stages = conn.execute(
-            """
-            select stage,
-                   sum(n_passed) filter (where run_date < %(drift)s)::float
-                     / nullif(sum(n_verdicts) filter (where run_date < %(drift)s), 0),
-                   sum(n_passed) filter (where run_date >= %(drift)s)::float
-                     / nullif(sum(n_verdicts) filter (where run_date >= %(drift)s), 0),
-                   sum(n_verdicts)
-            from marts.fct_stage_daily
-            where source = 'production' and role = 'grader' and run_date between %(first)s and %(last)s
-            group by stage order by stage
-            """,
+            load_query(QUERIES / "stage_pass_rates.sql"),
             {"drift": first + timedelta(days=DRIFT_DAY - 1), "first": first, "last": last},
         ).fetchall()
-        golden = conn.execute(
-            "select model, suite, sum(n_correct)::float / nullif(sum(n_with_expected), 0), sum(n_calls)"
-            " from marts.fct_trend_daily where source = 'golden' and role <> 'judge'"
-            " group by model, suite order by model, suite"
-        ).fetchall()
-        cost = conn.execute(
-            "select source, sum(n_calls), sum(cost_usd) from marts.fct_model_cost_daily"
-            " where run_date between %s and %s group by source order by source",
-            (first, datetime.now(UTC).date()),
-        ).fetchall()
+        golden = conn.execute(load_query(QUERIES / "golden_accuracy.sql")).fetchall()
+        cost = conn.execute(load_query(QUERIES / "cost_by_source.sql"),
+                            {"first": first, "today": datetime.now(UTC).date()}).fetchall()
 
     console.rule(f"alerts raised ({len(alerts)})")
     for alert in alerts:

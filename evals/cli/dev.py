@@ -132,9 +132,6 @@ def run_nightly(first: date, last: date) -> str:
         ASSET_PARTITION_RANGE_START_TAG,
     )
 
-    from orchestration.project import ensure_manifest
-
-    ensure_manifest()
     log_path = dagster_home() / "logs" / f"nightly-{first}-{last}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     console.print(f"[bold]nightly[/]    job `{NIGHTLY_JOB}` over {first} … {last} (one run, in-process)")

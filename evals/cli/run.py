@@ -34,7 +34,7 @@ def run(
     """
     from evals.config import ConfigError
     from evals.golden import GoldenSetError
-    from evals.runner import RunnerError, render_summary, run_suite
+    from evals.runner import RunnerError, RunRequest, render_summary, run_suite
 
     config = config_or_exit()
     model = model or config.default_model
@@ -51,11 +51,9 @@ def run(
     if warehouse.uses_embedded():
         warehouse.migrate()  # the embedded default is ours to keep at head; an external one is not
     try:
-        summary = run_suite(
-            config, suite, model, judge, trials=trials, limit=limit, source=source,
-            batch_key=batch_key, as_of=day, concurrency=concurrency,
-            progress=progress and not as_json,
-        )
+        request = RunRequest(suite, model, judge, trials=trials, limit=limit, source=source,
+                             batch_key=batch_key, as_of=day, concurrency=concurrency)
+        summary = run_suite(config, request, progress=progress and not as_json)
     except (RunnerError, ConfigError, GoldenSetError) as exc:
         raise fail(str(exc)) from None
     if as_json:

@@ -181,6 +181,7 @@ def run_missing_items(config: Config, suite: Suite, spec: ModelSpec, side: SideR
     with warehouse.connect() as conn:
         store_suite(conn, suite)
     log.info("gate: running %d missing items of %s for %s", len(missing), suite.name, spec)
-    runner.run_suite(config, replace(suite, items=tuple(missing)), spec.model, judge,
-                     source="ci")
+    request = runner.RunRequest(replace(suite, items=tuple(missing)), spec.model, judge,
+                                source="ci")
+    runner.run_suite(config, request)
     return True

@@ -9,16 +9,24 @@ The contract, kept by construction (each module below keeps one part of it):
 - honest (`calls`): provider failures and unparsable replies are rows, never a silent score;
 - lean: no logging, no progress redraw (`display`) and no DB round trip per call.
 
-`driver` puts them together (`run_suite`); `inputs` resolves suites and judges, `summary` is
-what a run reports. This package re-exports what the CLI, the gate and Dagster use.
+`driver` puts them together (`run_suite`, given a `RunRequest`); `inputs` resolves suites and
+judges, `summary` is what a run reports. This package re-exports what the CLI, the gate and
+Dagster use.
 """
 
 from evals.runner.display import render_summary
 from evals.runner.driver import arun_suite, run_suite
-from evals.runner.inputs import RunnerError, code_version, default_judge, resolve_suite
+from evals.runner.inputs import (
+    RunnerError,
+    RunRequest,
+    code_version,
+    default_judge,
+    resolve_suite,
+)
 from evals.runner.summary import RunSummary
 
 __all__ = [
+    "RunRequest",
     "RunSummary",
     "RunnerError",
     "arun_suite",

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import date
 from typing import TYPE_CHECKING
 
 from evals.prompts import (
     ANSWER_CANDIDATE,
     ANSWER_JUDGE,
     RUBRIC_GRADER,
-    PromptTemplate,
     ensure_prompt_version,
     load_prompt,
 )
 from evals.runner.calls import UnitCaller
 from evals.runner.context import RunContext
 from evals.runner.display import progress_bar
-from evals.runner.inputs import RunnerError, default_judge, resolve_suite
+from evals.runner.inputs import RunnerError, RunRequest, default_judge, resolve_suite
 from evals.runner.summary import RunSummary, batch_accuracy
 from evals.runner.units import plan, resume, settled_among
 from evals.runner.workers import execute
@@ -30,25 +28,20 @@ from evals.runner.writer import RunWriter
 
 if TYPE_CHECKING:
     from evals.config import Config
-    from evals.golden import Suite
     from evals.llm import LLMClient
 
 
-async def arun_suite(config: Config, suite: Suite | str, model_name: str,
-                     judge: str | None = None, *, trials: int = 1, limit: int | None = None,
-                     source: str = "golden", batch_key: str | None = None,
-                     as_of: date | None = None, orchestrator_run_id: str | None = None,
-                     concurrency: int | None = None, progress: bool = False,
-                     prompt_overrides: dict[str, PromptTemplate] | None = None,
+async def arun_suite(config: Config, request: RunRequest, *, progress: bool = False,
                      client: LLMClient | None = None) -> RunSummary:
-    """Run `suite` against `model_name` (async); see run_suite."""
+    """Run `request` (async); see run_suite."""
     from evals import warehouse
     from evals.golden import store_suite
     from evals.llm import LLMClient
 
+    suite, model_name, judge = request.suite, request.model, request.judge
     if isinstance(suite, str):
         suite = resolve_suite(config, suite)
-    if trials < 1:
+    if request.trials < 1:
         raise RunnerError("trials must be >= 1")
     config.model(model_name)  # unknown model: a ConfigError before anything happens
     grader = suite.kind == "grader"
@@ -59,22 +52,22 @@ async def arun_suite(config: Config, suite: Suite | str, model_name: str,
                           "suites.<name>.judge / reference_judge")
     if judge is not None:
         config.model(judge)
-    if concurrency is not None:
+    if request.concurrency is not None:
         models = dict(config.models)
         models[model_name] = config.model(model_name).model_copy(
-            update={"concurrency": concurrency})
+            update={"concurrency": request.concurrency})
         config = config.model_copy(update={"models": models})
-    overrides = prompt_overrides or {}
+    overrides = request.prompt_overrides or {}
     prompts = {"main": overrides.get("main") or load_prompt(RUBRIC_GRADER if grader
                                                             else ANSWER_CANDIDATE)}
     if needs_judge:
         prompts["judge"] = overrides.get("judge") or load_prompt(ANSWER_JUDGE)
-    batch_key = batch_key or f"{source}:{suite.name}@{suite.version}"
+    batch_key = request.batch_key or f"{request.source}:{suite.name}@{suite.version}"
     own_client = client is None
     client = client or LLMClient(config)
     run = RunContext(config=config, suite=suite, model=model_name, judge=judge,
-                     prompts=prompts, source=source, batch_key=batch_key, as_of=as_of,
-                     orchestrator_run_id=orchestrator_run_id)
+                     prompts=prompts, source=request.source, batch_key=batch_key,
+                     as_of=request.as_of, orchestrator_run_id=request.orchestrator_run_id)
     started = time.perf_counter()
     # autocommit: each write_runs transaction commits on its own (inside an implicit transaction
     # opened by a read, it would only be a savepoint and nothing would be durable until the end)
@@ -83,7 +76,7 @@ async def arun_suite(config: Config, suite: Suite | str, model_name: str,
         store_suite(conn, suite)
         for prompt in prompts.values():
             ensure_prompt_version(conn, prompt.name, prompt.version, prompt.text)
-        units = plan(run, trials, limit)
+        units = plan(run, request.trials, request.limit)
         planned = len(units) + sum(1 for u in units if u.judge_key)
         todo, already = resume(conn, units)
         summary = RunSummary(
@@ -118,19 +111,9 @@ async def arun_suite(config: Config, suite: Suite | str, model_name: str,
     return summary
 
 
-def run_suite(config: Config, suite: Suite | str, model_name: str, judge: str | None = None,
-              *, trials: int = 1, limit: int | None = None, source: str = "golden",
-              batch_key: str | None = None, as_of: date | None = None,
-              orchestrator_run_id: str | None = None, concurrency: int | None = None,
-              progress: bool = False,
-              prompt_overrides: dict[str, PromptTemplate] | None = None) -> RunSummary:
+def run_suite(config: Config, request: RunRequest, *, progress: bool = False) -> RunSummary:
     """Run a suite against a model and write one row per call; safe to repeat (idempotent).
 
-    `batch_key` names the logical batch (default `<source>:<suite>@<version>`): the same key
-    skips what settled, a new key (e.g. a Dagster partition) runs everything again.
-    `as_of` dates the calls for the simulator's drift scenarios. Returns the RunSummary.
+    Returns the RunSummary; `progress` draws a progress bar on the terminal.
     """
-    return asyncio.run(arun_suite(
-        config, suite, model_name, judge, trials=trials, limit=limit, source=source,
-        batch_key=batch_key, as_of=as_of, orchestrator_run_id=orchestrator_run_id,
-        concurrency=concurrency, progress=progress, prompt_overrides=prompt_overrides))
+    return asyncio.run(arun_suite(config, request, progress=progress))

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,10 +18,33 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from evals.config import Config
     from evals.golden import Suite
+    from evals.prompts import PromptTemplate
 
 
 class RunnerError(ValueError):
     """The run cannot start (unknown suite, missing judge, ...); nothing was called."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to run, as one value: the CLI, the gate and Dagster build it; the runner checks it.
+
+    `batch_key` names the logical batch (default `<source>:<suite>@<version>`): the same key
+    skips what settled, a new key (e.g. a Dagster partition) runs everything again. `as_of`
+    dates the calls for the simulator's drift scenarios; `concurrency` overrides the model's.
+    """
+
+    suite: Suite | str
+    model: str
+    judge: str | None = None
+    trials: int = 1
+    limit: int | None = None
+    source: str = "golden"
+    batch_key: str | None = None
+    as_of: date | None = None
+    orchestrator_run_id: str | None = None
+    concurrency: int | None = None
+    prompt_overrides: Mapping[str, PromptTemplate] | None = None
 
 
 @cache

@@ -2,7 +2,7 @@
 found it again, example runs, ack.
 
 Reads raw.alerts rather than the BI mart because acknowledgement must show at once, not after
-the next dbt build. Acknowledging sets only the two columns the web role may update.
+the next dbt build. Acknowledging goes through `evals.alerts.acknowledge`, the table's one writer.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
-from evals.web.app import check_csrf, current_user, state
+from evals import alerts as outbox
+from evals.web.deps import check_csrf, current_user, state
 from evals.web.security import Principal
 
 router = APIRouter()
@@ -100,9 +101,6 @@ def acknowledge(request: Request, alert_id: int, csrf: str = Form(""),
     exists = web.db.one("select alert_id from raw.alerts where alert_id = %s", (alert_id,))
     if exists is None:
         raise HTTPException(404, "no such alert")
-    web.db.rows(
-        "update raw.alerts set acknowledged_at = now(), acknowledged_by = %s"
-        " where alert_id = %s and acknowledged_at is null returning alert_id",
-        (principal.name, alert_id),
-    )
+    with web.db.connection() as conn:
+        outbox.acknowledge(conn, alert_id, principal.name)
     return RedirectResponse(f"/alerts/{alert_id}?flash=acknowledged", status_code=303)

@@ -1,4 +1,4 @@
-"""The FastAPI application: wiring of auth, the database pool, templates and the page routers.
+"""The FastAPI application: assembles auth, the database pool, templates and the page routers.
 
 Routes are plain `def` handlers: FastAPI runs them in its thread pool, where blocking psycopg
 calls (and a replay's LLM call) belong, and the overview fans its queries out itself.
@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
@@ -20,9 +18,11 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from evals.config import Config
+from evals.web import alerts, login, overview, runs
 from evals.web.db import WebDatabase, web_conninfo
+from evals.web.deps import WebState, current_user
 from evals.web.render import STATIC, Scrubber, make_environment
-from evals.web.security import CSRF_HEADER, AuthError, CsrfError, Guard, Principal
+from evals.web.security import AuthError, CsrfError, Guard
 
 _SECURITY_HEADERS = {
     "content-security-policy": (
@@ -36,50 +36,12 @@ _SECURITY_HEADERS = {
 }
 
 
-@dataclass
-class WebState:
-    """What every request handler needs, kept on `app.state.web`."""
-
-    config: Config
-    guard: Guard
-    db: WebDatabase
-    templates: Jinja2Templates
-    scrub: Scrubber
-
-    def page(self, request: Request, name: str, status_code: int = 200, **context: Any):
-        principal = getattr(request.state, "principal", None)
-        context.update(
-            principal=principal,
-            csrf=self.guard.csrf_token(principal) if principal else "",
-            nav=name.split(".")[0].split("_")[0],
-        )
-        return self.templates.TemplateResponse(request, name, context, status_code=status_code)
-
-
-def state(request: Request) -> WebState:
-    return request.app.state.web
-
-
-def current_user(request: Request) -> Principal:
-    """Dependency of every page: the authenticated caller, or AuthError (401 / login redirect)."""
-    principal = state(request).guard.authenticate(request)
-    request.state.principal = principal
-    return principal
-
-
-def check_csrf(principal: Principal, submitted: str | None, request: Request) -> None:
-    """Raise CsrfError unless the form field (or the X-CSRF-Token header) holds a valid token."""
-    state(request).guard.check_csrf(principal, submitted or request.headers.get(CSRF_HEADER))
-
-
 def _wants_html(request: Request) -> bool:
     return request.method == "GET" and "text/html" in request.headers.get("accept", "")
 
 
 def create_app(config: Config, token: str, *, database: WebDatabase | None = None) -> FastAPI:
     """The app. `token` is the operator's web token; `database` defaults to the web role's pool."""
-    from evals.web import alerts, login, overview, runs  # they import this module's helpers
-
     database = database or WebDatabase(web_conninfo(config))
     scrub = Scrubber((token,), tuple(config.capture.redact_patterns))
     templates = Jinja2Templates(env=make_environment(scrub))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
-from evals.web.app import check_csrf, current_user, state
+from evals.web.deps import check_csrf, current_user, state
 from evals.web.security import SESSION_COOKIE, SESSION_TTL_S, Principal
 
 router = APIRouter()

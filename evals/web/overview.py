@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Request
 from evals.runlog import SOURCES
 from evals.stats import wilson_interval
 from evals.web import charts
-from evals.web.app import state
+from evals.web.deps import state
 from evals.web.overview_queries import OverviewFilters, overview_queries
 
 router = APIRouter()

@@ -1,145 +1,25 @@
 """The ops overview's aggregates, each one query on a dbt mart, all run at once.
 
-Every query starts from the same `bounds` CTE, so the default window (the 30 days ending at the
-newest day in the marts) is resolved inside each query rather than by an extra round trip, and
-the queries stay independent of each other. The filters are bound parameters; `null` means "any".
+The queries are the `.sql` files in queries/ (marts named by `ref`, resolved by `evals.marts`;
+the reader is the dbt exposure `web_overview`). Every query starts from the same `bounds` CTE
+(queries/_bounds.sql), so the default window (the 30 days ending at the newest day in the marts)
+is resolved inside each query rather than by an extra round trip, and the queries stay
+independent of each other. The filters are bound parameters; `null` means "any".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
+from evals.marts import load_query
 from evals.web.db import Query
 
+QUERIES = Path(__file__).with_name("queries")
 DEFAULT_DAYS = 30
-
-_BOUNDS = f"""
-with bounds as (
-    select lo, hi, lo - (hi - lo + 1) as prev_lo
-    from (
-        select coalesce(%(date_from)s::date, anchor.hi - {DEFAULT_DAYS - 1}) as lo, anchor.hi
-        from (select coalesce(%(date_to)s::date,
-                              (select max(run_date) from marts.fct_trend_daily),
-                              current_date) as hi) as anchor
-    ) as window_
-)
-"""
-
-_COHORT = """
-    and (%(suite)s::text is null or t.suite = %(suite)s)
-    and (%(source)s::text is null or t.source = %(source)s)
-"""
-
-KPIS = _BOUNDS + """
-select
-    b.lo, b.hi,
-    coalesce(sum(t.n_calls) filter (where t.run_date >= b.lo), 0) as calls,
-    coalesce(sum(t.n_verdicts) filter (where t.run_date >= b.lo), 0) as verdicts,
-    coalesce(sum(t.n_passed) filter (where t.run_date >= b.lo), 0) as passed,
-    coalesce(sum(t.n_failed) filter (where t.run_date >= b.lo), 0) as failed,
-    coalesce(sum(t.n_parse_errors) filter (where t.run_date >= b.lo), 0) as parse_errors,
-    coalesce(sum(t.cost_usd) filter (where t.run_date >= b.lo), 0) as cost_usd,
-    coalesce(sum(t.total_tokens) filter (where t.run_date >= b.lo), 0) as tokens,
-    coalesce(sum(t.n_calls) filter (where t.run_date < b.lo), 0) as prev_calls,
-    coalesce(sum(t.n_verdicts) filter (where t.run_date < b.lo), 0) as prev_verdicts,
-    coalesce(sum(t.n_passed) filter (where t.run_date < b.lo), 0) as prev_passed,
-    coalesce(sum(t.n_failed) filter (where t.run_date < b.lo), 0) as prev_failed,
-    coalesce(sum(t.cost_usd) filter (where t.run_date < b.lo), 0) as prev_cost_usd
-from bounds b
-left join marts.fct_trend_daily t on t.run_date between b.prev_lo and b.hi""" + _COHORT + """
-group by b.lo, b.hi
-"""
-
-AGREEMENT = _BOUNDS + """
-select
-    t.reference,
-    coalesce(sum(t.n), 0) as n,
-    coalesce(sum(t.n_agree), 0) as n_agree,
-    coalesce(sum(t.n_parse_errors), 0) as n_parse_errors
-from bounds b
-join marts.fct_verdict_agreement_weekly t
-    on t.week_start between date_trunc('week', b.lo)::date and b.hi""" + _COHORT + """
-group by t.reference
-"""
-
-TREND = _BOUNDS + """
-select
-    t.run_date, t.model,
-    sum(t.n_calls) as calls,
-    sum(t.n_verdicts) as verdicts,
-    sum(t.n_passed) as passed,
-    sum(t.n_failed) as failed,
-    sum(t.n_parse_errors) as parse_errors,
-    sum(t.cost_usd) as cost_usd
-from bounds b
-join marts.fct_trend_daily t on t.run_date between b.lo and b.hi""" + _COHORT + """
-group by t.run_date, t.model
-order by t.run_date, t.model
-"""
-
-STAGES = _BOUNDS + """
-select
-    t.stage, t.model, t.prompt_version,
-    sum(t.n_calls) as calls,
-    sum(t.n_verdicts) as verdicts,
-    sum(t.n_passed) as passed,
-    count(*) filter (where t.too_easy and t.n_verdicts >= %(min_daily_n)s) as too_easy_days,
-    count(*) filter (where t.stalling and t.n_verdicts >= %(min_daily_n)s) as stalling_days,
-    count(*) filter (where t.too_easy_vs_baseline) as too_easy_vs_baseline_days,
-    count(*) filter (where t.stalling_vs_baseline) as stalling_vs_baseline_days,
-    count(distinct t.run_date) as days,
-    max(t.band_too_easy_above) as band_too_easy_above,
-    min(t.band_stalling_below) as band_stalling_below
-from bounds b
-join marts.fct_stage_daily t on t.run_date between b.lo and b.hi""" + _COHORT + """
-    and t.stage is not null
-group by t.stage, t.model, t.prompt_version
-order by t.stage, t.model, t.prompt_version
-"""
-
-ISSUES = _BOUNDS + """
-, window_rows as (
-    select t.* from bounds b
-    join marts.fct_issue_distribution_daily t on t.run_date between b.lo and b.hi
-    where true""" + _COHORT + """
-),
-runs as (
-    select sum(n_runs) as n_runs from (
-        select distinct on (series_key, run_date) n_runs from window_rows
-        order by series_key, run_date
-    ) as per_series_day
-)
-select w.issue_tag, sum(w.n_runs_with_tag) as tagged, max(runs.n_runs) as n_runs
-from window_rows w cross join runs
-group by w.issue_tag
-order by tagged desc
-limit 12
-"""
-
-COSTS = _BOUNDS + """
-select
-    t.model, t.role,
-    sum(t.n_calls) as calls,
-    sum(t.total_tokens) as tokens,
-    sum(t.cost_usd) as cost_usd,
-    sum(t.n_passing_verdicts) as passing
-from bounds b
-join marts.fct_model_cost_daily t on t.run_date between b.lo and b.hi
-    and (%(source)s::text is null or t.source = %(source)s)
-group by t.model, t.role
-order by cost_usd desc
-"""
-
-COST_BY_SOURCE = _BOUNDS + """
-select t.source, sum(t.n_calls) as calls, sum(t.cost_usd) as cost_usd
-from bounds b
-join marts.fct_model_cost_daily t on t.run_date between b.lo and b.hi
-    and (%(source)s::text is null or t.source = %(source)s)
-group by t.source
-order by cost_usd desc
-"""
+_NAMES = ("kpis", "agreement", "trend", "stages", "issues", "costs", "cost_by_source")
 
 
 @dataclass(frozen=True)
@@ -156,8 +36,5 @@ class OverviewFilters:
 
 def overview_queries(filters: OverviewFilters, min_daily_n: int = 30) -> dict[str, Query]:
     """The page's queries; a day counts toward a band flag only with `min_daily_n` verdicts."""
-    params = {**filters.params(), "min_daily_n": min_daily_n}
-    return {name: (sql, params) for name, sql in (
-        ("kpis", KPIS), ("agreement", AGREEMENT), ("trend", TREND), ("stages", STAGES),
-        ("issues", ISSUES), ("costs", COSTS), ("cost_by_source", COST_BY_SOURCE),
-    )}
+    params = {**filters.params(), "min_daily_n": min_daily_n, "default_days": DEFAULT_DAYS}
+    return {name: (load_query(QUERIES / f"{name}.sql"), params) for name in _NAMES}

@@ -18,10 +18,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from evals import replay
+from evals import replay, reviews
 from evals.runlog import ROLES, SOURCES, STATUSES
 from evals.web import diffs
-from evals.web.app import WebState, check_csrf, current_user, state
+from evals.web.deps import WebState, check_csrf, current_user, state
 from evals.web.run_queries import (
     LIST_COLUMNS,
     PAGE_SIZE,
@@ -265,7 +265,8 @@ def add_review(
     csrf: str = Form(""),
     principal: Principal = Depends(current_user),
 ):
-    """Add the signed-in reviewer's label; one review per reviewer and run, never overwritten."""
+    """Add the signed-in reviewer's label through `evals.reviews` (the table's one rule); the page
+    does not edit a label, so a reviewer who already labelled the run is told so."""
     check_csrf(principal, csrf, request)
     web = state(request)
     rid = _run_id(run_id)
@@ -282,15 +283,15 @@ def add_review(
         return _back(rid, "bad-score")
     if score_value is not None and not 0 <= score_value <= 1:
         return _back(rid, "bad-score")
-    inserted = web.db.rows(
-        "insert into raw.human_reviews"
-        " (review_id, run_id, reviewer, verdict, score, issue_tags, notes, source)"
-        " values (%s, %s, %s, %s, %s, %s, %s, 'web')"
-        " on conflict (run_id, reviewer) do nothing returning review_id",
-        (uuid.uuid4(), rid, principal.name, verdict, score_value, sorted(set(issue_tags)),
-         notes.strip()[:NOTES_MAX] or None),
-    )
-    return _back(rid, "reviewed" if inserted else "already-reviewed")
+    if web.db.one("select 1 as found from raw.human_reviews where run_id = %s and reviewer = %s",
+                  (rid, principal.name)):
+        return _back(rid, "already-reviewed")
+    review = reviews.Review(rid, principal.name, verdict, score_value,
+                            tuple(sorted(set(issue_tags))), notes.strip()[:NOTES_MAX] or None,
+                            source="web")
+    with web.db.connection() as conn:
+        reviews.write_reviews(conn, [review])
+    return _back(rid, "reviewed")
 
 
 @router.post("/runs/{run_id}/replay")

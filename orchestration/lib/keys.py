@@ -1,5 +1,6 @@
 """Asset keys of the Python assets, in one place: the dbt translator and the checks name them
-without importing the modules that define them."""
+without importing the modules that define them. The dbt models' keys come from the manifest
+(`dagster_dbt.get_asset_key_for_model`), never from literals."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import re
 
 import dagster as dg
 
-from orchestration.lib.environment import candidate_models, code_location_config
+from evals.config import Config
+from orchestration.lib.environment import candidate_models
 
 GOLDEN_SETS = dg.AssetKey("golden_sets")
 PRODUCTION_RUNS = dg.AssetKey("production_runs")
@@ -25,12 +27,13 @@ def golden_runs_key(model: str) -> dg.AssetKey:
     return dg.AssetKey(["golden_runs", slug(model)])
 
 
-GOLDEN_RUNS = [golden_runs_key(model) for model in candidate_models(code_location_config())]
-
-RAW_TABLE_WRITERS: dict[str, tuple[dg.AssetKey, ...]] = {
-    "eval_runs": (PRODUCTION_RUNS, PRODUCTION_SAMPLES, *GOLDEN_RUNS),
-    "golden_items": (GOLDEN_SETS,),
-    "golden_suites": (GOLDEN_SETS,),
-    "human_reviews": (HUMAN_REVIEWS,),
-}
-"""raw table → the assets that write it; a staging model depends on the writers of its table."""
+def raw_table_writers(config: Config) -> dict[str, tuple[dg.AssetKey, ...]]:
+    """raw table → the assets that write it; a staging model depends on the writers of its
+    table (the golden runs are one asset per candidate model of `config`)."""
+    golden_runs = [golden_runs_key(model) for model in candidate_models(config)]
+    return {
+        "eval_runs": (PRODUCTION_RUNS, PRODUCTION_SAMPLES, *golden_runs),
+        "golden_items": (GOLDEN_SETS,),
+        "golden_suites": (GOLDEN_SETS,),
+        "human_reviews": (HUMAN_REVIEWS,),
+    }

@@ -38,7 +38,7 @@ def run_log_quality_check(
         ),
     )
     def _check(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
-        config = evalhouse.load()
+        config = evalhouse.config
         drafts: dict[date, list] = {}
         per_day = {}
         with evalhouse.connect() as conn, conn.transaction():

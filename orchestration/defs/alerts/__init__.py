@@ -4,4 +4,6 @@ import dagster as dg
 
 from orchestration.defs.alerts import sensors
 
-defs = dg.Definitions(sensors=[sensors.alert_delivery, sensors.run_failure_alerts])
+
+def build_defs() -> dg.Definitions:
+    return dg.Definitions(sensors=[sensors.alert_delivery, sensors.run_failure_alerts])

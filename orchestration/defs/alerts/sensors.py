@@ -24,7 +24,7 @@ DELIVERY_INTERVAL_S = 30
 )
 def alert_delivery(context: dg.SensorEvaluationContext, evalhouse: EvalhouseResource):
     """Post due alerts to each webhook; failures are retried on later ticks with backoff."""
-    config = evalhouse.load()
+    config = evalhouse.config
     if not config.alerts.webhooks:
         return dg.SkipReason("no webhooks configured under alerts.webhooks")
     with evalhouse.connect(autocommit=True) as conn:

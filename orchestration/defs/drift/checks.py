@@ -1,42 +1,58 @@
 """Drift checks on the marts: the statistics of `evals.drift`, run as Dagster asset checks.
 
-Each check reads one mart, builds the series its detector expects, asks the detector about
-every night the run covers (one night for the schedule, every night of the range for a
-single-run backfill, the newest night of the data otherwise) and writes one alert per finding
-in the transaction that read the mart. Alerts are deduplicated by (check, subject, window), so
+Each check reads one mart with a query of queries/ (marts named by `ref`, resolved from the dbt
+manifest by `evals.marts`; the checks are the dbt exposure `drift_checks`), builds the series its
+detector expects, asks the detector about every night the run covers (one night for the
+schedule, every night of the range for a single-run backfill, the newest night of the data
+otherwise) and writes one alert per finding in the transaction that read the mart. Alerts are deduplicated by (check, subject, window), so
 re-running a night adds nothing. Checks fail with WARN or ERROR severity by the worst finding;
-none is blocking: a drift alarm must not stop the marts from refreshing.
+none is blocking: a drift alarm must not stop the marts from refreshing. Each check is declared
+on a mart by model name; `DriftCheck.on` attaches it to that model's asset key as the dbt
+manifest makes it.
 """
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster_dbt import get_asset_key_for_model
 from psycopg.rows import dict_row
 
 from evals import drift
 from evals.alerts import AlertDraft
 from evals.config import Config
+from evals.marts import load_query
 from orchestration.lib.alerting import check_result, run_id_of
+from orchestration.lib.partitions import days_of
 from orchestration.lib.resources import EvalhouseResource
 
-PASS_RATE_SOURCES = ("production",)
+QUERIES = Path(__file__).with_name("queries")
 EXAMPLES_PER_FINDING = 3
 
 
-def nights_of(context: dg.AssetCheckExecutionContext, latest: date | None) -> list[date]:
-    """The nights a run covers, from its partition tags; else the newest night with data."""
-    tags = context.run.tags
-    start = tags.get("dagster/asset_partition_range_start")
-    end = tags.get("dagster/asset_partition_range_end")
-    if start and end:
-        first, last = date.fromisoformat(start), date.fromisoformat(end)
-        return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    if partition := tags.get("dagster/partition"):
-        return [date.fromisoformat(partition)]
-    return [latest] if latest else []
+@dataclass(frozen=True)
+class DriftCheck:
+    """A drift check on a mart named by its dbt model; its asset key comes from the manifest."""
+
+    mart: str
+    description: str
+    evaluate: Callable[..., dg.AssetCheckResult]
+
+    def on(self, warehouse: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
+        """The check, attached to the mart's asset among the dbt assets `warehouse`."""
+        return dg.asset_check(
+            asset=get_asset_key_for_model([warehouse], self.mart),
+            name=self.evaluate.__name__,
+            description=self.description,
+        )(self.evaluate)
+
+
+def drift_check(mart: str, description: str) -> Callable[[Callable], DriftCheck]:
+    return lambda evaluate: DriftCheck(mart, description, evaluate)
 
 
 def _evaluate(
@@ -48,13 +64,16 @@ def _evaluate(
     kinds: tuple[str, ...],
     examples: Callable[[Any, drift.Finding], list[str]] | None = None,
 ) -> dg.AssetCheckResult:
-    """Read the mart, run `detect` for each night, record alerts night by night (renewing or
-    resolving the open alerts of `kinds`), summarise as a check result."""
-    config = evalhouse.load()
+    """Read the mart with queries/<query>.sql, run `detect` for each night, record alerts
+    night by night (renewing or resolving the open alerts of `kinds`), summarise as a check
+    result."""
+    config = evalhouse.config
+    sql = load_query(QUERIES / f"{query}.sql")
     with evalhouse.connect() as conn, conn.transaction():
-        rows = conn.cursor(row_factory=dict_row).execute(query).fetchall()
+        rows = conn.cursor(row_factory=dict_row).execute(sql).fetchall()
         latest = max((row["day"] for row in rows), default=None)
-        nights = nights_of(context, latest)
+        # the run's nights (one, or a backfill's range); else the newest night with data
+        nights = days_of(context) or ([latest] if latest else [])
         findings_by_night = {night: detect(rows, config, night) for night in nights}
         findings = [finding for night in nights for finding in findings_by_night[night]]
         drafts = {
@@ -108,14 +127,6 @@ def _example_runs(conn, finding: drift.Finding, where: str, params: tuple) -> li
 
 # --- stage pass rates -----------------------------------------------------------------------
 
-_STAGE_DAILY = f"""
-select run_date as day, stage, sum(n_verdicts)::bigint as n, sum(n_passed)::bigint as passes
-from marts.fct_stage_daily
-where source in ({", ".join(f"'{s}'" for s in PASS_RATE_SOURCES)}) and role <> 'judge'
-  and stage is not null
-group by run_date, stage
-"""
-
 
 def _stage_findings(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
     series = _series(rows, lambda r: r["stage"], "n", "passes", night)
@@ -135,9 +146,8 @@ def _stage_examples(conn, finding: drift.Finding) -> list[str]:
     )
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["marts", "fct_stage_daily"]),
-    name="stage_pass_rate_drift",
+@drift_check(
+    mart="fct_stage_daily",
     description=(
         "Each stage's production pass rate: significantly different from its trailing baseline "
         "(pooled recent window, Bonferroni over stages) or confidently outside its band "
@@ -146,19 +156,12 @@ def _stage_examples(conn, finding: drift.Finding) -> list[str]:
 )
 def stage_pass_rate_drift(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Pass-rate shifts and band violations per stage, per night."""
-    return _evaluate(context, evalhouse, query=_STAGE_DAILY, detect=_stage_findings,
+    return _evaluate(context, evalhouse, query="stage_daily", detect=_stage_findings,
                      kinds=("pass_rate_shift", "pass_rate_too_easy", "pass_rate_stalling"),
                      examples=_stage_examples)
 
 
 # --- judge vs human agreement ----------------------------------------------------------------
-
-_AGREEMENT_WEEKLY = """
-select week_start as day, model, sum(n)::bigint as n, sum(n_agree)::bigint as agree
-from marts.fct_verdict_agreement_weekly
-where reference = 'human_consensus'
-group by week_start, model
-"""
 
 
 def _agreement_findings(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
@@ -170,9 +173,8 @@ def _agreement_findings(rows: list[dict], config: Config, night: date) -> list[d
     return findings
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["marts", "fct_verdict_agreement_weekly"]),
-    name="judge_agreement_drift",
+@drift_check(
+    mart="fct_verdict_agreement_weekly",
     description=(
         "Verdict agreement with the human consensus, per model: confidently below "
         "drift.min_agreement, or significantly below its own baseline (weekly points)."
@@ -180,23 +182,11 @@ def _agreement_findings(rows: list[dict], config: Config, night: date) -> list[d
 )
 def judge_agreement_drift(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Agreement below threshold or dropping, per model."""
-    return _evaluate(context, evalhouse, query=_AGREEMENT_WEEKLY, detect=_agreement_findings,
+    return _evaluate(context, evalhouse, query="agreement_weekly", detect=_agreement_findings,
                      kinds=("agreement_below_threshold", "agreement_drop"))
 
 
 # --- golden accuracy night over night ---------------------------------------------------------
-
-# A night's golden runs are batch `golden:<day>`: a backfill runs past nights today, so the
-# night is read from the batch, not from the clock.
-_GOLDEN_ITEMS = """
-select substring(r.batch_id from '^golden:([0-9]{4}-[0-9]{2}-[0-9]{2})')::date as day,
-       coalesce(p.model, r.model) as model, r.suite, r.item_id, bool_and(r.is_correct) as correct
-from marts.fct_eval_runs r
-left join marts.fct_eval_runs p on p.run_id = r.parent_run_id
-where r.source = 'golden' and r.is_correct is not null
-  and r.batch_id ~ '^golden:[0-9]{4}-[0-9]{2}-[0-9]{2}$'
-group by 1, 2, 3, 4
-"""
 
 
 def _golden_findings(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
@@ -230,9 +220,8 @@ def _golden_examples(conn, finding: drift.Finding) -> list[str]:
     return [str(row[0]) for row in rows][:EXAMPLES_PER_FINDING]
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["marts", "fct_eval_runs"]),
-    name="golden_accuracy_regression",
+@drift_check(
+    mart="fct_eval_runs",
     description=(
         "Golden accuracy per model and suite, night over night on the same items: a drop above "
         "drift.max_golden_accuracy_drop that is significant (exact McNemar)."
@@ -240,24 +229,11 @@ def _golden_examples(conn, finding: drift.Finding) -> list[str]:
 )
 def golden_accuracy_regression(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Night-over-night golden accuracy regressions."""
-    return _evaluate(context, evalhouse, query=_GOLDEN_ITEMS, detect=_golden_findings,
+    return _evaluate(context, evalhouse, query="golden_items", detect=_golden_findings,
                      kinds=("golden_regression",), examples=_golden_examples)
 
 
 # --- cost and latency -------------------------------------------------------------------------
-
-_COST_DAILY = """
-select run_date as day, model, source, role,
-       sum(cost_usd) / nullif(sum(n_calls), 0) as cost_per_call
-from marts.fct_model_cost_daily
-group by run_date, model, source, role
-"""
-
-_LATENCY_DAILY = """
-select run_date as day, model, source, role, max(latency_p95_ms) as latency_p95_ms
-from marts.fct_trend_daily
-group by run_date, model, source, role
-"""
 
 
 def _spike_findings(value: str, detector) -> Callable[[list[dict], Config, date], list[drift.Finding]]:
@@ -277,26 +253,24 @@ def _spike_findings(value: str, detector) -> Callable[[list[dict], Config, date]
     return detect
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["marts", "fct_model_cost_daily"]),
-    name="cost_spike",
+@drift_check(
+    mart="fct_model_cost_daily",
     description="Cost per call per model, source and role against its trailing median.",
 )
 def cost_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Daily cost-per-call spikes."""
-    return _evaluate(context, evalhouse, query=_COST_DAILY,
+    return _evaluate(context, evalhouse, query="cost_daily",
                      detect=_spike_findings("cost_per_call", drift.detect_cost_spike),
                      kinds=("cost_spike",))
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["marts", "fct_trend_daily"]),
-    name="latency_spike",
+@drift_check(
+    mart="fct_trend_daily",
     description="Latency p95 per model, source and role against its trailing median.",
 )
 def latency_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Daily latency p95 spikes."""
-    return _evaluate(context, evalhouse, query=_LATENCY_DAILY,
+    return _evaluate(context, evalhouse, query="latency_daily",
                      detect=_spike_findings("latency_p95_ms", drift.detect_latency_spike),
                      kinds=("latency_spike",))
 

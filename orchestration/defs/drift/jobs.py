@@ -13,7 +13,8 @@ from datetime import UTC, timedelta
 
 import dagster as dg
 
-from orchestration.lib.environment import code_location_config, executor
+from evals.config import Config
+from orchestration.lib.environment import executor
 
 NIGHTLY_GROUPS = ("golden", "production", "staging", "intermediate", "marts")
 
@@ -29,15 +30,20 @@ nightly_drift = dg.define_asset_job(
 )
 
 
-@dg.schedule(
-    name="nightly_drift_schedule",
-    job=nightly_drift,
-    cron_schedule=code_location_config().drift.schedule,
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Run the nightly drift job for the day that just ended (cron: drift.schedule).",
-)
-def nightly_drift_schedule(context: dg.ScheduleEvaluationContext):
-    """The partition of the UTC day before the tick (a cron from config, not the partition's)."""
-    day = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).date()
-    return dg.RunRequest(run_key=f"nightly:{day.isoformat()}", partition_key=day.isoformat())
+def nightly_drift_schedule(config: Config) -> dg.ScheduleDefinition:
+    """The nightly job at `drift.schedule` (a cron from config, not the partition's)."""
+
+    @dg.schedule(
+        name="nightly_drift_schedule",
+        job=nightly_drift,
+        cron_schedule=config.drift.schedule,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Run the nightly drift job for the day that just ended (cron: drift.schedule).",
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext):
+        """The partition of the UTC day before the tick."""
+        day = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).date()
+        return dg.RunRequest(run_key=f"nightly:{day.isoformat()}", partition_key=day.isoformat())
+
+    return _schedule

@@ -4,4 +4,6 @@ import dagster as dg
 
 from orchestration.defs.gate import assets
 
-defs = dg.Definitions(assets=[assets.release_gate])
+
+def build_defs() -> dg.Definitions:
+    return dg.Definitions(assets=[assets.release_gate])

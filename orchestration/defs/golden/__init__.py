@@ -2,9 +2,14 @@
 
 import dagster as dg
 
+from evals.config import Config
 from orchestration.defs.golden import assets, checks
 
-defs = dg.Definitions(
-    assets=[assets.golden_sets, *assets.GOLDEN_RUN_ASSETS.values()],
-    asset_checks=checks.GOLDEN_RUN_CHECKS,
-)
+
+def build_defs(config: Config) -> dg.Definitions:
+    """One golden-runs asset (and its quality check) per candidate model of `config`."""
+    runs = assets.golden_run_assets(config)
+    return dg.Definitions(
+        assets=[assets.golden_sets, *runs.values()],
+        asset_checks=checks.golden_run_checks(runs),
+    )

@@ -12,9 +12,10 @@ batch key `golden:<day>`, so re-materializing a day only retries calls that did 
 
 import dagster as dg
 
+from evals.config import Config
 from evals.golden import store_suite, suites_from_config
 from orchestration.lib import keys
-from orchestration.lib.environment import candidate_models, code_location_config
+from orchestration.lib.environment import candidate_models
 from orchestration.lib.partitions import DAILY, SINGLE_RUN, days_of
 from orchestration.lib.resources import EvalhouseResource
 
@@ -31,7 +32,7 @@ from orchestration.lib.resources import EvalhouseResource
 )
 def golden_sets(evalhouse: EvalhouseResource) -> dg.MaterializeResult:
     """Validate and load every configured suite."""
-    suites = suites_from_config(evalhouse.load())
+    suites = suites_from_config(evalhouse.config)
     loaded = {}
     with evalhouse.connect() as conn:
         for name, suite in suites.items():
@@ -64,14 +65,13 @@ def golden_runs_asset(model: str) -> dg.AssetsDefinition:
         metadata={"model": model, "table": "raw.eval_runs", "filter": "source = 'golden'"},
     )
     def _golden_runs(context: dg.AssetExecutionContext, evalhouse: EvalhouseResource):
-        from evals.runner import run_suite  # imports LiteLLM (~5 s): only when runs happen
+        from evals.runner import RunRequest, run_suite  # imports LiteLLM (~5 s): only in runs
 
-        config = evalhouse.load()
+        config = evalhouse.config
         per_run, calls, cost = {}, 0, 0.0
         for day in days_of(context):
             for suite in config.suites:
-                summary = run_suite(
-                    config,
+                request = RunRequest(
                     suite,
                     model,
                     judge=config.suites[suite].judge,
@@ -80,6 +80,7 @@ def golden_runs_asset(model: str) -> dg.AssetsDefinition:
                     as_of=day,
                     orchestrator_run_id=context.run.run_id,
                 )
+                summary = run_suite(config, request)
                 per_run[f"{day.isoformat()} {suite}"] = _summary_metadata(summary)
                 calls += per_run[f"{day.isoformat()} {suite}"].get("calls", 0)
                 cost += per_run[f"{day.isoformat()} {suite}"].get("cost_usd", 0.0)
@@ -110,6 +111,6 @@ def _mean_accuracy(per_run: dict) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
-GOLDEN_RUN_ASSETS = {
-    model: golden_runs_asset(model) for model in candidate_models(code_location_config())
-}
+def golden_run_assets(config: Config) -> dict[str, dg.AssetsDefinition]:
+    """One golden-runs asset per candidate model of `config`."""
+    return {model: golden_runs_asset(model) for model in candidate_models(config)}

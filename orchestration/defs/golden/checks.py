@@ -1,8 +1,10 @@
 """Quality checks on each day of golden runs (the GX suite of evals.quality)."""
 
-from orchestration.defs.golden.assets import GOLDEN_RUN_ASSETS
+import dagster as dg
+
 from orchestration.lib.quality import run_log_quality_check
 
-GOLDEN_RUN_CHECKS = [
-    run_log_quality_check(asset, golden_model=model) for model, asset in GOLDEN_RUN_ASSETS.items()
-]
+
+def golden_run_checks(assets: dict[str, dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
+    """`run_log_quality` on each model's golden runs (model → asset)."""
+    return [run_log_quality_check(asset, golden_model=model) for model, asset in assets.items()]

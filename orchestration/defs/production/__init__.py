@@ -4,7 +4,9 @@ import dagster as dg
 
 from orchestration.defs.production import assets, checks
 
-defs = dg.Definitions(
-    assets=[assets.production_runs, assets.production_samples],
-    asset_checks=[checks.production_runs_quality],
-)
+
+def build_defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[assets.production_runs, assets.production_samples],
+        asset_checks=[checks.production_runs_quality],
+    )

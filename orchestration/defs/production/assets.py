@@ -42,7 +42,7 @@ where source = 'production' and started_at >= %s and started_at < %s
 )
 def production_runs(context: dg.AssetExecutionContext, evalhouse: EvalhouseResource):
     """Summarise each day of captured production calls."""
-    config = evalhouse.load()
+    config = evalhouse.config
     per_day, total_rows, total_cost = {}, 0, 0.0
     with evalhouse.connect() as conn:
         for day in days_of(context):
@@ -82,7 +82,7 @@ def production_runs(context: dg.AssetExecutionContext, evalhouse: EvalhouseResou
 )
 def production_samples(context: dg.AssetExecutionContext, evalhouse: EvalhouseResource):
     """Sample, re-grade and queue each day; idempotent per day."""
-    config = evalhouse.load()
+    config = evalhouse.config
     per_day = {}
     for day in days_of(context):
         summary = sample_day(config, day, orchestrator_run_id=context.run.run_id)

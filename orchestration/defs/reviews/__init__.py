@@ -19,8 +19,10 @@ observe_human_reviews_schedule = dg.ScheduleDefinition(
     description="Observe the reviews daily, half an hour before the nightly drift job.",
 )
 
-defs = dg.Definitions(
-    assets=[assets.human_reviews],
-    jobs=[human_reviews_observation],
-    schedules=[observe_human_reviews_schedule],
-)
+
+def build_defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[assets.human_reviews],
+        jobs=[human_reviews_observation],
+        schedules=[observe_human_reviews_schedule],
+    )

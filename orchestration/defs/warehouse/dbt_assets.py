@@ -4,10 +4,11 @@ The translator puts each model in the group of its layer (staging, marts) and wi
 sources to the Python assets that write them, so the graph reads from golden set and
 production day through to the marts. The build runs with `raise_on_error=False`: a failed *test*
 is a failed check (and an alert), not a failed run, so the drift checks downstream still run;
-a model that fails to *build* does fail the run.
+a model that fails to *build* does fail the run. Run config (`DbtBuildConfig`) passes dbt
+`--vars` for one run over the settings evalhouse.yaml gives every run.
 """
 
-import os
+import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,15 +18,17 @@ from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
+    DbtProject,
     dbt_assets,
 )
+from pydantic import Field
 
 from evals.alerts import record_alerts, resolve_cleared
-from evals.dbt import dbt_env
+from evals.config import Config
+from evals.dbt import dbt_env, scoped_environment
 from orchestration.lib.alerting import day_alert
-from orchestration.lib.keys import RAW_TABLE_WRITERS
+from orchestration.lib.keys import raw_table_writers
 from orchestration.lib.resources import EvalhouseResource
-from orchestration.project import DBT_PROJECT
 
 DBT_LAYERS = ("staging", "intermediate", "marts")
 DBT_TEST_KIND = "dbt_test"
@@ -39,6 +42,14 @@ class EvalhouseDbtTranslator(DagsterDbtTranslator):
     several writers (production days, samples, golden runs per model), so no single asset is it.
     """
 
+    def __init__(self, writers: Mapping[str, tuple[dg.AssetKey, ...]]):
+        super().__init__(
+            settings=DagsterDbtTranslatorSettings(
+                enable_asset_checks=True, enable_code_references=False
+            )
+        )
+        self._writers = writers
+
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         node = manifest["sources"].get(unique_id) or manifest["nodes"].get(unique_id) or {}
@@ -47,38 +58,51 @@ class EvalhouseDbtTranslator(DagsterDbtTranslator):
         layer = (node.get("fqn") or ["", "models"])[1]
         spec = spec.replace_attributes(group_name=layer if layer in DBT_LAYERS else "staging")
         if node.get("name", "").startswith("stg_raw__"):
-            writers = RAW_TABLE_WRITERS.get(node["name"].removeprefix("stg_raw__"), ())
+            writers = self._writers.get(node["name"].removeprefix("stg_raw__"), ())
             spec = spec.merge_attributes(deps=[dg.AssetDep(key) for key in writers])
         return spec
 
 
-TRANSLATOR = EvalhouseDbtTranslator(
-    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=False)
-)
+class DbtBuildConfig(dg.Config):
+    """dbt `--vars` for this run only, over evalhouse.yaml's settings (macros/settings.sql),
+    e.g. {"baseline_days": "28"} to flag the marts against a longer baseline once."""
+
+    vars: dict[str, str] = Field(default_factory=dict)
 
 
-@dbt_assets(
-    manifest=DBT_PROJECT.manifest_path,
-    project=DBT_PROJECT,
-    dagster_dbt_translator=TRANSLATOR,
-    name="warehouse_dbt",
-    backfill_policy=dg.BackfillPolicy.single_run(),
-)
-def warehouse_dbt(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, evalhouse: EvalhouseResource
-) -> Iterator[Any]:
-    """`dbt build` of the selected models and their tests against the warehouse."""
-    os.environ.update(dbt_env(config=evalhouse.load()))
-    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
-    tests: list[dg.AssetCheckResult] = []
-    for event in invocation.stream():
-        if isinstance(event, dg.AssetCheckResult):
-            tests.append(event)
-        yield event
-    _record_tests(context, evalhouse, tests)
-    broken = _failed_models(invocation)
-    if broken:
-        raise dg.Failure(f"dbt could not build: {', '.join(broken)}")
+def warehouse_dbt_assets(config: Config, project: DbtProject) -> dg.AssetsDefinition:
+    """Every model of `project` as an asset, every dbt test as a check on it."""
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=EvalhouseDbtTranslator(raw_table_writers(config)),
+        name="warehouse_dbt",
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def warehouse_dbt(
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        evalhouse: EvalhouseResource,
+        config: DbtBuildConfig,
+    ) -> Iterator[Any]:
+        """`dbt build` of the selected models and their tests against the warehouse."""
+        args = ["build", *(["--vars", json.dumps(config.vars)] if config.vars else [])]
+        # dbt reads the connection from the environment (profiles.yml): set it for the
+        # subprocess this starts, not for the rest of the process.
+        with scoped_environment(dbt_env(config=evalhouse.config)):
+            invocation = dbt.cli(args, context=context, raise_on_error=False)
+        tests: list[dg.AssetCheckResult] = []
+        for event in invocation.stream():
+            if isinstance(event, dg.AssetCheckResult):
+                tests.append(event)
+            yield event
+        _record_tests(context, evalhouse, tests)
+        broken = _failed_models(invocation)
+        if broken:
+            raise dg.Failure(f"dbt could not build: {', '.join(broken)}")
+
+    return warehouse_dbt
 
 
 def _failed_models(invocation) -> list[str]:

@@ -1,0 +1,4 @@
+select model, suite, sum(n_correct)::float / nullif(sum(n_with_expected), 0), sum(n_calls)
+from {{ ref('fct_trend_daily') }}
+where source = 'golden' and role <> 'judge'
+group by model, suite order by model, suite
