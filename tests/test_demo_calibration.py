@@ -23,6 +23,7 @@ from test_calibration import DEMO_STAGES, demo_false_alerts_predicted
 from evals.cli.demo import DRIFT_DAY, DRIFT_SHIFT, DRIFT_STAGE
 from evals.config import load_config
 from evals.dbt import dbt_env, run_dbt
+from evals.marts import load_query
 from evals.traffic import Drift, simulate_traffic
 from orchestration.defs.drift import checks
 
@@ -93,10 +94,11 @@ def test_the_replay_reads_what_the_checks_read_from_the_marts_of_the_same_traffi
     assert run_dbt(["run", "--select", *(f"+{m}" for m in marts.split())], env=env).success
     with psycopg.connect(warehouse_url) as conn:
         def read(query: str) -> list[dict]:
-            return conn.cursor(row_factory=dict_row).execute(query).fetchall()
+            sql = load_query(checks.QUERIES / f"{query}.sql")
+            return conn.cursor(row_factory=dict_row).execute(sql).fetchall()
 
-        stage, cost = read(checks._STAGE_DAILY), read(checks._COST_DAILY)
-        latency, agreement = read(checks._LATENCY_DAILY), read(checks._AGREEMENT_WEEKLY)
+        stage, cost = read("stage_daily"), read("cost_daily")
+        latency, agreement = read("latency_daily"), read("agreement_weekly")
     replay = replay_demo(config, start, per_day=per_day, days=days)
 
     def keyed(rows, *columns):
