@@ -100,14 +100,16 @@ class SamplingConfig(_Strict):
 
 
 class DriftConfig(_Strict):
-    """Thresholds of the nightly drift checks (the detectors live in evals/drift/)."""
+    """Thresholds of the nightly drift checks (the detectors live in evals/drift/).
+
+    The `*_false_alarm_rate` fields are each alert kind's share of the budget of one false alert
+    per 30 quiet nights; docs/drift-detection.md ("Calibration") lists the shares and measures
+    what each kind spends.
+    """
 
     schedule: str = Field("0 2 * * *", description="Cron of the nightly drift job (UTC).")
     baseline_days: int = Field(14, ge=1, description="Trailing days a recent window is compared to.")
     min_baseline_days: int = Field(3, ge=1, description="Fewer baseline days: no comparison yet.")
-    alpha: float = Field(
-        0.001, gt=0, lt=1, description="Level of band, agreement and other per-subject tests."
-    )
     nightly_false_alarm_rate: float = Field(
         0.025,
         gt=0,
@@ -122,6 +124,24 @@ class DriftConfig(_Strict):
             "Chance that a rollout which moves nothing raises a version-change alert, "
             "all stages together."
         ),
+    )
+    band_false_alarm_rate: float = Field(
+        0.001,
+        gt=0,
+        lt=1,
+        description="Expected false too-easy/stalling findings per night, all stages together.",
+    )
+    agreement_false_alarm_rate: float = Field(
+        0.001,
+        gt=0,
+        lt=1,
+        description="Expected false agreement findings per night, all judge series together.",
+    )
+    spike_false_alarm_rate: float = Field(
+        0.0005,
+        gt=0,
+        lt=1,
+        description="Expected false spikes per night and per kind (cost, latency), all series.",
     )
     detect_shift: float = Field(
         0.10, gt=0, lt=1, description="Pass-rate shift the detector is sized for (critical at it)."

@@ -76,6 +76,23 @@ def _p_from_z(z: FloatArray, alternative: str) -> FloatArray:
     raise ValueError(f"alternative must be two-sided, larger or smaller, not {alternative!r}")
 
 
+def one_proportion_score_p(
+    successes: npt.ArrayLike, n: npt.ArrayLike, bound: float, alternative: str
+) -> FloatArray | float:
+    """Score-test p-value of a proportion against a fixed `bound` ("larger": above it).
+
+    The test the Wilson interval inverts: p < α exactly when the bound lies outside the
+    one-sided (1 − α) Wilson bound, so a detector can report the p-value of its interval check.
+    A bound of 0 or 1 cannot be crossed on the side beyond it (p = 1) and always is on the other.
+    """
+    if bound <= 0 or bound >= 1:
+        beyond = (alternative == "larger") == (bound >= 1)
+        return _unwrap(np.full(np.shape(n), 1.0 if beyond else 0.0))
+    x, total = np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
+    z = (x / total - bound) / np.sqrt(bound * (1 - bound) / total)
+    return _unwrap(_p_from_z(z, alternative))
+
+
 def two_proportion_ztest(
     x1: npt.ArrayLike,
     n1: npt.ArrayLike,

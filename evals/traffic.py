@@ -137,8 +137,10 @@ class _Call:
 
 class _Simulation:
     def __init__(self, config: Config, suite: Suite, model: str, seed: int, start: date,
-                 review_share: float, canary_day: int, canary_share: float):
+                 review_share: float, canary_day: int, canary_share: float,
+                 prompts: tuple[PromptTemplate, PromptTemplate]):
         self.config = config
+        self.prompts = prompts
         self.suite = suite
         self.model = model
         self.litellm_model = config.model(model).model
@@ -156,21 +158,20 @@ class _Simulation:
         self.summary = TrafficSummary(first_day=start)
         self.pending_reviews: list = []
 
-    def prompt_for(self, day_index: int, prompts: tuple[PromptTemplate, PromptTemplate]) -> PromptTemplate:
-        stable, revised = prompts
+    def prompt_for(self, day_index: int) -> PromptTemplate:
+        stable, revised = self.prompts
         if day_index >= self.canary_day and self.rng.random() < self.canary_share:
             return revised
         return stable
 
-    def plan(self, day_index: int, day: date, number: int, learners: int,
-             prompts: tuple[PromptTemplate, PromptTemplate]) -> _Call:
+    def plan(self, day_index: int, day: date, number: int, learners: int) -> _Call:
         from evals.judging import call_metadata, item_truth, render_grader
 
         rng, suite = self.rng, self.suite
         stage = rng.choices(self.stages, weights=self.weights)[0]
         item = rng.choice(self.items_by_stage[stage])
         subject = _learner(self.seed, rng.randrange(learners))
-        rendered = render_grader(suite, item, self.prompt_for(day_index, prompts))
+        rendered = render_grader(suite, item, self.prompt_for(day_index))
         row = {
             "touchpoint": TOUCHPOINT, "subject_id": subject, "stage": item.stage,
             "category": item.category, "suite": suite.name, "suite_version": suite.version,
@@ -237,6 +238,42 @@ class _Simulation:
                                                started_at + timedelta(hours=hours), source="simulated"))
 
 
+def plan_traffic(
+    config: Config, suite: Suite, model: str, *, days: int, per_day: int, start: date,
+    drift: list[Drift], seed: int | None, review_share: float, canary_day: int,
+    canary_share: float,
+) -> tuple[_Simulation, list[_Call]]:
+    """Every call of the simulated days, drawn up front, and the simulation that executes them
+    (its config's simulator has the drift dated and no sleeping). `simulate_traffic` runs the
+    plan through LiteLLM and capture; the detector calibration replays the same plan against
+    the simulated provider directly, which is what makes 30 demo start dates affordable."""
+    from evals.judging import RUBRIC_GRADER
+    from evals.prompts import load_prompt
+
+    simulator = type(config.simulator).model_validate({
+        **config.simulator.model_dump(),
+        "time_scale": 0.0,  # simulated days must not take days
+        "drift": [*config.simulator.model_dump()["drift"],
+                  *({"stage": d.stage, "start": start + timedelta(days=d.day - 1),
+                     "pass_shift": d.shift} for d in drift)],
+    })
+    config = config.model_copy(update={"simulator": simulator})
+    stable = load_prompt(RUBRIC_GRADER)
+    seed = config.simulator.seed if seed is None else seed
+    simulation = _Simulation(config, suite, model, seed, start, review_share, canary_day,
+                             canary_share, prompts=(stable, _rollout_prompt(stable)))
+    learners = max(20, per_day * min(days, 7) // 5)
+    simulation.summary.learners = learners
+    number, plan = 0, []
+    for day_index in range(1, days + 1):
+        day = start + timedelta(days=day_index - 1)
+        volume = max(1, round(per_day * simulation.rng.uniform(0.85, 1.15)))
+        for _ in range(volume):
+            number += 1
+            plan.append(simulation.plan(day_index, day, number, learners))
+    return simulation, plan
+
+
 async def _await_callbacks(writer, calls: int, timeout_s: float = 60.0) -> None:
     """Wait until every call made has reached the capture writer (before flushing it)."""
     deadline = time.monotonic() + timeout_s
@@ -270,8 +307,7 @@ def simulate_traffic(
 
     from evals import capture, warehouse
     from evals.golden import store_suite, suites_from_config
-    from evals.judging import RUBRIC_GRADER
-    from evals.prompts import ensure_prompt_version, load_prompt
+    from evals.prompts import ensure_prompt_version
     from evals.reviews import write_reviews
     from evals.simulated import register, simulates
 
@@ -292,35 +328,18 @@ def simulate_traffic(
         raise TrafficError(f"drift names stages {sorted(unknown)} that suite {suite.name} "
                            f"does not have ({', '.join(suite.stage_counts())})")
     start = start or (datetime.now(UTC).date() - timedelta(days=days))
-    simulator = type(config.simulator).model_validate({
-        **config.simulator.model_dump(),
-        "time_scale": 0.0,  # simulated days must not take days
-        "drift": [*config.simulator.model_dump()["drift"],
-                  *({"stage": d.stage, "start": start + timedelta(days=d.day - 1),
-                     "pass_shift": d.shift} for d in drift)],
-    })
-    config = config.model_copy(update={"simulator": simulator})
+    simulation, plan = plan_traffic(
+        config, suite, model, days=days, per_day=per_day, start=start, drift=drift, seed=seed,
+        review_share=review_share, canary_day=canary_day, canary_share=canary_share,
+    )
+    config = simulation.config
     register(config)
     litellm.suppress_debug_info = True
 
-    stable = load_prompt(RUBRIC_GRADER)
-    prompts = (stable, _rollout_prompt(stable))
-    seed = config.simulator.seed if seed is None else seed
-    simulation = _Simulation(config, suite, model, seed, start, review_share, canary_day, canary_share)
-    learners = max(20, per_day * min(days, 7) // 5)
-    simulation.summary.learners = learners
-
     with warehouse.connect(autocommit=True) as conn:
         store_suite(conn, suite)
-        for prompt in prompts:
+        for prompt in simulation.prompts:
             ensure_prompt_version(conn, prompt.name, prompt.version, prompt.text)
-    number, plan = 0, []
-    for day_index in range(1, days + 1):
-        day = start + timedelta(days=day_index - 1)
-        volume = max(1, round(per_day * simulation.rng.uniform(0.85, 1.15)))
-        for _ in range(volume):
-            number += 1
-            plan.append(simulation.plan(day_index, day, number, learners, prompts))
 
     async def run_all() -> None:
         slots = asyncio.Semaphore(_CONCURRENCY)

@@ -285,15 +285,21 @@ def test_golden_regression_false_alarms_on_quiet_nights_stay_within_the_budget()
     assert rate < DRIFT.golden_nightly_false_alarm_rate
 
 
-def test_cost_and_latency_spikes_need_ratio_and_absolute_change() -> None:
+def test_cost_and_latency_spikes_need_ratio_absolute_change_and_evidence() -> None:
     days = [START + timedelta(days=i) for i in range(10)]
-    cost = dict(zip(days, [0.0002] * 9 + [0.0005], strict=True))
-    (spike,) = detect_cost_spike(cost, DRIFT, subject="model=tutor-small")
+    steady = [0.0002, 0.000205, 0.000198, 0.000202, 0.000199, 0.000201, 0.0002, 0.000203, 0.000197]
+    cost = dict(zip(days, [*steady, 0.0005], strict=True))
+    (spike,) = detect_cost_spike(cost, DRIFT, subject="model=tutor-small", series_watched=7)
     assert spike.kind == "cost_spike"
-    assert spike.severity == "warning"
-    assert spike.evidence["ratio"] == pytest.approx(2.5)
+    assert spike.severity == "critical"  # 2.5× a series that never moves 3 %: overwhelming
+    assert spike.evidence["ratio"] == pytest.approx(2.5, rel=1e-3)
+    assert spike.evidence["level"] == pytest.approx(DRIFT.spike_false_alarm_rate / 7)
+    assert spike.p_value < spike.evidence["level"] / 10
     tiny = dict(zip(days, [0.000001] * 9 + [0.00001], strict=True))
     assert detect_cost_spike(tiny, DRIFT, subject="m") == []
+    # 2× its median, but this series swings 4× from day to day: not unusual, no page.
+    noisy = dict(zip(days, [0.0001, 0.0004] * 4 + [0.0001, 0.0005], strict=True))
+    assert detect_cost_spike(noisy, DRIFT, subject="m") == []
     latency = [(d, 900.0) for d in days[:-1]] + [(days[-1], 3000.0)]
     (slow,) = detect_latency_spike(latency, DRIFT, subject="model=tutor-small")
     assert slow.severity == "critical"

@@ -15,7 +15,7 @@ re-exports what the Dagster checks and the tests use.
 from evals.drift.agreement import detect_agreement_drift
 from evals.drift.bands import detect_band_violations
 from evals.drift.epochs import Epoch, SeriesKey
-from evals.drift.findings import SEVERITIES, Finding
+from evals.drift.findings import SEVERITIES, Finding, evidence_severity
 from evals.drift.golden import GoldenNight, detect_golden_regressions
 from evals.drift.series import DailyCounts
 from evals.drift.shift import (
@@ -50,6 +50,7 @@ __all__ = [
     "detect_spike",
     "detect_version_changes",
     "due_version_changes",
+    "evidence_severity",
     "recent_window_test",
     "shift_threshold",
     "version_change_finding",

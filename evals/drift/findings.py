@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 SEVERITIES = ("info", "warning", "critical")
+CRITICAL_EVIDENCE = 10.0
+"""Evidence this many times stronger than a test's level (p ≤ level / 10) makes it critical."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +69,26 @@ class Finding:
         }
 
 
-def shift_severity(shift: float, detect_shift: float) -> str:
-    """Critical from the shift the detectors are sized for (rounded: a measured 0.0999… between
-    50 % and 60 % is the 10 points), else warning."""
-    return "critical" if round(abs(shift), 9) >= detect_shift else "warning"
+def evidence_severity(
+    p_value: float,
+    level: float,
+    *,
+    effect: float | None = None,
+    critical_effect: float | None = None,
+) -> str:
+    """The one severity rule of every detector: strength of evidence, not kind of finding.
+
+    `level` is the (multiplicity-corrected) level the detector tested at. `warning` when the
+    test rejects (p < level); `critical` when p ≤ level / CRITICAL_EVIDENCE and, for a
+    detector sized for an effect, |effect| reaches `critical_effect` too (rounded: a measured
+    0.0999… between 50 % and 60 % is the 10 points); `info` when p does not reach the level.
+    """
+    if not p_value < level:
+        return "info"
+    strong = p_value * CRITICAL_EVIDENCE <= level
+    if effect is not None and critical_effect is not None:
+        strong = strong and round(abs(effect), 9) >= critical_effect
+    return "critical" if strong else "warning"
 
 
 def _day_start(day: date) -> datetime:

@@ -5,8 +5,9 @@ night's findings hold the family-wise error rate at `golden_nightly_false_alarm_
 step-down procedure (the smallest p at budget/m, the next at budget/(m − 1), ... stopping at the
 first that fails). On a quiet night that is Bonferroni's rule, so the expected false alarms per
 night, all pairs together, stay within the budget; a real regression next to others loses less
-power than under Bonferroni. Severity follows the evidence: critical only when p is at least
-`CRITICAL_EVIDENCE` times below its Holm level AND the drop is at least `golden_critical_drop`.
+power than under Bonferroni. Severity follows the evidence (`evidence_severity`, the rule of
+every detector): critical only when p is at least ten times below its Holm level AND the drop is
+at least `golden_critical_drop`.
 """
 
 from __future__ import annotations
@@ -18,10 +19,7 @@ from typing import Any
 
 from evals import stats
 from evals.config import DriftConfig
-from evals.drift.findings import Finding
-
-CRITICAL_EVIDENCE = 10.0
-"""A regression is critical when p ≤ its Holm level / this (and the drop is large)."""
+from evals.drift.findings import Finding, evidence_severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +101,10 @@ def detect_golden_regressions(
     for (night, c), level in zip(compared, levels, strict=True):
         if level is None or c.drop <= drift.max_golden_accuracy_drop:
             continue
-        strong = c.p_value * CRITICAL_EVIDENCE <= level and c.drop >= drift.golden_critical_drop
         findings.append(Finding(
             kind="golden_regression", subject=night.subject,
-            severity="critical" if strong else "warning",
+            severity=evidence_severity(c.p_value, level, effect=c.drop,
+                                       critical_effect=drift.golden_critical_drop),
             message=(f"Golden accuracy of {night.subject} fell from {c.before:.1%} on "
                      f"{night.previous_day} to {c.after:.1%} on {current_day} (p = "
                      f"{c.p_value:.2g}, Holm level {level:.2g} over {len(compared)} tests)."),

@@ -35,7 +35,7 @@ from scipy import stats as _sp
 from evals import stats
 from evals.config import DriftConfig
 from evals.drift.epochs import SeriesKey
-from evals.drift.findings import Finding, shift_severity
+from evals.drift.findings import Finding, evidence_severity
 from evals.drift.series import DailyCounts, align
 
 
@@ -136,7 +136,10 @@ def detect_pass_rate_shifts(
             Finding(
                 kind="pass_rate_shift",
                 subject=key.subject,
-                severity=shift_severity(shift, drift.detect_shift),
+                severity=evidence_severity(
+                    p_value, drift.nightly_false_alarm_rate / int(test.testable.sum()),
+                    effect=shift, critical_effect=drift.detect_shift,
+                ),
                 message=(
                     f"Pass rate of {key.subject} moved {direction}: {observed:.1%} over "
                     f"{window_n} rows since {window_start} vs {baseline:.1%} over the "

@@ -33,7 +33,7 @@ from scipy import stats as _sp
 from evals import stats
 from evals.config import DriftConfig
 from evals.drift.epochs import Epoch, SeriesKey
-from evals.drift.findings import Finding, shift_severity
+from evals.drift.findings import Finding, evidence_severity
 from evals.drift.series import DailyCounts
 
 CONFIDENCE = 0.95
@@ -178,7 +178,8 @@ def version_change_finding(
     return Finding(
         kind="version_change_effect",
         subject=subject,
-        severity=shift_severity(effect, drift.detect_shift),
+        severity=evidence_severity(p_value, level, effect=effect,
+                                   critical_effect=drift.detect_shift),
         message=(
             f"Version change on {subject}: pass rate {_rate(evidence['before'])} over "
             f"{change.before_n} rows {_days(change.before_start, change.before_end)}, "

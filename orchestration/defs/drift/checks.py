@@ -230,9 +230,11 @@ def _judge_subject(row: dict) -> str:
 
 
 def _agreement_findings(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
+    watched = _series(rows, _judge_subject, "n", "agree", night)
     findings = []
-    for subject, series in _series(rows, _judge_subject, "n", "agree", night).items():
-        findings.extend(drift.detect_agreement_drift(series, config.drift, subject=subject, as_of=night))
+    for subject, series in watched.items():
+        findings.extend(drift.detect_agreement_drift(
+            series, config.drift, subject=subject, as_of=night, series_watched=len(watched)))
     return findings
 
 
@@ -374,10 +376,11 @@ def _spike_findings(value: str, detector) -> Callable[[list[dict], Config, date]
                 epoch = drift.Epoch.of(row).label()
                 subject = f"{epoch} source={row['source']} role={row['role']}"
                 by_subject[subject][row["day"]] = float(row[value])
+        watched = {subject: points for subject, points in by_subject.items() if night in points}
         findings = []
-        for subject, points in sorted(by_subject.items()):
-            if night in points:
-                findings.extend(detector(points, config.drift, subject=subject, as_of=night))
+        for subject, points in sorted(watched.items()):
+            findings.extend(detector(points, config.drift, subject=subject, as_of=night,
+                                     series_watched=len(watched)))
         return findings
 
     return detect
