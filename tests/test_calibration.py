@@ -271,7 +271,7 @@ def test_every_kind_stays_within_its_share_and_all_together_under_one_per_30_nig
     _assert_budget(measured_rates(scale=1))
 
 
-@pytest.mark.slow
+@pytest.mark.calibration
 def test_every_kind_stays_within_its_share_with_ten_times_the_trials() -> None:
     _assert_budget(measured_rates(scale=10))
 
@@ -375,7 +375,7 @@ def test_a_thin_latency_series_stays_quiet_where_the_ratio_alone_paged() -> None
     assert thin_latency_findings(nights=2000, seed=10) <= 4 * DRIFT.spike_false_alarm_rate
 
 
-@pytest.mark.slow
+@pytest.mark.calibration
 def test_a_thin_latency_series_is_near_its_level_over_many_nights() -> None:
     """0.0007 per night over 10,000 nights against a level of 0.0005: a p95 of 10 calls is
     skewed on the log scale, so the t bound is a little loose there."""

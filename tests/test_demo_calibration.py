@@ -57,7 +57,7 @@ def _report(label: str, outcomes: list[DemoOutcome], ceiling: int, predicted: fl
     return len(false)
 
 
-@pytest.mark.slow
+@pytest.mark.calibration
 @pytest.mark.timeout(1500)
 def test_the_demo_over_30_start_dates_catches_its_drift_and_raises_the_predicted_false_alerts():
     config = load_config(REPO_ROOT / "evalhouse.yaml")
@@ -78,7 +78,7 @@ def test_the_demo_over_30_start_dates_catches_its_drift_and_raises_the_predicted
     assert same_seed <= ceiling
 
 
-@pytest.mark.slow
+@pytest.mark.calibration
 @pytest.mark.timeout(900)
 def test_the_replay_reads_what_the_checks_read_from_the_marts_of_the_same_traffic(
     warehouse_url, tmp_path
