@@ -19,6 +19,7 @@ from scipy import stats as _sp
 from evals.config import DriftConfig
 from evals.drift import (
     DailyCounts,
+    SeriesKey,
     detect_agreement_drift,
     detect_band_violations,
     detect_cost_spike,
@@ -82,7 +83,7 @@ def test_a_band_finding_is_as_severe_as_its_evidence_whichever_side_it_is_on() -
         return DailyCounts(START, np.array([1000]), np.array([passes]))
 
     def severity(passes: int) -> tuple[str, str]:
-        (finding,) = detect_band_violations({"loops": one_day(passes)}, DRIFT)
+        (finding,) = detect_band_violations({SeriesKey("loops"): one_day(passes)}, DRIFT)
         return finding.kind, finding.severity
 
     # one stage watched: level 0.001; 30 % of 1,000 against 35 %: z = −3.3, p = 0.00045
@@ -148,12 +149,13 @@ def shift_power(stage: str, points: float, nights: int, trials: int, seed: int) 
 def band_alarm_probability(stage: str, rows: int, rate: float) -> float:
     """P(the band detector flags `stage` | a pooled window of `rows` at true `rate`), summed
     exactly over every count the window can hold, the other demo stages watched too."""
-    others = {name: DailyCounts(START, np.zeros(1, np.int64), np.zeros(1, np.int64))
+    others = {SeriesKey(name): DailyCounts(START, np.zeros(1, np.int64), np.zeros(1, np.int64))
               for name in DEMO_STAGES if name != stage}
     counts = np.arange(rows + 1)
     flagged = np.array([
         bool(detect_band_violations(
-            {**others, stage: DailyCounts(START, np.array([rows]), np.array([x]))}, DRIFT))
+            {**others, SeriesKey(stage): DailyCounts(START, np.array([rows]), np.array([x]))},
+            DRIFT))
         for x in counts
     ])
     return float(_sp.binom.pmf(counts, rows, rate)[flagged].sum())
