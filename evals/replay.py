@@ -28,6 +28,7 @@ from evals.runlog import RunRecord, fetch_run, idempotency_key, record_from_row,
 if TYPE_CHECKING:
     from evals.config import Config
     from evals.golden import Suite
+    from evals.llm import CallResult
     from evals.prompts import PromptTemplate
 
 _SUMMARY_COLUMNS = (
@@ -222,40 +223,61 @@ def replay_run(
             return replay_run(config, run_id, model, prompt_version, prompt_file, own)
 
     run = load_run(conn, run_id)
-    messages = copy.deepcopy(run["messages"])
-    prompt_name, version, template = run["prompt_name"], run["prompt_version"], None
+    template = None
     if prompt_version or prompt_file:
         template = replacement_prompt(conn, run, prompt_version, prompt_file)
+    messages = _messages_to_send(run, template)
+    suite = stored_suite(conn, config, run["suite"], run["suite_version"])
+    asked = model or run["model"]
+    result = _complete(config, asked, messages, run["params"], run_metadata(conn, run, suite))
+    new = _replay_record(run, asked, messages, template, result)
+    grade_record(new, suite)
+    if template is not None:
+        from evals.prompts import ensure_prompt_version
+
+        ensure_prompt_version(conn, template.name, template.version, template.text)
+    write_runs(conn, [new])
+    return run, load_run(conn, new.run_id)
+
+
+def _messages_to_send(run: dict[str, Any], template: PromptTemplate | None) -> list[dict]:
+    """The stored messages as they were sent, or the stored inputs rendered with `template`."""
+    messages = copy.deepcopy(run["messages"])
+    if template is not None:
         if not run["inputs"]:
             raise ReplayError("the run stored no inputs to render a prompt from")
         try:
             messages = template.render(**run["inputs"])
         except Exception as exc:  # jinja's UndefinedError names the missing variable
             raise ReplayError(f"prompt {template.name!r} cannot render the stored inputs: {exc}") from None
-        prompt_name, version = template.name, template.version
     if not messages:
         raise ReplayError("the run stored no messages to replay")
+    return messages
 
+
+def _complete(config: Config, model: str, messages: list[dict], params: dict | None,
+              metadata: dict[str, Any]) -> CallResult:
     from evals.llm import LLMClient
 
-    suite = stored_suite(conn, config, run["suite"], run["suite_version"])
-    asked = model or run["model"]
     client = LLMClient(config)
     try:
-        result = client.complete(asked, messages, params=copy.deepcopy(run["params"]),
-                                 metadata=run_metadata(conn, run, suite))
+        return client.complete(model, messages, params=copy.deepcopy(params), metadata=metadata)
     finally:
         client.close()
 
+
+def _replay_record(run: dict[str, Any], model: str, messages: list[dict],
+                   template: PromptTemplate | None, result: CallResult) -> RunRecord:
+    """The new row: the original's inputs, this call's outcome, a link back to the original."""
     new = replace(
         record_from_row(run),
         run_id=uuid.uuid4(),
         parent_run_id=run["run_id"],
         source="replay",
-        model=asked,
+        model=model,
         messages=messages,
-        prompt_name=prompt_name,
-        prompt_version=version,
+        prompt_name=run["prompt_name"] if template is None else template.name,
+        prompt_version=run["prompt_version"] if template is None else template.version,
         status=result.status,
         started_at=result.started_at or datetime.now(UTC),
         output_text=result.text,
@@ -274,13 +296,7 @@ def replay_run(
         attributes={"replay_of": str(run["run_id"])},
     )
     new.idempotency_key = idempotency_key("replay", str(new.run_id))
-    grade_record(new, suite)
-    if template is not None:
-        from evals.prompts import ensure_prompt_version
-
-        ensure_prompt_version(conn, template.name, template.version, template.text)
-    write_runs(conn, [new])
-    return run, load_run(conn, new.run_id)
+    return new
 
 
 def grade_record(record: RunRecord, suite: Suite | None) -> None:

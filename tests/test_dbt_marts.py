@@ -134,94 +134,123 @@ def golden_items() -> list[tuple]:
 
 
 def first_log(log: RunLog, days: list[date]) -> None:
-    rng = log.rng
+    """Golden batches every other day, the answer suite every third; production, replays daily."""
     items = golden_items()
     for n, day in enumerate(days):
         prompt = "gp1" if n < 10 else "gp2"
-        # golden batches every other day: suite v1 then v2; v0 was never loaded (no coverage)
         if n % 2 == 0:
-            version = "v1" if n < 8 else "v2"
-            batch = f"golden:{day}" if n != 6 else f"ci-{day}"
-            suite_items = [i for i in items if i[0] == "intro-python" and i[1] == version]
-            if n == 4:
-                suite_items = [("intro-python", "v0", f"item-{i}", "loops", "c1", {"verdict": "fail"}) for i in range(3)]
-            for model, accuracy in (("tutor-small", 0.7), ("tutor-large", 0.9)):
-                trials = 2 if model == "tutor-small" and n % 4 == 0 else 1
-                for suite, sv, item_id, stage, category, expected in suite_items:
-                    if rng.random() < 0.1:
-                        continue  # not every item judged: coverage < 1
-                    for trial in range(trials):
-                        source = "ci" if n == 6 else "golden"
-                        ran = day + timedelta(days=BACKFILL_LAG) if n in BACKFILLED else day
-                        candidate = log.call(
-                            key_parts=(batch, item_id, "candidate", model, prompt, trial), day=ran,
-                            source=source, role="candidate", model=model, suite=suite,
-                            suite_version=sv, item_id=item_id, stage=stage, category=category,
-                            prompt_name="grader", prompt_version=prompt, batch_id=batch, trial=trial,
-                            expected_verdict=expected["verdict"] if rng.random() > 0.05 else None,
-                            **log.graded(expected["verdict"], accuracy),
-                        )
-                        if rng.random() < 0.3:
-                            log.review(candidate, rng.randint(1, 4), expected["verdict"])
-                        # the reference judge twice per candidate call: positions swapped
-                        for j_trial, position in enumerate(("original", "swapped")):
-                            log.call(
-                                key_parts=(batch, item_id, "judge", candidate.run_id, j_trial), day=ran,
-                                source=source, role="judge", model="judge", suite=suite,
-                                suite_version=sv, item_id=item_id, stage=stage, category=category,
-                                prompt_name="judge", prompt_version="jp1", batch_id=batch,
-                                parent_run_id=candidate.run_id, trial=j_trial,
-                                attributes={"position": position},
-                                expected_verdict=expected["verdict"],
-                                **log.graded(expected["verdict"], 0.85),
-                            )
-        # production traffic and its judged, partly human-reviewed sample
-        for i in range(rng.randint(25, 45)):
-            stage = rng.choice(STAGES)
-            # a stage that gets easy in the last week: flags too_easy / vs baseline
-            accuracy = 0.95 if stage == "loops" and n > 14 else 0.6
-            truth = "pass" if rng.random() < (0.9 if stage == "loops" and n > 14 else 0.45) else rng.choice(VERDICTS[1:])
-            prod = log.call(
-                key_parts=("prod", day, i), day=day, settle=rng.random() > 0.02,
-                source="production", role="candidate", model="tutor-small", stage=stage,
-                prompt_name="grader", prompt_version=prompt, touchpoint="hints",
-                item_id=None if i % 5 else f"p-{i}", **log.graded(truth, accuracy),
-            )
-            if prod.status in ("ok", "parse_error") and rng.random() < 0.3:
-                for trial in range(rng.choice([1, 1, 2])):
-                    sample = log.call(
-                        key_parts=("sample", prod.run_id, trial), day=day + timedelta(days=1),
-                        source="production_sample", role="grader", model=rng.choice(["judge", "judge-b"]),
-                        stage=stage, prompt_name="judge", prompt_version="jp1",
-                        parent_run_id=prod.run_id, trial=trial, batch_id=f"sample:{day}",
-                        sample_weight=rng.choice([1.0, 4.0, 8.0]), **log.graded(truth, 0.8),
-                    )
-                    if rng.random() < 0.5:
-                        log.review(sample, rng.randint(1, 4), truth)
-        # answer suite: candidates answer (no verdict of their own, the item's expected passing
-        # verdict on the row as the runner writes it); the judge grades twice, some answers are
-        # never judged (both judge calls fail)
+            _golden_batch(log, items, n, day, prompt)
+        _production_day(log, n, day, prompt)
         if n % 3 == 0:
-            for suite, sv, item_id, _, category, _ in (i for i in items if i[0] == "general-qa"):
-                answer = log.call(
-                    key_parts=("qa", day, item_id), day=day, source="golden", role="candidate",
-                    model="tutor-large", suite=suite, suite_version=sv, item_id=item_id,
-                    category=category, prompt_name="answer", prompt_version="ap1",
-                    batch_id=f"golden:{day}", expected_verdict="pass",
-                )
-                judged = rng.random() > 0.15
-                for trial in range(2):
-                    log.call(
-                        key_parts=("qa-judge", answer.run_id, trial), day=day, source="golden",
-                        role="judge", model="judge", suite=suite, suite_version=sv, item_id=item_id,
-                        category=category, prompt_name="judge", prompt_version="jp1",
-                        parent_run_id=answer.run_id, trial=trial, batch_id=f"golden:{day}",
-                        expected_verdict="pass", settle=judged, **log.graded("pass", 0.8),
-                    )
+            _answer_suite_day(log, items, day)
         for i in range(3):
-            log.call(key_parts=("replay", day, i), day=day, source=rng.choice(["replay", "import"]),
-                     role="candidate", model="tutor-large", prompt_name="grader", prompt_version=prompt,
+            log.call(key_parts=("replay", day, i), day=day,
+                     source=log.rng.choice(["replay", "import"]), role="candidate",
+                     model="tutor-large", prompt_name="grader", prompt_version=prompt,
                      **log.graded(None, 0))
+
+
+def _golden_batch(log: RunLog, items: list[tuple], n: int, day: date, prompt: str) -> None:
+    """Both models on suite v1, later v2 (v0 was never loaded: no coverage), some backfilled."""
+    rng = log.rng
+    version = "v1" if n < 8 else "v2"
+    batch = f"golden:{day}" if n != 6 else f"ci-{day}"
+    suite_items = [i for i in items if i[0] == "intro-python" and i[1] == version]
+    if n == 4:
+        suite_items = [("intro-python", "v0", f"item-{i}", "loops", "c1", {"verdict": "fail"})
+                       for i in range(3)]
+    for model, accuracy in (("tutor-small", 0.7), ("tutor-large", 0.9)):
+        trials = 2 if model == "tutor-small" and n % 4 == 0 else 1
+        for suite, sv, item_id, stage, category, expected in suite_items:
+            if rng.random() < 0.1:
+                continue  # not every item judged: coverage < 1
+            for trial in range(trials):
+                source = "ci" if n == 6 else "golden"
+                ran = day + timedelta(days=BACKFILL_LAG) if n in BACKFILLED else day
+                candidate = log.call(
+                    key_parts=(batch, item_id, "candidate", model, prompt, trial), day=ran,
+                    source=source, role="candidate", model=model, suite=suite,
+                    suite_version=sv, item_id=item_id, stage=stage, category=category,
+                    prompt_name="grader", prompt_version=prompt, batch_id=batch, trial=trial,
+                    expected_verdict=expected["verdict"] if rng.random() > 0.05 else None,
+                    **log.graded(expected["verdict"], accuracy),
+                )
+                if rng.random() < 0.3:
+                    log.review(candidate, rng.randint(1, 4), expected["verdict"])
+                _reference_judge(log, candidate, ran, expected["verdict"])
+
+
+def _reference_judge(log: RunLog, candidate: RunRecord, ran: date, expected: str) -> None:
+    """The reference judge twice per golden candidate call: positions swapped."""
+    for j_trial, position in enumerate(("original", "swapped")):
+        log.call(
+            key_parts=(candidate.batch_id, candidate.item_id, "judge", candidate.run_id, j_trial),
+            day=ran, source=candidate.source, role="judge", model="judge", suite=candidate.suite,
+            suite_version=candidate.suite_version, item_id=candidate.item_id,
+            stage=candidate.stage, category=candidate.category, prompt_name="judge",
+            prompt_version="jp1", batch_id=candidate.batch_id, parent_run_id=candidate.run_id,
+            trial=j_trial, attributes={"position": position}, expected_verdict=expected,
+            **log.graded(expected, 0.85),
+        )
+
+
+def _production_day(log: RunLog, n: int, day: date, prompt: str) -> None:
+    """Production traffic and its judged, partly human-reviewed sample."""
+    rng = log.rng
+    for i in range(rng.randint(25, 45)):
+        stage = rng.choice(STAGES)
+        # a stage that gets easy in the last week: flags too_easy / vs baseline
+        easy = stage == "loops" and n > 14
+        accuracy = 0.95 if easy else 0.6
+        truth = "pass" if rng.random() < (0.9 if easy else 0.45) else rng.choice(VERDICTS[1:])
+        prod = log.call(
+            key_parts=("prod", day, i), day=day, settle=rng.random() > 0.02,
+            source="production", role="candidate", model="tutor-small", stage=stage,
+            prompt_name="grader", prompt_version=prompt, touchpoint="hints",
+            item_id=None if i % 5 else f"p-{i}", **log.graded(truth, accuracy),
+        )
+        if prod.status in ("ok", "parse_error") and rng.random() < 0.3:
+            _production_sample(log, prod, stage, day, truth)
+
+
+def _production_sample(log: RunLog, prod: RunRecord, stage: str, day: date, truth: str) -> None:
+    """Judges grade the production call, once or twice, the next day; half are reviewed too."""
+    rng = log.rng
+    for trial in range(rng.choice([1, 1, 2])):
+        sample = log.call(
+            key_parts=("sample", prod.run_id, trial), day=day + timedelta(days=1),
+            source="production_sample", role="grader", model=rng.choice(["judge", "judge-b"]),
+            stage=stage, prompt_name="judge", prompt_version="jp1",
+            parent_run_id=prod.run_id, trial=trial, batch_id=f"sample:{day}",
+            sample_weight=rng.choice([1.0, 4.0, 8.0]), **log.graded(truth, 0.8),
+        )
+        if rng.random() < 0.5:
+            log.review(sample, rng.randint(1, 4), truth)
+
+
+def _answer_suite_day(log: RunLog, items: list[tuple], day: date) -> None:
+    """The answer suite: candidates answer, the judge grades twice, some answers stay unjudged.
+
+    A candidate has no verdict of its own: its row carries the item's expected passing verdict,
+    as the runner writes it. An unjudged answer is one whose two judge calls both fail.
+    """
+    rng = log.rng
+    for suite, sv, item_id, _, category, _ in (i for i in items if i[0] == "general-qa"):
+        answer = log.call(
+            key_parts=("qa", day, item_id), day=day, source="golden", role="candidate",
+            model="tutor-large", suite=suite, suite_version=sv, item_id=item_id,
+            category=category, prompt_name="answer", prompt_version="ap1",
+            batch_id=f"golden:{day}", expected_verdict="pass",
+        )
+        judged = rng.random() > 0.15
+        for trial in range(2):
+            log.call(
+                key_parts=("qa-judge", answer.run_id, trial), day=day, source="golden",
+                role="judge", model="judge", suite=suite, suite_version=sv, item_id=item_id,
+                category=category, prompt_name="judge", prompt_version="jp1",
+                parent_run_id=answer.run_id, trial=trial, batch_id=f"golden:{day}",
+                expected_verdict="pass", settle=judged, **log.graded("pass", 0.8),
+            )
 
 
 def _copy_reviews(conn, reviews: list[tuple]) -> None:

@@ -70,6 +70,20 @@ def rows(url: str, where: str = "true", params: tuple = ()) -> list[dict]:
                             "started_at", params).fetchall()
 
 
+def _assert_item_1_settled_with_its_whole_call(row: dict) -> None:
+    """Item 1 settled after a rate limit: its row holds the grade and everything that made it."""
+    assert row["verdict"] == "pass" and row["passed"] is True and row["score"] == 0.9
+    assert row["expected_verdict"] == "pass" and row["role"] == "grader"
+    assert row["prompt_name"] == "rubric_grader"
+    assert row["prompt_version"] == load_prompt(RUBRIC_GRADER).version
+    assert set(row["timings"]) == {"queued_ms", "call_ms", "backoff_ms", "parse_ms"}
+    assert row["code_version"] == code_version()
+    # the fake server counts a token per 4 characters of the messages, plus one
+    assert row["input_tokens"] == sum(len(m["content"]) for m in row["messages"]) // 4 + 1
+    assert row["params"] == {"response_format": {"type": "json_object"}}
+    assert row["messages"][1]["content"].endswith("MARK-0001-END\nSUBMISSION>>>")
+
+
 def test_faults_leave_honest_rows_and_a_rerun_retries_only_the_failures(
         warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path,  # noqa: F811
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
@@ -103,17 +117,7 @@ def test_faults_leave_honest_rows_and_a_rerun_retries_only_the_failures(
     prose = by_item["i0006"]
     assert prose["output_text"].startswith("Sure!") and prose["verdict"] is None
     assert prose["error_class"] == "ParseError" and prose["score"] is None
-    good = by_item["i0001"]
-    assert good["verdict"] == "pass" and good["passed"] is True and good["score"] == 0.9
-    assert good["expected_verdict"] == "pass" and good["role"] == "grader"
-    assert good["prompt_name"] == "rubric_grader"
-    assert good["prompt_version"] == load_prompt(RUBRIC_GRADER).version
-    assert set(good["timings"]) == {"queued_ms", "call_ms", "backoff_ms", "parse_ms"}
-    assert good["code_version"] == code_version()
-    # the fake server counts a token per 4 characters of the messages, plus one
-    assert good["input_tokens"] == sum(len(m["content"]) for m in good["messages"]) // 4 + 1
-    assert good["params"] == {"response_format": {"type": "json_object"}}
-    assert good["messages"][1]["content"].endswith("MARK-0001-END\nSUBMISSION>>>")
+    _assert_item_1_settled_with_its_whole_call(by_item["i0001"])
     assert first.statuses == {"ok": 5, "parse_error": 1, "error": 3, "timeout": 1}
     assert first.unsettled_calls == 4 and first.scored == 6
 

@@ -77,98 +77,137 @@ def seed_warehouse(url: str) -> Seeded:
         "rubric_grader", v1.text.replace("be specific and kind, never vague",
                                          "be specific, kind and brief; never vague"))
     seeded = Seeded(url=url, versions=(v1.version, v2.version))
+    seeded.runs = _graded_runs(rng, suite, v1, v2)
+    seeded.target = target = _leaky_target(seeded.runs)
+    seeded.runs.append(_judge_of(target))
+    with psycopg.connect(url, autocommit=True) as conn:
+        store_suite(conn, suite)
+        for template in (v1, v2):
+            ensure_prompt_version(conn, template.name, template.version, template.text)
+        write_runs(conn, seeded.runs)
+        _insert_reviews(conn, seeded.runs, target)
+        seeded.alert_id, seeded.other_alert_id = _insert_alerts(conn, target)
+    return seeded
+
+
+def _graded_runs(rng: random.Random, suite, v1: PromptTemplate,
+                 v2: PromptTemplate) -> list[RunRecord]:
+    """Both models grade 24 items a day; the prompt moves from v1 to v2 halfway through."""
+    runs = []
     items = list(suite.items)
     for offset in range(DAYS):
         day = LAST_DAY - timedelta(days=DAYS - 1 - offset)
         template = v1 if offset < DAYS // 2 else v2
         for number, item in enumerate(rng.sample(items, 24)):
             for model in MODELS:
-                started = datetime(day.year, day.month, day.day, 8, tzinfo=UTC) + timedelta(
-                    minutes=number * 7 + (model == "tutor-large") * 3)
-                variables = _grader_vars(suite, item)
-                status = "ok"
-                if rng.random() < 0.04:
-                    status = "error"
-                elif rng.random() < 0.03:
-                    status = "parse_error"
-                correct = rng.random() < (0.9 if model == "tutor-large" else 0.8)
-                verdict = item.expected_verdict if correct else rng.choice(suite.verdicts)
-                tags = list(item.expected_issue_tags) if correct else []
-                output = {"verdict": verdict, "score": round(rng.random(), 2),
-                          "feedback": {"strengths": ["clear names"],
-                                       "problems": ["misses an edge case"] if tags else [],
-                                       "suggestion": "test the empty input"},
-                          "issue_tags": tags}
-                record = RunRecord(
-                    idempotency_key=idempotency_key("web-seed", item.item_hash, model, str(day)),
-                    source="golden" if number % 3 else "production", role="grader", model=model,
-                    started_at=started, status=status, batch_id=f"seed-{day}",
-                    suite=suite.name, suite_version=suite.version, item_id=item.item_id,
-                    item_hash=item.item_hash, stage=item.stage, category=item.category,
-                    subject_id=None if number % 3 else f"learner-{number:03d}",
-                    orchestrator_run_id=f"dagster-{day:%Y%m%d}" if number % 3 else None,
-                    rubric=item.rubric, submission=item.submission,
-                    prior_context=item.prior_context, inputs=variables,
-                    messages=template.render(**variables), params={"temperature": 0},
-                    response_model=f"evalhouse-sim/{model}", provider="evalhouse-sim",
-                    prompt_name=template.name, prompt_version=template.version,
-                    latency_ms=rng.lognormvariate(6.8, 0.3), input_tokens=rng.randint(300, 900),
-                    output_tokens=rng.randint(60, 200), cost_usd=rng.uniform(1e-4, 6e-4),
-                    expected_verdict=item.expected_verdict,
-                )
-                if status == "ok":
-                    record.output_text = json.dumps(output)
-                    record.verdict, record.passed = verdict, suite.passes(verdict)
-                    record.score, record.feedback = output["score"], output["feedback"]
-                    record.issue_tags = tags
-                elif status == "parse_error":
-                    record.output_text = "I think this is mostly fine?"
-                else:
-                    record.output_text = None
-                    record.error_class = "AuthenticationError"
-                    record.error_message = f"Incorrect API key provided: {SECRET}"
-                seeded.runs.append(record)
-    target = next(r for r in reversed(seeded.runs)
+                runs.append(_graded_run(rng, suite, item, model, day, number, template))
+    return runs
+
+
+def _graded_run(rng: random.Random, suite, item, model: str, day: date, number: int,
+                template: PromptTemplate) -> RunRecord:
+    """One grader call: every third one in production, some failing with the key in the error."""
+    started = datetime(day.year, day.month, day.day, 8, tzinfo=UTC) + timedelta(
+        minutes=number * 7 + (model == "tutor-large") * 3)
+    variables = _grader_vars(suite, item)
+    status, output = _grader_reply(rng, suite, item, model)
+    record = RunRecord(
+        idempotency_key=idempotency_key("web-seed", item.item_hash, model, str(day)),
+        source="golden" if number % 3 else "production", role="grader", model=model,
+        started_at=started, status=status, batch_id=f"seed-{day}",
+        suite=suite.name, suite_version=suite.version, item_id=item.item_id,
+        item_hash=item.item_hash, stage=item.stage, category=item.category,
+        subject_id=None if number % 3 else f"learner-{number:03d}",
+        orchestrator_run_id=f"dagster-{day:%Y%m%d}" if number % 3 else None,
+        rubric=item.rubric, submission=item.submission,
+        prior_context=item.prior_context, inputs=variables,
+        messages=template.render(**variables), params={"temperature": 0},
+        response_model=f"evalhouse-sim/{model}", provider="evalhouse-sim",
+        prompt_name=template.name, prompt_version=template.version,
+        latency_ms=rng.lognormvariate(6.8, 0.3), input_tokens=rng.randint(300, 900),
+        output_tokens=rng.randint(60, 200), cost_usd=rng.uniform(1e-4, 6e-4),
+        expected_verdict=item.expected_verdict,
+    )
+    if status == "ok":
+        record.output_text = json.dumps(output)
+        record.verdict, record.passed = output["verdict"], suite.passes(output["verdict"])
+        record.score, record.feedback = output["score"], output["feedback"]
+        record.issue_tags = output["issue_tags"]
+    elif status == "parse_error":
+        record.output_text = "I think this is mostly fine?"
+    else:
+        record.output_text = None
+        record.error_class = "AuthenticationError"
+        record.error_message = f"Incorrect API key provided: {SECRET}"
+    return record
+
+
+def _grader_reply(rng: random.Random, suite, item, model: str) -> tuple[str, dict]:
+    """(status, reply): ~4 % errors, ~3 % unparseable; tutor-large is right 90 % of the time."""
+    status = "ok"
+    if rng.random() < 0.04:
+        status = "error"
+    elif rng.random() < 0.03:
+        status = "parse_error"
+    correct = rng.random() < (0.9 if model == "tutor-large" else 0.8)
+    verdict = item.expected_verdict if correct else rng.choice(suite.verdicts)
+    tags = list(item.expected_issue_tags) if correct else []
+    output = {"verdict": verdict, "score": round(rng.random(), 2),
+              "feedback": {"strengths": ["clear names"],
+                           "problems": ["misses an edge case"] if tags else [],
+                           "suggestion": "test the empty input"},
+              "issue_tags": tags}
+    return status, output
+
+
+def _leaky_target(runs: list[RunRecord]) -> RunRecord:
+    """The last golden tutor-small grade, with a key planted in its output for the scrub tests."""
+    target = next(r for r in reversed(runs)
                   if r.status == "ok" and r.source == "golden" and r.model == "tutor-small")
     target.output_text = json.dumps({**json.loads(target.output_text), "debug": SECRET})
-    judge = RunRecord(
+    return target
+
+
+def _judge_of(target: RunRecord) -> RunRecord:
+    return RunRecord(
         idempotency_key=idempotency_key("web-seed-judge", str(target.run_id)), source="golden",
         role="judge", model="judge", started_at=target.started_at + timedelta(seconds=2),
         status="ok", parent_run_id=target.run_id, suite=target.suite, stage=target.stage,
         item_id=target.item_id, verdict="pass", passed=True, output_text='{"verdict": "pass"}',
         messages=[{"role": "user", "content": "Is the grade right?"}],
     )
-    seeded.runs.append(judge)
-    seeded.target = target
-    with psycopg.connect(url, autocommit=True) as conn:
-        store_suite(conn, suite)
-        for template in (v1, v2):
-            ensure_prompt_version(conn, template.name, template.version, template.text)
-        write_runs(conn, seeded.runs)
-        graders = [r for r in seeded.runs if r.status == "ok" and r.role == "grader"]
-        reviewed = [r for r in graders[::9] if r is not target] + [target]  # its page shows them
-        for index, run in enumerate(reviewed):
-            human = run.expected_verdict if index % 4 else "fail"
-            for reviewer in ("alice", "bob"):
-                conn.execute(
-                    "insert into raw.human_reviews (review_id, run_id, reviewer, verdict, notes)"
-                    " values (%s, %s, %s, %s, %s)",
-                    (uuid.uuid4(), run.run_id, reviewer, human, "checked by hand"))
-        seeded.alert_id = conn.execute(
-            "insert into raw.alerts (dedupe_key, kind, severity, subject, message, statistic,"
-            " observed, expected_low, expected_high, window_start, window_end, evidence,"
-            " example_run_ids, orchestrator_run_id) values ('stage-band|loops|w11', 'stage_band',"
-            " 'warning', 'stage loops stalling', 'Pass rate of loops fell below its band',"
-            " 'wilson_high', 0.31, 0.35, 0.95, %s, %s, %s, %s, 'dagster-run-42')"
-            " returning alert_id",
-            (datetime(2026, 3, 13, tzinfo=UTC), datetime(2026, 3, 14, tzinfo=UTC),
-             json.dumps({"n": 48, "passed": 9, "webhook_token": SECRET}), [target.run_id]),
-        ).fetchone()[0]
-        seeded.other_alert_id = conn.execute(
-            "insert into raw.alerts (dedupe_key, kind, severity, subject, message)"
-            " values ('cost|w11', 'cost_spike', 'critical', 'cost spike tutor-large',"
-            " 'Cost per call doubled') returning alert_id").fetchone()[0]
-    return seeded
+
+
+def _insert_reviews(conn, runs: list[RunRecord], target: RunRecord) -> None:
+    """Two reviewers on every ninth settled grade and on the target; every fourth says fail."""
+    graders = [r for r in runs if r.status == "ok" and r.role == "grader"]
+    reviewed = [r for r in graders[::9] if r is not target] + [target]  # its page shows them
+    for index, run in enumerate(reviewed):
+        human = run.expected_verdict if index % 4 else "fail"
+        for reviewer in ("alice", "bob"):
+            conn.execute(
+                "insert into raw.human_reviews (review_id, run_id, reviewer, verdict, notes)"
+                " values (%s, %s, %s, %s, %s)",
+                (uuid.uuid4(), run.run_id, reviewer, human, "checked by hand"))
+
+
+def _insert_alerts(conn, target: RunRecord) -> tuple[int, int]:
+    """A stage-band warning citing the target (a key in its evidence) and a bare cost alert."""
+    alert_id = conn.execute(
+        "insert into raw.alerts (dedupe_key, kind, severity, subject, message, statistic,"
+        " observed, expected_low, expected_high, window_start, window_end, evidence,"
+        " example_run_ids, orchestrator_run_id) values ('stage-band|loops|w11', 'stage_band',"
+        " 'warning', 'stage loops stalling', 'Pass rate of loops fell below its band',"
+        " 'wilson_high', 0.31, 0.35, 0.95, %s, %s, %s, %s, 'dagster-run-42')"
+        " returning alert_id",
+        (datetime(2026, 3, 13, tzinfo=UTC), datetime(2026, 3, 14, tzinfo=UTC),
+         json.dumps({"n": 48, "passed": 9, "webhook_token": SECRET}), [target.run_id]),
+    ).fetchone()[0]
+    other_alert_id = conn.execute(
+        "insert into raw.alerts (dedupe_key, kind, severity, subject, message)"
+        " values ('cost|w11', 'cost_spike', 'critical', 'cost spike tutor-large',"
+        " 'Cost per call doubled') returning alert_id").fetchone()[0]
+    return alert_id, other_alert_id
 
 
 def build_marts(url: str, target_path) -> None:

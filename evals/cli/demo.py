@@ -85,21 +85,11 @@ def _simulate_traffic(config, first: date, days: int, per_day: int) -> None:
 
 def _report(config, first: date, last: date, run_id: str) -> None:
     """Alerts with their links, headline figures from the marts, where to look next."""
-    from rich.table import Table
-
     from evals import warehouse
-    from evals.alerts import links
     from evals.marts import load_query
 
     with warehouse.connect() as conn:
-        cur = conn.execute(
-            "select alert_id, kind, severity, subject, message, example_run_ids, orchestrator_run_id,"
-            " window_start, window_end, status, occurrences from raw.alerts where window_end > %s"
-            " order by alert_id",
-            (datetime(first.year, first.month, first.day, tzinfo=UTC),),
-        )
-        columns = [c.name for c in cur.description]
-        alerts = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+        alerts = _alerts_since(conn, first)
         stages = conn.execute(
             load_query(QUERIES / "stage_pass_rates.sql"),
             {"drift": first + timedelta(days=DRIFT_DAY - 1), "first": first, "last": last},
@@ -107,6 +97,29 @@ def _report(config, first: date, last: date, run_id: str) -> None:
         golden = golden_accuracy(conn)
         cost = conn.execute(load_query(QUERIES / "cost_by_source.sql"),
                             {"first": first, "today": datetime.now(UTC).date()}).fetchall()
+    _print_alerts(config, alerts)
+    _print_headline_figures(stages, golden, cost)
+    console.rule("next")
+    console.print(f"Dagster UI:  [bold]make dev[/]  → {config.alerts.dagster_url}/runs/{run_id}")
+    console.print(f"Run view:    [bold]evalhouse serve[/]  → {config.alerts.base_url}/alerts/<id>, "
+                  f"{config.alerts.base_url}/runs/<run_id>")
+    console.print("One call:    [bold]evalhouse show RUN_ID[/]   (replay it: evalhouse replay RUN_ID)")
+
+
+def _alerts_since(conn, first: date) -> list[dict]:
+    """The alerts whose window ends after the first simulated day, as dicts by column."""
+    cur = conn.execute(
+        "select alert_id, kind, severity, subject, message, example_run_ids, orchestrator_run_id,"
+        " window_start, window_end, status, occurrences from raw.alerts where window_end > %s"
+        " order by alert_id",
+        (datetime(first.year, first.month, first.day, tzinfo=UTC),),
+    )
+    columns = [c.name for c in cur.description]
+    return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+
+
+def _print_alerts(config, alerts: list[dict]) -> None:
+    from evals.alerts import links
 
     console.rule(f"alerts raised ({len(alerts)})")
     for alert in alerts:
@@ -118,6 +131,10 @@ def _report(config, first: date, last: date, run_id: str) -> None:
         console.print(f"   {alert['message']}", highlight=False)
         for label, url in links(config.alerts, alert):
             console.print(f"   {label}: {url}", highlight=False)
+
+
+def _print_headline_figures(stages: list[tuple], golden: list[tuple], cost: list[tuple]) -> None:
+    from rich.table import Table
 
     console.rule("headline figures (marts)")
     table = Table("stage", "pass rate before day " + str(DRIFT_DAY), "from day " + str(DRIFT_DAY),
@@ -133,12 +150,6 @@ def _report(config, first: date, last: date, run_id: str) -> None:
     for source, calls, usd in cost:
         table.add_row(source, f"{int(calls or 0):,}", f"{float(usd or 0):.4f}")
     console.print(table)
-
-    console.rule("next")
-    console.print(f"Dagster UI:  [bold]make dev[/]  → {config.alerts.dagster_url}/runs/{run_id}")
-    console.print(f"Run view:    [bold]evalhouse serve[/]  → {config.alerts.base_url}/alerts/<id>, "
-                  f"{config.alerts.base_url}/runs/<run_id>")
-    console.print("One call:    [bold]evalhouse show RUN_ID[/]   (replay it: evalhouse replay RUN_ID)")
 
 
 def golden_accuracy(conn) -> list[tuple]:

@@ -80,34 +80,32 @@ def _accuracy_criteria(pairs: _Pairs, gate: GateConfig) -> list[Criterion]:
         ))
         return criteria
     confidence = 1 - gate.alpha
+    accuracy = _non_inferiority_criterion(pairs, counts, gate, confidence)
+    conclusive = accuracy.status in ("pass", "fail")
+    return [
+        *criteria,
+        accuracy,
+        _discordant_criterion(counts, gate, conclusive),
+        _power_criterion(counts, gate, confidence, conclusive),
+    ]
+
+
+def _non_inferiority_criterion(
+    pairs: _Pairs, counts: stats.PairedCounts, gate: GateConfig, confidence: float
+) -> Criterion:
+    n, margin = counts.n, gate.non_inferiority_margin
     ci = stats.paired_bootstrap_delta_ci(
         pairs.baseline, pairs.candidate, confidence=confidence,
         n_resamples=gate.bootstrap_samples, seed=gate.seed,
     )
     p_value = stats.mcnemar_exact_p(counts.baseline_only, counts.candidate_only)
-    low = ci.low
-    conservative_low = None
-    if counts.discordant < gate.min_discordant:
-        # Too few discordant pairs for resampling to see the spread: bound the regression rate
-        # from above as if every unseen regression were possible (Wilson upper bound of b/n).
-        _, regress_high = stats.wilson_interval(counts.baseline_only, n, confidence)
-        conservative_low = counts.candidate_only / n - float(regress_high)
-        low = min(low, conservative_low)
+    conservative_low = _conservative_low(counts, gate, confidence)
+    low = ci.low if conservative_low is None else min(ci.low, conservative_low)
     delta = counts.delta
-    significant_regression = delta < -margin and p_value < gate.alpha
-    if low > -margin:
-        status = "pass"
-        verdict = f"non-inferior: the CI's lower end {_pct(low)} is above −{margin:.1%}"
-    elif significant_regression or ci.high < -margin:
-        status = "fail"
-        verdict = (f"worse by more than the margin: {_pct(delta)} "
-                   f"(McNemar p = {p_value:.2g}, CI up to {_pct(ci.high)})")
-    else:
-        status = "insufficient"
-        verdict = f"inconclusive: the CI reaches {_pct(low)}, beyond −{margin:.1%}"
+    status, verdict = _non_inferiority_verdict(delta, low, ci.high, p_value, gate)
     base_acc = (counts.both + counts.baseline_only) / n
     cand_acc = (counts.both + counts.candidate_only) / n
-    criteria.append(Criterion(
+    return Criterion(
         name="accuracy_non_inferiority",
         status=status,
         summary=(f"Accuracy {base_acc:.1%} → {cand_acc:.1%} (Δ {delta:+.1%}, "
@@ -125,9 +123,41 @@ def _accuracy_criteria(pairs: _Pairs, gate: GateConfig) -> list[Criterion]:
             "both": counts.both, "neither": counts.neither,
             "bootstrap_samples": gate.bootstrap_samples, "seed": gate.seed,
         },
-    ))
-    conclusive = status in ("pass", "fail")
-    criteria.append(Criterion(
+    )
+
+
+def _conservative_low(
+    counts: stats.PairedCounts, gate: GateConfig, confidence: float
+) -> float | None:
+    """Δ's lower end when too few pairs are discordant for resampling to see the spread, else None.
+
+    It bounds the regression rate from above as if every unseen regression were possible
+    (Wilson upper bound of b/n).
+    """
+    if counts.discordant >= gate.min_discordant:
+        return None
+    _, regress_high = stats.wilson_interval(counts.baseline_only, counts.n, confidence)
+    return counts.candidate_only / counts.n - float(regress_high)
+
+
+def _non_inferiority_verdict(
+    delta: float, low: float, high: float, p_value: float, gate: GateConfig
+) -> tuple[str, str]:
+    """(status, verdict): pass above the margin, fail when clearly worse, else inconclusive."""
+    margin = gate.non_inferiority_margin
+    significant_regression = delta < -margin and p_value < gate.alpha
+    if low > -margin:
+        return "pass", f"non-inferior: the CI's lower end {_pct(low)} is above −{margin:.1%}"
+    if significant_regression or high < -margin:
+        return "fail", (f"worse by more than the margin: {_pct(delta)} "
+                        f"(McNemar p = {p_value:.2g}, CI up to {_pct(high)})")
+    return "insufficient", f"inconclusive: the CI reaches {_pct(low)}, beyond −{margin:.1%}"
+
+
+def _discordant_criterion(
+    counts: stats.PairedCounts, gate: GateConfig, conclusive: bool
+) -> Criterion:
+    return Criterion(
         name="discordant_pairs",
         status="pass" if counts.discordant >= gate.min_discordant or conclusive else "insufficient",
         summary=(f"{counts.discordant} items changed outcome ({counts.baseline_only} regressed, "
@@ -136,14 +166,20 @@ def _accuracy_criteria(pairs: _Pairs, gate: GateConfig) -> list[Criterion]:
                    "the accuracy criterion is already conclusive"),
         observed=float(counts.discordant),
         evidence={"discordant": counts.discordant},
-    ))
+    )
+
+
+def _power_criterion(
+    counts: stats.PairedCounts, gate: GateConfig, confidence: float, conclusive: bool
+) -> Criterion:
+    n, margin = counts.n, gate.non_inferiority_margin
     _, discordance_high = stats.wilson_interval(counts.discordant, n, confidence)
     one_sided = gate.alpha / 2
     power = stats.noninferiority_power(n, float(discordance_high), margin, one_sided)
     required = stats.noninferiority_required_n(float(discordance_high), margin, one_sided, gate.power)
     planning = (f"with {n} items the non-inferiority test has {power:.0%} power at a "
                 f"{margin:.1%} margin; about {required} items would give {gate.power:.0%}")
-    criteria.append(Criterion(
+    return Criterion(
         name="power",
         status="pass" if power >= gate.power or conclusive else "insufficient",
         summary=(f"Moot, the accuracy result is conclusive ({planning})." if conclusive
@@ -153,8 +189,7 @@ def _accuracy_criteria(pairs: _Pairs, gate: GateConfig) -> list[Criterion]:
         observed=power,
         evidence={"power": power, "required_items": required,
                   "discordance_rate_upper": float(discordance_high)},
-    ))
-    return criteria
+    )
 
 
 def _stage_criteria(pairs: _Pairs, gate: GateConfig) -> list[Criterion]:
