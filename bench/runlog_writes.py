@@ -15,10 +15,14 @@ import random
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from bench._warehouse import bench_warehouse
 from evals import warehouse
 from evals.runlog import _JSON_COLUMNS, COLUMNS, RunRecord, _json, idempotency_key, write_runs
+
+if TYPE_CHECKING:
+    import psycopg
 
 _WORDS = ("loop", "index", "variable", "function", "return", "list", "edge", "case", "value",
           "string", "learner", "rubric", "print", "range", "boundary", "answer", "type")
@@ -59,7 +63,7 @@ def realistic_rows(n: int, seed: int = 1) -> list[RunRecord]:
     return rows
 
 
-def _write_all(conn, rows: list[RunRecord], batch: int, writer=write_runs) -> tuple[int, float]:
+def _write_all(conn: psycopg.Connection, rows: list[RunRecord], batch: int, writer=write_runs) -> tuple[int, float]:
     started, written = time.perf_counter(), 0
     for offset in range(0, len(rows), batch):
         written += writer(conn, rows[offset:offset + batch])
@@ -80,7 +84,7 @@ def _params(record: RunRecord) -> list:
     ]
 
 
-def executemany_writer(conn, records: list[RunRecord]) -> int:
+def executemany_writer(conn: psycopg.Connection, records: list[RunRecord]) -> int:
     """The first writer (pipelined executemany, ON CONFLICT DO NOTHING), for comparison."""
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(_EXECUTEMANY, [_params(record) for record in records])

@@ -30,11 +30,14 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from evals.config import AlertsConfig, WebhookConfig
 from evals.redact import scrub
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ class AlertDraft:
         )
 
 
-def record_alerts(conn, drafts: Iterable[AlertDraft]) -> list[int]:
+def record_alerts(conn: psycopg.Connection, drafts: Iterable[AlertDraft]) -> list[int]:
     """Record findings on the caller's psycopg connection; returns the ids of the alerts that
     were opened or moved on (a new occurrence of the newest window).
 
@@ -123,7 +126,7 @@ def record_alerts(conn, drafts: Iterable[AlertDraft]) -> list[int]:
 
 
 def resolve_cleared(
-    conn, kinds: Sequence[str], night_end: datetime, *, subject: str | None = None
+    conn: psycopg.Connection, kinds: Sequence[str], night_end: datetime, *, subject: str | None = None
 ) -> list[int]:
     """Resolve the firing alerts of `kinds` that no finding renewed for the night ending at
     `night_end`: the check evaluated that night and the subject was quiet.
@@ -146,7 +149,7 @@ def resolve_cleared(
     return [row[0] for row in rows]
 
 
-def _update_firing(conn, draft: AlertDraft) -> int | None:
+def _update_firing(conn: psycopg.Connection, draft: AlertDraft) -> int | None:
     """Renew the firing alert of the draft's kind and subject; its latest evidence (and the
     revision webhooks hear about) moves only when the draft's window is the newest."""
     row = conn.execute(
@@ -182,7 +185,7 @@ def _update_firing(conn, draft: AlertDraft) -> int | None:
     return row[0] if row else None
 
 
-def _open(conn, draft: AlertDraft) -> int | None:
+def _open(conn: psycopg.Connection, draft: AlertDraft) -> int | None:
     """A new firing alert; None when another one of this kind and subject is already firing."""
     row = conn.execute(
         """
@@ -203,7 +206,7 @@ def _open(conn, draft: AlertDraft) -> int | None:
     return row[0] if row else None
 
 
-def _add_occurrence(conn, alert_id: int, draft: AlertDraft) -> None:
+def _add_occurrence(conn: psycopg.Connection, alert_id: int, draft: AlertDraft) -> None:
     conn.execute(
         """
         insert into raw.alert_occurrences (
@@ -239,7 +242,7 @@ def _columns(draft: AlertDraft) -> dict[str, Any]:
     }
 
 
-def acknowledge(conn, alert_id: int, by: str) -> bool:
+def acknowledge(conn: psycopg.Connection, alert_id: int, by: str) -> bool:
     """Mark an alert acknowledged by `by`; a second acknowledgement keeps the first.
 
     Returns whether this call acknowledged it. Only the two acknowledgement columns change, the
@@ -409,7 +412,7 @@ def _post_json(url: str, payload: dict[str, Any], headers: dict[str, str], timeo
 
 
 def deliver_pending(
-    conn,
+    conn: psycopg.Connection,
     alerts: AlertsConfig,
     *,
     post: Poster = _post_json,
@@ -431,7 +434,7 @@ def deliver_pending(
     return report
 
 
-def _enqueue(conn, webhook: str) -> None:
+def _enqueue(conn: psycopg.Connection, webhook: str) -> None:
     """One delivery row per (recently changed, unacknowledged alert, webhook): the outbox of that
     webhook. A row is due while it has not received the alert's current revision."""
     conn.execute(
@@ -445,7 +448,7 @@ def _enqueue(conn, webhook: str) -> None:
     )
 
 
-def _deliver_one(conn, alerts, webhook: WebhookConfig, post, backoff_base_s, report) -> bool:
+def _deliver_one(conn: psycopg.Connection, alerts, webhook: WebhookConfig, post, backoff_base_s, report) -> bool:
     """Claim, post and settle one due delivery of `webhook`; True only when it was delivered.
 
     The row lock is held while posting, so no other deliverer can send the same alert to the
@@ -506,7 +509,7 @@ def _post(alerts: AlertsConfig, webhook: WebhookConfig, alert: dict[str, Any], p
     return None if 200 <= status < 300 else f"HTTP {status}"
 
 
-def _mark_fully_delivered(conn, webhooks: Sequence[str]) -> None:
+def _mark_fully_delivered(conn: psycopg.Connection, webhooks: Sequence[str]) -> None:
     """raw.alerts.delivered_at: the moment the last configured webhook received the alert."""
     if not webhooks:
         return

@@ -45,6 +45,8 @@ from evals.reviews import (
 from evals.runlog import ROLES, RunRecord, idempotency_key, write_runs
 
 if TYPE_CHECKING:
+    import psycopg
+
     from evals.config import Config
 
 _RUN_NAMESPACE = uuid.UUID("9a7c1f0e-3b2d-4e6a-8f15-7d0c2b4e6a81")
@@ -259,7 +261,7 @@ class ImportReport:
 
 
 class _Mapper:
-    def __init__(self, mapping: ImportMapping, conn, config: Config | None, source_name: str):
+    def __init__(self, mapping: ImportMapping, conn: psycopg.Connection, config: Config | None, source_name: str):
         self.mapping = mapping
         self.conn = conn
         self.config = config
@@ -397,7 +399,7 @@ class _Mapper:
         return reviews
 
 
-def import_file(conn, path: Path | str, mapping: ImportMapping, config: Config | None = None) -> ImportReport:
+def import_file(conn: psycopg.Connection, path: Path | str, mapping: ImportMapping, config: Config | None = None) -> ImportReport:
     """Map and store every record of `path`; unmappable records are reported, the rest stored."""
     path = Path(path)
     mapper = _Mapper(mapping, conn, config, path.name)

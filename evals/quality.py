@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evals.config import DriftConfig
 from evals.runlog import ROLES, SOURCES, STATUSES
+
+if TYPE_CHECKING:
+    import psycopg
 
 REQUIRED_COLUMNS = (
     "run_id", "idempotency_key", "source", "role", "model", "stage", "started_at", "status",
@@ -75,7 +78,7 @@ def _frame(cursor) -> Any:
     return pd.DataFrame(cursor.fetchall(), columns=columns)
 
 
-def load_day(conn, day: date, sources: tuple[str, ...]) -> Any:
+def load_day(conn: psycopg.Connection, day: date, sources: tuple[str, ...]) -> Any:
     """Rows of `sources` started on `day` (UTC) from raw.eval_runs, as a pandas DataFrame."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return _frame(conn.execute(
@@ -85,7 +88,7 @@ def load_day(conn, day: date, sources: tuple[str, ...]) -> Any:
     ))
 
 
-def load_batch(conn, batch_id: str, model: str) -> Any:
+def load_batch(conn: psycopg.Connection, batch_id: str, model: str) -> Any:
     """Rows of one batch (e.g. a night's golden runs, `golden:<day>`) for one model under test:
     its own calls and the judge calls on them. A batch run for a past day (a backfill) is
     dated by its batch, not by the clock, so it is selected by batch rather than by time."""

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from evals.runlog import record_from_row, settled_keys, write_runs
 
 if TYPE_CHECKING:
+    import psycopg
+
     from evals.config import Config
     from evals.golden import Suite
     from evals.llm import CallResult, LLMClient
@@ -59,7 +61,7 @@ class RegradeCounts:
     cost_usd: float = 0.0
 
 
-def load_runs(conn, run_ids: Sequence[uuid.UUID | str]) -> dict[str, dict[str, Any]]:
+def load_runs(conn: psycopg.Connection, run_ids: Sequence[uuid.UUID | str]) -> dict[str, dict[str, Any]]:
     """Stored rows by run id (as text), fetched in one query."""
     from psycopg.rows import dict_row
 
@@ -69,7 +71,7 @@ def load_runs(conn, run_ids: Sequence[uuid.UUID | str]) -> dict[str, dict[str, A
     return {str(row["run_id"]): row for row in rows}
 
 
-def regrade(conn, config: Config, judge: str, jobs: Sequence[Regrade], *,
+def regrade(conn: psycopg.Connection, config: Config, judge: str, jobs: Sequence[Regrade], *,
             orchestrator_run_id: str | None = None, chunk: int | None = None) -> RegradeCounts:
     """Grade each job's call with `judge` (bounded by the judge's concurrency); write new rows."""
     from evals.llm import LLMClient
@@ -97,7 +99,7 @@ def regrade(conn, config: Config, judge: str, jobs: Sequence[Regrade], *,
     return counts
 
 
-def _grade_chunk(conn, config: Config, client: LLMClient, judge: str, todo: Sequence[Regrade],
+def _grade_chunk(conn: psycopg.Connection, config: Config, client: LLMClient, judge: str, todo: Sequence[Regrade],
                  suites: dict, orchestrator_run_id: str | None) -> list[RunRecord]:
     from evals.replay import run_metadata, stored_suite
 

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 from evals.runlog import idempotency_key, settled_keys
 
 if TYPE_CHECKING:
+    import psycopg
+
     from evals.config import Config
     from evals.prompts import PromptTemplate
     from evals.regrade import Regrade
@@ -208,7 +210,7 @@ def token_prices(config: Config, judge: str) -> tuple[float, float] | None:
     return info.get("input_cost_per_token") or 0.0, info.get("output_cost_per_token") or 0.0
 
 
-def _templates(conn, request: RejudgeRequest, rows: list[dict]) -> dict[str | None, PromptTemplate]:
+def _templates(conn: psycopg.Connection, request: RejudgeRequest, rows: list[dict]) -> dict[str | None, PromptTemplate]:
     """The replacement template per prompt name (a prompt override only); errors before calls."""
     from evals.replay import ReplayError, replacement_prompt
 
@@ -228,7 +230,7 @@ def _templates(conn, request: RejudgeRequest, rows: list[dict]) -> dict[str | No
     return templates
 
 
-def _select(conn, request: RejudgeRequest) -> list[dict[str, Any]]:
+def _select(conn: psycopg.Connection, request: RejudgeRequest) -> list[dict[str, Any]]:
     from psycopg.rows import dict_row
 
     def start(day: date | None) -> datetime | None:
@@ -241,13 +243,13 @@ def _select(conn, request: RejudgeRequest) -> list[dict[str, Any]]:
         return cur.execute(_SELECT, args).fetchall()
 
 
-def _stored_template_chars(conn, name: str | None, version: str | None) -> int | None:
+def _stored_template_chars(conn: psycopg.Connection, name: str | None, version: str | None) -> int | None:
     row = conn.execute("select length(template) from raw.prompt_versions"
                        " where prompt_name = %s and prompt_version = %s", (name, version)).fetchone()
     return None if row is None else row[0]
 
 
-def plan(conn, config: Config, request: RejudgeRequest
+def plan(conn: psycopg.Connection, config: Config, request: RejudgeRequest
          ) -> tuple[list[_Planned], dict[str | None, PromptTemplate], Estimate]:
     """The graded calls still to rejudge, the prompt override, and the estimate; no call."""
     from evals.config import ConfigError
@@ -279,7 +281,7 @@ def plan(conn, config: Config, request: RejudgeRequest
     return todo, templates, estimate
 
 
-def _estimate(conn, config: Config, request: RejudgeRequest, planned: Sequence[_Planned],
+def _estimate(conn: psycopg.Connection, config: Config, request: RejudgeRequest, planned: Sequence[_Planned],
               todo: Sequence[_Planned], templates: dict) -> Estimate:
     cfg = config.model(request.judge)
     delta = {}  # extra input tokens per call of a prompt when another template renders it
@@ -311,7 +313,7 @@ def _estimate(conn, config: Config, request: RejudgeRequest, planned: Sequence[_
     )
 
 
-def _jobs(conn, request: RejudgeRequest, day: date, planned: Sequence[_Planned],
+def _jobs(conn: psycopg.Connection, request: RejudgeRequest, day: date, planned: Sequence[_Planned],
           templates: dict) -> list[Regrade]:
     """The day's regrades: each graded call's grading call, re-rendered when overridden."""
     from evals.regrade import Regrade, load_runs

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from evals.runlog import RunRecord, fetch_run, idempotency_key, record_from_row, write_runs
 
 if TYPE_CHECKING:
+    import psycopg
+
     from evals.config import Config
     from evals.golden import Suite
     from evals.llm import CallResult
@@ -51,14 +53,14 @@ def parse_run_id(text: str) -> uuid.UUID:
         raise RunNotFound(f"{text!r} is not a run id (a UUID)") from None
 
 
-def _dict_rows(conn, sql: str, args: tuple) -> list[dict[str, Any]]:
+def _dict_rows(conn: psycopg.Connection, sql: str, args: tuple) -> list[dict[str, Any]]:
     from psycopg.rows import dict_row
 
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(sql, args).fetchall()
 
 
-def _template(conn, name: str | None, version: str | None) -> str | None:
+def _template(conn: psycopg.Connection, name: str | None, version: str | None) -> str | None:
     if not name or not version:
         return None
     row = conn.execute(
@@ -76,14 +78,14 @@ def _template(conn, name: str | None, version: str | None) -> str | None:
     return shipped.text if shipped.version == version else None
 
 
-def load_run(conn, run_id: uuid.UUID | str) -> dict[str, Any]:
+def load_run(conn: psycopg.Connection, run_id: uuid.UUID | str) -> dict[str, Any]:
     row = fetch_run(conn, parse_run_id(str(run_id)))
     if row is None:
         raise RunNotFound(f"no run {run_id} in raw.eval_runs")
     return row
 
 
-def load_run_view(conn, run_id: uuid.UUID | str) -> dict[str, Any]:
+def load_run_view(conn: psycopg.Connection, run_id: uuid.UUID | str) -> dict[str, Any]:
     """Everything about one run: `run` (all columns), `parent`, `children`, `reviews`, `template`."""
     run = load_run(conn, run_id)
     summary = ", ".join(_SUMMARY_COLUMNS)
@@ -120,7 +122,7 @@ def to_jsonable(value: Any) -> Any:
 # --- replay -----------------------------------------------------------------------------------
 
 
-def stored_suite(conn, config: Config, name: str | None, version: str | None) -> Suite | None:
+def stored_suite(conn: psycopg.Connection, config: Config, name: str | None, version: str | None) -> Suite | None:
     """The suite's vocabulary, from the warehouse (the version graded against) or the config."""
     if not name:
         return None
@@ -149,7 +151,7 @@ def stored_suite(conn, config: Config, name: str | None, version: str | None) ->
     return None
 
 
-def _item_truth(conn, run: dict[str, Any]) -> dict[str, Any]:
+def _item_truth(conn: psycopg.Connection, run: dict[str, Any]) -> dict[str, Any]:
     """The stored golden item's truth (`evals.judging.item_truth`), if the run names one."""
     if not run["item_id"] or not run["suite"]:
         return {}
@@ -165,7 +167,7 @@ def _item_truth(conn, run: dict[str, Any]) -> dict[str, Any]:
             "expected_issue_tags": expected.get("issue_tags") or []}
 
 
-def run_metadata(conn, run: dict[str, Any], suite: Suite | None) -> dict[str, Any]:
+def run_metadata(conn: psycopg.Connection, run: dict[str, Any], suite: Suite | None) -> dict[str, Any]:
     """The metadata of a call that grades a stored run again (`evals.judging.call_metadata`)."""
     from evals.judging import call_metadata
 
@@ -175,7 +177,7 @@ def run_metadata(conn, run: dict[str, Any], suite: Suite | None) -> dict[str, An
                          **_item_truth(conn, run))
 
 
-def replacement_prompt(conn, run: dict[str, Any], prompt_version: str | None,
+def replacement_prompt(conn: psycopg.Connection, run: dict[str, Any], prompt_version: str | None,
                        prompt_file: str | Path | None) -> PromptTemplate:
     """The template to render the run's stored inputs with: a file, or a version of its prompt."""
     from evals.prompts import PromptError, PromptTemplate, load_prompt, stored_prompt
@@ -206,7 +208,7 @@ def replay_run(
     model: str | None = None,
     prompt_version: str | None = None,
     prompt_file: str | Path | None = None,
-    conn=None,
+    conn: psycopg.Connection=None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Re-execute a run and store the result as a new row; returns (old row, new row).
 
@@ -346,7 +348,7 @@ def _outcome_text(run: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def diff_runs(conn, a: uuid.UUID | str, b: uuid.UUID | str) -> dict[str, str]:
+def diff_runs(conn: psycopg.Connection, a: uuid.UUID | str, b: uuid.UUID | str) -> dict[str, str]:
     """Unified diffs (empty string = identical) of prompt, messages, params, output, verdict, feedback."""
     view_a, view_b = load_run_view(conn, a), load_run_view(conn, b)
     run_a, run_b = view_a["run"], view_b["run"]

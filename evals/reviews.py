@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import psycopg
+
     from evals.config import Config
 
 QUEUE_REASON = "review_queue"
@@ -75,7 +77,7 @@ def cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def suite_vocabulary(conn, config: Config | None, suite: str) -> Vocabulary | None:
+def suite_vocabulary(conn: psycopg.Connection, config: Config | None, suite: str) -> Vocabulary | None:
     """The suite's vocabulary: its latest version loaded in raw.golden_suites, else the config."""
     row = conn.execute(
         "select verdicts, passing_verdicts, issue_tags from raw.golden_suites where suite = %s"
@@ -125,7 +127,7 @@ where excluded.reviewed_at > raw.human_reviews.reviewed_at
 """
 
 
-def write_reviews(conn, reviews: Sequence[Review]) -> int:
+def write_reviews(conn: psycopg.Connection, reviews: Sequence[Review]) -> int:
     """Insert one label per run × reviewer, or replace the reviewer's label when the new one is
     newer and different; returns rows changed (0 when the same labels are imported again)."""
     if not reviews:
@@ -224,7 +226,7 @@ def _optional_float(value: Any) -> float | None:
     return float(value)
 
 
-def import_reviews(conn, config: Config | None, path: Path, reviewer: str | None = None,
+def import_reviews(conn: psycopg.Connection, config: Config | None, path: Path, reviewer: str | None = None,
                    source: str = "cli") -> ReviewImport:
     """Load a labelled review file (the queue export filled in, or any CSV/JSONL with
     run_id, reviewer, verdict[, score, issue_tags, notes, reviewed_at]); bad lines are reported."""
@@ -251,7 +253,7 @@ def import_reviews(conn, config: Config | None, path: Path, reviewer: str | None
     return result
 
 
-def _run_suites(conn, raw_ids: Iterable[Any]) -> dict[str, str | None]:
+def _run_suites(conn: psycopg.Connection, raw_ids: Iterable[Any]) -> dict[str, str | None]:
     ids = []
     for raw in raw_ids:
         try:
@@ -267,7 +269,7 @@ def _run_suites(conn, raw_ids: Iterable[Any]) -> dict[str, str | None]:
 
 
 def _review(record: dict[str, Any], runs: dict[str, str | None], vocabularies: dict,
-            conn, config: Config | None, default_reviewer: str | None,
+            conn: psycopg.Connection, config: Config | None, default_reviewer: str | None,
             source: str) -> tuple[Review | None, str | None]:
     raw_id = str(record.get("run_id") or "").strip()
     try:
@@ -326,7 +328,7 @@ select run_id, stratum from candidates where draw_rank <= %(per_stage)s order by
 
 
 def queue_unreviewed(
-    conn,
+    conn: psycopg.Connection,
     per_stage: int,
     *,
     stages: Sequence[str] | None = None,
@@ -345,7 +347,7 @@ def queue_unreviewed(
         return enqueue(conn, [(run_id, stratum, reason) for run_id, stratum in rows])
 
 
-def enqueue(conn, entries: Sequence[tuple[Any, str | None, str]]) -> int:
+def enqueue(conn: psycopg.Connection, entries: Sequence[tuple[Any, str | None, str]]) -> int:
     """Add (run_id, stratum, reason) entries to raw.review_queue, once per run; returns new ones."""
     if not entries:
         return 0
@@ -370,7 +372,7 @@ order by q.stratum, q.queued_at, q.run_id
 """
 
 
-def export_queue(conn, out: Path, stages: Sequence[str] | None = None) -> int:
+def export_queue(conn: psycopg.Connection, out: Path, stages: Sequence[str] | None = None) -> int:
     """Write the queue's unexported, unreviewed runs to CSV or JSONL (by suffix) for reviewers
     to fill in (reviewer, verdict, score, issue_tags, notes); marks them exported."""
     from psycopg.rows import dict_row

@@ -190,7 +190,7 @@ _EMPTY_STAGE = f"truncate {_STAGE_TABLE}"
 _staged: weakref.WeakSet = weakref.WeakSet()
 
 
-def write_runs(conn, records: Sequence[RunRecord]) -> int:
+def write_runs(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
     """Insert records on a psycopg 3 connection in one transaction; returns rows new to the log.
 
     Rows whose run_id exists, or whose key already settled, are skipped, so a batch can be
@@ -222,7 +222,7 @@ def _copy(cur, statement: str, records: Sequence[RunRecord]) -> None:
             copy.write(chunk)
 
 
-def _write(conn, records: Sequence[RunRecord]) -> int:
+def _write(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
     try:
         with conn.transaction(), conn.cursor() as cur:
             try:
@@ -246,7 +246,7 @@ def _write(conn, records: Sequence[RunRecord]) -> int:
         raise
 
 
-def settled_keys(conn, keys: Iterable[str]) -> set[str]:
+def settled_keys(conn: psycopg.Connection, keys: Iterable[str]) -> set[str]:
     """The keys among `keys` that already have an ok / parse_error row."""
     keys = list(keys)
     if not keys:
@@ -259,7 +259,7 @@ def settled_keys(conn, keys: Iterable[str]) -> set[str]:
     return {row[0] for row in rows}
 
 
-def fetch_run(conn, run_id: uuid.UUID | str) -> dict[str, Any] | None:
+def fetch_run(conn: psycopg.Connection, run_id: uuid.UUID | str) -> dict[str, Any] | None:
     """One run record as a dict (column → value), or None."""
     from psycopg.rows import dict_row
 

@@ -21,8 +21,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from evals.config import Config
+
+if TYPE_CHECKING:
+    import psycopg
 
 NO_STAGE = "(none)"
 REVIEW_REASON = "production_sample"
@@ -83,7 +87,7 @@ class SampleSummary:
         }
 
 
-def draw_sample(conn, day: date, per_stratum: int, seed: int) -> list[SampledRow]:
+def draw_sample(conn: psycopg.Connection, day: date, per_stratum: int, seed: int) -> list[SampledRow]:
     """The day's stratified sample (per stage) of settled production rows."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     rows = conn.execute(
@@ -99,14 +103,14 @@ def review_picks(sample: list[SampledRow], share: float) -> list[SampledRow]:
     return [row for row in sample if row.draw_rank <= math.ceil(share * row.drawn)]
 
 
-def queue_for_review(conn, rows: list[SampledRow]) -> int:
+def queue_for_review(conn: psycopg.Connection, rows: list[SampledRow]) -> int:
     """Add rows to raw.review_queue (once per run id); returns how many were new."""
     from evals.reviews import enqueue
 
     return enqueue(conn, [(row.run_id, row.stratum, REVIEW_REASON) for row in rows])
 
 
-def _regrade_jobs(conn, sample: list[SampledRow], judge: str, day: date) -> list:
+def _regrade_jobs(conn: psycopg.Connection, sample: list[SampledRow], judge: str, day: date) -> list:
     """One re-grade per sampled row: the production call, sent to the judge as stored."""
     from evals.regrade import Regrade, load_runs
     from evals.runlog import idempotency_key

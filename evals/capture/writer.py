@@ -26,10 +26,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from evals.capture.spool import Spool
 from evals.redact import scrub
 from evals.runlog import RunRecord, write_runs
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +302,7 @@ class CaptureWriter:
         except psycopg.Error as exc:  # connection lost, server shutting down, schema missing
             raise WarehouseUnreachable(str(exc)) from exc
 
-    def _write_row_by_row(self, conn, records: Sequence[RunRecord]) -> int:
+    def _write_row_by_row(self, conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
         import psycopg
 
         inserted = 0

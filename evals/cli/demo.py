@@ -17,10 +17,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from evals.cli._common import config_or_exit, console
+
+if TYPE_CHECKING:
+    import psycopg
 
 DAYS = 14
 DRIFT_STAGE = "loops"
@@ -106,7 +110,7 @@ def _report(config, first: date, last: date, run_id: str) -> None:
     console.print("One call:    [bold]evalhouse show RUN_ID[/]   (replay it: evalhouse replay RUN_ID)")
 
 
-def _alerts_since(conn, first: date) -> list[dict]:
+def _alerts_since(conn: psycopg.Connection, first: date) -> list[dict]:
     """The alerts whose window ends after the first simulated day, as dicts by column."""
     cur = conn.execute(
         "select alert_id, kind, severity, subject, message, example_run_ids, orchestrator_run_id,"
@@ -152,7 +156,7 @@ def _print_headline_figures(stages: list[tuple], golden: list[tuple], cost: list
     console.print(table)
 
 
-def golden_accuracy(conn) -> list[tuple]:
+def golden_accuracy(conn: psycopg.Connection) -> list[tuple]:
     """(model, suite, golden accuracy, calls of the model under test) over every golden night.
 
     Accuracy counts golden outcomes (int_golden_outcomes through fct_trend_daily): a judged

@@ -13,6 +13,8 @@ from evals.config import Config, ConfigError
 from evals.gate.outcomes import GateDecision, ItemOutcome, ModelSpec, SideResults
 
 if TYPE_CHECKING:
+    import psycopg
+
     from evals.golden import Suite
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ def _latest_settled(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def load_side(
-    conn,
+    conn: psycopg.Connection,
     suite: str,
     spec: ModelSpec,
     *,
@@ -107,7 +109,7 @@ values (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)
 """
 
 
-def store_decision(conn, decision: GateDecision) -> None:
+def store_decision(conn: psycopg.Connection, decision: GateDecision) -> None:
     """Insert the decision into raw.gate_decisions (commits)."""
     with conn.transaction():
         conn.execute(_INSERT_DECISION, (

@@ -9,6 +9,11 @@ view is created on first use (dbt run of the view and the staging view under it)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import psycopg
+
 _MODELS = ("stg_raw__eval_runs", "int_golden_outcomes")
 
 CORRECTNESS = {"correct": True, "incorrect": False, "parse_error": False}
@@ -22,7 +27,7 @@ def outcomes_view() -> str:
     return relation("int_golden_outcomes")
 
 
-def ensure_outcomes_view(conn) -> None:
+def ensure_outcomes_view(conn: psycopg.Connection) -> None:
     """Create the outcomes view if this warehouse has none yet (needs the raw schema only)."""
     if conn.execute("select to_regclass(%s)", (outcomes_view(),)).fetchone()[0] is not None:
         return

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from evals.golden.model import Suite
+
+if TYPE_CHECKING:
+    import psycopg
 
 _INSERT_SUITE = """
 insert into raw.golden_suites (suite, suite_version, kind, description, verdicts,
@@ -18,7 +23,7 @@ on conflict (suite, suite_version, item_id) do nothing
 """
 
 
-def store_suite(conn, suite: Suite) -> bool:
+def store_suite(conn: psycopg.Connection, suite: Suite) -> bool:
     """Insert a suite version and its items in one transaction; True if the version was new.
 
     A version is immutable (its id is its content hash), so when the suite row already exists

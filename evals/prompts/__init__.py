@@ -20,10 +20,13 @@ import hashlib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
+
+if TYPE_CHECKING:
+    import psycopg
 
 PROMPTS_DIR = Path(__file__).parent
 MESSAGE_ROLES = ("system", "user", "assistant")
@@ -101,7 +104,7 @@ def load_prompt(name: str) -> PromptTemplate:
     return PromptTemplate.from_file(path, name)
 
 
-def ensure_prompt_version(conn, name: str, version: str, template: str) -> bool:
+def ensure_prompt_version(conn: psycopg.Connection, name: str, version: str, template: str) -> bool:
     """Store a template under (name, version) once; True if it was new. Commits."""
     with conn.transaction():
         cur = conn.execute(
@@ -112,7 +115,7 @@ def ensure_prompt_version(conn, name: str, version: str, template: str) -> bool:
         return cur.rowcount == 1
 
 
-def stored_prompt(conn, name: str, version: str) -> PromptTemplate | None:
+def stored_prompt(conn: psycopg.Connection, name: str, version: str) -> PromptTemplate | None:
     """A template as stored in raw.prompt_versions (for replay with an older version)."""
     row = conn.execute(
         "select template from raw.prompt_versions where prompt_name = %s and prompt_version = %s",

@@ -27,6 +27,8 @@ from evals.runner.workers import execute
 from evals.runner.writer import RunWriter
 
 if TYPE_CHECKING:
+    import psycopg
+
     from evals.config import Config
     from evals.golden import Suite
     from evals.llm import LLMClient
@@ -98,7 +100,7 @@ def _with_concurrency(config: Config, model_name: str, concurrency: int | None) 
     return config.model_copy(update={"models": models})
 
 
-async def _run_batch(conn, run: RunContext, client: LLMClient, request: RunRequest,
+async def _run_batch(conn: psycopg.Connection, run: RunContext, client: LLMClient, request: RunRequest,
                      progress: bool) -> RunSummary:
     """Store the suite and prompts, plan, skip what settled, call the rest, count the outcome."""
     from evals.golden import store_suite
@@ -119,7 +121,7 @@ async def _run_batch(conn, run: RunContext, client: LLMClient, request: RunReque
     return summary
 
 
-async def _call(conn, run: RunContext, client: LLMClient, todo: list[Unit], summary: RunSummary,
+async def _call(conn: psycopg.Connection, run: RunContext, client: LLMClient, todo: list[Unit], summary: RunSummary,
                 progress: bool) -> None:
     """Make the calls still to do, redrawing the progress bar as their rows are written."""
     remaining = summary.planned_calls - summary.skipped_calls

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import psycopg
+
     from evals.runlog import RunRecord
     from evals.runner.context import RunContext
 
@@ -77,7 +79,7 @@ class RunSummary:
         }
 
 
-def batch_accuracy(conn, run: RunContext, summary: RunSummary) -> None:
+def batch_accuracy(conn: psycopg.Connection, run: RunContext, summary: RunSummary) -> None:
     """Accuracy over the whole logical batch (earlier invocations included), per stage.
 
     Golden outcomes as the warehouse defines them (evals.golden.outcomes): a judged answer

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from evals.runlog import idempotency_key, settled_keys
 
 if TYPE_CHECKING:
+    import psycopg
+
     from evals.golden import GoldenItem
     from evals.prompts import PromptTemplate
     from evals.runner.context import RunContext
@@ -63,7 +65,7 @@ def plan(run: RunContext, trials: int, limit: int | None) -> list[Unit]:
     return units
 
 
-def settled_among(conn, units: list[Unit]) -> set[str]:
+def settled_among(conn: psycopg.Connection, units: list[Unit]) -> set[str]:
     """The keys of these units' calls that already have a settled row."""
     keys = [u.key for u in units] + [u.judge_key for u in units if u.judge_key]
     settled: set[str] = set()
@@ -72,7 +74,7 @@ def settled_among(conn, units: list[Unit]) -> set[str]:
     return settled
 
 
-def resume(conn, units: list[Unit]) -> tuple[list[Unit], int]:
+def resume(conn: psycopg.Connection, units: list[Unit]) -> tuple[list[Unit], int]:
     """Drop what settled before; a settled candidate whose judge is missing gets judged."""
     settled = settled_among(conn, units)
     todo, needs_answer = [], {}

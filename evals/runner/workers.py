@@ -7,12 +7,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import psycopg
+
     from evals.runner.calls import UnitCaller
     from evals.runner.units import Unit
     from evals.runner.writer import RunWriter
 
 
-async def execute(conn, units: list[Unit], workers: int, caller: UnitCaller,
+async def execute(conn: psycopg.Connection, units: list[Unit], workers: int, caller: UnitCaller,
                   writer: RunWriter, on_flush: Callable[[], None]) -> None:
     """Run every unit; the writer stops (after a last flush) once all workers are done."""
     queue: asyncio.Queue[Unit] = asyncio.Queue()

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from evals.runlog import RunRecord, write_runs
 
 if TYPE_CHECKING:
+    import psycopg
+
     from evals.runner.summary import RunSummary
 
 FLUSH_INTERVAL_S = 0.25
@@ -34,12 +36,12 @@ class RunWriter:
         if len(self.pending) >= FLUSH_ROWS:
             self.wake.set()
 
-    async def _flush(self, conn) -> None:
+    async def _flush(self, conn: psycopg.Connection) -> None:
         if self.pending:
             batch, self.pending = self.pending, []
             await asyncio.to_thread(write_runs, conn, batch)
 
-    async def run(self, conn, stop: asyncio.Event, on_flush: Callable[[], None]) -> None:
+    async def run(self, conn: psycopg.Connection, stop: asyncio.Event, on_flush: Callable[[], None]) -> None:
         """Flush on the timer (or when woken) until `stop`, then flush what is left."""
         while not stop.is_set():
             try:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from evals.alerts import AlertDraft, alert_url, record_alerts, resolve_cleared
 from evals.config import AlertsConfig
 from orchestration.lib.partitions import day_window
+
+if TYPE_CHECKING:
+    import psycopg
 
 CHECK_SEVERITY = {"critical": dg.AssetCheckSeverity.ERROR, "warning": dg.AssetCheckSeverity.WARN,
                   "info": dg.AssetCheckSeverity.WARN}
@@ -28,7 +31,7 @@ def day_alert(kind: str, subject: str, day: date, message: str, **fields: Any) -
                       window_end=end, **fields)
 
 
-def check_result(conn, drafts_by_night: Mapping[date, Sequence[AlertDraft]], *,
+def check_result(conn: psycopg.Connection, drafts_by_night: Mapping[date, Sequence[AlertDraft]], *,
                  kinds: Sequence[str], metadata: dict[str, Any], description: str,
                  alerts: AlertsConfig, subject: str | None = None) -> dg.AssetCheckResult:
     """Record each night's drafts, oldest night first, on `conn`'s open transaction, resolving

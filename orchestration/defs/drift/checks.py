@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import dagster as dg
+import psycopg
 from dagster_dbt import get_asset_key_for_model
 from psycopg.rows import dict_row
 
@@ -124,7 +125,7 @@ def _series(rows: list[dict], key: Callable[[dict], K], n: str, successes: str,
     }
 
 
-def _example_runs(conn, finding: drift.Finding, where: str, params: tuple) -> list[str]:
+def _example_runs(conn: psycopg.Connection, finding: drift.Finding, where: str, params: tuple) -> list[str]:
     """A few rows of the finding's window to open from the alert."""
     alert = finding.alert_row()
     rows = conn.execute(
@@ -168,7 +169,7 @@ def _series_params(series: dict) -> tuple:
     return (series["stage"], *(series[name] for name in _EPOCH_COLUMNS))
 
 
-def _stage_examples(conn, finding: drift.Finding) -> list[str]:
+def _stage_examples(conn: psycopg.Connection, finding: drift.Finding) -> list[str]:
     failing = "passed is false" if finding.observed < (finding.expected_low or 0) else "passed"
     return _example_runs(conn, finding, f"{_SERIES_ROWS} and {failing}",
                          _series_params(finding.evidence["series"]))
@@ -196,7 +197,7 @@ def _version_change_findings(rows: list[dict], config: Config, night: date) -> l
     return drift.detect_version_changes(_stage_series(rows, night), config.drift, as_of=night)
 
 
-def _version_change_examples(conn, finding: drift.Finding) -> list[str]:
+def _version_change_examples(conn: psycopg.Connection, finding: drift.Finding) -> list[str]:
     """Runs of the new version: the first is where the alert's prompt diff opens."""
     after = finding.evidence["after"]
     stage = finding.evidence["lineage"].removeprefix("stage=")
@@ -282,7 +283,7 @@ def _golden_findings(rows: list[dict], config: Config, night: date) -> list[drif
     return drift.detect_golden_regressions(nights, config.drift, current_day=night)
 
 
-def _golden_examples(conn, finding: drift.Finding) -> list[str]:
+def _golden_examples(conn: psycopg.Connection, finding: drift.Finding) -> list[str]:
     items = finding.evidence.get("regressed_items", [])[:EXAMPLES_PER_FINDING]
     if not items:
         return []
@@ -337,7 +338,7 @@ def _golden_version_change_findings(rows: list[dict], config: Config,
     return findings
 
 
-def _golden_version_change_examples(conn, finding: drift.Finding) -> list[str]:
+def _golden_version_change_examples(conn: psycopg.Connection, finding: drift.Finding) -> list[str]:
     """Graded runs of the new night under the new prompt: the first opens the prompt diff."""
     after = finding.evidence["after"]
     rows = conn.execute(
