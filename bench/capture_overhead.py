@@ -32,8 +32,25 @@ from evals.capture.writer import CaptureWriter
 from evals.config import CaptureConfig, Config, load_config
 from evals.runlog import RunRecord
 
-_WORDS = ("loop", "index", "variable", "function", "return", "list", "edge", "case", "value",
-          "string", "learner", "rubric", "print", "range", "boundary", "answer", "type")
+_WORDS = (
+    "loop",
+    "index",
+    "variable",
+    "function",
+    "return",
+    "list",
+    "edge",
+    "case",
+    "value",
+    "string",
+    "learner",
+    "rubric",
+    "print",
+    "range",
+    "boundary",
+    "answer",
+    "type",
+)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -48,28 +65,42 @@ def _fields(rng: random.Random) -> dict:
     """A production grader call: ~2 KB of unique text (system prompt, rubric, submission, reply)."""
     rubric, submission = _text(rng, 300), _text(rng, 500)
     return dict(
-        model="tutor-small", stage=f"stage-{rng.randrange(6)}", subject_id=f"learner-{rng.randrange(500)}",
-        suite="bench-suite", item_id=f"item-{rng.randrange(90)}", rubric=rubric, submission=submission,
-        messages=[{"role": "system", "content": _text(rng, 250)},
-                  {"role": "user", "content": rubric + "\n" + submission}],
+        model="tutor-small",
+        stage=f"stage-{rng.randrange(6)}",
+        subject_id=f"learner-{rng.randrange(500)}",
+        suite="bench-suite",
+        item_id=f"item-{rng.randrange(90)}",
+        rubric=rubric,
+        submission=submission,
+        messages=[
+            {"role": "system", "content": _text(rng, 250)},
+            {"role": "user", "content": rubric + "\n" + submission},
+        ],
         params={"temperature": 0, "response_format": {"type": "json_object"}},
         output_text='{"verdict": "pass", "score": 0.9, "feedback": {"problems": []}}',
-        verdict="pass", passed=True, latency_ms=812.5, input_tokens=310, output_tokens=42,
+        verdict="pass",
+        passed=True,
+        latency_ms=812.5,
+        input_tokens=310,
+        output_tokens=42,
     )
 
 
 def _percentiles(samples_ns: list[int]) -> str:
     samples = sorted(s / 1000 for s in samples_ns)
     p = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]  # noqa: E731
-    return (f"mean {statistics.fmean(samples):.1f} µs, p50 {p(0.5):.1f}, p99 {p(0.99):.1f}, "
-            f"p99.9 {p(0.999):.1f}, max {samples[-1]:.0f} µs")
+    return (
+        f"mean {statistics.fmean(samples):.1f} µs, p50 {p(0.5):.1f}, p99 {p(0.99):.1f}, "
+        f"p99.9 {p(0.999):.1f}, max {samples[-1]:.0f} µs"
+    )
 
 
 def bench_capture_api(calls: int) -> None:
     rng = random.Random(1)
     prepared = [_fields(rng) for _ in range(calls)]
-    writer = capture.start(Config(capture=CaptureConfig(batch_size=500, flush_interval_s=0.2)),
-                           parse_verdict=False)
+    writer = capture.start(
+        Config(capture=CaptureConfig(batch_size=500, flush_interval_s=0.2)), parse_verdict=False
+    )
     timings = []
     began = time.perf_counter()
     for fields in prepared:
@@ -79,10 +110,14 @@ def bench_capture_api(calls: int) -> None:
     submitted = time.perf_counter() - began
     assert capture.flush(600)
     drained = time.perf_counter() - began
-    print(f"1. capture() on the app thread ({calls} calls, writer draining concurrently): "
-          f"{_percentiles(timings)}")
-    print(f"   all {calls} submitted in {submitted:.2f} s; committed after {drained:.2f} s "
-          f"-> writer {calls / drained:,.0f} rows/s with unique ~2 KB texts; {writer.stats_dict()}")
+    print(
+        f"1. capture() on the app thread ({calls} calls, writer draining concurrently): "
+        f"{_percentiles(timings)}"
+    )
+    print(
+        f"   all {calls} submitted in {submitted:.2f} s; committed after {drained:.2f} s "
+        f"-> writer {calls / drained:,.0f} rows/s with unique ~2 KB texts; {writer.stats_dict()}"
+    )
     capture.shutdown()
 
 
@@ -110,12 +145,26 @@ def bench_callback(calls: int, litellm_calls: int) -> None:
 
     recorder = Recorder()
     litellm.callbacks = [recorder]
-    messages = [{"role": "system", "content": "Grade the submission." * 20},
-                {"role": "user", "content": "def f(x):\n    return x\n" * 20}]
-    meta = {"evalhouse": {"role": "grader", "item_id": "bench", "stage": "loops",
-                          "expected_verdict": "pass", "subject_id": "learner-1", "suite": "bench"}}
-    litellm.completion(model="evalhouse-sim/tutor-small", messages=messages, metadata=meta,
-                       response_format={"type": "json_object"})
+    messages = [
+        {"role": "system", "content": "Grade the submission." * 20},
+        {"role": "user", "content": "def f(x):\n    return x\n" * 20},
+    ]
+    meta = {
+        "evalhouse": {
+            "role": "grader",
+            "item_id": "bench",
+            "stage": "loops",
+            "expected_verdict": "pass",
+            "subject_id": "learner-1",
+            "suite": "bench",
+        }
+    }
+    litellm.completion(
+        model="evalhouse-sim/tutor-small",
+        messages=messages,
+        metadata=meta,
+        response_format={"type": "json_object"},
+    )
     deadline = time.monotonic() + 10
     while not seen and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -138,9 +187,13 @@ def bench_callback(calls: int, litellm_calls: int) -> None:
     def cpu_per_call(n: int) -> float:
         cpu = time.process_time()
         for i in range(n):
-            litellm.completion(model="evalhouse-sim/tutor-small", messages=messages, max_retries=0,
-                               metadata={"evalhouse": {**meta["evalhouse"], "item_id": f"b{i}"}},
-                               response_format={"type": "json_object"})
+            litellm.completion(
+                model="evalhouse-sim/tutor-small",
+                messages=messages,
+                max_retries=0,
+                metadata={"evalhouse": {**meta["evalhouse"], "item_id": f"b{i}"}},
+                response_format={"type": "json_object"},
+            )
         time.sleep(0.5)  # let LiteLLM's logging threads finish (their CPU counts too)
         return (time.process_time() - cpu) / n * 1000
 
@@ -149,18 +202,33 @@ def bench_callback(calls: int, litellm_calls: int) -> None:
     with_callback = cpu_per_call(litellm_calls)
     capture.flush(60)
     capture.shutdown()
-    print(f"3. litellm.completion (simulated provider, {litellm_calls} calls): "
-          f"{without:.2f} ms CPU/call without capture, {with_callback:.2f} ms with (all threads)")
+    print(
+        f"3. litellm.completion (simulated provider, {litellm_calls} calls): "
+        f"{without:.2f} ms CPU/call without capture, {with_callback:.2f} ms with (all threads)"
+    )
 
 
 def bench_outage(rows: int) -> None:
     rng = random.Random(2)
     home = Path(tempfile.mkdtemp(prefix="bench-outage-"))
     spool = Spool(home / "spool")
-    down = CaptureWriter(spool, prepare=RowPreparer(), flush_interval_s=0.2,
-                         url=f"postgresql://postgres@/none?host={home}&port=1")
-    records = [RunRecord(idempotency_key=uuid.uuid4().hex, source="production", role="grader",
-                         started_at=datetime.now(UTC), status="ok", **_fields(rng)) for _ in range(rows)]
+    down = CaptureWriter(
+        spool,
+        prepare=RowPreparer(),
+        flush_interval_s=0.2,
+        url=f"postgresql://postgres@/none?host={home}&port=1",
+    )
+    records = [
+        RunRecord(
+            idempotency_key=uuid.uuid4().hex,
+            source="production",
+            role="grader",
+            started_at=datetime.now(UTC),
+            status="ok",
+            **_fields(rng),
+        )
+        for _ in range(rows)
+    ]
     began = time.perf_counter()
     for record in records:
         down.submit(record)
@@ -176,11 +244,15 @@ def bench_outage(rows: int) -> None:
     replayed = time.perf_counter() - began
     up.close()
     with warehouse.connect() as conn:
-        landed = conn.execute("select count(*) from raw.eval_runs where run_id = any(%s)",
-                              ([r.run_id for r in records],)).fetchone()[0]
-    print(f"4. outage: {rows} rows spooled (fsync'd, {size / 1e6:.1f} MB) at {rows / spooled:,.0f} rows/s; "
-          f"replayed into the warehouse at {rows / replayed:,.0f} rows/s once it was back; "
-          f"{landed} of {rows} rows present")
+        landed = conn.execute(
+            "select count(*) from raw.eval_runs where run_id = any(%s)",
+            ([r.run_id for r in records],),
+        ).fetchone()[0]
+    print(
+        f"4. outage: {rows} rows spooled (fsync'd, {size / 1e6:.1f} MB) at {rows / spooled:,.0f} rows/s; "
+        f"replayed into the warehouse at {rows / replayed:,.0f} rows/s once it was back; "
+        f"{landed} of {rows} rows present"
+    )
 
 
 def main() -> None:

@@ -212,25 +212,43 @@ def _one_day(n: int, seed: int = 7) -> list[tuple]:
         status = rng.choices(["ok", "error", "timeout", "parse_error"], [95, 2, 1, 2])[0]
         verdict = rng.choice(["pass", "revise", "fail"]) if status == "ok" else None
         role = rng.choices(["candidate", "judge", "grader"], [75, 15, 10])[0]
-        rows.append((
-            uuid.uuid4(), f"day-{uuid.uuid4().hex}", "production" if rng.random() < 0.8 else "golden",
-            role, rng.choice(["tutor-small", "tutor-large"]) if role == "candidate" else "judge-a",
-            "grader" if role == "candidate" else "judge", "v3", f"stage-{i % 6}", status, verdict,
-            None if verdict is None else verdict == "pass",
-            [rng.choice(["syntax", "logic"])] if status == "ok" and rng.random() < 0.4 else [],
-            today + timedelta(seconds=rng.randrange(min(86_400, 1 + int((datetime.now(UTC) - today).total_seconds())))),
-            rng.lognormvariate(6.5, 0.5), rng.randrange(300, 2000), rng.randrange(20, 400),
-            rng.uniform(0, 0.002),
-        ))
+        rows.append(
+            (
+                uuid.uuid4(),
+                f"day-{uuid.uuid4().hex}",
+                "production" if rng.random() < 0.8 else "golden",
+                role,
+                rng.choice(["tutor-small", "tutor-large"]) if role == "candidate" else "judge-a",
+                "grader" if role == "candidate" else "judge",
+                "v3",
+                f"stage-{i % 6}",
+                status,
+                verdict,
+                None if verdict is None else verdict == "pass",
+                [rng.choice(["syntax", "logic"])] if status == "ok" and rng.random() < 0.4 else [],
+                today
+                + timedelta(
+                    seconds=rng.randrange(
+                        min(86_400, 1 + int((datetime.now(UTC) - today).total_seconds()))
+                    )
+                ),
+                rng.lognormvariate(6.5, 0.5),
+                rng.randrange(300, 2000),
+                rng.randrange(20, 400),
+                rng.uniform(0, 0.002),
+            )
+        )
     return rows
 
 
 def _copy_day(url: str, n: int) -> float:
     rows = _one_day(n)
     started = time.perf_counter()
-    columns = ("run_id, idempotency_key, source, role, model, prompt_name, prompt_version, stage,"
-               " status, verdict, passed, issue_tags, started_at, latency_ms, input_tokens,"
-               " output_tokens, cost_usd")
+    columns = (
+        "run_id, idempotency_key, source, role, model, prompt_name, prompt_version, stage,"
+        " status, verdict, passed, issue_tags, started_at, latency_ms, input_tokens,"
+        " output_tokens, cost_usd"
+    )
     with (
         psycopg.connect(url) as conn,
         conn.cursor() as cur,
@@ -248,11 +266,16 @@ def _dbt(env: dict[str, str], *args: str) -> float:
     result = run_dbt([*args, "--quiet"], env=env)
     elapsed = time.perf_counter() - started
     if not result.success:
-        failed = [r.node.name for r in (result.result or []) if str(r.status) not in ("success", "pass")]
+        failed = [
+            r.node.name for r in (result.result or []) if str(r.status) not in ("success", "pass")
+        ]
         raise SystemExit(f"dbt {' '.join(args)} failed: {failed or result.exception}")
     slowest = sorted(result.result, key=lambda r: r.execution_time, reverse=True)[:6]
-    print(f"  dbt {' '.join(args)} {elapsed:.1f} s; slowest: "
-          + ", ".join(f"{r.node.name} {r.execution_time:.1f}" for r in slowest), flush=True)
+    print(
+        f"  dbt {' '.join(args)} {elapsed:.1f} s; slowest: "
+        + ", ".join(f"{r.node.name} {r.execution_time:.1f}" for r in slowest),
+        flush=True,
+    )
     return elapsed
 
 
@@ -267,19 +290,28 @@ def _time_queries(url: str, repeat: int) -> dict[str, tuple[float, float, float]
                 conn.execute(sql).fetchall()
                 samples.append((time.perf_counter() - started) * 1000)
             ordered = sorted(samples)
-            timings[name] = (statistics.median(ordered), ordered[round(0.95 * (len(ordered) - 1))], ordered[-1])
+            timings[name] = (
+                statistics.median(ordered),
+                ordered[round(0.95 * (len(ordered) - 1))],
+                ordered[-1],
+            )
     return timings
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--days", type=int, default=100)
     parser.add_argument("--day-rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--database", default="evalhouse_bench_dbt")
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the filled raw tables of a previous run; rebuild the marts")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the filled raw tables of a previous run; rebuild the marts",
+    )
     parser.add_argument("--fill-only", action="store_true", help="stop after filling raw")
     args = parser.parse_args()
 
@@ -296,17 +328,26 @@ def main() -> None:
         print(f"  fill: {time.perf_counter() - started:.0f} s", flush=True)
         if args.fill_only:
             return
-    env = dbt_env(url, load_config(REPO_ROOT / "evalhouse.yaml"),
-                  target_path=REPO_ROOT / "artifacts" / "bench-dbt-target")
+    env = dbt_env(
+        url,
+        load_config(REPO_ROOT / "evalhouse.yaml"),
+        target_path=REPO_ROOT / "artifacts" / "bench-dbt-target",
+    )
 
     results = {"full dbt run": _dbt(env, "run"), "full dbt test": _dbt(env, "test")}
-    print(f"full build: run {results['full dbt run']:.1f} s, test {results['full dbt test']:.1f} s", flush=True)
+    print(
+        f"full build: run {results['full dbt run']:.1f} s, test {results['full dbt test']:.1f} s",
+        flush=True,
+    )
 
     results["copy one day"] = _copy_day(url, args.day_rows)
     results["incremental dbt run"] = _dbt(env, "run")
     results["incremental dbt test"] = _dbt(env, "test")
-    print(f"one day ({args.day_rows:,} rows, COPY {results['copy one day']:.1f} s): "
-          f"run {results['incremental dbt run']:.1f} s, test {results['incremental dbt test']:.1f} s", flush=True)
+    print(
+        f"one day ({args.day_rows:,} rows, COPY {results['copy one day']:.1f} s): "
+        f"run {results['incremental dbt run']:.1f} s, test {results['incremental dbt test']:.1f} s",
+        flush=True,
+    )
 
     with psycopg.connect(url) as conn:
         sizes = conn.execute(

@@ -27,30 +27,51 @@ from evals.config import Config
 from evals.llm import LLMClient, configured_litellm
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MESSAGES = [{"role": "system", "content": "You grade submissions."},
-            {"role": "user", "content": "Rubric: use a loop.\nSubmission: for i in range(3): "
-                                        "print(i)\n" * 10}]
+MESSAGES = [
+    {"role": "system", "content": "You grade submissions."},
+    {
+        "role": "user",
+        "content": "Rubric: use a loop.\nSubmission: for i in range(3): print(i)\n" * 10,
+    },
+]
 
 
 def start_server(latency: float) -> tuple[subprocess.Popen, int]:
     server = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "tests" / "fake_openai.py"), "--latency", str(latency)],
-        stdout=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     port = int(server.stdout.readline())
     return server, port
 
 
 def config_for(port: int, concurrency: int) -> Config:
-    return Config.model_validate({"models": {"m": {
-        "model": "openai/bench", "api_base": f"http://127.0.0.1:{port}/v1",
-        "concurrency": concurrency, "timeout_s": 30, "deadline_s": 60, "max_attempts": 1,
-        "input_cost_per_token": 1e-7, "output_cost_per_token": 4e-7}}})
+    return Config.model_validate(
+        {
+            "models": {
+                "m": {
+                    "model": "openai/bench",
+                    "api_base": f"http://127.0.0.1:{port}/v1",
+                    "concurrency": concurrency,
+                    "timeout_s": 30,
+                    "deadline_s": 60,
+                    "max_attempts": 1,
+                    "input_cost_per_token": 1e-7,
+                    "output_cost_per_token": 4e-7,
+                }
+            }
+        }
+    )
 
 
 async def _client_run(client: LLMClient, calls: int) -> list:
-    return await asyncio.gather(*(
-        client.acomplete("m", MESSAGES, response_format={"type": "json_object"})
-        for _ in range(calls)))
+    return await asyncio.gather(
+        *(
+            client.acomplete("m", MESSAGES, response_format={"type": "json_object"})
+            for _ in range(calls)
+        )
+    )
 
 
 def bench_client(port: int, concurrency: int, calls: int, latency: float) -> dict:
@@ -68,18 +89,31 @@ def bench_client(port: int, concurrency: int, calls: int, latency: float) -> dic
     results, wall, cpu = asyncio.run(main())
     ok = sum(r.status == "ok" for r in results)
     rate = calls / wall
-    return {"harness": "LLMClient (async)", "C": concurrency, "calls": calls, "ok": ok,
-            "wall_s": wall, "calls_per_s": rate, "limit": concurrency / latency,
-            "fraction": rate / (concurrency / latency), "cpu_ms_per_call": cpu / calls * 1000}
+    return {
+        "harness": "LLMClient (async)",
+        "C": concurrency,
+        "calls": calls,
+        "ok": ok,
+        "wall_s": wall,
+        "calls_per_s": rate,
+        "limit": concurrency / latency,
+        "fraction": rate / (concurrency / latency),
+        "cpu_ms_per_call": cpu / calls * 1000,
+    }
 
 
 def bench_threads(port: int, workers: int, calls: int, latency: float) -> dict:
     litellm = configured_litellm(config_for(port, workers))
 
     def one(_: int):
-        return litellm.completion(model="openai/bench", messages=MESSAGES,
-                                  api_base=f"http://127.0.0.1:{port}/v1", api_key="bench",
-                                  response_format={"type": "json_object"}, timeout=30)
+        return litellm.completion(
+            model="openai/bench",
+            messages=MESSAGES,
+            api_base=f"http://127.0.0.1:{port}/v1",
+            api_key="bench",
+            response_format={"type": "json_object"},
+            timeout=30,
+        )
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(one, range(workers)))
@@ -87,9 +121,17 @@ def bench_threads(port: int, workers: int, calls: int, latency: float) -> dict:
         results = list(pool.map(one, range(calls)))
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     rate = calls / wall
-    return {"harness": "ThreadPoolExecutor + litellm.completion", "C": workers, "calls": calls,
-            "ok": len(results), "wall_s": wall, "calls_per_s": rate, "limit": workers / latency,
-            "fraction": rate / (workers / latency), "cpu_ms_per_call": cpu / calls * 1000}
+    return {
+        "harness": "ThreadPoolExecutor + litellm.completion",
+        "C": workers,
+        "calls": calls,
+        "ok": len(results),
+        "wall_s": wall,
+        "calls_per_s": rate,
+        "limit": workers / latency,
+        "fraction": rate / (workers / latency),
+        "cpu_ms_per_call": cpu / calls * 1000,
+    }
 
 
 def main() -> None:
@@ -101,20 +143,28 @@ def main() -> None:
     args = parser.parse_args()
     server, port = start_server(args.latency)
     try:
-        rows = [bench_client(port, c, max(c * args.waves, 10), args.latency)
-                for c in (int(level) for level in args.levels.split(","))]
+        rows = [
+            bench_client(port, c, max(c * args.waves, 10), args.latency)
+            for c in (int(level) for level in args.levels.split(","))
+        ]
         rows.append(bench_threads(port, args.threads, args.threads * args.waves, args.latency))
     finally:
         server.terminate()
         server.wait(10)
-    print(f"server latency {args.latency:g} s; machine: {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.2f} at the end")
-    print(f"{'harness':42} {'C':>4} {'calls':>6} {'ok':>6} {'calls/s':>8} {'C/L':>6} "
-          f"{'of C/L':>7} {'CPU ms/call':>12}")
+    print(
+        f"server latency {args.latency:g} s; machine: {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.2f} at the end"
+    )
+    print(
+        f"{'harness':42} {'C':>4} {'calls':>6} {'ok':>6} {'calls/s':>8} {'C/L':>6} "
+        f"{'of C/L':>7} {'CPU ms/call':>12}"
+    )
     for row in rows:
-        print(f"{row['harness']:42} {row['C']:>4} {row['calls']:>6} {row['ok']:>6} "
-              f"{row['calls_per_s']:>8.1f} {row['limit']:>6.0f} {row['fraction']:>7.1%} "
-              f"{row['cpu_ms_per_call']:>12.2f}")
+        print(
+            f"{row['harness']:42} {row['C']:>4} {row['calls']:>6} {row['ok']:>6} "
+            f"{row['calls_per_s']:>8.1f} {row['limit']:>6.0f} {row['fraction']:>7.1%} "
+            f"{row['cpu_ms_per_call']:>12.2f}"
+        )
 
 
 if __name__ == "__main__":

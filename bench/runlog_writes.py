@@ -24,8 +24,25 @@ from evals.runlog import _JSON_COLUMNS, COLUMNS, RunRecord, _json, idempotency_k
 if TYPE_CHECKING:
     import psycopg
 
-_WORDS = ("loop", "index", "variable", "function", "return", "list", "edge", "case", "value",
-          "string", "learner", "rubric", "print", "range", "boundary", "answer", "type")
+_WORDS = (
+    "loop",
+    "index",
+    "variable",
+    "function",
+    "return",
+    "list",
+    "edge",
+    "case",
+    "value",
+    "string",
+    "learner",
+    "rubric",
+    "print",
+    "range",
+    "boundary",
+    "answer",
+    "type",
+)
 
 
 def _text(rng: random.Random, chars: int) -> str:
@@ -42,31 +59,57 @@ def realistic_rows(n: int, seed: int = 1) -> list[RunRecord]:
     rows = []
     for i in range(n):
         rubric, submission = _text(rng, 300), _text(rng, 500)
-        rows.append(RunRecord(
-            idempotency_key=idempotency_key("bench", i), source="golden", role="grader",
-            model="tutor-small", started_at=start + timedelta(seconds=i), status="ok",
-            batch_id="bench", suite="intro-python", suite_version="0123456789abcdef",
-            item_id=f"item-{i % 500}", item_hash=f"{i:064x}", stage=f"stage-{i % 6}",
-            category="loops", code_version="abc123", rubric=rubric, submission=submission,
-            inputs={"stage": f"stage-{i % 6}"},
-            messages=[{"role": "system", "content": _text(rng, 250)},
-                      {"role": "user", "content": rubric + "\n" + submission}],
-            params={"temperature": 0}, response_model="tutor-small-sim-v1",
-            provider="evalhouse-sim", prompt_name="rubric_grader",
-            prompt_version="f41890575d948195",
-            output_text='{"verdict": "pass", "score": 0.9}', verdict="pass", passed=True,
-            score=0.9, feedback={"strengths": ["clear"], "problems": [], "suggestion": "ok"},
-            issue_tags=["off_by_one"], expected_verdict="pass", latency_ms=900.0,
-            input_tokens=300, output_tokens=60, cost_usd=0.0001,
-            timings={"queued_ms": 0.1, "call_ms": 900.0, "parse_ms": 0.05},
-        ))
+        rows.append(
+            RunRecord(
+                idempotency_key=idempotency_key("bench", i),
+                source="golden",
+                role="grader",
+                model="tutor-small",
+                started_at=start + timedelta(seconds=i),
+                status="ok",
+                batch_id="bench",
+                suite="intro-python",
+                suite_version="0123456789abcdef",
+                item_id=f"item-{i % 500}",
+                item_hash=f"{i:064x}",
+                stage=f"stage-{i % 6}",
+                category="loops",
+                code_version="abc123",
+                rubric=rubric,
+                submission=submission,
+                inputs={"stage": f"stage-{i % 6}"},
+                messages=[
+                    {"role": "system", "content": _text(rng, 250)},
+                    {"role": "user", "content": rubric + "\n" + submission},
+                ],
+                params={"temperature": 0},
+                response_model="tutor-small-sim-v1",
+                provider="evalhouse-sim",
+                prompt_name="rubric_grader",
+                prompt_version="f41890575d948195",
+                output_text='{"verdict": "pass", "score": 0.9}',
+                verdict="pass",
+                passed=True,
+                score=0.9,
+                feedback={"strengths": ["clear"], "problems": [], "suggestion": "ok"},
+                issue_tags=["off_by_one"],
+                expected_verdict="pass",
+                latency_ms=900.0,
+                input_tokens=300,
+                output_tokens=60,
+                cost_usd=0.0001,
+                timings={"queued_ms": 0.1, "call_ms": 900.0, "parse_ms": 0.05},
+            )
+        )
     return rows
 
 
-def _write_all(conn: psycopg.Connection, rows: list[RunRecord], batch: int, writer=write_runs) -> tuple[int, float]:
+def _write_all(
+    conn: psycopg.Connection, rows: list[RunRecord], batch: int, writer=write_runs
+) -> tuple[int, float]:
     started, written = time.perf_counter(), 0
     for offset in range(0, len(rows), batch):
-        written += writer(conn, rows[offset:offset + batch])
+        written += writer(conn, rows[offset : offset + batch])
     return written, time.perf_counter() - started
 
 
@@ -95,8 +138,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=5_000)
-    parser.add_argument("--compare", action="store_true",
-                        help="also time the executemany writer on the same rows (new run ids)")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also time the executemany writer on the same rows (new run ids)",
+    )
     args = parser.parse_args()
     rows = realistic_rows(args.rows)
     size = sum(len(str(v)) for v in rows[0].to_dict().values())
@@ -106,7 +152,8 @@ def main() -> None:
         written, first = _write_all(conn, rows, args.batch)
         again, replay = _write_all(conn, rows, args.batch)
         count = conn.execute(
-            "select count(*) from raw.eval_runs where batch_id = 'bench'").fetchone()[0]
+            "select count(*) from raw.eval_runs where batch_id = 'bench'"
+        ).fetchone()[0]
         conn.execute("delete from raw.eval_runs where batch_id = 'bench'")
         conn.commit()
         if args.compare:
@@ -115,8 +162,10 @@ def main() -> None:
             _, old = _write_all(conn, rows, args.batch, executemany_writer)
             conn.execute("delete from raw.eval_runs where batch_id = 'bench'")
             conn.commit()
-    print(f"rows: {args.rows} of ~{size} B in batches of {args.batch}; "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(
+        f"rows: {args.rows} of ~{size} B in batches of {args.batch}; "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    )
     print(f"first write : {written / first:,.0f} rows/s ({first:.2f} s, {written} new)")
     print(f"replay      : {args.rows / replay:,.0f} rows/s ({replay:.2f} s, {again} new)")
     print(f"rows stored : {count} (exactly one per run_id)")

@@ -70,8 +70,9 @@ from (
 
 def _fill(url: str, rows: int) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        have = conn.execute("select count(*) from raw.eval_runs where batch_id = 'web-bench'"
-                            ).fetchone()[0]
+        have = conn.execute(
+            "select count(*) from raw.eval_runs where batch_id = 'web-bench'"
+        ).fetchone()[0]
         for lo in range(have, rows, CHUNK):
             hi = min(rows, lo + CHUNK) - 1
             started = time.perf_counter()
@@ -85,8 +86,11 @@ def _build_marts(url: str) -> float:
     from evals.dbt import dbt_env, run_dbt
 
     started = time.perf_counter()
-    env = dbt_env(url, load_config(REPO_ROOT / "evalhouse.yaml"),
-                  target_path=REPO_ROOT / "artifacts" / "bench-web-dbt-target")
+    env = dbt_env(
+        url,
+        load_config(REPO_ROOT / "evalhouse.yaml"),
+        target_path=REPO_ROOT / "artifacts" / "bench-web-dbt-target",
+    )
     result = run_dbt(["run", "--quiet"], env=env)
     if not result.success:
         raise SystemExit(f"dbt run failed: {result.exception}")
@@ -110,13 +114,16 @@ def _time_pages(url: str, repeat: int) -> list[tuple[str, float, float, float]]:
     app = create_app(config, TOKEN, database=WebDatabase(web_conninfo(config, url)))
     headers = {"authorization": f"Bearer {TOKEN}"}
     with TestClient(app) as client, psycopg.connect(url) as conn:
-        run_id = conn.execute("select run_id from raw.eval_runs order by started_at desc"
-                              " limit 1").fetchone()[0]
+        run_id = conn.execute(
+            "select run_id from raw.eval_runs order by started_at desc limit 1"
+        ).fetchone()[0]
         stage, model, source = conn.execute(  # the busiest cohort, whoever filled the log
             "select stage, model, source from marts.fct_stage_daily group by 1, 2, 3"
-            " order by sum(n_calls) desc limit 1").fetchone()
-        low, high = conn.execute("select max(run_date) - 89, max(run_date)"
-                                 " from marts.fct_trend_daily").fetchone()
+            " order by sum(n_calls) desc limit 1"
+        ).fetchone()
+        low, high = conn.execute(
+            "select max(run_date) - 89, max(run_date) from marts.fct_trend_daily"
+        ).fetchone()
         cohort = f"/runs?stage={stage}&model={model}"
         deep = cohort
         for _ in range(20):  # walk 20 pages down to time a deep keyset page
@@ -129,7 +136,7 @@ def _time_pages(url: str, repeat: int) -> list[tuple[str, float, float, float]]:
             "/runs?stage&model (first page)": cohort,
             "/runs?stage&model (page 21)": deep,
             "/runs?status=error&7-day range": f"/runs?status=error&date_from={high - timedelta(6)}"
-                                              f"&date_to={high}",
+            f"&date_to={high}",
             "/runs/{id}": f"/runs/{run_id}",
             "/alerts": "/alerts",
         }
@@ -169,8 +176,11 @@ def _time_overview_queries(url: str, repeat: int) -> tuple[float, float, dict[st
             concurrent.append((time.perf_counter() - started) * 1000)
     finally:
         database.close()
-    return (statistics.median(serial), statistics.median(concurrent),
-            {name: statistics.median(samples) for name, samples in each.items()})
+    return (
+        statistics.median(serial),
+        statistics.median(concurrent),
+        {name: statistics.median(samples) for name, samples in each.items()},
+    )
 
 
 def main() -> None:
@@ -189,13 +199,18 @@ def main() -> None:
         _fill(url, args.rows)
     with psycopg.connect(url) as conn:
         total = conn.execute("select count(*) from raw.eval_runs").fetchone()[0]
-        trend_rows = conn.execute("select count(*) from marts.fct_trend_daily").fetchone()[0] \
-            if args.skip_build else None
+        trend_rows = (
+            conn.execute("select count(*) from marts.fct_trend_daily").fetchone()[0]
+            if args.skip_build
+            else None
+        )
     if not args.skip_build:
         print("building the marts (dbt run) …", flush=True)
         print(f"  dbt run: {_build_marts(url):.1f} s", flush=True)
-    print(f"\nraw.eval_runs: {total:,} rows; repeat = {args.repeat}"
-          + (f"; fct_trend_daily {trend_rows:,} rows" if trend_rows is not None else ""))
+    print(
+        f"\nraw.eval_runs: {total:,} rows; repeat = {args.repeat}"
+        + (f"; fct_trend_daily {trend_rows:,} rows" if trend_rows is not None else "")
+    )
     print("\n| page | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|")
     for name, p50, p95, worst in _time_pages(url, args.repeat):
         print(f"| {name} | {p50:.0f} | {p95:.0f} | {worst:.0f} |")
@@ -203,8 +218,10 @@ def main() -> None:
     print("\n| overview query (median) | ms |\n|---|---:|")
     for name, ms in each.items():
         print(f"| {name} | {ms:.1f} |")
-    print(f"| all {len(each)} one after another | {serial:.1f} |\n| all {len(each)} at once"
-          f" (gather) | {concurrent:.1f} |")
+    print(
+        f"| all {len(each)} one after another | {serial:.1f} |\n| all {len(each)} at once"
+        f" (gather) | {concurrent:.1f} |"
+    )
 
 
 if __name__ == "__main__":

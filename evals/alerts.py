@@ -110,9 +110,12 @@ def record_alerts(conn: psycopg.Connection, drafts: Iterable[AlertDraft]) -> lis
     """
     changed: list[int] = []
     for draft in drafts:
-        if conn.execute(
-            "select from raw.alert_occurrences where dedupe_key = %s", (draft.dedupe_key,)
-        ).fetchone() is not None:
+        if (
+            conn.execute(
+                "select from raw.alert_occurrences where dedupe_key = %s", (draft.dedupe_key,)
+            ).fetchone()
+            is not None
+        ):
             continue
         alert_id = _update_firing(conn, draft)
         if alert_id is None:
@@ -126,7 +129,11 @@ def record_alerts(conn: psycopg.Connection, drafts: Iterable[AlertDraft]) -> lis
 
 
 def resolve_cleared(
-    conn: psycopg.Connection, kinds: Sequence[str], night_end: datetime, *, subject: str | None = None
+    conn: psycopg.Connection,
+    kinds: Sequence[str],
+    night_end: datetime,
+    *,
+    subject: str | None = None,
 ) -> list[int]:
     """Resolve the firing alerts of `kinds` that no finding renewed for the night ending at
     `night_end`: the check evaluated that night and the subject was quiet.
@@ -309,7 +316,9 @@ def _window(alert: dict[str, Any]) -> str:
     start, end = alert.get("window_start"), alert.get("window_end")
     if start is None and end is None:
         return "-"
-    return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC" if start and end else str(start or end)
+    return (
+        f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC" if start and end else str(start or end)
+    )
 
 
 def prompt_diff_path(alert: dict[str, Any]) -> str | None:
@@ -343,7 +352,9 @@ def slack_payload(alerts: AlertsConfig, alert: dict[str, Any]) -> dict[str, Any]
     """
     message = scrub(alert["message"]) or ""
     if alert.get("status") == "resolved":
-        message = f"Quiet again after {alert.get('occurrences') or 1} night(s). Last finding: {message}"
+        message = (
+            f"Quiet again after {alert.get('occurrences') or 1} night(s). Last finding: {message}"
+        )
     headline = scrub(f"{_status(alert)} {alert['kind']}: {alert['subject']}") or ""
     expected = (
         f"[{_fmt(alert.get('expected_low'))}, {_fmt(alert.get('expected_high'))}]"
@@ -367,7 +378,10 @@ def slack_payload(alerts: AlertsConfig, alert: dict[str, Any]) -> dict[str, Any]
         {
             "type": "context",
             "elements": [
-                {"type": "mrkdwn", "text": " · ".join(f"<{url}|{label}>" for label, url in link_pairs)}
+                {
+                    "type": "mrkdwn",
+                    "text": " · ".join(f"<{url}|{label}>" for label, url in link_pairs),
+                }
             ],
         },
     ]
@@ -448,7 +462,9 @@ def _enqueue(conn: psycopg.Connection, webhook: str) -> None:
     )
 
 
-def _deliver_one(conn: psycopg.Connection, alerts, webhook: WebhookConfig, post, backoff_base_s, report) -> bool:
+def _deliver_one(
+    conn: psycopg.Connection, alerts, webhook: WebhookConfig, post, backoff_base_s, report
+) -> bool:
     """Claim, post and settle one due delivery of `webhook`; True only when it was delivered.
 
     The row lock is held while posting, so no other deliverer can send the same alert to the
@@ -496,7 +512,9 @@ def _deliver_one(conn: psycopg.Connection, alerts, webhook: WebhookConfig, post,
     return error is None
 
 
-def _post(alerts: AlertsConfig, webhook: WebhookConfig, alert: dict[str, Any], post: Poster) -> str | None:
+def _post(
+    alerts: AlertsConfig, webhook: WebhookConfig, alert: dict[str, Any], post: Poster
+) -> str | None:
     """None on a 2xx, else a short secret-free reason (never the URL, which may hold a token)."""
     url = webhook.resolved_url()
     if not url:

@@ -44,7 +44,9 @@ class ModelConfig(_Strict):
     concurrency: int = Field(16, ge=1, le=4096)
     rpm: int | None = Field(None, ge=1, description="Requests per minute cap.")
     timeout_s: float = Field(60.0, gt=0, description="Per-attempt timeout.")
-    deadline_s: float = Field(180.0, gt=0, description="Hard deadline for a call, retries included.")
+    deadline_s: float = Field(
+        180.0, gt=0, description="Hard deadline for a call, retries included."
+    )
     max_attempts: int = Field(4, ge=1, le=20)
     json_mode: bool = Field(True, description="Ask for a JSON object (response_format).")
 
@@ -108,7 +110,9 @@ class DriftConfig(_Strict):
     """
 
     schedule: str = Field("0 2 * * *", description="Cron of the nightly drift job (UTC).")
-    baseline_days: int = Field(14, ge=1, description="Trailing days a recent window is compared to.")
+    baseline_days: int = Field(
+        14, ge=1, description="Trailing days a recent window is compared to."
+    )
     min_baseline_days: int = Field(3, ge=1, description="Fewer baseline days: no comparison yet.")
     nightly_false_alarm_rate: float = Field(
         0.025,
@@ -234,11 +238,15 @@ class GateConfig(_Strict):
             "tens to hundreds of items; 0.02 needs about 2,000 (docs/release-gate.md)."
         ),
     )
-    stage_margin: float = Field(0.10, ge=0, le=1, description="Default per-stage regression margin.")
+    stage_margin: float = Field(
+        0.10, ge=0, le=1, description="Default per-stage regression margin."
+    )
     stage_margins: dict[str, float] = Field(
         default_factory=dict, description="Per-stage margins overriding stage_margin."
     )
-    min_stage_items: int = Field(5, ge=1, description="Fewer paired items: the stage is unassessed.")
+    min_stage_items: int = Field(
+        5, ge=1, description="Fewer paired items: the stage is unassessed."
+    )
     alpha: float = Field(0.05, gt=0, lt=1, description="Two-sided level of McNemar tests and CIs.")
     power: float = Field(0.8, gt=0, lt=1, description="Power the suite must give the NI test.")
     min_items: int = Field(30, ge=1)
@@ -282,7 +290,10 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _references_exist(self) -> Config:
         names = set(self.models)
-        for key, value in (("default_model", self.default_model), ("reference_judge", self.reference_judge)):
+        for key, value in (
+            ("default_model", self.default_model),
+            ("reference_judge", self.reference_judge),
+        ):
             if value is not None and value not in names:
                 raise ValueError(f"{key}: model {value!r} is not defined under models")
         for judge in self.judges:
@@ -299,7 +310,9 @@ class Config(_Strict):
             return self.models[name]
         if "/" in name:
             return ModelConfig(model=name)
-        raise ConfigError(f"unknown model {name!r}: define it under `models:` in {self.source_path}")
+        raise ConfigError(
+            f"unknown model {name!r}: define it under `models:` in {self.source_path}"
+        )
 
     def resolve_path(self, path: str) -> Path:
         """A path from the config, relative to the config file's folder."""

@@ -154,7 +154,9 @@ def _is_current(manifest: Path) -> bool:
         return False
     built = manifest.stat().st_mtime
     sources = [DBT_PROJECT_DIR / "dbt_project.yml"] + [
-        path for folder in ("models", "macros", "tests")
-        for path in (DBT_PROJECT_DIR / folder).rglob("*") if path.is_file()
+        path
+        for folder in ("models", "macros", "tests")
+        for path in (DBT_PROJECT_DIR / folder).rglob("*")
+        if path.is_file()
     ]
     return all(path.stat().st_mtime <= built for path in sources)

@@ -53,14 +53,36 @@ _RUN_NAMESPACE = uuid.UUID("9a7c1f0e-3b2d-4e6a-8f15-7d0c2b4e6a81")
 _CHUNK = 1000
 
 TEXT_COLUMNS = (
-    "item_id", "suite", "suite_version", "stage", "category", "model", "response_model",
-    "provider", "role", "prompt_name", "prompt_version", "output_text", "subject_id",
-    "touchpoint", "rubric", "submission", "prior_context", "error_message", "batch_id",
+    "item_id",
+    "suite",
+    "suite_version",
+    "stage",
+    "category",
+    "model",
+    "response_model",
+    "provider",
+    "role",
+    "prompt_name",
+    "prompt_version",
+    "output_text",
+    "subject_id",
+    "touchpoint",
+    "rubric",
+    "submission",
+    "prior_context",
+    "error_message",
+    "batch_id",
 )
 FLOAT_COLUMNS = ("score", "latency_ms", "latency_s", "cost_usd")
 INT_COLUMNS = ("input_tokens", "output_tokens", "trial")
 SPECIAL_COLUMNS = (
-    "prompt", "messages", "verdict", "expected_verdict", "started_at", "inputs", "feedback",
+    "prompt",
+    "messages",
+    "verdict",
+    "expected_verdict",
+    "started_at",
+    "inputs",
+    "feedback",
     "issue_tags",
 )
 MAPPABLE = frozenset(TEXT_COLUMNS + FLOAT_COLUMNS + INT_COLUMNS + SPECIAL_COLUMNS)
@@ -116,9 +138,13 @@ class ImportMapping(_Strict):
     def _stringify_value_keys(cls, data: Any) -> Any:
         # YAML reads `1: pass` and `true: pass` as int / bool keys; the source cells may be either.
         if isinstance(data, dict) and isinstance(data.get("verdict_values"), dict):
-            data = {**data, "verdict_values": {
-                cell_text(key): cell_text(value) for key, value in data["verdict_values"].items()
-            }}
+            data = {
+                **data,
+                "verdict_values": {
+                    cell_text(key): cell_text(value)
+                    for key, value in data["verdict_values"].items()
+                },
+            }
         return data
 
     @model_validator(mode="after")
@@ -126,7 +152,9 @@ class ImportMapping(_Strict):
         for where, keys in (("fields", self.fields), ("defaults", self.defaults)):
             for key in keys:
                 if key not in MAPPABLE and not key.startswith("attributes."):
-                    raise ValueError(f"{where}.{key}: not a run-log column (see docs/import-mapping.md)")
+                    raise ValueError(
+                        f"{where}.{key}: not a run-log column (see docs/import-mapping.md)"
+                    )
         if self.role not in ROLES:
             raise ValueError(f"role: must be one of {', '.join(ROLES)}")
         if "prompt" in self.fields and "messages" in self.fields:
@@ -160,7 +188,11 @@ def field_value(record: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(value, dict):
             value = value.get(part)
-        elif isinstance(value, list) and part.lstrip("-").isdigit() and -len(value) <= int(part) < len(value):
+        elif (
+            isinstance(value, list)
+            and part.lstrip("-").isdigit()
+            and -len(value) <= int(part) < len(value)
+        ):
             value = value[int(part)]
         else:
             return None
@@ -238,7 +270,9 @@ def _messages(fields: dict[str, Any]) -> list[dict[str, Any]]:
             except ValueError:
                 messages = None
         if messages is None:
-            messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
+            messages = (
+                prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
+            )
     else:
         return []
     if not all(isinstance(m, dict) and "role" in m and "content" in m for m in messages):
@@ -261,7 +295,13 @@ class ImportReport:
 
 
 class _Mapper:
-    def __init__(self, mapping: ImportMapping, conn: psycopg.Connection, config: Config | None, source_name: str):
+    def __init__(
+        self,
+        mapping: ImportMapping,
+        conn: psycopg.Connection,
+        config: Config | None,
+        source_name: str,
+    ):
         self.mapping = mapping
         self.conn = conn
         self.config = config
@@ -272,9 +312,13 @@ class _Mapper:
     def vocabulary(self, suite: str | None) -> Vocabulary | None:
         spec = self.mapping.vocabulary
         if spec is not None:
-            return Vocabulary(suite or "", tuple(spec.verdicts), tuple(spec.passing), tuple(spec.issue_tags))
+            return Vocabulary(
+                suite or "", tuple(spec.verdicts), tuple(spec.passing), tuple(spec.issue_tags)
+            )
         if suite not in self._vocabularies:
-            self._vocabularies[suite] = suite_vocabulary(self.conn, self.config, suite) if suite else None
+            self._vocabularies[suite] = (
+                suite_vocabulary(self.conn, self.config, suite) if suite else None
+            )
         return self._vocabularies[suite]
 
     def verdict(self, raw: Any, vocabulary: Vocabulary) -> str | None:
@@ -314,34 +358,54 @@ class _Mapper:
         try:
             started_at = parse_time(values.get("started_at")) or datetime.now(UTC)
         except (TypeError, ValueError, OverflowError):
-            raise _Unmappable(f"started_at: {values.get('started_at')!r} is not a timestamp") from None
-        attributes = {key.removeprefix("attributes."): value for key, value in values.items()
-                      if key.startswith("attributes.")}
+            raise _Unmappable(
+                f"started_at: {values.get('started_at')!r} is not a timestamp"
+            ) from None
+        attributes = {
+            key.removeprefix("attributes."): value
+            for key, value in values.items()
+            if key.startswith("attributes.")
+        }
         record_out = RunRecord(
-            idempotency_key="", source="import", model=columns.pop("model"), role=columns.pop("role"),
-            started_at=started_at, status="ok", messages=_messages(values),
-            inputs=_json_value("inputs", values["inputs"], dict) if not _empty(values.get("inputs")) else {},
+            idempotency_key="",
+            source="import",
+            model=columns.pop("model"),
+            role=columns.pop("role"),
+            started_at=started_at,
+            status="ok",
+            messages=_messages(values),
+            inputs=_json_value("inputs", values["inputs"], dict)
+            if not _empty(values.get("inputs"))
+            else {},
             issue_tags=split_tags(values.get("issue_tags")),
             attributes={**attributes, "imported_from": self.source_name},
             **columns,
         )
         feedback = values.get("feedback")
         if not _empty(feedback):
-            record_out.feedback = feedback if isinstance(feedback, dict) else {"text": cell_text(feedback)}
+            record_out.feedback = (
+                feedback if isinstance(feedback, dict) else {"text": cell_text(feedback)}
+            )
         self._verdicts(record_out, values, vocabulary)
         self._identify(record_out, record)
         return record_out, self._reviews(record_out, record, vocabulary)
 
-    def _verdicts(self, row: RunRecord, values: dict[str, Any], vocabulary: Vocabulary | None) -> None:
+    def _verdicts(
+        self, row: RunRecord, values: dict[str, Any], vocabulary: Vocabulary | None
+    ) -> None:
         wants = [name for name in ("verdict", "expected_verdict") if not _empty(values.get(name))]
         if wants and vocabulary is None:
-            raise _Unmappable(f"verdicts need a vocabulary: suite {row.suite!r} is neither loaded, "
-                              "configured nor declared under `vocabulary:`")
+            raise _Unmappable(
+                f"verdicts need a vocabulary: suite {row.suite!r} is neither loaded, "
+                "configured nor declared under `vocabulary:`"
+            )
         if not _empty(values.get("expected_verdict")):
             expected = self.verdict(values["expected_verdict"], vocabulary)
             if expected is None:
-                raise _Unmappable(f"expected_verdict: {values['expected_verdict']!r} matches no "
-                                  f"declared value ({', '.join(vocabulary.verdicts)})")
+                raise _Unmappable(
+                    f"expected_verdict: {values['expected_verdict']!r} matches no "
+                    f"declared value ({', '.join(vocabulary.verdicts)})"
+                )
             row.expected_verdict = expected
         if not _empty(values.get("error_message")):
             row.status, row.error_class = "error", "ImportedError"
@@ -366,24 +430,32 @@ class _Mapper:
         canonical = json.dumps(record, sort_keys=True, default=str, ensure_ascii=False)
         digest = hashlib.sha256(canonical.encode()).hexdigest()
         self._occurrences[digest] += 1
-        row.idempotency_key = idempotency_key("import", row.suite, digest, self._occurrences[digest])
+        row.idempotency_key = idempotency_key(
+            "import", row.suite, digest, self._occurrences[digest]
+        )
         row.run_id = uuid.uuid5(_RUN_NAMESPACE, row.idempotency_key)
 
-    def _reviews(self, row: RunRecord, record: dict[str, Any], vocabulary: Vocabulary | None) -> list[Review]:
+    def _reviews(
+        self, row: RunRecord, record: dict[str, Any], vocabulary: Vocabulary | None
+    ) -> list[Review]:
         reviews = []
         for spec in self.mapping.reviews:
             raw_verdict = field_value(record, spec.verdict)
             if _empty(raw_verdict):
                 continue  # this reviewer did not label this record
-            reviewer = spec.reviewer or cell_text(field_value(record, spec.reviewer_field or "") or "")
+            reviewer = spec.reviewer or cell_text(
+                field_value(record, spec.reviewer_field or "") or ""
+            )
             if not reviewer:
                 raise _Unmappable(f"review: no reviewer in field {spec.reviewer_field!r}")
             if vocabulary is None:
                 raise _Unmappable("review: no vocabulary to validate the label against")
             verdict = self.verdict(raw_verdict, vocabulary)
             if verdict is None:
-                raise _Unmappable(f"review by {reviewer}: {raw_verdict!r} matches no declared value "
-                                  f"({', '.join(vocabulary.verdicts)})")
+                raise _Unmappable(
+                    f"review by {reviewer}: {raw_verdict!r} matches no declared value "
+                    f"({', '.join(vocabulary.verdicts)})"
+                )
             tags, unknown = vocabulary.tags(split_tags(field_value(record, spec.issue_tags or "")))
             if unknown:
                 raise _Unmappable(f"review by {reviewer}: unknown issue tags {', '.join(unknown)}")
@@ -393,13 +465,24 @@ class _Mapper:
             except (TypeError, ValueError, OverflowError) as exc:
                 raise _Unmappable(f"review by {reviewer}: {exc}") from None
             notes = field_value(record, spec.notes or "")
-            reviews.append(Review(row.run_id, reviewer, verdict, score, tuple(tags),
-                                  None if _empty(notes) else cell_text(notes),
-                                  reviewed_at or row.started_at, source="import"))
+            reviews.append(
+                Review(
+                    row.run_id,
+                    reviewer,
+                    verdict,
+                    score,
+                    tuple(tags),
+                    None if _empty(notes) else cell_text(notes),
+                    reviewed_at or row.started_at,
+                    source="import",
+                )
+            )
         return reviews
 
 
-def import_file(conn: psycopg.Connection, path: Path | str, mapping: ImportMapping, config: Config | None = None) -> ImportReport:
+def import_file(
+    conn: psycopg.Connection, path: Path | str, mapping: ImportMapping, config: Config | None = None
+) -> ImportReport:
     """Map and store every record of `path`; unmappable records are reported, the rest stored."""
     path = Path(path)
     mapper = _Mapper(mapping, conn, config, path.name)

@@ -62,14 +62,20 @@ class Grade:
 
 
 def _vocabulary(suite: Suite) -> dict[str, Any]:
-    return {"verdicts": list(suite.verdicts), "passing_verdicts": list(suite.passing_verdicts),
-            "issue_tags": list(suite.issue_tags)}
+    return {
+        "verdicts": list(suite.verdicts),
+        "passing_verdicts": list(suite.passing_verdicts),
+        "issue_tags": list(suite.issue_tags),
+    }
 
 
 def item_truth(item: GoldenItem) -> dict[str, Any]:
     """What the golden item says the right outcome is."""
-    return {"expected_verdict": item.expected_verdict, "expected_answer": item.expected_answer,
-            "expected_issue_tags": list(item.expected_issue_tags)}
+    return {
+        "expected_verdict": item.expected_verdict,
+        "expected_answer": item.expected_answer,
+        "expected_issue_tags": list(item.expected_issue_tags),
+    }
 
 
 def call_metadata(suite: Suite | None, **tags: Any) -> dict[str, Any]:
@@ -80,34 +86,52 @@ def call_metadata(suite: Suite | None, **tags: Any) -> dict[str, Any]:
     custom providers (the offline simulator grades from it) and never sends it to a provider's
     API, so a real model does not see the expected verdict."""
     if suite is not None:
-        tags = {"verdicts": list(suite.verdicts), "passing_verdicts": list(suite.passing_verdicts),
-                "issue_taxonomy": list(suite.issue_tags), **tags}
+        tags = {
+            "verdicts": list(suite.verdicts),
+            "passing_verdicts": list(suite.passing_verdicts),
+            "issue_taxonomy": list(suite.issue_tags),
+            **tags,
+        }
     return {METADATA_KEY: {key: value for key, value in tags.items() if value is not None}}
 
 
-def render_grader(suite: Suite, item: GoldenItem,
-                  prompt: PromptTemplate | None = None) -> Rendered:
+def render_grader(suite: Suite, item: GoldenItem, prompt: PromptTemplate | None = None) -> Rendered:
     """Messages asking a model to grade the item's submission against its rubric."""
     prompt = prompt or load_prompt(RUBRIC_GRADER)
-    inputs = {"rubric": item.rubric, "submission": item.submission,
-              "prior_context": item.prior_context, "stage": item.stage, **_vocabulary(suite)}
+    inputs = {
+        "rubric": item.rubric,
+        "submission": item.submission,
+        "prior_context": item.prior_context,
+        "stage": item.stage,
+        **_vocabulary(suite),
+    }
     return Rendered(prompt.name, prompt.version, prompt.render(**inputs), inputs)
 
 
 def render_candidate(item: GoldenItem, prompt: PromptTemplate | None = None) -> Rendered:
     """Messages asking the model under test to answer the item's question."""
     prompt = prompt or load_prompt(ANSWER_CANDIDATE)
-    inputs = {"question": item.question, "prior_context": item.prior_context,
-              "stage": item.stage, "category": item.category}
+    inputs = {
+        "question": item.question,
+        "prior_context": item.prior_context,
+        "stage": item.stage,
+        "category": item.category,
+    }
     return Rendered(prompt.name, prompt.version, prompt.render(**inputs), inputs)
 
 
-def render_judge(suite: Suite, item: GoldenItem, answer: str,
-                 prompt: PromptTemplate | None = None) -> Rendered:
+def render_judge(
+    suite: Suite, item: GoldenItem, answer: str, prompt: PromptTemplate | None = None
+) -> Rendered:
     """Messages asking a judge to score `answer` against the item's reference answer."""
     prompt = prompt or load_prompt(ANSWER_JUDGE)
-    inputs = {"question": item.question, "expected_answer": item.expected_answer,
-              "answer": answer, "rubric": item.rubric, **_vocabulary(suite)}
+    inputs = {
+        "question": item.question,
+        "expected_answer": item.expected_answer,
+        "answer": answer,
+        "rubric": item.rubric,
+        **_vocabulary(suite),
+    }
     return Rendered(prompt.name, prompt.version, prompt.render(**inputs), inputs)
 
 
@@ -195,17 +219,28 @@ def _parse_grade(text: str | None, suite: Suite) -> Grade:
         return Grade(status="parse_error", problem="the JSON has no 'verdict'")
     verdict = match_verdict(data["verdict"], suite.verdicts)
     if verdict is None:
-        return Grade(status="parse_error",
-                     problem=f"verdict {str(data['verdict'])[:80]!r} is not one of "
-                             f"{', '.join(suite.verdicts)}")
+        return Grade(
+            status="parse_error",
+            problem=f"verdict {str(data['verdict'])[:80]!r} is not one of "
+            f"{', '.join(suite.verdicts)}",
+        )
     raw_tags = _strings(data.get("issue_tags"))
     taxonomy = {tag.lower(): tag for tag in suite.issue_tags}
-    tags = list(dict.fromkeys(taxonomy[t.strip().lower()] for t in raw_tags
-                              if t.strip().lower() in taxonomy))
+    tags = list(
+        dict.fromkeys(
+            taxonomy[t.strip().lower()] for t in raw_tags if t.strip().lower() in taxonomy
+        )
+    )
     unknown = [t for t in raw_tags if t.strip().lower() not in taxonomy]
-    return Grade(status="ok", verdict=verdict, passed=suite.passes(verdict),
-                 score=_score(data.get("score")), feedback=_feedback(data.get("feedback")),
-                 issue_tags=tags, unknown_tags=unknown)
+    return Grade(
+        status="ok",
+        verdict=verdict,
+        passed=suite.passes(verdict),
+        score=_score(data.get("score")),
+        feedback=_feedback(data.get("feedback")),
+        issue_tags=tags,
+        unknown_tags=unknown,
+    )
 
 
 # --- deterministic scorers ------------------------------------------------------------------
@@ -241,8 +276,9 @@ def deterministic_pass(scorer: dict[str, Any], answer: str, expected: str | None
         return _norm(expected or "", sensitive) in _norm(answer, sensitive)
     if kind == "regex":
         flags = re.IGNORECASE if scorer.get("ignore_case") else 0
-        return re.search(scorer.get("pattern") or re.escape(expected or ""), answer, flags) \
-            is not None
+        return (
+            re.search(scorer.get("pattern") or re.escape(expected or ""), answer, flags) is not None
+        )
     if kind == "numeric":
         got, want = _last_number(answer), float(expected or "nan")
         if got is None:
@@ -268,7 +304,16 @@ def score_deterministic(suite: Suite, item: GoldenItem, answer: str) -> Grade:
     started = time.perf_counter()
     passed = deterministic_pass(item.scorer or {}, answer, item.expected_answer)
     failing = [v for v in suite.verdicts if v not in suite.passing_verdicts]
-    verdict = suite.passing_verdicts[0] if passed else (
-        "incorrect" if "incorrect" in failing else (failing or list(suite.verdicts))[-1])
-    return Grade(status="ok", verdict=verdict, passed=passed, score=1.0 if passed else 0.0,
-                 feedback=None, parse_ms=round((time.perf_counter() - started) * 1000, 3))
+    verdict = (
+        suite.passing_verdicts[0]
+        if passed
+        else ("incorrect" if "incorrect" in failing else (failing or list(suite.verdicts))[-1])
+    )
+    return Grade(
+        status="ok",
+        verdict=verdict,
+        passed=passed,
+        score=1.0 if passed else 0.0,
+        feedback=None,
+        parse_ms=round((time.perf_counter() - started) * 1000, 3),
+    )

@@ -22,9 +22,15 @@ _CALLBACK_PARAMS = ("callbacks", "success_callback", "failure_callback")
 def observed(litellm, request: Mapping[str, Any]) -> bool:
     """Whether anything could receive LiteLLM's logging of this call: a registered callback
     (capture, an observability integration), one passed with the call, or a budget."""
-    return bool(litellm.callbacks or litellm.success_callback or litellm._async_success_callback
-                or litellm.failure_callback or litellm._async_failure_callback
-                or litellm.max_budget or any(request.get(name) for name in _CALLBACK_PARAMS))
+    return bool(
+        litellm.callbacks
+        or litellm.success_callback
+        or litellm._async_success_callback
+        or litellm.failure_callback
+        or litellm._async_failure_callback
+        or litellm.max_budget
+        or any(request.get(name) for name in _CALLBACK_PARAMS)
+    )
 
 
 async def acompletion_unlogged(litellm, request: Mapping[str, Any]):
@@ -79,8 +85,14 @@ def install_custom_provider(litellm, provider: str, handler: Any) -> None:
 def custom_handler(litellm, model: str) -> Any | None:
     """The `CustomLLM` registered for a LiteLLM model string's provider prefix, if any."""
     provider = model.split("/", 1)[0]
-    return next((entry["custom_handler"] for entry in litellm.custom_provider_map
-                 if entry.get("provider") == provider), None)
+    return next(
+        (
+            entry["custom_handler"]
+            for entry in litellm.custom_provider_map
+            if entry.get("provider") == provider
+        ),
+        None,
+    )
 
 
 def register_prices(litellm, models: dict[str, dict[str, Any]]) -> None:

@@ -166,8 +166,11 @@ def _warm_up(litellm) -> None:
     """One offline (mocked) completion: LiteLLM imports ~1 s of modules on its first one, which
     would otherwise land on the first wave of real calls' latency."""
     try:
-        litellm.completion(model="openai/evalhouse-warm-up", mock_response="warm",
-                           messages=[{"role": "user", "content": "hi"}])
+        litellm.completion(
+            model="openai/evalhouse-warm-up",
+            mock_response="warm",
+            messages=[{"role": "user", "content": "hi"}],
+        )
     except Exception:  # a failed warm-up warmed up anyway
         pass
 
@@ -216,8 +219,13 @@ def classify(exc: BaseException) -> tuple[str, bool]:
 
     if isinstance(exc, asyncio.TimeoutError | TimeoutError | litellm.Timeout):
         return "timeout", True
-    if isinstance(exc, litellm.APIConnectionError | litellm.RateLimitError
-                  | litellm.InternalServerError | litellm.ServiceUnavailableError):
+    if isinstance(
+        exc,
+        litellm.APIConnectionError
+        | litellm.RateLimitError
+        | litellm.InternalServerError
+        | litellm.ServiceUnavailableError,
+    ):
         return "error", True
     status_code = getattr(exc, "status_code", None)
     if isinstance(status_code, int):
@@ -258,12 +266,19 @@ class LLMClient:
         state = states.get(model_name)
         if state is None:
             state = states[model_name] = _ModelState(
-                asyncio.Semaphore(cfg.concurrency), _Pacer(cfg.rpm) if cfg.rpm else None)
+                asyncio.Semaphore(cfg.concurrency), _Pacer(cfg.rpm) if cfg.rpm else None
+            )
         return state
 
-    def _request(self, cfg: ModelConfig, messages: list[dict[str, Any]],
-                 params: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None,
-                 response_format: Mapping[str, Any] | None, timeout: float) -> dict[str, Any]:
+    def _request(
+        self,
+        cfg: ModelConfig,
+        messages: list[dict[str, Any]],
+        params: Mapping[str, Any] | None,
+        metadata: Mapping[str, Any] | None,
+        response_format: Mapping[str, Any] | None,
+        timeout: float,
+    ) -> dict[str, Any]:
         request: dict[str, Any] = {**cfg.params, **(params or {})}
         request.update(
             model=cfg.model,
@@ -282,12 +297,20 @@ class LLMClient:
             request["api_key"] = api_key or _NO_KEY
         return request
 
-    def _cost(self, litellm, cfg: ModelConfig, response, hidden: Mapping[str, Any],
-              input_tokens: int | None, output_tokens: int | None) -> float | None:
+    def _cost(
+        self,
+        litellm,
+        cfg: ModelConfig,
+        response,
+        hidden: Mapping[str, Any],
+        input_tokens: int | None,
+        output_tokens: int | None,
+    ) -> float | None:
         prices = (cfg.input_cost_per_token, cfg.output_cost_per_token)
         if prices != (None, None):
-            return ((input_tokens or 0) * (prices[0] or 0.0)
-                    + (output_tokens or 0) * (prices[1] or 0.0))
+            return (input_tokens or 0) * (prices[0] or 0.0) + (output_tokens or 0) * (
+                prices[1] or 0.0
+            )
         if hidden.get("response_cost") is not None:  # LiteLLM priced it already (its cost map)
             return float(hidden["response_cost"])
         try:
@@ -302,10 +325,14 @@ class LLMClient:
 
     # --- calls ----------------------------------------------------------------------------
 
-    async def acomplete(self, model_name: str, messages: list[dict[str, Any]],
-                        params: Mapping[str, Any] | None = None,
-                        metadata: Mapping[str, Any] | None = None,
-                        response_format: Mapping[str, Any] | None = None) -> CallResult:
+    async def acomplete(
+        self,
+        model_name: str,
+        messages: list[dict[str, Any]],
+        params: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+    ) -> CallResult:
         """One logical call with retries; never raises for provider failures."""
         cfg = self.config.model(model_name)
         litellm = self._lib or self._load()
@@ -317,13 +344,23 @@ class LLMClient:
             begun = time.perf_counter()
             try:
                 async with asyncio.timeout(cfg.deadline_s):
-                    result = await self._attempts(litellm, cfg, state.pacer, messages, params,
-                                                  metadata, response_format, started_at,
-                                                  progress)
+                    result = await self._attempts(
+                        litellm,
+                        cfg,
+                        state.pacer,
+                        messages,
+                        params,
+                        metadata,
+                        response_format,
+                        started_at,
+                        progress,
+                    )
             except TimeoutError:
                 exc = progress["last_exc"]
                 result = CallResult(
-                    text=None, status="timeout", started_at=started_at,
+                    text=None,
+                    status="timeout",
+                    started_at=started_at,
                     attempts=progress["attempts"],
                     latency_ms=(time.perf_counter() - progress["attempt_started"]) * 1000,
                     error_class="DeadlineExceeded",
@@ -340,9 +377,18 @@ class LLMClient:
         }
         return result
 
-    async def _attempts(self, litellm, cfg: ModelConfig, pacer: _Pacer | None, messages, params,
-                        metadata, response_format, started_at: datetime,
-                        progress: dict) -> CallResult:
+    async def _attempts(
+        self,
+        litellm,
+        cfg: ModelConfig,
+        pacer: _Pacer | None,
+        messages,
+        params,
+        metadata,
+        response_format,
+        started_at: datetime,
+        progress: dict,
+    ) -> CallResult:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + cfg.deadline_s
         while True:
@@ -354,8 +400,10 @@ class LLMClient:
             request = self._request(cfg, messages, params, metadata, response_format, timeout)
             if metadata is not None and METADATA_KEY in metadata:
                 # Tagged calls say which attempt this is (a simulator draws faults per attempt).
-                request["metadata"] = {**metadata, METADATA_KEY: {
-                    **metadata[METADATA_KEY], "attempt": attempt}}
+                request["metadata"] = {
+                    **metadata,
+                    METADATA_KEY: {**metadata[METADATA_KEY], "attempt": attempt},
+                }
             progress["attempt_started"] = time.perf_counter()
             try:
                 async with asyncio.timeout(timeout + _ATTEMPT_GRACE_S):
@@ -365,11 +413,14 @@ class LLMClient:
                 progress["last_exc"] = exc
                 status, retryable = classify(exc)
                 delay = backoff_s(attempt, retry_after_s(exc), self._backoff_scale(litellm, cfg))
-                if (not retryable or attempt >= cfg.max_attempts
-                        or loop.time() + delay >= deadline):
+                if not retryable or attempt >= cfg.max_attempts or loop.time() + delay >= deadline:
                     return CallResult(
-                        text=None, status=status, started_at=started_at, attempts=attempt,
-                        latency_ms=latency_ms, error_class=type(exc).__name__,
+                        text=None,
+                        status=status,
+                        started_at=started_at,
+                        attempts=attempt,
+                        latency_ms=latency_ms,
+                        error_class=type(exc).__name__,
                         error_message=(scrub(str(exc)) or "")[:_MAX_ERROR_CHARS] or None,
                     )
                 progress["backoff"] += delay
@@ -382,10 +433,14 @@ class LLMClient:
             hidden = hidden_params(response)
             return CallResult(
                 text=response.choices[0].message.content or "",
-                status="ok", started_at=started_at, attempts=attempt, latency_ms=latency_ms,
+                status="ok",
+                started_at=started_at,
+                attempts=attempt,
+                latency_ms=latency_ms,
                 response_model=getattr(response, "model", None),
                 provider=hidden.get("custom_llm_provider") or cfg.model.split("/", 1)[0],
-                input_tokens=input_tokens, output_tokens=output_tokens,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
                 cost_usd=self._cost(litellm, cfg, response, hidden, input_tokens, output_tokens),
             )
 
@@ -395,8 +450,9 @@ class LLMClient:
         with self._thread_lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name="evalhouse-llm",
-                                          daemon=True)
+                thread = threading.Thread(
+                    target=loop.run_forever, name="evalhouse-llm", daemon=True
+                )
                 thread.start()
                 self._loop, self._thread = loop, thread
             return self._loop
@@ -405,13 +461,18 @@ class LLMClient:
         """Run a coroutine on the client's own loop thread (limits shared by all threads)."""
         return asyncio.run_coroutine_threadsafe(coroutine, self._background_loop()).result()
 
-    def complete(self, model_name: str, messages: list[dict[str, Any]],
-                 params: Mapping[str, Any] | None = None,
-                 metadata: Mapping[str, Any] | None = None,
-                 response_format: Mapping[str, Any] | None = None) -> CallResult:
+    def complete(
+        self,
+        model_name: str,
+        messages: list[dict[str, Any]],
+        params: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+    ) -> CallResult:
         """`acomplete` for synchronous callers (safe from many threads at once)."""
-        return self.run_sync(self.acomplete(model_name, messages, params, metadata,
-                                            response_format))
+        return self.run_sync(
+            self.acomplete(model_name, messages, params, metadata, response_format)
+        )
 
     async def aclose(self) -> None:
         """Before the running loop ends: let LiteLLM's logging worker finish its callbacks (a

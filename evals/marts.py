@@ -35,7 +35,8 @@ def read_relations(manifest: Path) -> dict[str, str]:
         ) from None
     return {
         node["name"]: f'"{node["schema"]}"."{node.get("alias") or node["name"]}"'
-        for node in nodes.values() if node["resource_type"] == "model"
+        for node in nodes.values()
+        if node["resource_type"] == "model"
     }
 
 
@@ -64,8 +65,13 @@ def relation(model: str, relations: dict[str, str] | None = None) -> str:
 
 @cache
 def _environment(folder: Path) -> Environment:
-    return Environment(loader=FileSystemLoader(folder), undefined=StrictUndefined, trim_blocks=True,
-                       keep_trailing_newline=True, autoescape=False)
+    return Environment(
+        loader=FileSystemLoader(folder),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
 
 
 def render_query(path: Path, relations: dict[str, str]) -> str:

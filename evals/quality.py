@@ -23,8 +23,20 @@ if TYPE_CHECKING:
     import psycopg
 
 REQUIRED_COLUMNS = (
-    "run_id", "idempotency_key", "source", "role", "model", "stage", "started_at", "status",
-    "verdict", "latency_ms", "input_tokens", "output_tokens", "cost_usd", "sample_weight",
+    "run_id",
+    "idempotency_key",
+    "source",
+    "role",
+    "model",
+    "stage",
+    "started_at",
+    "status",
+    "verdict",
+    "latency_ms",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "sample_weight",
     "attempts",
 )
 NOT_NULL = ("run_id", "idempotency_key", "source", "role", "model", "started_at", "status")
@@ -81,23 +93,27 @@ def _frame(cursor) -> Any:
 def load_day(conn: psycopg.Connection, day: date, sources: tuple[str, ...]) -> Any:
     """Rows of `sources` started on `day` (UTC) from raw.eval_runs, as a pandas DataFrame."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return _frame(conn.execute(
-        f"select {', '.join(REQUIRED_COLUMNS)} from raw.eval_runs"
-        " where started_at >= %s and started_at < %s and source = any(%s)",
-        (start, start + timedelta(days=1), list(sources)),
-    ))
+    return _frame(
+        conn.execute(
+            f"select {', '.join(REQUIRED_COLUMNS)} from raw.eval_runs"
+            " where started_at >= %s and started_at < %s and source = any(%s)",
+            (start, start + timedelta(days=1), list(sources)),
+        )
+    )
 
 
 def load_batch(conn: psycopg.Connection, batch_id: str, model: str) -> Any:
     """Rows of one batch (e.g. a night's golden runs, `golden:<day>`) for one model under test:
     its own calls and the judge calls on them. A batch run for a past day (a backfill) is
     dated by its batch, not by the clock, so it is selected by batch rather than by time."""
-    return _frame(conn.execute(
-        f"select {', '.join(REQUIRED_COLUMNS)} from raw.eval_runs r"
-        " where batch_id = %s and (model = %s or exists (select 1 from raw.eval_runs p"
-        " where p.run_id = r.parent_run_id and p.model = %s))",
-        (batch_id, model, model),
-    ))
+    return _frame(
+        conn.execute(
+            f"select {', '.join(REQUIRED_COLUMNS)} from raw.eval_runs r"
+            " where batch_id = %s and (model = %s or exists (select 1 from raw.eval_runs p"
+            " where p.run_id = r.parent_run_id and p.model = %s))",
+            (batch_id, model, model),
+        )
+    )
 
 
 def expectations(drift: DriftConfig, *, dated_by_day: bool) -> list[Any]:
@@ -119,19 +135,26 @@ def expectations(drift: DriftConfig, *, dated_by_day: bool) -> list[Any]:
         gxe.ExpectColumnValuesToBeBetween(
             column="latency_ms", min_value=0, max_value=MAX_SANE_LATENCY_MS
         ),
-        gxe.ExpectColumnValuesToBeBetween(column="input_tokens", min_value=0, max_value=MAX_SANE_TOKENS),
-        gxe.ExpectColumnValuesToBeBetween(column="output_tokens", min_value=0, max_value=MAX_SANE_TOKENS),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="input_tokens", min_value=0, max_value=MAX_SANE_TOKENS
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="output_tokens", min_value=0, max_value=MAX_SANE_TOKENS
+        ),
         gxe.ExpectColumnValuesToBeBetween(column="sample_weight", min_value=1),
         gxe.ExpectColumnValuesToBeBetween(column="attempts", min_value=0, max_value=100),
         # Status shares: the mean of a 0/1 indicator is the share of the day's rows.
         gxe.ExpectColumnMeanToBeBetween(
             column="is_parse_error", min_value=0, max_value=drift.max_parse_error_rate
         ),
-        gxe.ExpectColumnMeanToBeBetween(column="is_failed", min_value=0, max_value=drift.max_error_rate),
+        gxe.ExpectColumnMeanToBeBetween(
+            column="is_failed", min_value=0, max_value=drift.max_error_rate
+        ),
         # A settled grading or judging call has a verdict (a candidate's answer has none; a
         # parse error keeps its raw text instead).
         gxe.ExpectColumnValuesToNotBeNull(
-            column="verdict", row_condition=(Column("status") == "ok") & (Column("role") != "candidate")
+            column="verdict",
+            row_condition=(Column("status") == "ok") & (Column("role") != "candidate"),
         ),
     ]
     if dated_by_day:
@@ -156,8 +179,9 @@ def _with_indicators(frame: Any, day: date) -> Any:
     return frame
 
 
-def validate_day(frame: Any, day: date, drift: DriftConfig, *, dated_by_day: bool = True
-                 ) -> QualityReport:
+def validate_day(
+    frame: Any, day: date, drift: DriftConfig, *, dated_by_day: bool = True
+) -> QualityReport:
     """Run the suite on one day's rows (a DataFrame with REQUIRED_COLUMNS)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -170,8 +194,14 @@ def validate_day(frame: Any, day: date, drift: DriftConfig, *, dated_by_day: boo
         .add_batch_definition_whole_dataframe("day")
         .get_batch(batch_parameters={"dataframe": _with_indicators(frame, day)})
     )
-    suite = context.suites.add(gx.ExpectationSuite(name="run_log_day", expectations=expectations(drift, dated_by_day=dated_by_day)))
-    result = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
+    suite = context.suites.add(
+        gx.ExpectationSuite(
+            name="run_log_day", expectations=expectations(drift, dated_by_day=dated_by_day)
+        )
+    )
+    result = batch.validate(
+        suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}
+    )
     outcomes = [_outcome(item) for item in result.results]
     failing_ids = _failing_run_ids(frame, outcomes)
     return QualityReport(day=day, rows=len(frame), outcomes=outcomes, example_run_ids=failing_ids)

@@ -20,28 +20,41 @@ SECRET_ENV_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 # Shorter env values ("1", "true", a port) would shred ordinary text; real secrets are longer.
 MIN_ENV_SECRET_LENGTH = 8
 
-_SECRET_NAME = r"(?:api[_-]?key|apikey|key|token|access[_-]?token|refresh[_-]?token|" \
+_SECRET_NAME = (
+    r"(?:api[_-]?key|apikey|key|token|access[_-]?token|refresh[_-]?token|"
     r"secret|client[_-]?secret|password|passwd|pwd|auth|sig|signature)"
+)
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Authorization-style headers, quoted or not: keep the header name, drop the credential.
-    (re.compile(r"(?i)\b((?:proxy-)?authorization|x-api-key|api-key|x-goog-api-key|"
-                r"x-auth-token|cookie)(\"?'?\s*[:=]\s*\"?'?)(?:(?:bearer|basic|token)\s+)?"
-                r"[^\s\"',;}]+"), rf"\1\2{REDACTED}"),
+    (
+        re.compile(
+            r"(?i)\b((?:proxy-)?authorization|x-api-key|api-key|x-goog-api-key|"
+            r"x-auth-token|cookie)(\"?'?\s*[:=]\s*\"?'?)(?:(?:bearer|basic|token)\s+)?"
+            r"[^\s\"',;}]+"
+        ),
+        rf"\1\2{REDACTED}",
+    ),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]{8,}=*"), rf"\1 {REDACTED}"),
     # key=value in URLs, query strings and prose; "api_key": "..." in JSON or reprs.
-    (re.compile(rf"(?i)([?&;\s,(]|^){_SECRET_NAME}=([^&\s\"',;)]+)"),
-     lambda m: m.group(0)[: m.group(0).index("=") + 1] + REDACTED),
-    (re.compile(rf"(?i)([\"']{_SECRET_NAME}[\"']\s*:\s*[\"'])([^\"']+)([\"'])"),
-     rf"\1{REDACTED}\3"),
+    (
+        re.compile(rf"(?i)([?&;\s,(]|^){_SECRET_NAME}=([^&\s\"',;)]+)"),
+        lambda m: m.group(0)[: m.group(0).index("=") + 1] + REDACTED,
+    ),
+    (
+        re.compile(rf"(?i)([\"']{_SECRET_NAME}[\"']\s*:\s*[\"'])([^\"']+)([\"'])"),
+        rf"\1{REDACTED}\3",
+    ),
     # Credential shapes of common providers, wherever they appear.
     (re.compile(r"\bsk-(?:ant-|proj-|or-|live-|test-)?[A-Za-z0-9_\-]{16,}"), REDACTED),
     (re.compile(r"\b(?:gsk|xai|pplx|hf|r8|nvapi|fw)_[A-Za-z0-9]{20,}"), REDACTED),
     (re.compile(r"\bAIza[0-9A-Za-z_\-]{30,}"), REDACTED),
     (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED),
     (re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"), REDACTED),
-    (re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{40,}"),
-     REDACTED),
+    (
+        re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{40,}"),
+        REDACTED,
+    ),
     (re.compile(r"\beyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"), REDACTED),
     # user:password@ in connection URLs.
     (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^:/@\s]+:)[^@\s/]+@"), rf"\1{REDACTED}@"),
@@ -69,8 +82,10 @@ _TRIGGERS: tuple[tuple[tuple[str, ...], bool], ...] = (
 )
 assert len(_TRIGGERS) == len(_PATTERNS)
 
-_SECRET_KEY_NAME = re.compile(rf"(?i)^(?:x-)?{_SECRET_NAME}$|(?i:authorization|cookie)$|"
-                              r"(?i:_key|_token|_secret|_password)$")
+_SECRET_KEY_NAME = re.compile(
+    rf"(?i)^(?:x-)?{_SECRET_NAME}$|(?i:authorization|cookie)$|"
+    r"(?i:_key|_token|_secret|_password)$"
+)
 
 
 def is_secret_name(name: str) -> bool:
@@ -82,7 +97,8 @@ def secret_env_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """Values of secret-named environment variables, longest first (so overlaps scrub whole)."""
     environ = os.environ if environ is None else environ
     values = {
-        value for name, value in environ.items()
+        value
+        for name, value in environ.items()
         if name.upper().endswith(SECRET_ENV_SUFFIXES) and len(value) >= MIN_ENV_SECRET_LENGTH
     }
     return sorted(values, key=len, reverse=True)
@@ -102,7 +118,9 @@ def scrub(text: str | None, extra: Iterable[re.Pattern[str]] = ()) -> str | None
             if value in text:
                 text = text.replace(value, REDACTED)
         lowered = text.lower()
-        for (pattern, replacement), (fragments, ignore_case) in zip(_PATTERNS, _TRIGGERS, strict=True):
+        for (pattern, replacement), (fragments, ignore_case) in zip(
+            _PATTERNS, _TRIGGERS, strict=True
+        ):
             haystack = lowered if ignore_case else text
             if any(fragment in haystack for fragment in fragments):
                 text = pattern.sub(replacement, text)
@@ -120,8 +138,11 @@ def scrub_value(value: Any, extra: Iterable[re.Pattern[str]] = ()) -> Any:
         return scrub(value, extra)
     if isinstance(value, Mapping):
         return {
-            key: REDACTED if isinstance(key, str) and _SECRET_KEY_NAME.search(key)
-            and value[key] not in (None, "") else scrub_value(value[key], extra)
+            key: REDACTED
+            if isinstance(key, str)
+            and _SECRET_KEY_NAME.search(key)
+            and value[key] not in (None, "")
+            else scrub_value(value[key], extra)
             for key in value
         }
     if isinstance(value, list | tuple):

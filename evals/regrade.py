@@ -61,18 +61,29 @@ class RegradeCounts:
     cost_usd: float = 0.0
 
 
-def load_runs(conn: psycopg.Connection, run_ids: Sequence[uuid.UUID | str]) -> dict[str, dict[str, Any]]:
+def load_runs(
+    conn: psycopg.Connection, run_ids: Sequence[uuid.UUID | str]
+) -> dict[str, dict[str, Any]]:
     """Stored rows by run id (as text), fetched in one query."""
     from psycopg.rows import dict_row
 
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute("select * from raw.eval_runs where run_id = any(%s::uuid[])",
-                           ([str(run_id) for run_id in run_ids],)).fetchall()
+        rows = cur.execute(
+            "select * from raw.eval_runs where run_id = any(%s::uuid[])",
+            ([str(run_id) for run_id in run_ids],),
+        ).fetchall()
     return {str(row["run_id"]): row for row in rows}
 
 
-def regrade(conn: psycopg.Connection, config: Config, judge: str, jobs: Sequence[Regrade], *,
-            orchestrator_run_id: str | None = None, chunk: int | None = None) -> RegradeCounts:
+def regrade(
+    conn: psycopg.Connection,
+    config: Config,
+    judge: str,
+    jobs: Sequence[Regrade],
+    *,
+    orchestrator_run_id: str | None = None,
+    chunk: int | None = None,
+) -> RegradeCounts:
     """Grade each job's call with `judge` (bounded by the judge's concurrency); write new rows."""
     from evals.llm import LLMClient
 
@@ -82,7 +93,7 @@ def regrade(conn: psycopg.Connection, config: Config, judge: str, jobs: Sequence
     client = LLMClient(config)
     try:
         for offset in range(0, len(jobs), chunk):
-            part = jobs[offset:offset + chunk]
+            part = jobs[offset : offset + chunk]
             settled = settled_keys(conn, [job.key for job in part])
             todo = [job for job in part if job.key not in settled]
             counts.settled_before += len(part) - len(todo)
@@ -99,8 +110,15 @@ def regrade(conn: psycopg.Connection, config: Config, judge: str, jobs: Sequence
     return counts
 
 
-def _grade_chunk(conn: psycopg.Connection, config: Config, client: LLMClient, judge: str, todo: Sequence[Regrade],
-                 suites: dict, orchestrator_run_id: str | None) -> list[RunRecord]:
+def _grade_chunk(
+    conn: psycopg.Connection,
+    config: Config,
+    client: LLMClient,
+    judge: str,
+    todo: Sequence[Regrade],
+    suites: dict,
+    orchestrator_run_id: str | None,
+) -> list[RunRecord]:
     from evals.replay import run_metadata, stored_suite
 
     for job in todo:
@@ -108,35 +126,63 @@ def _grade_chunk(conn: psycopg.Connection, config: Config, client: LLMClient, ju
         if (name, version) not in suites:
             suites[(name, version)] = stored_suite(conn, config, name, version)
     suite_of = [suites[(job.call["suite"], job.call["suite_version"])] for job in todo]
-    metadata = [run_metadata(conn, job.call, suite) for job, suite in zip(todo, suite_of,
-                                                                                strict=True)]
+    metadata = [
+        run_metadata(conn, job.call, suite) for job, suite in zip(todo, suite_of, strict=True)
+    ]
 
     async def call_all() -> list[CallResult]:
-        return await asyncio.gather(*(
-            client.acomplete(judge, job.messages, params=job.call["params"], metadata=meta)
-            for job, meta in zip(todo, metadata, strict=True)))
+        return await asyncio.gather(
+            *(
+                client.acomplete(judge, job.messages, params=job.call["params"], metadata=meta)
+                for job, meta in zip(todo, metadata, strict=True)
+            )
+        )
 
     results = client.run_sync(call_all())
-    return [_record(job, judge, result, suite, orchestrator_run_id)
-            for job, result, suite in zip(todo, results, suite_of, strict=True)]
+    return [
+        _record(job, judge, result, suite, orchestrator_run_id)
+        for job, result, suite in zip(todo, results, suite_of, strict=True)
+    ]
 
 
-def _record(job: Regrade, judge: str, result: CallResult, suite: Suite | None,
-            orchestrator_run_id: str | None) -> RunRecord:
+def _record(
+    job: Regrade,
+    judge: str,
+    result: CallResult,
+    suite: Suite | None,
+    orchestrator_run_id: str | None,
+) -> RunRecord:
     from evals.replay import grade_record
     from evals.runner.inputs import code_version
 
     columns: dict[str, Any] = {
-        "run_id": uuid.uuid4(), "idempotency_key": job.key, "parent_run_id": job.parent_run_id,
-        "role": "judge", "model": judge, "status": result.status, "started_at": result.started_at,
-        "output_text": result.text, "response_model": result.response_model,
-        "provider": result.provider, "latency_ms": result.latency_ms,
-        "input_tokens": result.input_tokens, "output_tokens": result.output_tokens,
-        "cost_usd": result.cost_usd, "timings": result.timings or None,
-        "error_class": result.error_class, "error_message": result.error_message,
-        "attempts": result.attempts, "verdict": None, "passed": None, "score": None,
-        "feedback": None, "issue_tags": [], "sample_weight": None, "attributes": {},
-        "orchestrator_run_id": orchestrator_run_id, "code_version": code_version(),
+        "run_id": uuid.uuid4(),
+        "idempotency_key": job.key,
+        "parent_run_id": job.parent_run_id,
+        "role": "judge",
+        "model": judge,
+        "status": result.status,
+        "started_at": result.started_at,
+        "output_text": result.text,
+        "response_model": result.response_model,
+        "provider": result.provider,
+        "latency_ms": result.latency_ms,
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "cost_usd": result.cost_usd,
+        "timings": result.timings or None,
+        "error_class": result.error_class,
+        "error_message": result.error_message,
+        "attempts": result.attempts,
+        "verdict": None,
+        "passed": None,
+        "score": None,
+        "feedback": None,
+        "issue_tags": [],
+        "sample_weight": None,
+        "attributes": {},
+        "orchestrator_run_id": orchestrator_run_id,
+        "code_version": code_version(),
     }
     columns.update(job.fields)
     record = replace(record_from_row(job.call), **columns)

@@ -132,8 +132,10 @@ class Estimate:
             return "none (nothing to call)"
         if self.cost_usd is None:
             return "unknown (no price for this model)"
-        return (f"~${self.cost_usd:.4f} at ${self.prices[0] * 1e6:.2f} /"
-                f" ${self.prices[1] * 1e6:.2f} per million tokens in / out")
+        return (
+            f"~${self.cost_usd:.4f} at ${self.prices[0] * 1e6:.2f} /"
+            f" ${self.prices[1] * 1e6:.2f} per million tokens in / out"
+        )
 
     def _duration_text(self) -> str:
         if self.calls == 0:
@@ -141,8 +143,10 @@ class Estimate:
         if self.duration_s is None:
             return "unknown (no stored latency)"
         rpm = f", {self.rpm} rpm" if self.rpm else ""
-        return (f"~{self.duration_s:.0f} s at concurrency {self.concurrency}{rpm}"
-                f" (median stored latency {self.median_latency_ms:.0f} ms)")
+        return (
+            f"~{self.duration_s:.0f} s at concurrency {self.concurrency}{rpm}"
+            f" (median stored latency {self.median_latency_ms:.0f} ms)"
+        )
 
     def lines(self) -> list[str]:
         span = f" made {self.days[0]} .. {self.days[1]}" if self.days else ""
@@ -152,17 +156,27 @@ class Estimate:
             f"  graded calls: {self.graded} ({sources or 'none'}){span}",
             f"  already rejudged: {self.settled_before}; calls to make: {self.calls}",
             f"  tokens: ~{self.input_tokens:,} in + ~{self.output_tokens:,} out (stored counts"
-            + (f"; {self.without_tokens} calls without counts, estimated)" if self.without_tokens
-               else ")"),
+            + (
+                f"; {self.without_tokens} calls without counts, estimated)"
+                if self.without_tokens
+                else ")"
+            ),
             f"  cost: {self._cost_text()}",
             f"  duration: {self._duration_text()}",
         ]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"judge": self.judge, "model": self.model, "graded": self.graded,
-                "settled_before": self.settled_before, "calls": self.calls,
-                "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "cost_usd": self.cost_usd, "duration_s": self.duration_s}
+        return {
+            "judge": self.judge,
+            "model": self.model,
+            "graded": self.graded,
+            "settled_before": self.settled_before,
+            "calls": self.calls,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+            "duration_s": self.duration_s,
+        }
 
 
 @dataclass
@@ -177,9 +191,14 @@ class RejudgeSummary:
     dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"estimate": self.estimate.as_dict(), "dry_run": self.dry_run,
-                "new_rows": self.new_rows, "failed": self.failed,
-                "cost_usd": round(self.cost_usd, 6), "elapsed_s": round(self.elapsed_s, 3)}
+        return {
+            "estimate": self.estimate.as_dict(),
+            "dry_run": self.dry_run,
+            "new_rows": self.new_rows,
+            "failed": self.failed,
+            "cost_usd": round(self.cost_usd, 6),
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
 
 
 @dataclass(frozen=True)
@@ -210,7 +229,9 @@ def token_prices(config: Config, judge: str) -> tuple[float, float] | None:
     return info.get("input_cost_per_token") or 0.0, info.get("output_cost_per_token") or 0.0
 
 
-def _templates(conn: psycopg.Connection, request: RejudgeRequest, rows: list[dict]) -> dict[str | None, PromptTemplate]:
+def _templates(
+    conn: psycopg.Connection, request: RejudgeRequest, rows: list[dict]
+) -> dict[str | None, PromptTemplate]:
     """The replacement template per prompt name (a prompt override only); errors before calls."""
     from evals.replay import ReplayError, replacement_prompt
 
@@ -223,8 +244,9 @@ def _templates(conn: psycopg.Connection, request: RejudgeRequest, rows: list[dic
     templates = {}
     for name in {row["prompt_name"] for row in rows}:
         try:
-            templates[name] = replacement_prompt(conn, {"prompt_name": name},
-                                                 request.prompt_version, request.prompt_file)
+            templates[name] = replacement_prompt(
+                conn, {"prompt_name": name}, request.prompt_version, request.prompt_file
+            )
         except ReplayError as exc:
             raise RejudgeError(str(exc)) from None
     return templates
@@ -236,21 +258,30 @@ def _select(conn: psycopg.Connection, request: RejudgeRequest) -> list[dict[str,
     def start(day: date | None) -> datetime | None:
         return None if day is None else datetime(day.year, day.month, day.day, tzinfo=UTC)
 
-    args = {"sources": list(request.sources), "start": start(request.since),
-            "end": start(request.until + timedelta(days=1)) if request.until else None,
-            "suite": request.suite}
+    args = {
+        "sources": list(request.sources),
+        "start": start(request.since),
+        "end": start(request.until + timedelta(days=1)) if request.until else None,
+        "suite": request.suite,
+    }
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(_SELECT, args).fetchall()
 
 
-def _stored_template_chars(conn: psycopg.Connection, name: str | None, version: str | None) -> int | None:
-    row = conn.execute("select length(template) from raw.prompt_versions"
-                       " where prompt_name = %s and prompt_version = %s", (name, version)).fetchone()
+def _stored_template_chars(
+    conn: psycopg.Connection, name: str | None, version: str | None
+) -> int | None:
+    row = conn.execute(
+        "select length(template) from raw.prompt_versions"
+        " where prompt_name = %s and prompt_version = %s",
+        (name, version),
+    ).fetchone()
     return None if row is None else row[0]
 
 
-def plan(conn: psycopg.Connection, config: Config, request: RejudgeRequest
-         ) -> tuple[list[_Planned], dict[str | None, PromptTemplate], Estimate]:
+def plan(
+    conn: psycopg.Connection, config: Config, request: RejudgeRequest
+) -> tuple[list[_Planned], dict[str | None, PromptTemplate], Estimate]:
     """The graded calls still to rejudge, the prompt override, and the estimate; no call."""
     from evals.config import ConfigError
 
@@ -260,61 +291,89 @@ def plan(conn: psycopg.Connection, config: Config, request: RejudgeRequest
         raise RejudgeError(str(exc)) from None
     unknown = set(request.sources) - {"golden", "ci", "production", "import", "replay"}
     if unknown:
-        raise RejudgeError(f"cannot rejudge source(s) {', '.join(sorted(unknown))}: graded calls"
-                           " come from golden, ci, production, import or replay")
+        raise RejudgeError(
+            f"cannot rejudge source(s) {', '.join(sorted(unknown))}: graded calls"
+            " come from golden, ci, production, import or replay"
+        )
     rows = _select(conn, request)
     templates = _templates(conn, request, rows)
     planned = []
     for row in rows:
         template = templates.get(row["prompt_name"])
-        name, version = (template.name, template.version) if template else (
-            row["prompt_name"], row["prompt_version"])
-        key = idempotency_key(SOURCE, str(row["graded_id"]), request.judge, cfg.model, name,
-                              version)
-        planned.append(_Planned(row["graded_id"], row["call_id"], row["day"], row["source"],
-                                key, row))
+        name, version = (
+            (template.name, template.version)
+            if template
+            else (row["prompt_name"], row["prompt_version"])
+        )
+        key = idempotency_key(
+            SOURCE, str(row["graded_id"]), request.judge, cfg.model, name, version
+        )
+        planned.append(
+            _Planned(row["graded_id"], row["call_id"], row["day"], row["source"], key, row)
+        )
     settled: set[str] = set()
     for offset in range(0, len(planned), _KEY_CHUNK):
-        settled |= settled_keys(conn, [p.key for p in planned[offset:offset + _KEY_CHUNK]])
+        settled |= settled_keys(conn, [p.key for p in planned[offset : offset + _KEY_CHUNK]])
     todo = [p for p in planned if p.key not in settled]
     estimate = _estimate(conn, config, request, planned, todo, templates)
     return todo, templates, estimate
 
 
-def _estimate(conn: psycopg.Connection, config: Config, request: RejudgeRequest, planned: Sequence[_Planned],
-              todo: Sequence[_Planned], templates: dict) -> Estimate:
+def _estimate(
+    conn: psycopg.Connection,
+    config: Config,
+    request: RejudgeRequest,
+    planned: Sequence[_Planned],
+    todo: Sequence[_Planned],
+    templates: dict,
+) -> Estimate:
     cfg = config.model(request.judge)
     delta = {}  # extra input tokens per call of a prompt when another template renders it
     for name, template in templates.items():
         for version in {p.row["prompt_version"] for p in todo if p.row["prompt_name"] == name}:
             old = _stored_template_chars(conn, name, version)
-            delta[(name, version)] = 0 if old is None else (len(template.text) - old) // CHARS_PER_TOKEN
+            delta[(name, version)] = (
+                0 if old is None else (len(template.text) - old) // CHARS_PER_TOKEN
+            )
     known_out = [p.row["output_tokens"] for p in todo if p.row["output_tokens"] is not None]
     mean_out = round(statistics.fmean(known_out)) if known_out else 0
     input_tokens = output_tokens = without = 0
     for p in todo:
         stored_in, stored_out = p.row["input_tokens"], p.row["output_tokens"]
         without += stored_in is None or stored_out is None
-        input_tokens += max(0, (stored_in if stored_in is not None
-                                else p.row["chars"] // CHARS_PER_TOKEN)
-                            + delta.get((p.row["prompt_name"], p.row["prompt_version"]), 0))
+        input_tokens += max(
+            0,
+            (stored_in if stored_in is not None else p.row["chars"] // CHARS_PER_TOKEN)
+            + delta.get((p.row["prompt_name"], p.row["prompt_version"]), 0),
+        )
         output_tokens += stored_out if stored_out is not None else mean_out
     latencies = [p.row["latency_ms"] for p in todo if p.row["latency_ms"] is not None]
     days = sorted({p.day for p in planned})
     return Estimate(
-        judge=request.judge, model=cfg.model, graded=len(planned),
-        settled_before=len(planned) - len(todo), calls=len(todo), input_tokens=input_tokens,
-        output_tokens=output_tokens, without_tokens=without,
+        judge=request.judge,
+        model=cfg.model,
+        graded=len(planned),
+        settled_before=len(planned) - len(todo),
+        calls=len(todo),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        without_tokens=without,
         prices=token_prices(config, request.judge) if todo else None,
-        concurrency=cfg.concurrency, rpm=cfg.rpm,
+        concurrency=cfg.concurrency,
+        rpm=cfg.rpm,
         median_latency_ms=statistics.median(latencies) if latencies else None,
         days=(days[0], days[-1]) if days else None,
         by_source=dict(Counter(p.source for p in planned)),
     )
 
 
-def _jobs(conn: psycopg.Connection, request: RejudgeRequest, day: date, planned: Sequence[_Planned],
-          templates: dict) -> list[Regrade]:
+def _jobs(
+    conn: psycopg.Connection,
+    request: RejudgeRequest,
+    day: date,
+    planned: Sequence[_Planned],
+    templates: dict,
+) -> list[Regrade]:
     """The day's regrades: each graded call's grading call, re-rendered when overridden."""
     from evals.regrade import Regrade, load_runs
 
@@ -324,24 +383,35 @@ def _jobs(conn: psycopg.Connection, request: RejudgeRequest, day: date, planned:
         call = calls[str(p.call_id)]
         template = templates.get(call["prompt_name"])
         batch = f"{request.judge}@{template.version}" if template else request.judge
-        fields: dict[str, Any] = {"source": SOURCE, "batch_id": f"{SOURCE}:{batch}:{day}",
-                                  "attributes": {"rejudge_of": str(call["run_id"]),
-                                                 "as_of": day.isoformat()}}
+        fields: dict[str, Any] = {
+            "source": SOURCE,
+            "batch_id": f"{SOURCE}:{batch}:{day}",
+            "attributes": {"rejudge_of": str(call["run_id"]), "as_of": day.isoformat()},
+        }
         if template is not None:
             try:
                 messages = template.render(**call["inputs"])
             except Exception as exc:  # jinja's UndefinedError names the missing variable
-                raise RejudgeError(f"prompt {template.name!r} cannot render the inputs of run"
-                                   f" {call['run_id']}: {exc}") from None
-            fields.update(messages=messages, prompt_name=template.name,
-                          prompt_version=template.version)
+                raise RejudgeError(
+                    f"prompt {template.name!r} cannot render the inputs of run"
+                    f" {call['run_id']}: {exc}"
+                ) from None
+            fields.update(
+                messages=messages, prompt_name=template.name, prompt_version=template.version
+            )
         jobs.append(Regrade(key=p.key, call=call, parent_run_id=p.graded_id, fields=fields))
     return jobs
 
 
-def run_rejudge(config: Config, request: RejudgeRequest, *, dry_run: bool = False,
-                echo: Callable[[str], None] = print, orchestrator_run_id: str | None = None,
-                chunk: int | None = None) -> RejudgeSummary:
+def run_rejudge(
+    config: Config,
+    request: RejudgeRequest,
+    *,
+    dry_run: bool = False,
+    echo: Callable[[str], None] = print,
+    orchestrator_run_id: str | None = None,
+    chunk: int | None = None,
+) -> RejudgeSummary:
     """Plan, print the estimate (`echo`), then — unless `dry_run` — make the missing calls, one
     day of graded calls after another. Idempotent and resumable."""
     from evals import warehouse
@@ -363,8 +433,14 @@ def run_rejudge(config: Config, request: RejudgeRequest, *, dry_run: bool = Fals
         for p in todo:
             by_day.setdefault(p.day, []).append(p)
         for day, planned in sorted(by_day.items()):
-            done = regrade(conn, config, request.judge, _jobs(conn, request, day, planned, templates),
-                           orchestrator_run_id=orchestrator_run_id, chunk=chunk)
+            done = regrade(
+                conn,
+                config,
+                request.judge,
+                _jobs(conn, request, day, planned, templates),
+                orchestrator_run_id=orchestrator_run_id,
+                chunk=chunk,
+            )
             summary.new_rows += done.new
             summary.failed += done.failed
             summary.cost_usd += done.cost_usd

@@ -34,7 +34,15 @@ if TYPE_CHECKING:
     from evals.prompts import PromptTemplate
 
 _SUMMARY_COLUMNS = (
-    "run_id", "source", "role", "model", "status", "verdict", "score", "started_at", "prompt_version",
+    "run_id",
+    "source",
+    "role",
+    "model",
+    "status",
+    "verdict",
+    "score",
+    "started_at",
+    "prompt_version",
 )
 
 
@@ -91,8 +99,9 @@ def load_run_view(conn: psycopg.Connection, run_id: uuid.UUID | str) -> dict[str
     summary = ", ".join(_SUMMARY_COLUMNS)
     parent = None
     if run["parent_run_id"] is not None:
-        parents = _dict_rows(conn, f"select {summary} from raw.eval_runs where run_id = %s",
-                             (run["parent_run_id"],))
+        parents = _dict_rows(
+            conn, f"select {summary} from raw.eval_runs where run_id = %s", (run["parent_run_id"],)
+        )
         parent = parents[0] if parents else {"run_id": run["parent_run_id"], "missing": True}
     children = _dict_rows(
         conn,
@@ -122,7 +131,9 @@ def to_jsonable(value: Any) -> Any:
 # --- replay -----------------------------------------------------------------------------------
 
 
-def stored_suite(conn: psycopg.Connection, config: Config, name: str | None, version: str | None) -> Suite | None:
+def stored_suite(
+    conn: psycopg.Connection, config: Config, name: str | None, version: str | None
+) -> Suite | None:
     """The suite's vocabulary, from the warehouse (the version graded against) or the config."""
     if not name:
         return None
@@ -137,10 +148,17 @@ def stored_suite(conn: psycopg.Connection, config: Config, name: str | None, ver
     )
     if rows:
         row = rows[0]
-        return Suite(name=row["suite"], description=row["description"], kind=row["kind"],
-                     verdicts=tuple(row["verdicts"]), passing_verdicts=tuple(row["passing_verdicts"]),
-                     issue_tags=tuple(row["issue_tags"]), default_rubric=None, items=(),
-                     version=row["suite_version"])
+        return Suite(
+            name=row["suite"],
+            description=row["description"],
+            kind=row["kind"],
+            verdicts=tuple(row["verdicts"]),
+            passing_verdicts=tuple(row["passing_verdicts"]),
+            issue_tags=tuple(row["issue_tags"]),
+            default_rubric=None,
+            items=(),
+            version=row["suite_version"],
+        )
     if name in config.suites:
         from evals.golden import GoldenSetError, suites_from_config
 
@@ -163,22 +181,37 @@ def _item_truth(conn: psycopg.Connection, run: dict[str, Any]) -> dict[str, Any]
     if not rows:
         return {}
     expected = rows[0][0] or {}
-    return {"expected_verdict": expected.get("verdict"), "expected_answer": expected.get("answer"),
-            "expected_issue_tags": expected.get("issue_tags") or []}
+    return {
+        "expected_verdict": expected.get("verdict"),
+        "expected_answer": expected.get("answer"),
+        "expected_issue_tags": expected.get("issue_tags") or [],
+    }
 
 
-def run_metadata(conn: psycopg.Connection, run: dict[str, Any], suite: Suite | None) -> dict[str, Any]:
+def run_metadata(
+    conn: psycopg.Connection, run: dict[str, Any], suite: Suite | None
+) -> dict[str, Any]:
     """The metadata of a call that grades a stored run again (`evals.judging.call_metadata`)."""
     from evals.judging import call_metadata
 
-    return call_metadata(suite, role=run["role"], item_id=run["item_id"], trial=run["trial"],
-                         stage=run["stage"], as_of=run["started_at"].date().isoformat(),
-                         candidate_answer=run["submission"] if run["role"] == "judge" else None,
-                         **_item_truth(conn, run))
+    return call_metadata(
+        suite,
+        role=run["role"],
+        item_id=run["item_id"],
+        trial=run["trial"],
+        stage=run["stage"],
+        as_of=run["started_at"].date().isoformat(),
+        candidate_answer=run["submission"] if run["role"] == "judge" else None,
+        **_item_truth(conn, run),
+    )
 
 
-def replacement_prompt(conn: psycopg.Connection, run: dict[str, Any], prompt_version: str | None,
-                       prompt_file: str | Path | None) -> PromptTemplate:
+def replacement_prompt(
+    conn: psycopg.Connection,
+    run: dict[str, Any],
+    prompt_version: str | None,
+    prompt_file: str | Path | None,
+) -> PromptTemplate:
     """The template to render the run's stored inputs with: a file, or a version of its prompt."""
     from evals.prompts import PromptError, PromptTemplate, load_prompt, stored_prompt
 
@@ -189,7 +222,9 @@ def replacement_prompt(conn: psycopg.Connection, run: dict[str, Any], prompt_ver
         except PromptError as exc:
             raise ReplayError(str(exc)) from None
     if not name:
-        raise ReplayError("the run records no prompt name: replay it as stored, or give --prompt-file")
+        raise ReplayError(
+            "the run records no prompt name: replay it as stored, or give --prompt-file"
+        )
     template = stored_prompt(conn, name, prompt_version)
     if template is None:
         try:
@@ -197,7 +232,9 @@ def replacement_prompt(conn: psycopg.Connection, run: dict[str, Any], prompt_ver
         except PromptError:
             shipped = None
         if shipped is None or shipped.version != prompt_version:
-            raise ReplayError(f"no version {prompt_version!r} of prompt {name!r} in raw.prompt_versions")
+            raise ReplayError(
+                f"no version {prompt_version!r} of prompt {name!r} in raw.prompt_versions"
+            )
         template = shipped
     return template
 
@@ -208,7 +245,7 @@ def replay_run(
     model: str | None = None,
     prompt_version: str | None = None,
     prompt_file: str | Path | None = None,
-    conn: psycopg.Connection=None,
+    conn: psycopg.Connection = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Re-execute a run and store the result as a new row; returns (old row, new row).
 
@@ -251,14 +288,17 @@ def _messages_to_send(run: dict[str, Any], template: PromptTemplate | None) -> l
         try:
             messages = template.render(**run["inputs"])
         except Exception as exc:  # jinja's UndefinedError names the missing variable
-            raise ReplayError(f"prompt {template.name!r} cannot render the stored inputs: {exc}") from None
+            raise ReplayError(
+                f"prompt {template.name!r} cannot render the stored inputs: {exc}"
+            ) from None
     if not messages:
         raise ReplayError("the run stored no messages to replay")
     return messages
 
 
-def _complete(config: Config, model: str, messages: list[dict], params: dict | None,
-              metadata: dict[str, Any]) -> CallResult:
+def _complete(
+    config: Config, model: str, messages: list[dict], params: dict | None, metadata: dict[str, Any]
+) -> CallResult:
     from evals.llm import LLMClient
 
     client = LLMClient(config)
@@ -268,8 +308,13 @@ def _complete(config: Config, model: str, messages: list[dict], params: dict | N
         client.close()
 
 
-def _replay_record(run: dict[str, Any], model: str, messages: list[dict],
-                   template: PromptTemplate | None, result: CallResult) -> RunRecord:
+def _replay_record(
+    run: dict[str, Any],
+    model: str,
+    messages: list[dict],
+    template: PromptTemplate | None,
+    result: CallResult,
+) -> RunRecord:
     """The new row: the original's inputs, this call's outcome, a link back to the original."""
     new = replace(
         record_from_row(run),
@@ -293,8 +338,14 @@ def _replay_record(run: dict[str, Any], model: str, messages: list[dict],
         error_class=result.error_class,
         error_message=result.error_message,
         attempts=result.attempts,
-        verdict=None, passed=None, score=None, feedback=None, issue_tags=[],
-        sample_weight=None, orchestrator_run_id=None, batch_id=None,
+        verdict=None,
+        passed=None,
+        score=None,
+        feedback=None,
+        issue_tags=[],
+        sample_weight=None,
+        orchestrator_run_id=None,
+        batch_id=None,
         attributes={"replay_of": str(run["run_id"])},
     )
     new.idempotency_key = idempotency_key("replay", str(new.run_id))
@@ -343,7 +394,10 @@ def _unified(a_text: str | None, b_text: str | None, a_name: str, b_name: str) -
 
 
 def _outcome_text(run: dict[str, Any]) -> str:
-    lines = [f"{key}: {run[key]}" for key in ("status", "verdict", "passed", "score", "model", "response_model")]
+    lines = [
+        f"{key}: {run[key]}"
+        for key in ("status", "verdict", "passed", "score", "model", "response_model")
+    ]
     lines.append(f"issue_tags: {', '.join(run['issue_tags'] or [])}")
     return "\n".join(lines) + "\n"
 
@@ -359,18 +413,39 @@ def diff_runs(conn: psycopg.Connection, a: uuid.UUID | str, b: uuid.UUID | str) 
 
     return {
         "prompt": _unified(
-            view_a["template"], view_b["template"],
+            view_a["template"],
+            view_b["template"],
             f"{run_a['prompt_name']}@{run_a['prompt_version']} ({name_a})",
             f"{run_b['prompt_name']}@{run_b['prompt_version']} ({name_b})",
         ),
-        "messages": _unified(messages_text(run_a["messages"]), messages_text(run_b["messages"]),
-                             label(run_a, "messages"), label(run_b, "messages")),
-        "params": _unified(_pretty(run_a["params"]), _pretty(run_b["params"]),
-                           label(run_a, "params"), label(run_b, "params")),
-        "output": _unified(run_a["output_text"], run_b["output_text"],
-                           label(run_a, "output"), label(run_b, "output")),
-        "verdict": _unified(_outcome_text(run_a), _outcome_text(run_b),
-                            label(run_a, "verdict"), label(run_b, "verdict")),
-        "feedback": _unified(_pretty(run_a["feedback"]), _pretty(run_b["feedback"]),
-                             label(run_a, "feedback"), label(run_b, "feedback")),
+        "messages": _unified(
+            messages_text(run_a["messages"]),
+            messages_text(run_b["messages"]),
+            label(run_a, "messages"),
+            label(run_b, "messages"),
+        ),
+        "params": _unified(
+            _pretty(run_a["params"]),
+            _pretty(run_b["params"]),
+            label(run_a, "params"),
+            label(run_b, "params"),
+        ),
+        "output": _unified(
+            run_a["output_text"],
+            run_b["output_text"],
+            label(run_a, "output"),
+            label(run_b, "output"),
+        ),
+        "verdict": _unified(
+            _outcome_text(run_a),
+            _outcome_text(run_b),
+            label(run_a, "verdict"),
+            label(run_b, "verdict"),
+        ),
+        "feedback": _unified(
+            _pretty(run_a["feedback"]),
+            _pretty(run_b["feedback"]),
+            label(run_a, "feedback"),
+            label(run_b, "feedback"),
+        ),
     }

@@ -29,9 +29,23 @@ if TYPE_CHECKING:
 
 QUEUE_REASON = "review_queue"
 QUEUE_COLUMNS = (
-    "run_id", "stage", "suite", "item_id", "model", "prompt_version", "started_at", "rubric",
-    "submission", "output_text", "model_verdict", "model_issue_tags",
-    "reviewer", "verdict", "score", "issue_tags", "notes",
+    "run_id",
+    "stage",
+    "suite",
+    "item_id",
+    "model",
+    "prompt_version",
+    "started_at",
+    "rubric",
+    "submission",
+    "output_text",
+    "model_verdict",
+    "model_issue_tags",
+    "reviewer",
+    "verdict",
+    "score",
+    "issue_tags",
+    "notes",
 )
 REVIEW_FIELDS = ("run_id", "reviewer", "verdict", "score", "issue_tags", "notes", "reviewed_at")
 _REVIEW_NAMESPACE = uuid.UUID("0b6f2a3e-8d4c-4f1b-9e57-2c1d7a9e4b10")
@@ -77,7 +91,9 @@ def cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def suite_vocabulary(conn: psycopg.Connection, config: Config | None, suite: str) -> Vocabulary | None:
+def suite_vocabulary(
+    conn: psycopg.Connection, config: Config | None, suite: str
+) -> Vocabulary | None:
     """The suite's vocabulary: its latest version loaded in raw.golden_suites, else the config."""
     row = conn.execute(
         "select verdicts, passing_verdicts, issue_tags from raw.golden_suites where suite = %s"
@@ -133,11 +149,23 @@ def write_reviews(conn: psycopg.Connection, reviews: Sequence[Review]) -> int:
     if not reviews:
         return 0
     with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(_UPSERT_REVIEW, [
-            (uuid.uuid5(_REVIEW_NAMESPACE, f"{r.run_id}:{r.reviewer}"), r.run_id, r.reviewer,
-             r.verdict, r.score, list(r.issue_tags), r.notes, r.source, r.reviewed_at)
-            for r in reviews
-        ])
+        cur.executemany(
+            _UPSERT_REVIEW,
+            [
+                (
+                    uuid.uuid5(_REVIEW_NAMESPACE, f"{r.run_id}:{r.reviewer}"),
+                    r.run_id,
+                    r.reviewer,
+                    r.verdict,
+                    r.score,
+                    list(r.issue_tags),
+                    r.notes,
+                    r.source,
+                    r.reviewed_at,
+                )
+                for r in reviews
+            ],
+        )
         return cur.rowcount
 
 
@@ -226,8 +254,13 @@ def _optional_float(value: Any) -> float | None:
     return float(value)
 
 
-def import_reviews(conn: psycopg.Connection, config: Config | None, path: Path, reviewer: str | None = None,
-                   source: str = "cli") -> ReviewImport:
+def import_reviews(
+    conn: psycopg.Connection,
+    config: Config | None,
+    path: Path,
+    reviewer: str | None = None,
+    source: str = "cli",
+) -> ReviewImport:
     """Load a labelled review file (the queue export filled in, or any CSV/JSONL with
     run_id, reviewer, verdict[, score, issue_tags, notes, reviewed_at]); bad lines are reported."""
     result = ReviewImport()
@@ -268,9 +301,15 @@ def _run_suites(conn: psycopg.Connection, raw_ids: Iterable[Any]) -> dict[str, s
     return dict(rows)
 
 
-def _review(record: dict[str, Any], runs: dict[str, str | None], vocabularies: dict,
-            conn: psycopg.Connection, config: Config | None, default_reviewer: str | None,
-            source: str) -> tuple[Review | None, str | None]:
+def _review(
+    record: dict[str, Any],
+    runs: dict[str, str | None],
+    vocabularies: dict,
+    conn: psycopg.Connection,
+    config: Config | None,
+    default_reviewer: str | None,
+    source: str,
+) -> tuple[Review | None, str | None]:
     raw_id = str(record.get("run_id") or "").strip()
     try:
         run_id = uuid.UUID(raw_id)
@@ -291,8 +330,10 @@ def _review(record: dict[str, Any], runs: dict[str, str | None], vocabularies: d
         return None, f"suite {suite!r} is neither loaded in the warehouse nor configured"
     verdict = vocabulary.verdict(record.get("verdict"))
     if verdict is None:
-        return None, (f"verdict {str(record.get('verdict'))!r} is not one of "
-                      f"{', '.join(vocabulary.verdicts)} (suite {suite})")
+        return None, (
+            f"verdict {str(record.get('verdict'))!r} is not one of "
+            f"{', '.join(vocabulary.verdicts)} (suite {suite})"
+        )
     tags, unknown = vocabulary.tags(split_tags(record.get("issue_tags")))
     if unknown:
         return None, f"issue tags {', '.join(unknown)} are not in the {suite} taxonomy"
@@ -339,10 +380,18 @@ def queue_unreviewed(
     reason: str = QUEUE_REASON,
 ) -> int:
     """Queue up to `per_stage` settled, unreviewed, not yet queued runs of each stage; returns how many."""
-    rows = conn.execute(_DRAW_UNREVIEWED, {
-        "no_stage": NO_STAGE, "seed": str(seed), "sources": list(sources), "roles": list(roles),
-        "since": since, "stages": list(stages) if stages else None, "per_stage": per_stage,
-    }).fetchall()
+    rows = conn.execute(
+        _DRAW_UNREVIEWED,
+        {
+            "no_stage": NO_STAGE,
+            "seed": str(seed),
+            "sources": list(sources),
+            "roles": list(roles),
+            "since": since,
+            "stages": list(stages) if stages else None,
+            "per_stage": per_stage,
+        },
+    ).fetchall()
     with conn.transaction():
         return enqueue(conn, [(run_id, stratum, reason) for run_id, stratum in rows])
 
@@ -378,12 +427,21 @@ def export_queue(conn: psycopg.Connection, out: Path, stages: Sequence[str] | No
     from psycopg.rows import dict_row
 
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(_PENDING, {"stages": list(stages) if stages else None,
-                                      "no_stage": NO_STAGE}).fetchall()
+        rows = cur.execute(
+            _PENDING, {"stages": list(stages) if stages else None, "no_stage": NO_STAGE}
+        ).fetchall()
     out.parent.mkdir(parents=True, exist_ok=True)
     blank = {"reviewer": "", "verdict": "", "score": "", "issue_tags": "", "notes": ""}
-    records = [{**row, "run_id": str(row["run_id"]), "started_at": row["started_at"].isoformat(),
-                "model_issue_tags": "|".join(row["model_issue_tags"] or []), **blank} for row in rows]
+    records = [
+        {
+            **row,
+            "run_id": str(row["run_id"]),
+            "started_at": row["started_at"].isoformat(),
+            "model_issue_tags": "|".join(row["model_issue_tags"] or []),
+            **blank,
+        }
+        for row in rows
+    ]
     if out.suffix.lower() == ".csv":
         with out.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=QUEUE_COLUMNS)
@@ -394,6 +452,8 @@ def export_queue(conn: psycopg.Connection, out: Path, stages: Sequence[str] | No
             handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     if rows:
         with conn.transaction():
-            conn.execute("update raw.review_queue set exported_at = now() where run_id = any(%s)",
-                         ([row["run_id"] for row in rows],))
+            conn.execute(
+                "update raw.review_queue set exported_at = now() where run_id = any(%s)",
+                ([row["run_id"] for row in rows],),
+            )
     return len(rows)

@@ -169,7 +169,7 @@ def _copy_chunks(records: Sequence[RunRecord], size: int = 500) -> Iterator[str]
     for offset in range(0, len(records), size):
         lines = (
             "\t".join([fmt(value) for fmt, value in zip(_FORMATTERS, _values(r), strict=True)])
-            for r in records[offset:offset + size]
+            for r in records[offset : offset + size]
         )
         yield "\n".join(lines) + "\n"
 
@@ -264,7 +264,9 @@ def fetch_run(conn: psycopg.Connection, run_id: uuid.UUID | str) -> dict[str, An
     from psycopg.rows import dict_row
 
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute("select * from raw.eval_runs where run_id = %s", (str(run_id),)).fetchone()
+        return cur.execute(
+            "select * from raw.eval_runs where run_id = %s", (str(run_id),)
+        ).fetchone()
 
 
 def record_from_row(row: Mapping[str, Any]) -> RunRecord:

@@ -87,13 +87,20 @@ class SampleSummary:
         }
 
 
-def draw_sample(conn: psycopg.Connection, day: date, per_stratum: int, seed: int) -> list[SampledRow]:
+def draw_sample(
+    conn: psycopg.Connection, day: date, per_stratum: int, seed: int
+) -> list[SampledRow]:
     """The day's stratified sample (per stage) of settled production rows."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     rows = conn.execute(
         _DRAW,
-        {"no_stage": NO_STAGE, "seed": str(seed), "start": start,
-         "end": start + timedelta(days=1), "per_stratum": per_stratum},
+        {
+            "no_stage": NO_STAGE,
+            "seed": str(seed),
+            "start": start,
+            "end": start + timedelta(days=1),
+            "per_stratum": per_stratum,
+        },
     ).fetchall()
     return [SampledRow(str(r[0]), r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
@@ -110,7 +117,9 @@ def queue_for_review(conn: psycopg.Connection, rows: list[SampledRow]) -> int:
     return enqueue(conn, [(row.run_id, row.stratum, REVIEW_REASON) for row in rows])
 
 
-def _regrade_jobs(conn: psycopg.Connection, sample: list[SampledRow], judge: str, day: date) -> list:
+def _regrade_jobs(
+    conn: psycopg.Connection, sample: list[SampledRow], judge: str, day: date
+) -> list:
     """One re-grade per sampled row: the production call, sent to the judge as stored."""
     from evals.regrade import Regrade, load_runs
     from evals.runlog import idempotency_key
@@ -119,17 +128,27 @@ def _regrade_jobs(conn: psycopg.Connection, sample: list[SampledRow], judge: str
     return [
         Regrade(
             key=idempotency_key("production_sample", row.run_id, judge),
-            call=runs[row.run_id], parent_run_id=runs[row.run_id]["run_id"],
-            fields={"source": "production_sample", "batch_id": f"sample:{day}",
-                    "sample_weight": row.weight,
-                    "attributes": {"stratum": row.stratum, "stratum_size": row.stratum_size,
-                                   "drawn": row.drawn, "sampled_day": day.isoformat()}},
+            call=runs[row.run_id],
+            parent_run_id=runs[row.run_id]["run_id"],
+            fields={
+                "source": "production_sample",
+                "batch_id": f"sample:{day}",
+                "sample_weight": row.weight,
+                "attributes": {
+                    "stratum": row.stratum,
+                    "stratum_size": row.stratum_size,
+                    "drawn": row.drawn,
+                    "sampled_day": day.isoformat(),
+                },
+            },
         )
         for row in sample
     ]
 
 
-def sample_day(config: Config, day: date, *, orchestrator_run_id: str | None = None) -> SampleSummary:
+def sample_day(
+    config: Config, day: date, *, orchestrator_run_id: str | None = None
+) -> SampleSummary:
     """Draw, re-grade (reference judge) and queue one day; idempotent."""
     from evals import warehouse
     from evals.regrade import regrade
@@ -142,11 +161,21 @@ def sample_day(config: Config, day: date, *, orchestrator_run_id: str | None = N
         sample = draw_sample(conn, day, config.sampling.per_stage_per_day, config.sampling.seed)
         summary.sampled = len(sample)
         for row in sample:
-            summary.strata[row.stratum] = {"population": row.stratum_size, "drawn": row.drawn,
-                                           "weight": round(row.weight, 4)}
-        counts = regrade(conn, config, judge, _regrade_jobs(conn, sample, judge, day),
-                         orchestrator_run_id=orchestrator_run_id)
+            summary.strata[row.stratum] = {
+                "population": row.stratum_size,
+                "drawn": row.drawn,
+                "weight": round(row.weight, 4),
+            }
+        counts = regrade(
+            conn,
+            config,
+            judge,
+            _regrade_jobs(conn, sample, judge, day),
+            orchestrator_run_id=orchestrator_run_id,
+        )
         summary.regraded_new, summary.regrade_failed = counts.new, counts.failed
         with conn.transaction():
-            summary.queued = queue_for_review(conn, review_picks(sample, config.sampling.review_share))
+            summary.queued = queue_for_review(
+                conn, review_picks(sample, config.sampling.review_share)
+            )
     return summary

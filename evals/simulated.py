@@ -142,8 +142,16 @@ class SimulatedProvider(CustomLLM):
 
     # --- LiteLLM entry points -------------------------------------------------------------
 
-    def completion(self, model, messages, model_response, optional_params, litellm_params,
-                   timeout=None, **_: Any):
+    def completion(
+        self,
+        model,
+        messages,
+        model_response,
+        optional_params,
+        litellm_params,
+        timeout=None,
+        **_: Any,
+    ):
         reply = self._reply(model, messages, optional_params, litellm_params)
         if reply.latency_s > 0:
             time.sleep(reply.latency_s)
@@ -151,8 +159,16 @@ class SimulatedProvider(CustomLLM):
             time.sleep(self._hang_s(timeout))
         return self._finish(reply, model, messages, model_response)
 
-    async def acompletion(self, model, messages, model_response, optional_params,
-                          litellm_params, timeout=None, **_: Any):
+    async def acompletion(
+        self,
+        model,
+        messages,
+        model_response,
+        optional_params,
+        litellm_params,
+        timeout=None,
+        **_: Any,
+    ):
         reply = self._reply(model, messages, optional_params, litellm_params)
         if reply.latency_s > 0:
             await asyncio.sleep(reply.latency_s)
@@ -174,13 +190,15 @@ class SimulatedProvider(CustomLLM):
 
         if reply.fault == "rate_limit":
             retry_after = "1" if self.sim.time_scale > 0 else "0"
-            raise SimulatedProviderError(429, f"simulated rate limit for {model}",
-                                         {"retry-after": retry_after})
+            raise SimulatedProviderError(
+                429, f"simulated rate limit for {model}", {"retry-after": retry_after}
+            )
         if reply.fault == "server_error":
             raise SimulatedProviderError(500, f"simulated internal error in {model}")
         if reply.fault == "hang":
-            raise litellm.Timeout(message=f"simulated hang of {model}", model=model,
-                                  llm_provider=PROVIDER)
+            raise litellm.Timeout(
+                message=f"simulated hang of {model}", model=model, llm_provider=PROVIDER
+            )
         prompt_chars = sum(len(str(m.get("content") or "")) for m in messages)
         model_response.choices[0].message.content = reply.text
         model_response.model = reply.response_model
@@ -191,21 +209,28 @@ class SimulatedProvider(CustomLLM):
         )
         return model_response
 
-    def _reply(self, model: str, messages: list, optional_params: dict,
-               litellm_params: dict) -> _Reply:
+    def _reply(
+        self, model: str, messages: list, optional_params: dict, litellm_params: dict
+    ) -> _Reply:
         meta = ((litellm_params or {}).get("metadata") or {}).get(METADATA_KEY) or {}
         wants_json = bool((optional_params or {}).get("response_format"))
         role = meta.get("role") or ("grader" if wants_json else "candidate")
-        item_id = meta.get("item_id") or hashlib.sha256(
-            repr([m.get("content") for m in messages]).encode()).hexdigest()[:16]
+        item_id = (
+            meta.get("item_id")
+            or hashlib.sha256(repr([m.get("content") for m in messages]).encode()).hexdigest()[:16]
+        )
         identity = (self.sim.seed, model, item_id, role, meta.get("trial", 0))
         attempt = meta.get("attempt")
         if attempt is None:
             with self._lock:
                 attempt = self._calls[identity] = self._calls.get(identity, 0) + 1
         chance = _rng(*identity, "attempt", attempt)
-        latency_s = self.sim.latency_ms_median / 1000 * math.exp(
-            self.sim.latency_sigma * chance.gauss(0, 1)) * self.sim.time_scale
+        latency_s = (
+            self.sim.latency_ms_median
+            / 1000
+            * math.exp(self.sim.latency_sigma * chance.gauss(0, 1))
+            * self.sim.time_scale
+        )
         fault = self._fault(chance.random())
         stage = meta.get("stage")
         content = _rng(*identity, stage, meta.get("as_of"))
@@ -218,9 +243,11 @@ class SimulatedProvider(CustomLLM):
         return _Reply(latency_s, fault, text, f"{model}-sim-v1")
 
     def _fault(self, draw: float) -> str | None:
-        for fault, rate in (("rate_limit", self.sim.rate_limit_rate),
-                            ("server_error", self.sim.error_rate),
-                            ("hang", self.sim.timeout_rate)):
+        for fault, rate in (
+            ("rate_limit", self.sim.rate_limit_rate),
+            ("server_error", self.sim.error_rate),
+            ("hang", self.sim.timeout_rate),
+        ):
             if draw < rate:
                 return fault
             draw -= rate
@@ -251,15 +278,18 @@ class SimulatedProvider(CustomLLM):
         try:
             number = float(expected)
         except ValueError:
-            return rng.choice((
-                "I am not certain, but I believe the answer is something else entirely.",
-                "I do not know enough to answer that reliably.",
-                "That cannot be determined from the question.",
-            ))
+            return rng.choice(
+                (
+                    "I am not certain, but I believe the answer is something else entirely.",
+                    "I do not know enough to answer that reliably.",
+                    "That cannot be determined from the question.",
+                )
+            )
         return f"{number + rng.choice((-1, 1)) * max(1.0, abs(number) * 0.1):g}"
 
-    def _truth(self, rng: random.Random, role: str, meta: dict, verdicts: list[str],
-               passing: list[str]) -> str:
+    def _truth(
+        self, rng: random.Random, role: str, meta: dict, verdicts: list[str], passing: list[str]
+    ) -> str:
         if role == "judge":
             answer, expected = meta.get("candidate_answer"), meta.get("expected_answer")
             if answer is not None and expected is not None:
@@ -270,8 +300,9 @@ class SimulatedProvider(CustomLLM):
         truth = meta.get("expected_verdict")
         return truth if truth in verdicts else rng.choice(verdicts)
 
-    def _grade(self, rng: random.Random, model: str, stage: str | None, meta: dict,
-               role: str) -> str:
+    def _grade(
+        self, rng: random.Random, model: str, stage: str | None, meta: dict, role: str
+    ) -> str:
         import json
 
         verdicts = list(meta.get("verdicts") or DEFAULT_VERDICTS)
@@ -280,8 +311,11 @@ class SimulatedProvider(CustomLLM):
         failing = [v for v in verdicts if v not in passing] or verdicts[-1:]
         truth = self._truth(rng, role, meta, verdicts, passing)
         others = [v for v in verdicts if v != truth]
-        verdict = truth if rng.random() < self._accuracy(model, stage) or not others \
+        verdict = (
+            truth
+            if rng.random() < self._accuracy(model, stage) or not others
             else rng.choice(others)
+        )
         bias, flip = self._pass_bias(model, stage, meta.get("as_of")), rng.random()
         if bias > 0 and verdict not in passing and flip < bias:
             verdict = passing[0]
@@ -331,7 +365,8 @@ def _warm_up(litellm) -> None:
     on first use (~0.5 s), which would otherwise land on the first simulated call's latency."""
     try:
         litellm.completion(
-            model=f"{PROVIDER}/warm-up", messages=[{"role": "user", "content": "hi"}],
+            model=f"{PROVIDER}/warm-up",
+            messages=[{"role": "user", "content": "hi"}],
             metadata={METADATA_KEY: {"role": "candidate", "item_id": "warm-up", "attempt": 0}},
         )
     except Exception:  # the fault rates apply to this call too; it warmed up anyway

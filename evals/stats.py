@@ -305,13 +305,25 @@ def cohens_kappa(table: npt.ArrayLike, confidence: float = 0.95) -> Kappa:
     expected = float(rows @ cols)
     if math.isclose(expected, 1.0):
         return Kappa(
-            None, None, None, None, observed, expected, n,
+            None,
+            None,
+            None,
+            None,
+            observed,
+            expected,
+            n,
             degenerate="both raters used one and the same category for every item",
         )
     if np.count_nonzero(rows) == 1 or np.count_nonzero(cols) == 1:
         kappa = (observed - expected) / (1 - expected)
         return Kappa(
-            kappa, None, None, None, observed, expected, n,
+            kappa,
+            None,
+            None,
+            None,
+            observed,
+            expected,
+            n,
             degenerate="one rater used a single category",
         )
     from statsmodels.stats.inter_rater import cohens_kappa as sm_cohens_kappa

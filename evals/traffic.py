@@ -97,7 +97,9 @@ def _rollout_prompt(base: PromptTemplate) -> PromptTemplate:
     marker = "Use an empty issue_tags list when nothing is wrong."
     if marker not in base.text:
         raise TrafficError(f"prompt {base.name!r} changed: the rollout variant cannot be derived")
-    return PromptTemplate.from_text(base.name, base.text.replace(marker, f"{marker}\n{ROLLOUT_NOTE}"))
+    return PromptTemplate.from_text(
+        base.name, base.text.replace(marker, f"{marker}\n{ROLLOUT_NOTE}")
+    )
 
 
 def _learner(seed: int, index: int) -> str:
@@ -136,9 +138,18 @@ class _Call:
 
 
 class _Simulation:
-    def __init__(self, config: Config, suite: Suite, model: str, seed: int, start: date,
-                 review_share: float, canary_day: int, canary_share: float,
-                 prompts: tuple[PromptTemplate, PromptTemplate]):
+    def __init__(
+        self,
+        config: Config,
+        suite: Suite,
+        model: str,
+        seed: int,
+        start: date,
+        review_share: float,
+        canary_day: int,
+        canary_share: float,
+        prompts: tuple[PromptTemplate, PromptTemplate],
+    ):
         self.config = config
         self.prompts = prompts
         self.suite = suite
@@ -173,20 +184,44 @@ class _Simulation:
         subject = _learner(self.seed, rng.randrange(learners))
         rendered = render_grader(suite, item, self.prompt_for(day_index))
         row = {
-            "touchpoint": TOUCHPOINT, "subject_id": subject, "stage": item.stage,
-            "category": item.category, "suite": suite.name, "suite_version": suite.version,
-            "item_id": item.item_id, "item_hash": item.item_hash, "rubric": item.rubric,
-            "submission": item.submission, "prior_context": item.prior_context,
-            "inputs": rendered.inputs, "prompt_name": rendered.prompt_name,
-            "prompt_version": rendered.prompt_version, "model": self.model, "role": "grader",
-            "trial": 0, "attributes": {"simulated": True, "sim_day": day_index},
+            "touchpoint": TOUCHPOINT,
+            "subject_id": subject,
+            "stage": item.stage,
+            "category": item.category,
+            "suite": suite.name,
+            "suite_version": suite.version,
+            "item_id": item.item_id,
+            "item_hash": item.item_hash,
+            "rubric": item.rubric,
+            "submission": item.submission,
+            "prior_context": item.prior_context,
+            "inputs": rendered.inputs,
+            "prompt_name": rendered.prompt_name,
+            "prompt_version": rendered.prompt_version,
+            "model": self.model,
+            "role": "grader",
+            "trial": 0,
+            "attributes": {"simulated": True, "sim_day": day_index},
         }
-        truth = call_metadata(suite, role="grader", stage=item.stage, as_of=day.isoformat(),
-                              item_id=f"traffic/{self.seed}/{day.isoformat()}/{number}",
-                              **item_truth(item))[METADATA_KEY]
+        truth = call_metadata(
+            suite,
+            role="grader",
+            stage=item.stage,
+            as_of=day.isoformat(),
+            item_id=f"traffic/{self.seed}/{day.isoformat()}/{number}",
+            **item_truth(item),
+        )[METADATA_KEY]
         labels = self.labels(item) if rng.random() < self.review_share else []
-        return _Call(rng.getrandbits(64), day_index, item, _started_at(rng, day), rendered.messages,
-                     row, truth, labels)
+        return _Call(
+            rng.getrandbits(64),
+            day_index,
+            item,
+            _started_at(rng, day),
+            rendered.messages,
+            row,
+            truth,
+            labels,
+        )
 
     def labels(self, item: GoldenItem) -> list[tuple[str, str, tuple[str, ...], float]]:
         """Simulated reviewers of one run: (reviewer, verdict, issue tags, hours after the call)."""
@@ -196,8 +231,11 @@ class _Simulation:
         for reviewer in rng.sample(REVIEWERS, count):
             accuracy = 0.93 if reviewer != "rev-dee" else 0.8  # one reviewer is sloppier
             verdict = _human_label(rng, suite, item.expected_verdict, accuracy)
-            tags = () if verdict in suite.passing_verdicts else tuple(
-                tag for tag in item.expected_issue_tags if rng.random() < 0.8)
+            tags = (
+                ()
+                if verdict in suite.passing_verdicts
+                else tuple(tag for tag in item.expected_issue_tags if rng.random() < 0.8)
+            )
             labels.append((reviewer, verdict, tags, 2 + rng.random() * 40))
         return labels
 
@@ -211,17 +249,25 @@ class _Simulation:
         for attempt in (1, 2):
             run_id = uuid.UUID(int=rng.getrandbits(128), version=4)  # same seed, same rows
             latency = sim.latency_ms_median * math.exp(sim.latency_sigma * rng.gauss(0, 1))
-            capture = {**call.row, "run_id": str(run_id), "started_at": started_at.isoformat(),
-                       "latency_ms": round(latency, 1)}
+            capture = {
+                **call.row,
+                "run_id": str(run_id),
+                "started_at": started_at.isoformat(),
+                "latency_ms": round(latency, 1),
+            }
             self.summary.calls += 1
             self.summary.by_prompt_version[call.row["prompt_version"]] += 1
             self.summary.by_stage[call.item.stage] += 1
             try:
                 async with slots:
                     await litellm.acompletion(
-                        model=self.litellm_model, messages=call.messages,
-                        response_format=JSON_RESPONSE_FORMAT, max_retries=0,
-                        metadata={METADATA_KEY: {**call.truth, "attempt": attempt, "capture": capture}},
+                        model=self.litellm_model,
+                        messages=call.messages,
+                        response_format=JSON_RESPONSE_FORMAT,
+                        max_retries=0,
+                        metadata={
+                            METADATA_KEY: {**call.truth, "attempt": attempt, "capture": capture}
+                        },
                     )
             except Exception:
                 self.summary.failed_calls += 1
@@ -234,13 +280,32 @@ class _Simulation:
         if call.labels:
             self.summary.reviewed_runs += 1
         for reviewer, verdict, tags, hours in call.labels:
-            self.pending_reviews.append(Review(run_id, reviewer, verdict, None, tags, None,
-                                               started_at + timedelta(hours=hours), source="simulated"))
+            self.pending_reviews.append(
+                Review(
+                    run_id,
+                    reviewer,
+                    verdict,
+                    None,
+                    tags,
+                    None,
+                    started_at + timedelta(hours=hours),
+                    source="simulated",
+                )
+            )
 
 
 def plan_traffic(
-    config: Config, suite: Suite, model: str, *, days: int, per_day: int, start: date,
-    drift: list[Drift], seed: int | None, review_share: float, canary_day: int,
+    config: Config,
+    suite: Suite,
+    model: str,
+    *,
+    days: int,
+    per_day: int,
+    start: date,
+    drift: list[Drift],
+    seed: int | None,
+    review_share: float,
+    canary_day: int,
     canary_share: float,
 ) -> tuple[_Simulation, list[_Call]]:
     """Every call of the simulated days, drawn up front, and the simulation that executes them
@@ -250,18 +315,37 @@ def plan_traffic(
     from evals.judging import RUBRIC_GRADER
     from evals.prompts import load_prompt
 
-    simulator = type(config.simulator).model_validate({
-        **config.simulator.model_dump(),
-        "time_scale": 0.0,  # simulated days must not take days
-        "drift": [*config.simulator.model_dump()["drift"],
-                  *({"stage": d.stage, "start": start + timedelta(days=d.day - 1),
-                     "pass_shift": d.shift} for d in drift)],
-    })
+    simulator = type(config.simulator).model_validate(
+        {
+            **config.simulator.model_dump(),
+            "time_scale": 0.0,  # simulated days must not take days
+            "drift": [
+                *config.simulator.model_dump()["drift"],
+                *(
+                    {
+                        "stage": d.stage,
+                        "start": start + timedelta(days=d.day - 1),
+                        "pass_shift": d.shift,
+                    }
+                    for d in drift
+                ),
+            ],
+        }
+    )
     config = config.model_copy(update={"simulator": simulator})
     stable = load_prompt(RUBRIC_GRADER)
     seed = config.simulator.seed if seed is None else seed
-    simulation = _Simulation(config, suite, model, seed, start, review_share, canary_day,
-                             canary_share, prompts=(stable, _rollout_prompt(stable)))
+    simulation = _Simulation(
+        config,
+        suite,
+        model,
+        seed,
+        start,
+        review_share,
+        canary_day,
+        canary_share,
+        prompts=(stable, _rollout_prompt(stable)),
+    )
     learners = max(20, per_day * min(days, 7) // 5)
     simulation.summary.learners = learners
     number, plan = 0, []
@@ -279,7 +363,9 @@ async def _await_callbacks(writer, calls: int, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while writer.stats.submitted < calls:
         if time.monotonic() > deadline:
-            raise TrafficError(f"only {writer.stats.submitted} of {calls} calls reached the capture writer")
+            raise TrafficError(
+                f"only {writer.stats.submitted} of {calls} calls reached the capture writer"
+            )
         await asyncio.sleep(0.01)
 
 
@@ -317,7 +403,9 @@ def simulate_traffic(
     if model is None:
         raise TrafficError("no model: set default_model in evalhouse.yaml or pass --model")
     if not simulates(config.model(model).model):
-        raise TrafficError(f"model {model!r} is not simulated: traffic simulation only uses simulated models")
+        raise TrafficError(
+            f"model {model!r} is not simulated: traffic simulation only uses simulated models"
+        )
     suites = suites_from_config(config)
     if suite_name not in suites or suites[suite_name].kind != "grader":
         raise TrafficError(f"suite {suite_name!r} is not a configured grader suite")
@@ -325,12 +413,23 @@ def simulate_traffic(
     drift = drift or []
     unknown = {d.stage for d in drift} - set(suite.stage_counts())
     if unknown:
-        raise TrafficError(f"drift names stages {sorted(unknown)} that suite {suite.name} "
-                           f"does not have ({', '.join(suite.stage_counts())})")
+        raise TrafficError(
+            f"drift names stages {sorted(unknown)} that suite {suite.name} "
+            f"does not have ({', '.join(suite.stage_counts())})"
+        )
     start = start or (datetime.now(UTC).date() - timedelta(days=days))
     simulation, plan = plan_traffic(
-        config, suite, model, days=days, per_day=per_day, start=start, drift=drift, seed=seed,
-        review_share=review_share, canary_day=canary_day, canary_share=canary_share,
+        config,
+        suite,
+        model,
+        days=days,
+        per_day=per_day,
+        start=start,
+        drift=drift,
+        seed=seed,
+        review_share=review_share,
+        canary_day=canary_day,
+        canary_share=canary_share,
     )
     config = simulation.config
     register(config)
@@ -345,8 +444,13 @@ def simulate_traffic(
         slots = asyncio.Semaphore(_CONCURRENCY)
         try:
             for day_index in range(1, days + 1):
-                await asyncio.gather(*(simulation.execute(litellm, call, slots)
-                                       for call in plan if call.day_index == day_index))
+                await asyncio.gather(
+                    *(
+                        simulation.execute(litellm, call, slots)
+                        for call in plan
+                        if call.day_index == day_index
+                    )
+                )
                 if progress is not None:
                     progress(day_index)
             # LiteLLM logs each call from a task of its own, a little after the call returns.
@@ -365,11 +469,15 @@ def simulate_traffic(
     finally:
         capture.shutdown()
     with warehouse.connect(autocommit=True) as conn:
-        present = {row[0] for row in conn.execute(
-            "select run_id from raw.eval_runs where run_id = any(%s)",
-            ([r.run_id for r in simulation.pending_reviews],),
-        ).fetchall()}
+        present = {
+            row[0]
+            for row in conn.execute(
+                "select run_id from raw.eval_runs where run_id = any(%s)",
+                ([r.run_id for r in simulation.pending_reviews],),
+            ).fetchall()
+        }
         simulation.summary.reviews = write_reviews(
-            conn, [r for r in simulation.pending_reviews if r.run_id in present])
+            conn, [r for r in simulation.pending_reviews if r.run_id in present]
+        )
     simulation.summary.days = days
     return simulation.summary

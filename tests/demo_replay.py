@@ -47,20 +47,32 @@ class _DirectProvider:
 
     async def acompletion(self, *, model, messages, response_format, metadata, **_) -> None:
         name = model.removeprefix(f"{PROVIDER}/")
-        reply = self.provider._reply(name, messages, {"response_format": response_format},
-                                     {"metadata": metadata})
+        reply = self.provider._reply(
+            name, messages, {"response_format": response_format}, {"metadata": metadata}
+        )
         captured = metadata[METADATA_KEY]["capture"]
-        row = {"run_id": captured["run_id"], "day": date.fromisoformat(captured["started_at"][:10]),
-               "stage": captured["stage"], "prompt_version": captured["prompt_version"],
-               "latency_ms": captured["latency_ms"], "status": "error", "passed": None,
-               "verdict": None, "cost_usd": 0.0}
+        row = {
+            "run_id": captured["run_id"],
+            "day": date.fromisoformat(captured["started_at"][:10]),
+            "stage": captured["stage"],
+            "prompt_version": captured["prompt_version"],
+            "latency_ms": captured["latency_ms"],
+            "status": "error",
+            "passed": None,
+            "verdict": None,
+            "cost_usd": 0.0,
+        }
         self.rows.append(row)
         response = self.provider._finish(reply, name, messages, litellm.ModelResponse())
         grade = parse_grade(response.choices[0].message.content, self.suite)
         sim = self.provider.sim
-        row.update(status=grade.status, passed=grade.passed, verdict=grade.verdict,
-                   cost_usd=response.usage.prompt_tokens * sim.input_cost_per_token
-                   + response.usage.completion_tokens * sim.output_cost_per_token)
+        row.update(
+            status=grade.status,
+            passed=grade.passed,
+            verdict=grade.verdict,
+            cost_usd=response.usage.prompt_tokens * sim.input_cost_per_token
+            + response.usage.completion_tokens * sim.output_cost_per_token,
+        )
 
 
 @dataclass
@@ -75,15 +87,28 @@ class DemoMarts:
     calls: int
 
 
-def replay_demo(config: Config, start: date, *, per_day: int = DEMO_PER_DAY, days: int = DAYS,
-                seed: int | None = None) -> DemoMarts:
+def replay_demo(
+    config: Config,
+    start: date,
+    *,
+    per_day: int = DEMO_PER_DAY,
+    days: int = DAYS,
+    seed: int | None = None,
+) -> DemoMarts:
     """The demo's production traffic from `start`, drift included, as the checks' mart rows;
     `seed` other than the config's draws other traffic (the demo always uses the config's)."""
     suite = suites_from_config(config)[TRAFFIC_DEFAULTS["suite_name"].default]
     simulation, plan = plan_traffic(
-        config, suite, config.default_model, days=days, per_day=per_day, start=start,
-        drift=[Drift(DRIFT_STAGE, DRIFT_SHIFT, DRIFT_DAY)], seed=seed,
-        review_share=TRAFFIC_DEFAULTS["review_share"].default, canary_day=TRAFFIC_DEFAULTS["canary_day"].default,
+        config,
+        suite,
+        config.default_model,
+        days=days,
+        per_day=per_day,
+        start=start,
+        drift=[Drift(DRIFT_STAGE, DRIFT_SHIFT, DRIFT_DAY)],
+        seed=seed,
+        review_share=TRAFFIC_DEFAULTS["review_share"].default,
+        canary_day=TRAFFIC_DEFAULTS["canary_day"].default,
         canary_share=TRAFFIC_DEFAULTS["canary_share"].default,
     )
     direct = _DirectProvider(simulation.config, suite)
@@ -94,8 +119,14 @@ def replay_demo(config: Config, start: date, *, per_day: int = DEMO_PER_DAY, day
 
     asyncio.run(run_all())
     rows = direct.rows
-    return DemoMarts(start, _stage_rows(rows), _agreement_rows(rows, simulation.pending_reviews),
-                     _cost_rows(rows), _latency_rows(rows), len(rows))
+    return DemoMarts(
+        start,
+        _stage_rows(rows),
+        _agreement_rows(rows, simulation.pending_reviews),
+        _cost_rows(rows),
+        _latency_rows(rows),
+        len(rows),
+    )
 
 
 def _stage_rows(rows: list[dict]) -> list[dict]:
@@ -106,8 +137,15 @@ def _stage_rows(rows: list[dict]) -> list[dict]:
             counts[(row["day"], row["stage"], "n")] += 1
             counts[(row["day"], row["stage"], "passes")] += bool(row["passed"])
     keys = sorted({(day, stage) for day, stage, _ in counts})
-    return [{"day": day, "stage": stage, "n": counts[(day, stage, "n")],
-             "passes": counts[(day, stage, "passes")]} for day, stage in keys]
+    return [
+        {
+            "day": day,
+            "stage": stage,
+            "n": counts[(day, stage, "n")],
+            "passes": counts[(day, stage, "passes")],
+        }
+        for day, stage in keys
+    ]
 
 
 def _subject(row: dict) -> dict:
@@ -119,8 +157,10 @@ def _cost_rows(rows: list[dict]) -> list[dict]:
     by_day: dict[date, list[float]] = defaultdict(list)
     for row in rows:
         by_day[row["day"]].append(row["cost_usd"])
-    return [_subject({"day": day, "cost_per_call": sum(v) / len(v)})
-            for day, v in sorted(by_day.items())]
+    return [
+        _subject({"day": day, "cost_per_call": sum(v) / len(v)})
+        for day, v in sorted(by_day.items())
+    ]
 
 
 def _latency_rows(rows: list[dict]) -> list[dict]:
@@ -154,8 +194,15 @@ def _agreement_rows(rows: list[dict], reviews) -> list[dict]:
         counts[(week, "n")] += 1
         counts[(week, "agree")] += row["status"] == "ok" and row["verdict"] == top
     weeks = sorted({week for week, _ in counts})
-    return [{"day": week, "model": "tutor-small", "n": counts[(week, "n")],
-             "agree": counts[(week, "agree")]} for week in weeks]
+    return [
+        {
+            "day": week,
+            "model": "tutor-small",
+            "n": counts[(week, "n")],
+            "agree": counts[(week, "agree")],
+        }
+        for week in weeks
+    ]
 
 
 @dataclass
@@ -172,13 +219,20 @@ class DemoOutcome:
     @property
     def caught_on(self) -> date | None:
         """The night the injected drift opened its alert (on or after the drift's first day)."""
-        return min((night for night, *key in self.openings
-                    if tuple(key) == DRIFT_KEY and night >= self.drift_night), default=None)
+        return min(
+            (
+                night
+                for night, *key in self.openings
+                if tuple(key) == DRIFT_KEY and night >= self.drift_night
+            ),
+            default=None,
+        )
 
     @property
     def false_alerts(self) -> list[tuple[date, str, str]]:
-        return [o for o in self.openings
-                if not (tuple(o[1:]) == DRIFT_KEY and o[0] >= self.drift_night)]
+        return [
+            o for o in self.openings if not (tuple(o[1:]) == DRIFT_KEY and o[0] >= self.drift_night)
+        ]
 
 
 def demo_alerts(config: Config, marts: DemoMarts, days: int = DAYS) -> DemoOutcome:
@@ -194,8 +248,9 @@ def demo_alerts(config: Config, marts: DemoMarts, days: int = DAYS) -> DemoOutco
     outcome, firing = DemoOutcome(marts.start), set()
     for offset in range(days):
         night = marts.start + timedelta(days=offset)
-        found = {(f.kind, f.subject) for detect, rows in detectors
-                 for f in detect(rows, config, night)}
+        found = {
+            (f.kind, f.subject) for detect, rows in detectors for f in detect(rows, config, night)
+        }
         outcome.openings.extend((night, *key) for key in sorted(found - firing))
         firing = found
     return outcome

@@ -38,7 +38,8 @@ import pytest
 
 BEHAVIOURS = ("ok", "rate_limit", "server_error", "slow", "reset", "malformed", "not_json")
 DEFAULT_REPLY = {
-    "verdict": "pass", "score": 0.9,
+    "verdict": "pass",
+    "score": 0.9,
     "feedback": {"strengths": ["clear"], "problems": [], "suggestion": "keep going"},
     "issue_tags": [],
 }
@@ -129,8 +130,9 @@ class FakeOpenAI:
                 except RuntimeError:  # the loop is shutting down
                     pass
 
-    async def _respond(self, request_line: str, headers: dict[str, str], body: bytes,
-                       writer: asyncio.StreamWriter) -> bool:
+    async def _respond(
+        self, request_line: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
+    ) -> bool:
         text = body.decode("utf-8", errors="replace")
         behaviour = self._behaviour(text)
         try:
@@ -139,8 +141,15 @@ class FakeOpenAI:
             request = {}
         if self.record_requests:
             with self._lock:
-                self.requests.append({"line": request_line, "headers": headers, "json": request,
-                                      "behaviour": behaviour, "at": time.time()})
+                self.requests.append(
+                    {
+                        "line": request_line,
+                        "headers": headers,
+                        "json": request,
+                        "behaviour": behaviour,
+                        "at": time.time(),
+                    }
+                )
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         if behaviour == "reset":
@@ -159,16 +168,25 @@ class FakeOpenAI:
             status = 500
             payload = _error_body(
                 f"Internal error while handling request with {headers.get('authorization', '')}"
-                f" at https://api.example.test/v1/chat?key={_bearer(headers)}", "server_error")
+                f" at https://api.example.test/v1/chat?key={_bearer(headers)}",
+                "server_error",
+            )
         elif behaviour == "malformed":
             payload = b'{"id": "chatcmpl-broken", "choices": [{"message": '
         else:
-            content = "Sure! Here is my assessment: it looks fine." if behaviour == "not_json" \
+            content = (
+                "Sure! Here is my assessment: it looks fine."
+                if behaviour == "not_json"
                 else self.reply(request)
+            )
             payload = _completion(request, content)
         reason = {200: "OK", 429: "Too Many Requests", 500: "Internal Server Error"}[status]
-        head = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json",
-                f"Content-Length: {len(payload)}", "Connection: keep-alive"]
+        head = [
+            f"HTTP/1.1 {status} {reason}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(payload)}",
+            "Connection: keep-alive",
+        ]
         head += [f"{name}: {value}" for name, value in extra.items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
         await writer.drain()
@@ -184,7 +202,8 @@ class FakeOpenAI:
             asyncio.set_event_loop(loop)
             self._loop = loop
             self._server = loop.run_until_complete(
-                asyncio.start_server(self._handle, "127.0.0.1", port, backlog=2048))
+                asyncio.start_server(self._handle, "127.0.0.1", port, backlog=2048)
+            )
             self.port = self._server.sockets[0].getsockname()[1]
             ready.set()
             loop.run_forever()
@@ -219,13 +238,22 @@ def _completion(request: dict[str, Any], content: str) -> bytes:
     prompt_chars = sum(len(str(m.get("content") or "")) for m in request.get("messages", []))
     usage = {"prompt_tokens": prompt_chars // 4 + 1, "completion_tokens": len(content) // 4 + 1}
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-    return json.dumps({
-        "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
-        "model": f"{request.get('model', 'fake')}-2024-01-01",
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": content}}],
-        "usage": usage,
-    }).encode()
+    return json.dumps(
+        {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": f"{request.get('model', 'fake')}-2024-01-01",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": content},
+                }
+            ],
+            "usage": usage,
+        }
+    ).encode()
 
 
 @pytest.fixture

@@ -18,7 +18,9 @@ def t975(df: float) -> float:
     return float(student_t.ppf(0.975, max(1, math.floor(df))))
 
 
-def design_wilson(estimate: float, se: float, df: float, n: float, exact: bool = False) -> tuple[float, float]:
+def design_wilson(
+    estimate: float, se: float, df: float, n: float, exact: bool = False
+) -> tuple[float, float]:
     """Wilson's 95 % interval at the effective sample size p(1 − p)/SE² × (z/t_df)² (n when
     that is undefined; the estimate itself when the sample was the whole population)."""
     if estimate is None or math.isnan(estimate):

@@ -30,10 +30,16 @@ from evals.runlog import RunRecord, idempotency_key, write_runs
 WEEK = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
 ORDERS = {"first": "1", "swapped": "2"}  # the content label shown in the first slot
 TOL = 1e-9
-SCOPES = {"first_order": ["first"], "swapped_order": ["swapped"], "all_orders": ["first", "swapped"]}
+SCOPES = {
+    "first_order": ["first"],
+    "swapped_order": ["swapped"],
+    "all_orders": ["first", "swapped"],
+}
 
 
-def pairwise_judgments(rng: np.random.Generator, n_items: int, trials: int, bias: float) -> pd.DataFrame:
+def pairwise_judgments(
+    rng: np.random.Generator, n_items: int, trials: int, bias: float
+) -> pd.DataFrame:
     """Each item (truth "1" or "2") judged `trials` times in each order. With probability
     `bias` a judgment picks the first slot whatever it shows (content "1" in the first order,
     "2" in the swapped one); otherwise it is right with the item's own accuracy (Beta(1.2,
@@ -51,7 +57,9 @@ def pairwise_judgments(rng: np.random.Generator, n_items: int, trials: int, bias
                     label = truth
                 else:
                     label = rng.choice(["tie", "2" if truth == "1" else "1"])
-                rows.append({"item": item, "truth": truth, "order": order, "trial": trial, "label": label})
+                rows.append(
+                    {"item": item, "truth": truth, "order": order, "trial": trial, "label": label}
+                )
     return pd.DataFrame(rows)
 
 
@@ -79,7 +87,9 @@ def _clustered(frame: pd.DataFrame) -> dict:
     factor = items / (items - 1) if items > 1 else np.nan
     se = math.sqrt(((per_item["a"] - p * per_item["m"]) ** 2).sum() * factor) / judgments
     labels = sorted(set(frame["label"]) | set(frame["reference"]))
-    table = pd.crosstab(frame["label"], frame["reference"]).reindex(index=labels, columns=labels, fill_value=0)
+    table = pd.crosstab(frame["label"], frame["reference"]).reindex(
+        index=labels, columns=labels, fill_value=0
+    )
     judge_share = table.sum(axis=1) / judgments
     reference_share = table.sum(axis=0) / judgments
     chance = float((judge_share * reference_share).sum())
@@ -88,17 +98,30 @@ def _clustered(frame: pd.DataFrame) -> dict:
         kappa = cohens_kappa(table.to_numpy()).kappa
         influence = (
             (agrees - p)
-            - (frame["label"].map(reference_share).fillna(0) + frame["reference"].map(judge_share).fillna(0) - 2 * chance)
+            - (
+                frame["label"].map(reference_share).fillna(0)
+                + frame["reference"].map(judge_share).fillna(0)
+                - 2 * chance
+            )
             * (1 - kappa)
         ) / (1 - chance)
-        kappa_se = math.sqrt((influence.groupby(frame["item"]).sum() ** 2).sum() * factor) / judgments
+        kappa_se = (
+            math.sqrt((influence.groupby(frame["item"]).sum() ** 2).sum() * factor) / judgments
+        )
     low, high = design_wilson(p, se, items - 1, items)
     t = t975(items - 1)
     return {
-        "n_items": items, "n_judgments": judgments, "n_agree": int(agrees.sum()), "agreement": p,
-        "agreement_se_clustered": se, "agreement_ci_low": low, "agreement_ci_high": high,
-        "kappa": kappa, "kappa_se_clustered": kappa_se,
-        "kappa_ci_low": max(-1.0, kappa - t * kappa_se), "kappa_ci_high": min(1.0, kappa + t * kappa_se),
+        "n_items": items,
+        "n_judgments": judgments,
+        "n_agree": int(agrees.sum()),
+        "agreement": p,
+        "agreement_se_clustered": se,
+        "agreement_ci_low": low,
+        "agreement_ci_high": high,
+        "kappa": kappa,
+        "kappa_se_clustered": kappa_se,
+        "kappa_ci_low": max(-1.0, kappa - t * kappa_se),
+        "kappa_ci_high": min(1.0, kappa + t * kappa_se),
     }
 
 
@@ -108,23 +131,38 @@ def _item_figures(frame: pd.DataFrame) -> dict:
     for _, judged in frame.groupby("item"):
         if set(judged["order"]) != {"first", "swapped"}:
             continue
-        first, swapped = (judged[judged["order"] == o].sort_values(["trial", "started_at"])["label"].iloc[0] for o in ORDERS)
+        first, swapped = (
+            judged[judged["order"] == o].sort_values(["trial", "started_at"])["label"].iloc[0]
+            for o in ORDERS
+        )
         decisive = [label not in ("tie", "<parse_error>") for label in (first, swapped)]
-        rows.append({
-            "right": bool((judged["label"] == judged["reference"]).all()),
-            "flip": first != swapped and all(decisive),
-            "tie_flip": first != swapped and decisive[0] != decisive[1] and "tie" in (first, swapped)
-            and "<parse_error>" not in (first, swapped),
-            "changed": first != swapped,
-        })
+        rows.append(
+            {
+                "right": bool((judged["label"] == judged["reference"]).all()),
+                "flip": first != swapped and all(decisive),
+                "tie_flip": first != swapped
+                and decisive[0] != decisive[1]
+                and "tie" in (first, swapped)
+                and "<parse_error>" not in (first, swapped),
+                "changed": first != swapped,
+            }
+        )
     items = pd.DataFrame(rows, columns=["right", "flip", "tie_flip", "changed"])
     n = len(items)
     right, flips = int(items["right"].sum()), int(items["flip"].sum())
     return {
-        "n_items_both_orders": n, "n_items_right_in_every_order": right,
+        "n_items_both_orders": n,
+        "n_items_right_in_every_order": right,
         "both_orders_agreement": right / n if n else np.nan,
-        **dict(zip(["both_orders_agreement_ci_low", "both_orders_agreement_ci_high"], wilson(right, n), strict=True)),
-        "n_items_decisive_verdict_flipped": flips, "n_items_flipped_to_or_from_tie": int(items["tie_flip"].sum()),
+        **dict(
+            zip(
+                ["both_orders_agreement_ci_low", "both_orders_agreement_ci_high"],
+                wilson(right, n),
+                strict=True,
+            )
+        ),
+        "n_items_decisive_verdict_flipped": flips,
+        "n_items_flipped_to_or_from_tie": int(items["tie_flip"].sum()),
         "n_items_verdict_changed": int(items["changed"].sum()),
         "position_bias_rate_decisive_flips": flips / n if n else np.nan,
         "order_changed_verdict_rate_incl_ties": items["changed"].sum() / n if n else np.nan,
@@ -141,7 +179,10 @@ def _warehouse_rows(seed: int) -> tuple[list[RunRecord], list[tuple]]:
     rng = np.random.default_rng(seed)
     pick = random.Random(seed)
     runs, reviews = [], []
-    for model, names, bias in (("judge-a", ("AB", "BA"), 0.25), ("judge-b", ("original", "swapped"), 0.05)):
+    for model, names, bias in (
+        ("judge-a", ("AB", "BA"), 0.25),
+        ("judge-b", ("original", "swapped"), 0.05),
+    ):
         judged = pairwise_judgments(rng, n_items=40, trials=2, bias=bias)
         for (item, truth), rows in judged.groupby(["item", "truth"]):
             golden = item % 2 == 0
@@ -150,11 +191,21 @@ def _warehouse_rows(seed: int) -> tuple[list[RunRecord], list[tuple]]:
             for row in rows.itertuples():
                 status = "parse_error" if pick.random() < 0.04 else "ok"
                 run = RunRecord(
-                    idempotency_key=idempotency_key(model, item, row.order, row.trial), source="golden",
-                    role="judge", model=model, suite="pairwise-qa", suite_version="v1", item_id=f"i{item}",
-                    batch_id="b1", prompt_name="judge", prompt_version="jp1", trial=int(row.trial),
-                    started_at=WEEK + timedelta(hours=item, minutes=int(row.trial), seconds=pick.randrange(60)),
-                    status=status, verdict=row.label if status == "ok" else None,
+                    idempotency_key=idempotency_key(model, item, row.order, row.trial),
+                    source="golden",
+                    role="judge",
+                    model=model,
+                    suite="pairwise-qa",
+                    suite_version="v1",
+                    item_id=f"i{item}",
+                    batch_id="b1",
+                    prompt_name="judge",
+                    prompt_version="jp1",
+                    trial=int(row.trial),
+                    started_at=WEEK
+                    + timedelta(hours=item, minutes=int(row.trial), seconds=pick.randrange(60)),
+                    status=status,
+                    verdict=row.label if status == "ok" else None,
                     passed=row.label == "1" if status == "ok" else None,
                     expected_verdict=truth if golden else None,
                     attributes={"position": names[0] if row.order == "first" else names[1]},
@@ -162,18 +213,38 @@ def _warehouse_rows(seed: int) -> tuple[list[RunRecord], list[tuple]]:
                 runs.append(run)
                 if not golden and row.order == "first" and row.trial == 0:
                     labels = [truth, truth, "tie"] if item % 5 else [truth, "tie"]  # a split panel
-                    reviews += [(uuid.uuid4(), run.run_id, f"r{k}", label) for k, label in enumerate(labels)]
+                    reviews += [
+                        (uuid.uuid4(), run.run_id, f"r{k}", label) for k, label in enumerate(labels)
+                    ]
     return runs, reviews
 
 
 def _expected(url: str) -> pd.DataFrame:
     with psycopg.connect(url) as conn:
-        runs = pd.DataFrame(conn.execute(
-            "select run_id, model, item_id, trial, started_at, status, verdict, expected_verdict,"
-            " attributes ->> 'position' as position from raw.eval_runs"
-        ).fetchall(), columns=["run_id", "model", "item", "trial", "started_at", "status", "verdict", "expected", "position"])
-        reviews = pd.DataFrame(conn.execute("select run_id, verdict from raw.human_reviews").fetchall(), columns=["run_id", "verdict"])
-    runs["order"] = np.where(runs["position"].str.lower().isin(["swapped", "ba"]), "swapped", "first")
+        runs = pd.DataFrame(
+            conn.execute(
+                "select run_id, model, item_id, trial, started_at, status, verdict, expected_verdict,"
+                " attributes ->> 'position' as position from raw.eval_runs"
+            ).fetchall(),
+            columns=[
+                "run_id",
+                "model",
+                "item",
+                "trial",
+                "started_at",
+                "status",
+                "verdict",
+                "expected",
+                "position",
+            ],
+        )
+        reviews = pd.DataFrame(
+            conn.execute("select run_id, verdict from raw.human_reviews").fetchall(),
+            columns=["run_id", "verdict"],
+        )
+    runs["order"] = np.where(
+        runs["position"].str.lower().isin(["swapped", "ba"]), "swapped", "first"
+    )
     runs["label"] = np.where(runs["status"] == "parse_error", "<parse_error>", runs["verdict"])
     majority = {}
     for run_id, group in reviews.groupby("run_id"):
@@ -185,16 +256,26 @@ def _expected(url: str) -> pd.DataFrame:
         for item, group in judged.groupby("item"):
             reviewed = [majority[r] for r in group["run_id"] if r in majority]
             if reviewed:
-                human[item] = reviewed[0] if None not in reviewed and len(set(reviewed)) == 1 else None
+                human[item] = (
+                    reviewed[0] if None not in reviewed and len(set(reviewed)) == 1 else None
+                )
         golden = judged.groupby("item")["expected"].max().dropna().to_dict()
         for reference, labels in (("golden_expected", golden), ("human_majority", human)):
             frame = judged[judged["item"].isin(labels)]
             frame = frame.assign(reference=frame["item"].map(labels))
             compared = frame[frame["reference"].notna()]
-            row = {"model": model, "reference": reference,
-                   "n_items_without_human_majority": frame.loc[frame["reference"].isna(), "item"].nunique()}
+            row = {
+                "model": model,
+                "reference": reference,
+                "n_items_without_human_majority": frame.loc[
+                    frame["reference"].isna(), "item"
+                ].nunique(),
+            }
             for scope, orders in SCOPES.items():
-                row |= {f"{scope}_{k}": v for k, v in _clustered(compared[compared["order"].isin(orders)]).items()}
+                row |= {
+                    f"{scope}_{k}": v
+                    for k, v in _clustered(compared[compared["order"].isin(orders)]).items()
+                }
             rows.append(row | _item_figures(compared))
     return pd.DataFrame(rows)
 
@@ -205,9 +286,19 @@ def test_the_order_mart_equals_an_independent_computation(warehouse_url, tmp_pat
     with psycopg.connect(warehouse_url) as conn:
         write_runs(conn, runs)
         with conn.cursor() as cur:
-            cur.executemany("insert into raw.human_reviews (review_id, run_id, reviewer, verdict, reviewed_at) values (%s, %s, %s, %s, now())", reviews)
-    result = run_dbt(["build", "--select", "+fct_agreement_by_order_weekly", "--indirect-selection", "cautious"], env=env)
-    assert result.success, [f"{r.node.name}: {r.message}" for r in result.result if str(r.status) not in ("success", "pass")]
+            cur.executemany(
+                "insert into raw.human_reviews (review_id, run_id, reviewer, verdict, reviewed_at) values (%s, %s, %s, %s, now())",
+                reviews,
+            )
+    result = run_dbt(
+        ["build", "--select", "+fct_agreement_by_order_weekly", "--indirect-selection", "cautious"],
+        env=env,
+    )
+    assert result.success, [
+        f"{r.node.name}: {r.message}"
+        for r in result.result
+        if str(r.status) not in ("success", "pass")
+    ]
 
     with psycopg.connect(warehouse_url) as conn, conn.cursor() as cur:
         cur.execute("select * from marts.fct_agreement_by_order_weekly")
@@ -222,7 +313,10 @@ def test_the_order_mart_equals_an_independent_computation(warehouse_url, tmp_pat
         tolerance = 1e-6 if "_ci_" in column else TOL  # the SQL's t quantile past df 30 is a series
         assert np.allclose(a[~np.isnan(a)], b[~np.isnan(b)], atol=tolerance, rtol=0), column
     golden = got.xs("golden_expected", level="reference")
-    assert golden.loc["judge-a", "position_bias_rate_decisive_flips"] > golden.loc["judge-b", "position_bias_rate_decisive_flips"]
+    assert (
+        golden.loc["judge-a", "position_bias_rate_decisive_flips"]
+        > golden.loc["judge-b", "position_bias_rate_decisive_flips"]
+    )
     assert (got.xs("human_majority", level="reference")["n_items_without_human_majority"] > 0).all()
 
 
@@ -231,8 +325,12 @@ def test_the_order_mart_equals_an_independent_computation(warehouse_url, tmp_pat
 
 def test_the_clustered_interval_covers_where_the_naive_one_does_not(warehouse_url, tmp_path):
     env = dbt_env(url=warehouse_url, config=Config(), target_path=tmp_path / "target")
-    assert run_dbt(["--quiet", "compile", "--select", "fct_agreement_by_order_weekly"], env=env).success
-    compiled = next(Path(tmp_path / "target" / "compiled").rglob("fct_agreement_by_order_weekly.sql")).read_text()
+    assert run_dbt(
+        ["--quiet", "compile", "--select", "fct_agreement_by_order_weekly"], env=env
+    ).success
+    compiled = next(
+        Path(tmp_path / "target" / "compiled").rglob("fct_agreement_by_order_weekly.sql")
+    ).read_text()
     rng = np.random.default_rng(2026)
     bias, replicates = 0.2, 1000
     with psycopg.connect(warehouse_url) as conn:
@@ -252,8 +350,20 @@ def test_the_clustered_interval_covers_where_the_naive_one_does_not(warehouse_ur
             for replicate in range(replicates):
                 judged = pairwise_judgments(rng, n_items=80, trials=3, bias=bias)
                 for row in judged.itertuples():
-                    copy.write_row((f"{replicate}-{row.item}", uuid.uuid4(), WEEK.date(), f"sim-{replicate}",
-                                    row.order, row.trial, WEEK, row.label, "golden_expected", row.truth))
+                    copy.write_row(
+                        (
+                            f"{replicate}-{row.item}",
+                            uuid.uuid4(),
+                            WEEK.date(),
+                            f"sim-{replicate}",
+                            row.order,
+                            row.trial,
+                            WEEK,
+                            row.label,
+                            "golden_expected",
+                            row.truth,
+                        )
+                    )
         conn.commit()
     with psycopg.connect(warehouse_url) as conn, conn.cursor() as cur:
         cur.execute(f"select * from ({compiled}) as mart")
@@ -261,13 +371,24 @@ def test_the_clustered_interval_covers_where_the_naive_one_does_not(warehouse_ur
     assert len(mart) == replicates
     truth = true_agreement(bias)
     for scope in ("first_order", "all_orders"):
-        low, high = mart[f"{scope}_agreement_ci_low"].astype(float), mart[f"{scope}_agreement_ci_high"].astype(float)
+        low, high = (
+            mart[f"{scope}_agreement_ci_low"].astype(float),
+            mart[f"{scope}_agreement_ci_high"].astype(float),
+        )
         clustered = ((low <= truth) & (truth <= high)).mean()
-        naive_bounds = [wilson(int(a), int(n)) for a, n in zip(mart[f"{scope}_n_agree"], mart[f"{scope}_n_judgments"], strict=True)]
+        naive_bounds = [
+            wilson(int(a), int(n))
+            for a, n in zip(mart[f"{scope}_n_agree"], mart[f"{scope}_n_judgments"], strict=True)
+        ]
         naive = np.mean([lo <= truth <= hi for lo, hi in naive_bounds])
-        kappa_low, kappa_high = mart[f"{scope}_kappa_ci_low"].astype(float), mart[f"{scope}_kappa_ci_high"].astype(float)
+        kappa_low, kappa_high = (
+            mart[f"{scope}_kappa_ci_low"].astype(float),
+            mart[f"{scope}_kappa_ci_high"].astype(float),
+        )
         kappa = ((kappa_low <= true_kappa(bias)) & (true_kappa(bias) <= kappa_high)).mean()
-        print(f"{scope}: clustered coverage {clustered:.3f}, naive Wilson {naive:.3f}, kappa {kappa:.3f}")
+        print(
+            f"{scope}: clustered coverage {clustered:.3f}, naive Wilson {naive:.3f}, kappa {kappa:.3f}"
+        )
         assert 0.93 <= clustered <= 0.97
         assert naive < clustered - 0.02
         assert 0.93 <= kappa <= 0.97

@@ -51,7 +51,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
     def visit(module: str, path: list[str]) -> list[str] | None:
         if module in path:
-            return [*path[path.index(module):], module]
+            return [*path[path.index(module) :], module]
         if module in done:
             return None
         for target in sorted(graph[module]):
@@ -67,10 +67,13 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def _web_graph() -> dict[str, set[str]]:
-    modules = {f"evals.web.{path.stem}": path for path in WEB.glob("*.py")
-               if path.stem != "__init__"}
-    return {name: _imported_modules(path, "evals.web") & modules.keys()
-            for name, path in modules.items()}
+    modules = {
+        f"evals.web.{path.stem}": path for path in WEB.glob("*.py") if path.stem != "__init__"
+    }
+    return {
+        name: _imported_modules(path, "evals.web") & modules.keys()
+        for name, path in modules.items()
+    }
 
 
 def test_the_cycle_finder_names_a_cycle_and_accepts_a_tree():
@@ -80,8 +83,12 @@ def test_the_cycle_finder_names_a_cycle_and_accepts_a_tree():
 
 def test_the_web_package_imports_one_way():
     graph = _web_graph()
-    assert graph["evals.web.app"] >= {"evals.web.alerts", "evals.web.login",
-                                      "evals.web.overview", "evals.web.runs"}
+    assert graph["evals.web.app"] >= {
+        "evals.web.alerts",
+        "evals.web.login",
+        "evals.web.overview",
+        "evals.web.runs",
+    }
     assert graph["evals.web.deps"] == {"evals.web.db", "evals.web.render", "evals.web.security"}
     assert _cycle(graph) is None
 
@@ -98,28 +105,41 @@ def _raw_table_writes() -> set[tuple[str, str]]:
         for path in (REPO_ROOT / package).rglob("*"):
             if path.suffix not in {".py", ".sql"} or MIGRATIONS in path.parents:
                 continue
-            found.update((match.group(1).lower(), _module(path))
-                         for match in _WRITE.finditer(path.read_text()))
+            found.update(
+                (match.group(1).lower(), _module(path))
+                for match in _WRITE.finditer(path.read_text())
+            )
     return found
 
 
 def test_the_write_finder_sees_each_kind_of_write_and_skips_reads_and_grants():
-    text = ("insert into raw.alerts (a) values (1); UPDATE raw.eval_runs set x = 1;"
-            " delete from human_reviews; copy raw.golden_items (a) from stdin;"
-            " select * from raw.gate_decisions for update of d skip locked;"
-            " grant update (acknowledged_at) on raw.alerts to web")
+    text = (
+        "insert into raw.alerts (a) values (1); UPDATE raw.eval_runs set x = 1;"
+        " delete from human_reviews; copy raw.golden_items (a) from stdin;"
+        " select * from raw.gate_decisions for update of d skip locked;"
+        " grant update (acknowledged_at) on raw.alerts to web"
+    )
     assert [match.group(1) for match in _WRITE.finditer(text)] == [
-        "alerts", "eval_runs", "human_reviews", "golden_items"]
+        "alerts",
+        "eval_runs",
+        "human_reviews",
+        "golden_items",
+    ]
 
 
 def test_every_raw_table_of_the_migrations_has_a_declared_owner():
-    created = {match.group(1) for path in MIGRATIONS.rglob("*.py")
-               for match in re.finditer(r"create table raw\.(\w+)", path.read_text())}
+    created = {
+        match.group(1)
+        for path in MIGRATIONS.rglob("*.py")
+        for match in re.finditer(r"create table raw\.(\w+)", path.read_text())
+    }
     assert created == set(RAW_TABLE_OWNERS)
 
 
 def test_each_raw_table_is_written_by_its_owner_alone():
     writes = _raw_table_writes()
     assert {table for table, _ in writes} == set(RAW_TABLE_OWNERS)  # every owner found writing
-    assert sorted((table, module) for table, module in writes
-                  if module != RAW_TABLE_OWNERS[table]) == []
+    assert (
+        sorted((table, module) for table, module in writes if module != RAW_TABLE_OWNERS[table])
+        == []
+    )

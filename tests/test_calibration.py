@@ -36,8 +36,12 @@ START = date(2025, 1, 6)
 # (`evalhouse demo`: 600 submissions a day, a 0.85 funnel, tutor-small grading at 0.82 accuracy);
 # test_demo_calibration.py asserts that the replay still gives these.
 DEMO_STAGES = {
-    "variables": (144, 0.47), "conditionals": (118, 0.41), "loops": (106, 0.43),
-    "functions": (89, 0.37), "data-structures": (73, 0.40), "files-errors": (61, 0.45),
+    "variables": (144, 0.47),
+    "conditionals": (118, 0.41),
+    "loops": (106, 0.43),
+    "functions": (89, 0.37),
+    "data-structures": (73, 0.40),
+    "files-errors": (61, 0.45),
 }
 # Human reviews of production calls: ~240 runs with a consensus a week, the grader agreeing ~78 %.
 DEMO_REVIEWS_PER_WEEK, DEMO_AGREEMENT = 240, 0.78
@@ -45,9 +49,12 @@ DEMO_REVIEWS_PER_WEEK, DEMO_AGREEMENT = 240, 0.78
 # calls a night: production grading, the reference judge's sample re-grades (20 per stage), the
 # golden runs (87 intro-python items graded, 59 general-qa questions answered and judged).
 SPIKE_SERIES = {
-    "production tutor-small grader": 600, "production_sample judge judge": 120,
-    "golden tutor-small grader": 87, "golden tutor-large grader": 87,
-    "golden tutor-small candidate": 59, "golden tutor-large candidate": 59,
+    "production tutor-small grader": 600,
+    "production_sample judge judge": 120,
+    "golden tutor-small grader": 87,
+    "golden tutor-large grader": 87,
+    "golden tutor-small candidate": 59,
+    "golden tutor-large candidate": 59,
     "golden judge judge": 118,
 }
 LATENCY_MEDIAN_MS, LATENCY_SIGMA = 900.0, 0.35  # the simulator's defaults (evals.config)
@@ -95,13 +102,19 @@ def test_a_band_finding_is_as_severe_as_its_evidence_whichever_side_it_is_on() -
 # --- stage shift ------------------------------------------------------------------------------
 
 
-def _demo_days(trials: int, days: int, rng: np.random.Generator,
-               shift: dict[str, tuple[float, int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _demo_days(
+    trials: int,
+    days: int,
+    rng: np.random.Generator,
+    shift: dict[str, tuple[float, int]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Rows and passes [trial, stage, day] at the demo's volumes; the day's traffic varies by
     ±15 % for all stages at once, as in evals.traffic. `shift`: stage → (points, from day)."""
     volume = np.array([v for v, _ in DEMO_STAGES.values()], dtype=float)
-    rate = np.broadcast_to(np.array([r for _, r in DEMO_STAGES.values()])[None, :, None],
-                           (trials, len(DEMO_STAGES), days)).copy()
+    rate = np.broadcast_to(
+        np.array([r for _, r in DEMO_STAGES.values()])[None, :, None],
+        (trials, len(DEMO_STAGES), days),
+    ).copy()
     for stage, (points, first) in (shift or {}).items():
         rate[:, list(DEMO_STAGES).index(stage), first:] += points
     factor = rng.uniform(0.85, 1.15, size=(trials, 1, days))
@@ -134,8 +147,9 @@ def shift_false_alerts(trials: int, seed: int, nights: int = 30) -> tuple[float,
 def shift_power(stage: str, points: float, nights: int, trials: int, seed: int) -> float:
     """Share of trials where `stage`, moved by `points`, alarmed within `nights` nights."""
     warm_up = DRIFT.baseline_days + DRIFT.max_window_days
-    n, x = _demo_days(trials, warm_up + nights, np.random.default_rng(seed),
-                      shift={stage: (points, warm_up)})
+    n, x = _demo_days(
+        trials, warm_up + nights, np.random.default_rng(seed), shift={stage: (points, warm_up)}
+    )
     row = list(DEMO_STAGES).index(stage)
     caught = np.zeros(trials, dtype=bool)
     for night in range(warm_up, warm_up + nights):
@@ -149,22 +163,35 @@ def shift_power(stage: str, points: float, nights: int, trials: int, seed: int) 
 def band_alarm_probability(stage: str, rows: int, rate: float) -> float:
     """P(the band detector flags `stage` | a pooled window of `rows` at true `rate`), summed
     exactly over every count the window can hold, the other demo stages watched too."""
-    others = {SeriesKey(name): DailyCounts(START, np.zeros(1, np.int64), np.zeros(1, np.int64))
-              for name in DEMO_STAGES if name != stage}
+    others = {
+        SeriesKey(name): DailyCounts(START, np.zeros(1, np.int64), np.zeros(1, np.int64))
+        for name in DEMO_STAGES
+        if name != stage
+    }
     counts = np.arange(rows + 1)
-    flagged = np.array([
-        bool(detect_band_violations(
-            {**others, SeriesKey(stage): DailyCounts(START, np.array([rows]), np.array([x]))},
-            DRIFT))
-        for x in counts
-    ])
+    flagged = np.array(
+        [
+            bool(
+                detect_band_violations(
+                    {
+                        **others,
+                        SeriesKey(stage): DailyCounts(START, np.array([rows]), np.array([x])),
+                    },
+                    DRIFT,
+                )
+            )
+            for x in counts
+        ]
+    )
     return float(_sp.binom.pmf(counts, rows, rate)[flagged].sum())
 
 
 def band_false_alerts() -> float:
     """Expected band findings per quiet night over the demo's six stages (7-day windows)."""
-    return sum(band_alarm_probability(stage, volume * DRIFT.band_window_days, rate)
-               for stage, (volume, rate) in DEMO_STAGES.items())
+    return sum(
+        band_alarm_probability(stage, volume * DRIFT.band_window_days, rate)
+        for stage, (volume, rate) in DEMO_STAGES.items()
+    )
 
 
 # --- agreement: simulated through the detector -------------------------------------------------
@@ -189,8 +216,9 @@ def agreement_findings(trials: int, seed: int, last_week: float = DEMO_AGREEMENT
     fired = {"agreement_below_threshold": 0, "agreement_drop": 0}
     for trial in range(trials):
         series = _weekly(list(zip(rows[trial], agree[trial], strict=True)))
-        for finding in detect_agreement_drift(series, DRIFT, subject="judge=tutor-small",
-                                              as_of=START + timedelta(days=21)):
+        for finding in detect_agreement_drift(
+            series, DRIFT, subject="judge=tutor-small", as_of=START + timedelta(days=21)
+        ):
             fired[finding.kind] += 1
     return {kind: count / trials for kind, count in fired.items()}
 
@@ -198,13 +226,16 @@ def agreement_findings(trials: int, seed: int, last_week: float = DEMO_AGREEMENT
 # --- spikes: simulated through the detector ----------------------------------------------------
 
 
-def _latency_p95(rng: np.random.Generator, calls: int, nights: int, scale: float = 1.0) -> np.ndarray:
+def _latency_p95(
+    rng: np.random.Generator, calls: int, nights: int, scale: float = 1.0
+) -> np.ndarray:
     draws = LATENCY_MEDIAN_MS * np.exp(LATENCY_SIGMA * rng.standard_normal((nights, calls)))
     return np.percentile(draws * scale, 95, axis=1)
 
 
-def _cost_per_call(rng: np.random.Generator, calls: int, nights: int, scale: float = 1.0,
-                   golden: bool = False) -> np.ndarray:
+def _cost_per_call(
+    rng: np.random.Generator, calls: int, nights: int, scale: float = 1.0, golden: bool = False
+) -> np.ndarray:
     """A golden series grades the same items every night: its cost per call does not move."""
     if golden:
         return np.full(nights, COST_PER_CALL_USD * scale)
@@ -223,14 +254,21 @@ def spike_findings(kind: str, trials: int, seed: int, scale: float = 1.0) -> tup
         for position, (name, calls) in enumerate(SPIKE_SERIES.items()):
             last = scale if position == 0 else 1.0
             if kind == "latency_spike":
-                values = np.append(_latency_p95(rng, calls, len(days) - 1),
-                                   _latency_p95(rng, calls, 1, last))
+                values = np.append(
+                    _latency_p95(rng, calls, len(days) - 1), _latency_p95(rng, calls, 1, last)
+                )
             else:
                 golden = name.startswith("golden")
-                values = np.append(_cost_per_call(rng, calls, len(days) - 1, golden=golden),
-                                   _cost_per_call(rng, calls, 1, last, golden=golden))
-            findings = detector(dict(zip(days, values, strict=True)), DRIFT, subject=name,
-                                series_watched=len(SPIKE_SERIES))
+                values = np.append(
+                    _cost_per_call(rng, calls, len(days) - 1, golden=golden),
+                    _cost_per_call(rng, calls, 1, last, golden=golden),
+                )
+            findings = detector(
+                dict(zip(days, values, strict=True)),
+                DRIFT,
+                subject=name,
+                series_watched=len(SPIKE_SERIES),
+            )
             found += len(findings)
             first += len(findings) if position == 0 else 0
     return first / trials, found / trials
@@ -247,25 +285,41 @@ def measured_rates(scale: int) -> list[Rate]:
     agreement = agreement_findings(trials=2000 * scale, seed=2)
     return [
         Rate("pass_rate_shift", opened, DRIFT.nightly_false_alarm_rate),
-        Rate("pass_rate_too_easy + pass_rate_stalling", band_false_alerts(),
-             DRIFT.band_false_alarm_rate),
-        Rate("agreement_below_threshold + agreement_drop", sum(agreement.values()) / 7,
-             DRIFT.agreement_false_alarm_rate),
-        Rate("cost_spike", spike_findings("cost_spike", 300 * scale, seed=3)[1],
-             DRIFT.spike_false_alarm_rate),
-        Rate("latency_spike", spike_findings("latency_spike", 300 * scale, seed=4)[1],
-             DRIFT.spike_false_alarm_rate),
+        Rate(
+            "pass_rate_too_easy + pass_rate_stalling",
+            band_false_alerts(),
+            DRIFT.band_false_alarm_rate,
+        ),
+        Rate(
+            "agreement_below_threshold + agreement_drop",
+            sum(agreement.values()) / 7,
+            DRIFT.agreement_false_alarm_rate,
+        ),
+        Rate(
+            "cost_spike",
+            spike_findings("cost_spike", 300 * scale, seed=3)[1],
+            DRIFT.spike_false_alarm_rate,
+        ),
+        Rate(
+            "latency_spike",
+            spike_findings("latency_spike", 300 * scale, seed=4)[1],
+            DRIFT.spike_false_alarm_rate,
+        ),
     ]
 
 
 def _assert_budget(rates: list[Rate]) -> None:
     for rate in rates:
-        print(f"\n{rate.kind}: {rate.per_night:.2e} false alerts per quiet night "
-              f"(budget {rate.budget})")
+        print(
+            f"\n{rate.kind}: {rate.per_night:.2e} false alerts per quiet night "
+            f"(budget {rate.budget})"
+        )
         assert rate.per_night <= rate.budget, rate
     total = sum(rate.per_night for rate in rates) + GOLDEN_DOCUMENTED
-    print(f"\nall kinds with golden regression ({GOLDEN_DOCUMENTED}): {total:.5f} per night, "
-          f"one false alert per {1 / total:.0f} quiet nights")
+    print(
+        f"\nall kinds with golden regression ({GOLDEN_DOCUMENTED}): {total:.5f} per night, "
+        f"one false alert per {1 / total:.0f} quiet nights"
+    )
     assert total <= ONE_PER_30_NIGHTS
 
 
@@ -287,7 +341,8 @@ def test_bands_hold_their_budget_even_with_every_stage_sitting_on_its_bound() ->
     bound = DRIFT.default_band.stalling_below
     for volume in (61, 144):
         worst = len(DEMO_STAGES) * band_alarm_probability(
-            "files-errors", volume * DRIFT.band_window_days, bound)
+            "files-errors", volume * DRIFT.band_window_days, bound
+        )
         print(f"\nband findings per night, six stages on the bound at {volume}/day: {worst:.5f}")
         assert worst <= DRIFT.band_false_alarm_rate
 
@@ -298,8 +353,10 @@ def test_a_stage_ten_points_under_its_stalling_bound_is_found_on_a_full_window()
     bound = DRIFT.default_band.stalling_below
     power = {
         (stage, points): band_alarm_probability(
-            stage, DEMO_STAGES[stage][0] * DRIFT.band_window_days, bound - points)
-        for stage in ("files-errors", "variables") for points in (0.10, 0.15)
+            stage, DEMO_STAGES[stage][0] * DRIFT.band_window_days, bound - points
+        )
+        for stage in ("files-errors", "variables")
+        for points in (0.10, 0.15)
     }
     print(f"\nstalling stage found on a 7-night window: {power}")
     assert power[("files-errors", 0.10)] >= 0.80
@@ -311,12 +368,13 @@ def test_the_demos_drift_is_caught_within_three_nights_and_ten_points_within_a_w
     """Measured (1,000 trials): the demo's drift (+0.4 of loops' fails, ≈ +23 points) within
     1 / 2 / 3 nights 0.21 / 0.89 / 1.000 (the window pools ~4 nights at 106 rows a day); a
     10-point drop within 7 nights 0.97 (variables, 144/day) … 0.76 (files-errors, 61/day)."""
-    demo = shift_power("loops", 0.4 * (1 - DEMO_STAGES["loops"][1]), nights=3, trials=1000,
-                       seed=5)
+    demo = shift_power("loops", 0.4 * (1 - DEMO_STAGES["loops"][1]), nights=3, trials=1000, seed=5)
     largest = shift_power("variables", -0.10, nights=7, trials=1000, seed=6)
     smallest = shift_power("files-errors", -0.10, nights=7, trials=1000, seed=6)
-    print(f"\nshift power: demo drift within 3 nights {demo:.3f}; −10 points within 7 nights: "
-          f"variables {largest:.3f}, files-errors {smallest:.3f}")
+    print(
+        f"\nshift power: demo drift within 3 nights {demo:.3f}; −10 points within 7 nights: "
+        f"variables {largest:.3f}, files-errors {smallest:.3f}"
+    )
     assert demo >= 0.99
     assert largest >= 0.95
     assert smallest >= 0.74
@@ -343,8 +401,12 @@ def demo_false_alerts_predicted(trials: int, seed: int, days: int = 14) -> float
     measurable false-alert rate; the others measure 0 above), the demo's drift on loops from
     night 11 counted as true."""
     drift_from = 10
-    n, x = _demo_days(trials, days, np.random.default_rng(seed),
-                      shift={"loops": (0.4 * (1 - DEMO_STAGES["loops"][1]), drift_from)})
+    n, x = _demo_days(
+        trials,
+        days,
+        np.random.default_rng(seed),
+        shift={"loops": (0.4 * (1 - DEMO_STAGES["loops"][1]), drift_from)},
+    )
     loops = list(DEMO_STAGES).index("loops")
     previous = np.zeros(n.shape[:2], dtype=bool)
     false = 0
@@ -363,8 +425,13 @@ def thin_latency_findings(nights: int, seed: int) -> float:
     rng = np.random.default_rng(seed)
     days = [START + timedelta(days=i) for i in range(DRIFT.baseline_days + 1)]
     found = sum(
-        len(detect_latency_spike(dict(zip(days, _latency_p95(rng, 10, len(days)), strict=True)),
-                                 DRIFT, subject="thin"))
+        len(
+            detect_latency_spike(
+                dict(zip(days, _latency_p95(rng, 10, len(days)), strict=True)),
+                DRIFT,
+                subject="thin",
+            )
+        )
         for _ in range(nights)
     )
     print(f"\nthin latency series (10 calls a night): {found / nights:.4f} per quiet night")

@@ -30,43 +30,75 @@ API_KEY = "sk-test-abcdefghijklmnopqrstuvwxyz0123"
 
 def _rows(url: str, where: str = "true", args: tuple = ()) -> list[dict]:
     with psycopg.connect(url) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        return cur.execute(f"select * from raw.eval_runs where {where} order by started_at", args).fetchall()
+        return cur.execute(
+            f"select * from raw.eval_runs where {where} order by started_at", args
+        ).fetchall()
 
 
 @pytest.fixture
 def started_capture(tmp_path: Path, warehouse_url: str):
-    config = Config(capture=CaptureConfig(flush_interval_s=0.05, redact_patterns=[r"learner-secret-\d+"]))
+    config = Config(
+        capture=CaptureConfig(flush_interval_s=0.05, redact_patterns=[r"learner-secret-\d+"])
+    )
     writer = capture.start(config, parse_verdict=False)
     yield writer
     capture.shutdown()
 
 
 def test_the_callback_writes_one_faithful_row_per_litellm_call_including_failures(
-    fake_openai, started_capture, warehouse_url  # noqa: F811
+    fake_openai,
+    started_capture,
+    warehouse_url,
 ):
     import litellm
 
     capture.install()
     fake_openai.script("please-fail", ["server_error"])
-    tags = {"touchpoint": "exercise-feedback", "subject_id": "learner-1", "stage": "loops",
-            "suite": "intro-python", "prompt_name": "rubric_grader", "prompt_version": "abc123",
-            "expected_verdict": "fail"}
-    messages = [{"role": "system", "content": "Grade it. Ünïcødé ✓ '; drop table x; --"},
-                {"role": "user", "content": "print('hi')"}]
+    tags = {
+        "touchpoint": "exercise-feedback",
+        "subject_id": "learner-1",
+        "stage": "loops",
+        "suite": "intro-python",
+        "prompt_name": "rubric_grader",
+        "prompt_version": "abc123",
+        "expected_verdict": "fail",
+    }
+    messages = [
+        {"role": "system", "content": "Grade it. Ünïcødé ✓ '; drop table x; --"},
+        {"role": "user", "content": "print('hi')"},
+    ]
     common = dict(api_base=fake_openai.api_base, api_key=API_KEY, max_retries=0)
-    litellm.completion(model="openai/tutor", messages=messages, temperature=0.2, max_tokens=300,
-                       metadata={"evalhouse": tags}, **common)
+    litellm.completion(
+        model="openai/tutor",
+        messages=messages,
+        temperature=0.2,
+        max_tokens=300,
+        metadata={"evalhouse": tags},
+        **common,
+    )
     with pytest.raises(litellm.InternalServerError):
-        litellm.completion(model="openai/tutor", messages=[{"role": "user", "content": "please-fail"}],
-                           metadata={"evalhouse": {**tags, "subject_id": "learner-2"}}, **common)
+        litellm.completion(
+            model="openai/tutor",
+            messages=[{"role": "user", "content": "please-fail"}],
+            metadata={"evalhouse": {**tags, "subject_id": "learner-2"}},
+            **common,
+        )
 
     async def async_calls():
-        await litellm.acompletion(model="openai/tutor", messages=messages,
-                                  metadata={"evalhouse": {**tags, "subject_id": "learner-3"}}, **common)
+        await litellm.acompletion(
+            model="openai/tutor",
+            messages=messages,
+            metadata={"evalhouse": {**tags, "subject_id": "learner-3"}},
+            **common,
+        )
         fake_openai.script("async-fail", ["rate_limit"])
         with pytest.raises(litellm.RateLimitError):
-            await litellm.acompletion(model="openai/tutor", messages=[{"role": "user", "content": "async-fail"}],
-                                      metadata={"evalhouse": {**tags, "subject_id": "learner-4"}}, **common)
+            await litellm.acompletion(
+                model="openai/tutor",
+                messages=[{"role": "user", "content": "async-fail"}],
+                metadata={"evalhouse": {**tags, "subject_id": "learner-4"}},
+                **common,
+            )
         await asyncio.sleep(0.2)  # LiteLLM logs from tasks of its own: let them run on this loop
         await litellm.close_litellm_async_clients()
 
@@ -80,7 +112,12 @@ def test_the_callback_writes_one_faithful_row_per_litellm_call_including_failure
 
     all_rows = _rows(warehouse_url)
     rows = {row["subject_id"]: row for row in all_rows}
-    assert len(all_rows) == 4 and sorted(rows) == ["learner-1", "learner-2", "learner-3", "learner-4"]
+    assert len(all_rows) == 4 and sorted(rows) == [
+        "learner-1",
+        "learner-2",
+        "learner-3",
+        "learner-4",
+    ]
     ok = rows["learner-1"]
     assert ok["messages"] == messages
     assert ok["params"] == {"temperature": 0.2, "max_tokens": 300}
@@ -88,7 +125,11 @@ def test_the_callback_writes_one_faithful_row_per_litellm_call_including_failure
     assert ok["status"] == "ok" and ok["source"] == "production" and ok["role"] == "grader"
     assert ok["model"] == "openai/tutor" and ok["response_model"].startswith("tutor")
     assert ok["provider"] == "openai"
-    assert (ok["stage"], ok["suite"], ok["touchpoint"]) == ("loops", "intro-python", "exercise-feedback")
+    assert (ok["stage"], ok["suite"], ok["touchpoint"]) == (
+        "loops",
+        "intro-python",
+        "exercise-feedback",
+    )
     assert (ok["prompt_name"], ok["prompt_version"]) == ("rubric_grader", "abc123")
     assert ok["expected_verdict"] is None  # truth handed to a provider is not production data
     # the fake server counts a token per 4 characters (of the messages, of the reply), plus one
@@ -99,19 +140,34 @@ def test_the_callback_writes_one_faithful_row_per_litellm_call_including_failure
     assert failed["status"] == "error" and failed["error_class"] == "InternalServerError"
     assert failed["output_text"] is None
     assert rows["learner-3"]["status"] == "ok" and rows["learner-3"]["messages"] == messages
-    assert (rows["learner-4"]["status"], rows["learner-4"]["error_class"]) == ("error", "RateLimitError")
+    assert (rows["learner-4"]["status"], rows["learner-4"]["error_class"]) == (
+        "error",
+        "RateLimitError",
+    )
     for row in rows.values():
         assert API_KEY not in json.dumps(row, default=str)
         assert "authorization" not in json.dumps(row["params"]).lower()
 
 
-def test_capture_and_capturing_record_explicit_calls_and_their_errors(started_capture, warehouse_url):
-    run_id = capture.capture(model="rules-v2", stage="loops", subject_id="u1", output_text="ok",
-                             verdict="pass", passed=True, latency_ms=3.5)
+def test_capture_and_capturing_record_explicit_calls_and_their_errors(
+    started_capture, warehouse_url
+):
+    run_id = capture.capture(
+        model="rules-v2",
+        stage="loops",
+        subject_id="u1",
+        output_text="ok",
+        verdict="pass",
+        passed=True,
+        latency_ms=3.5,
+    )
     with capture.capturing(model="my-model", stage="functions") as call:
         call.messages = [{"role": "user", "content": "x"}]
         call.output_text = "fine"
-    with pytest.raises(TimeoutError), capture.capturing(model="my-model", stage="functions") as failing:
+    with (
+        pytest.raises(TimeoutError),
+        capture.capturing(model="my-model", stage="functions") as failing,
+    ):
         raise TimeoutError("the grader took too long")
     assert capture.flush(10)
     rows = {row["run_id"]: row for row in _rows(warehouse_url)}
@@ -142,13 +198,24 @@ CHILD_RUN = uuid.UUID("00000000-0000-4000-8000-00000000c41d")
 
 
 def test_redaction_runs_before_a_row_leaves_the_process(tmp_path: Path, warehouse_url: str):
-    preparer = RowPreparer([r"learner-secret-\d+"], redact=lambda text: text.replace("alice@example.org", "<email>"))
+    preparer = RowPreparer(
+        [r"learner-secret-\d+"], redact=lambda text: text.replace("alice@example.org", "<email>")
+    )
     writer = CaptureWriter(Spool(tmp_path / "spool"), prepare=preparer, flush_interval_s=0.05)
     record = RunRecord(
-        idempotency_key="k1", source="production", role="grader", model="m", started_at=_now(),
-        status="error", submission="mail alice@example.org, id learner-secret-42",
+        idempotency_key="k1",
+        source="production",
+        role="grader",
+        model="m",
+        started_at=_now(),
+        status="error",
+        submission="mail alice@example.org, id learner-secret-42",
         messages=[{"role": "user", "content": f"my key is {API_KEY}"}],
-        params={"temperature": 0, "api_key": API_KEY, "extra_headers": {"Authorization": "Bearer x"}},
+        params={
+            "temperature": 0,
+            "api_key": API_KEY,
+            "extra_headers": {"Authorization": "Bearer x"},
+        },
         error_message=f"401 from https://api.example.test/v1?key={API_KEY}",
     )
     writer.submit(record)
@@ -167,8 +234,16 @@ def _now():
 
 
 def _record(i: int, **extra) -> RunRecord:
-    return RunRecord(idempotency_key=f"key-{i}", source="production", role="grader", model="m",
-                     started_at=_now(), status="ok", item_id=str(i), **extra)
+    return RunRecord(
+        idempotency_key=f"key-{i}",
+        source="production",
+        role="grader",
+        model="m",
+        started_at=_now(),
+        status="ok",
+        item_id=str(i),
+        **extra,
+    )
 
 
 def test_rows_wait_in_the_spool_while_the_warehouse_is_down_and_land_exactly_once(
@@ -181,7 +256,9 @@ def test_rows_wait_in_the_spool_while_the_warehouse_is_down_and_land_exactly_onc
             return warehouse_url
         return f"postgresql://postgres@/nowhere?host={tmp_path}&port=1"
 
-    writer = CaptureWriter(Spool(tmp_path / "spool"), url=url, flush_interval_s=0.05, retry_max_s=0.2)
+    writer = CaptureWriter(
+        Spool(tmp_path / "spool"), url=url, flush_interval_s=0.05, retry_max_s=0.2
+    )
     records = [_record(i) for i in range(120)]
     for record in records[:100]:
         writer.submit(record)
@@ -210,7 +287,9 @@ def test_rows_wait_in_the_spool_while_the_warehouse_is_down_and_land_exactly_onc
     assert (result.rows, result.inserted) == (120, 0)
 
 
-def test_rows_the_warehouse_refuses_are_set_aside_and_the_rest_commit(tmp_path: Path, warehouse_url: str):
+def test_rows_the_warehouse_refuses_are_set_aside_and_the_rest_commit(
+    tmp_path: Path, warehouse_url: str
+):
     writer = CaptureWriter(Spool(tmp_path / "spool"), flush_interval_s=0.05)
     good = [_record(i) for i in range(5)]
     bad = _record(99, latency_ms=-1.0)  # violates the latency check constraint
@@ -304,9 +383,16 @@ def test_every_acknowledged_row_lands_exactly_once_across_outage_kill_and_restar
     acked = tmp_path / "acked.txt"
     try:
         server.ensure_running()
-        subprocess.run([sys.executable, "-m", "evals.cli", "db", "migrate"], env=env, check=True,
-                       capture_output=True, cwd=tmp_path)
-        first = subprocess.Popen([sys.executable, str(app), str(acked), "100000"], env=env, cwd=tmp_path)
+        subprocess.run(
+            [sys.executable, "-m", "evals.cli", "db", "migrate"],
+            env=env,
+            check=True,
+            capture_output=True,
+            cwd=tmp_path,
+        )
+        first = subprocess.Popen(
+            [sys.executable, str(app), str(acked), "100000"], env=env, cwd=tmp_path
+        )
         _wait_for(lambda: len(_acked(acked)) >= 100)
         server.stop()  # the warehouse goes away mid-capture
         stopped_at = len(_acked(acked))
@@ -314,8 +400,14 @@ def test_every_acknowledged_row_lands_exactly_once_across_outage_kill_and_restar
         first.send_signal(signal.SIGKILL)  # the app dies with rows in the spool
         first.wait(10)
         server.ensure_running()
-        second = subprocess.run([sys.executable, str(app), str(acked), "50"], env=env, cwd=tmp_path,
-                                timeout=120, capture_output=True, text=True)
+        second = subprocess.run(
+            [sys.executable, str(app), str(acked), "50"],
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            capture_output=True,
+            text=True,
+        )
         assert second.returncode == 0, second.stderr
         ids = _acked(acked)
         rows = _rows(server.url(), "model = %s", ("app-model",))

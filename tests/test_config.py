@@ -18,8 +18,11 @@ def _check(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
     config.write_text(text)
     env = {**os.environ, "EVALHOUSE_CONFIG": str(config), "EVALHOUSE_HOME": str(tmp_path / "h")}
     return subprocess.run(
-        [sys.executable, "-m", "evals.cli", "config", "check"], capture_output=True, text=True,
-        env=env, timeout=60,
+        [sys.executable, "-m", "evals.cli", "config", "check"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
 
 
@@ -32,7 +35,10 @@ def test_the_shipped_config_is_valid() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("models:\n  m:\n    model: openai/x\n    concurency: 3\n", "models.m.concurency: unknown key"),
+        (
+            "models:\n  m:\n    model: openai/x\n    concurency: 3\n",
+            "models.m.concurency: unknown key",
+        ),
         ("drift:\n  baseline_days: fourteen\n", "drift.baseline_days"),
         ("alerts:\n  webhooks:\n    - name: ops\n", "alerts.webhooks.0"),
         ("default_model: ghost\n", "default_model: model 'ghost' is not defined"),
@@ -52,9 +58,11 @@ def test_a_bad_config_names_the_key_path_or_line_and_exits_2(
 
 def test_secrets_come_from_the_environment_not_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOME_PROVIDER_KEY", "sk-secret")
-    config = load_config(REPO_ROOT / "evalhouse.yaml").model(
-        "openai/gpt-4o-mini"
-    ).model_copy(update={"api_key_env": "SOME_PROVIDER_KEY"})
+    config = (
+        load_config(REPO_ROOT / "evalhouse.yaml")
+        .model("openai/gpt-4o-mini")
+        .model_copy(update={"api_key_env": "SOME_PROVIDER_KEY"})
+    )
     assert config.api_key() == "sk-secret"
     assert "sk-secret" not in config.model_dump_json()
 

@@ -37,9 +37,12 @@ def test_a_tcp_url_with_a_driver_suffix_and_password_is_understood():
 
 
 def test_dbt_env_carries_project_offline_flags_and_the_configured_bands(tmp_path):
-    config = Config(drift=DriftConfig(
-        baseline_days=7, stage_bands={"loops": StageBand(too_easy_above=0.9, stalling_below=0.2)}
-    ))
+    config = Config(
+        drift=DriftConfig(
+            baseline_days=7,
+            stage_bands={"loops": StageBand(too_easy_above=0.9, stalling_below=0.2)},
+        )
+    )
     env = dbt_env("postgresql://u@h/d", config, target_path=tmp_path)
     assert env["DBT_PROJECT_DIR"] == env["DBT_PROFILES_DIR"] == str(DBT_PROJECT_DIR)
     assert env["DBT_SEND_ANONYMOUS_USAGE_STATS"] == "false"
@@ -60,7 +63,11 @@ def test_evalhouse_dbt_passes_arguments_through_to_dbt_on_the_warehouse(warehous
     env = {**os.environ, "DBT_TARGET_PATH": str(tmp_path / "target"), "DBT_LOG_PATH": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-m", "evals.cli", "dbt", "debug", "--no-version-check"],
-        capture_output=True, text=True, env=env, timeout=300, cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=REPO_ROOT,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "All checks passed!" in result.stdout

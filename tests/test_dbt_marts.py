@@ -79,11 +79,19 @@ class RunLog:
         for _ in range(rng.choice([0] * 8 + [1, 2])):
             self.runs.append(
                 RunRecord(
-                    run_id=self.new_id(), idempotency_key=key, started_at=started,
+                    run_id=self.new_id(),
+                    idempotency_key=key,
+                    started_at=started,
                     status=rng.choice(["error", "timeout"]),
-                    error_class="RateLimitError", latency_ms=rng.uniform(50, 3000),
-                    input_tokens=rng.choice([None, 0]), cost_usd=rng.choice([None, 0.0]),
-                    **{k: v for k, v in fields.items() if k not in ("verdict", "passed", "score", "issue_tags")},
+                    error_class="RateLimitError",
+                    latency_ms=rng.uniform(50, 3000),
+                    input_tokens=rng.choice([None, 0]),
+                    cost_usd=rng.choice([None, 0.0]),
+                    **{
+                        k: v
+                        for k, v in fields.items()
+                        if k not in ("verdict", "passed", "score", "issue_tags")
+                    },
                 )
             )
             started += timedelta(seconds=2)
@@ -93,10 +101,15 @@ class RunLog:
         if status == "parse_error":
             fields = {**fields, "verdict": None, "passed": None, "score": None, "issue_tags": []}
         record = RunRecord(
-            run_id=self.new_id(), idempotency_key=key, started_at=started, status=status,
+            run_id=self.new_id(),
+            idempotency_key=key,
+            started_at=started,
+            status=status,
             latency_ms=None if rng.random() < 0.05 else rng.lognormvariate(6.5, 0.5),
-            input_tokens=rng.randrange(200, 2000), output_tokens=rng.randrange(10, 400),
-            cost_usd=rng.uniform(0, 0.01), **fields,
+            input_tokens=rng.randrange(200, 2000),
+            output_tokens=rng.randrange(10, 400),
+            cost_usd=rng.uniform(0, 0.01),
+            **fields,
         )
         self.runs.append(record)
         return record
@@ -108,7 +121,9 @@ class RunLog:
         if tags and rng.random() < 0.2:
             tags = [*tags, tags[0]]  # a model repeating a tag counts once
         return {
-            "verdict": verdict, "passed": verdict == "pass", "issue_tags": tags,
+            "verdict": verdict,
+            "passed": verdict == "pass",
+            "issue_tags": tags,
             "score": rng.choice([None, round(rng.uniform(0, 10), 2)]),
         }
 
@@ -128,7 +143,16 @@ def golden_items() -> list[tuple]:
         for i in range(count):
             expected = rng.choice(VERDICTS) if version == "v1" or i % 3 else "pass"
             category = None if i == 0 else f"c{i % 2}"
-            items.append(("intro-python", version, f"item-{i}", STAGES[i % 4], category, {"verdict": expected}))
+            items.append(
+                (
+                    "intro-python",
+                    version,
+                    f"item-{i}",
+                    STAGES[i % 4],
+                    category,
+                    {"verdict": expected},
+                )
+            )
     items += [("general-qa", "q1", f"q-{i}", None, "facts", {"answer": "42"}) for i in range(6)]
     return items
 
@@ -144,10 +168,16 @@ def first_log(log: RunLog, days: list[date]) -> None:
         if n % 3 == 0:
             _answer_suite_day(log, items, day)
         for i in range(3):
-            log.call(key_parts=("replay", day, i), day=day,
-                     source=log.rng.choice(["replay", "import"]), role="candidate",
-                     model="tutor-large", prompt_name="grader", prompt_version=prompt,
-                     **log.graded(None, 0))
+            log.call(
+                key_parts=("replay", day, i),
+                day=day,
+                source=log.rng.choice(["replay", "import"]),
+                role="candidate",
+                model="tutor-large",
+                prompt_name="grader",
+                prompt_version=prompt,
+                **log.graded(None, 0),
+            )
 
 
 def _golden_batch(log: RunLog, items: list[tuple], n: int, day: date, prompt: str) -> None:
@@ -157,8 +187,10 @@ def _golden_batch(log: RunLog, items: list[tuple], n: int, day: date, prompt: st
     batch = f"golden:{day}" if n != 6 else f"ci-{day}"
     suite_items = [i for i in items if i[0] == "intro-python" and i[1] == version]
     if n == 4:
-        suite_items = [("intro-python", "v0", f"item-{i}", "loops", "c1", {"verdict": "fail"})
-                       for i in range(3)]
+        suite_items = [
+            ("intro-python", "v0", f"item-{i}", "loops", "c1", {"verdict": "fail"})
+            for i in range(3)
+        ]
     for model, accuracy in (("tutor-small", 0.7), ("tutor-large", 0.9)):
         trials = 2 if model == "tutor-small" and n % 4 == 0 else 1
         for suite, sv, item_id, stage, category, expected in suite_items:
@@ -168,10 +200,20 @@ def _golden_batch(log: RunLog, items: list[tuple], n: int, day: date, prompt: st
                 source = "ci" if n == 6 else "golden"
                 ran = day + timedelta(days=BACKFILL_LAG) if n in BACKFILLED else day
                 candidate = log.call(
-                    key_parts=(batch, item_id, "candidate", model, prompt, trial), day=ran,
-                    source=source, role="candidate", model=model, suite=suite,
-                    suite_version=sv, item_id=item_id, stage=stage, category=category,
-                    prompt_name="grader", prompt_version=prompt, batch_id=batch, trial=trial,
+                    key_parts=(batch, item_id, "candidate", model, prompt, trial),
+                    day=ran,
+                    source=source,
+                    role="candidate",
+                    model=model,
+                    suite=suite,
+                    suite_version=sv,
+                    item_id=item_id,
+                    stage=stage,
+                    category=category,
+                    prompt_name="grader",
+                    prompt_version=prompt,
+                    batch_id=batch,
+                    trial=trial,
                     expected_verdict=expected["verdict"] if rng.random() > 0.05 else None,
                     **log.graded(expected["verdict"], accuracy),
                 )
@@ -185,11 +227,22 @@ def _reference_judge(log: RunLog, candidate: RunRecord, ran: date, expected: str
     for j_trial, position in enumerate(("original", "swapped")):
         log.call(
             key_parts=(candidate.batch_id, candidate.item_id, "judge", candidate.run_id, j_trial),
-            day=ran, source=candidate.source, role="judge", model="judge", suite=candidate.suite,
-            suite_version=candidate.suite_version, item_id=candidate.item_id,
-            stage=candidate.stage, category=candidate.category, prompt_name="judge",
-            prompt_version="jp1", batch_id=candidate.batch_id, parent_run_id=candidate.run_id,
-            trial=j_trial, attributes={"position": position}, expected_verdict=expected,
+            day=ran,
+            source=candidate.source,
+            role="judge",
+            model="judge",
+            suite=candidate.suite,
+            suite_version=candidate.suite_version,
+            item_id=candidate.item_id,
+            stage=candidate.stage,
+            category=candidate.category,
+            prompt_name="judge",
+            prompt_version="jp1",
+            batch_id=candidate.batch_id,
+            parent_run_id=candidate.run_id,
+            trial=j_trial,
+            attributes={"position": position},
+            expected_verdict=expected,
             **log.graded(expected, 0.85),
         )
 
@@ -204,10 +257,18 @@ def _production_day(log: RunLog, n: int, day: date, prompt: str) -> None:
         accuracy = 0.95 if easy else 0.6
         truth = "pass" if rng.random() < (0.9 if easy else 0.45) else rng.choice(VERDICTS[1:])
         prod = log.call(
-            key_parts=("prod", day, i), day=day, settle=rng.random() > 0.02,
-            source="production", role="candidate", model="tutor-small", stage=stage,
-            prompt_name="grader", prompt_version=prompt, touchpoint="hints",
-            item_id=None if i % 5 else f"p-{i}", **log.graded(truth, accuracy),
+            key_parts=("prod", day, i),
+            day=day,
+            settle=rng.random() > 0.02,
+            source="production",
+            role="candidate",
+            model="tutor-small",
+            stage=stage,
+            prompt_name="grader",
+            prompt_version=prompt,
+            touchpoint="hints",
+            item_id=None if i % 5 else f"p-{i}",
+            **log.graded(truth, accuracy),
         )
         if prod.status in ("ok", "parse_error") and rng.random() < 0.3:
             _production_sample(log, prod, stage, day, truth)
@@ -218,11 +279,19 @@ def _production_sample(log: RunLog, prod: RunRecord, stage: str, day: date, trut
     rng = log.rng
     for trial in range(rng.choice([1, 1, 2])):
         sample = log.call(
-            key_parts=("sample", prod.run_id, trial), day=day + timedelta(days=1),
-            source="production_sample", role="grader", model=rng.choice(["judge", "judge-b"]),
-            stage=stage, prompt_name="judge", prompt_version="jp1",
-            parent_run_id=prod.run_id, trial=trial, batch_id=f"sample:{day}",
-            sample_weight=rng.choice([1.0, 4.0, 8.0]), **log.graded(truth, 0.8),
+            key_parts=("sample", prod.run_id, trial),
+            day=day + timedelta(days=1),
+            source="production_sample",
+            role="grader",
+            model=rng.choice(["judge", "judge-b"]),
+            stage=stage,
+            prompt_name="judge",
+            prompt_version="jp1",
+            parent_run_id=prod.run_id,
+            trial=trial,
+            batch_id=f"sample:{day}",
+            sample_weight=rng.choice([1.0, 4.0, 8.0]),
+            **log.graded(truth, 0.8),
         )
         if rng.random() < 0.5:
             log.review(sample, rng.randint(1, 4), truth)
@@ -237,19 +306,40 @@ def _answer_suite_day(log: RunLog, items: list[tuple], day: date) -> None:
     rng = log.rng
     for suite, sv, item_id, _, category, _ in (i for i in items if i[0] == "general-qa"):
         answer = log.call(
-            key_parts=("qa", day, item_id), day=day, source="golden", role="candidate",
-            model="tutor-large", suite=suite, suite_version=sv, item_id=item_id,
-            category=category, prompt_name="answer", prompt_version="ap1",
-            batch_id=f"golden:{day}", expected_verdict="pass",
+            key_parts=("qa", day, item_id),
+            day=day,
+            source="golden",
+            role="candidate",
+            model="tutor-large",
+            suite=suite,
+            suite_version=sv,
+            item_id=item_id,
+            category=category,
+            prompt_name="answer",
+            prompt_version="ap1",
+            batch_id=f"golden:{day}",
+            expected_verdict="pass",
         )
         judged = rng.random() > 0.15
         for trial in range(2):
             log.call(
-                key_parts=("qa-judge", answer.run_id, trial), day=day, source="golden",
-                role="judge", model="judge", suite=suite, suite_version=sv, item_id=item_id,
-                category=category, prompt_name="judge", prompt_version="jp1",
-                parent_run_id=answer.run_id, trial=trial, batch_id=f"golden:{day}",
-                expected_verdict="pass", settle=judged, **log.graded("pass", 0.8),
+                key_parts=("qa-judge", answer.run_id, trial),
+                day=day,
+                source="golden",
+                role="judge",
+                model="judge",
+                suite=suite,
+                suite_version=sv,
+                item_id=item_id,
+                category=category,
+                prompt_name="judge",
+                prompt_version="jp1",
+                parent_run_id=answer.run_id,
+                trial=trial,
+                batch_id=f"golden:{day}",
+                expected_verdict="pass",
+                settle=judged,
+                **log.graded("pass", 0.8),
             )
 
 
@@ -267,7 +357,16 @@ def _load_reference_tables(conn) -> None:
     versions = {}
     for suite, version, item_id, stage, category, expected in golden_items():
         versions.setdefault((suite, version), []).append(
-            (suite, version, item_id, f"h-{item_id}", stage, category, json.dumps({}), json.dumps(expected))
+            (
+                suite,
+                version,
+                item_id,
+                f"h-{item_id}",
+                stage,
+                category,
+                json.dumps({}),
+                json.dumps(expected),
+            )
         )
     with conn.cursor() as cur:
         for (suite, version), rows in versions.items():
@@ -285,8 +384,12 @@ def _load_reference_tables(conn) -> None:
         cur.executemany(
             "insert into raw.prompt_versions (prompt_name, prompt_version, template, created_at)"
             " values (%s, %s, 't', %s)",
-            [("grader", "gp1", LOADED), ("grader", "gp2", LOADED), ("judge", "jp1", LOADED),
-             ("answer", "ap1", LOADED)],
+            [
+                ("grader", "gp1", LOADED),
+                ("grader", "gp2", LOADED),
+                ("judge", "jp1", LOADED),
+                ("answer", "ap1", LOADED),
+            ],
         )
         alert = cur.execute(
             "insert into raw.alerts (dedupe_key, kind, severity, subject, message, example_run_ids,"
@@ -301,22 +404,44 @@ def _load_reference_tables(conn) -> None:
         )
         cur.execute(
             "insert into raw.alert_deliveries (alert_id, webhook, attempts, delivered_at)"
-            " values (%s, 'slack', 1, %s), (%s, 'pager', 3, null)", (alert, LOADED, alert),
+            " values (%s, 'slack', 1, %s), (%s, 'pager', 3, null)",
+            (alert, LOADED, alert),
         )
-        summary = {"paired_items": 27, "baseline_accuracy": 0.7, "candidate_accuracy": 0.85,
-                   "delta": 0.15, "ci_low": -0.02, "ci_high": 0.31, "mcnemar_p": 0.07,
-                   "baseline_only": 2, "candidate_only": 6}
+        summary = {
+            "paired_items": 27,
+            "baseline_accuracy": 0.7,
+            "candidate_accuracy": 0.85,
+            "delta": 0.15,
+            "ci_low": -0.02,
+            "ci_high": 0.31,
+            "mcnemar_p": 0.07,
+            "baseline_only": 2,
+            "candidate_only": 6,
+        }
         cur.executemany(
             "insert into raw.gate_decisions (decision_id, suite, suite_version, baseline, candidate,"
             " decision, criteria, summary, decided_at) values (%s, 'intro-python', 'v2',"
             " 'tutor-small@gp1', 'tutor-large@gp2', %s, %s, %s, %s)",
             [
-                (uuid.UUID(int=10), "no-deploy", json.dumps([
-                    {"name": "accuracy", "status": "fail"},
-                    {"name": "regressions", "status": "insufficient"},
-                ]), json.dumps(summary), LOADED - timedelta(days=1)),
-                (uuid.UUID(int=11), "deploy", json.dumps([{"name": "accuracy", "status": "pass"}]),
-                 json.dumps(summary), LOADED),
+                (
+                    uuid.UUID(int=10),
+                    "no-deploy",
+                    json.dumps(
+                        [
+                            {"name": "accuracy", "status": "fail"},
+                            {"name": "regressions", "status": "insufficient"},
+                        ]
+                    ),
+                    json.dumps(summary),
+                    LOADED - timedelta(days=1),
+                ),
+                (
+                    uuid.UUID(int=11),
+                    "deploy",
+                    json.dumps([{"name": "accuracy", "status": "pass"}]),
+                    json.dumps(summary),
+                    LOADED,
+                ),
             ],
         )
     conn.commit()
@@ -351,13 +476,28 @@ def built(pg_server, tmp_path_factory):
     first_log(late, [DAYS[3]])
     retried = [r for r in earlier_runs if r.status in ("error", "timeout")][:5]
     retries = [
-        RunRecord(run_id=log.new_id(), idempotency_key=r.idempotency_key, source=r.source, role=r.role, model=r.model,
-                  started_at=r.started_at + timedelta(minutes=5), status="ok", stage=r.stage,
-                  prompt_name=r.prompt_name, prompt_version=r.prompt_version, suite=r.suite,
-                  suite_version=r.suite_version, item_id=r.item_id, verdict="pass", passed=True)
+        RunRecord(
+            run_id=log.new_id(),
+            idempotency_key=r.idempotency_key,
+            source=r.source,
+            role=r.role,
+            model=r.model,
+            started_at=r.started_at + timedelta(minutes=5),
+            status="ok",
+            stage=r.stage,
+            prompt_name=r.prompt_name,
+            prompt_version=r.prompt_version,
+            suite=r.suite,
+            suite_version=r.suite_version,
+            item_id=r.item_id,
+            verdict="pass",
+            passed=True,
+        )
         for r in retried
     ]
-    old_sample = next(r for r in earlier_runs if r.source == "production_sample" and r.status == "ok")
+    old_sample = next(
+        r for r in earlier_runs if r.source == "production_sample" and r.status == "ok"
+    )
     extra = RunLog(seed=11)
     extra.review(old_sample, 3, "fail", panel="late-panel")
     late_runs = late.runs[:60]
@@ -373,7 +513,9 @@ def built(pg_server, tmp_path_factory):
 def _frame(url: str, sql: str) -> pd.DataFrame:
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         cur.execute(sql)
-        frame = pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description], dtype=object)
+        frame = pd.DataFrame(
+            cur.fetchall(), columns=[c.name for c in cur.description], dtype=object
+        )
     return frame
 
 
@@ -391,20 +533,33 @@ def runs(built) -> pd.DataFrame:
     frame["ran_date"] = started.dt.date
     frame["run_date"] = [
         _evaluated_day(source, batch, ran)
-        for source, batch, ran in zip(frame["source"], frame["batch_id"], frame["ran_date"], strict=True)
+        for source, batch, ran in zip(
+            frame["source"], frame["batch_id"], frame["ran_date"], strict=True
+        )
     ]
     frame["week_start"] = [day - timedelta(days=day.weekday()) for day in frame["run_date"]]
     frame["settled"] = frame["status"].isin(["ok", "parse_error"])
     frame["failed"] = frame["status"].isin(["error", "timeout"])
     frame["verdict_known"] = (frame["status"] == "ok") & frame["passed"].notna()
-    frame["passed_ok"] = frame["verdict_known"] & (frame["passed"] == True)  # noqa: E712
+    frame["passed_ok"] = frame["verdict_known"] & (frame["passed"] == True)
     frame["correct"] = [
         None if exp is None or not settled else (status == "ok" and verdict == exp)
         for exp, settled, status, verdict in zip(
-            frame["expected_verdict"], frame["settled"], frame["status"], frame["verdict"], strict=True
+            frame["expected_verdict"],
+            frame["settled"],
+            frame["status"],
+            frame["verdict"],
+            strict=True,
         )
     ]
-    for column in ("latency_ms", "score", "cost_usd", "sample_weight", "input_tokens", "output_tokens"):
+    for column in (
+        "latency_ms",
+        "score",
+        "cost_usd",
+        "sample_weight",
+        "input_tokens",
+        "output_tokens",
+    ):
         frame[column] = pd.to_numeric(frame[column])
     return frame
 
@@ -425,8 +580,11 @@ def outcomes(runs) -> pd.DataFrame:
     """Golden outcomes recomputed from the raw rows: one per graded call's grain (its newest
     settled row), right by its own verdict, else by the first settled judgment of it."""
     graded = runs[
-        runs["source"].isin(["golden", "ci"]) & runs["role"].isin(["candidate", "grader"])
-        & runs["settled"] & runs["suite"].notna() & runs["item_id"].notna()
+        runs["source"].isin(["golden", "ci"])
+        & runs["role"].isin(["candidate", "grader"])
+        & runs["settled"]
+        & runs["suite"].notna()
+        & runs["item_id"].notna()
         & runs["expected_verdict"].notna()
     ]
     graded = graded.sort_values("started_at").groupby(GRAIN, dropna=False).tail(1)
@@ -472,7 +630,13 @@ def _ratio(a, b):
 def _keyed(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     frame = frame.copy()
     for key in keys:
-        frame[key] = frame[key].map(lambda v: NO_KEY if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v))
+        frame[key] = frame[key].map(
+            lambda v: (
+                NO_KEY
+                if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+                else str(v)
+            )
+        )
     return frame.set_index(keys).sort_index()
 
 
@@ -487,9 +651,10 @@ def assert_mart_equals(mart: pd.DataFrame, expected: pd.DataFrame, keys: list[st
     )
     for column in want.columns:
         a, b = got[column], want[column]
-        numeric = pd.to_numeric(b.dropna(), errors="coerce").notna().all() and b.map(
-            lambda v: not isinstance(v, bool | np.bool_)
-        ).all()
+        numeric = (
+            pd.to_numeric(b.dropna(), errors="coerce").notna().all()
+            and b.map(lambda v: not isinstance(v, bool | np.bool_)).all()
+        )
         if numeric:
             a = pd.to_numeric(a).astype(float).to_numpy()
             b = pd.to_numeric(b).astype(float).to_numpy()
@@ -497,7 +662,11 @@ def assert_mart_equals(mart: pd.DataFrame, expected: pd.DataFrame, keys: list[st
             ok = np.isnan(a) | (np.abs(a - b) <= TOL)
             assert ok.all(), f"{column}: {a[~ok][:3]} != {b[~ok][:3]}"
         else:
-            mismatched = [(x, y) for x, y in zip(a, b, strict=True) if not (x == y or (pd.isna(x) and pd.isna(y)))]
+            mismatched = [
+                (x, y)
+                for x, y in zip(a, b, strict=True)
+                if not (x == y or (pd.isna(x) and pd.isna(y)))
+            ]
             assert not mismatched, f"{column}: {mismatched[:3]}"
 
 
@@ -518,7 +687,10 @@ def test_full_and_incremental_builds_pass_every_model_test_and_unit_test(built):
 
 
 def test_the_incremental_build_only_loaded_new_rows(built, runs):
-    loads = _frame(built["url"], "select loaded_at, count(*) as n from marts.fct_eval_runs group by 1 order by 1")
+    loads = _frame(
+        built["url"],
+        "select loaded_at, count(*) as n from marts.fct_eval_runs group by 1 order by 1",
+    )
     assert len(loads) == 2, "a second build with no look-back loads only what arrived since"
     assert loads["n"].sum() == len(runs)
 
@@ -531,7 +703,9 @@ STAGE_DIMS = ["stage", "source", "role", "model", "prompt_version", "suite", "su
 def test_fct_eval_runs_has_every_call_with_its_derived_columns(built, runs):
     mart = _mart(built, "fct_eval_runs")
     expected = runs[["run_id", "run_date", "week_start", "ran_date", "status", "position"]].assign(
-        is_settled=runs["settled"], is_failed=runs["failed"], is_correct=runs["correct"],
+        is_settled=runs["settled"],
+        is_failed=runs["failed"],
+        is_correct=runs["correct"],
         total_tokens=runs["input_tokens"].fillna(0) + runs["output_tokens"].fillna(0),
     )
     assert_mart_equals(mart[expected.columns], expected, ["run_id"])
@@ -546,37 +720,63 @@ def test_fct_stage_daily_matches_pandas(built, runs):
         weights = group["sample_weight"].fillna(1.0)
         scored = group[(group["status"] == "ok") & group["score"].notna()]
         low, high = _wilson(passed, verdicts)
-        rows.append({
-            **dict(zip([*STAGE_DIMS, "run_date"], dims, strict=True)),
-            "n_calls": len(group), "n_settled": group["settled"].sum(), "n_failed": group["failed"].sum(),
-            "n_parse_errors": (group["status"] == "parse_error").sum(),
-            "n_verdicts": verdicts, "n_passed": passed, "pass_rate": _ratio(passed, verdicts),
-            "pass_rate_ci_low": low, "pass_rate_ci_high": high,
-            "weighted_pass_rate": _ratio(weights[group["passed_ok"]].sum(), weights[group["verdict_known"]].sum()),
-            "n_scored": len(scored), "mean_score": scored["score"].mean() if len(scored) else np.nan,
-        })
+        rows.append(
+            {
+                **dict(zip([*STAGE_DIMS, "run_date"], dims, strict=True)),
+                "n_calls": len(group),
+                "n_settled": group["settled"].sum(),
+                "n_failed": group["failed"].sum(),
+                "n_parse_errors": (group["status"] == "parse_error").sum(),
+                "n_verdicts": verdicts,
+                "n_passed": passed,
+                "pass_rate": _ratio(passed, verdicts),
+                "pass_rate_ci_low": low,
+                "pass_rate_ci_high": high,
+                "weighted_pass_rate": _ratio(
+                    weights[group["passed_ok"]].sum(), weights[group["verdict_known"]].sum()
+                ),
+                "n_scored": len(scored),
+                "mean_score": scored["score"].mean() if len(scored) else np.nan,
+            }
+        )
     expected = pd.DataFrame(rows)
     baseline_n, baseline_passed = [], []
     for row in expected.itertuples():
         same = expected[
-            np.logical_and.reduce([(expected[d].isna() & pd.isna(getattr(row, d))) | (expected[d] == getattr(row, d)) for d in STAGE_DIMS])
+            np.logical_and.reduce(
+                [
+                    (expected[d].isna() & pd.isna(getattr(row, d)))
+                    | (expected[d] == getattr(row, d))
+                    for d in STAGE_DIMS
+                ]
+            )
             & (expected["run_date"] >= row.run_date - timedelta(days=BASELINE_DAYS))
             & (expected["run_date"] < row.run_date)
         ]
         baseline_n.append(same["n_verdicts"].sum())
         baseline_passed.append(same["n_passed"].sum())
     expected["baseline_n_verdicts"] = baseline_n
-    expected["baseline_pass_rate"] = [_ratio(p, n) for p, n in zip(baseline_passed, baseline_n, strict=True)]
-    bands = expected["stage"].map(lambda s: CONFIG.drift.stage_bands.get(s, CONFIG.drift.default_band))
+    expected["baseline_pass_rate"] = [
+        _ratio(p, n) for p, n in zip(baseline_passed, baseline_n, strict=True)
+    ]
+    bands = expected["stage"].map(
+        lambda s: CONFIG.drift.stage_bands.get(s, CONFIG.drift.default_band)
+    )
     expected["band_too_easy_above"] = bands.map(lambda b: b.too_easy_above)
     expected["band_stalling_below"] = bands.map(lambda b: b.stalling_below)
     expected["too_easy"] = (expected["pass_rate"] > expected["band_too_easy_above"]).astype(bool)
     expected["stalling"] = (expected["pass_rate"] < expected["band_stalling_below"]).astype(bool)
-    expected["too_easy_vs_baseline"] = (expected["pass_rate_ci_low"] > expected["baseline_pass_rate"]).astype(bool)
-    expected["stalling_vs_baseline"] = (expected["pass_rate_ci_high"] < expected["baseline_pass_rate"]).astype(bool)
+    expected["too_easy_vs_baseline"] = (
+        expected["pass_rate_ci_low"] > expected["baseline_pass_rate"]
+    ).astype(bool)
+    expected["stalling_vs_baseline"] = (
+        expected["pass_rate_ci_high"] < expected["baseline_pass_rate"]
+    ).astype(bool)
     mart = _mart(built, "fct_stage_daily")
     assert_mart_equals(mart[expected.columns], expected, [*STAGE_DIMS, "run_date"])
-    assert mart["too_easy"].any() and mart["too_easy_vs_baseline"].any(), "the story has an easy stage"
+    assert mart["too_easy"].any() and mart["too_easy_vs_baseline"].any(), (
+        "the story has an easy stage"
+    )
     assert mart["stalling"].any()
 
 
@@ -585,29 +785,46 @@ TREND_DIMS = ["model", "prompt_version", "suite", "suite_version", "source", "ro
 
 def test_fct_trend_daily_matches_pandas(built, runs, outcomes):
     rows = []
-    golden = {dims: group for dims, group in outcomes.groupby([*TREND_DIMS, "run_date"], dropna=False)}
+    golden = {
+        dims: group for dims, group in outcomes.groupby([*TREND_DIMS, "run_date"], dropna=False)
+    }
     for dims, group in runs.groupby([*TREND_DIMS, "run_date"], dropna=False):
         settled_latency = group.loc[group["settled"], "latency_ms"].dropna()
         graded = golden.get(dims, outcomes.iloc[:0])
         with_expected, correct = len(graded), graded["is_correct"].sum()
         low, high = _wilson(correct, with_expected)
         n = len(group)
-        rows.append({
-            **dict(zip([*TREND_DIMS, "run_date"], dims, strict=True)),
-            "n_calls": n, "n_ok": (group["status"] == "ok").sum(), "n_failed": group["failed"].sum(),
-            "n_parse_errors": (group["status"] == "parse_error").sum(),
-            "error_rate": group["failed"].sum() / n, "parse_error_rate": (group["status"] == "parse_error").sum() / n,
-            "n_verdicts": group["verdict_known"].sum(), "n_passed": group["passed_ok"].sum(),
-            "pass_rate": _ratio(group["passed_ok"].sum(), group["verdict_known"].sum()),
-            "n_with_expected": with_expected, "n_correct": correct, "accuracy": _ratio(correct, with_expected),
-            "n_golden_parse_errors": (graded["outcome"] == "parse_error").sum(),
-            "n_unjudged": (graded["outcome"] == "unjudged").sum(),
-            "accuracy_ci_low": low, "accuracy_ci_high": high,
-            "latency_p50_ms": np.percentile(settled_latency, 50) if len(settled_latency) else np.nan,
-            "latency_p95_ms": np.percentile(settled_latency, 95) if len(settled_latency) else np.nan,
-            "input_tokens": group["input_tokens"].sum(), "output_tokens": group["output_tokens"].sum(),
-            "cost_usd": group["cost_usd"].sum(), "cost_per_call_usd": group["cost_usd"].sum() / n,
-        })
+        rows.append(
+            {
+                **dict(zip([*TREND_DIMS, "run_date"], dims, strict=True)),
+                "n_calls": n,
+                "n_ok": (group["status"] == "ok").sum(),
+                "n_failed": group["failed"].sum(),
+                "n_parse_errors": (group["status"] == "parse_error").sum(),
+                "error_rate": group["failed"].sum() / n,
+                "parse_error_rate": (group["status"] == "parse_error").sum() / n,
+                "n_verdicts": group["verdict_known"].sum(),
+                "n_passed": group["passed_ok"].sum(),
+                "pass_rate": _ratio(group["passed_ok"].sum(), group["verdict_known"].sum()),
+                "n_with_expected": with_expected,
+                "n_correct": correct,
+                "accuracy": _ratio(correct, with_expected),
+                "n_golden_parse_errors": (graded["outcome"] == "parse_error").sum(),
+                "n_unjudged": (graded["outcome"] == "unjudged").sum(),
+                "accuracy_ci_low": low,
+                "accuracy_ci_high": high,
+                "latency_p50_ms": np.percentile(settled_latency, 50)
+                if len(settled_latency)
+                else np.nan,
+                "latency_p95_ms": np.percentile(settled_latency, 95)
+                if len(settled_latency)
+                else np.nan,
+                "input_tokens": group["input_tokens"].sum(),
+                "output_tokens": group["output_tokens"].sum(),
+                "cost_usd": group["cost_usd"].sum(),
+                "cost_per_call_usd": group["cost_usd"].sum() / n,
+            }
+        )
     expected = pd.DataFrame(rows)
     mart = _mart(built, "fct_trend_daily")
     assert_mart_equals(mart[expected.columns], expected, [*TREND_DIMS, "run_date"])
@@ -620,11 +837,16 @@ def test_fct_issue_distribution_daily_matches_pandas(built, runs):
         counts = Counter(tag for tags in group["issue_tags"] for tag in set(tags))
         mentions = sum(counts.values())
         for tag, count in counts.items():
-            rows.append({
-                **dict(zip([*STAGE_DIMS, "run_date"], dims, strict=True)), "issue_tag": tag,
-                "n_runs_with_tag": count, "n_runs": len(group),
-                "share_of_runs": count / len(group), "share_of_tags": count / mentions,
-            })
+            rows.append(
+                {
+                    **dict(zip([*STAGE_DIMS, "run_date"], dims, strict=True)),
+                    "issue_tag": tag,
+                    "n_runs_with_tag": count,
+                    "n_runs": len(group),
+                    "share_of_runs": count / len(group),
+                    "share_of_tags": count / mentions,
+                }
+            )
     expected = pd.DataFrame(rows)
     mart = _mart(built, "fct_issue_distribution_daily")
     assert_mart_equals(mart[expected.columns], expected, [*STAGE_DIMS, "run_date", "issue_tag"])
@@ -638,12 +860,18 @@ def test_fct_model_cost_daily_matches_pandas(built, runs):
     for dims, group in runs.groupby([*COST_DIMS, "run_date"], dropna=False):
         passing = group["passed_ok"].sum()
         cost = group["cost_usd"].sum()
-        rows.append({
-            **dict(zip([*COST_DIMS, "run_date"], dims, strict=True)),
-            "n_calls": len(group), "n_failed": group["failed"].sum(), "n_passing_verdicts": passing,
-            "input_tokens": group["input_tokens"].sum(), "output_tokens": group["output_tokens"].sum(),
-            "cost_usd": cost, "cost_per_passing_verdict_usd": _ratio(cost, passing),
-        })
+        rows.append(
+            {
+                **dict(zip([*COST_DIMS, "run_date"], dims, strict=True)),
+                "n_calls": len(group),
+                "n_failed": group["failed"].sum(),
+                "n_passing_verdicts": passing,
+                "input_tokens": group["input_tokens"].sum(),
+                "output_tokens": group["output_tokens"].sum(),
+                "cost_usd": cost,
+                "cost_per_passing_verdict_usd": _ratio(cost, passing),
+            }
+        )
     expected = pd.DataFrame(rows)
     mart = _mart(built, "fct_model_cost_daily")
     assert_mart_equals(mart[expected.columns], expected, [*COST_DIMS, "run_date"])
@@ -652,7 +880,9 @@ def test_fct_model_cost_daily_matches_pandas(built, runs):
 
 
 def _consensus(built) -> dict:
-    reviews = _frame(built["url"], "select run_id, verdict from raw.human_reviews where verdict is not null")
+    reviews = _frame(
+        built["url"], "select run_id, verdict from raw.human_reviews where verdict is not null"
+    )
     result = {}
     for run_id, group in reviews.groupby("run_id"):
         label, count = Counter(group["verdict"]).most_common(1)[0]
@@ -661,24 +891,45 @@ def _consensus(built) -> dict:
 
 
 def _golden_expected(built) -> dict:
-    items = _frame(built["url"], "select suite, suite_version, item_id, expected ->> 'verdict' as v from raw.golden_items")
+    items = _frame(
+        built["url"],
+        "select suite, suite_version, item_id, expected ->> 'verdict' as v from raw.golden_items",
+    )
     return {(r.suite, r.suite_version, r.item_id): r.v for r in items.itertuples()}
 
 
-AGREEMENT_DIMS = ["reference", "presentation_order", "stage", "source", "role", "model", "prompt_version", "suite", "suite_version"]
+AGREEMENT_DIMS = [
+    "reference",
+    "presentation_order",
+    "stage",
+    "source",
+    "role",
+    "model",
+    "prompt_version",
+    "suite",
+    "suite_version",
+]
 
 
 def test_fct_verdict_agreement_weekly_matches_pandas(built, runs):
     consensus, items = _consensus(built), _golden_expected(built)
     settled = runs[runs["settled"]].copy()
-    settled["presentation_order"] = settled["position"].map({"original": "first", "swapped": "swapped"})
+    settled["presentation_order"] = settled["position"].map(
+        {"original": "first", "swapped": "swapped"}
+    )
     settled["label"] = [
         "<parse_error>" if s == "parse_error" else (v if v is not None else "<no_verdict>")
         for s, v in zip(settled["status"], settled["verdict"], strict=True)
     ]
     expected_verdict = [
         e if e is not None else items.get((s, sv, i))
-        for e, s, sv, i in zip(settled["expected_verdict"], settled["suite"], settled["suite_version"], settled["item_id"], strict=True)
+        for e, s, sv, i in zip(
+            settled["expected_verdict"],
+            settled["suite"],
+            settled["suite_version"],
+            settled["item_id"],
+            strict=True,
+        )
     ]
     humans = settled[settled["run_id"].isin(consensus.keys())].assign(
         reference="human_consensus", reference_label=lambda f: f["run_id"].map(consensus)
@@ -686,7 +937,9 @@ def test_fct_verdict_agreement_weekly_matches_pandas(built, runs):
     golden = settled.assign(reference="golden_expected", reference_label=expected_verdict)
     golden = golden[golden["reference_label"].notna()]
     rows = []
-    for dims, group in pd.concat([humans, golden]).groupby([*AGREEMENT_DIMS, "week_start"], dropna=False):
+    for dims, group in pd.concat([humans, golden]).groupby(
+        [*AGREEMENT_DIMS, "week_start"], dropna=False
+    ):
         compared = group[group["reference_label"].notna()]
         n = len(compared)
         agree = (compared["label"] == compared["reference_label"]).sum()
@@ -695,25 +948,54 @@ def test_fct_verdict_agreement_weekly_matches_pandas(built, runs):
         kappa = chance = np.nan
         if n:
             labels = sorted(set(compared["label"]) | set(compared["reference_label"]))
-            table = pd.crosstab(compared["label"], compared["reference_label"]).reindex(index=labels, columns=labels, fill_value=0)
+            table = pd.crosstab(compared["label"], compared["reference_label"]).reindex(
+                index=labels, columns=labels, fill_value=0
+            )
             chance = float((table.sum(axis=1) * table.sum(axis=0)).sum() / n**2)
             kappa = cohens_kappa(table.to_numpy()).kappa if chance < 1 else np.nan
-        rows.append({
-            **dict(zip([*AGREEMENT_DIMS, "week_start"], dims, strict=True)),
-            "n": n, "n_agree": agree, "agreement": _ratio(agree, n),
-            "agreement_ci_low": low, "agreement_ci_high": high, "n_parse_errors": parse_errors,
-            "agreement_excluding_parse_errors": _ratio(agree, n - parse_errors),
-            "n_without_consensus": len(group) - n, "chance_agreement": chance, "cohens_kappa": kappa,
-            "confusion_counts": dict(Counter(f"{a} -> {b}" for a, b in zip(compared["label"], compared["reference_label"], strict=True))),
-        })
+        rows.append(
+            {
+                **dict(zip([*AGREEMENT_DIMS, "week_start"], dims, strict=True)),
+                "n": n,
+                "n_agree": agree,
+                "agreement": _ratio(agree, n),
+                "agreement_ci_low": low,
+                "agreement_ci_high": high,
+                "n_parse_errors": parse_errors,
+                "agreement_excluding_parse_errors": _ratio(agree, n - parse_errors),
+                "n_without_consensus": len(group) - n,
+                "chance_agreement": chance,
+                "cohens_kappa": kappa,
+                "confusion_counts": dict(
+                    Counter(
+                        f"{a} -> {b}"
+                        for a, b in zip(compared["label"], compared["reference_label"], strict=True)
+                    )
+                ),
+            }
+        )
     expected = pd.DataFrame(rows)
     mart = _mart(built, "fct_verdict_agreement_weekly")
     assert_mart_equals(mart[expected.columns], expected, [*AGREEMENT_DIMS, "week_start"])
-    assert mart["n_without_consensus"].astype(int).sum() > 0, "ties were counted, not dropped silently"
+    assert mart["n_without_consensus"].astype(int).sum() > 0, (
+        "ties were counted, not dropped silently"
+    )
     assert mart["n_parse_errors"].astype(int).sum() > 0
 
 
-ITEM_DIMS = ["week_start", "source", "batch_id", "parent_run_id", "suite", "suite_version", "item_id", "stage", "role", "model", "prompt_version"]
+ITEM_DIMS = [
+    "week_start",
+    "source",
+    "batch_id",
+    "parent_run_id",
+    "suite",
+    "suite_version",
+    "item_id",
+    "stage",
+    "role",
+    "model",
+    "prompt_version",
+]
 CONSISTENCY_DIMS = ["stage", "source", "role", "model", "prompt_version", "suite", "suite_version"]
 
 
@@ -724,40 +1006,83 @@ def test_fct_judge_consistency_matches_pandas(built, runs):
     for _, group in settled.groupby(ITEM_DIMS, dropna=False):
         if len(group) < 2 or not ((group["trial"] > 0) | group["position"].notna()).any():
             continue
-        consistent = (group["status"] == "ok").all() and group["verdict"].notna().all() and group["verdict"].nunique() == 1
+        consistent = (
+            (group["status"] == "ok").all()
+            and group["verdict"].notna().all()
+            and group["verdict"].nunique() == 1
+        )
         has_expected = group["correct"].notna().all()
         majorities = [consensus[run_id] for run_id in group["run_id"] if run_id in consensus]
-        human = majorities[0] if majorities and None not in majorities and len(set(majorities)) == 1 else None
-        items.append({
-            "reviewed": bool(majorities), "human": human is not None,
-            "human_all": human is not None and ((group["status"] == "ok") & (group["verdict"] == human)).all(),
-            **{d: group[d].iloc[0] for d in [*CONSISTENCY_DIMS, "week_start"]},
-            "n_judgments": len(group), "consistent": consistent, "has_expected": has_expected,
-            "all_correct": has_expected and (group["correct"] == True).all(),  # noqa: E712
-            "n_correct": (group["correct"] == True).sum(),  # noqa: E712
-        })
+        human = (
+            majorities[0]
+            if majorities and None not in majorities and len(set(majorities)) == 1
+            else None
+        )
+        items.append(
+            {
+                "reviewed": bool(majorities),
+                "human": human is not None,
+                "human_all": human is not None
+                and ((group["status"] == "ok") & (group["verdict"] == human)).all(),
+                **{d: group[d].iloc[0] for d in [*CONSISTENCY_DIMS, "week_start"]},
+                "n_judgments": len(group),
+                "consistent": consistent,
+                "has_expected": has_expected,
+                "all_correct": has_expected and (group["correct"] == True).all(),
+                "n_correct": (group["correct"] == True).sum(),
+            }
+        )
     items = pd.DataFrame(items)
     rows = []
     for dims, group in items.groupby([*CONSISTENCY_DIMS, "week_start"], dropna=False):
         n, consistent = len(group), group["consistent"].sum()
         with_expected = group[group["has_expected"]]
         all_correct = with_expected["all_correct"].sum()
-        rows.append({
-            **dict(zip([*CONSISTENCY_DIMS, "week_start"], dims, strict=True)),
-            "n_items": n, "n_judgments": group["n_judgments"].sum(), "n_items_consistent": consistent,
-            "consistency_rate": consistent / n,
-            **dict(zip(["consistency_ci_low", "consistency_ci_high"], _wilson(consistent, n), strict=True)),
-            "n_items_with_expected": len(with_expected), "n_items_all_correct": all_correct,
-            "strict_accuracy": _ratio(all_correct, len(with_expected)),
-            **dict(zip(["strict_accuracy_ci_low", "strict_accuracy_ci_high"], _wilson(all_correct, len(with_expected)), strict=True)),
-            "judgment_accuracy": _ratio(with_expected["n_correct"].sum(), with_expected["n_judgments"].sum()),
-            "n_items_with_human_majority": group["human"].sum(),
-            "n_items_without_human_majority": (group["reviewed"] & ~group["human"]).sum(),
-            "n_items_all_agree_with_human_majority": group["human_all"].sum(),
-            "strict_agreement_with_human_majority": _ratio(group["human_all"].sum(), group["human"].sum()),
-            **dict(zip(["strict_agreement_with_human_majority_ci_low", "strict_agreement_with_human_majority_ci_high"],
-                       _wilson(group["human_all"].sum(), group["human"].sum()), strict=True)),
-        })
+        rows.append(
+            {
+                **dict(zip([*CONSISTENCY_DIMS, "week_start"], dims, strict=True)),
+                "n_items": n,
+                "n_judgments": group["n_judgments"].sum(),
+                "n_items_consistent": consistent,
+                "consistency_rate": consistent / n,
+                **dict(
+                    zip(
+                        ["consistency_ci_low", "consistency_ci_high"],
+                        _wilson(consistent, n),
+                        strict=True,
+                    )
+                ),
+                "n_items_with_expected": len(with_expected),
+                "n_items_all_correct": all_correct,
+                "strict_accuracy": _ratio(all_correct, len(with_expected)),
+                **dict(
+                    zip(
+                        ["strict_accuracy_ci_low", "strict_accuracy_ci_high"],
+                        _wilson(all_correct, len(with_expected)),
+                        strict=True,
+                    )
+                ),
+                "judgment_accuracy": _ratio(
+                    with_expected["n_correct"].sum(), with_expected["n_judgments"].sum()
+                ),
+                "n_items_with_human_majority": group["human"].sum(),
+                "n_items_without_human_majority": (group["reviewed"] & ~group["human"]).sum(),
+                "n_items_all_agree_with_human_majority": group["human_all"].sum(),
+                "strict_agreement_with_human_majority": _ratio(
+                    group["human_all"].sum(), group["human"].sum()
+                ),
+                **dict(
+                    zip(
+                        [
+                            "strict_agreement_with_human_majority_ci_low",
+                            "strict_agreement_with_human_majority_ci_high",
+                        ],
+                        _wilson(group["human_all"].sum(), group["human"].sum()),
+                        strict=True,
+                    )
+                ),
+            }
+        )
     expected = pd.DataFrame(rows)
     mart = _mart(built, "fct_judge_consistency")
     assert mart["n_items_with_human_majority"].astype(int).sum() > 0
@@ -765,14 +1090,19 @@ def test_fct_judge_consistency_matches_pandas(built, runs):
     assert_mart_equals(mart[expected.columns], expected, [*CONSISTENCY_DIMS, "week_start"])
     strict = mart["strict_accuracy"].dropna().astype(float)
     per_judgment = mart.loc[strict.index, "judgment_accuracy"].astype(float)
-    assert (strict <= per_judgment + TOL).all(), "all-judgments-correct is never easier than per judgment"
+    assert (strict <= per_judgment + TOL).all(), (
+        "all-judgments-correct is never easier than per judgment"
+    )
 
 
 LEADERBOARD_KEYS = ["suite", "suite_version", "category", "role", "model", "prompt_version"]
 
 
 def test_fct_leaderboard_matches_pandas(built, outcomes):
-    items = _frame(built["url"], "select suite, suite_version, item_id, coalesce(category, '(none)') as category from raw.golden_items")
+    items = _frame(
+        built["url"],
+        "select suite, suite_version, item_id, coalesce(category, '(none)') as category from raw.golden_items",
+    )
     scored = outcomes
     rows = []
     for category_view in ("by_category", "all"):
@@ -781,19 +1111,33 @@ def test_fct_leaderboard_matches_pandas(built, outcomes):
             suite, version, category = dims[0], dims[1], dims[2]
             in_version = items[(items["suite"] == suite) & (items["suite_version"] == version)]
             loaded = len(in_version) > 0
-            in_category = in_version if category == "(all)" else in_version[in_version["category"] == category]
+            in_category = (
+                in_version
+                if category == "(all)"
+                else in_version[in_version["category"] == category]
+            )
             judged = len(set(group["item_id"]) & set(in_category["item_id"]))
             correct = group["is_correct"].sum()
-            rows.append({
-                **dict(zip(LEADERBOARD_KEYS, dims, strict=True)),
-                "n_judged": len(group), "n_correct": correct, "accuracy": correct / len(group),
-                "n_parse_errors": (group["outcome"] == "parse_error").sum(),
-                "n_unjudged": (group["outcome"] == "unjudged").sum(),
-                **dict(zip(["accuracy_ci_low", "accuracy_ci_high"], _wilson(correct, len(group)), strict=True)),
-                "n_items_judged": judged if loaded else np.nan,
-                "n_items_in_suite": len(in_category) if loaded else np.nan,
-                "coverage": _ratio(judged, len(in_category)) if loaded else np.nan,
-            })
+            rows.append(
+                {
+                    **dict(zip(LEADERBOARD_KEYS, dims, strict=True)),
+                    "n_judged": len(group),
+                    "n_correct": correct,
+                    "accuracy": correct / len(group),
+                    "n_parse_errors": (group["outcome"] == "parse_error").sum(),
+                    "n_unjudged": (group["outcome"] == "unjudged").sum(),
+                    **dict(
+                        zip(
+                            ["accuracy_ci_low", "accuracy_ci_high"],
+                            _wilson(correct, len(group)),
+                            strict=True,
+                        )
+                    ),
+                    "n_items_judged": judged if loaded else np.nan,
+                    "n_items_in_suite": len(in_category) if loaded else np.nan,
+                    "coverage": _ratio(judged, len(in_category)) if loaded else np.nan,
+                }
+            )
     expected = pd.DataFrame(rows)
     mart = _mart(built, "fct_leaderboard")
     assert_mart_equals(mart[expected.columns], expected, LEADERBOARD_KEYS)
@@ -803,8 +1147,11 @@ def test_fct_leaderboard_matches_pandas(built, outcomes):
 def test_int_golden_outcomes_matches_pandas(built, outcomes):
     view = _frame(built["url"], "select * from intermediate.int_golden_outcomes")
     view["category"] = view["category"].fillna("(none)")
-    assert_mart_equals(view[["run_id", "run_date", "outcome", "is_correct", "category"]],
-                       outcomes[["run_id", "run_date", "outcome", "is_correct", "category"]], ["run_id"])
+    assert_mart_equals(
+        view[["run_id", "run_date", "outcome", "is_correct", "category"]],
+        outcomes[["run_id", "run_date", "outcome", "is_correct", "category"]],
+        ["run_id"],
+    )
     assert set(view["outcome"]) == {"correct", "incorrect", "parse_error", "unjudged"}
 
 
@@ -812,13 +1159,19 @@ def _judged_answer_accuracy(runs: pd.DataFrame, judged_only: bool = False) -> pd
     """general-qa accuracy per model: the share of answers whose first settled judgment passes
     (a parse error or a missing judgment is not a pass), straight from the raw rows;
     `judged_only` leaves out the answers no judgment was settled for."""
-    answers = runs[(runs["suite"] == "general-qa") & (runs["role"] == "candidate") & runs["settled"]]
+    answers = runs[
+        (runs["suite"] == "general-qa") & (runs["role"] == "candidate") & runs["settled"]
+    ]
     judges = runs[(runs["role"] == "judge") & runs["settled"]].sort_values("started_at")
     first = judges.groupby("parent_run_id").head(1).set_index("parent_run_id")
     if judged_only:
-        answers = answers[(answers["status"] == "parse_error") | answers["run_id"].isin(first.index)]
+        answers = answers[
+            (answers["status"] == "parse_error") | answers["run_id"].isin(first.index)
+        ]
     passes = [
-        status == "ok" and run_id in first.index and first.at[run_id, "status"] == "ok"
+        status == "ok"
+        and run_id in first.index
+        and first.at[run_id, "status"] == "ok"
         and bool(first.at[run_id, "passed"])
         for run_id, status in zip(answers["run_id"], answers["status"], strict=True)
     ]
@@ -828,10 +1181,16 @@ def _judged_answer_accuracy(runs: pd.DataFrame, judged_only: bool = False) -> pd
 def test_answer_suite_accuracy_is_the_share_of_judged_passes_in_every_mart(built, runs):
     expected = _judged_answer_accuracy(runs)
     assert 0.5 < expected["tutor-large"] < 0.95, "the fixture judges most answers as passing"
-    leaderboard = _mart(built, "fct_leaderboard").query("suite == 'general-qa' and category == '(all)'")
-    assert float(leaderboard.set_index("model").at["tutor-large", "accuracy"]) == pytest.approx(expected["tutor-large"])
+    leaderboard = _mart(built, "fct_leaderboard").query(
+        "suite == 'general-qa' and category == '(all)'"
+    )
+    assert float(leaderboard.set_index("model").at["tutor-large", "accuracy"]) == pytest.approx(
+        expected["tutor-large"]
+    )
     trend = _mart(built, "fct_trend_daily").query("suite == 'general-qa' and role == 'candidate'")
-    assert trend["n_correct"].sum() / trend["n_with_expected"].sum() == pytest.approx(expected["tutor-large"])
+    assert trend["n_correct"].sum() / trend["n_with_expected"].sum() == pytest.approx(
+        expected["tutor-large"]
+    )
     from evals.cli.demo import golden_accuracy
 
     with psycopg.connect(built["url"]) as conn:
@@ -843,10 +1202,15 @@ def test_the_regression_check_reads_golden_outcomes_per_night(built, runs, outco
     from evals.marts import load_query
     from orchestration.defs.drift.checks import QUERIES
 
-    nightly = outcomes[(outcomes["source"] == "golden") & outcomes["batch_id"].str.startswith("golden:")
-                       & (outcomes["outcome"] != "unjudged")]
+    nightly = outcomes[
+        (outcomes["source"] == "golden")
+        & outcomes["batch_id"].str.startswith("golden:")
+        & (outcomes["outcome"] != "unjudged")
+    ]
     expected = nightly.groupby(["run_date", "model", "suite", "item_id"])["is_correct"].all()
-    checked = _frame(built["url"], load_query(QUERIES / "golden_items.sql")).set_index(["day", "model", "suite", "item_id"])["correct"]
+    checked = _frame(built["url"], load_query(QUERIES / "golden_items.sql")).set_index(
+        ["day", "model", "suite", "item_id"]
+    )["correct"]
     assert checked.sort_index().to_dict() == expected.sort_index().to_dict()
     answers = checked.xs("general-qa", level="suite")
     judged = _judged_answer_accuracy(runs, judged_only=True)["tutor-large"]
@@ -858,7 +1222,9 @@ def test_backfilled_golden_batches_and_regrades_are_dated_by_the_day_they_evalua
     mart = _mart(built, "fct_eval_runs").set_index("run_id")
     backfilled = runs[runs["batch_id"] == f"golden:{DAYS[2]}"]
     assert set(mart.loc[backfilled["run_id"], "run_date"]) == {DAYS[2]}
-    assert set(mart.loc[backfilled["run_id"], "ran_date"]) == {DAYS[2] + timedelta(days=BACKFILL_LAG)}
+    assert set(mart.loc[backfilled["run_id"], "ran_date"]) == {
+        DAYS[2] + timedelta(days=BACKFILL_LAG)
+    }
     regrades = runs[runs["batch_id"] == f"sample:{DAYS[4]}"]
     assert set(mart.loc[regrades["run_id"], "run_date"]) == {DAYS[4]}
     assert set(mart.loc[regrades["run_id"], "ran_date"]) == {DAYS[5]}
@@ -875,7 +1241,9 @@ def test_fct_alerts_carries_links_for_bi(built):
     assert first["example_run_urls"] == [f"{base}/runs/{uuid.UUID(int=i)}" for i in (1, 2)]
     assert first["dagster_run_url"] == f"{CONFIG.alerts.dagster_url}/runs/dagster-run-1"
     assert (first["n_webhooks"], first["n_webhooks_delivered"], first["state"]) == (2, 1, "open")
-    assert alerts.loc["k2", "state"] == "acknowledged" and alerts.loc["k2", "dagster_run_url"] is None
+    assert (
+        alerts.loc["k2", "state"] == "acknowledged" and alerts.loc["k2", "dagster_run_url"] is None
+    )
 
 
 # -- the guards around the marts --------------------------------------------------------------
@@ -892,30 +1260,53 @@ def test_a_series_mixing_prompt_versions_fails_a_dbt_test(built):
         prompt_version = conn.execute(
             f"select prompt_version from marts.fct_trend_daily {row}", (series_key, run_date)
         ).fetchone()[0]
-        conn.execute(f"update marts.fct_trend_daily set prompt_version = 'smuggled' {row}",
-                     (series_key, run_date))
-    result = run_dbt(["test", "--select", "fct_trend_daily,test_name:one_version_per_series"], env=built["env"])
+        conn.execute(
+            f"update marts.fct_trend_daily set prompt_version = 'smuggled' {row}",
+            (series_key, run_date),
+        )
+    result = run_dbt(
+        ["test", "--select", "fct_trend_daily,test_name:one_version_per_series"], env=built["env"]
+    )
     with psycopg.connect(built["url"]) as conn:  # the other tests read this mart as it was built
-        conn.execute(f"update marts.fct_trend_daily set prompt_version = %s {row}",
-                     (prompt_version, series_key, run_date))
-        assert sorted(conn.execute("select * from marts.fct_trend_daily").fetchall(), key=str) == original
+        conn.execute(
+            f"update marts.fct_trend_daily set prompt_version = %s {row}",
+            (prompt_version, series_key, run_date),
+        )
+        assert (
+            sorted(conn.execute("select * from marts.fct_trend_daily").fetchall(), key=str)
+            == original
+        )
     assert not result.success
     assert [str(r.status) for r in result.result if r.node.resource_type == "test"] == ["fail"]
 
 
 def test_every_python_reader_query_runs_on_the_built_marts(built):
     """The .sql files of the dbt exposures, with names resolved from the manifest, all answer."""
-    params = {"date_from": None, "date_to": None, "suite": None, "source": None, "role": "all",
-              "model": None, "prompt_version": None, "default_days": 30,
-              "min_daily_n": 1,  # the web overview's
-              "first": DAYS[0], "last": DAYS[-1], "today": DAYS[-1], "drift": DAYS[10]}  # demo's
-    files = [path for folder in ("evals/web/queries", "evals/cli/queries",
-                                 "orchestration/defs/drift/queries")
-             for path in sorted((REPO_ROOT / folder).glob("*.sql"))
-             if not path.name.startswith("_")]
+    params = {
+        "date_from": None,
+        "date_to": None,
+        "suite": None,
+        "source": None,
+        "role": "all",
+        "model": None,
+        "prompt_version": None,
+        "default_days": 30,
+        "min_daily_n": 1,  # the web overview's
+        "first": DAYS[0],
+        "last": DAYS[-1],
+        "today": DAYS[-1],
+        "drift": DAYS[10],
+    }  # demo's
+    files = [
+        path
+        for folder in ("evals/web/queries", "evals/cli/queries", "orchestration/defs/drift/queries")
+        for path in sorted((REPO_ROOT / folder).glob("*.sql"))
+        if not path.name.startswith("_")
+    ]
     with psycopg.connect(built["url"]) as conn:
-        empty = [path.name for path in files
-                 if not conn.execute(load_query(path), params).fetchall()]
+        empty = [
+            path.name for path in files if not conn.execute(load_query(path), params).fetchall()
+        ]
     assert len(files) == 18
     # this log's production rows are role `candidate`: the demo's report and the overview's
     # production estimate count the app's `grader` calls
@@ -975,16 +1366,22 @@ def test_every_recorded_mart_matches_its_checksum(built):
 
 def test_the_bi_role_reads_every_mart_and_nothing_below_them(built):
     with psycopg.connect(built["url"], autocommit=True) as conn:
-        marts = [row[0] for row in conn.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts'"
-        )]
+        marts = [
+            row[0]
+            for row in conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts'"
+            )
+        ]
         conn.execute("set role evalhouse_bi")
         assert {"fct_eval_runs", "fct_stage_daily", "fct_alerts"} <= set(marts)
         for mart in marts:  # fct_eval_runs among them: a view of intermediate.int_eval_runs
             conn.execute(f"select * from marts.{mart} limit 1").fetchall()
         for forbidden in (
-            "raw.eval_runs", "raw.human_reviews", "staging.stg_raw__eval_runs",
-            "intermediate.int_eval_runs", "intermediate.int_human_consensus",
+            "raw.eval_runs",
+            "raw.human_reviews",
+            "staging.stg_raw__eval_runs",
+            "intermediate.int_eval_runs",
+            "intermediate.int_human_consensus",
             "intermediate.int_stage_daily_counts",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -1017,17 +1414,27 @@ FRESHNESS = {
 
 def test_every_source_table_has_freshness_and_only_stopped_writers_error(warehouse_url, tmp_path):
     log = RunLog(seed=1)
-    run = log.call(key_parts=("fresh",), day=FIRST_DAY, source="production", role="candidate",
-                   model="m", **log.graded(None, 0))
+    run = log.call(
+        key_parts=("fresh",),
+        day=FIRST_DAY,
+        source="production",
+        role="candidate",
+        model="m",
+        **log.graded(None, 0),
+    )
     with psycopg.connect(warehouse_url) as conn:
         _load_reference_tables(conn)
         write_runs(conn, log.runs)
         _copy_reviews(conn, [(log.new_id(), run.run_id, "r", "pass")])
-        conn.execute("insert into raw.review_queue (run_id, reason) values (%s, 'sampled')", (run.run_id,))
+        conn.execute(
+            "insert into raw.review_queue (run_id, reason) values (%s, 'sampled')", (run.run_id,)
+        )
         conn.execute("update raw.alert_deliveries set last_attempt_at = now()")
         for table, (column, age, _) in FRESHNESS.items():
             conn.execute(f"update raw.{table} set {column} = now() - %s", (age,))
     env = dbt_env(url=warehouse_url, config=CONFIG, target_path=tmp_path / "dbt_target")
     freshness = run_dbt(["source", "freshness"], env=env)
-    statuses = {r.node.name: str(r.status) for r in freshness.result if r.node.resource_type == "source"}
+    statuses = {
+        r.node.name: str(r.status) for r in freshness.result if r.node.resource_type == "source"
+    }
     assert statuses == {table: status for table, (_, _, status) in FRESHNESS.items()}

@@ -48,11 +48,16 @@ def _demos(config, seeds: list[int | None]) -> tuple[list[DemoOutcome], Counter]
 
 def _report(label: str, outcomes: list[DemoOutcome], ceiling: int, predicted: float) -> int:
     caught = [(o.caught_on - o.drift_night).days + 1 for o in outcomes if o.caught_on]
-    false = [(kind, subject, (night - o.start).days + 1)
-             for o in outcomes for night, kind, subject in o.false_alerts]
-    print(f"\n{label}: drift caught in {len(caught)} of {len(outcomes)} demos, on drift night "
-          f"{dict(sorted(Counter(caught).items()))}; {len(false)} false alerts (predicted "
-          f"{predicted:.1f}, 99 % ceiling {ceiling}): {sorted(false)}")
+    false = [
+        (kind, subject, (night - o.start).days + 1)
+        for o in outcomes
+        for night, kind, subject in o.false_alerts
+    ]
+    print(
+        f"\n{label}: drift caught in {len(caught)} of {len(outcomes)} demos, on drift night "
+        f"{dict(sorted(Counter(caught).items()))}; {len(false)} false alerts (predicted "
+        f"{predicted:.1f}, 99 % ceiling {ceiling}): {sorted(false)}"
+    )
     assert len(caught) == len(outcomes)
     return len(false)
 
@@ -87,12 +92,18 @@ def test_the_replay_reads_what_the_checks_read_from_the_marts_of_the_same_traffi
     dbt and read with the checks' own queries, once replayed, give the same check inputs."""
     config = load_config(REPO_ROOT / "evalhouse.yaml")
     start, days, per_day = date(2025, 3, 3), 12, 60
-    simulate_traffic(config, days=days, per_day=per_day, start=start,
-                     drift=[Drift(DRIFT_STAGE, DRIFT_SHIFT, DRIFT_DAY)])
+    simulate_traffic(
+        config,
+        days=days,
+        per_day=per_day,
+        start=start,
+        drift=[Drift(DRIFT_STAGE, DRIFT_SHIFT, DRIFT_DAY)],
+    )
     marts = "fct_stage_daily fct_trend_daily fct_model_cost_daily fct_verdict_agreement_weekly"
     env = dbt_env(url=warehouse_url, config=config, target_path=tmp_path / "dbt")
     assert run_dbt(["run", "--select", *(f"+{m}" for m in marts.split())], env=env).success
     with psycopg.connect(warehouse_url) as conn:
+
         def read(query: str) -> list[dict]:
             sql = load_query(checks.QUERIES / f"{query}.sql")
             return conn.cursor(row_factory=dict_row).execute(sql).fetchall()
@@ -105,13 +116,21 @@ def test_the_replay_reads_what_the_checks_read_from_the_marts_of_the_same_traffi
         return sorted(tuple(row[c] for c in columns) for row in rows)
 
     assert keyed(stage, "day", "stage", "n", "passes") == keyed(
-        replay.stage, "day", "stage", "n", "passes")
+        replay.stage, "day", "stage", "n", "passes"
+    )
     assert keyed(agreement, "day", "model", "n", "agree") == keyed(
-        replay.agreement, "day", "model", "n", "agree")
-    for mart, replayed, value in ((cost, replay.cost, "cost_per_call"),
-                                  (latency, replay.latency, "latency_p95_ms")):
+        replay.agreement, "day", "model", "n", "agree"
+    )
+    for mart, replayed, value in (
+        (cost, replay.cost, "cost_per_call"),
+        (latency, replay.latency, "latency_p95_ms"),
+    ):
         assert keyed(mart, "day", "model", "source", "role") == keyed(
-            replayed, "day", "model", "source", "role")
-        for got, want in zip(sorted(mart, key=lambda r: r["day"]),
-                             sorted(replayed, key=lambda r: r["day"]), strict=True):
+            replayed, "day", "model", "source", "role"
+        )
+        for got, want in zip(
+            sorted(mart, key=lambda r: r["day"]),
+            sorted(replayed, key=lambda r: r["day"]),
+            strict=True,
+        ):
             assert float(got[value]) == pytest.approx(want[value], rel=1e-6), (value, got["day"])

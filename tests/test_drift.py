@@ -76,8 +76,10 @@ def _power(daily_n: int, rate: float, shift: float, nights: int, seed: int) -> f
 @pytest.mark.parametrize("daily_n", [200, 500])
 def test_quiet_nights_raise_at_most_one_false_alarm_per_30_nights(daily_n: int) -> None:
     rate = _false_alarms_per_night(daily_n, STAGE_RATES, seed=daily_n)
-    print(f"\nfalse pass-rate alarms per night, 5 stages, n={daily_n}/day: {rate:.4f}"
-          f" (one per {1 / rate:.0f} nights)")
+    print(
+        f"\nfalse pass-rate alarms per night, 5 stages, n={daily_n}/day: {rate:.4f}"
+        f" (one per {1 / rate:.0f} nights)"
+    )
     assert rate <= 1 / 30
 
 
@@ -221,8 +223,9 @@ def test_golden_regression_pairs_items_night_over_night() -> None:
     assert finding.evidence["holm_level"] == DRIFT.golden_nightly_false_alarm_rate
     assert finding.severity == "critical"  # p far below its level and a 15-point drop
     small_wobble = {f"item-{i}": i < 87 for i in range(100)}
-    assert detect_golden_regressions([_golden(previous, small_wobble)], DRIFT,
-                                     current_day=START) == []
+    assert (
+        detect_golden_regressions([_golden(previous, small_wobble)], DRIFT, current_day=START) == []
+    )
 
 
 def test_golden_regression_without_common_items_compares_independent_nights() -> None:
@@ -236,8 +239,11 @@ def test_the_demo_false_alarm_is_no_longer_raised() -> None:
     """tutor-small on general-qa in the demo of 2026-11-30: 13 items regressed, 8 improved
     (p = 0.38 with the judge's verdicts counted): nothing to report."""
     previous = {f"q-{i}": i < 100 for i in range(118)}
-    current = {**previous, **{f"q-{i}": False for i in range(13)},
-               **{f"q-{i}": True for i in range(100, 108)}}
+    current = {
+        **previous,
+        **{f"q-{i}": False for i in range(13)},
+        **{f"q-{i}": True for i in range(100, 108)},
+    }
     assert detect_golden_regressions([_golden(previous, current)], DRIFT, current_day=START) == []
 
 
@@ -249,8 +255,10 @@ def test_holm_spends_the_nightly_budget_over_every_pair_tested() -> None:
     assert (alone.severity, alone.evidence["tests_tonight"]) == ("warning", 1)
     # among five quiet pairs the same evidence is above its Holm level (0.005 / 6)
     quiet = [_golden(previous, previous, f"model=m{i} suite=s") for i in range(5)]
-    assert detect_golden_regressions([_golden(previous, regressed), *quiet], DRIFT,
-                                     current_day=START) == []
+    assert (
+        detect_golden_regressions([_golden(previous, regressed), *quiet], DRIFT, current_day=START)
+        == []
+    )
 
 
 def test_holm_rejects_step_down_and_stops_at_the_first_failure() -> None:
@@ -308,18 +316,28 @@ def test_cost_and_latency_spikes_need_ratio_absolute_change_and_evidence() -> No
 
 # --- comparability epochs and version changes ----------------------------------------------------
 
-OLD = Epoch(model="tutor-small", prompt_version="aaaa1111", suite="intro-python",
-            suite_version="v1")
-NEW = Epoch(model="tutor-small", prompt_version="bbbb2222", suite="intro-python",
-            suite_version="v1")
+OLD = Epoch(
+    model="tutor-small", prompt_version="aaaa1111", suite="intro-python", suite_version="v1"
+)
+NEW = Epoch(
+    model="tutor-small", prompt_version="bbbb2222", suite="intro-python", suite_version="v1"
+)
 
 
 STAGES = ("basics", "loops", "functions", "classes", "testing")
 
 
-def _rollout(rates: np.ndarray, effect: np.ndarray, *, daily_n: int, before_days: int,
-             after_days: int, share: float, rng: np.random.Generator, trials: int = 1
-             ) -> tuple[np.ndarray, np.ndarray]:
+def _rollout(
+    rates: np.ndarray,
+    effect: np.ndarray,
+    *,
+    daily_n: int,
+    before_days: int,
+    after_days: int,
+    share: float,
+    rng: np.random.Generator,
+    trials: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
     """Stages on the old prompt for `before_days`, then a rollout to `share` of the traffic that
     moves each stage by `effect` (the rest stays on the old prompt): rows and passes of shape
     [trials, 2 × stages (old epochs, then new), days]."""
@@ -329,8 +347,9 @@ def _rollout(rates: np.ndarray, effect: np.ndarray, *, daily_n: int, before_days
     old_n = daily_n - new_n
     new_rates = np.clip(rates + effect, 0, 1)[None, :, None]
     n = np.concatenate([old_n, new_n], axis=1)
-    x = np.concatenate([rng.binomial(old_n, rates[None, :, None]), rng.binomial(new_n, new_rates)],
-                       axis=1)
+    x = np.concatenate(
+        [rng.binomial(old_n, rates[None, :, None]), rng.binomial(new_n, new_rates)], axis=1
+    )
     return n, x
 
 
@@ -342,19 +361,40 @@ def _keyed(n: np.ndarray, x: np.ndarray) -> dict[SeriesKey, DailyCounts]:
 
 def _one_rollout(effect: list[float], after_days: int, seed: int) -> dict[SeriesKey, DailyCounts]:
     """One full rollout at 200 rows a day, after `WARM_UP` nights on the old prompt."""
-    n, x = _rollout(STAGE_RATES, np.array(effect), daily_n=200, before_days=WARM_UP,
-                    after_days=after_days, share=1.0, rng=np.random.default_rng(seed))
+    n, x = _rollout(
+        STAGE_RATES,
+        np.array(effect),
+        daily_n=200,
+        before_days=WARM_UP,
+        after_days=after_days,
+        share=1.0,
+        rng=np.random.default_rng(seed),
+    )
     return _keyed(n[0], x[0])
 
 
-def _simulate_rollouts(effect: np.ndarray, *, share: float = 1.0, trials: int = 1000,
-                       nights: int = 10, seed: int = 0, rates: np.ndarray = STAGE_RATES,
-                       ) -> tuple[np.ndarray, float]:
+def _simulate_rollouts(
+    effect: np.ndarray,
+    *,
+    share: float = 1.0,
+    trials: int = 1000,
+    nights: int = 10,
+    seed: int = 0,
+    rates: np.ndarray = STAGE_RATES,
+) -> tuple[np.ndarray, float]:
     """Version-change findings per stage over `trials` rollouts at 200 rows a day, and the
     pass-rate-shift alarms per night over the `nights` nights after each rollout."""
     rng = np.random.default_rng(seed)
-    n, x = _rollout(rates, effect, daily_n=200, before_days=WARM_UP, after_days=nights,
-                    share=share, rng=rng, trials=trials)
+    n, x = _rollout(
+        rates,
+        effect,
+        daily_n=200,
+        before_days=WARM_UP,
+        after_days=nights,
+        share=share,
+        rng=rng,
+        trials=trials,
+    )
     found = np.zeros(len(STAGES), dtype=int)
     for trial in range(trials):
         series = _keyed(n[trial], x[trial])
@@ -373,8 +413,10 @@ def _simulate_rollouts(effect: np.ndarray, *, share: float = 1.0, trials: int = 
 def test_a_rollout_that_moves_nothing_rarely_raises_anything() -> None:
     found, shifts_per_night = _simulate_rollouts(np.zeros(len(STAGES)), trials=1000)
     per_rollout = found.sum() / 1000
-    print(f"\nno-effect rollout: version-change alerts per rollout (5 stages) {per_rollout:.4f}, "
-          f"pass-rate-shift alarms per night after it {shifts_per_night:.4f}")
+    print(
+        f"\nno-effect rollout: version-change alerts per rollout (5 stages) {per_rollout:.4f}, "
+        f"pass-rate-shift alarms per night after it {shifts_per_night:.4f}"
+    )
     assert per_rollout <= DRIFT.version_change_false_alarm_rate * 1.5
     assert shifts_per_night <= 1 / 30
 
@@ -387,9 +429,11 @@ def test_a_rollout_that_moves_a_stage_ten_points_is_one_version_change_not_a_shi
     effect = np.array([0.0, -0.10, 0.0, 0.0, 0.0])
     found, shifts_per_night = _simulate_rollouts(effect, share=share, trials=trials, seed=1)
     power = found[1] / trials
-    print(f"\n-10 points on loops (0.80), rollout share {share}: version change caught in "
-          f"{power:.3f}; other stages {found.sum() - found[1]} alerts; pass-rate-shift alarms "
-          f"per night {shifts_per_night:.4f}")
+    print(
+        f"\n-10 points on loops (0.80), rollout share {share}: version change caught in "
+        f"{power:.3f}; other stages {found.sum() - found[1]} alerts; pass-rate-shift alarms "
+        f"per night {shifts_per_night:.4f}"
+    )
     assert power >= 0.9
     assert shifts_per_night <= 1 / 30
 
@@ -398,8 +442,9 @@ def test_near_fifty_percent_a_ten_point_rollout_effect_is_at_the_binomial_limit(
     """Documented: 400 rows after against 2,800 before give a 10-point move about 3.7 standard
     errors near 50 %, against a threshold of 2.9 — about 0.8 power."""
     rates = np.array([0.5, 0.5, 0.6, 0.7, 0.8])
-    found, _ = _simulate_rollouts(np.array([-0.10, 0.0, 0.0, 0.0, 0.0]), trials=500, seed=2,
-                                  rates=rates)
+    found, _ = _simulate_rollouts(
+        np.array([-0.10, 0.0, 0.0, 0.0, 0.0]), trials=500, seed=2, rates=rates
+    )
     print(f"\n-10 points on a stage at 0.50, full rollout: caught in {found[0] / 500:.3f}")
     assert found[0] / 500 >= 0.7
 
@@ -411,7 +456,8 @@ def test_a_version_change_finding_names_both_versions_with_intervals() -> None:
     (finding,) = detect_version_changes(series, DRIFT, as_of=first + timedelta(days=1))
     assert finding.kind == "version_change_effect"
     assert finding.subject == (
-        "stage=loops model=tutor-small prompt=aaaa1111→bbbb2222 suite=intro-python@v1")
+        "stage=loops model=tutor-small prompt=aaaa1111→bbbb2222 suite=intro-python@v1"
+    )
     assert finding.severity == "critical"
     assert (finding.window_start, finding.window_end) == (first, first + timedelta(days=1))
     before, after = finding.evidence["before"], finding.evidence["after"]
@@ -455,9 +501,17 @@ def _golden_change_alerts(effect: float, *, items: int, trials: int, seed: int) 
     graded the night before and the night after the change."""
     rng = np.random.default_rng(seed)
     change = VersionChange(
-        lineage="golden", before=OLD, after=NEW, before_start=START, before_end=START,
-        first_day=START + timedelta(1), test_day=START + timedelta(1), before_n=items,
-        before_passes=0, after_n=items, after_passes=0,
+        lineage="golden",
+        before=OLD,
+        after=NEW,
+        before_start=START,
+        before_end=START,
+        first_day=START + timedelta(1),
+        test_day=START + timedelta(1),
+        before_n=items,
+        before_passes=0,
+        after_n=items,
+        after_passes=0,
     )
     alerts = 0
     for _ in range(trials):
@@ -466,17 +520,20 @@ def _golden_change_alerts(effect: float, *, items: int, trials: int, seed: int) 
         after = rng.random(items) < np.clip(difficulty + effect, 0, 1)
         counted = replace(change, before_passes=int(before.sum()), after_passes=int(after.sum()))
         pairs = list(zip(before.tolist(), after.tolist(), strict=True))
-        alerts += version_change_finding(counted, DRIFT, series_watched=4,
-                                         paired=pairs) is not None
+        alerts += version_change_finding(counted, DRIFT, series_watched=4, paired=pairs) is not None
     return alerts / trials
 
 
 def test_golden_version_changes_false_alarms_and_power() -> None:
     quiet = _golden_change_alerts(0.0, items=200, trials=2000, seed=8)
-    caught = {items: _golden_change_alerts(-0.10, items=items, trials=500, seed=9)
-              for items in (100, 200, 500)}
-    print(f"\ngolden change with no effect, 200 items: alerts {quiet:.4f} per change and series;"
-          f" -10 points caught, by items: {caught}")
+    caught = {
+        items: _golden_change_alerts(-0.10, items=items, trials=500, seed=9)
+        for items in (100, 200, 500)
+    }
+    print(
+        f"\ngolden change with no effect, 200 items: alerts {quiet:.4f} per change and series;"
+        f" -10 points caught, by items: {caught}"
+    )
     assert quiet <= DRIFT.version_change_false_alarm_rate / 4
     assert caught[500] >= 0.9
 

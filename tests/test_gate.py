@@ -30,29 +30,44 @@ BASE_URL = "http://evals.example:8000"
 
 # --- building paired outcomes ------------------------------------------------------------------
 
-def _plan(stage: str, n: int, both: int, regressed: int, improved: int,
-          category: str = "code") -> list[tuple[str, str, str, bool, bool]]:
+
+def _plan(
+    stage: str, n: int, both: int, regressed: int, improved: int, category: str = "code"
+) -> list[tuple[str, str, str, bool, bool]]:
     """(item_id, stage, category, baseline right?, candidate right?) for one stage."""
-    outcomes = ([(True, True)] * both + [(True, False)] * regressed + [(False, True)] * improved)
+    outcomes = [(True, True)] * both + [(True, False)] * regressed + [(False, True)] * improved
     outcomes += [(False, False)] * (n - len(outcomes))
     return [(f"{stage}-{i:03d}", stage, category, b, c) for i, (b, c) in enumerate(outcomes)]
 
 
-def _sides(plan, *, latency=(800.0, 900.0), cost=(0.0002, 0.0002), failed=(0, 0),
-           parse_errors=0) -> tuple[SideResults, SideResults]:
+def _sides(
+    plan, *, latency=(800.0, 900.0), cost=(0.0002, 0.0002), failed=(0, 0), parse_errors=0
+) -> tuple[SideResults, SideResults]:
     sides = []
     for index, label in enumerate(("small", "large")):
         outcomes = {}
         for k, (item_id, stage, category, *right) in enumerate(plan):
             parse_error = index == 1 and k < parse_errors
             outcomes[item_id] = ItemOutcome(
-                item_id=item_id, stage=stage, category=category, correct=right[index],
-                status="parse_error" if parse_error else "ok", run_id=f"run-{label}-{item_id}",
-                verdict="pass" if right[index] else "fail", expected="pass",
-                latency_ms=latency[index], cost_usd=cost[index],
+                item_id=item_id,
+                stage=stage,
+                category=category,
+                correct=right[index],
+                status="parse_error" if parse_error else "ok",
+                run_id=f"run-{label}-{item_id}",
+                verdict="pass" if right[index] else "fail",
+                expected="pass",
+                latency_ms=latency[index],
+                cost_usd=cost[index],
             )
-        sides.append(SideResults(ModelSpec(f"tutor-{label}"), outcomes,
-                                 calls=len(plan) + failed[index], failed_calls=failed[index]))
+        sides.append(
+            SideResults(
+                ModelSpec(f"tutor-{label}"),
+                outcomes,
+                calls=len(plan) + failed[index],
+                failed_calls=failed[index],
+            )
+        )
     return sides[0], sides[1]
 
 
@@ -60,13 +75,26 @@ def _status(decision, name: str) -> str:
     return next(c.status for c in decision.criteria if c.name == name)
 
 
-CLEAR_DEPLOY = (_plan("basics", 40, 30, 1, 6) + _plan("loops", 40, 28, 1, 7)
-                + _plan("recursion", 40, 25, 2, 8))
-STAGE_REGRESSION = (_plan("basics", 45, 25, 0, 18) + _plan("loops", 45, 25, 0, 18)
-                    + _plan("recursion", 30, 12, 15, 0))
+CLEAR_DEPLOY = (
+    _plan("basics", 40, 30, 1, 6) + _plan("loops", 40, 28, 1, 7) + _plan("recursion", 40, 25, 2, 8)
+)
+STAGE_REGRESSION = (
+    _plan("basics", 45, 25, 0, 18)
+    + _plan("loops", 45, 25, 0, 18)
+    + _plan("recursion", 30, 12, 15, 0)
+)
 TOO_FEW = _plan("basics", 20, 14, 1, 2)
-CRITERIA = ("paired_items", "accuracy_non_inferiority", "discordant_pairs", "power", "safety",
-            "latency_p95", "cost_per_item", "error_rate", "parse_error_rate")
+CRITERIA = (
+    "paired_items",
+    "accuracy_non_inferiority",
+    "discordant_pairs",
+    "power",
+    "safety",
+    "latency_p95",
+    "cost_per_item",
+    "error_rate",
+    "parse_error_rate",
+)
 CRITERIA_OF_THREE_STAGES = (*CRITERIA, "stage:basics", "stage:loops", "stage:recursion")
 
 
@@ -78,7 +106,8 @@ def test_a_clearly_better_candidate_is_deployed() -> None:
     assert decision.summary["ci_low"] > 0
     skipped = {"safety", "latency_p95", "cost_per_item"}  # no safety items, no budgets set
     assert {c.name: c.status for c in decision.criteria} == {
-        name: "skipped" if name in skipped else "pass" for name in CRITERIA_OF_THREE_STAGES}
+        name: "skipped" if name in skipped else "pass" for name in CRITERIA_OF_THREE_STAGES
+    }
 
 
 def test_one_stage_regressing_blocks_the_deploy_although_the_total_improves() -> None:
@@ -141,8 +170,13 @@ def test_the_safety_category_may_not_regress_at_all() -> None:
 
 def test_budgets_fail_on_latency_cost_errors_and_parse_errors() -> None:
     gate = GateConfig(max_latency_p95_ms=1000, max_cost_per_item_ratio=1.5)
-    decision = decide(*_sides(CLEAR_DEPLOY, latency=(800, 1200), cost=(0.0002, 0.0004),
-                              failed=(0, 20), parse_errors=9), gate, suite="s")
+    decision = decide(
+        *_sides(
+            CLEAR_DEPLOY, latency=(800, 1200), cost=(0.0002, 0.0004), failed=(0, 20), parse_errors=9
+        ),
+        gate,
+        suite="s",
+    )
     for name in ("latency_p95", "cost_per_item", "error_rate", "parse_error_rate"):
         assert _status(decision, name) == "fail", name
     assert decision.decision == "no-deploy"
@@ -188,24 +222,41 @@ SUITE = "gate-demo"
 
 def _write_suite(folder: Path, plan) -> Path:
     path = folder / "gate_demo.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": SUITE,
-        "description": "A tiny grader suite for the gate tests.",
-        "kind": "grader",
-        "verdicts": ["pass", "fail"],
-        "passing_verdicts": ["pass"],
-        "issue_tags": [],
-        "default_rubric": "Pass when the code is right.",
-        "items": [{"id": item_id, "stage": stage, "category": category,
-                   "submission": f"print({k})", "expected_verdict": "pass"}
-                  for k, (item_id, stage, category, *_) in enumerate(plan)],
-    }))
-    (folder / "evalhouse.yaml").write_text(yaml.safe_dump({
-        "models": {"tutor-small": {"model": "evalhouse-sim/tutor-small"},
-                   "tutor-large": {"model": "evalhouse-sim/tutor-large"}},
-        "suites": {SUITE: {"path": str(path)}},
-        "alerts": {"base_url": BASE_URL},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": SUITE,
+                "description": "A tiny grader suite for the gate tests.",
+                "kind": "grader",
+                "verdicts": ["pass", "fail"],
+                "passing_verdicts": ["pass"],
+                "issue_tags": [],
+                "default_rubric": "Pass when the code is right.",
+                "items": [
+                    {
+                        "id": item_id,
+                        "stage": stage,
+                        "category": category,
+                        "submission": f"print({k})",
+                        "expected_verdict": "pass",
+                    }
+                    for k, (item_id, stage, category, *_) in enumerate(plan)
+                ],
+            }
+        )
+    )
+    (folder / "evalhouse.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "models": {
+                    "tutor-small": {"model": "evalhouse-sim/tutor-small"},
+                    "tutor-large": {"model": "evalhouse-sim/tutor-large"},
+                },
+                "suites": {SUITE: {"path": str(path)}},
+                "alerts": {"base_url": BASE_URL},
+            }
+        )
+    )
     return path
 
 
@@ -216,27 +267,48 @@ def _write_rows(url: str, suite_path: Path, plan) -> None:
     for index, model in enumerate(("tutor-small", "tutor-large")):
         for k, (item_id, stage, category, *right) in enumerate(plan):
             key = idempotency_key("gate-test", item_id, "grader", model, "p1", 0)
-            common = {"idempotency_key": key, "source": "golden", "role": "grader",
-                      "model": model, "suite": SUITE, "suite_version": version,
-                      "item_id": item_id, "stage": stage, "category": category,
-                      "prompt_version": "p1", "expected_verdict": "pass"}
+            common = {
+                "idempotency_key": key,
+                "source": "golden",
+                "role": "grader",
+                "model": model,
+                "suite": SUITE,
+                "suite_version": version,
+                "item_id": item_id,
+                "stage": stage,
+                "category": category,
+                "prompt_version": "p1",
+                "expected_verdict": "pass",
+            }
             if k == 0:  # a failed first attempt, retried: counts toward the error rate only
-                records.append(RunRecord(**common, started_at=started, status="error",
-                                         error_class="RateLimitError"))
+                records.append(
+                    RunRecord(
+                        **common, started_at=started, status="error", error_class="RateLimitError"
+                    )
+                )
             verdict = "pass" if right[index] else "fail"
-            records.append(RunRecord(
-                **common, started_at=started + timedelta(seconds=k + 1), status="ok",
-                verdict=verdict, passed=verdict == "pass", latency_ms=700.0 + k,
-                cost_usd=0.0002,
-            ))
+            records.append(
+                RunRecord(
+                    **common,
+                    started_at=started + timedelta(seconds=k + 1),
+                    status="ok",
+                    verdict=verdict,
+                    passed=verdict == "pass",
+                    latency_ms=700.0 + k,
+                    cost_usd=0.0002,
+                )
+            )
     with psycopg.connect(url) as conn:
         write_runs(conn, records)
 
 
 @pytest.mark.parametrize(
     ("plan", "decision", "exit_code"),
-    [(CLEAR_DEPLOY, "deploy", 0), (STAGE_REGRESSION, "no-deploy", 1),
-     (TOO_FEW, "insufficient-data", 3)],
+    [
+        (CLEAR_DEPLOY, "deploy", 0),
+        (STAGE_REGRESSION, "no-deploy", 1),
+        (TOO_FEW, "insufficient-data", 3),
+    ],
     ids=["deploy", "no-deploy", "insufficient-data"],
 )
 def test_evalhouse_gate_decides_stores_and_reports(
@@ -245,10 +317,20 @@ def test_evalhouse_gate_decides_stores_and_reports(
     suite_path = _write_suite(tmp_path, plan)
     _write_rows(warehouse_url, suite_path, plan)
     report = tmp_path / "report.md"
-    result = CliRunner().invoke(app, [
-        "gate", "--suite", SUITE, "--baseline", "tutor-small@p1", "--candidate", "tutor-large",
-        "--report", str(report),
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "gate",
+            "--suite",
+            SUITE,
+            "--baseline",
+            "tutor-small@p1",
+            "--candidate",
+            "tutor-large",
+            "--report",
+            str(report),
+        ],
+    )
     assert result.exit_code == exit_code, result.output
     assert decision in result.output
     text = report.read_text()
@@ -277,10 +359,20 @@ def test_evalhouse_gate_rejects_a_bad_gate_yaml(warehouse_url: str, tmp_path: Pa
     _write_suite(tmp_path, TOO_FEW)
     bad = tmp_path / "gate.yaml"
     bad.write_text("alpha: 2\n")
-    result = CliRunner().invoke(app, [
-        "gate", "--suite", SUITE, "--baseline", "tutor-small", "--candidate", "tutor-large",
-        "--config", str(bad),
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "gate",
+            "--suite",
+            SUITE,
+            "--baseline",
+            "tutor-small",
+            "--candidate",
+            "tutor-large",
+            "--config",
+            str(bad),
+        ],
+    )
     assert result.exit_code == 2
     assert "alpha" in result.output
 
@@ -290,8 +382,10 @@ def test_gate_decisions_reach_the_mart(warehouse_url: str, tmp_path: Path) -> No
     from evals.dbt import dbt_env, run_dbt
     from evals.gate import store_decision
 
-    decisions = [decide(*_sides(plan), GATE, suite="intro-python", suite_version="v1")
-                 for plan in (STAGE_REGRESSION, CLEAR_DEPLOY)]
+    decisions = [
+        decide(*_sides(plan), GATE, suite="intro-python", suite_version="v1")
+        for plan in (STAGE_REGRESSION, CLEAR_DEPLOY)
+    ]
     with psycopg.connect(warehouse_url) as conn:
         for decision in decisions:
             store_decision(conn, decision)
@@ -323,12 +417,23 @@ def test_evalhouse_gate_runs_the_missing_items_through_the_runner(
     with psycopg.connect(warehouse_url) as conn:
         conn.execute("delete from raw.eval_runs where model = 'tutor-large'")
         conn.commit()
-    args = ["gate", "--suite", SUITE, "--baseline", "tutor-small", "--candidate", "tutor-large",
-            "--report", str(tmp_path / "report.md")]
+    args = [
+        "gate",
+        "--suite",
+        SUITE,
+        "--baseline",
+        "tutor-small",
+        "--candidate",
+        "tutor-large",
+        "--report",
+        str(tmp_path / "report.md"),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 3, result.output  # 20 items: fewer than min_items
-    count = ("select model, count(*) from raw.eval_runs where source = 'ci'"
-             " and status in ('ok', 'parse_error') group by model order by model")
+    count = (
+        "select model, count(*) from raw.eval_runs where source = 'ci'"
+        " and status in ('ok', 'parse_error') group by model order by model"
+    )
     with psycopg.connect(warehouse_url) as conn:
         assert conn.execute(count).fetchall() == [("tutor-large", 20), ("tutor-small", 10)]
     assert "20 items graded by both sides" in result.output
@@ -346,9 +451,18 @@ def test_the_documented_gate_yaml_is_valid() -> None:
 
 def test_evalhouse_gate_rejects_an_unknown_suite(warehouse_url: str, tmp_path: Path) -> None:
     _write_suite(tmp_path, TOO_FEW)
-    result = CliRunner().invoke(app, [
-        "gate", "--suite", "no-such-suite", "--baseline", "tutor-small", "--candidate", "x",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "gate",
+            "--suite",
+            "no-such-suite",
+            "--baseline",
+            "tutor-small",
+            "--candidate",
+            "x",
+        ],
+    )
     assert result.exit_code == 2
     assert "unknown suite 'no-such-suite'" in result.output
 
@@ -361,21 +475,41 @@ def test_the_gate_counts_a_judged_answer_by_its_judges_verdict(warehouse_url: st
     started = datetime(2025, 3, 1, tzinfo=UTC)
     records, first_judgment = [], {}
     for k in range(30):
-        common = {"source": "golden", "suite": "qa", "suite_version": "q1", "item_id": f"q-{k}",
-                  "stage": "basic", "expected_verdict": "correct"}
-        answer = RunRecord(idempotency_key=f"answer-{k}", role="candidate", model="tutor-large",
-                           prompt_version="a1", started_at=started, status="ok", **common)
+        common = {
+            "source": "golden",
+            "suite": "qa",
+            "suite_version": "q1",
+            "item_id": f"q-{k}",
+            "stage": "basic",
+            "expected_verdict": "correct",
+        }
+        answer = RunRecord(
+            idempotency_key=f"answer-{k}",
+            role="candidate",
+            model="tutor-large",
+            prompt_version="a1",
+            started_at=started,
+            status="ok",
+            **common,
+        )
         records.append(answer)
         if k % 10 == 9:
             continue  # never judged
         for trial, verdict in enumerate(("correct" if k % 3 else "incorrect", "correct")):
             status = "parse_error" if k == 4 and trial == 0 else "ok"
             judgment = RunRecord(
-                idempotency_key=f"judge-{k}-{trial}", role="judge", model="judge",
-                prompt_version="j1", started_at=started + timedelta(seconds=trial + 1),
-                status=status, parent_run_id=answer.run_id, trial=trial,
+                idempotency_key=f"judge-{k}-{trial}",
+                role="judge",
+                model="judge",
+                prompt_version="j1",
+                started_at=started + timedelta(seconds=trial + 1),
+                status=status,
+                parent_run_id=answer.run_id,
+                trial=trial,
                 verdict=verdict if status == "ok" else None,
-                passed=verdict == "correct" if status == "ok" else None, **common)
+                passed=verdict == "correct" if status == "ok" else None,
+                **common,
+            )
             records.append(judgment)
             first_judgment.setdefault(k, judgment)
     with psycopg.connect(warehouse_url) as conn:

@@ -50,8 +50,11 @@ items:
 """
 
 VALID_JSONL_HEADER = {
-    "name": "mini-answers", "kind": "answer", "verdicts": ["correct", "incorrect"],
-    "passing_verdicts": ["correct"], "default_rubric": "Compare with the expected answer.",
+    "name": "mini-answers",
+    "kind": "answer",
+    "verdicts": ["correct", "incorrect"],
+    "passing_verdicts": ["correct"],
+    "default_rubric": "Compare with the expected answer.",
 }
 
 CSV_HEADER_YAML = """\
@@ -91,8 +94,10 @@ def line_of(text: str, needle: str, occurrence: int = 1) -> int:
 
 # --- one case per error kind: (file name, content, line, item id, field, message part) --------
 
-def _yaml_case(old: str, new: str, needle: str, item: str | None, field: str, message: str,
-               occurrence: int = 1):
+
+def _yaml_case(
+    old: str, new: str, needle: str, item: str | None, field: str, message: str, occurrence: int = 1
+):
     text = VALID_YAML.replace(old, new, 1)
     assert text != VALID_YAML
     return ("suite.yaml", text, line_of(text, needle, occurrence), item, field, message)
@@ -101,54 +106,148 @@ def _yaml_case(old: str, new: str, needle: str, item: str | None, field: str, me
 def _error_cases() -> dict[str, tuple]:
     grader_jsonl = {**VALID_JSONL_HEADER, "kind": "grader"}
     return {
-        "broken yaml": _yaml_case("  - id: a2\n", "  - id: a2\n   bad: [unclosed\n", "bad:",
-                                  None, "(yaml)", "broken YAML"),
-        "broken jsonl": ("suite.jsonl", jsonl(VALID_JSONL_HEADER) + '{"id": "q1", "question": \n',
-                         2, None, "(json)", "broken JSON"),
-        "broken csv": ("suite.csv", 'id,submission,expected_verdict\nc1,"never closed,pass\n',
-                       2, None, "(csv)", "broken CSV"),
-        "missing field": _yaml_case("    expected_verdict: revise\n", "", "- id: a2", "a2",
-                                    "expected_verdict", "missing field"),
-        "wrong type": _yaml_case("[off_by_one]", "off_by_one", "expected_issue_tags", "a2",
-                                 "expected_issue_tags", "must be a list"),
-        "duplicate id": _yaml_case("id: a2", "id: a1", "id: a1", "a1", "id", "duplicate id",
-                                   occurrence=2),
-        "unknown verdict": _yaml_case("expected_verdict: revise", "expected_verdict: meh",
-                                      "meh", "a2", "expected_verdict", "unknown verdict 'meh'"),
-        "unknown issue tag": _yaml_case("[off_by_one]", "[off_by_two]", "off_by_two", "a2",
-                                        "expected_issue_tags", "unknown issue tag 'off_by_two'"),
+        "broken yaml": _yaml_case(
+            "  - id: a2\n", "  - id: a2\n   bad: [unclosed\n", "bad:", None, "(yaml)", "broken YAML"
+        ),
+        "broken jsonl": (
+            "suite.jsonl",
+            jsonl(VALID_JSONL_HEADER) + '{"id": "q1", "question": \n',
+            2,
+            None,
+            "(json)",
+            "broken JSON",
+        ),
+        "broken csv": (
+            "suite.csv",
+            'id,submission,expected_verdict\nc1,"never closed,pass\n',
+            2,
+            None,
+            "(csv)",
+            "broken CSV",
+        ),
+        "missing field": _yaml_case(
+            "    expected_verdict: revise\n",
+            "",
+            "- id: a2",
+            "a2",
+            "expected_verdict",
+            "missing field",
+        ),
+        "wrong type": _yaml_case(
+            "[off_by_one]",
+            "off_by_one",
+            "expected_issue_tags",
+            "a2",
+            "expected_issue_tags",
+            "must be a list",
+        ),
+        "duplicate id": _yaml_case(
+            "id: a2", "id: a1", "id: a1", "a1", "id", "duplicate id", occurrence=2
+        ),
+        "unknown verdict": _yaml_case(
+            "expected_verdict: revise",
+            "expected_verdict: meh",
+            "meh",
+            "a2",
+            "expected_verdict",
+            "unknown verdict 'meh'",
+        ),
+        "unknown issue tag": _yaml_case(
+            "[off_by_one]",
+            "[off_by_two]",
+            "off_by_two",
+            "a2",
+            "expected_issue_tags",
+            "unknown issue tag 'off_by_two'",
+        ),
         "passing verdict not in verdicts": _yaml_case(
-            "passing_verdicts: [pass]", "passing_verdicts: [pass, great]", "passing_verdicts",
-            None, "passing_verdicts", "'great' is not one of the suite's verdicts"),
+            "passing_verdicts: [pass]",
+            "passing_verdicts: [pass, great]",
+            "passing_verdicts",
+            None,
+            "passing_verdicts",
+            "'great' is not one of the suite's verdicts",
+        ),
         "grader item without submission": _yaml_case(
-            "    submission: |\n      total = sum(range(1, n))\n", "", "- id: a2", "a2",
-            "submission", "missing field"),
+            "    submission: |\n      total = sum(range(1, n))\n",
+            "",
+            "- id: a2",
+            "a2",
+            "submission",
+            "missing field",
+        ),
         "answer item without question": (
             "suite.jsonl",
-            jsonl(VALID_JSONL_HEADER, {"id": "q1", "question": "2+2?", "expected_answer": 4},
-                  {"id": "q2", "expected_answer": "5"}),
-            3, "q2", "question", "missing field"),
-        "unknown field": _yaml_case("    expected_verdict: revise\n",
-                                    "    expected_verdict: revise\n    expected_verdit: pass\n",
-                                    "expected_verdit", "a2", "expected_verdit", "unknown field"),
-        "duplicate key": _yaml_case("    expected_verdict: revise\n",
-                                    "    expected_verdict: revise\n    expected_verdict: pass\n",
-                                    "expected_verdict: pass", "a2", "expected_verdict",
-                                    "duplicate key", occurrence=2),
+            jsonl(
+                VALID_JSONL_HEADER,
+                {"id": "q1", "question": "2+2?", "expected_answer": 4},
+                {"id": "q2", "expected_answer": "5"},
+            ),
+            3,
+            "q2",
+            "question",
+            "missing field",
+        ),
+        "unknown field": _yaml_case(
+            "    expected_verdict: revise\n",
+            "    expected_verdict: revise\n    expected_verdit: pass\n",
+            "expected_verdit",
+            "a2",
+            "expected_verdit",
+            "unknown field",
+        ),
+        "duplicate key": _yaml_case(
+            "    expected_verdict: revise\n",
+            "    expected_verdict: revise\n    expected_verdict: pass\n",
+            "expected_verdict: pass",
+            "a2",
+            "expected_verdict",
+            "duplicate key",
+            occurrence=2,
+        ),
         "invalid scorer": (
             "suite.jsonl",
-            jsonl(VALID_JSONL_HEADER, {"id": "q1", "question": "2+2?", "expected_answer": "four",
-                                       "scorer": {"type": "numeric", "tolerance": 0}}),
-            2, "q1", "expected_answer", "is not a number"),
-        "unknown kind": _yaml_case("kind: grader", "kind: grading", "kind:", None, "kind",
-                                   "must be one of grader, answer"),
+            jsonl(
+                VALID_JSONL_HEADER,
+                {
+                    "id": "q1",
+                    "question": "2+2?",
+                    "expected_answer": "four",
+                    "scorer": {"type": "numeric", "tolerance": 0},
+                },
+            ),
+            2,
+            "q1",
+            "expected_answer",
+            "is not a number",
+        ),
+        "unknown kind": _yaml_case(
+            "kind: grader", "kind: grading", "kind:", None, "kind", "must be one of grader, answer"
+        ),
         "csv row with too many cells": (
-            "suite.csv", "id,submission,expected_verdict\nc1,ok text,pass\nc2,a,b,pass\n",
-            3, None, "(csv)", "row has 4 cells"),
-        "csv unknown column": ("suite.csv", "id,submission,expected_verdict,colour\nc1,x,pass,red\n",
-                               1, None, "colour", "unknown column"),
-        "jsonl without header": ("suite.jsonl", jsonl(grader_jsonl | {"id": "x"}), 1, None,
-                                 "(header)", "first line must be the suite header"),
+            "suite.csv",
+            "id,submission,expected_verdict\nc1,ok text,pass\nc2,a,b,pass\n",
+            3,
+            None,
+            "(csv)",
+            "row has 4 cells",
+        ),
+        "csv unknown column": (
+            "suite.csv",
+            "id,submission,expected_verdict,colour\nc1,x,pass,red\n",
+            1,
+            None,
+            "colour",
+            "unknown column",
+        ),
+        "jsonl without header": (
+            "suite.jsonl",
+            jsonl(grader_jsonl | {"id": "x"}),
+            1,
+            None,
+            "(header)",
+            "first line must be the suite header",
+        ),
     }
 
 
@@ -182,14 +281,18 @@ def test_each_error_kind_names_file_line_and_field_and_writes_nothing(
 
 
 def test_every_problem_in_a_file_is_reported_at_once(tmp_path: Path) -> None:
-    text = (VALID_YAML.replace("expected_verdict: pass", "expected_verdict: great")
-            .replace("[off_by_one]", "[nope]").replace("id: a2", "id: a1"))
+    text = (
+        VALID_YAML.replace("expected_verdict: pass", "expected_verdict: great")
+        .replace("[off_by_one]", "[nope]")
+        .replace("id: a2", "id: a1")
+    )
     with pytest.raises(GoldenSetError) as raised:
         load_suite(write(tmp_path, "many.yaml", text))
     fields = [issue.field for issue in raised.value.issues]
     assert fields == ["expected_verdict", "id", "expected_issue_tags"]
     assert [issue.line for issue in raised.value.issues] == sorted(
-        issue.line for issue in raised.value.issues)
+        issue.line for issue in raised.value.issues
+    )
 
 
 def test_a_csv_header_file_error_points_at_the_header_file(tmp_path: Path) -> None:
@@ -247,17 +350,32 @@ def test_the_grader_suites_syntax_error_tags_match_what_python_parses() -> None:
 def test_the_answer_suite_covers_every_category_with_scorers_where_checkable() -> None:
     suite = load_suite(ANSWER_SUITE)
     assert (suite.name, suite.kind, suite.verdicts) == (
-        "general-qa", "answer", ("correct", "partial", "incorrect"))
+        "general-qa",
+        "answer",
+        ("correct", "partial", "incorrect"),
+    )
     assert len(suite.items) >= 50
     categories = Counter(item.category for item in suite.items)
-    assert set(categories) == {"reasoning", "math", "coding", "hallucination",
-                               "instruction_following", "safety"}
+    assert set(categories) == {
+        "reasoning",
+        "math",
+        "coding",
+        "hallucination",
+        "instruction_following",
+        "safety",
+    }
     assert min(categories.values()) >= 8
     assert all(i.expected_answer for i in suite.items)
     math_items = [i for i in suite.items if i.category == "math"]
     assert all(i.scorer for i in math_items)
     assert {(i.scorer or {}).get("type") for i in suite.items} == {
-        None, "numeric", "exact", "contains", "regex", "json"}  # None: judged by an LLM
+        None,
+        "numeric",
+        "exact",
+        "contains",
+        "regex",
+        "json",
+    }  # None: judged by an LLM
 
 
 def test_each_regex_or_json_scorer_accepts_its_own_reference_answer() -> None:
@@ -274,7 +392,9 @@ def test_the_example_suites_and_the_configured_suites_load() -> None:
     suites = {suite.name: suite for suite in load_suites([REPO_ROOT / "golden_sets"])}
     assert set(suites) == {"intro-python", "general-qa", "sql-basics", "essay-feedback"}
     assert suites["essay-feedback"].item("essay-remote-03").expected_issue_tags == (
-        "off_topic", "no_thesis")
+        "off_topic",
+        "no_thesis",
+    )
     assert suites["sql-basics"].item("sql-join-rows").expected_answer == "12"
     configured = suites_from_config(load_config(REPO_ROOT / "evalhouse.yaml"))
     assert set(configured) == {"intro-python", "general-qa"}
@@ -293,14 +413,16 @@ def test_version_is_stable_and_changes_only_with_content(tmp_path: Path) -> None
     swapped = reordered[0] + "  - id: a2\n" + items_a2 + "  - id: a1\n" + items_a1
     assert load_suite(write(tmp_path, "swapped.yaml", swapped)).version == first.version
 
-    edited = load_suite(write(tmp_path, "edited.yaml",
-                              VALID_YAML.replace("sum(range(1, n))", "sum(range(n))")))
+    edited = load_suite(
+        write(tmp_path, "edited.yaml", VALID_YAML.replace("sum(range(1, n))", "sum(range(n))"))
+    )
     assert edited.version != first.version
     assert edited.item("a1").item_hash == first.item("a1").item_hash
     assert edited.item("a2").item_hash != first.item("a2").item_hash
 
-    new_rubric = load_suite(write(tmp_path, "rubric.yaml",
-                                  VALID_YAML.replace("Sum 1..n inclusive.", "Sum 1..n.")))
+    new_rubric = load_suite(
+        write(tmp_path, "rubric.yaml", VALID_YAML.replace("Sum 1..n inclusive.", "Sum 1..n."))
+    )
     assert new_rubric.version != first.version
     assert new_rubric.item("a1").rubric == "Sum 1..n."  # the effective rubric is hashed
 
@@ -308,13 +430,24 @@ def test_version_is_stable_and_changes_only_with_content(tmp_path: Path) -> None
 def test_the_same_suite_in_yaml_jsonl_and_csv_has_the_same_version(tmp_path: Path) -> None:
     from_yaml = load_suite(write(tmp_path, "mini.yaml", VALID_YAML))
     header = {
-        "name": "mini", "description": from_yaml.description, "kind": "grader",
-        "verdicts": list(from_yaml.verdicts), "passing_verdicts": ["pass"],
-        "issue_tags": list(from_yaml.issue_tags), "default_rubric": from_yaml.default_rubric,
+        "name": "mini",
+        "description": from_yaml.description,
+        "kind": "grader",
+        "verdicts": list(from_yaml.verdicts),
+        "passing_verdicts": ["pass"],
+        "issue_tags": list(from_yaml.issue_tags),
+        "default_rubric": from_yaml.default_rubric,
     }
-    rows = [{"id": i.item_id, "stage": i.stage, "submission": i.submission,
-             "expected_verdict": i.expected_verdict,
-             "expected_issue_tags": list(i.expected_issue_tags)} for i in from_yaml.items]
+    rows = [
+        {
+            "id": i.item_id,
+            "stage": i.stage,
+            "submission": i.submission,
+            "expected_verdict": i.expected_verdict,
+            "expected_issue_tags": list(i.expected_issue_tags),
+        }
+        for i in from_yaml.items
+    ]
     from_jsonl = load_suite(write(tmp_path, "mini.jsonl", jsonl(header, *rows)))
     assert from_jsonl.version == from_yaml.version
 
@@ -327,8 +460,15 @@ def test_the_same_suite_in_yaml_jsonl_and_csv_has_the_same_version(tmp_path: Pat
     writer = csv.writer(buffer)
     writer.writerow(["id", "stage", "submission", "expected_verdict", "expected_issue_tags"])
     for row in rows:
-        writer.writerow([row["id"], row["stage"], row["submission"], row["expected_verdict"],
-                         "|".join(row["expected_issue_tags"])])
+        writer.writerow(
+            [
+                row["id"],
+                row["stage"],
+                row["submission"],
+                row["expected_verdict"],
+                "|".join(row["expected_issue_tags"]),
+            ]
+        )
     write(tmp_path, "mini2.suite.yaml", yaml.safe_dump(header))
     from_csv = load_suite(write(tmp_path, "mini2.csv", buffer.getvalue()))
     assert from_csv.version == from_yaml.version
@@ -347,15 +487,19 @@ def test_storing_a_suite_twice_writes_it_once(warehouse_url: str, tmp_path: Path
         assert conn.execute("select loaded_at from raw.golden_suites").fetchone()[0] == loaded_at
     assert golden_row_counts(warehouse_url) == (1, 2)
 
-    changed = load_suite(write(tmp_path, "mini.yaml", VALID_YAML.replace("range(1, n))",
-                                                                         "range(0, n))")))
+    changed = load_suite(
+        write(tmp_path, "mini.yaml", VALID_YAML.replace("range(1, n))", "range(0, n))"))
+    )
     with psycopg.connect(warehouse_url) as conn:
         assert store_suite(conn, changed) is True
-        versions = conn.execute("select suite_version, item_count from raw.golden_suites"
-                                " order by loaded_at").fetchall()
+        versions = conn.execute(
+            "select suite_version, item_count from raw.golden_suites order by loaded_at"
+        ).fetchall()
         row = conn.execute(
             "select item_hash, stage, inputs, expected from raw.golden_items"
-            " where suite_version = %s and item_id = 'a2'", (changed.version,)).fetchone()
+            " where suite_version = %s and item_id = 'a2'",
+            (changed.version,),
+        ).fetchone()
     assert versions == [(suite.version, 2), (changed.version, 2)]
     item = changed.item("a2")
     assert row == (item.item_hash, "loops", item.inputs(), item.expected())
@@ -365,11 +509,25 @@ def test_unicode_and_sql_looking_text_is_stored_verbatim(
     warehouse_url: str, tmp_path: Path
 ) -> None:
     hostile = "x = '); drop table raw.golden_items; --'  # naïve café ✓ 学生 \U0001f40d\n"
-    header = {**VALID_JSONL_HEADER, "kind": "grader", "verdicts": ["pass", "fail"],
-              "passing_verdicts": ["pass"]}
-    path = write(tmp_path, "hostile.jsonl", jsonl(
-        header, {"id": "h1", "submission": hostile, "expected_verdict": "pass",
-                 "metadata": {"note": "Ünïcödé"}}))
+    header = {
+        **VALID_JSONL_HEADER,
+        "kind": "grader",
+        "verdicts": ["pass", "fail"],
+        "passing_verdicts": ["pass"],
+    }
+    path = write(
+        tmp_path,
+        "hostile.jsonl",
+        jsonl(
+            header,
+            {
+                "id": "h1",
+                "submission": hostile,
+                "expected_verdict": "pass",
+                "metadata": {"note": "Ünïcödé"},
+            },
+        ),
+    )
     suite = load_suite(path)
     with psycopg.connect(warehouse_url) as conn:
         store_suite(conn, suite)
@@ -385,7 +543,8 @@ def test_validate_prints_name_kind_version_and_stage_counts() -> None:
     assert result.exit_code == 0, result.output
     suite = load_suite(GRADER_SUITE)
     assert f"intro-python (grader) version {suite.version}: {len(suite.items)} items" in (
-        result.output)
+        result.output
+    )
     assert "variables 12" in result.output and "essay-feedback" in result.output
 
 
@@ -399,8 +558,13 @@ def test_validate_exits_2_on_a_missing_path_and_on_an_empty_folder(tmp_path: Pat
 def test_load_defaults_to_the_configured_suites_and_is_idempotent(
     warehouse_url: str, tmp_path: Path
 ) -> None:
-    write(tmp_path, "evalhouse.yaml", (REPO_ROOT / "evalhouse.yaml").read_text().replace(
-        "path: golden_sets/", f"path: {REPO_ROOT}/golden_sets/"))
+    write(
+        tmp_path,
+        "evalhouse.yaml",
+        (REPO_ROOT / "evalhouse.yaml")
+        .read_text()
+        .replace("path: golden_sets/", f"path: {REPO_ROOT}/golden_sets/"),
+    )
     first = runner.invoke(app, ["golden", "load"])
     assert first.exit_code == 0, first.output
     assert "2 new, 0 unchanged" in first.output
@@ -411,7 +575,6 @@ def test_load_defaults_to_the_configured_suites_and_is_idempotent(
     second = runner.invoke(app, ["golden", "load"])
     assert second.exit_code == 0 and "0 new, 2 unchanged" in second.output
     assert golden_row_counts(warehouse_url) == counts
-
 
 
 def test_yaml_yes_no_booleans_are_errors_with_a_hint_to_quote(tmp_path: Path) -> None:

@@ -22,9 +22,15 @@ EXAMPLES = REPO_ROOT / "docs" / "examples"
 @pytest.fixture
 def config(tmp_path: Path):
     path = tmp_path / "evalhouse.yaml"
-    path.write_text(yaml.safe_dump({"suites": {
-        "general-qa": {"path": str(REPO_ROOT / "golden_sets" / "general_qa.yaml")},
-    }}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "suites": {
+                    "general-qa": {"path": str(REPO_ROOT / "golden_sets" / "general_qa.yaml")},
+                }
+            }
+        )
+    )
     return load_config(path)
 
 
@@ -36,7 +42,9 @@ def conn(warehouse_url: str):
 
 def _runs(conn) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute("select * from raw.eval_runs order by started_at, trial, attributes::text").fetchall()
+        return cur.execute(
+            "select * from raw.eval_runs order by started_at, trial, attributes::text"
+        ).fetchall()
 
 
 def test_the_promptfoo_example_imports_faithfully_and_only_once(conn, config):
@@ -46,10 +54,24 @@ def test_the_promptfoo_example_imports_faithfully_and_only_once(conn, config):
 
     rows = {(row["model"], row["item_id"]): row for row in _runs(conn)}
     good = rows[("openai:gpt-4o-mini", "reason-bat-ball")]
-    assert (good["source"], good["role"], good["suite"], good["stage"]) == ("import", "candidate", "general-qa", "basic")
-    assert (good["verdict"], good["passed"], good["score"], good["status"]) == ("correct", True, 1.0, "ok")
-    assert good["messages"][0]["role"] == "user" and "bat and a ball" in good["messages"][0]["content"]
-    assert good["output_text"] == "The ball costs $0.05." and good["feedback"] == {"text": "Correct: 0.05 satisfies both constraints."}
+    assert (good["source"], good["role"], good["suite"], good["stage"]) == (
+        "import",
+        "candidate",
+        "general-qa",
+        "basic",
+    )
+    assert (good["verdict"], good["passed"], good["score"], good["status"]) == (
+        "correct",
+        True,
+        1.0,
+        "ok",
+    )
+    assert (
+        good["messages"][0]["role"] == "user" and "bat and a ball" in good["messages"][0]["content"]
+    )
+    assert good["output_text"] == "The ball costs $0.05." and good["feedback"] == {
+        "text": "Correct: 0.05 satisfies both constraints."
+    }
     assert (good["input_tokens"], good["output_tokens"]) == (41, 6)
     assert (good["cost_usd"], good["latency_ms"]) == (9.75e-06, 737)
     assert good["started_at"].isoformat() == "2026-10-02T14:00:00+00:00"
@@ -58,7 +80,11 @@ def test_the_promptfoo_example_imports_faithfully_and_only_once(conn, config):
     wrong = rows[("anthropic:messages:claude-3-5-haiku-20241022", "reason-bat-ball")]
     assert (wrong["verdict"], wrong["passed"]) == ("incorrect", False)
     failed = rows[("anthropic:messages:claude-3-5-haiku-20241022", "reason-apples")]
-    assert (failed["status"], failed["error_message"], failed["verdict"]) == ("error", "API error: 529 Overloaded", None)
+    assert (failed["status"], failed["error_message"], failed["verdict"]) == (
+        "error",
+        "API error: 529 Overloaded",
+        None,
+    )
 
     again = import_file(conn, EXAMPLES / "promptfoo_results.jsonl", mapping, config)
     assert (again.imported, again.already_present) == (0, 8)
@@ -68,7 +94,12 @@ def test_the_promptfoo_example_imports_faithfully_and_only_once(conn, config):
 def test_the_csv_example_keeps_trials_positions_raw_verdicts_and_two_reviewers(conn):
     mapping = load_mapping(EXAMPLES / "pairwise_mapping.yaml")
     report = import_file(conn, EXAMPLES / "pairwise_judgments.csv", mapping)
-    assert (report.read, report.imported, report.parse_errors, report.reviews_stored) == (7, 7, 1, 6)
+    assert (report.read, report.imported, report.parse_errors, report.reviews_stored) == (
+        7,
+        7,
+        1,
+        6,
+    )
     assert report.issues == []
 
     rows = _runs(conn)
@@ -78,7 +109,9 @@ def test_the_csv_example_keeps_trials_positions_raw_verdicts_and_two_reviewers(c
     assert by_key[("reason-bat-ball", "BA", 0)]["verdict"] == "1"  # "1" and 1 alike
     retrial = by_key[("reason-bat-ball", "AB", 1)]  # the second trial of the same order
     assert (retrial["verdict"], retrial["started_at"].isoformat()) == (
-        "1", "2026-10-03T09:40:11+00:00")
+        "1",
+        "2026-10-03T09:40:11+00:00",
+    )
     assert by_key[("reason-ordering", "AB", 0)]["verdict"] == "tie"  # Tie
     assert by_key[("reason-train-time", "AB", 0)]["verdict"] == "tie"  # TIE
     garbled = by_key[("reason-train-time", "BA", 0)]
@@ -86,16 +119,26 @@ def test_the_csv_example_keeps_trials_positions_raw_verdicts_and_two_reviewers(c
     assert garbled["attributes"]["raw_verdict"] == "both are fine I guess"
     assert garbled["output_text"] == "both are fine I guess"
     first = by_key[("reason-bat-ball", "AB", 0)]
-    assert (first["role"], first["model"], first["latency_ms"], first["passed"]) == ("judge", "judge-v2", 1840.0, True)
+    assert (first["role"], first["model"], first["latency_ms"], first["passed"]) == (
+        "judge",
+        "judge-v2",
+        1840.0,
+        True,
+    )
     assert first["started_at"].isoformat() == "2026-10-03T09:12:04+00:00"
 
     with conn.cursor(row_factory=dict_row) as cur:
-        reviews = cur.execute("select r.reviewer, r.verdict, e.item_id from raw.human_reviews r"
-                              " join raw.eval_runs e using (run_id) order by 3, 1").fetchall()
+        reviews = cur.execute(
+            "select r.reviewer, r.verdict, e.item_id from raw.human_reviews r"
+            " join raw.eval_runs e using (run_id) order by 3, 1"
+        ).fetchall()
     assert [(r["item_id"], r["reviewer"], r["verdict"]) for r in reviews] == [
-        ("reason-bat-ball", "ana", "1"), ("reason-bat-ball", "ben", "1"),
-        ("reason-ordering", "ana", "tie"), ("reason-ordering", "ben", "2"),
-        ("reason-train-time", "ana", "tie"), ("reason-train-time", "ben", "tie"),
+        ("reason-bat-ball", "ana", "1"),
+        ("reason-bat-ball", "ben", "1"),
+        ("reason-ordering", "ana", "tie"),
+        ("reason-ordering", "ben", "2"),
+        ("reason-train-time", "ana", "tie"),
+        ("reason-train-time", "ben", "tie"),
     ]
     again = import_file(conn, EXAMPLES / "pairwise_judgments.csv", mapping)
     assert (again.imported, again.already_present, again.reviews_stored) == (0, 7, 0)
@@ -105,13 +148,25 @@ def test_unmappable_lines_are_reported_by_line_and_the_rest_import(conn, tmp_pat
     source = tmp_path / "judgments.csv"
     shutil.copy(EXAMPLES / "pairwise_judgments.csv", source)
     with source.open("a") as handle:
-        handle.write("reason-apples,Q,a,b,AB,0,judge-v2,1,2026-10-03 10:00:00,n/a,1,1,0.1,,\n")  # line 9
-        handle.write("reason-apples,Q,a,b,AB,1,,1,2026-10-03 10:00:00,1.0,1,1,0.1,,\n")  # line 10: no model
+        handle.write(
+            "reason-apples,Q,a,b,AB,0,judge-v2,1,2026-10-03 10:00:00,n/a,1,1,0.1,,\n"
+        )  # line 9
+        handle.write(
+            "reason-apples,Q,a,b,AB,1,,1,2026-10-03 10:00:00,1.0,1,1,0.1,,\n"
+        )  # line 10: no model
         handle.write("reason-apples,Q,a,b,AB,2,judge-v2,1,yesterday-ish,1.0,1,1,0.1,,\n")  # line 11
-        handle.write("reason-apples,Q,a,b,AB,3,judge-v2,1,2026-10-03 10:00:00,1.0,-5,1,0.1,,\n")  # line 12
-        handle.write("reason-apples,Q,a,b,AB,4,judge-v2,2,2026-10-03 10:00:00,1.0,1,1,0.1,maybe,\n")  # 13
-        handle.write('reason-apples,"multi\nline question",a,b,AB,5,judge-v2,2,2026-10-03 10:00:00,1.0,1,1,0.1,,\n')
-        handle.write("reason-apples,Q,a,b,AB,6,judge-v2,2,2026-10-03 10:00:00,1.0,1,1,0.1,,\n")  # line 16
+        handle.write(
+            "reason-apples,Q,a,b,AB,3,judge-v2,1,2026-10-03 10:00:00,1.0,-5,1,0.1,,\n"
+        )  # line 12
+        handle.write(
+            "reason-apples,Q,a,b,AB,4,judge-v2,2,2026-10-03 10:00:00,1.0,1,1,0.1,maybe,\n"
+        )  # 13
+        handle.write(
+            'reason-apples,"multi\nline question",a,b,AB,5,judge-v2,2,2026-10-03 10:00:00,1.0,1,1,0.1,,\n'
+        )
+        handle.write(
+            "reason-apples,Q,a,b,AB,6,judge-v2,2,2026-10-03 10:00:00,1.0,1,1,0.1,,\n"
+        )  # line 16
     mapping = load_mapping(EXAMPLES / "pairwise_mapping.yaml")
     report = import_file(conn, source, mapping)
     issues = {issue.line: issue.message for issue in report.issues}
@@ -124,8 +179,11 @@ def test_unmappable_lines_are_reported_by_line_and_the_rest_import(conn, tmp_pat
     assert report.imported == 9  # the 7 originals, the multi-line row and line 16
 
     runner = CliRunner()
-    result = runner.invoke(app, ["import", str(source), "--mapping", str(EXAMPLES / "pairwise_mapping.yaml")],
-                           terminal_width=200)
+    result = runner.invoke(
+        app,
+        ["import", str(source), "--mapping", str(EXAMPLES / "pairwise_mapping.yaml")],
+        terminal_width=200,
+    )
     assert result.exit_code == 1
     assert "0 rows imported, 9 already present" in result.output
     assert "judgments.csv:9: latency_s: 'n/a' is not a number" in result.output
@@ -148,7 +206,10 @@ def test_a_json_document_with_a_records_path_imports_too(conn, tmp_path: Path, c
     import json
 
     lines = (EXAMPLES / "promptfoo_results.jsonl").read_text().splitlines()
-    document = {"evalId": "eval-1", "results": {"version": 3, "results": [json.loads(x) for x in lines]}}
+    document = {
+        "evalId": "eval-1",
+        "results": {"version": 3, "results": [json.loads(x) for x in lines]},
+    }
     source = tmp_path / "results.json"
     source.write_text(json.dumps(document))
     mapping_data = yaml.safe_load((EXAMPLES / "promptfoo_mapping.yaml").read_text())

@@ -38,19 +38,22 @@ def probe(litellm):
             super().__init__()
             self.litellm_params: list[dict] = []
 
-        async def acompletion(self, model, messages, model_response, optional_params,
-                              litellm_params, **_):
+        async def acompletion(
+            self, model, messages, model_response, optional_params, litellm_params, **_
+        ):
             self.litellm_params.append(dict(litellm_params or {}))
             model_response.choices[0].message.content = "ok"
-            model_response.usage = litellm.Usage(prompt_tokens=100, completion_tokens=10,
-                                                 total_tokens=110)
+            model_response.usage = litellm.Usage(
+                prompt_tokens=100, completion_tokens=10, total_tokens=110
+            )
             return model_response
 
     saved = list(litellm.custom_provider_map)
     handler = Probe()
     compat.install_custom_provider(litellm, PROVIDER, handler)
-    compat.register_prices(litellm, {f"{PROVIDER}/m": {**PRICES, "litellm_provider": PROVIDER,
-                                                       "mode": "chat"}})
+    compat.register_prices(
+        litellm, {f"{PROVIDER}/m": {**PRICES, "litellm_provider": PROVIDER, "mode": "chat"}}
+    )
     yield handler
     litellm.custom_provider_map = saved
 
@@ -62,8 +65,14 @@ def test_the_private_names_the_module_uses_exist(litellm) -> None:
     assert version("litellm").split(".")[0] == "1"
     assert isinstance(is_internal_call, contextvars.ContextVar)
     assert is_internal_call.get() is False
-    for name in ("callbacks", "success_callback", "failure_callback",
-                 "_async_success_callback", "_async_failure_callback", "custom_provider_map"):
+    for name in (
+        "callbacks",
+        "success_callback",
+        "failure_callback",
+        "_async_success_callback",
+        "_async_failure_callback",
+        "custom_provider_map",
+    ):
         assert isinstance(getattr(litellm, name), list), name
     assert hasattr(litellm, "max_budget")
     assert inspect.iscoroutinefunction(GLOBAL_LOGGING_WORKER.flush)
@@ -74,9 +83,14 @@ def test_the_private_names_the_module_uses_exist(litellm) -> None:
 
 def test_a_custom_provider_gets_the_metadata_and_its_registered_price(litellm, probe) -> None:
     async def call():
-        return await compat.acompletion_unlogged(litellm, {
-            "model": f"{PROVIDER}/m", "messages": [{"role": "user", "content": "hi"}],
-            "metadata": {"evalhouse": {"expected_verdict": "pass"}}})
+        return await compat.acompletion_unlogged(
+            litellm,
+            {
+                "model": f"{PROVIDER}/m",
+                "messages": [{"role": "user", "content": "hi"}],
+                "metadata": {"evalhouse": {"expected_verdict": "pass"}},
+            },
+        )
 
     response = asyncio.run(call())
     assert compat.custom_handler(litellm, f"{PROVIDER}/m") is probe
@@ -88,7 +102,8 @@ def test_a_custom_provider_gets_the_metadata_and_its_registered_price(litellm, p
 
 
 def test_unlogged_calls_skip_callbacks_and_a_removed_callback_is_gone_everywhere(
-        litellm, probe) -> None:
+    litellm, probe
+) -> None:
     from litellm._internal_context import is_internal_call
     from litellm.integrations.custom_logger import CustomLogger
 
@@ -101,8 +116,11 @@ def test_unlogged_calls_skip_callbacks_and_a_removed_callback_is_gone_everywhere
             self.kwargs.append(kwargs)
 
     seen = Seen()
-    request = {"model": f"{PROVIDER}/m", "messages": [{"role": "user", "content": "hi"}],
-               "metadata": {"evalhouse": {"stage": "loops"}}}
+    request = {
+        "model": f"{PROVIDER}/m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "metadata": {"evalhouse": {"stage": "loops"}},
+    }
 
     async def calls():
         await compat.acompletion_unlogged(litellm, request)
@@ -125,18 +143,28 @@ def test_unlogged_calls_skip_callbacks_and_a_removed_callback_is_gone_everywhere
     assert kwargs["litellm_call_id"] and kwargs["custom_llm_provider"] == PROVIDER
     assert kwargs["response_cost"] == pytest.approx(100 * 2e-6 + 10 * 5e-6)
     assert {"startTime", "model_parameters"} <= set(kwargs["standard_logging_object"])
-    for name in ("callbacks", "success_callback", "failure_callback",
-                 "_async_success_callback", "_async_failure_callback"):
+    for name in (
+        "callbacks",
+        "success_callback",
+        "failure_callback",
+        "_async_success_callback",
+        "_async_failure_callback",
+    ):
         assert seen not in getattr(litellm, name), name
     assert not compat.observed(litellm, request)
 
 
-_FRAGILE = re.compile(r"litellm\._|_hidden_params|_internal_context|litellm_core_utils"
-                      r"|logging_callback_manager|custom_provider_map")
+_FRAGILE = re.compile(
+    r"litellm\._|_hidden_params|_internal_context|litellm_core_utils"
+    r"|logging_callback_manager|custom_provider_map"
+)
 
 
 def test_no_other_module_touches_what_this_one_guards() -> None:
-    touching = {path.relative_to(REPO_ROOT).as_posix()
-                for folder in ("evals", "orchestration") for path in (REPO_ROOT / folder).rglob("*.py")
-                if _FRAGILE.search(path.read_text())}
+    touching = {
+        path.relative_to(REPO_ROOT).as_posix()
+        for folder in ("evals", "orchestration")
+        for path in (REPO_ROOT / folder).rglob("*.py")
+        if _FRAGILE.search(path.read_text())
+    }
     assert touching == {"evals/litellm_compat.py"}

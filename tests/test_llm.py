@@ -23,18 +23,28 @@ JSON_FORMAT = {"type": "json_object"}
 
 
 def _config(server: FakeOpenAI, **model) -> Config:
-    settings = {"model": "openai/fake-model", "api_base": server.api_base,
-                "api_key_env": "FAKE_PROVIDER_API_KEY", "timeout_s": 2.0, "deadline_s": 6.0,
-                "max_attempts": 3, "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6,
-                **model}
+    settings = {
+        "model": "openai/fake-model",
+        "api_base": server.api_base,
+        "api_key_env": "FAKE_PROVIDER_API_KEY",
+        "timeout_s": 2.0,
+        "deadline_s": 6.0,
+        "max_attempts": 3,
+        "input_cost_per_token": 1e-6,
+        "output_cost_per_token": 2e-6,
+        **model,
+    }
     return Config.model_validate({"models": {"m": settings}})
 
 
 def _ask(client: LLMClient, marker: str, model: str = "m"):
     """A graded call, tagged with its item's truth like every graded call."""
-    return client.acomplete(model, [{"role": "user", "content": f"grade {marker}"}],
-                            metadata={"evalhouse": {"item_id": marker, "expected_verdict": "fail"}},
-                            response_format=JSON_FORMAT)
+    return client.acomplete(
+        model,
+        [{"role": "user", "content": f"grade {marker}"}],
+        metadata={"evalhouse": {"item_id": marker, "expected_verdict": "fail"}},
+        response_format=JSON_FORMAT,
+    )
 
 
 @pytest.fixture
@@ -44,8 +54,11 @@ def keyed(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_each_fault_ends_with_the_right_status_and_attempts(
-        fake_openai: FakeOpenAI, keyed: str, caplog: pytest.LogCaptureFixture,  # noqa: F811
-        capfd: pytest.CaptureFixture) -> None:
+    fake_openai: FakeOpenAI,
+    keyed: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture,
+) -> None:
     fake_openai.retry_after = "0"
     fake_openai.slow_s = 10
     scripts = {
@@ -59,7 +72,7 @@ def test_each_fault_ends_with_the_right_status_and_attempts(
         "prose": ["not_json"],
     }
     for marker, behaviours in scripts.items():
-        fake_openai.script(f"grade {marker}\"", behaviours)
+        fake_openai.script(f'grade {marker}"', behaviours)
     client = LLMClient(_config(fake_openai, timeout_s=1.5, deadline_s=4.0))
 
     async def main():
@@ -84,15 +97,22 @@ def test_each_fault_ends_with_the_right_status_and_attempts(
     assert json.loads(ok.text)["verdict"] == "pass"
     assert ok.response_model == "fake-model-2024-01-01" and ok.provider == "openai"
     # the fake server counts a token per 4 characters (of "grade plain", of the reply), plus one
-    assert (ok.input_tokens, ok.output_tokens) == (len("grade plain") // 4 + 1, len(ok.text) // 4 + 1)
+    assert (ok.input_tokens, ok.output_tokens) == (
+        len("grade plain") // 4 + 1,
+        len(ok.text) // 4 + 1,
+    )
     assert ok.cost_usd == pytest.approx(ok.input_tokens * 1e-6 + ok.output_tokens * 2e-6)
     assert set(ok.timings) == {"queued_ms", "call_ms", "backoff_ms"}
     assert results["broken"].error_class == "InternalServerError"
     # The server quotes the Authorization header and a ?key= URL in its 500: both scrubbed.
     assert "[REDACTED]" in results["broken"].error_message
-    everything = json.dumps([vars(r) if not hasattr(r, "__slots__") else
-                             {s: getattr(r, s) for s in r.__slots__} for r in results.values()],
-                            default=str)
+    everything = json.dumps(
+        [
+            vars(r) if not hasattr(r, "__slots__") else {s: getattr(r, s) for s in r.__slots__}
+            for r in results.values()
+        ],
+        default=str,
+    )
     captured = capfd.readouterr()
     assert keyed not in everything
     assert keyed not in caplog.text and keyed not in captured.out + captured.err
@@ -104,7 +124,7 @@ def test_each_fault_ends_with_the_right_status_and_attempts(
     assert "metadata" not in sent["json"] and "expected_verdict" not in json.dumps(sent)
 
 
-def test_retry_after_is_honoured(fake_openai: FakeOpenAI) -> None:  # noqa: F811
+def test_retry_after_is_honoured(fake_openai: FakeOpenAI) -> None:
     fake_openai.retry_after = "1"
     fake_openai.script("grade wait", ["rate_limit", "ok"])
     client = LLMClient(_config(fake_openai))
@@ -116,7 +136,7 @@ def test_retry_after_is_honoured(fake_openai: FakeOpenAI) -> None:  # noqa: F811
     assert result.timings["backoff_ms"] >= 1000
 
 
-def test_concurrency_is_bounded_per_model(fake_openai: FakeOpenAI) -> None:  # noqa: F811
+def test_concurrency_is_bounded_per_model(fake_openai: FakeOpenAI) -> None:
     fake_openai.latency_s = 0.15
     client = LLMClient(_config(fake_openai, concurrency=3))
 
@@ -132,8 +152,7 @@ def test_concurrency_is_bounded_per_model(fake_openai: FakeOpenAI) -> None:  # n
     assert max(r.timings["queued_ms"] for r in results) >= 150
 
 
-def test_litellm_logging_is_skipped_only_while_nobody_listens(
-        fake_openai: FakeOpenAI) -> None:  # noqa: F811
+def test_litellm_logging_is_skipped_only_while_nobody_listens(fake_openai: FakeOpenAI) -> None:
     """Unobserved calls skip LiteLLM's async logging (a context flag, never left set); a registered
     callback (capture, an integration) still receives every call of ours."""
     import litellm
@@ -166,11 +185,13 @@ def test_litellm_logging_is_skipped_only_while_nobody_listens(
     quiet, observed = asyncio.run(main())
     for result in (quiet, observed):  # priced by us either way, logged or not
         assert (result.status, result.cost_usd) == (
-            "ok", pytest.approx(result.input_tokens * 1e-6 + result.output_tokens * 2e-6))
+            "ok",
+            pytest.approx(result.input_tokens * 1e-6 + result.output_tokens * 2e-6),
+        )
     assert seen.calls == ["grade observed"]
 
 
-def test_rpm_spaces_call_starts(fake_openai: FakeOpenAI) -> None:  # noqa: F811
+def test_rpm_spaces_call_starts(fake_openai: FakeOpenAI) -> None:
     client = LLMClient(_config(fake_openai, rpm=600))  # one start every 0.1 s
 
     async def main():
@@ -185,15 +206,26 @@ def test_rpm_spaces_call_starts(fake_openai: FakeOpenAI) -> None:  # noqa: F811
 
 
 def test_a_dead_server_is_an_error_row_not_an_exception() -> None:
-    config = Config.model_validate({"models": {"m": {
-        "model": "openai/x", "api_base": "http://127.0.0.1:9/v1", "max_attempts": 2,
-        "timeout_s": 1, "deadline_s": 3}}})
+    config = Config.model_validate(
+        {
+            "models": {
+                "m": {
+                    "model": "openai/x",
+                    "api_base": "http://127.0.0.1:9/v1",
+                    "max_attempts": 2,
+                    "timeout_s": 1,
+                    "deadline_s": 3,
+                }
+            }
+        }
+    )
     result = LLMClient(config).complete("m", [{"role": "user", "content": "hi"}])
     assert result.status == "error" and result.attempts == 2
     # connection refused reaches us as LiteLLM's InternalServerError (STACK_NOTES)
     assert (result.error_class, result.error_message) == (
         "InternalServerError",
-        "litellm.InternalServerError: InternalServerError: OpenAIException - Connection error.")
+        "litellm.InternalServerError: InternalServerError: OpenAIException - Connection error.",
+    )
 
 
 def test_backoff_grows_and_respects_retry_after() -> None:
@@ -213,8 +245,9 @@ def register_flaky(config: Config) -> None:
     from evals.litellm_compat import install_custom_provider
 
     class Flaky(CustomLLM):
-        async def acompletion(self, model, messages, model_response, optional_params,
-                              litellm_params, **_):
+        async def acompletion(
+            self, model, messages, model_response, optional_params, litellm_params, **_
+        ):
             if litellm_params["metadata"]["evalhouse"]["attempt"] == 1:
                 raise CustomLLMError(status_code=500, message="flaky")
             model_response.choices[0].message.content = "ok"
@@ -230,13 +263,18 @@ def register_flaky(config: Config) -> None:
 def test_a_custom_provider_on_its_own_clock_scales_the_retry_backoff() -> None:
     """Back-off is the provider's business (the simulator's time_scale), read through the
     handler's `backoff_scale`: never a branch on the model's name."""
-    config = Config.model_validate({
-        "custom_providers": [f"{__name__}:register_flaky"],
-        "models": {"real": {"model": "flaky/m"}, "fast": {"model": "flaky-fast/m"}}})
+    config = Config.model_validate(
+        {
+            "custom_providers": [f"{__name__}:register_flaky"],
+            "models": {"real": {"model": "flaky/m"}, "fast": {"model": "flaky-fast/m"}},
+        }
+    )
     client = LLMClient(config)
     metadata = {"evalhouse": {"item_id": "x"}}
-    real, fast = (client.complete(name, [{"role": "user", "content": "x"}], metadata=metadata)
-                  for name in ("real", "fast"))
+    real, fast = (
+        client.complete(name, [{"role": "user", "content": "x"}], metadata=metadata)
+        for name in ("real", "fast")
+    )
     client.close()
     assert (real.status, real.attempts, fast.status, fast.attempts) == ("ok", 2, "ok", 2)
     assert fast.timings["backoff_ms"] == 0.0
@@ -247,17 +285,31 @@ def test_a_custom_provider_on_its_own_clock_scales_the_retry_backoff() -> None:
 
 SIM = {
     "models": {"tutor": {"model": "evalhouse-sim/tutor", "max_attempts": 6}},
-    "simulator": {"seed": 3, "error_rate": 0, "rate_limit_rate": 0, "malformed_rate": 0,
-                  "models": {"tutor": {"accuracy": 0.8}},
-                  "drift": [{"stage": "loops", "start": "2024-06-01", "pass_shift": 0.5}]},
+    "simulator": {
+        "seed": 3,
+        "error_rate": 0,
+        "rate_limit_rate": 0,
+        "malformed_rate": 0,
+        "models": {"tutor": {"accuracy": 0.8}},
+        "drift": [{"stage": "loops", "start": "2024-06-01", "pass_shift": 0.5}],
+    },
 }
 
 
 def _sim_meta(i: int, **extra) -> dict:
-    return {"evalhouse": {"role": "grader", "item_id": f"item-{i}", "stage": "loops",
-                          "expected_verdict": "fail", "verdicts": ["pass", "revise", "fail"],
-                          "passing_verdicts": ["pass"], "issue_taxonomy": ["off_by_one", "style"],
-                          "expected_issue_tags": ["off_by_one"], **extra}}
+    return {
+        "evalhouse": {
+            "role": "grader",
+            "item_id": f"item-{i}",
+            "stage": "loops",
+            "expected_verdict": "fail",
+            "verdicts": ["pass", "revise", "fail"],
+            "passing_verdicts": ["pass"],
+            "issue_taxonomy": ["off_by_one", "style"],
+            "expected_issue_tags": ["off_by_one"],
+            **extra,
+        }
+    }
 
 
 def _sim_grades(config: Config, n: int, **extra) -> list[dict]:
@@ -265,10 +317,17 @@ def _sim_grades(config: Config, n: int, **extra) -> list[dict]:
 
     async def main():
         try:
-            return await asyncio.gather(*(
-                client.acomplete("tutor", [{"role": "user", "content": "x"}],
-                                 metadata=_sim_meta(i, **extra), response_format=JSON_FORMAT)
-                for i in range(n)))
+            return await asyncio.gather(
+                *(
+                    client.acomplete(
+                        "tutor",
+                        [{"role": "user", "content": "x"}],
+                        metadata=_sim_meta(i, **extra),
+                        response_format=JSON_FORMAT,
+                    )
+                    for i in range(n)
+                )
+            )
         finally:
             await client.aclose()
 
@@ -286,8 +345,10 @@ def test_simulated_grader_is_deterministic_accurate_and_stays_in_vocabulary() ->
     assert 0.7 < accuracy < 0.9
     assert {g["verdict"] for g in first} <= {"pass", "revise", "fail"}
     assert all(set(g["issue_tags"]) <= {"off_by_one", "style"} for g in first)
-    assert all(0 <= g["score"] <= 1 and set(g["feedback"]) == {"strengths", "problems",
-                                                               "suggestion"} for g in first)
+    assert all(
+        0 <= g["score"] <= 1 and set(g["feedback"]) == {"strengths", "problems", "suggestion"}
+        for g in first
+    )
 
 
 def test_simulated_drift_moves_a_stage_pass_rate_from_its_start_date() -> None:
@@ -299,17 +360,33 @@ def test_simulated_drift_moves_a_stage_pass_rate_from_its_start_date() -> None:
 
 
 def test_simulated_faults_are_real_litellm_errors_and_retries_recover() -> None:
-    config = Config.model_validate({**SIM, "simulator": {
-        **SIM["simulator"], "rate_limit_rate": 0.2, "error_rate": 0.2, "timeout_rate": 0.1,
-        "malformed_rate": 0.0}})
+    config = Config.model_validate(
+        {
+            **SIM,
+            "simulator": {
+                **SIM["simulator"],
+                "rate_limit_rate": 0.2,
+                "error_rate": 0.2,
+                "timeout_rate": 0.1,
+                "malformed_rate": 0.0,
+            },
+        }
+    )
     client = LLMClient(config)
 
     async def main():
         try:
-            return await asyncio.gather(*(
-                client.acomplete("tutor", [{"role": "user", "content": "x"}],
-                                 metadata=_sim_meta(i), response_format=JSON_FORMAT)
-                for i in range(200)))
+            return await asyncio.gather(
+                *(
+                    client.acomplete(
+                        "tutor",
+                        [{"role": "user", "content": "x"}],
+                        metadata=_sim_meta(i),
+                        response_format=JSON_FORMAT,
+                    )
+                    for i in range(200)
+                )
+            )
         finally:
             await client.aclose()
 
@@ -323,28 +400,43 @@ def test_simulated_provider_works_through_plain_sync_litellm() -> None:
     from evals.llm import configured_litellm
 
     litellm = configured_litellm(Config.model_validate(SIM))
-    response = litellm.completion(model="evalhouse-sim/tutor",
-                                  messages=[{"role": "user", "content": "x"}],
-                                  response_format=JSON_FORMAT, metadata=_sim_meta(1))
+    response = litellm.completion(
+        model="evalhouse-sim/tutor",
+        messages=[{"role": "user", "content": "x"}],
+        response_format=JSON_FORMAT,
+        metadata=_sim_meta(1),
+    )
     # deterministic: seed, model, item and role fix the reply (here the expected verdict, fail)
     assert json.loads(response.choices[0].message.content)["verdict"] == "fail"
     usage = response.usage
     assert usage.prompt_tokens == len("x") // 4 + 4  # the simulator: chars / 4 + 4 per message
     simulator = Config.model_validate(SIM).simulator
     assert litellm.completion_cost(completion_response=response, model="evalhouse-sim/tutor") == (
-        pytest.approx(usage.prompt_tokens * simulator.input_cost_per_token
-                      + usage.completion_tokens * simulator.output_cost_per_token))
-    answer = litellm.completion(model="evalhouse-sim/tutor",
-                                messages=[{"role": "user", "content": "2+2?"}],
-                                metadata={"evalhouse": {"role": "candidate", "item_id": "q",
-                                                        "expected_answer": "4"}})
+        pytest.approx(
+            usage.prompt_tokens * simulator.input_cost_per_token
+            + usage.completion_tokens * simulator.output_cost_per_token
+        )
+    )
+    answer = litellm.completion(
+        model="evalhouse-sim/tutor",
+        messages=[{"role": "user", "content": "2+2?"}],
+        metadata={"evalhouse": {"role": "candidate", "item_id": "q", "expected_answer": "4"}},
+    )
     assert answer.choices[0].message.content == "4"
 
 
 def test_simulated_stage_accuracy_is_relative_to_the_base() -> None:
-    config = Config.model_validate({**SIM, "simulator": {
-        **SIM["simulator"], "drift": [], "models": {"tutor": {"accuracy": 0.85}},
-        "stages": {"loops": {"accuracy": 0.45}}}})
+    config = Config.model_validate(
+        {
+            **SIM,
+            "simulator": {
+                **SIM["simulator"],
+                "drift": [],
+                "models": {"tutor": {"accuracy": 0.85}},
+                "stages": {"loops": {"accuracy": 0.45}},
+            },
+        }
+    )
     grades = _sim_grades(config, 300)
     accuracy = sum(g["verdict"] == "fail" for g in grades) / len(grades)
     assert 0.35 < accuracy < 0.55

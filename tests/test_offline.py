@@ -35,7 +35,10 @@ print("COSTMAP", os.environ["LITELLM_LOCAL_MODEL_COST_MAP"])
 
 def test_importing_the_stack_through_evals_makes_no_network_attempt() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", _GUARD], capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", _GUARD],
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
     )
     assert result.returncode == 0, result.stderr[-2000:]

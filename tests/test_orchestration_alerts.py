@@ -36,8 +36,13 @@ def _serve(port: int) -> tuple[HTTPServer, list[dict]]:
     class Hook(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append({"path": self.path, "json": json.loads(body),
-                             "idempotency_key": self.headers.get("Idempotency-Key")})
+            received.append(
+                {
+                    "path": self.path,
+                    "json": json.loads(body),
+                    "idempotency_key": self.headers.get("Idempotency-Key"),
+                }
+            )
             self.send_response(200)
             self.end_headers()
 
@@ -63,7 +68,9 @@ def ops_hook():
 
 
 @pytest.fixture
-def config_file(tmp_path: Path, webhook_port: int, ops_hook, monkeypatch: pytest.MonkeyPatch) -> Path:
+def config_file(
+    tmp_path: Path, webhook_port: int, ops_hook, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     monkeypatch.setenv("TEAM_HOOK_URL", f"http://127.0.0.1:{webhook_port}/hook?token={SECRET}")
     path = tmp_path / "evalhouse.yaml"
     path.write_text(
@@ -132,7 +139,9 @@ def test_an_alert_reaches_a_webhook_that_was_down_exactly_once_with_every_attemp
     server, received = _serve(webhook_port)
     try:
         with psycopg.connect(warehouse_url) as conn:  # time passes beyond the backoff
-            conn.execute("update raw.alert_deliveries set last_attempt_at = now() - interval '1 hour'")
+            conn.execute(
+                "update raw.alert_deliveries set last_attempt_at = now() - interval '1 hour'"
+            )
         _tick(config_file)
         _tick(config_file)
     finally:
@@ -143,7 +152,8 @@ def test_an_alert_reaches_a_webhook_that_was_down_exactly_once_with_every_attemp
     assert len(ops_hook[1]) == 1, "the webhook that was up got the alert once, not on every tick"
     with psycopg.connect(warehouse_url) as conn:
         delivered_at, attempts = conn.execute(
-            "select delivered_at, delivery_attempts from raw.alerts where alert_id = %s", (alert_id,)
+            "select delivered_at, delivery_attempts from raw.alerts where alert_id = %s",
+            (alert_id,),
         ).fetchone()
     assert delivered_at is not None and attempts == 3, "two tries to team, one to ops"
 
@@ -165,21 +175,37 @@ def test_the_sensor_skips_when_no_webhook_is_configured(warehouse_url, tmp_path)
     _raise_alert(warehouse_url)
     result = _tick(path)
     assert (type(result), result.skip_message) == (
-        dg.SkipReason, "no webhooks configured under alerts.webhooks")
+        dg.SkipReason,
+        "no webhooks configured under alerts.webhooks",
+    )
     assert _deliveries(warehouse_url) == []
 
 
 def test_the_payload_is_slack_shaped_and_scrubbed(config_file):
     alerts = load_config(config_file).alerts
     row = {
-        "alert_id": 7, "kind": "cost_spike", "severity": "warning", "subject": "model=m",
-        "message": "cost doubled; key=sk-abcdefghijklmnopqrstuvwx leaked", "statistic": "ratio",
-        "observed": 2.0, "expected_low": 0.0, "expected_high": 1.5, "window_start": None,
-        "window_end": None, "example_run_ids": [], "orchestrator_run_id": None,
+        "alert_id": 7,
+        "kind": "cost_spike",
+        "severity": "warning",
+        "subject": "model=m",
+        "message": "cost doubled; key=sk-abcdefghijklmnopqrstuvwx leaked",
+        "statistic": "ratio",
+        "observed": 2.0,
+        "expected_low": 0.0,
+        "expected_high": 1.5,
+        "window_start": None,
+        "window_end": None,
+        "example_run_ids": [],
+        "orchestrator_run_id": None,
     }
     payload = slack_payload(alerts, row)
     assert set(payload) == {"text", "blocks"}
-    assert [block["type"] for block in payload["blocks"]] == ["header", "section", "section", "context"]
+    assert [block["type"] for block in payload["blocks"]] == [
+        "header",
+        "section",
+        "section",
+        "context",
+    ]
     assert "sk-abcdefghijklmnopqrstuvwx" not in json.dumps(payload)
 
 
@@ -215,9 +241,14 @@ def _shift_on(night: int, observed: float) -> AlertDraft:
     """The stage-shift finding of 2026-11-<night> on stage loops."""
     start = datetime(2026, 11, night, tzinfo=UTC)
     return AlertDraft(
-        kind="pass_rate_shift", severity="critical", subject="stage=loops",
-        message=f"loops at {observed:.0%} on night {night}", statistic="two_proportion_z",
-        observed=observed, window_start=start, window_end=start + timedelta(days=1),
+        kind="pass_rate_shift",
+        severity="critical",
+        subject="stage=loops",
+        message=f"loops at {observed:.0%} on night {night}",
+        statistic="two_proportion_z",
+        observed=observed,
+        window_start=start,
+        window_end=start + timedelta(days=1),
         evidence={"night": night},
     )
 
@@ -245,9 +276,7 @@ def test_consecutive_nights_on_one_subject_renew_one_alert_and_a_quiet_night_res
     assert _record_night(warehouse_url, 20, [_shift_on(20, 0.81)]) == ([], []), (
         "re-running an older night adds nothing"
     )
-    assert _alerts(warehouse_url) == [
-        (first, "firing", 2, 2, 0.84, datetime(2026, 11, 22).date())
-    ]
+    assert _alerts(warehouse_url) == [(first, "firing", 2, 2, 0.84, datetime(2026, 11, 22).date())]
 
     assert _record_night(warehouse_url, 22, []) == ([], [first])
     [second] = _record_night(warehouse_url, 25, [_shift_on(25, 0.9)])[0]
@@ -286,8 +315,10 @@ def test_a_webhook_hears_opened_still_firing_and_resolved_once_each(
     [(alert_id, *_)] = _alerts(warehouse_url)
     assert [(r["json"]["text"].split(" — ")[0], r["idempotency_key"]) for r in received] == [
         ("[CRITICAL] pass_rate_shift: stage=loops", f"evalhouse-alert-{alert_id}-r1"),
-        ("[CRITICAL] still firing (2 nights) pass_rate_shift: stage=loops",
-         f"evalhouse-alert-{alert_id}-r2"),
+        (
+            "[CRITICAL] still firing (2 nights) pass_rate_shift: stage=loops",
+            f"evalhouse-alert-{alert_id}-r2",
+        ),
         ("[RESOLVED] pass_rate_shift: stage=loops", f"evalhouse-alert-{alert_id}-r3"),
     ]
     assert "Quiet again after 2 night(s)" in received[2]["json"]["text"]

@@ -48,12 +48,17 @@ def config_path(tmp_path: Path) -> Path:
     examples = REPO_ROOT / "golden_sets" / "examples"
     path = tmp_path / "evalhouse.yaml"
     shipped = (REPO_ROOT / "evalhouse.yaml").read_text()
-    suites_block = shipped[shipped.index("suites:"):shipped.index("simulator:")]
-    path.write_text(shipped.replace(suites_block, (
-        "suites:\n"
-        f"  essay-feedback:\n    path: {examples / 'essay_feedback.suite.yaml'}\n"
-        f"  sql-basics:\n    path: {examples / 'sql_basics.jsonl'}\n    judge: judge\n\n"
-    )))
+    suites_block = shipped[shipped.index("suites:") : shipped.index("simulator:")]
+    path.write_text(
+        shipped.replace(
+            suites_block,
+            (
+                "suites:\n"
+                f"  essay-feedback:\n    path: {examples / 'essay_feedback.suite.yaml'}\n"
+                f"  sql-basics:\n    path: {examples / 'sql_basics.jsonl'}\n    judge: judge\n\n"
+            ),
+        )
+    )
     return path
 
 
@@ -62,10 +67,18 @@ def resources(config_path: Path, warehouse_url: str) -> dict:
     return {"evalhouse": Evalhouse(load_config(config_path)), **DBT_RESOURCES}
 
 
-def _production_rows(day: date, n_per_stage: int, *, pass_rate: dict[str, float] | None = None,
-                     parse_error_share: float = 0.0, latency_ms: float = 900.0,
-                     cost_usd: float = 0.00013, seed: int = 1, prompt_version: str = "v1",
-                     exact: bool = False) -> list[RunRecord]:
+def _production_rows(
+    day: date,
+    n_per_stage: int,
+    *,
+    pass_rate: dict[str, float] | None = None,
+    parse_error_share: float = 0.0,
+    latency_ms: float = 900.0,
+    cost_usd: float = 0.00013,
+    seed: int = 1,
+    prompt_version: str = "v1",
+    exact: bool = False,
+) -> list[RunRecord]:
     """Realistic production grading rows of one day (the shape evals.capture writes); `exact`
     makes each stage pass exactly its rate instead of drawing each verdict."""
     rng = random.Random(seed)
@@ -76,19 +89,29 @@ def _production_rows(day: date, n_per_stage: int, *, pass_rate: dict[str, float]
         for i in range(n_per_stage):
             parse_error = rng.random() < parse_error_share
             passed = i < round(rate * n_per_stage) if exact else rng.random() < rate
-            rows.append(RunRecord(
-                idempotency_key=f"prod:{day}:{stage}:{i}:{seed}",
-                source="production", role="grader", model="tutor-small",
-                started_at=start + timedelta(seconds=rng.randrange(86_000)),
-                status="parse_error" if parse_error else "ok",
-                stage=stage, suite="intro-python", item_id=f"{stage}-{i % 7}",
-                touchpoint="app", prompt_name="rubric_grader", prompt_version=prompt_version,
-                verdict=None if parse_error else ("pass" if passed else "revise"),
-                passed=None if parse_error else passed,
-                output_text="{" if parse_error else '{"verdict": "pass"}',
-                latency_ms=latency_ms * (0.5 + rng.random()), input_tokens=400,
-                output_tokens=120, cost_usd=cost_usd,
-            ))
+            rows.append(
+                RunRecord(
+                    idempotency_key=f"prod:{day}:{stage}:{i}:{seed}",
+                    source="production",
+                    role="grader",
+                    model="tutor-small",
+                    started_at=start + timedelta(seconds=rng.randrange(86_000)),
+                    status="parse_error" if parse_error else "ok",
+                    stage=stage,
+                    suite="intro-python",
+                    item_id=f"{stage}-{i % 7}",
+                    touchpoint="app",
+                    prompt_name="rubric_grader",
+                    prompt_version=prompt_version,
+                    verdict=None if parse_error else ("pass" if passed else "revise"),
+                    passed=None if parse_error else passed,
+                    output_text="{" if parse_error else '{"verdict": "pass"}',
+                    latency_ms=latency_ms * (0.5 + rng.random()),
+                    input_tokens=400,
+                    output_tokens=120,
+                    cost_usd=cost_usd,
+                )
+            )
     return rows
 
 
@@ -99,7 +122,9 @@ def _write(url: str, rows: list[RunRecord]) -> None:
 
 def _alerts(url: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
-        return conn.execute("select kind, subject, severity from raw.alerts order by alert_id").fetchall()
+        return conn.execute(
+            "select kind, subject, severity from raw.alerts order by alert_id"
+        ).fetchall()
 
 
 def _check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
@@ -112,7 +137,9 @@ def _check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheck
 def test_a_clean_production_day_materializes_and_passes_its_quality_check(warehouse_url, resources):
     _write(warehouse_url, _production_rows(DAY, 40))
     result = dg.materialize(
-        [production_runs, production_runs_quality], resources=resources, partition_key=DAY.isoformat()
+        [production_runs, production_runs_quality],
+        resources=resources,
+        partition_key=DAY.isoformat(),
     )
     assert result.success
     [materialization] = result.asset_materializations_for_node("production_runs")
@@ -128,7 +155,8 @@ def test_a_day_of_parse_errors_and_absurd_latency_fails_the_check_and_raises_one
     _write(warehouse_url, _production_rows(DAY, 40, parse_error_share=0.3, latency_ms=2e7))
     for _ in range(2):  # the second run of the same day must not add an alert
         result = dg.materialize(
-            [production_runs, production_runs_quality], resources=resources,
+            [production_runs, production_runs_quality],
+            resources=resources,
             partition_key=DAY.isoformat(),
         )
     [check] = result.get_asset_check_evaluations()
@@ -141,7 +169,9 @@ def test_a_day_of_parse_errors_and_absurd_latency_fails_the_check_and_raises_one
 def test_golden_sets_load_and_a_nights_golden_runs_are_idempotent(warehouse_url, resources):
     model, asset = next(iter(GOLDEN_RUN_ASSETS.items()))
     check = next(c for c in GOLDEN_RUN_CHECKS if asset.key in {k.asset_key for k in c.check_keys})
-    first = dg.materialize([golden_sets, asset, check], resources=resources, partition_key=DAY.isoformat())
+    first = dg.materialize(
+        [golden_sets, asset, check], resources=resources, partition_key=DAY.isoformat()
+    )
     assert first.success
     [loaded] = first.asset_materializations_for_node("golden_sets")
     assert loaded.metadata["suites"].value == 2
@@ -149,11 +179,13 @@ def test_golden_sets_load_and_a_nights_golden_runs_are_idempotent(warehouse_url,
     assert runs.metadata["calls"].value == 10, "5 essays graded, 5 SQL answers scored"
     assert set(runs.metadata["runs"].value) == {f"{DAY} essay-feedback", f"{DAY} sql-basics"}
     assert [c.passed for c in first.get_asset_check_evaluations()] == [True], [
-        c.metadata for c in first.get_asset_check_evaluations()]
+        c.metadata for c in first.get_asset_check_evaluations()
+    ]
     with psycopg.connect(warehouse_url) as conn:
         count, models = conn.execute(
             "select count(*), array_agg(distinct model) from raw.eval_runs where batch_id = %s",
-            (f"golden:{DAY}",)).fetchone()
+            (f"golden:{DAY}",),
+        ).fetchone()
     assert (count, models) == (10, [model])
     again = dg.materialize([asset], resources=resources, partition_key=DAY.isoformat())
     [rerun] = again.asset_materializations_for_node(asset.node_def.name)
@@ -172,43 +204,72 @@ def test_golden_run_metadata_counts_a_judged_answer_by_its_judges_verdict(
     """An answer suite graded by a judge: the accuracy in the asset's metadata is the share of
     answers whose judge verdict passes, recomputed here from the raw rows."""
     suite = tmp_path / "trivia.yaml"
-    suite.write_text(yaml.safe_dump({
-        "name": "trivia", "kind": "answer", "verdicts": ["correct", "incorrect"],
-        "passing_verdicts": ["correct"], "issue_tags": [],
-        "default_rubric": "correct: the expected answer.",
-        "items": [{"id": f"t-{i}", "stage": "basic", "question": f"What is {i} + {i}?",
-                   "expected_answer": str(2 * i)} for i in range(24)],
-    }))
+    suite.write_text(
+        yaml.safe_dump(
+            {
+                "name": "trivia",
+                "kind": "answer",
+                "verdicts": ["correct", "incorrect"],
+                "passing_verdicts": ["correct"],
+                "issue_tags": [],
+                "default_rubric": "correct: the expected answer.",
+                "items": [
+                    {
+                        "id": f"t-{i}",
+                        "stage": "basic",
+                        "question": f"What is {i} + {i}?",
+                        "expected_answer": str(2 * i),
+                    }
+                    for i in range(24)
+                ],
+            }
+        )
+    )
     text = config_path.read_text()
-    config_path.write_text(text.replace(
-        "suites:\n", f"suites:\n  trivia:\n    path: {suite}\n    judge: judge\n", 1))
+    config_path.write_text(
+        text.replace("suites:\n", f"suites:\n  trivia:\n    path: {suite}\n    judge: judge\n", 1)
+    )
     resources = {"evalhouse": Evalhouse(load_config(config_path)), **DBT_RESOURCES}
     model, asset = next(iter(GOLDEN_RUN_ASSETS.items()))
-    result = dg.materialize([golden_sets, asset], resources=resources, partition_key=DAY.isoformat())
+    result = dg.materialize(
+        [golden_sets, asset], resources=resources, partition_key=DAY.isoformat()
+    )
     [runs] = result.asset_materializations_for_node(asset.node_def.name)
     with psycopg.connect(warehouse_url) as conn:
         answers = conn.execute(
             "select run_id from raw.eval_runs where suite = 'trivia' and role = 'candidate'"
-            " and status = 'ok' and model = %s", (model,)).fetchall()
-        judged = dict(conn.execute(
-            "select parent_run_id, passed from raw.eval_runs where suite = 'trivia'"
-            " and role = 'judge' and status = 'ok'").fetchall())
+            " and status = 'ok' and model = %s",
+            (model,),
+        ).fetchall()
+        judged = dict(
+            conn.execute(
+                "select parent_run_id, passed from raw.eval_runs where suite = 'trivia'"
+                " and role = 'judge' and status = 'ok'"
+            ).fetchall()
+        )
     passes = [bool(judged.get(run_id)) for (run_id,) in answers]
     assert len(passes) == 24 and 0 < sum(passes) < 24
     assert runs.metadata["runs"].value[f"{DAY} trivia"]["accuracy"] == pytest.approx(
-        sum(passes) / len(passes))
+        sum(passes) / len(passes)
+    )
 
 
-def test_production_samples_are_weighted_regraded_and_queued_once(warehouse_url, resources, config_path):
+def test_production_samples_are_weighted_regraded_and_queued_once(
+    warehouse_url, resources, config_path
+):
     from evals.runner import RunRequest, run_suite
 
     request = RunRequest("essay-feedback", "tutor-small", source="production", batch_key="app")
     run_suite(load_config(config_path), request)
     with psycopg.connect(warehouse_url) as conn:  # the app's calls of that day
-        conn.execute("update raw.eval_runs set started_at = %s + (started_at - date_trunc('day', started_at))",
-                     (datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC),))
+        conn.execute(
+            "update raw.eval_runs set started_at = %s + (started_at - date_trunc('day', started_at))",
+            (datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC),),
+        )
     for _ in range(2):
-        result = dg.materialize([production_samples], resources=resources, partition_key=DAY.isoformat())
+        result = dg.materialize(
+            [production_samples], resources=resources, partition_key=DAY.isoformat()
+        )
     [materialization] = result.asset_materializations_for_node("production_samples")
     assert materialization.metadata["regraded_new"].value == 0, "the second run adds nothing"
     with psycopg.connect(warehouse_url) as conn:
@@ -217,9 +278,12 @@ def test_production_samples_are_weighted_regraded_and_queued_once(warehouse_url,
             " where s.source = 'production_sample'"
         ).fetchall()
         parents, production = (
-            {row[0] for row in conn.execute(sql).fetchall()} for sql in (
+            {row[0] for row in conn.execute(sql).fetchall()}
+            for sql in (
                 "select parent_run_id from raw.eval_runs where source = 'production_sample'",
-                "select run_id from raw.eval_runs where source = 'production'"))
+                "select run_id from raw.eval_runs where source = 'production'",
+            )
+        )
         queued = conn.execute("select count(*) from raw.review_queue").fetchone()[0]
     # The 5 essays are one stage: a stratum of 5, all drawn (weight 1), ⌈25 % × 5⌉ queued.
     assert samples == [(1.0, "judge", "judge")] * 5
@@ -234,26 +298,38 @@ def test_a_days_rejudge_is_launched_with_its_judge_and_adds_nothing_when_run_aga
 ):
     from evals.runner import RunRequest, run_suite
 
-    run_suite(load_config(config_path),
-              RunRequest("essay-feedback", "tutor-small", source="production", batch_key="app"))
+    run_suite(
+        load_config(config_path),
+        RunRequest("essay-feedback", "tutor-small", source="production", batch_key="app"),
+    )
     with psycopg.connect(warehouse_url) as conn:  # the app's calls of that day
-        conn.execute("update raw.eval_runs set started_at = %s + (started_at - date_trunc('day', started_at))",
-                     (datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC),))
-        graded = {row[0] for row in conn.execute(
-            "select run_id from raw.eval_runs where source = 'production'").fetchall()}
+        conn.execute(
+            "update raw.eval_runs set started_at = %s + (started_at - date_trunc('day', started_at))",
+            (datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC),),
+        )
+        graded = {
+            row[0]
+            for row in conn.execute(
+                "select run_id from raw.eval_runs where source = 'production'"
+            ).fetchall()
+        }
     run_config = {"ops": {"rejudge": {"config": {"judge": "tutor-large"}}}}
     new_rows = []
     for _ in range(2):
-        result = dg.materialize([rejudge], resources=resources, partition_key=DAY.isoformat(),
-                                run_config=run_config)
+        result = dg.materialize(
+            [rejudge], resources=resources, partition_key=DAY.isoformat(), run_config=run_config
+        )
         [materialization] = result.asset_materializations_for_node("rejudge")
         new_rows.append(materialization.metadata["new_rows"].value)
     assert new_rows == [len(graded), 0]
     with psycopg.connect(warehouse_url) as conn:
-        rows = conn.execute("select parent_run_id, model, batch_id from raw.eval_runs"
-                            " where source = 'rejudge'").fetchall()
+        rows = conn.execute(
+            "select parent_run_id, model, batch_id from raw.eval_runs where source = 'rejudge'"
+        ).fetchall()
     assert {parent for parent, _, _ in rows} == graded
-    assert {(model, batch) for _, model, batch in rows} == {("tutor-large", f"rejudge:tutor-large:{DAY}")}
+    assert {(model, batch) for _, model, batch in rows} == {
+        ("tutor-large", f"rejudge:tutor-large:{DAY}")
+    }
 
 
 def test_dbt_builds_the_marts_and_the_drift_checks_catch_a_stage_shift_and_a_cost_spike(
@@ -262,14 +338,24 @@ def test_dbt_builds_the_marts_and_the_drift_checks_catch_a_stage_shift_and_a_cos
     nights = [DAY - timedelta(days=i) for i in range(15, -1, -1)]
     for index, night in enumerate(nights):  # the last two nights, loops passes 15 points more
         shifted = night >= DAY - timedelta(days=1)
-        _write(warehouse_url, _production_rows(
-            night, 200, seed=index, pass_rate={"loops": 0.75} if shifted else None,
-            cost_usd=0.0013 if night == DAY else 0.00013,
-        ))
+        _write(
+            warehouse_url,
+            _production_rows(
+                night,
+                200,
+                seed=index,
+                pass_rate={"loops": 0.75} if shifted else None,
+                cost_usd=0.0013 if night == DAY else 0.00013,
+            ),
+        )
 
     one_off = {"ops": {"warehouse_dbt": {"config": {"vars": {"too_easy_above": "0.91"}}}}}
-    built = dg.materialize([warehouse_dbt, *MART_CHECKS], resources=resources, run_config=one_off,
-                           tags={"dagster/partition": (DAY - timedelta(days=2)).isoformat()})
+    built = dg.materialize(
+        [warehouse_dbt, *MART_CHECKS],
+        resources=resources,
+        run_config=one_off,
+        tags={"dagster/partition": (DAY - timedelta(days=2)).isoformat()},
+    )
     assert built.success
     with psycopg.connect(warehouse_url) as conn:  # run config reaches dbt as --vars
         bands = conn.execute(
@@ -282,7 +368,8 @@ def test_dbt_builds_the_marts_and_the_drift_checks_catch_a_stage_shift_and_a_cos
     assert _alerts(warehouse_url) == []
 
     shifted = dg.materialize(
-        [warehouse_dbt, *MART_CHECKS], resources=resources,
+        [warehouse_dbt, *MART_CHECKS],
+        resources=resources,
         selection=dg.AssetSelection.checks(*MART_CHECKS),
         tags={"dagster/partition": DAY.isoformat()},
     )
@@ -304,10 +391,13 @@ def test_dbt_builds_the_marts_and_the_drift_checks_catch_a_stage_shift_and_a_cos
 def _drift_nights(resources: dict, first: date, last: date) -> None:
     """The drift checks over a range of nights, as one backfill run does them."""
     result = dg.materialize(
-        [warehouse_dbt, *MART_CHECKS], resources=resources,
+        [warehouse_dbt, *MART_CHECKS],
+        resources=resources,
         selection=dg.AssetSelection.checks(*MART_CHECKS),
-        tags={"dagster/asset_partition_range_start": first.isoformat(),
-              "dagster/asset_partition_range_end": last.isoformat()},
+        tags={
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        },
     )
     assert result.success
 
@@ -327,8 +417,12 @@ def test_a_prompt_rollout_is_an_event_and_a_shift_inside_its_epoch_is_drift(
         rates = {"loops": 0.5} if version == "v3" else {}
         if number >= 39:
             rates["functions"] = 0.5
-        _write(warehouse_url, _production_rows(night(number), 200, seed=number, exact=True,
-                                               prompt_version=version, pass_rate=rates))
+        _write(
+            warehouse_url,
+            _production_rows(
+                night(number), 200, seed=number, exact=True, prompt_version=version, pass_rate=rates
+            ),
+        )
     dg.materialize([warehouse_dbt], resources=resources)
 
     _drift_nights(resources, night(13), night(18))
@@ -344,8 +438,11 @@ def test_a_prompt_rollout_is_an_event_and_a_shift_inside_its_epoch_is_drift(
             "select prompt_version from raw.eval_runs where run_id = %s", (alerts[0][5][0],)
         ).fetchall()
     assert [(kind, subject, severity) for _, kind, subject, severity, *_ in alerts] == [
-        ("version_change_effect",
-         "stage=loops model=tutor-small prompt=v2→v3 suite=intro-python@∅", "critical"),
+        (
+            "version_change_effect",
+            "stage=loops model=tutor-small prompt=v2→v3 suite=intro-python@∅",
+            "critical",
+        ),
     ]
     alert_id, _, _, _, evidence, example_run_ids, window_start, window_end = alerts[0]
     versions = (evidence["before"]["prompt_version"], evidence["after"]["prompt_version"])
@@ -355,35 +452,55 @@ def test_a_prompt_rollout_is_an_event_and_a_shift_inside_its_epoch_is_drift(
     assert (window_start.date(), window_end.date()) == (night(29), night(31))
     assert example_version == "v3"
     diff = ("prompt diff", f"http://127.0.0.1:8000/runs/{example_run_ids[0]}?against=v2#prompt")
-    assert diff in links(AlertsConfig(), {"alert_id": alert_id, "evidence": evidence,
-                                          "example_run_ids": example_run_ids})
+    assert diff in links(
+        AlertsConfig(),
+        {"alert_id": alert_id, "evidence": evidence, "example_run_ids": example_run_ids},
+    )
 
     _drift_nights(resources, night(33), night(40))
     shifts = [row for row in _alerts(warehouse_url) if row[0] != "version_change_effect"]
     assert shifts == [
-        ("pass_rate_shift", "stage=functions model=tutor-small prompt=v3 suite=intro-python@∅",
-         "critical"),
+        (
+            "pass_rate_shift",
+            "stage=functions model=tutor-small prompt=v3 suite=intro-python@∅",
+            "critical",
+        ),
     ]
     with psycopg.connect(warehouse_url) as conn:
         [(window_end,)] = conn.execute(
-            "select window_end from raw.alerts where kind = 'pass_rate_shift'").fetchall()
+            "select window_end from raw.alerts where kind = 'pass_rate_shift'"
+        ).fetchall()
     assert window_end.date() == night(41), "caught on its second night (the end is exclusive)"
 
 
-def _golden_night(night: date, prompt_version: str, correct_items: int,
-                  items: int = 60) -> list[RunRecord]:
+def _golden_night(
+    night: date, prompt_version: str, correct_items: int, items: int = 60
+) -> list[RunRecord]:
     """One night's golden batch of a grader suite: the first `correct_items` items graded right."""
     start = datetime(night.year, night.month, night.day, 3, tzinfo=UTC)
     return [
         RunRecord(
-            idempotency_key=f"golden:{night}:{i}", source="golden", role="candidate",
-            model="tutor-small", started_at=start + timedelta(seconds=i), status="ok",
-            batch_id=f"golden:{night}", suite="intro-python", suite_version="sv1",
-            item_id=f"item-{i:02d}", stage="loops", prompt_name="rubric_grader",
-            prompt_version=prompt_version, expected_verdict="pass",
-            verdict="pass" if i < correct_items else "revise", passed=i < correct_items,
-            output_text='{"verdict": "pass"}', latency_ms=800.0, input_tokens=400,
-            output_tokens=120, cost_usd=0.00013,
+            idempotency_key=f"golden:{night}:{i}",
+            source="golden",
+            role="candidate",
+            model="tutor-small",
+            started_at=start + timedelta(seconds=i),
+            status="ok",
+            batch_id=f"golden:{night}",
+            suite="intro-python",
+            suite_version="sv1",
+            item_id=f"item-{i:02d}",
+            stage="loops",
+            prompt_name="rubric_grader",
+            prompt_version=prompt_version,
+            expected_verdict="pass",
+            verdict="pass" if i < correct_items else "revise",
+            passed=i < correct_items,
+            output_text='{"verdict": "pass"}',
+            latency_ms=800.0,
+            input_tokens=400,
+            output_tokens=120,
+            cost_usd=0.00013,
         )
         for i in range(items)
     ]
@@ -395,10 +512,15 @@ def test_a_golden_prompt_change_is_compared_item_by_item(warehouse_url, resource
     _write(warehouse_url, _golden_night(first, "g1", 54) + _golden_night(DAY, "g2", 39))
     dg.materialize([warehouse_dbt], resources=resources)
     result = dg.materialize(
-        [warehouse_dbt, *MART_CHECKS], resources=resources,
+        [warehouse_dbt, *MART_CHECKS],
+        resources=resources,
         selection=dg.AssetSelection.checks(
-            *(check for check in MART_CHECKS
-              if next(iter(check.check_keys)).name == "golden_version_change_effect")),
+            *(
+                check
+                for check in MART_CHECKS
+                if next(iter(check.check_keys)).name == "golden_version_change_effect"
+            )
+        ),
         tags={"dagster/partition": DAY.isoformat()},
     )
     assert result.success
@@ -407,8 +529,12 @@ def test_a_golden_prompt_change_is_compared_item_by_item(warehouse_url, resource
             "select kind, subject, statistic, (evidence ->> 'p_value')::float8, evidence,"
             " example_run_ids from raw.alerts"
         ).fetchall()
-        example_versions = {row[0] for row in conn.execute(
-            "select prompt_version from raw.eval_runs where run_id = any(%s)", (examples,))}
+        example_versions = {
+            row[0]
+            for row in conn.execute(
+                "select prompt_version from raw.eval_runs where run_id = any(%s)", (examples,)
+            )
+        }
     assert kind == "version_change_effect"
     assert subject == "golden model=tutor-small prompt=g1→g2 suite=intro-python@sv1"
     assert statistic == "mcnemar_exact_p"
@@ -419,10 +545,23 @@ def test_a_golden_prompt_change_is_compared_item_by_item(warehouse_url, resource
     assert example_versions == {"g2"}
 
 
-def test_the_release_gate_decides_from_launchpad_config_and_blocks_unless_deploy(warehouse_url, resources):
-    config = {"ops": {"release_gate": {"config": {
-        "suite": "essay-feedback", "baseline": "tutor-small", "candidate": "tutor-large"}}}}
-    result = dg.materialize([release_gate], resources=resources, run_config=config, raise_on_error=False)
+def test_the_release_gate_decides_from_launchpad_config_and_blocks_unless_deploy(
+    warehouse_url, resources
+):
+    config = {
+        "ops": {
+            "release_gate": {
+                "config": {
+                    "suite": "essay-feedback",
+                    "baseline": "tutor-small",
+                    "candidate": "tutor-large",
+                }
+            }
+        }
+    }
+    result = dg.materialize(
+        [release_gate], resources=resources, run_config=config, raise_on_error=False
+    )
     [materialization] = result.asset_materializations_for_node("release_gate")
     decision = materialization.metadata["decision"].value
     assert decision == "insufficient-data", "five items cannot show non-inferiority"
@@ -439,16 +578,20 @@ def test_a_failed_dbt_test_is_one_alert_until_the_test_passes_again(warehouse_ur
     from orchestration.defs.warehouse.dbt_assets import _record_tests
 
     key, name = dg.AssetKey(["marts", "fct_stage_daily"]), "not_null_fct_stage_daily_stage"
-    failed = dg.AssetCheckResult(asset_key=key, check_name=name, passed=False,
-                                 metadata={"dagster_dbt/failed_row_count": 3})
+    failed = dg.AssetCheckResult(
+        asset_key=key, check_name=name, passed=False, metadata={"dagster_dbt/failed_row_count": 3}
+    )
     context = SimpleNamespace(run=SimpleNamespace(run_id="dagster-run-7"))
     for _ in range(2):  # the same failure twice in a day is one alert
         _record_tests(context, resources["evalhouse"], [failed])
     assert _alerts(warehouse_url) == [
         ("dbt_test", "marts/fct_stage_daily:not_null_fct_stage_daily_stage", "critical")
     ]
-    _record_tests(context, resources["evalhouse"],
-                  [dg.AssetCheckResult(asset_key=key, check_name=name, passed=True)])
+    _record_tests(
+        context,
+        resources["evalhouse"],
+        [dg.AssetCheckResult(asset_key=key, check_name=name, passed=True)],
+    )
     with psycopg.connect(warehouse_url) as conn:
         assert conn.execute("select status, occurrences from raw.alerts").fetchall() == [
             ("resolved", 1)

@@ -41,9 +41,17 @@ PYTHON_ASSETS = {  # asset -> its checks and its kinds
     "rejudge": (set(), {"postgres", "litellm"}),
 }
 MARTS = {
-    "fct_eval_runs", "fct_stage_daily", "fct_trend_daily", "fct_issue_distribution_daily",
-    "fct_model_cost_daily", "fct_verdict_agreement_weekly", "fct_judge_consistency",
-    "fct_leaderboard", "fct_alerts", "fct_production_estimate_daily", "fct_agreement_by_order_weekly",
+    "fct_eval_runs",
+    "fct_stage_daily",
+    "fct_trend_daily",
+    "fct_issue_distribution_daily",
+    "fct_model_cost_daily",
+    "fct_verdict_agreement_weekly",
+    "fct_judge_consistency",
+    "fct_leaderboard",
+    "fct_alerts",
+    "fct_production_estimate_daily",
+    "fct_agreement_by_order_weekly",
 }
 DRIFT_CHECKS = {
     ("marts/fct_stage_daily", "stage_pass_rate_drift"),
@@ -78,28 +86,39 @@ def _shape(definitions: dg.Definitions) -> dict:
         name = key.to_user_string()
         assets[name] = {
             "group": node.group_name,
-            "kind": "materializable" if node.is_materializable
-            else "observable" if node.is_observable else "external",
+            "kind": "materializable"
+            if node.is_materializable
+            else "observable"
+            if node.is_observable
+            else "external",
             "deps": sorted(parent.to_user_string() for parent in node.parent_keys),
             "partitions": type(node.partitions_def).__name__ if node.partitions_def else None,
             "checks": sorted(checks.get(name, [])),
         }
     jobs = {
         job.name: sorted(key.to_user_string() for key in job.asset_layer.selected_asset_keys)
-        for job in repository.get_all_jobs() if not job.name.startswith("__")
+        for job in repository.get_all_jobs()
+        if not job.name.startswith("__")
     }
     schedules = {
-        schedule.name: {"job": schedule.job_name, "cron": schedule.cron_schedule,
-                        "timezone": schedule.execution_timezone,
-                        "status": schedule.default_status.value}
+        schedule.name: {
+            "job": schedule.job_name,
+            "cron": schedule.cron_schedule,
+            "timezone": schedule.execution_timezone,
+            "status": schedule.default_status.value,
+        }
         for schedule in definitions.schedules
     }
     sensors = {
         sensor.name: {"type": type(sensor).__name__, "status": sensor.default_status.value}
         for sensor in definitions.sensors
     }
-    return {"assets": dict(sorted(assets.items())), "jobs": jobs,
-            "schedules": dict(sorted(schedules.items())), "sensors": dict(sorted(sensors.items()))}
+    return {
+        "assets": dict(sorted(assets.items())),
+        "jobs": jobs,
+        "schedules": dict(sorted(schedules.items())),
+        "sensors": dict(sorted(sensors.items())),
+    }
 
 
 def test_the_code_location_matches_its_snapshot():
@@ -144,8 +163,11 @@ def test_dagster_validates_the_code_location_on_a_fresh_checkout(tmp_path: Path)
     dbt artifacts (loading the code location parses the dbt project itself), then `dg check
     defs` on the same copy."""
     checkout = tmp_path / "checkout"
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True,
-                             check=True).stdout.decode().split("\0")
+    tracked = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, tracked):
         if (REPO_ROOT / name).is_file():
             (checkout / name).parent.mkdir(parents=True, exist_ok=True)
@@ -153,14 +175,24 @@ def test_dagster_validates_the_code_location_on_a_fresh_checkout(tmp_path: Path)
     assert not (checkout / "dbt_project" / "target").exists()
     env = {key: value for key, value in os.environ.items() if key != "EVALHOUSE_CONFIG"}
     bin_dir = Path(sys.executable).parent
-    env.update(PYTHONPATH=str(checkout), DAGSTER_HOME=str(tmp_path / "dagster_home"),
-               EVALHOUSE_HOME=str(tmp_path / "home"), PATH=f"{bin_dir}{os.pathsep}{env['PATH']}")
+    env.update(
+        PYTHONPATH=str(checkout),
+        DAGSTER_HOME=str(tmp_path / "dagster_home"),
+        EVALHOUSE_HOME=str(tmp_path / "home"),
+        PATH=f"{bin_dir}{os.pathsep}{env['PATH']}",
+    )
     (tmp_path / "dagster_home").mkdir()
     (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
 
     def run(*command: str) -> str:
-        done = subprocess.run([str(bin_dir / command[0]), *command[1:]], cwd=checkout, env=env,
-                              capture_output=True, text=True, timeout=200)
+        done = subprocess.run(
+            [str(bin_dir / command[0]), *command[1:]],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=200,
+        )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         return done.stdout + done.stderr
 
@@ -187,7 +219,11 @@ def test_the_code_location_has_every_asset_check_job_schedule_and_sensor():
     assert {f"marts/{mart}" for mart in MARTS} <= keys
     for mart, check in DRIFT_CHECKS:
         assert check in checks[mart]
-    dbt_tests = sum(len(names) for key, names in checks.items() if key.startswith(("marts/", "intermediate/", "staging/")))
+    dbt_tests = sum(
+        len(names)
+        for key, names in checks.items()
+        if key.startswith(("marts/", "intermediate/", "staging/"))
+    )
     assert dbt_tests > 50, "dbt tests are asset checks"
 
     job = defs.resolve_job_def("nightly_drift")
@@ -199,7 +235,10 @@ def test_the_code_location_has_every_asset_check_job_schedule_and_sensor():
     schedule = defs.resolve_schedule_def("nightly_drift_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "UTC")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    assert {s.name for s in defs.schedules} == {"nightly_drift_schedule", "observe_human_reviews_schedule"}
+    assert {s.name for s in defs.schedules} == {
+        "nightly_drift_schedule",
+        "observe_human_reviews_schedule",
+    }
     assert {sensor.name for sensor in defs.sensors} == {"alert_delivery", "run_failure_alerts"}
 
 
@@ -214,9 +253,16 @@ def test_every_python_asset_says_what_it_is_and_where_it_lives():
 
 def test_every_daily_asset_shares_one_partitioning_with_single_run_backfills():
     graph = _graph()
-    daily = [graph.get(dg.AssetKey.from_user_string(k)) for k in
-             ("production_runs", "production_samples", "golden_runs/tutor_small", "golden_runs/tutor_large",
-              "rejudge")]
+    daily = [
+        graph.get(dg.AssetKey.from_user_string(k))
+        for k in (
+            "production_runs",
+            "production_samples",
+            "golden_runs/tutor_small",
+            "golden_runs/tutor_large",
+            "rejudge",
+        )
+    ]
     assert len({node.partitions_def for node in daily}) == 1
     assert all(node.backfill_policy == dg.BackfillPolicy.single_run() for node in daily)
 
@@ -240,7 +286,8 @@ def _free_port() -> int:
 
 def _graphql(port: int, query: str) -> dict:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=5) as response:
@@ -249,15 +296,23 @@ def _graphql(port: int, query: str) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_evalhouse_dev_serves_every_asset_over_graphql_and_stops_cleanly(warehouse_url, tmp_path: Path):
+def test_evalhouse_dev_serves_every_asset_over_graphql_and_stops_cleanly(
+    warehouse_url, tmp_path: Path
+):
     """`evalhouse dev` (make dev): Postgres instance storage, the UI answers, SIGTERM stops it."""
     port = _free_port()
-    env = {**os.environ, "EVALHOUSE_CONFIG": str(REPO_ROOT / "evalhouse.yaml"),
-           "EVALHOUSE_HOME": str(tmp_path / "home")}
+    env = {
+        **os.environ,
+        "EVALHOUSE_CONFIG": str(REPO_ROOT / "evalhouse.yaml"),
+        "EVALHOUSE_HOME": str(tmp_path / "home"),
+    }
     log = (tmp_path / "dev.log").open("w")
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("evalhouse")), "dev", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 180  # ~30 s on an idle 2-core machine, ~60 s under load

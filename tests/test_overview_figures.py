@@ -41,9 +41,13 @@ def _at(day: date, hour: int) -> datetime:
 def _call(rng: random.Random, key: str, **fields) -> RunRecord:
     status = rng.choices(["ok", "error", "parse_error"], [0.9, 0.05, 0.05])[0]
     record = RunRecord(
-        idempotency_key=idempotency_key(key), status=status,
-        latency_ms=rng.uniform(200, 900), input_tokens=rng.randint(100, 400),
-        output_tokens=rng.randint(20, 90), cost_usd=round(rng.uniform(1e-4, 9e-4), 7), **fields,
+        idempotency_key=idempotency_key(key),
+        status=status,
+        latency_ms=rng.uniform(200, 900),
+        input_tokens=rng.randint(100, 400),
+        output_tokens=rng.randint(20, 90),
+        cost_usd=round(rng.uniform(1e-4, 9e-4), 7),
+        **fields,
     )
     if status == "ok" and record.role != "candidate":
         record.verdict = rng.choice(["pass", "revise", "fail"])
@@ -62,45 +66,107 @@ def generate() -> tuple[list[RunRecord], list[tuple]]:
         judge_prompt = "jp1" if offset < 3 else "jp2"
         for n in range(30):
             stage = STAGES[n % 2]
-            app = _call(rng, f"prod-{night}-{n}", source="production", role="grader",
-                        model="app-grader", prompt_name="grader", prompt_version=prompt,
-                        suite=SUITE if n % 3 else None, stage=stage,
-                        started_at=_at(night, 8 + n % 12), batch_id="capture")
+            app = _call(
+                rng,
+                f"prod-{night}-{n}",
+                source="production",
+                role="grader",
+                model="app-grader",
+                prompt_name="grader",
+                prompt_version=prompt,
+                suite=SUITE if n % 3 else None,
+                stage=stage,
+                started_at=_at(night, 8 + n % 12),
+                batch_id="capture",
+            )
             runs.append(app)
             if n % 4 == 0:  # the nightly sample: re-graded by the reference judge next morning
-                runs.append(_call(
-                    rng, f"sample-{app.run_id}", source="production_sample", role="judge",
-                    model="ref-judge", prompt_name="judge", prompt_version=judge_prompt,
-                    parent_run_id=app.run_id, suite=app.suite, stage=stage, sample_weight=4.0,
-                    started_at=_at(night + timedelta(days=1), 3),
-                    batch_id=f"sample:{night}"))
+                runs.append(
+                    _call(
+                        rng,
+                        f"sample-{app.run_id}",
+                        source="production_sample",
+                        role="judge",
+                        model="ref-judge",
+                        prompt_name="judge",
+                        prompt_version=judge_prompt,
+                        parent_run_id=app.run_id,
+                        suite=app.suite,
+                        stage=stage,
+                        sample_weight=4.0,
+                        started_at=_at(night + timedelta(days=1), 3),
+                        batch_id=f"sample:{night}",
+                    )
+                )
         # The golden night, run as a backfill three days later: it belongs to its night.
         for model in ("tutor-large", "tutor-small"):
             for item in range(12):
                 ran = _at(night + timedelta(days=3), 1)
-                common = dict(source="golden", suite=ANSWER_SUITE, suite_version="v1",
-                              item_id=f"q{item}", stage=STAGES[item % 2],
-                              batch_id=f"golden:{night}", expected_verdict="pass")
-                candidate = _call(rng, f"gold-{night}-{model}-{item}", role="candidate",
-                                  model=model, prompt_name="answer", prompt_version="ap1",
-                                  started_at=ran, **common)
+                common = dict(
+                    source="golden",
+                    suite=ANSWER_SUITE,
+                    suite_version="v1",
+                    item_id=f"q{item}",
+                    stage=STAGES[item % 2],
+                    batch_id=f"golden:{night}",
+                    expected_verdict="pass",
+                )
+                candidate = _call(
+                    rng,
+                    f"gold-{night}-{model}-{item}",
+                    role="candidate",
+                    model=model,
+                    prompt_name="answer",
+                    prompt_version="ap1",
+                    started_at=ran,
+                    **common,
+                )
                 runs.append(candidate)
                 if candidate.status == "ok":
-                    runs.append(_call(rng, f"gold-judge-{candidate.run_id}", role="judge",
-                                      model="ref-judge", prompt_name="judge",
-                                      prompt_version=judge_prompt,
-                                      parent_run_id=candidate.run_id,
-                                      started_at=ran + timedelta(seconds=5), **common))
+                    runs.append(
+                        _call(
+                            rng,
+                            f"gold-judge-{candidate.run_id}",
+                            role="judge",
+                            model="ref-judge",
+                            prompt_name="judge",
+                            prompt_version=judge_prompt,
+                            parent_run_id=candidate.run_id,
+                            started_at=ran + timedelta(seconds=5),
+                            **common,
+                        )
+                    )
         for n in range(5):
-            runs.append(_call(rng, f"import-{night}-{n}", source="import", role="grader",
-                              model="other-tool", suite=SUITE, stage=STAGES[n % 2],
-                              prompt_version="ext", started_at=_at(night, 12)))
+            runs.append(
+                _call(
+                    rng,
+                    f"import-{night}-{n}",
+                    source="import",
+                    role="grader",
+                    model="other-tool",
+                    suite=SUITE,
+                    stage=STAGES[n % 2],
+                    prompt_version="ext",
+                    started_at=_at(night, 12),
+                )
+            )
     production = [r for r in runs if r.source == "production" and r.status == "ok"]
     for n, original in enumerate(production[::15]):
-        runs.append(_call(rng, f"replay-{n}", source="replay", role="grader", model="app-grader",
-                          prompt_name="grader", prompt_version="gp2",
-                          parent_run_id=original.run_id, suite=original.suite,
-                          stage=original.stage, started_at=original.started_at + timedelta(hours=2)))
+        runs.append(
+            _call(
+                rng,
+                f"replay-{n}",
+                source="replay",
+                role="grader",
+                model="app-grader",
+                prompt_name="grader",
+                prompt_version="gp2",
+                parent_run_id=original.run_id,
+                suite=original.suite,
+                stage=original.stage,
+                started_at=original.started_at + timedelta(hours=2),
+            )
+        )
     reviews = []
     for n, run in enumerate(production[::6]):
         for reviewer in ("ana", "ben", "cy")[: 2 + n % 2]:
@@ -109,7 +175,9 @@ def generate() -> tuple[list[RunRecord], list[tuple]]:
 
 
 @pytest.fixture(scope="module")
-def warehouse_with_cohorts(pg_server, tmp_path_factory) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame]]:
+def warehouse_with_cohorts(
+    pg_server, tmp_path_factory
+) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame]]:
     name = create_database(pg_server)
     url = pg_server.url(name)
     runs, reviews = generate()
@@ -146,8 +214,15 @@ def _page(db: WebDatabase, **query: str) -> dict:
     return overview_figures(db.gather(overview_queries(parse_filters(**query), min_daily_n=30)))
 
 
-def _cohort(frame: pd.DataFrame, lo: date, hi: date, source: str, role: str,
-            suite: str | None, prompt_version: str | None) -> pd.DataFrame:
+def _cohort(
+    frame: pd.DataFrame,
+    lo: date,
+    hi: date,
+    source: str,
+    role: str,
+    suite: str | None,
+    prompt_version: str | None,
+) -> pd.DataFrame:
     keep = frame["night"].between(lo, hi)
     if source != "all":
         keep &= frame["source"] == source
@@ -166,8 +241,9 @@ def _counts(rows: pd.DataFrame) -> dict:
     ok = rows["status"] == "ok"
     verdicts = ok & rows["passed"].notna()
     return {
-        "calls": len(rows), "verdicts": int(verdicts.sum()),
-        "passed": int((verdicts & (rows["passed"] == True)).sum()),  # noqa: E712 (object column)
+        "calls": len(rows),
+        "verdicts": int(verdicts.sum()),
+        "passed": int((verdicts & (rows["passed"] == True)).sum()),
         "failed": int(rows["status"].isin(["error", "timeout"]).sum()),
         "parse_errors": int((rows["status"] == "parse_error").sum()),
         "cost_usd": pytest.approx(float(rows["cost_usd"].sum()), abs=1e-9),
@@ -175,10 +251,15 @@ def _counts(rows: pd.DataFrame) -> dict:
     }
 
 
-COMBINATIONS = list(itertools.product(
-    SOURCES, ("graded", "judge", "all"), (None, SUITE), (None, "gp1"),
-    ((None, None), (FIRST_NIGHT + timedelta(days=2), FIRST_NIGHT + timedelta(days=6))),
-))
+COMBINATIONS = list(
+    itertools.product(
+        SOURCES,
+        ("graded", "judge", "all"),
+        (None, SUITE),
+        (None, "gp1"),
+        ((None, None), (FIRST_NIGHT + timedelta(days=2), FIRST_NIGHT + timedelta(days=6))),
+    )
+)
 
 
 def test_every_overview_figure_equals_an_independent_recomputation_for_every_cohort(
@@ -197,37 +278,65 @@ def _check_every_cohort(db: WebDatabase, frame: pd.DataFrame, reviews: pd.DataFr
     newest = frame["night"].max()
     estimates_shown = 0
     for source, role, suite, prompt, (date_from, date_to) in COMBINATIONS:
-        query = {"source": source, "role": role, "suite": suite or "",
-                 "prompt_version": prompt or "", "date_from": str(date_from or ""),
-                 "date_to": str(date_to or "")}
+        query = {
+            "source": source,
+            "role": role,
+            "suite": suite or "",
+            "prompt_version": prompt or "",
+            "date_from": str(date_from or ""),
+            "date_to": str(date_to or ""),
+        }
         figures = _page(db, **query)
         hi = date_to or newest
         lo = date_from or hi - timedelta(days=29)
         assert figures["window"] == (lo, hi), query
         rows = _cohort(frame, lo, hi, source, role, suite, prompt)
-        previous = _cohort(frame, lo - (hi - lo + timedelta(days=1)), lo - timedelta(days=1),
-                           source, role, suite, prompt)
+        previous = _cohort(
+            frame,
+            lo - (hi - lo + timedelta(days=1)),
+            lo - timedelta(days=1),
+            source,
+            role,
+            suite,
+            prompt,
+        )
         expected = _counts(rows)
         kpis = figures["kpis"]
         assert {key: kpis[key] for key in ("calls", "verdicts", "cost_usd", "tokens")} == {
-            key: expected[key] for key in ("calls", "verdicts", "cost_usd", "tokens")}, query
+            key: expected[key] for key in ("calls", "verdicts", "cost_usd", "tokens")
+        }, query
         assert kpis["pass_rate"] == _rate(expected["passed"], expected["verdicts"]), query
-        assert kpis["error_rate"] == _rate(expected["failed"] + expected["parse_errors"],
-                                           expected["calls"]), query
+        assert kpis["error_rate"] == _rate(
+            expected["failed"] + expected["parse_errors"], expected["calls"]
+        ), query
         assert (kpis["errors"], kpis["parse_errors"]) == (
-            expected["failed"], expected["parse_errors"]), query
+            expected["failed"],
+            expected["parse_errors"],
+        ), query
         assert kpis["prev_calls"] == len(previous), query
         _assert_trend(figures["trend"], rows, query)
         _assert_stages(figures["stages"], rows, query)
         _assert_costs(figures, rows, _cohort(frame, lo, hi, "all", "all", suite, None), query)
-        weeks = _cohort(frame, lo - timedelta(days=lo.weekday()),
-                        hi - timedelta(days=hi.weekday() - 6), source, role, suite, prompt)
+        weeks = _cohort(
+            frame,
+            lo - timedelta(days=lo.weekday()),
+            hi - timedelta(days=hi.weekday() - 6),
+            source,
+            role,
+            suite,
+            prompt,
+        )
         _assert_agreement(kpis, weeks, reviews, query)
         _assert_golden(figures["golden"], frame, lo, hi, suite, prompt, query)
         shows_estimate = source == "production" and role == "graded" and suite is None
-        _assert_production_estimate(figures["production_estimate"],
-                                    frame if shows_estimate else frame.iloc[:0], lo, hi, prompt,
-                                    query)
+        _assert_production_estimate(
+            figures["production_estimate"],
+            frame if shows_estimate else frame.iloc[:0],
+            lo,
+            hi,
+            prompt,
+            query,
+        )
         estimates_shown += len(figures["production_estimate"])
     assert estimates_shown == 4, "the production estimate was compared on real rows"
 
@@ -237,27 +346,37 @@ def _rate(successes: int, n: int) -> float | None:
 
 
 def _assert_trend(trend: list[dict], rows: pd.DataFrame, query: dict) -> None:
-    got = {(r["run_date"], r["model"], r["prompt_version"]): (r["calls"], r["passed"])
-           for r in trend}
+    got = {
+        (r["run_date"], r["model"], r["prompt_version"]): (r["calls"], r["passed"]) for r in trend
+    }
     expected = {}
     for (day, model, prompt), group in rows.groupby(
-            ["night", "model", rows["prompt_version"].fillna("∅")]):
+        ["night", "model", rows["prompt_version"].fillna("∅")]
+    ):
         counts = _counts(group)
         expected[(day, model, None if prompt == "∅" else prompt)] = (
-            counts["calls"], counts["passed"])
+            counts["calls"],
+            counts["passed"],
+        )
     assert got == expected, query
 
 
 def _assert_stages(stages: list[dict], rows: pd.DataFrame, query: dict) -> None:
-    got = {(s["stage"], s["model"], s["prompt_version"]): (s["calls"], s["verdicts"], s["passed"])
-           for s in stages}
+    got = {
+        (s["stage"], s["model"], s["prompt_version"]): (s["calls"], s["verdicts"], s["passed"])
+        for s in stages
+    }
     staged = rows[rows["stage"].notna()]
     expected = {}
     for (stage, model, prompt), group in staged.groupby(
-            ["stage", "model", staged["prompt_version"].fillna("∅")]):
+        ["stage", "model", staged["prompt_version"].fillna("∅")]
+    ):
         counts = _counts(group)
         expected[(stage, model, None if prompt == "∅" else prompt)] = (
-            counts["calls"], counts["verdicts"], counts["passed"])
+            counts["calls"],
+            counts["verdicts"],
+            counts["passed"],
+        )
     assert got == expected, query
     for stage in stages:
         if stage["verdicts"]:
@@ -265,12 +384,17 @@ def _assert_stages(stages: list[dict], rows: pd.DataFrame, query: dict) -> None:
             assert (stage["ci_low"], stage["ci_high"]) == (pytest.approx(low), pytest.approx(high))
 
 
-def _assert_costs(figures: dict, rows: pd.DataFrame, every_source: pd.DataFrame,
-                  query: dict) -> None:
-    got = {(c["model"], c["role"]): (c["calls"], pytest.approx(c["cost_usd"], abs=1e-9))
-           for c in figures["costs"]}
-    expected = {key: (len(group), pytest.approx(float(group["cost_usd"].sum()), abs=1e-9))
-                for key, group in rows.groupby(["model", "role"])}
+def _assert_costs(
+    figures: dict, rows: pd.DataFrame, every_source: pd.DataFrame, query: dict
+) -> None:
+    got = {
+        (c["model"], c["role"]): (c["calls"], pytest.approx(c["cost_usd"], abs=1e-9))
+        for c in figures["costs"]
+    }
+    expected = {
+        key: (len(group), pytest.approx(float(group["cost_usd"].sum()), abs=1e-9))
+        for key, group in rows.groupby(["model", "role"])
+    }
     assert got == expected, query
     by_source = {c["source"]: c["calls"] for c in figures["cost_by_source"]}
     assert by_source == every_source.groupby("source").size().to_dict(), query
@@ -282,57 +406,83 @@ def _assert_agreement(kpis: dict, rows: pd.DataFrame, reviews: pd.DataFrame, que
     votes = reviews.groupby(["run_id", "verdict"]).size().rename("n").reset_index()
     totals = votes.groupby("run_id")["n"].transform("sum")
     consensus = votes[votes["n"] * 2 > totals].set_index("run_id")["verdict"]
-    settled = rows[rows["status"].isin(["ok", "parse_error"]) & rows["run_id"].isin(consensus.index)]
+    settled = rows[
+        rows["status"].isin(["ok", "parse_error"]) & rows["run_id"].isin(consensus.index)
+    ]
     labels = settled["verdict"].where(settled["status"] == "ok", "<parse_error>")
     agree = int((labels.values == consensus.loc[settled["run_id"]].values).sum())
     assert kpis["agreement_n"] == len(settled), query
     assert kpis["agreement"] == _rate(agree, len(settled)), query
 
 
-def _assert_golden(golden: list[dict], frame: pd.DataFrame, lo: date, hi: date,
-                   suite: str | None, prompt: str | None, query: dict) -> None:
+def _assert_golden(
+    golden: list[dict],
+    frame: pd.DataFrame,
+    lo: date,
+    hi: date,
+    suite: str | None,
+    prompt: str | None,
+    query: dict,
+) -> None:
     """Golden accuracy: each settled candidate answer is correct when the judge's verdict on it
     passes (a parse error, or an answer left unjudged, is not); per model and prompt on the newest
     night of the window, never pooled over nights."""
-    candidates = frame[(frame["source"] == "golden") & (frame["role"] == "candidate")
-                       & frame["status"].isin(["ok", "parse_error"]) & frame["night"].between(lo, hi)]
+    candidates = frame[
+        (frame["source"] == "golden")
+        & (frame["role"] == "candidate")
+        & frame["status"].isin(["ok", "parse_error"])
+        & frame["night"].between(lo, hi)
+    ]
     if suite:
         candidates = candidates[candidates["suite"] == suite]
     if prompt:
         candidates = candidates[candidates["prompt_version"] == prompt]
-    judges = frame[(frame["source"] == "golden") & (frame["role"] == "judge")
-                   & (frame["status"] == "ok")].set_index("parent_run_id")["passed"]
+    judges = frame[
+        (frame["source"] == "golden") & (frame["role"] == "judge") & (frame["status"] == "ok")
+    ].set_index("parent_run_id")["passed"]
     expected = {}
     for (model, version), group in candidates.groupby(["model", "prompt_version"]):
         newest = group[group["night"] == group["night"].max()]
         correct = sum(bool(judges.get(run_id, False)) for run_id in newest["run_id"])
         expected[(model, version)] = (newest["night"].iloc[0], len(newest), correct)
-    got = {(g["model"], g["prompt_version"]): (g["night"], g["n_items"], g["correct"])
-           for g in golden}
+    got = {
+        (g["model"], g["prompt_version"]): (g["night"], g["n_items"], g["correct"]) for g in golden
+    }
     assert got == expected, query
 
 
-def _assert_production_estimate(estimates: list[dict], frame: pd.DataFrame, lo: date, hi: date,
-                                prompt: str | None, query: dict) -> None:
+def _assert_production_estimate(
+    estimates: list[dict], frame: pd.DataFrame, lo: date, hi: date, prompt: str | None, query: dict
+) -> None:
     """The judge's view of a whole production day from its sample: per stage (the stratum),
     the judge's pass rate among the sampled calls it gave a verdict, weighted by the stage's
     population of settled production calls (Hájek); strata without a verdict are left out."""
-    population = frame[(frame["source"] == "production") & (frame["role"] == "grader")
-                       & (frame["status"] == "ok") & frame["night"].between(lo, hi)]
+    population = frame[
+        (frame["source"] == "production")
+        & (frame["role"] == "grader")
+        & (frame["status"] == "ok")
+        & frame["night"].between(lo, hi)
+    ]
     if prompt:
         population = population[population["prompt_version"] == prompt]
-    judged = frame[(frame["source"] == "production_sample") & (frame["status"] == "ok")
-                   & frame["passed"].notna() & frame["parent_run_id"].isin(population["run_id"])]
+    judged = frame[
+        (frame["source"] == "production_sample")
+        & (frame["status"] == "ok")
+        & frame["passed"].notna()
+        & frame["parent_run_id"].isin(population["run_id"])
+    ]
     expected = {}
     if len(judged):
         day = population.set_index("run_id").loc[judged["parent_run_id"], "night"].max()
         todays = population[population["night"] == day]
         for (model, version), cohort in todays.groupby(["model", "prompt_version"]):
             verdicts = judged.set_index("parent_run_id").reindex(cohort["run_id"])
-            for (judge, judge_prompt), sample in judged[judged["parent_run_id"].isin(
-                    cohort["run_id"])].groupby(["model", "prompt_version"]):
-                of_judge = verdicts[(verdicts["model"] == judge)
-                                    & (verdicts["prompt_version"] == judge_prompt)]
+            for (judge, judge_prompt), sample in judged[
+                judged["parent_run_id"].isin(cohort["run_id"])
+            ].groupby(["model", "prompt_version"]):
+                of_judge = verdicts[
+                    (verdicts["model"] == judge) & (verdicts["prompt_version"] == judge_prompt)
+                ]
                 weighted, covered = 0.0, 0
                 for _, stratum in cohort.groupby("stage"):
                     passes = of_judge["passed"].reindex(stratum["run_id"]).dropna()
@@ -340,13 +490,24 @@ def _assert_production_estimate(estimates: list[dict], frame: pd.DataFrame, lo: 
                         weighted += len(stratum) * passes.astype(bool).mean()
                         covered += len(stratum)
                 expected[(day, model, version, judge, judge_prompt)] = (
-                    len(sample), pytest.approx(weighted / covered),
-                    pytest.approx(cohort["passed"].astype(bool).mean()))
-    got = {(e["run_date"], e["app_model"], e["app_prompt_version"], e["judge_model"],
-            e["judge_prompt_version"]): (e["n_sampled_with_verdict"],
-                                         e["judge_pass_rate_estimate"], e["app_pass_rate"])
-           for e in estimates}
+                    len(sample),
+                    pytest.approx(weighted / covered),
+                    pytest.approx(cohort["passed"].astype(bool).mean()),
+                )
+    got = {
+        (
+            e["run_date"],
+            e["app_model"],
+            e["app_prompt_version"],
+            e["judge_model"],
+            e["judge_prompt_version"],
+        ): (e["n_sampled_with_verdict"], e["judge_pass_rate_estimate"], e["app_pass_rate"])
+        for e in estimates
+    }
     assert got == expected, query
     for estimate in estimates:
-        assert (estimate["judge_pass_rate_ci_low"] <= estimate["judge_pass_rate_estimate"]
-                <= estimate["judge_pass_rate_ci_high"]), query
+        assert (
+            estimate["judge_pass_rate_ci_low"]
+            <= estimate["judge_pass_rate_estimate"]
+            <= estimate["judge_pass_rate_ci_high"]
+        ), query

@@ -9,8 +9,11 @@ from evals.redact import REDACTED, compile_patterns, scrub, scrub_value
 LEAKS = [
     ("Incorrect API key provided: sk-proj-abcdefghijklmnopqrstuvwx1234.", "sk-proj-abcdefghij"),
     ("anthropic: invalid x-api-key sk-ant-api03-abcdefghijklmnopqrstuvwxyz", "sk-ant-api03"),
-    ("GET https://generativelanguage.googleapis.com/v1/models?key=AIzaSyA1234567890abcdefghij"
-     "klmnopqrstu&alt=sse", "AIzaSyA1234567890"),
+    (
+        "GET https://generativelanguage.googleapis.com/v1/models?key=AIzaSyA1234567890abcdefghij"
+        "klmnopqrstu&alt=sse",
+        "AIzaSyA1234567890",
+    ),
     ("POST https://example.test/v1?api_key=plainsecretvalue&x=1", "plainsecretvalue"),
     ("retry with token=tok_abcdef123456 please", "tok_abcdef123456"),
     ("{'Authorization': 'Bearer abcdef1234567890'}", "abcdef1234567890"),
@@ -31,7 +34,8 @@ def test_every_known_credential_shape_is_redacted(text: str, secret: str) -> Non
 
 
 def test_the_value_of_any_secret_named_env_var_is_redacted_whatever_its_shape(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("ACME_LLM_KEY", "zz9-plural-z-alpha")
     monkeypatch.setenv("SOME_SERVICE_PASSWORD", "correct horse battery")
     text = "auth failed for zz9-plural-z-alpha; tried correct horse battery"
@@ -39,7 +43,8 @@ def test_the_value_of_any_secret_named_env_var_is_redacted_whatever_its_shape(
 
 
 def test_short_or_unrelated_env_values_do_not_shred_ordinary_text(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("FEATURE_TOKEN", "on")
     monkeypatch.setenv("HOME_DIR", "the loop")
     text = "the loop runs on 42 tokens; monkey=banana keyboard"
@@ -54,10 +59,20 @@ def test_scrubbing_is_idempotent_and_keeps_none() -> None:
 
 
 def test_structures_lose_values_under_secret_named_keys_and_scrub_the_rest() -> None:
-    value = {"api_key": "x", "headers": {"Authorization": "Bearer y"}, "max_tokens": 5,
-             "note": ["see ?key=abcdefgh"], "ok": None}
-    assert scrub_value(value) == {"api_key": REDACTED, "headers": {"Authorization": REDACTED},
-                                  "max_tokens": 5, "note": [f"see ?key={REDACTED}"], "ok": None}
+    value = {
+        "api_key": "x",
+        "headers": {"Authorization": "Bearer y"},
+        "max_tokens": 5,
+        "note": ["see ?key=abcdefgh"],
+        "ok": None,
+    }
+    assert scrub_value(value) == {
+        "api_key": REDACTED,
+        "headers": {"Authorization": REDACTED},
+        "max_tokens": 5,
+        "note": [f"see ?key={REDACTED}"],
+        "ok": None,
+    }
 
 
 def test_extra_patterns_apply_on_top() -> None:

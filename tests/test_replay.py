@@ -28,12 +28,22 @@ TRICKY = "def f(x):  \r\n\treturn x  # naïve café\u00a0→ 🐍 \"quotes\" 'si
 
 
 @pytest.fixture
-def config(tmp_path: Path, fake_openai):  # noqa: F811
+def config(tmp_path: Path, fake_openai):
     path = tmp_path / "evalhouse.yaml"
-    path.write_text(yaml.safe_dump({
-        "models": {"tutor": {"model": "openai/tutor", "api_base": fake_openai.api_base, "max_attempts": 1},
-                   "tutor-2": {"model": "openai/tutor-2", "api_base": fake_openai.api_base}},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "models": {
+                    "tutor": {
+                        "model": "openai/tutor",
+                        "api_base": fake_openai.api_base,
+                        "max_attempts": 1,
+                    },
+                    "tutor-2": {"model": "openai/tutor-2", "api_base": fake_openai.api_base},
+                },
+            }
+        )
+    )
     return load_config(path)
 
 
@@ -44,22 +54,43 @@ def conn(warehouse_url: str):
 
 
 def _original(conn, **extra) -> RunRecord:
-    inputs = {"rubric": "Returns x unchanged.", "submission": TRICKY, "verdicts": ["pass", "revise", "fail"]}
-    messages = [{"role": "system", "content": "Grade strictly.  \n"},
-                {"role": "user", "content": f"Rubric: {inputs['rubric']}\nSubmission:\n{TRICKY}"}]
+    inputs = {
+        "rubric": "Returns x unchanged.",
+        "submission": TRICKY,
+        "verdicts": ["pass", "revise", "fail"],
+    }
+    messages = [
+        {"role": "system", "content": "Grade strictly.  \n"},
+        {"role": "user", "content": f"Rubric: {inputs['rubric']}\nSubmission:\n{TRICKY}"},
+    ]
     record = RunRecord(
-        idempotency_key=f"orig-{uuid.uuid4()}", source="production", role="grader", model="tutor",
-        started_at=datetime(2026, 11, 1, 9, 30, tzinfo=UTC), status="ok", stage="functions",
-        suite="intro-python", item_id="fn-01", subject_id="learner-9", inputs=inputs,
-        messages=messages, params={"temperature": 0.0, "max_tokens": 400},
-        prompt_name="rubric_grader_test", prompt_version="v0", output_text='{"verdict": "revise"}',
-        verdict="revise", passed=False, **extra,
+        idempotency_key=f"orig-{uuid.uuid4()}",
+        source="production",
+        role="grader",
+        model="tutor",
+        started_at=datetime(2026, 11, 1, 9, 30, tzinfo=UTC),
+        status="ok",
+        stage="functions",
+        suite="intro-python",
+        item_id="fn-01",
+        subject_id="learner-9",
+        inputs=inputs,
+        messages=messages,
+        params={"temperature": 0.0, "max_tokens": 400},
+        prompt_name="rubric_grader_test",
+        prompt_version="v0",
+        output_text='{"verdict": "revise"}',
+        verdict="revise",
+        passed=False,
+        **extra,
     )
     write_runs(conn, [record])
     return record
 
 
-def test_replay_sends_the_stored_messages_byte_for_byte_and_stores_a_child_row(config, conn, fake_openai):  # noqa: F811
+def test_replay_sends_the_stored_messages_byte_for_byte_and_stores_a_child_row(
+    config, conn, fake_openai
+):
     original = _original(conn)
     fake_openai.reset_counts()
     old, new = replay_run(config, original.run_id, conn=conn)
@@ -67,7 +98,9 @@ def test_replay_sends_the_stored_messages_byte_for_byte_and_stores_a_child_row(c
     (request,) = fake_openai.requests
     sent = request["json"]["messages"]
     assert sent == original.messages
-    assert [m["content"].encode("utf-8") for m in sent] == [m["content"].encode("utf-8") for m in old["messages"]]
+    assert [m["content"].encode("utf-8") for m in sent] == [
+        m["content"].encode("utf-8") for m in old["messages"]
+    ]
     assert request["json"]["temperature"] == 0.0 and request["json"]["max_tokens"] == 400
     assert new["messages"] == old["messages"] == original.messages
     assert new["source"] == "replay" and new["parent_run_id"] == original.run_id
@@ -88,12 +121,20 @@ def test_replay_parses_the_verdict_with_the_suite_vocabulary(config, conn):
     )
     original = _original(conn, suite_version="sv1")
     _, new = replay_run(config, original.run_id, model="tutor-2", conn=conn)
-    assert (new["model"], new["verdict"], new["passed"], new["score"]) == ("tutor-2", "pass", True, 0.9)
+    assert (new["model"], new["verdict"], new["passed"], new["score"]) == (
+        "tutor-2",
+        "pass",
+        True,
+        0.9,
+    )
     assert new["feedback"]["suggestion"] == "keep going"
 
 
 def test_replay_with_another_prompt_re_renders_the_stored_inputs_and_diff_shows_it(
-    config, conn, tmp_path: Path, fake_openai  # noqa: F811
+    config,
+    conn,
+    tmp_path: Path,
+    fake_openai,
 ):
     original = _original(conn)
     prompt = tmp_path / "grader_v2.j2"
@@ -103,8 +144,10 @@ def test_replay_with_another_prompt_re_renders_the_stored_inputs_and_diff_shows_
     assert new["messages"][0]["content"] == "Grade strictly. Verdicts: pass, revise, fail."
     assert TRICKY.strip() in new["messages"][1]["content"]
     assert fake_openai.requests[-1]["json"]["messages"] == new["messages"]
-    stored = conn.execute("select template from raw.prompt_versions where prompt_version = %s",
-                          (new["prompt_version"],)).fetchone()
+    stored = conn.execute(
+        "select template from raw.prompt_versions where prompt_version = %s",
+        (new["prompt_version"],),
+    ).fetchone()
     assert stored == (TEMPLATE_V1,)
 
     # Replaying again with that stored version renders the very same messages.
@@ -112,7 +155,10 @@ def test_replay_with_another_prompt_re_renders_the_stored_inputs_and_diff_shows_
     assert again["messages"] == new["messages"]
 
     diffs = diff_runs(conn, original.run_id, new["run_id"])
-    assert "-Grade strictly.  " in diffs["messages"] and "+Grade strictly. Verdicts" in diffs["messages"]
+    assert (
+        "-Grade strictly.  " in diffs["messages"]
+        and "+Grade strictly. Verdicts" in diffs["messages"]
+    )
     assert "+{% block system %}" in diffs["prompt"]
     assert '-{"verdict": "revise"}' in diffs["output"]
     assert "-verdict: revise" in diffs["verdict"]
@@ -125,8 +171,11 @@ def test_show_prints_the_whole_record_and_json_carries_reviews_and_children(
 ):
     monkeypatch.setenv("EVALHOUSE_CONFIG", str(tmp_path / "evalhouse.yaml"))
     original = _original(conn)
-    conn.execute("insert into raw.human_reviews (review_id, run_id, reviewer, verdict, notes)"
-                 " values (%s, %s, 'ana', 'pass', 'fine really')", (uuid.uuid4(), original.run_id))
+    conn.execute(
+        "insert into raw.human_reviews (review_id, run_id, reviewer, verdict, notes)"
+        " values (%s, %s, 'ana', 'pass', 'fine really')",
+        (uuid.uuid4(), original.run_id),
+    )
     runner = CliRunner()
     replayed = runner.invoke(app, ["replay", str(original.run_id)])
     assert replayed.exit_code == 0, replayed.output
@@ -141,7 +190,13 @@ def test_show_prints_the_whole_record_and_json_carries_reviews_and_children(
 
     human = runner.invoke(app, ["show", str(original.run_id)], terminal_width=160)
     assert human.exit_code == 0, human.output
-    for needle in ("learner-9", "fine really", "rubric_grader_test @ v0", "message 1 · user", "replay"):
+    for needle in (
+        "learner-9",
+        "fine really",
+        "rubric_grader_test @ v0",
+        "message 1 · user",
+        "replay",
+    ):
         assert needle in human.output
 
     child = view["children"][0]["run_id"]

@@ -34,9 +34,17 @@ def runs(conn) -> dict[str, list[uuid.UUID]]:
     for stage, size in STAGE_SIZES.items():
         for i in range(size):
             record = RunRecord(
-                idempotency_key=f"{stage}-{i}", source="production", role="grader", model="tutor-small",
-                started_at=start + timedelta(minutes=i), status="ok", stage=stage, suite="intro-python",
-                item_id=f"{stage}-{i % 4}", submission=f"print({i})", output_text='{"verdict": "pass"}',
+                idempotency_key=f"{stage}-{i}",
+                source="production",
+                role="grader",
+                model="tutor-small",
+                started_at=start + timedelta(minutes=i),
+                status="ok",
+                stage=stage,
+                suite="intro-python",
+                item_id=f"{stage}-{i % 4}",
+                submission=f"print({i})",
+                output_text='{"verdict": "pass"}',
                 verdict="pass",
             )
             records.append(record)
@@ -46,10 +54,14 @@ def runs(conn) -> dict[str, list[uuid.UUID]]:
 
 
 def _queued(conn) -> dict[str, int]:
-    return dict(conn.execute("select stratum, count(*) from raw.review_queue group by 1").fetchall())
+    return dict(
+        conn.execute("select stratum, count(*) from raw.review_queue group by 1").fetchall()
+    )
 
 
-def test_the_queue_is_stratified_by_stage_skips_reviewed_runs_and_exports_once(conn, runs, tmp_path: Path):
+def test_the_queue_is_stratified_by_stage_skips_reviewed_runs_and_exports_once(
+    conn, runs, tmp_path: Path
+):
     reviewed = runs["functions"][:3]
     write_reviews(conn, [Review(run_id, "ana", "pass") for run_id in reviewed])
 
@@ -80,18 +92,78 @@ def test_labels_are_validated_by_line_and_several_reviewers_are_kept(conn, runs,
     first, second = rows[0]["run_id"], rows[1]["run_id"]
     labelled = tmp_path / "labels.csv"
     with labelled.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["run_id", "reviewer", "verdict", "score", "issue_tags", "notes"])
+        writer = csv.DictWriter(
+            handle, fieldnames=["run_id", "reviewer", "verdict", "score", "issue_tags", "notes"]
+        )
         writer.writeheader()
-        writer.writerows([
-            {"run_id": first, "reviewer": "ana", "verdict": "pass", "score": "0.9", "issue_tags": "", "notes": "ok"},
-            {"run_id": first, "reviewer": "ben", "verdict": "Revise", "score": "", "issue_tags": "off_by_one|style", "notes": ""},
-            {"run_id": second, "reviewer": "ana", "verdict": "maybe", "score": "", "issue_tags": "", "notes": ""},
-            {"run_id": str(uuid.uuid4()), "reviewer": "ana", "verdict": "pass", "score": "", "issue_tags": "", "notes": ""},
-            {"run_id": second, "reviewer": "ben", "verdict": "fail", "score": "", "issue_tags": "typo_tag", "notes": ""},
-            {"run_id": second, "reviewer": "cy", "verdict": "", "score": "", "issue_tags": "", "notes": ""},
-            {"run_id": "nope", "reviewer": "ana", "verdict": "pass", "score": "", "issue_tags": "", "notes": ""},
-            {"run_id": second, "reviewer": "dee", "verdict": "fail", "score": "7", "issue_tags": "", "notes": ""},
-        ])
+        writer.writerows(
+            [
+                {
+                    "run_id": first,
+                    "reviewer": "ana",
+                    "verdict": "pass",
+                    "score": "0.9",
+                    "issue_tags": "",
+                    "notes": "ok",
+                },
+                {
+                    "run_id": first,
+                    "reviewer": "ben",
+                    "verdict": "Revise",
+                    "score": "",
+                    "issue_tags": "off_by_one|style",
+                    "notes": "",
+                },
+                {
+                    "run_id": second,
+                    "reviewer": "ana",
+                    "verdict": "maybe",
+                    "score": "",
+                    "issue_tags": "",
+                    "notes": "",
+                },
+                {
+                    "run_id": str(uuid.uuid4()),
+                    "reviewer": "ana",
+                    "verdict": "pass",
+                    "score": "",
+                    "issue_tags": "",
+                    "notes": "",
+                },
+                {
+                    "run_id": second,
+                    "reviewer": "ben",
+                    "verdict": "fail",
+                    "score": "",
+                    "issue_tags": "typo_tag",
+                    "notes": "",
+                },
+                {
+                    "run_id": second,
+                    "reviewer": "cy",
+                    "verdict": "",
+                    "score": "",
+                    "issue_tags": "",
+                    "notes": "",
+                },
+                {
+                    "run_id": "nope",
+                    "reviewer": "ana",
+                    "verdict": "pass",
+                    "score": "",
+                    "issue_tags": "",
+                    "notes": "",
+                },
+                {
+                    "run_id": second,
+                    "reviewer": "dee",
+                    "verdict": "fail",
+                    "score": "7",
+                    "issue_tags": "",
+                    "notes": "",
+                },
+            ]
+        )
     result = import_reviews(conn, None, labelled)
     issues = {issue.line: issue.message for issue in result.issues}
     assert sorted(issues) == [4, 5, 6, 8, 9]
@@ -102,8 +174,11 @@ def test_labels_are_validated_by_line_and_several_reviewers_are_kept(conn, runs,
     assert "outside [0, 1]" in issues[9]
     assert (result.stored, result.unlabelled) == (2, 1)
 
-    stored = conn.execute("select reviewer, verdict, score, issue_tags from raw.human_reviews"
-                          " where run_id = %s order by reviewer", (first,)).fetchall()
+    stored = conn.execute(
+        "select reviewer, verdict, score, issue_tags from raw.human_reviews"
+        " where run_id = %s order by reviewer",
+        (first,),
+    ).fetchall()
     assert stored == [("ana", "pass", 0.9, []), ("ben", "revise", None, ["off_by_one", "style"])]
     assert import_reviews(conn, None, labelled).stored == 0  # the same file again changes nothing
 

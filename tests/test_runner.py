@@ -32,24 +32,44 @@ SETTLED = "status in ('ok', 'parse_error')"
 
 
 def write_suite(path: Path, items: list[dict], **header) -> Path:
-    suite = {"name": "t-grader", "description": "runner tests", "kind": "grader",
-             "verdicts": ["pass", "revise", "fail"], "passing_verdicts": ["pass"],
-             "issue_tags": ["off_by_one", "style"], "default_rubric": "Meet the spec.",
-             **header, "items": items}
+    suite = {
+        "name": "t-grader",
+        "description": "runner tests",
+        "kind": "grader",
+        "verdicts": ["pass", "revise", "fail"],
+        "passing_verdicts": ["pass"],
+        "issue_tags": ["off_by_one", "style"],
+        "default_rubric": "Meet the spec.",
+        **header,
+        "items": items,
+    }
     path.write_text(yaml.safe_dump(suite, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
 
 
 def grader_items(n: int, stages: tuple[str, ...] = ("loops", "functions")) -> list[dict]:
-    return [{"id": f"i{i:04d}", "stage": stages[i % len(stages)],
-             "submission": f"submission number {i} MARK-{i:04d}-END",
-             "expected_verdict": "pass" if i % 3 else "revise"} for i in range(n)]
+    return [
+        {
+            "id": f"i{i:04d}",
+            "stage": stages[i % len(stages)],
+            "submission": f"submission number {i} MARK-{i:04d}-END",
+            "expected_verdict": "pass" if i % 3 else "revise",
+        }
+        for i in range(n)
+    ]
 
 
 def fake_model(server: FakeOpenAI, **overrides) -> dict:
-    return {"model": "openai/fake-grader", "api_base": server.api_base,
-            "api_key_env": "FAKE_PROVIDER_API_KEY", "timeout_s": 5.0, "deadline_s": 12.0,
-            "max_attempts": 2, "concurrency": 8, **overrides}
+    return {
+        "model": "openai/fake-grader",
+        "api_base": server.api_base,
+        "api_key_env": "FAKE_PROVIDER_API_KEY",
+        "timeout_s": 5.0,
+        "deadline_s": 12.0,
+        "max_attempts": 2,
+        "concurrency": 8,
+        **overrides,
+    }
 
 
 def warm_up(config: Config) -> None:
@@ -66,8 +86,9 @@ def rows(url: str, where: str = "true", params: tuple = ()) -> list[dict]:
     from psycopg.rows import dict_row
 
     with psycopg.connect(url, row_factory=dict_row) as conn:
-        return conn.execute(f"select * from raw.eval_runs where {where} order by item_id, "
-                            "started_at", params).fetchall()
+        return conn.execute(
+            f"select * from raw.eval_runs where {where} order by item_id, started_at", params
+        ).fetchall()
 
 
 def _assert_item_1_settled_with_its_whole_call(row: dict) -> None:
@@ -85,21 +106,32 @@ def _assert_item_1_settled_with_its_whole_call(row: dict) -> None:
 
 
 def test_faults_leave_honest_rows_and_a_rerun_retries_only_the_failures(
-        warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path,  # noqa: F811
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-        capfd: pytest.CaptureFixture) -> None:
+    warehouse_url: str,
+    fake_openai: FakeOpenAI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture,
+) -> None:
     monkeypatch.setenv("FAKE_PROVIDER_API_KEY", SECRET)
     fake_openai.retry_after = "0"
     fake_openai.slow_s = 15
     items = grader_items(10)
     suite = load_suite(write_suite(tmp_path / "suite.yaml", items))
-    script = {1: ["rate_limit", "ok"], 2: ["server_error", "server_error"],
-              3: ["slow", "slow"], 4: ["reset", "ok"], 5: ["malformed", "malformed"],
-              6: ["not_json"], 7: ["rate_limit", "rate_limit"]}
+    script = {
+        1: ["rate_limit", "ok"],
+        2: ["server_error", "server_error"],
+        3: ["slow", "slow"],
+        4: ["reset", "ok"],
+        5: ["malformed", "malformed"],
+        6: ["not_json"],
+        7: ["rate_limit", "rate_limit"],
+    }
     for i, behaviours in script.items():
         fake_openai.script(f"MARK-{i:04d}-END", behaviours)
-    config = Config.model_validate({"models": {"m": fake_model(
-        fake_openai, timeout_s=3.0, deadline_s=6.5)}})
+    config = Config.model_validate(
+        {"models": {"m": fake_model(fake_openai, timeout_s=3.0, deadline_s=6.5)}}
+    )
     warm_up(config)
 
     with caplog.at_level(logging.INFO):
@@ -134,24 +166,32 @@ def test_faults_leave_honest_rows_and_a_rerun_retries_only_the_failures(
     assert fake_openai.request_count == 4  # items 2, 3, 5, 7: nothing that settled is re-asked
     assert second.skipped_calls == 6 and second.calls == 4 and second.unsettled_calls == 0
     with psycopg.connect(warehouse_url) as conn:
-        per_key = conn.execute(f"select count(*) filter (where {SETTLED}), count(*)"
-                               " from raw.eval_runs group by idempotency_key").fetchall()
+        per_key = conn.execute(
+            f"select count(*) filter (where {SETTLED}), count(*)"
+            " from raw.eval_runs group by idempotency_key"
+        ).fetchall()
     assert sorted(settled for settled, _ in per_key) == [1] * 10
     assert sum(total for _, total in per_key) == 14  # failed rows stay: every call left a row
     assert second.scored == 10
 
 
 def test_unicode_injection_and_a_megabyte_are_stored_verbatim(
-        warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path) -> None:  # noqa: F811
+    warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
     texts = {
         "uni": "Ünïcödé — 中文 · עברית ‮RTL‬ · emoji 🚀🧪 · zero\u200bwidth · tab\tline\r\nend",
         "sql": "'); DROP TABLE raw.eval_runs; -- \" ; select pg_sleep(10); $$ \\x00 %s %(x)s",
         "big": ("x = 1  # ünïcode ✓\n" * 60_000)[:1_048_576],
     }
-    items = [{"id": key, "stage": "s", "submission": text, "expected_verdict": "pass"}
-             for key, text in texts.items()]
-    suite = load_suite(write_suite(tmp_path / "suite.yaml", items,
-                                   default_rubric="Rubric with 'quotes' and ünïcode"))
+    items = [
+        {"id": key, "stage": "s", "submission": text, "expected_verdict": "pass"}
+        for key, text in texts.items()
+    ]
+    suite = load_suite(
+        write_suite(
+            tmp_path / "suite.yaml", items, default_rubric="Rubric with 'quotes' and ünïcode"
+        )
+    )
     config = Config.model_validate({"models": {"m": fake_model(fake_openai)}})
     summary = run_suite(config, RunRequest(suite, "m"))
     assert summary.statuses == {"ok": 3}
@@ -173,18 +213,33 @@ def test_unicode_injection_and_a_megabyte_are_stored_verbatim(
 
 
 def test_kill_9_mid_run_then_the_same_command_makes_exactly_the_missing_calls(
-        warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path) -> None:  # noqa: F811
+    warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
     n = 240
     fake_openai.latency_s = 0.05
     fake_openai.record_requests = False
     suite_path = write_suite(tmp_path / "suite.yaml", grader_items(n))
     config_path = tmp_path / "evalhouse.yaml"
-    config_path.write_text(yaml.safe_dump({"models": {"m": fake_model(fake_openai,
-                                                                      concurrency=4)}}))
-    env = {**os.environ, "EVALHOUSE_CONFIG": str(config_path),
-           "FAKE_PROVIDER_API_KEY": SECRET, "EVALHOUSE_DATABASE_URL": warehouse_url}
-    command = [sys.executable, "-m", "evals.cli", "run", "--suite", str(suite_path),
-               "--model", "m", "--no-progress"]
+    config_path.write_text(
+        yaml.safe_dump({"models": {"m": fake_model(fake_openai, concurrency=4)}})
+    )
+    env = {
+        **os.environ,
+        "EVALHOUSE_CONFIG": str(config_path),
+        "FAKE_PROVIDER_API_KEY": SECRET,
+        "EVALHOUSE_DATABASE_URL": warehouse_url,
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "evals.cli",
+        "run",
+        "--suite",
+        str(suite_path),
+        "--model",
+        "m",
+        "--no-progress",
+    ]
 
     def settled() -> int:
         with psycopg.connect(warehouse_url) as conn:
@@ -207,8 +262,9 @@ def test_kill_9_mid_run_then_the_same_command_makes_exactly_the_missing_calls(
     assert after_kill < n, "killed before the last call settled"  # (the loop saw >= 40 settle)
 
     fake_openai.reset_counts()
-    done = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [*command, "--json"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert fake_openai.request_count == n - after_kill
     summary = json.loads(done.stdout)
@@ -217,8 +273,8 @@ def test_kill_9_mid_run_then_the_same_command_makes_exactly_the_missing_calls(
     assert set(summary["by_stage"]) == {"loops", "functions"}
     with psycopg.connect(warehouse_url) as conn:
         per_item = conn.execute(
-            f"select item_id, count(*) filter (where {SETTLED}) from raw.eval_runs"
-            " group by item_id").fetchall()
+            f"select item_id, count(*) filter (where {SETTLED}) from raw.eval_runs group by item_id"
+        ).fetchall()
     assert len(per_item) == n
     assert {count for _, count in per_item} == {1}
     assert SECRET not in done.stdout + done.stderr
@@ -227,29 +283,57 @@ def test_kill_9_mid_run_then_the_same_command_makes_exactly_the_missing_calls(
 SIM_CONFIG = {
     "models": {"cand": {"model": "evalhouse-sim/cand"}, "judge": {"model": "evalhouse-sim/judge"}},
     "judges": ["judge"],
-    "simulator": {"seed": 5, "error_rate": 0, "rate_limit_rate": 0, "malformed_rate": 0,
-                  "models": {"cand": {"accuracy": 0.7}, "judge": {"accuracy": 1.0}}},
+    "simulator": {
+        "seed": 5,
+        "error_rate": 0,
+        "rate_limit_rate": 0,
+        "malformed_rate": 0,
+        "models": {"cand": {"accuracy": 0.7}, "judge": {"accuracy": 1.0}},
+    },
 }
 
 
 def answer_suite(tmp_path: Path) -> Path:
     items = [
-        {"id": f"j{i}", "stage": "basic", "category": "facts", "question": f"Capital #{i}?",
-         "expected_answer": f"City{i}"} for i in range(6)
+        {
+            "id": f"j{i}",
+            "stage": "basic",
+            "category": "facts",
+            "question": f"Capital #{i}?",
+            "expected_answer": f"City{i}",
+        }
+        for i in range(6)
     ] + [
-        {"id": "n1", "stage": "math", "question": "2+2?", "expected_answer": "4",
-         "scorer": {"type": "numeric", "tolerance": 0}},
-        {"id": "e1", "stage": "math", "question": "Spell two", "expected_answer": "two",
-         "scorer": {"type": "exact"}},
+        {
+            "id": "n1",
+            "stage": "math",
+            "question": "2+2?",
+            "expected_answer": "4",
+            "scorer": {"type": "numeric", "tolerance": 0},
+        },
+        {
+            "id": "e1",
+            "stage": "math",
+            "question": "Spell two",
+            "expected_answer": "two",
+            "scorer": {"type": "exact"},
+        },
     ]
-    return write_suite(tmp_path / "qa.yaml", items, name="t-qa", kind="answer",
-                       verdicts=["correct", "partial", "incorrect"],
-                       passing_verdicts=["correct"], issue_tags=["factual_error"],
-                       default_rubric="Same meaning as the reference.")
+    return write_suite(
+        tmp_path / "qa.yaml",
+        items,
+        name="t-qa",
+        kind="answer",
+        verdicts=["correct", "partial", "incorrect"],
+        passing_verdicts=["correct"],
+        issue_tags=["factual_error"],
+        default_rubric="Same meaning as the reference.",
+    )
 
 
 def test_answer_suites_judge_with_a_parent_link_or_score_deterministically(
-        warehouse_url: str, tmp_path: Path) -> None:
+    warehouse_url: str, tmp_path: Path
+) -> None:
     config = Config.model_validate(SIM_CONFIG)
     suite = load_suite(answer_suite(tmp_path))
     summary = run_suite(config, RunRequest(suite, "cand", trials=2))
@@ -267,12 +351,14 @@ def test_answer_suites_judge_with_a_parent_link_or_score_deterministically(
         right = parent["output_text"] == f"City{judge['item_id'][1:]}"
         assert judge["model"] == "judge"
         assert (judge["verdict"], judge["passed"]) == (
-            ("correct", True) if right else ("incorrect", False))
+            ("correct", True) if right else ("incorrect", False)
+        )
     expected = {"n1": "4", "e1": "two"}
     for scored in (r for r in candidates.values() if r["item_id"] in expected):
         right = scored["output_text"] == expected[scored["item_id"]]
         assert (scored["verdict"], scored["passed"]) == (
-            ("correct", True) if right else ("incorrect", False))
+            ("correct", True) if right else ("incorrect", False)
+        )
     assert all(r["verdict"] is None for r in candidates.values() if r["item_id"][0] == "j")
     assert summary.scored == 16 and 0 < summary.accuracy < 1
 
@@ -299,7 +385,8 @@ def test_the_shipped_config_runs_offline_through_the_simulator(warehouse_url: st
     assert summary.input_tokens == sum(r["input_tokens"] or 0 for r in stored)
     prices = config.simulator.input_cost_per_token, config.simulator.output_cost_per_token
     assert summary.cost_usd == pytest.approx(
-        summary.input_tokens * prices[0] + summary.output_tokens * prices[1])
+        summary.input_tokens * prices[0] + summary.output_tokens * prices[1]
+    )
 
 
 def test_bad_requests_fail_before_any_call(warehouse_url: str, tmp_path: Path) -> None:
@@ -317,9 +404,17 @@ def test_run_log_writes_are_idempotent_in_any_transaction_state(warehouse_url: s
     from evals.runlog import RunRecord, idempotency_key, write_runs
 
     def record(i: int, status: str = "ok") -> RunRecord:
-        return RunRecord(idempotency_key=idempotency_key("w", i), source="golden", role="grader",
-                         model="m", started_at=datetime.now(UTC), status=status,
-                         issue_tags=["a", "b"], feedback={"k": ["ü"]}, inputs={"n": i})
+        return RunRecord(
+            idempotency_key=idempotency_key("w", i),
+            source="golden",
+            role="grader",
+            model="m",
+            started_at=datetime.now(UTC),
+            status=status,
+            issue_tags=["a", "b"],
+            feedback={"k": ["ü"]},
+            inputs={"n": i},
+        )
 
     batch = [record(i) for i in range(5)]
     with psycopg.connect(warehouse_url) as conn:
@@ -339,15 +434,17 @@ def test_run_log_writes_are_idempotent_in_any_transaction_state(warehouse_url: s
         conn.execute("drop table _eval_runs_incoming")
         conn.commit()
         assert write_runs(conn, [record(12)]) == 1  # ...and the next write recreates it
-        stored = conn.execute("select count(*), count(distinct run_id) from raw.eval_runs"
-                              ).fetchone()
+        stored = conn.execute(
+            "select count(*), count(distinct run_id) from raw.eval_runs"
+        ).fetchone()
         tags = conn.execute("select issue_tags, feedback from raw.eval_runs limit 1").fetchone()
     assert stored == (9, 9)
     assert tags == (["a", "b"], {"k": ["ü"]})
 
 
 def test_a_bug_on_one_item_is_an_error_row_and_the_batch_goes_on(
-        warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from evals.runner import calls
 
     real = calls.render_grader
@@ -358,21 +455,27 @@ def test_a_bug_on_one_item_is_an_error_row_and_the_batch_goes_on(
         return real(suite, item, prompt)
 
     monkeypatch.setattr(calls, "render_grader", flaky)
-    config = Config.model_validate({"models": {"m": {"model": "evalhouse-sim/m"}},
-                                    "simulator": {"error_rate": 0, "rate_limit_rate": 0}})
+    config = Config.model_validate(
+        {
+            "models": {"m": {"model": "evalhouse-sim/m"}},
+            "simulator": {"error_rate": 0, "rate_limit_rate": 0},
+        }
+    )
     suite = load_suite(write_suite(tmp_path / "suite.yaml", grader_items(5)))
     summary = run_suite(config, RunRequest(suite, "m"))
     assert summary.calls == 5 and summary.unsettled_calls == 1
     failed = rows(warehouse_url, "item_id = 'i0001'")
     assert [(r["status"], r["attempts"], r["error_class"]) for r in failed] == [
-        ("error", 0, "ValueError")]
+        ("error", 0, "ValueError")
+    ]
     assert "abcdef123456" not in failed[0]["error_message"]
     monkeypatch.setattr(calls, "render_grader", real)
     assert run_suite(config, RunRequest(suite, "m")).calls == 1
 
 
 def test_concurrency_override_bounds_calls_in_flight(
-        warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path) -> None:  # noqa: F811
+    warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
     fake_openai.latency_s = 0.1
     config = Config.model_validate({"models": {"m": fake_model(fake_openai, concurrency=32)}})
     suite = load_suite(write_suite(tmp_path / "suite.yaml", grader_items(12)))

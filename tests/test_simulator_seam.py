@@ -12,21 +12,29 @@ from conftest import REPO_ROOT
 
 from evals.config import Config
 
-_IMPORTS_SIMULATOR = re.compile(r"^\s*(from evals\.simulated import|from evals import simulated"
-                                r"|import evals\.simulated)", re.MULTILINE)
+_IMPORTS_SIMULATOR = re.compile(
+    r"^\s*(from evals\.simulated import|from evals import simulated"
+    r"|import evals\.simulated)",
+    re.MULTILINE,
+)
 
 
 def _modules() -> dict[str, str]:
-    return {path.relative_to(REPO_ROOT).as_posix(): path.read_text()
-            for folder in ("evals", "orchestration") for path in (REPO_ROOT / folder).rglob("*.py")}
+    return {
+        path.relative_to(REPO_ROOT).as_posix(): path.read_text()
+        for folder in ("evals", "orchestration")
+        for path in (REPO_ROOT / folder).rglob("*.py")
+    }
 
 
 def test_only_the_simulator_names_its_model_prefix() -> None:
-    assert {name for name, text in _modules().items() if "evalhouse-sim" in text} \
-        == {"evals/simulated.py"}
+    assert {name for name, text in _modules().items() if "evalhouse-sim" in text} == {
+        "evals/simulated.py"
+    }
 
 
 def test_only_the_traffic_scenario_imports_the_simulator() -> None:
-    assert {name for name, text in _modules().items() if _IMPORTS_SIMULATOR.search(text)} \
-        == {"evals/traffic.py"}
+    assert {name for name, text in _modules().items() if _IMPORTS_SIMULATOR.search(text)} == {
+        "evals/traffic.py"
+    }
     assert Config().custom_providers == ["evals.simulated:register"]

@@ -73,7 +73,12 @@ def test_paired_counts_reads_regressions_and_improvements() -> None:
     baseline = [True, True, False, False, True]
     candidate = [True, False, True, True, True]
     counts = stats.paired_counts(baseline, candidate)
-    assert (counts.both, counts.baseline_only, counts.candidate_only, counts.neither) == (2, 1, 2, 0)
+    assert (counts.both, counts.baseline_only, counts.candidate_only, counts.neither) == (
+        2,
+        1,
+        2,
+        0,
+    )
     assert counts.discordant == 3
     assert counts.delta == pytest.approx(0.2)
 

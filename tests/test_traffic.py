@@ -30,11 +30,21 @@ def _rows(url: str, sql: str, args: tuple = ()) -> list[dict]:
 
 
 def test_simulated_days_land_once_with_learners_rollout_drift_and_reviews(config, warehouse_url):
-    summary = simulate_traffic(config, days=4, per_day=100, start=START, seed=5,
-                               drift=[Drift.parse("loops:+0.6@3")], review_share=0.2, canary_day=2)
+    summary = simulate_traffic(
+        config,
+        days=4,
+        per_day=100,
+        start=START,
+        seed=5,
+        drift=[Drift.parse("loops:+0.6@3")],
+        review_share=0.2,
+        canary_day=2,
+    )
     runs = _rows(warehouse_url, "select * from raw.eval_runs")
     assert len(runs) == summary.calls and summary.calls >= 4 * 80
-    assert {r["source"] for r in runs} == {"production"} and {r["touchpoint"] for r in runs} == {"exercise-feedback"}
+    assert {r["source"] for r in runs} == {"production"} and {r["touchpoint"] for r in runs} == {
+        "exercise-feedback"
+    }
     assert {r["started_at"].date() for r in runs} == {date(2026, 10, day) for day in (1, 2, 3, 4)}
     assert {r["model"] for r in runs} == {"tutor-small"} and {r["role"] for r in runs} == {"grader"}
     assert all(r["subject_id"].startswith("learner-") and len(r["subject_id"]) == 20 for r in runs)
@@ -42,15 +52,24 @@ def test_simulated_days_land_once_with_learners_rollout_drift_and_reviews(config
     statuses = Counter(r["status"] for r in runs)
     assert statuses["ok"] > 0.9 * len(runs)
     ok = [r for r in runs if r["status"] == "ok"]
-    assert all((r["verdict"], r["passed"]) == (json.loads(r["output_text"])["verdict"],
-                                               r["verdict"] == "pass") for r in ok)
-    assert all(r["messages"][1]["content"].count(r["submission"].strip()) == 1 for r in ok if r["submission"])
+    assert all(
+        (r["verdict"], r["passed"])
+        == (json.loads(r["output_text"])["verdict"], r["verdict"] == "pass")
+        for r in ok
+    )
+    assert all(
+        r["messages"][1]["content"].count(r["submission"].strip()) == 1
+        for r in ok
+        if r["submission"]
+    )
     assert all(r["latency_ms"] > 50 for r in runs)  # drawn, not slept
 
     # The revised prompt appears from the canary day on, and both versions are stored for diffs.
     revised = {r["prompt_version"] for r in runs if ROLLOUT_NOTE in r["messages"][0]["content"]}
     assert len(revised) == 1 and len({r["prompt_version"] for r in runs}) == 2
-    assert min(r["started_at"].date() for r in runs if r["prompt_version"] in revised) >= date(2026, 10, 2)
+    assert min(r["started_at"].date() for r in runs if r["prompt_version"] in revised) >= date(
+        2026, 10, 2
+    )
     stored = _rows(warehouse_url, "select prompt_version from raw.prompt_versions")
     assert {r["prompt_version"] for r in runs} == {s["prompt_version"] for s in stored}
 
@@ -72,8 +91,16 @@ def test_simulated_days_land_once_with_learners_rollout_drift_and_reviews(config
     assert any(len(v) > 1 for v in labels.values())
 
     # Same seed, same days: nothing new (run ids are drawn from the seeded generator).
-    again = simulate_traffic(config, days=4, per_day=100, start=START, seed=5,
-                             drift=[Drift.parse("loops:+0.6@3")], review_share=0.2, canary_day=2)
+    again = simulate_traffic(
+        config,
+        days=4,
+        per_day=100,
+        start=START,
+        seed=5,
+        drift=[Drift.parse("loops:+0.6@3")],
+        review_share=0.2,
+        canary_day=2,
+    )
     assert again.calls == summary.calls
     assert len(_rows(warehouse_url, "select run_id from raw.eval_runs")) == len(runs)
 
@@ -82,7 +109,9 @@ def test_a_simulated_production_row_replays_from_its_stored_messages(config, war
     from evals.replay import replay_run
 
     simulate_traffic(config, days=1, per_day=20, start=START, seed=9, review_share=0)
-    (original,) = _rows(warehouse_url, "select run_id from raw.eval_runs where status = 'ok' limit 1")
+    (original,) = _rows(
+        warehouse_url, "select run_id from raw.eval_runs where status = 'ok' limit 1"
+    )
     old, new = replay_run(config, original["run_id"])
     assert new["messages"] == old["messages"] and new["parent_run_id"] == old["run_id"]
     reply = json.loads(new["output_text"])
@@ -101,9 +130,25 @@ def test_drift_specs_are_parsed_strictly():
 def test_the_cli_simulates_and_rejects_unknown_stages(warehouse_url, tmp_path, monkeypatch):
     monkeypatch.setenv("EVALHOUSE_CONFIG", str(REPO_ROOT / "evalhouse.yaml"))
     runner = CliRunner()
-    result = runner.invoke(app, ["simulate", "traffic", "--days", "1", "--per-day", "15",
-                                 "--start", "2026-09-01", "--drift", "loops:+0.1@1"])
+    result = runner.invoke(
+        app,
+        [
+            "simulate",
+            "traffic",
+            "--days",
+            "1",
+            "--per-day",
+            "15",
+            "--start",
+            "2026-09-01",
+            "--drift",
+            "loops:+0.1@1",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    assert "over 1 days from 2026-09-01" in result.output and "drift: loops +0.10 from day 1" in result.output
+    assert (
+        "over 1 days from 2026-09-01" in result.output
+        and "drift: loops +0.10 from day 1" in result.output
+    )
     bad = runner.invoke(app, ["simulate", "traffic", "--days", "1", "--drift", "recursion:+0.1@1"])
     assert bad.exit_code == 2 and "does not have" in bad.output

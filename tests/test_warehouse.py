@@ -22,8 +22,12 @@ EVALHOUSE = [sys.executable, "-m", "evals.cli"]
 
 def _cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*EVALHOUSE, *args], capture_output=True, text=True, env=env or dict(os.environ),
-        timeout=120, **kwargs,
+        [*EVALHOUSE, *args],
+        capture_output=True,
+        text=True,
+        env=env or dict(os.environ),
+        timeout=120,
+        **kwargs,
     )
 
 
@@ -49,8 +53,13 @@ def test_two_parallel_db_up_on_a_fresh_home_start_one_server(tmp_path: Path) -> 
     home = tmp_path / "fresh"
     env = {**os.environ, "EVALHOUSE_HOME": str(home)}
     procs = [
-        subprocess.Popen([*EVALHOUSE, "db", "up"], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [*EVALHOUSE, "db", "up"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     try:
@@ -68,8 +77,11 @@ def test_status_tells_the_truth_and_down_stops_after_the_starter_is_killed(tmp_p
     home = tmp_path / "killed"
     env = {**os.environ, "EVALHOUSE_HOME": str(home)}
     starter = subprocess.Popen(
-        [sys.executable, "-c",
-         "import time; from evals import warehouse; warehouse.engine().connect(); time.sleep(600)"],
+        [
+            sys.executable,
+            "-c",
+            "import time; from evals import warehouse; warehouse.engine().connect(); time.sleep(600)",
+        ],
         env=env,
     )
     try:
@@ -123,17 +135,28 @@ def test_db_url_tcp_serves_loopback_for_jdbc_tools(tmp_path: Path) -> None:
 
 
 def _tables(conn) -> set[str]:
-    return set(conn.execute(text(
-        "select table_name from information_schema.tables where table_schema = 'raw'"
-    )).scalars())
+    return set(
+        conn.execute(
+            text("select table_name from information_schema.tables where table_schema = 'raw'")
+        ).scalars()
+    )
 
 
 def test_migrations_go_empty_to_head_to_base_and_back(warehouse_url: str) -> None:
     head = warehouse.head_revision()
     with warehouse.engine().connect() as conn:
         assert _tables(conn) == {
-            "eval_runs", "prompt_versions", "golden_items", "golden_suites", "human_reviews",
-            "review_queue", "alerts", "alert_occurrences", "alert_deliveries", "gate_decisions"}
+            "eval_runs",
+            "prompt_versions",
+            "golden_items",
+            "golden_suites",
+            "human_reviews",
+            "review_queue",
+            "alerts",
+            "alert_occurrences",
+            "alert_deliveries",
+            "gate_decisions",
+        }
     assert warehouse.migrate("base") is None
     with warehouse.engine().connect() as conn:
         assert _tables(conn) == set()
@@ -166,28 +189,39 @@ def test_upgrading_an_older_warehouse_keeps_every_row(warehouse_url: str, start:
             )
     assert warehouse.migrate() == warehouse.head_revision()
     with warehouse.engine().connect() as conn:
-        rows = conn.execute(text("select run_id, submission from raw.eval_runs order by idempotency_key")).all()
+        rows = conn.execute(
+            text("select run_id, submission from raw.eval_runs order by idempotency_key")
+        ).all()
     assert sorted(row.run_id for row in rows) == sorted(run_ids)
     assert {row.submission for row in rows} == {f"café {i} ✓" for i in range(50)}
 
 
 def test_the_run_log_rejects_values_outside_its_enumerations(warehouse_url: str) -> None:
     with pytest.raises(Exception, match="check constraint"), warehouse.engine().begin() as conn:
-        conn.execute(text(
-            "insert into raw.eval_runs (run_id, idempotency_key, source, role, model, started_at,"
-            " status) values (gen_random_uuid(), 'x', 'golden', 'grader', 'm', now(), 'maybe')"
-        ))
+        conn.execute(
+            text(
+                "insert into raw.eval_runs (run_id, idempotency_key, source, role, model, started_at,"
+                " status) values (gen_random_uuid(), 'x', 'golden', 'grader', 'm', now(), 'maybe')"
+            )
+        )
 
 
-def test_concurrent_migrations_of_an_empty_warehouse_all_succeed(pg_server: EmbeddedPostgres) -> None:
+def test_concurrent_migrations_of_an_empty_warehouse_all_succeed(
+    pg_server: EmbeddedPostgres,
+) -> None:
     name = f"empty_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(pg_server.url("postgres"), autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
     try:
         env = {**os.environ, warehouse.URL_ENV: pg_server.url(name)}
         procs = [
-            subprocess.Popen([*EVALHOUSE, "db", "migrate"], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+            subprocess.Popen(
+                [*EVALHOUSE, "db", "migrate"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
             for _ in range(3)
         ]
         outputs = [proc.communicate(timeout=120)[0] for proc in procs]

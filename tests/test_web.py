@@ -62,9 +62,13 @@ class Seeded:
 
 def _grader_vars(suite, item) -> dict:
     return {
-        "rubric": item.rubric, "submission": item.submission, "prior_context": item.prior_context,
-        "stage": item.stage, "verdicts": list(suite.verdicts),
-        "passing_verdicts": list(suite.passing_verdicts), "issue_tags": list(suite.issue_tags),
+        "rubric": item.rubric,
+        "submission": item.submission,
+        "prior_context": item.prior_context,
+        "stage": item.stage,
+        "verdicts": list(suite.verdicts),
+        "passing_verdicts": list(suite.passing_verdicts),
+        "issue_tags": list(suite.issue_tags),
     }
 
 
@@ -74,8 +78,11 @@ def seed_warehouse(url: str) -> Seeded:
     suite = load_suite(REPO_ROOT / "golden_sets" / "intro_python_grader.yaml")
     v1 = load_prompt("rubric_grader")
     v2 = PromptTemplate.from_text(
-        "rubric_grader", v1.text.replace("be specific and kind, never vague",
-                                         "be specific, kind and brief; never vague"))
+        "rubric_grader",
+        v1.text.replace(
+            "be specific and kind, never vague", "be specific, kind and brief; never vague"
+        ),
+    )
     seeded = Seeded(url=url, versions=(v1.version, v2.version))
     seeded.runs = _graded_runs(rng, suite, v1, v2)
     seeded.target = target = _leaky_target(seeded.runs)
@@ -90,8 +97,9 @@ def seed_warehouse(url: str) -> Seeded:
     return seeded
 
 
-def _graded_runs(rng: random.Random, suite, v1: PromptTemplate,
-                 v2: PromptTemplate) -> list[RunRecord]:
+def _graded_runs(
+    rng: random.Random, suite, v1: PromptTemplate, v2: PromptTemplate
+) -> list[RunRecord]:
     """Both models grade 24 items a day; the prompt moves from v1 to v2 halfway through."""
     runs = []
     items = list(suite.items)
@@ -104,28 +112,45 @@ def _graded_runs(rng: random.Random, suite, v1: PromptTemplate,
     return runs
 
 
-def _graded_run(rng: random.Random, suite, item, model: str, day: date, number: int,
-                template: PromptTemplate) -> RunRecord:
+def _graded_run(
+    rng: random.Random, suite, item, model: str, day: date, number: int, template: PromptTemplate
+) -> RunRecord:
     """One grader call: every third one in production, some failing with the key in the error."""
     started = datetime(day.year, day.month, day.day, 8, tzinfo=UTC) + timedelta(
-        minutes=number * 7 + (model == "tutor-large") * 3)
+        minutes=number * 7 + (model == "tutor-large") * 3
+    )
     variables = _grader_vars(suite, item)
     status, output = _grader_reply(rng, suite, item, model)
     record = RunRecord(
         idempotency_key=idempotency_key("web-seed", item.item_hash, model, str(day)),
-        source="golden" if number % 3 else "production", role="grader", model=model,
-        started_at=started, status=status, batch_id=f"seed-{day}",
-        suite=suite.name, suite_version=suite.version, item_id=item.item_id,
-        item_hash=item.item_hash, stage=item.stage, category=item.category,
+        source="golden" if number % 3 else "production",
+        role="grader",
+        model=model,
+        started_at=started,
+        status=status,
+        batch_id=f"seed-{day}",
+        suite=suite.name,
+        suite_version=suite.version,
+        item_id=item.item_id,
+        item_hash=item.item_hash,
+        stage=item.stage,
+        category=item.category,
         subject_id=None if number % 3 else f"learner-{number:03d}",
         orchestrator_run_id=f"dagster-{day:%Y%m%d}" if number % 3 else None,
-        rubric=item.rubric, submission=item.submission,
-        prior_context=item.prior_context, inputs=variables,
-        messages=template.render(**variables), params={"temperature": 0},
-        response_model=f"evalhouse-sim/{model}", provider="evalhouse-sim",
-        prompt_name=template.name, prompt_version=template.version,
-        latency_ms=rng.lognormvariate(6.8, 0.3), input_tokens=rng.randint(300, 900),
-        output_tokens=rng.randint(60, 200), cost_usd=rng.uniform(1e-4, 6e-4),
+        rubric=item.rubric,
+        submission=item.submission,
+        prior_context=item.prior_context,
+        inputs=variables,
+        messages=template.render(**variables),
+        params={"temperature": 0},
+        response_model=f"evalhouse-sim/{model}",
+        provider="evalhouse-sim",
+        prompt_name=template.name,
+        prompt_version=template.version,
+        latency_ms=rng.lognormvariate(6.8, 0.3),
+        input_tokens=rng.randint(300, 900),
+        output_tokens=rng.randint(60, 200),
+        cost_usd=rng.uniform(1e-4, 6e-4),
         expected_verdict=item.expected_verdict,
     )
     if status == "ok":
@@ -152,28 +177,45 @@ def _grader_reply(rng: random.Random, suite, item, model: str) -> tuple[str, dic
     correct = rng.random() < (0.9 if model == "tutor-large" else 0.8)
     verdict = item.expected_verdict if correct else rng.choice(suite.verdicts)
     tags = list(item.expected_issue_tags) if correct else []
-    output = {"verdict": verdict, "score": round(rng.random(), 2),
-              "feedback": {"strengths": ["clear names"],
-                           "problems": ["misses an edge case"] if tags else [],
-                           "suggestion": "test the empty input"},
-              "issue_tags": tags}
+    output = {
+        "verdict": verdict,
+        "score": round(rng.random(), 2),
+        "feedback": {
+            "strengths": ["clear names"],
+            "problems": ["misses an edge case"] if tags else [],
+            "suggestion": "test the empty input",
+        },
+        "issue_tags": tags,
+    }
     return status, output
 
 
 def _leaky_target(runs: list[RunRecord]) -> RunRecord:
     """The last golden tutor-small grade, with a key planted in its output for the scrub tests."""
-    target = next(r for r in reversed(runs)
-                  if r.status == "ok" and r.source == "golden" and r.model == "tutor-small")
+    target = next(
+        r
+        for r in reversed(runs)
+        if r.status == "ok" and r.source == "golden" and r.model == "tutor-small"
+    )
     target.output_text = json.dumps({**json.loads(target.output_text), "debug": SECRET})
     return target
 
 
 def _judge_of(target: RunRecord) -> RunRecord:
     return RunRecord(
-        idempotency_key=idempotency_key("web-seed-judge", str(target.run_id)), source="golden",
-        role="judge", model="judge", started_at=target.started_at + timedelta(seconds=2),
-        status="ok", parent_run_id=target.run_id, suite=target.suite, stage=target.stage,
-        item_id=target.item_id, verdict="pass", passed=True, output_text='{"verdict": "pass"}',
+        idempotency_key=idempotency_key("web-seed-judge", str(target.run_id)),
+        source="golden",
+        role="judge",
+        model="judge",
+        started_at=target.started_at + timedelta(seconds=2),
+        status="ok",
+        parent_run_id=target.run_id,
+        suite=target.suite,
+        stage=target.stage,
+        item_id=target.item_id,
+        verdict="pass",
+        passed=True,
+        output_text='{"verdict": "pass"}',
         messages=[{"role": "user", "content": "Is the grade right?"}],
     )
 
@@ -188,7 +230,8 @@ def _insert_reviews(conn, runs: list[RunRecord], target: RunRecord) -> None:
             conn.execute(
                 "insert into raw.human_reviews (review_id, run_id, reviewer, verdict, notes)"
                 " values (%s, %s, %s, %s, %s)",
-                (uuid.uuid4(), run.run_id, reviewer, human, "checked by hand"))
+                (uuid.uuid4(), run.run_id, reviewer, human, "checked by hand"),
+            )
 
 
 def _insert_alerts(conn, target: RunRecord) -> tuple[int, int]:
@@ -200,13 +243,18 @@ def _insert_alerts(conn, target: RunRecord) -> tuple[int, int]:
         " 'warning', 'stage loops stalling', 'Pass rate of loops fell below its band',"
         " 'wilson_high', 0.31, 0.35, 0.95, %s, %s, %s, %s, 'dagster-run-42')"
         " returning alert_id",
-        (datetime(2026, 3, 13, tzinfo=UTC), datetime(2026, 3, 14, tzinfo=UTC),
-         json.dumps({"n": 48, "passed": 9, "webhook_token": SECRET}), [target.run_id]),
+        (
+            datetime(2026, 3, 13, tzinfo=UTC),
+            datetime(2026, 3, 14, tzinfo=UTC),
+            json.dumps({"n": 48, "passed": 9, "webhook_token": SECRET}),
+            [target.run_id],
+        ),
     ).fetchone()[0]
     other_alert_id = conn.execute(
         "insert into raw.alerts (dedupe_key, kind, severity, subject, message)"
         " values ('cost|w11', 'cost_spike', 'critical', 'cost spike tutor-large',"
-        " 'Cost per call doubled') returning alert_id").fetchone()[0]
+        " 'Cost per call doubled') returning alert_id"
+    ).fetchone()[0]
     return alert_id, other_alert_id
 
 
@@ -261,8 +309,9 @@ def _owner(url: str):
 # --- auth ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/runs", "/runs.csv", "/alerts", "/alerts/1",
-                                  f"/runs/{uuid.uuid4()}"])
+@pytest.mark.parametrize(
+    "path", ["/", "/runs", "/runs.csv", "/alerts", "/alerts/1", f"/runs/{uuid.uuid4()}"]
+)
 def test_every_page_refuses_a_caller_without_credentials(client, path):
     response = client.get(path)
     assert response.status_code == 401
@@ -289,7 +338,9 @@ def test_basic_auth_with_the_token_as_password_is_accepted(client):
 
 
 def test_login_sets_a_signed_http_only_cookie_and_never_redirects_off_site(client):
-    response = client.post("/login", data={"token": TOKEN, "name": "dan", "next": "//evil.example/"})
+    response = client.post(
+        "/login", data={"token": TOKEN, "name": "dan", "next": "//evil.example/"}
+    )
     assert response.headers["location"] == "/"
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
@@ -317,10 +368,19 @@ def test_a_post_without_or_with_a_wrong_csrf_token_is_forbidden(client, seeded):
         assert client.post(f"/runs/{target}/replay", data=data).status_code == 403
         assert client.post("/logout", data=data).status_code == 403
     with _owner(seeded.url) as conn:
-        assert conn.execute("select count(*) from raw.human_reviews where reviewer = 'carol'"
-                            ).fetchone()[0] == 0
-        assert conn.execute("select acknowledged_at from raw.alerts where alert_id = %s",
-                            (seeded.other_alert_id,)).fetchone()[0] is None
+        assert (
+            conn.execute(
+                "select count(*) from raw.human_reviews where reviewer = 'carol'"
+            ).fetchone()[0]
+            == 0
+        )
+        assert (
+            conn.execute(
+                "select acknowledged_at from raw.alerts where alert_id = %s",
+                (seeded.other_alert_id,),
+            ).fetchone()[0]
+            is None
+        )
 
 
 def test_a_csrf_token_from_another_session_is_refused(client, seeded):
@@ -351,10 +411,15 @@ def test_logout_ends_the_session(client):
 def test_the_app_connects_as_the_least_privilege_role(app_client, seeded):
     database = app_client.app.state.web.db
     assert database.one("select current_user as u")["u"] == "evalhouse_web"
-    for statement in ("delete from raw.eval_runs", "update raw.eval_runs set verdict = 'pass'",
-                      "update raw.alerts set severity = 'info'", "truncate raw.human_reviews",
-                      "delete from raw.human_reviews", "create table raw.x (a int)",
-                      "drop table marts.fct_trend_daily"):
+    for statement in (
+        "delete from raw.eval_runs",
+        "update raw.eval_runs set verdict = 'pass'",
+        "update raw.alerts set severity = 'info'",
+        "truncate raw.human_reviews",
+        "delete from raw.human_reviews",
+        "create table raw.x (a int)",
+        "drop table marts.fct_trend_daily",
+    ):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             database.rows(statement)
     with _owner(seeded.url) as owner:  # the app's role reads every row the owner reads
@@ -364,8 +429,15 @@ def test_the_app_connects_as_the_least_privilege_role(app_client, seeded):
 
 def test_no_secret_is_rendered_on_any_page_or_export(client, seeded):
     error_run = next(r for r in seeded.runs if r.status == "error")
-    pages = [f"/runs/{seeded.target.run_id}", f"/runs/{error_run.run_id}", "/runs?status=error",
-             "/runs.csv?status=error", "/runs.json?status=error", f"/alerts/{seeded.alert_id}", "/"]
+    pages = [
+        f"/runs/{seeded.target.run_id}",
+        f"/runs/{error_run.run_id}",
+        "/runs?status=error",
+        "/runs.csv?status=error",
+        "/runs.json?status=error",
+        f"/alerts/{seeded.alert_id}",
+        "/",
+    ]
     for path in pages:
         response = client.get(path, headers=BEARER)
         assert response.status_code == 200, path
@@ -389,26 +461,38 @@ def _all_pages(client, query: str) -> list[str]:
 
 
 def test_keyset_pages_walk_every_matching_run_once_newest_first(client, seeded):
-    expected = sorted((r for r in seeded.runs if r.stage == "loops" and r.model == "tutor-small"),
-                      key=lambda r: (r.started_at, str(r.run_id)), reverse=True)
+    expected = sorted(
+        (r for r in seeded.runs if r.stage == "loops" and r.model == "tutor-small"),
+        key=lambda r: (r.started_at, str(r.run_id)),
+        reverse=True,
+    )
     assert _all_pages(client, "stage=loops&model=tutor-small") == [str(r.run_id) for r in expected]
 
 
 def test_run_filters_combine_status_source_prompt_version_and_dates(client, seeded):
     version = seeded.versions[1]
     start, end = LAST_DAY - timedelta(days=3), LAST_DAY - timedelta(days=1)
-    query = (f"status=ok&source=golden&prompt_version={version}&verdict=pass"
-             f"&date_from={start}&date_to={end}&suite=intro-python&role=grader")
-    expected = {str(r.run_id) for r in seeded.runs
-                if r.status == "ok" and r.source == "golden" and r.prompt_version == version
-                and r.verdict == "pass" and start <= r.started_at.date() <= end
-                and r.role == "grader"}
+    query = (
+        f"status=ok&source=golden&prompt_version={version}&verdict=pass"
+        f"&date_from={start}&date_to={end}&suite=intro-python&role=grader"
+    )
+    expected = {
+        str(r.run_id)
+        for r in seeded.runs
+        if r.status == "ok"
+        and r.source == "golden"
+        and r.prompt_version == version
+        and r.verdict == "pass"
+        and start <= r.started_at.date() <= end
+        and r.role == "grader"
+    }
     assert expected and set(_all_pages(client, query)) == expected
 
 
 def test_filter_values_are_bound_parameters_not_sql(client):
-    response = client.get("/runs?stage=' or 1=1 --&model=x\"); drop table raw.eval_runs; --",
-                          headers=BEARER)
+    response = client.get(
+        "/runs?stage=' or 1=1 --&model=x\"); drop table raw.eval_runs; --", headers=BEARER
+    )
     assert response.status_code == 200 and "No runs match" in response.text
     assert client.get("/runs?date_from=yesterday", headers=BEARER).status_code == 400
     assert client.get("/runs?cursor=garbage!", headers=BEARER).status_code == 400
@@ -464,40 +548,59 @@ def test_unknown_or_malformed_run_ids_are_404(client):
 
 def test_a_review_added_on_the_page_is_stored_once_and_shown(client, seeded):
     csrf = _login(client, "rita")
-    run = next(r for r in seeded.runs if r.status == "ok" and r.role == "grader"
-               and r.stage == "loops")
-    response = client.post(f"/runs/{run.run_id}/reviews", data={
-        "csrf": csrf, "verdict": "revise", "score": "0.4", "issue_tags": ["off_by_one"],
-        "notes": "Loop stops one short."})
+    run = next(
+        r for r in seeded.runs if r.status == "ok" and r.role == "grader" and r.stage == "loops"
+    )
+    response = client.post(
+        f"/runs/{run.run_id}/reviews",
+        data={
+            "csrf": csrf,
+            "verdict": "revise",
+            "score": "0.4",
+            "issue_tags": ["off_by_one"],
+            "notes": "Loop stops one short.",
+        },
+    )
     assert response.status_code == 303 and "flash=reviewed" in response.headers["location"]
     page = client.get(response.headers["location"]).text
     assert "Review saved." in page and "Loop stops one short." in page and "rita" in page
     again = client.post(f"/runs/{run.run_id}/reviews", data={"csrf": csrf, "verdict": "pass"})
     assert "already-reviewed" in again.headers["location"]
     with _owner(seeded.url) as conn:
-        rows = conn.execute("select verdict, score, issue_tags, source from raw.human_reviews"
-                            " where run_id = %s and reviewer = 'rita'", (run.run_id,)).fetchall()
+        rows = conn.execute(
+            "select verdict, score, issue_tags, source from raw.human_reviews"
+            " where run_id = %s and reviewer = 'rita'",
+            (run.run_id,),
+        ).fetchall()
     assert rows == [("revise", 0.4, ["off_by_one"], "web")]
 
 
 def test_a_review_outside_the_suite_vocabulary_is_rejected(client, seeded):
     csrf = _login(client, "victor")
     run = seeded.target
-    for data, flash in (({"verdict": "excellent"}, "bad-verdict"),
-                        ({"verdict": "pass", "score": "7"}, "bad-score"),
-                        ({"verdict": "pass", "issue_tags": ["no_such_tag"]}, "bad-tags")):
+    for data, flash in (
+        ({"verdict": "excellent"}, "bad-verdict"),
+        ({"verdict": "pass", "score": "7"}, "bad-score"),
+        ({"verdict": "pass", "issue_tags": ["no_such_tag"]}, "bad-tags"),
+    ):
         response = client.post(f"/runs/{run.run_id}/reviews", data={"csrf": csrf, **data})
         assert f"flash={flash}" in response.headers["location"]
     with _owner(seeded.url) as conn:
-        assert conn.execute("select count(*) from raw.human_reviews where reviewer = 'victor'"
-                            ).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "select count(*) from raw.human_reviews where reviewer = 'victor'"
+            ).fetchone()[0]
+            == 0
+        )
 
 
 def test_replay_with_another_model_and_prompt_version_shows_old_vs_new(client, seeded):
     csrf = _login(client, "rita")
     run = seeded.target
-    response = client.post(f"/runs/{run.run_id}/replay", data={
-        "csrf": csrf, "model": "tutor-large", "prompt_version": seeded.versions[0]})
+    response = client.post(
+        f"/runs/{run.run_id}/replay",
+        data={"csrf": csrf, "model": "tutor-large", "prompt_version": seeded.versions[0]},
+    )
     assert response.status_code == 303
     location = response.headers["location"]
     new_id = re.search(r"compare=([0-9a-f-]{36})", location).group(1)
@@ -505,8 +608,11 @@ def test_replay_with_another_model_and_prompt_version_shows_old_vs_new(client, s
     assert "Old vs new" in page and "Replayed" in page
     assert "tutor-large" in page and SECRET not in page
     with _owner(seeded.url) as conn:
-        row = conn.execute("select source, parent_run_id, model, prompt_version from"
-                           " raw.eval_runs where run_id = %s", (new_id,)).fetchone()
+        row = conn.execute(
+            "select source, parent_run_id, model, prompt_version from"
+            " raw.eval_runs where run_id = %s",
+            (new_id,),
+        ).fetchone()
     assert row == ("replay", run.run_id, "tutor-large", seeded.versions[0])
 
 
@@ -541,8 +647,11 @@ def test_a_version_change_alert_links_to_the_prompt_diff_of_its_versions(client,
             "insert into raw.alerts (dedupe_key, kind, severity, subject, message, evidence,"
             " example_run_ids) values ('version-change|loops', 'version_change_effect', 'warning',"
             " %s, 'Version change moved loops', %s, %s) returning alert_id",
-            (f"stage=loops prompt={v1}→{v2}", json.dumps({"prompt_diff_against": v1}),
-             [run.run_id]),
+            (
+                f"stage=loops prompt={v1}→{v2}",
+                json.dumps({"prompt_diff_against": v1}),
+                [run.run_id],
+            ),
         ).fetchone()[0]
     page = client.get(f"/alerts/{alert_id}", headers=BEARER).text
     diff = f"/runs/{run.run_id}?against={v1}#prompt"
@@ -559,8 +668,12 @@ def test_acknowledging_an_alert_records_who_and_moves_it_out_of_the_open_list(cl
     assert "stage loops stalling" in client.get("/alerts?show=acknowledged").text
     client.post(f"/alerts/{seeded.alert_id}/ack", data={"csrf": _login(client, "pete")})
     with _owner(seeded.url) as conn:
-        assert conn.execute("select acknowledged_by from raw.alerts where alert_id = %s",
-                            (seeded.alert_id,)).fetchone()[0] == "olga"
+        assert (
+            conn.execute(
+                "select acknowledged_by from raw.alerts where alert_id = %s", (seeded.alert_id,)
+            ).fetchone()[0]
+            == "olga"
+        )
 
 
 # --- / ------------------------------------------------------------------------------------------
@@ -573,8 +686,13 @@ def _kpi(page: str, label: str) -> str:
 
 def test_the_overview_shows_production_graded_calls_unless_asked_otherwise(client, seeded):
     page = client.get("/", headers=BEARER).text
-    window = [r for r in seeded.runs if r.started_at.date() > LAST_DAY - timedelta(days=30)
-              and r.source == "production" and r.role != "judge"]
+    window = [
+        r
+        for r in seeded.runs
+        if r.started_at.date() > LAST_DAY - timedelta(days=30)
+        and r.source == "production"
+        and r.role != "judge"
+    ]
     assert "Every figure covers: <strong>production, graded calls, all suites" in page
     assert _kpi(page, "Calls") == f"{len(window):,}"
     graded = [r for r in window if r.status == "ok" and r.passed is not None]
@@ -588,13 +706,16 @@ def test_the_overview_shows_production_graded_calls_unless_asked_otherwise(clien
 
 def test_the_overview_filters_by_source_and_date_range(client, seeded):
     start, end = LAST_DAY - timedelta(days=4), LAST_DAY - timedelta(days=2)
-    page = client.get(f"/?source=production&date_from={start}&date_to={end}&suite=intro-python",
-                      headers=BEARER).text
-    expected = [r for r in seeded.runs if r.source == "production"
-                and start <= r.started_at.date() <= end]
+    page = client.get(
+        f"/?source=production&date_from={start}&date_to={end}&suite=intro-python", headers=BEARER
+    ).text
+    expected = [
+        r for r in seeded.runs if r.source == "production" and start <= r.started_at.date() <= end
+    ]
     assert _kpi(page, "Calls") == f"{len(expected):,}"
-    pooled = client.get(f"/?source=all&role=all&date_from={start}&date_to={end}",
-                        headers=BEARER).text
+    pooled = client.get(
+        f"/?source=all&role=all&date_from={start}&date_to={end}", headers=BEARER
+    ).text
     assert "Every figure covers: <strong>all sources (pooled), all roles" in pooled
     every = [r for r in seeded.runs if start <= r.started_at.date() <= end]
     assert _kpi(pooled, "Calls") == f"{len(every):,}"
@@ -610,10 +731,17 @@ def test_the_overview_of_an_empty_window_says_so(client):
 
 def test_a_call_answered_by_another_model_family_is_flagged(client, seeded):
     dated, rerouted = (
-        RunRecord(idempotency_key=f"web-answered-{name}", source="ci", role="candidate",
-                  model="tutor-small", response_model=name, started_at=datetime.now(UTC),
-                  status="ok")
-        for name in ("tutor-small-2026-03-01", "other-vendor/mystery-model"))
+        RunRecord(
+            idempotency_key=f"web-answered-{name}",
+            source="ci",
+            role="candidate",
+            model="tutor-small",
+            response_model=name,
+            started_at=datetime.now(UTC),
+            status="ok",
+        )
+        for name in ("tutor-small-2026-03-01", "other-vendor/mystery-model")
+    )
     with _owner(seeded.url) as conn:
         write_runs(conn, [dated, rerouted])
     assert "not the model asked" not in client.get(f"/runs/{dated.run_id}", headers=BEARER).text
@@ -625,6 +753,7 @@ def test_the_role_migration_is_a_notice_not_a_failure_where_create_role_is_refus
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     from evals.warehouse.roles import WEB_ROLE, create_role_sql, web_grants_sql
+
     suffix = uuid.uuid4().hex[:8]
     owner, probe = f"web_owner_{suffix}", f"web_probe_{suffix}"
     notices: list[str] = []
@@ -636,8 +765,12 @@ def test_the_role_migration_is_a_notice_not_a_failure_where_create_role_is_refus
                 conn.add_notice_handler(lambda diag: notices.append(diag.message_primary))
                 conn.execute(create_role_sql(probe, login=True))
                 conn.execute(web_grants_sql(probe))
-            assert admin.execute("select count(*) from pg_roles where rolname = %s",
-                                 (probe,)).fetchone()[0] == 0
+            assert (
+                admin.execute(
+                    "select count(*) from pg_roles where rolname = %s", (probe,)
+                ).fetchone()[0]
+                == 0
+            )
         finally:
             admin.execute(f"drop role if exists {owner}")
     assert len(notices) == 2
@@ -652,10 +785,19 @@ def test_the_role_migration_is_a_notice_not_a_failure_where_create_role_is_refus
 
 
 def _serve(port: int, url: str, token: str) -> subprocess.Popen:
-    env = {**os.environ, "EVALHOUSE_DATABASE_URL": url, "EVALHOUSE_WEB_TOKEN": token,
-           "EVALHOUSE_CONFIG": str(REPO_ROOT / "evalhouse.yaml")}
-    return subprocess.Popen([sys.executable, "-m", "evals.cli", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "EVALHOUSE_DATABASE_URL": url,
+        "EVALHOUSE_WEB_TOKEN": token,
+        "EVALHOUSE_CONFIG": str(REPO_ROOT / "evalhouse.yaml"),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "evals.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_evalhouse_serve_answers_on_its_port_and_only_with_the_token(seeded):
@@ -698,7 +840,9 @@ def test_a_browser_gets_an_error_page_and_a_script_a_plain_message(client):
 def test_band_flags_count_only_days_with_enough_verdicts(seeded):
     """The seed has a handful of verdicts per stage and day: too few to call a day "too easy"."""
     config = load_config(REPO_ROOT / "evalhouse.yaml")
-    lenient = config.model_copy(update={"drift": config.drift.model_copy(update={"min_daily_n": 1})})
+    lenient = config.model_copy(
+        update={"drift": config.drift.model_copy(update={"min_daily_n": 1})}
+    )
     for cfg, expect_band_flags in ((config, False), (lenient, True)):
         app = create_app(cfg, TOKEN, database=WebDatabase(web_conninfo(cfg, seeded.url)))
         with TestClient(app) as client:
@@ -726,9 +870,18 @@ def test_a_warehouse_without_marts_gets_a_pointer_to_dbt_not_an_error(warehouse_
 def test_evalhouse_serve_says_plainly_when_the_web_role_cannot_connect(seeded, tmp_path):
     config = tmp_path / "evalhouse.yaml"
     config.write_text("web:\n  role: no_such_web_role\n")
-    env = {**os.environ, "EVALHOUSE_DATABASE_URL": seeded.url, "EVALHOUSE_WEB_TOKEN": TOKEN,
-           "EVALHOUSE_CONFIG": str(config)}
-    result = subprocess.run([sys.executable, "-m", "evals.cli", "serve"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "EVALHOUSE_DATABASE_URL": seeded.url,
+        "EVALHOUSE_WEB_TOKEN": TOKEN,
+        "EVALHOUSE_CONFIG": str(config),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "evals.cli", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "cannot connect as the web role" in result.stderr and "docs/web.md" in result.stderr

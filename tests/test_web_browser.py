@@ -31,9 +31,16 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = REPO_ROOT / "artifacts" / "web"
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1280,900",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,900",
 )
 
 
@@ -43,12 +50,21 @@ def _install_chromium() -> str | None:
         return None
     if shutil.which("apt-get") is None:
         return "no chromium and no apt-get to install it"
-    for command in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                                env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"],
+    ):
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
+        )
         if result.returncode != 0:
-            return f"could not install chromium: {' '.join(command)}: {result.stderr.strip()[-300:]}"
+            return (
+                f"could not install chromium: {' '.join(command)}: {result.stderr.strip()[-300:]}"
+            )
     return None
 
 
@@ -137,7 +153,8 @@ def _click_and_wait(driver, by: str, target: str, timeout: float = 30) -> None:
 
     WebDriverWait(driver, timeout).until(replaced)
     WebDriverWait(driver, timeout).until(
-        lambda d: d.execute_script("return document.readyState") == "complete")
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
 
 
 def test_ops_follow_an_alert_to_a_run_replay_it_and_review_it(browser, server):
@@ -154,9 +171,12 @@ def test_ops_follow_an_alert_to_a_run_replay_it_and_review_it(browser, server):
     _click_and_wait(driver, By.CSS_SELECTOR, "button[type=submit]")
 
     assert driver.current_url == base + "/"
-    kpis = {card.find_element(By.CLASS_NAME, "label").text.lower():
-            card.find_element(By.CLASS_NAME, "value").text
-            for card in driver.find_elements(By.CLASS_NAME, "kpi")}
+    kpis = {
+        card.find_element(By.CLASS_NAME, "label").text.lower(): card.find_element(
+            By.CLASS_NAME, "value"
+        ).text
+        for card in driver.find_elements(By.CLASS_NAME, "kpi")
+    }
     production = [r for r in seeded.runs if r.source == "production" and r.role != "judge"]
     assert kpis["calls"] == f"{len(production):,}"  # the default cohort: production, graded
     assert len(driver.find_elements(By.CSS_SELECTOR, "svg.chart")) == 5  # as in test_web
@@ -181,11 +201,13 @@ def test_ops_follow_an_alert_to_a_run_replay_it_and_review_it(browser, server):
     assert "Old vs new" in compare.text and "tutor-large" in compare.text
     _shot(driver, "05-replay")
 
-    Select(driver.find_element(By.CSS_SELECTOR, "#reviews select[name=verdict]")
-           ).select_by_value("revise")
+    Select(driver.find_element(By.CSS_SELECTOR, "#reviews select[name=verdict]")).select_by_value(
+        "revise"
+    )
     driver.find_element(By.CSS_SELECTOR, '#reviews input[value="off_by_one"]').click()
     driver.find_element(By.CSS_SELECTOR, "#reviews textarea[name=notes]").send_keys(
-        "The loop misses the last element.")
+        "The loop misses the last element."
+    )
     _click_and_wait(driver, By.CSS_SELECTOR, "#reviews button[type=submit]")
     flash = driver.find_element(By.CSS_SELECTOR, "#reviews .flash").text
     assert flash == "Review saved.", flash

@@ -77,7 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         for command in (
             ["deps"],
-            ["build", "--select", "package:dbt_project_evaluator", "dbt_project_evaluator_exceptions"],
+            [
+                "build",
+                "--select",
+                "package:dbt_project_evaluator",
+                "dbt_project_evaluator_exceptions",
+            ],
         ):
             result = run_dbt(command, env=env)
             if not result.success:

@@ -92,7 +92,12 @@ def start(
     with _lock:
         if _writer is not None:
             return _writer
-        _started_with = {"config": config, "redact": redact, "parse_verdict": parse_verdict, "url": url}
+        _started_with = {
+            "config": config,
+            "redact": redact,
+            "parse_verdict": parse_verdict,
+            "url": url,
+        }
         if config is None:
             from evals.config import load_config
 

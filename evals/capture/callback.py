@@ -34,9 +34,25 @@ from evals.llm import METADATA_KEY
 from evals.runlog import RunRecord, idempotency_key
 
 METADATA_COLUMNS = (
-    "touchpoint", "subject_id", "stage", "suite", "suite_version", "item_id", "item_hash",
-    "category", "prompt_name", "prompt_version", "rubric", "submission", "prior_context",
-    "role", "batch_id", "trial", "orchestrator_run_id", "code_version", "source",
+    "touchpoint",
+    "subject_id",
+    "stage",
+    "suite",
+    "suite_version",
+    "item_id",
+    "item_hash",
+    "category",
+    "prompt_name",
+    "prompt_version",
+    "rubric",
+    "submission",
+    "prior_context",
+    "role",
+    "batch_id",
+    "trial",
+    "orchestrator_run_id",
+    "code_version",
+    "source",
 )
 _RUN_NAMESPACE = uuid.UUID("5d0e1c1e-4b7a-4c55-9b0e-6f0a1d2c3b4a")
 
@@ -86,9 +102,15 @@ def record_from_litellm(
     tags = {**shared, **(shared.get("capture") or {})}
     logged = kwargs.get("standard_logging_object") or {}
     provider = kwargs.get("custom_llm_provider") or logged.get("custom_llm_provider")
-    asked = tags.get("model") or (f"{provider}/{kwargs.get('model')}" if provider else kwargs.get("model"))
+    asked = tags.get("model") or (
+        f"{provider}/{kwargs.get('model')}" if provider else kwargs.get("model")
+    )
     columns = {**defaults, **{key: tags[key] for key in METADATA_COLUMNS if key in tags}}
-    run_id = uuid.UUID(str(tags["run_id"])) if tags.get("run_id") else _run_id(kwargs, "failure" if failed else "success")
+    run_id = (
+        uuid.UUID(str(tags["run_id"]))
+        if tags.get("run_id")
+        else _run_id(kwargs, "failure" if failed else "success")
+    )
     started = tags.get("started_at") or logged.get("startTime") or start_time
     latency_ms = tags.get("latency_ms")
     if latency_ms is None and start_time is not None and end_time is not None:
@@ -104,7 +126,10 @@ def record_from_litellm(
         params=dict(logged.get("model_parameters") or kwargs.get("optional_params") or {}),
         provider=provider,
         latency_ms=latency_ms,
-        attributes={**(tags.get("attributes") or {}), "litellm_call_id": kwargs.get("litellm_call_id")},
+        attributes={
+            **(tags.get("attributes") or {}),
+            "litellm_call_id": kwargs.get("litellm_call_id"),
+        },
         **columns,
     )
     if failed:
@@ -132,7 +157,9 @@ class EvalhouseCallback(CustomLogger):
 
     def _capture(self, kwargs, response, start_time, end_time, failed: bool) -> None:
         self._submit(
-            record_from_litellm(kwargs, response, start_time, end_time, failed=failed, defaults=self._defaults)
+            record_from_litellm(
+                kwargs, response, start_time, end_time, failed=failed, defaults=self._defaults
+            )
         )
 
     def log_success_event(self, kwargs, response_obj, start_time, end_time):

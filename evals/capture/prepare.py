@@ -81,7 +81,8 @@ class RowPreparer:
             return self.text(value)
         if isinstance(value, dict):
             return {
-                key: REDACTED if isinstance(key, str) and is_secret_name(key) and item not in (None, "")
+                key: REDACTED
+                if isinstance(key, str) and is_secret_name(key) and item not in (None, "")
                 else self.value(item)
                 for key, item in value.items()
             }

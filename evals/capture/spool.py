@@ -168,7 +168,9 @@ class Spool:
         lines = data.split(b"\n")
         if lines and lines[-1]:
             # A torn tail: the batch was never fsync'd, so it was never acknowledged.
-            log.warning("capture spool %s: dropping a torn last line (%d bytes)", path.name, len(lines[-1]))
+            log.warning(
+                "capture spool %s: dropping a torn last line (%d bytes)", path.name, len(lines[-1])
+            )
         records: list[RunRecord] = []
         bad: list[str] = []
         for raw in lines[:-1]:

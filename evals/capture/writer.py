@@ -144,7 +144,9 @@ class CaptureWriter:
                     self._warn_if_behind()
                 self._maybe_replay()
             except Exception:  # the thread must survive anything a batch can throw
-                log.exception("capture writer: unexpected error; rows kept in the spool if possible")
+                log.exception(
+                    "capture writer: unexpected error; rows kept in the spool if possible"
+                )
             for waiter in waiters:
                 waiter.set()
         self._disconnect()
@@ -192,8 +194,11 @@ class CaptureWriter:
         now = time.monotonic()
         if backlog > _BACKLOG_WARNING and now - self._last_backlog_warning > 60:
             self._last_backlog_warning = now
-            log.warning("capture: %d rows queued in memory; the writer is not keeping up "
-                        "(spread the app over more processes)", backlog)
+            log.warning(
+                "capture: %d rows queued in memory; the writer is not keeping up "
+                "(spread the app over more processes)",
+                backlog,
+            )
 
     def _prepared(self, record: RunRecord) -> RunRecord | None:
         if self._prepare is None:
@@ -248,7 +253,9 @@ class CaptureWriter:
         self.stats.replayed += result.rows
         self._spool_dirty = result.skipped_busy > 0
         if result.segments:
-            log.info("capture: replayed %d rows from %d spool segments", result.rows, result.segments)
+            log.info(
+                "capture: replayed %d rows from %d spool segments", result.rows, result.segments
+            )
 
     def _mark_down(self, exc: BaseException) -> None:
         self._disconnect()
@@ -275,7 +282,9 @@ class CaptureWriter:
             return self._conn
         try:
             self._conn = psycopg.connect(
-                libpq_url(self._url()), autocommit=True, connect_timeout=max(1, int(self.connect_timeout_s)),
+                libpq_url(self._url()),
+                autocommit=True,
+                connect_timeout=max(1, int(self.connect_timeout_s)),
                 application_name="evalhouse-capture",
             )
         except psycopg.Error as exc:
@@ -310,7 +319,9 @@ class CaptureWriter:
             try:
                 inserted += write_runs(conn, [record])
             except (psycopg.DataError, psycopg.IntegrityError) as exc:
-                log.error("capture: the warehouse refused run %s: %s", record.run_id, type(exc).__name__)
+                log.error(
+                    "capture: the warehouse refused run %s: %s", record.run_id, type(exc).__name__
+                )
                 self.spool.reject([record], f"{type(exc).__name__}: {str(exc)[:500]}")
                 self.stats.rejected += 1
             except psycopg.Error as exc:

@@ -10,8 +10,10 @@ import typer
 
 from evals.cli._common import config_or_exit, console, fail
 
-app = typer.Typer(help="Production capture: the local spool of rows waiting for the warehouse.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Production capture: the local spool of rows waiting for the warehouse.",
+    no_args_is_help=True,
+)
 
 
 @app.command("flush")
@@ -29,13 +31,17 @@ def flush() -> None:
         with warehouse.connect(autocommit=True) as conn:
             result = spool.replay(lambda chunk: write_runs(conn, chunk))
     except psycopg.Error as exc:
-        raise fail(f"the warehouse refused the spool ({type(exc).__name__}); nothing was deleted") from None
+        raise fail(
+            f"the warehouse refused the spool ({type(exc).__name__}); nothing was deleted"
+        ) from None
     console.print(
         f"replayed {result.rows} rows from {result.segments} segments in {spool.directory}"
         f" ({result.inserted} new, {result.rows - result.inserted} already present)"
     )
     if result.skipped_busy:
-        console.print(f"{result.skipped_busy} segments are being written by a running app: left alone")
+        console.print(
+            f"{result.skipped_busy} segments are being written by a running app: left alone"
+        )
     if result.rejected:
         console.print(f"[yellow]{result.rejected} unreadable rows set aside in rejected-*.jsonl[/]")
 
@@ -48,7 +54,11 @@ def status() -> None:
 
     spool = Spool(spool_dir(config_or_exit()))
     segments = spool.segments()
-    console.print(f"spool {spool.directory}: {len(segments)} segments, {spool.pending_rows()} rows waiting")
+    console.print(
+        f"spool {spool.directory}: {len(segments)} segments, {spool.pending_rows()} rows waiting"
+    )
     for path in spool.rejected_files():
         count = path.read_bytes().count(b"\n")
-        console.print(f"[yellow]{path.name}: {count} rows the warehouse refused (kept, never replayed)[/]")
+        console.print(
+            f"[yellow]{path.name}: {count} rows the warehouse refused (kept, never replayed)[/]"
+        )

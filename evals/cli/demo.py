@@ -99,15 +99,21 @@ def _report(config, first: date, last: date, run_id: str) -> None:
             {"drift": first + timedelta(days=DRIFT_DAY - 1), "first": first, "last": last},
         ).fetchall()
         golden = golden_accuracy(conn)
-        cost = conn.execute(load_query(QUERIES / "cost_by_source.sql"),
-                            {"first": first, "today": datetime.now(UTC).date()}).fetchall()
+        cost = conn.execute(
+            load_query(QUERIES / "cost_by_source.sql"),
+            {"first": first, "today": datetime.now(UTC).date()},
+        ).fetchall()
     _print_alerts(config, alerts)
     _print_headline_figures(stages, golden, cost)
     console.rule("next")
     console.print(f"Dagster UI:  [bold]make dev[/]  → {config.alerts.dagster_url}/runs/{run_id}")
-    console.print(f"Run view:    [bold]evalhouse serve[/]  → {config.alerts.base_url}/alerts/<id>, "
-                  f"{config.alerts.base_url}/runs/<run_id>")
-    console.print("One call:    [bold]evalhouse show RUN_ID[/]   (replay it: evalhouse replay RUN_ID)")
+    console.print(
+        f"Run view:    [bold]evalhouse serve[/]  → {config.alerts.base_url}/alerts/<id>, "
+        f"{config.alerts.base_url}/runs/<run_id>"
+    )
+    console.print(
+        "One call:    [bold]evalhouse show RUN_ID[/]   (replay it: evalhouse replay RUN_ID)"
+    )
 
 
 def _alerts_since(conn: psycopg.Connection, first: date) -> list[dict]:
@@ -128,10 +134,12 @@ def _print_alerts(config, alerts: list[dict]) -> None:
     console.rule(f"alerts raised ({len(alerts)})")
     for alert in alerts:
         colour = {"critical": "red", "warning": "yellow"}.get(alert["severity"], "white")
-        console.print(f"[{colour}]#{alert['alert_id']} {alert['severity'].upper()}[/] "
-                      f"[bold]{alert['kind']}[/] {alert['subject']}  "
-                      f"(nights {_nights(alert)}, found on {alert['occurrences']}, "
-                      f"{alert['status']})")
+        console.print(
+            f"[{colour}]#{alert['alert_id']} {alert['severity'].upper()}[/] "
+            f"[bold]{alert['kind']}[/] {alert['subject']}  "
+            f"(nights {_nights(alert)}, found on {alert['occurrences']}, "
+            f"{alert['status']})"
+        )
         console.print(f"   {alert['message']}", highlight=False)
         for label, url in links(config.alerts, alert):
             console.print(f"   {label}: {url}", highlight=False)
@@ -141,8 +149,13 @@ def _print_headline_figures(stages: list[tuple], golden: list[tuple], cost: list
     from rich.table import Table
 
     console.rule("headline figures (marts)")
-    table = Table("stage", "pass rate before day " + str(DRIFT_DAY), "from day " + str(DRIFT_DAY),
-                  "verdicts", title="production pass rate per stage")
+    table = Table(
+        "stage",
+        "pass rate before day " + str(DRIFT_DAY),
+        "from day " + str(DRIFT_DAY),
+        "verdicts",
+        title="production pass rate per stage",
+    )
     for stage, before, after, n in stages:
         table.add_row(stage, _pct(before), _pct(after), f"{int(n or 0):,}")
     console.print(table)

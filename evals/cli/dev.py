@@ -59,10 +59,12 @@ def _storage_yaml() -> tuple[str, str]:
         try:
             url = warehouse.sqlalchemy_url(_storage_database_url(), "psycopg2")
         except Exception as exc:  # fall back rather than refuse to open the UI; say why
-            console.print(f"[yellow]Dagster storage on Postgres unavailable ({type(exc).__name__}); "
-                          "using SQLite under DAGSTER_HOME[/]")
+            console.print(
+                f"[yellow]Dagster storage on Postgres unavailable ({type(exc).__name__}); "
+                "using SQLite under DAGSTER_HOME[/]"
+            )
         else:
-            return f"storage:\n  postgres:\n    postgres_url: \"{url}\"\n", "Postgres"
+            return f'storage:\n  postgres:\n    postgres_url: "{url}"\n', "Postgres"
     return "", "SQLite"
 
 
@@ -74,8 +76,9 @@ def prepare_dagster_home() -> tuple[Path, str]:
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     storage, described = _storage_yaml()
-    config = textwrap.dedent(
-        """\
+    config = (
+        textwrap.dedent(
+            """\
         # Written by `evalhouse dev` / `evalhouse demo`; edits are overwritten.
         telemetry:
           enabled: false
@@ -85,7 +88,9 @@ def prepare_dagster_home() -> tuple[Path, str]:
           config:
             max_concurrent_runs: 2
         """
-    ) + storage
+        )
+        + storage
+    )
     (home / "dagster.yaml").write_text(config)
     os.environ["DAGSTER_HOME"] = str(home)
     return home, described
@@ -134,7 +139,9 @@ def run_nightly(first: date, last: date) -> str:
 
     log_path = dagster_home() / "logs" / f"nightly-{first}-{last}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    console.print(f"[bold]nightly[/]    job `{NIGHTLY_JOB}` over {first} … {last} (one run, in-process)")
+    console.print(
+        f"[bold]nightly[/]    job `{NIGHTLY_JOB}` over {first} … {last} (one run, in-process)"
+    )
     console.print(f"             dbt and step output: {log_path}")
     tick = time.perf_counter()
     repository = ReconstructableRepository.for_module(
@@ -157,7 +164,9 @@ def run_nightly(first: date, last: date) -> str:
             for event in result.all_events
             if event.event_type_value == "ASSET_CHECK_EVALUATION"
         ]
-    failed = sorted(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed)
+    failed = sorted(
+        f"{c.asset_key.to_user_string()}:{c.check_name}" for c in checks if not c.passed
+    )
     console.print(
         f"             run {result.run_id} {'succeeded' if result.success else '[red]FAILED[/]'} in "
         f"{time.perf_counter() - tick:.0f} s; {len(checks)} checks, {len(failed)} failed"

@@ -12,8 +12,13 @@ import typer
 from evals.cli._common import config_or_exit, console, fail
 
 _STYLE = {"deploy": "bold green", "no-deploy": "bold red", "insufficient-data": "bold yellow"}
-_STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "insufficient": "yellow",
-                 "skipped": "dim"}
+_STATUS_STYLE = {
+    "pass": "green",
+    "warn": "yellow",
+    "fail": "red",
+    "insufficient": "yellow",
+    "skipped": "dim",
+}
 
 
 def gate(
@@ -38,14 +43,17 @@ def gate(
     try:
         specs = (ModelSpec.parse(baseline), ModelSpec.parse(candidate))
         settings = gate_config_from_file(config.gate, gate_config) if gate_config else config.gate
-        decision = evaluate_gate(config, suite, *specs, gate_config=settings,
-                                 run_missing=run_missing, report_path=report)
+        decision = evaluate_gate(
+            config, suite, *specs, gate_config=settings, run_missing=run_missing, report_path=report
+        )
     except (ValueError, ConfigError) as exc:
         raise fail(str(exc)) from None
     for criterion in decision.criteria:
         style = _STATUS_STYLE[criterion.status]
-        console.print(f"  [{style}]{criterion.status:>12}[/] {criterion.name}: {criterion.summary}",
-                      highlight=False)
+        console.print(
+            f"  [{style}]{criterion.status:>12}[/] {criterion.name}: {criterion.summary}",
+            highlight=False,
+        )
     console.print(
         f"[{_STYLE[decision.decision]}]{decision.decision}[/] "
         f"{decision.candidate} vs {decision.baseline} on {decision.suite} "

@@ -16,8 +16,9 @@ from evals.cli._common import config_or_exit, console, err_console, fail
 if TYPE_CHECKING:
     from evals.golden import Suite
 
-app = typer.Typer(help="Validate golden sets and load them into the warehouse.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Validate golden sets and load them into the warehouse.", no_args_is_help=True
+)
 
 _PATHS_HELP = "Suite files (.yaml, .jsonl, .csv) or folders, searched recursively."
 
@@ -65,7 +66,8 @@ def validate(
         console.print(
             f"[green]ok[/] {suite.name} ({suite.kind}) version {suite.version}: "
             f"{len(suite.items)} items [dim]{suite.source_path}[/]",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
         console.print(f"  stages: {_stages(suite)}", highlight=False, soft_wrap=True)
 
@@ -92,14 +94,16 @@ def load(
         raise fail("the warehouse has no golden tables yet: run `evalhouse db migrate`") from None
     except psycopg.Error as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise fail(f"loading failed, nothing was written: {type(exc).__name__}: {first_line}"
-                   ) from None
+        raise fail(
+            f"loading failed, nothing was written: {type(exc).__name__}: {first_line}"
+        ) from None
     for suite, is_new in outcomes:
         state = "[green]new[/]" if is_new else "[dim]unchanged[/]"
         console.print(
             f"{state} {suite.name} version {suite.version}: {len(suite.items)} items "
             f"({_stages(suite)})",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
     new = sum(is_new for _, is_new in outcomes)
     console.print(f"{new} new, {len(outcomes) - new} unchanged", highlight=False)

@@ -10,9 +10,17 @@ from evals.cli._common import config_or_exit, console, exit_on_line_issues, fail
 
 
 def import_file(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL, CSV or JSON export."),
-    mapping: Path = typer.Option(..., "--mapping", "-m", exists=True, dir_okay=False,
-                                 help="Mapping YAML (docs/import-mapping.md)."),
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="JSONL, CSV or JSON export."
+    ),
+    mapping: Path = typer.Option(
+        ...,
+        "--mapping",
+        "-m",
+        exists=True,
+        dir_okay=False,
+        help="Mapping YAML (docs/import-mapping.md).",
+    ),
 ) -> None:
     """Import a results file; unmappable lines are reported (exit 1), the rest are stored.
 

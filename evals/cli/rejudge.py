@@ -24,12 +24,16 @@ def rejudge(
     until: str | None = typer.Option(None, "--until", help="Last day (UTC) of graded calls."),
     suite: str | None = typer.Option(None, "--suite", "-s", help="Only this suite's calls."),
     sources: list[str] | None = typer.Option(
-        None, "--source", help="Source of graded calls (repeatable; default golden, ci, "
-                               "production, import)."),
+        None,
+        "--source",
+        help="Source of graded calls (repeatable; default golden, ci, production, import).",
+    ),
     prompt_version: str | None = typer.Option(
-        None, "--prompt-version", help="Re-render with this version of the call's prompt."),
+        None, "--prompt-version", help="Re-render with this version of the call's prompt."
+    ),
     prompt_file: Path | None = typer.Option(
-        None, "--prompt-file", help="Re-render with this template file."),
+        None, "--prompt-file", help="Re-render with this template file."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the estimate only."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -43,13 +47,21 @@ def rejudge(
 
     config = config_or_exit()
     request = RejudgeRequest(
-        judge=judge, since=_day("--since", since), until=_day("--until", until), suite=suite,
-        sources=tuple(sources) if sources else DEFAULT_SOURCES, prompt_version=prompt_version,
-        prompt_file=prompt_file)
+        judge=judge,
+        since=_day("--since", since),
+        until=_day("--until", until),
+        suite=suite,
+        sources=tuple(sources) if sources else DEFAULT_SOURCES,
+        prompt_version=prompt_version,
+        prompt_file=prompt_file,
+    )
     if warehouse.uses_embedded():
         warehouse.migrate()  # the embedded default is ours to keep at head; an external one is not
-    echo = (lambda line: None) if as_json else (
-        lambda line: console.print(line, highlight=False, markup=False))
+    echo = (
+        (lambda line: None)
+        if as_json
+        else (lambda line: console.print(line, highlight=False, markup=False))
+    )
     try:
         summary = run_rejudge(config, request, dry_run=dry_run, echo=echo)
     except RejudgeError as exc:
@@ -57,8 +69,10 @@ def rejudge(
     if as_json:
         console.print_json(json.dumps(summary.as_dict()))
     elif not dry_run:
-        console.print(f"new rows: {summary.new_rows}, failed calls: {summary.failed}, "
-                      f"recorded cost ${summary.cost_usd:.4f}, {summary.elapsed_s:.1f} s",
-                      highlight=False)
+        console.print(
+            f"new rows: {summary.new_rows}, failed calls: {summary.failed}, "
+            f"recorded cost ${summary.cost_usd:.4f}, {summary.elapsed_s:.1f} s",
+            highlight=False,
+        )
     if summary.failed:
         raise typer.Exit(1)

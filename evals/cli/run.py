@@ -12,16 +12,18 @@ from evals.cli._common import config_or_exit, console, fail
 
 def run(
     suite: str = typer.Option(..., "--suite", "-s", help="Configured suite name or suite file."),
-    model: str | None = typer.Option(None, "--model", "-m",
-                                     help="Model name from evalhouse.yaml (default_model)."),
-    judge: str | None = typer.Option(None, "--judge", "-j",
-                                     help="Judge model for answer suites."),
-    concurrency: int | None = typer.Option(None, "--concurrency", "-c", min=1, max=4096,
-                                           help="Calls in flight (default: the model's)."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Model name from evalhouse.yaml (default_model)."
+    ),
+    judge: str | None = typer.Option(None, "--judge", "-j", help="Judge model for answer suites."),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", "-c", min=1, max=4096, help="Calls in flight (default: the model's)."
+    ),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="First K items only."),
     trials: int = typer.Option(1, "--trials", "-t", min=1, help="Repeat each item T times."),
-    batch_key: str | None = typer.Option(None, "--batch-key",
-                                         help="Logical batch (default: source:suite@version)."),
+    batch_key: str | None = typer.Option(
+        None, "--batch-key", help="Logical batch (default: source:suite@version)."
+    ),
     source: str = typer.Option("golden", "--source", help="golden or ci."),
     as_of: str | None = typer.Option(None, "--as-of", help="Date for simulated drift (ISO)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -51,8 +53,17 @@ def run(
     if warehouse.uses_embedded():
         warehouse.migrate()  # the embedded default is ours to keep at head; an external one is not
     try:
-        request = RunRequest(suite, model, judge, trials=trials, limit=limit, source=source,
-                             batch_key=batch_key, as_of=day, concurrency=concurrency)
+        request = RunRequest(
+            suite,
+            model,
+            judge,
+            trials=trials,
+            limit=limit,
+            source=source,
+            batch_key=batch_key,
+            as_of=day,
+            concurrency=concurrency,
+        )
         summary = run_suite(config, request, progress=progress and not as_json)
     except (RunnerError, ConfigError, GoldenSetError) as exc:
         raise fail(str(exc)) from None

@@ -44,7 +44,10 @@ def _text_block(title: str, text: str | None):
 
     body = text or ""
     if len(body) > _TEXT_LIMIT:
-        body = body[:_TEXT_LIMIT] + f"\n… ({len(text or '') - _TEXT_LIMIT} more characters; see --json)"
+        body = (
+            body[:_TEXT_LIMIT]
+            + f"\n… ({len(text or '') - _TEXT_LIMIT} more characters; see --json)"
+        )
     return Panel(Text(body), title=title, title_align="left", border_style="dim")
 
 
@@ -55,8 +58,20 @@ def _runs_table(title: str, rows: list[dict[str, Any]]):
     for column in ("run_id", "source", "role", "model", "status", "verdict", "started_at"):
         table.add_column(column)
     for row in rows:
-        table.add_row(*(_fmt(row.get(column)) for column in
-                        ("run_id", "source", "role", "model", "status", "verdict", "started_at")))
+        table.add_row(
+            *(
+                _fmt(row.get(column))
+                for column in (
+                    "run_id",
+                    "source",
+                    "role",
+                    "model",
+                    "status",
+                    "verdict",
+                    "started_at",
+                )
+            )
+        )
     return table
 
 
@@ -67,20 +82,38 @@ def _render_view(view: dict[str, Any]) -> None:
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    status = run["status"] + (f"  {run['error_class']}: {run['error_message']}" if run["error_class"] else "")
-    model = run["model"] + (f"  → answered by {run['response_model']}" if run["response_model"] else "")
+    status = run["status"] + (
+        f"  {run['error_class']}: {run['error_message']}" if run["error_class"] else ""
+    )
+    model = run["model"] + (
+        f"  → answered by {run['response_model']}" if run["response_model"] else ""
+    )
     for label, value in (
-        ("run", run["run_id"]), ("source / role", f"{run['source']} / {run['role']}"),
-        ("status", status), ("model", model), ("provider", run["provider"]),
-        ("prompt", f"{run['prompt_name']} @ {run['prompt_version']}" if run["prompt_name"] else None),
+        ("run", run["run_id"]),
+        ("source / role", f"{run['source']} / {run['role']}"),
+        ("status", status),
+        ("model", model),
+        ("provider", run["provider"]),
+        (
+            "prompt",
+            f"{run['prompt_name']} @ {run['prompt_version']}" if run["prompt_name"] else None,
+        ),
         ("suite", f"{run['suite']} @ {run['suite_version']}" if run["suite"] else None),
-        ("item", run["item_id"]), ("stage / category", f"{_fmt(run['stage'])} / {_fmt(run['category'])}"),
-        ("subject", run["subject_id"]), ("touchpoint", run["touchpoint"]),
-        ("started", run["started_at"]), ("latency ms", run["latency_ms"]),
+        ("item", run["item_id"]),
+        ("stage / category", f"{_fmt(run['stage'])} / {_fmt(run['category'])}"),
+        ("subject", run["subject_id"]),
+        ("touchpoint", run["touchpoint"]),
+        ("started", run["started_at"]),
+        ("latency ms", run["latency_ms"]),
         ("tokens in / out", f"{_fmt(run['input_tokens'])} / {_fmt(run['output_tokens'])}"),
-        ("cost usd", run["cost_usd"]), ("attempts / trial", f"{run['attempts']} / {run['trial']}"),
-        ("verdict", f"{_fmt(run['verdict'])}  (passed {_fmt(run['passed'])}, score {_fmt(run['score'])})"),
-        ("expected", run["expected_verdict"]), ("issue tags", run["issue_tags"]),
+        ("cost usd", run["cost_usd"]),
+        ("attempts / trial", f"{run['attempts']} / {run['trial']}"),
+        (
+            "verdict",
+            f"{_fmt(run['verdict'])}  (passed {_fmt(run['passed'])}, score {_fmt(run['score'])})",
+        ),
+        ("expected", run["expected_verdict"]),
+        ("issue tags", run["issue_tags"]),
         ("batch / orchestrator", f"{_fmt(run['batch_id'])} / {_fmt(run['orchestrator_run_id'])}"),
         ("code version", run["code_version"]),
     ):
@@ -93,7 +126,11 @@ def _render_view(view: dict[str, Any]) -> None:
         _out(_text_block("inputs", json.dumps(run["inputs"], ensure_ascii=False, indent=2)))
     for index, message in enumerate(run["messages"] or []):
         content = message.get("content")
-        text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False, indent=2)
+        text = (
+            content
+            if isinstance(content, str)
+            else json.dumps(content, ensure_ascii=False, indent=2)
+        )
         _out(_text_block(f"message {index} · {message.get('role')}", text))
     _out(_text_block("params", json.dumps(run["params"], ensure_ascii=False, indent=2)))
     _out(_text_block("output", run["output_text"]))
@@ -107,7 +144,12 @@ def _render_view(view: dict[str, Any]) -> None:
     for column in ("reviewer", "verdict", "score", "issue_tags", "notes", "reviewed_at"):
         reviews.add_column(column)
     for review in view["reviews"]:
-        reviews.add_row(*(_fmt(review[c]) for c in ("reviewer", "verdict", "score", "issue_tags", "notes", "reviewed_at")))
+        reviews.add_row(
+            *(
+                _fmt(review[c])
+                for c in ("reviewer", "verdict", "score", "issue_tags", "notes", "reviewed_at")
+            )
+        )
     _out(reviews if view["reviews"] else "[dim]no human reviews[/]")
 
 
@@ -131,12 +173,20 @@ def show(
 
 def replay(
     run_id: str = typer.Argument(..., help="The run to re-execute."),
-    model: str | None = typer.Option(None, "--model", help="Ask another model (config name or LiteLLM string)."),
+    model: str | None = typer.Option(
+        None, "--model", help="Ask another model (config name or LiteLLM string)."
+    ),
     prompt_version: str | None = typer.Option(
-        None, "--prompt-version", help="Re-render the stored inputs with this stored prompt version."
+        None,
+        "--prompt-version",
+        help="Re-render the stored inputs with this stored prompt version.",
     ),
     prompt_file: Path | None = typer.Option(
-        None, "--prompt-file", help="Re-render the stored inputs with this template file.", exists=True, dir_okay=False
+        None,
+        "--prompt-file",
+        help="Re-render the stored inputs with this template file.",
+        exists=True,
+        dir_okay=False,
     ),
 ) -> None:
     """Re-execute a run from its stored messages and params; store it and compare old vs new."""
@@ -147,22 +197,42 @@ def replay(
 
     config = config_or_exit()
     try:
-        old, new = replay_run(config, run_id, model=model, prompt_version=prompt_version, prompt_file=prompt_file)
+        old, new = replay_run(
+            config, run_id, model=model, prompt_version=prompt_version, prompt_file=prompt_file
+        )
     except (RunNotFound, ReplayError, ConfigError) as exc:
         raise fail(str(exc)) from None
-    table = Table(title=f"replay {new['run_id']} of {old['run_id']}", title_justify="left", show_lines=True)
+    table = Table(
+        title=f"replay {new['run_id']} of {old['run_id']}", title_justify="left", show_lines=True
+    )
     table.add_column("")
     table.add_column("original", overflow="fold")
     table.add_column("replay", overflow="fold")
-    for field in ("model", "response_model", "prompt_version", "status", "verdict", "passed", "score",
-                  "issue_tags", "latency_ms", "input_tokens", "output_tokens", "cost_usd", "error_class"):
+    for field in (
+        "model",
+        "response_model",
+        "prompt_version",
+        "status",
+        "verdict",
+        "passed",
+        "score",
+        "issue_tags",
+        "latency_ms",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "error_class",
+    ):
         changed = old[field] != new[field]
         table.add_row(f"[bold]{field}[/]" if changed else field, _fmt(old[field]), _fmt(new[field]))
     table.add_row("output", _fmt(old["output_text"]), _fmt(new["output_text"]))
     _out(table)
     same = old["messages"] == new["messages"]
-    _out("messages: identical to the original" if same else
-                  f"messages: re-rendered (see `evalhouse diff {old['run_id']} {new['run_id']}`)")
+    _out(
+        "messages: identical to the original"
+        if same
+        else f"messages: re-rendered (see `evalhouse diff {old['run_id']} {new['run_id']}`)"
+    )
 
 
 def diff(

@@ -20,8 +20,10 @@ def serve(
     if not token:
         # Like Jupyter: a one-off token for this process, shown only on the operator's terminal.
         token = secrets.token_urlsafe(24)
-        console.print(f"[yellow]{config.web.token_env} is not set;[/] this run's token: {token}",
-                      highlight=False)
+        console.print(
+            f"[yellow]{config.web.token_env} is not set;[/] this run's token: {token}",
+            highlight=False,
+        )
     elif len(token) < 16:
         raise fail(f"{config.web.token_env} must be at least 16 characters")
     import psycopg
@@ -35,13 +37,16 @@ def serve(
     try:  # fail here, plainly, rather than as a pool timeout inside the server's start-up
         psycopg.connect(conninfo, connect_timeout=10).close()
     except psycopg.OperationalError as exc:
-        raise fail(f"cannot connect as the web role ({config.web.role} or"
-                   f" ${config.web.database_url_env}): {scrub(str(exc).strip())}\n"
-                   "create it and its grants (migration 0006, docs/web.md)") from None
+        raise fail(
+            f"cannot connect as the web role ({config.web.role} or"
+            f" ${config.web.database_url_env}): {scrub(str(exc).strip())}\n"
+            "create it and its grants (migration 0006, docs/web.md)"
+        ) from None
 
     host = host or config.web.host
     port = port or config.web.port
     app = create_app(config, token)
     console.print(f"evalhouse web on http://{host}:{port}/ (sign in with the token)")
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False,
-                server_header=False)
+    uvicorn.run(
+        app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False
+    )

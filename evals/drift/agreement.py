@@ -42,8 +42,14 @@ def detect_agreement_drift(
         return []
     rate = agree / n
     low, high = stats.wilson_interval(agree, n, confidence=1 - 2 * level)
-    evidence: dict[str, Any] = {"n": n, "agreements": agree, "ci_low": low, "ci_high": high,
-                                "level": level, "series_watched": series_watched}
+    evidence: dict[str, Any] = {
+        "n": n,
+        "agreements": agree,
+        "ci_low": low,
+        "ci_high": high,
+        "level": level,
+        "series_watched": series_watched,
+    }
     if kappa_table is not None:
         kappa = stats.cohens_kappa(kappa_table)
         evidence["kappa"] = kappa.kappa
@@ -51,16 +57,26 @@ def detect_agreement_drift(
     findings = []
     below = stats.one_proportion_score_p(agree, n, drift.min_agreement, "smaller")
     if below < level:
-        findings.append(Finding(
-            kind="agreement_below_threshold", subject=subject,
-            severity=evidence_severity(below, level),
-            message=(f"Judge agreement with humans for {subject} is {rate:.1%} over {n} "
-                     f"reviews (CI up to {high:.1%}), below the required "
-                     f"{drift.min_agreement:.0%} (p = {below:.2g})."),
-            statistic="score_test_vs_threshold", observed=rate, expected_low=drift.min_agreement,
-            expected_high=1.0, window_start=start, window_end=day, p_value=below,
-            evidence=evidence,
-        ))
+        findings.append(
+            Finding(
+                kind="agreement_below_threshold",
+                subject=subject,
+                severity=evidence_severity(below, level),
+                message=(
+                    f"Judge agreement with humans for {subject} is {rate:.1%} over {n} "
+                    f"reviews (CI up to {high:.1%}), below the required "
+                    f"{drift.min_agreement:.0%} (p = {below:.2g})."
+                ),
+                statistic="score_test_vs_threshold",
+                observed=rate,
+                expected_low=drift.min_agreement,
+                expected_high=1.0,
+                window_start=start,
+                window_end=day,
+                p_value=below,
+                evidence=evidence,
+            )
+        )
     history = series.until(start - timedelta(days=1)) if start > series.first_day else None
     if history is not None:
         base_n, base_agree, base_start = pooled(history, history.last_day, drift.baseline_days)
@@ -69,16 +85,29 @@ def detect_agreement_drift(
             p = stats.two_proportion_exact_p(agree, n, base_agree, base_n, alternative="smaller")
             if p < level:
                 base_rate = base_agree / base_n
-                findings.append(Finding(
-                    kind="agreement_drop", subject=subject,
-                    severity=evidence_severity(p, level),
-                    message=(f"Judge agreement for {subject} fell to {rate:.1%} over {n} "
-                             f"reviews from {base_rate:.1%} over the {base_days} days before "
-                             f"(Fisher p = {p:.2g})."),
-                    statistic="fisher_exact_p", observed=rate, expected_low=base_rate,
-                    expected_high=1.0, window_start=start, window_end=day, p_value=p,
-                    evidence={**evidence, "baseline_n": base_n, "baseline_agreements": base_agree,
-                              "baseline_start": str(base_start)},
-                ))
+                findings.append(
+                    Finding(
+                        kind="agreement_drop",
+                        subject=subject,
+                        severity=evidence_severity(p, level),
+                        message=(
+                            f"Judge agreement for {subject} fell to {rate:.1%} over {n} "
+                            f"reviews from {base_rate:.1%} over the {base_days} days before "
+                            f"(Fisher p = {p:.2g})."
+                        ),
+                        statistic="fisher_exact_p",
+                        observed=rate,
+                        expected_low=base_rate,
+                        expected_high=1.0,
+                        window_start=start,
+                        window_end=day,
+                        p_value=p,
+                        evidence={
+                            **evidence,
+                            "baseline_n": base_n,
+                            "baseline_agreements": base_agree,
+                            "baseline_start": str(base_start),
+                        },
+                    )
+                )
     return findings
-

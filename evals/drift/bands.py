@@ -46,14 +46,32 @@ def detect_band_violations(
             where = f"below its band's {band.stalling_below:.0%}"
         else:
             continue
-        findings.append(Finding(
-            kind=kind, subject=key.subject, severity=evidence_severity(p, level),
-            message=(f"{key.subject} {verb}: pass rate {x / n:.1%} (CI {low:.1%}–{high:.1%}, "
-                     f"{n} rows) is {where} (p = {p:.2g})."),
-            statistic="score_test_vs_band", observed=x / n,
-            expected_low=band.stalling_below, expected_high=band.too_easy_above,
-            window_start=start, window_end=day, p_value=p,
-            evidence={"series": key.dimensions(), "n": n, "passes": x, "ci_low": low, "ci_high": high,
-                      "confidence": 1 - 2 * level, "level": level, "stages_watched": len(series)},
-        ))
+        findings.append(
+            Finding(
+                kind=kind,
+                subject=key.subject,
+                severity=evidence_severity(p, level),
+                message=(
+                    f"{key.subject} {verb}: pass rate {x / n:.1%} (CI {low:.1%}–{high:.1%}, "
+                    f"{n} rows) is {where} (p = {p:.2g})."
+                ),
+                statistic="score_test_vs_band",
+                observed=x / n,
+                expected_low=band.stalling_below,
+                expected_high=band.too_easy_above,
+                window_start=start,
+                window_end=day,
+                p_value=p,
+                evidence={
+                    "series": key.dimensions(),
+                    "n": n,
+                    "passes": x,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "confidence": 1 - 2 * level,
+                    "level": level,
+                    "stages_watched": len(series),
+                },
+            )
+        )
     return findings

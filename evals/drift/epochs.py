@@ -67,7 +67,8 @@ class Epoch:
         before, now = self.parts(), after.parts()
         return " ".join(
             f"{name}={before.get(name, _NONE)}→{now.get(name, _NONE)}"
-            if before.get(name) != now.get(name) else f"{name}={now[name]}"
+            if before.get(name) != now.get(name)
+            else f"{name}={now[name]}"
             for name in ("model", "prompt", "suite", "judge")
             if name in before or name in now
         )

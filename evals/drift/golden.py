@@ -94,24 +94,42 @@ def detect_golden_regressions(
 ) -> list[Finding]:
     """Golden accuracy drops since the previous night: more than `max_golden_accuracy_drop` and
     rejected by Holm at `golden_nightly_false_alarm_rate` over every pair compared tonight."""
-    compared = [(night, c) for night in nights
-                if (c := compare_nights(night.previous, night.current)) is not None]
+    compared = [
+        (night, c)
+        for night in nights
+        if (c := compare_nights(night.previous, night.current)) is not None
+    ]
     levels = holm_levels([c.p_value for _, c in compared], drift.golden_nightly_false_alarm_rate)
     findings = []
     for (night, c), level in zip(compared, levels, strict=True):
         if level is None or c.drop <= drift.max_golden_accuracy_drop:
             continue
-        findings.append(Finding(
-            kind="golden_regression", subject=night.subject,
-            severity=evidence_severity(c.p_value, level, effect=c.drop,
-                                       critical_effect=drift.golden_critical_drop),
-            message=(f"Golden accuracy of {night.subject} fell from {c.before:.1%} on "
-                     f"{night.previous_day} to {c.after:.1%} on {current_day} (p = "
-                     f"{c.p_value:.2g}, Holm level {level:.2g} over {len(compared)} tests)."),
-            statistic=c.statistic, observed=c.after,
-            expected_low=c.before - drift.max_golden_accuracy_drop, expected_high=1.0,
-            window_start=night.previous_day, window_end=current_day, p_value=c.p_value,
-            evidence={**c.evidence, "previous_accuracy": c.before, "drop": c.drop,
-                      "holm_level": level, "tests_tonight": len(compared)},
-        ))
+        findings.append(
+            Finding(
+                kind="golden_regression",
+                subject=night.subject,
+                severity=evidence_severity(
+                    c.p_value, level, effect=c.drop, critical_effect=drift.golden_critical_drop
+                ),
+                message=(
+                    f"Golden accuracy of {night.subject} fell from {c.before:.1%} on "
+                    f"{night.previous_day} to {c.after:.1%} on {current_day} (p = "
+                    f"{c.p_value:.2g}, Holm level {level:.2g} over {len(compared)} tests)."
+                ),
+                statistic=c.statistic,
+                observed=c.after,
+                expected_low=c.before - drift.max_golden_accuracy_drop,
+                expected_high=1.0,
+                window_start=night.previous_day,
+                window_end=current_day,
+                p_value=c.p_value,
+                evidence={
+                    **c.evidence,
+                    "previous_accuracy": c.before,
+                    "drop": c.drop,
+                    "holm_level": level,
+                    "tests_tonight": len(compared),
+                },
+            )
+        )
     return findings

@@ -137,8 +137,10 @@ def detect_pass_rate_shifts(
                 kind="pass_rate_shift",
                 subject=key.subject,
                 severity=evidence_severity(
-                    p_value, drift.nightly_false_alarm_rate / int(test.testable.sum()),
-                    effect=shift, critical_effect=drift.detect_shift,
+                    p_value,
+                    drift.nightly_false_alarm_rate / int(test.testable.sum()),
+                    effect=shift,
+                    critical_effect=drift.detect_shift,
                 ),
                 message=(
                     f"Pass rate of {key.subject} moved {direction}: {observed:.1%} over "
@@ -163,10 +165,11 @@ def detect_pass_rate_shifts(
                     "baseline_n": base_n,
                     "baseline_passes": int(test.baseline_successes[row]),
                     "baseline_rate": float(baseline),
-                    "baseline_start": str(window_start - timedelta(days=int(test.baseline_days[row]))),
+                    "baseline_start": str(
+                        window_start - timedelta(days=int(test.baseline_days[row]))
+                    ),
                     "shift": float(shift),
                 },
             )
         )
     return findings
-

@@ -78,18 +78,34 @@ def detect_spike(
     if not p < level:
         return []
     observed_ratio = today / baseline if baseline > 0 else math.inf
-    return [Finding(
-        kind=kind, subject=subject, severity=evidence_severity(p, level),
-        message=(f"{kind.replace('_', ' ').capitalize()} for {subject}: {today:.6g} {unit} on "
-                 f"{day}, {observed_ratio:.2f}× the {len(history)}-day median {baseline:.6g} "
-                 f"(p = {p:.2g})."),
-        statistic="ratio_to_trailing_median", observed=today,
-        expected_low=0.0, expected_high=max(baseline * ratio, baseline + min_abs),
-        window_start=day, window_end=day, p_value=p,
-        evidence={"ratio": observed_ratio, "trailing_median": baseline,
-                  "baseline_days": len(history), "threshold_ratio": ratio, "min_abs": min_abs,
-                  "level": level, "series_watched": series_watched},
-    )]
+    return [
+        Finding(
+            kind=kind,
+            subject=subject,
+            severity=evidence_severity(p, level),
+            message=(
+                f"{kind.replace('_', ' ').capitalize()} for {subject}: {today:.6g} {unit} on "
+                f"{day}, {observed_ratio:.2f}× the {len(history)}-day median {baseline:.6g} "
+                f"(p = {p:.2g})."
+            ),
+            statistic="ratio_to_trailing_median",
+            observed=today,
+            expected_low=0.0,
+            expected_high=max(baseline * ratio, baseline + min_abs),
+            window_start=day,
+            window_end=day,
+            p_value=p,
+            evidence={
+                "ratio": observed_ratio,
+                "trailing_median": baseline,
+                "baseline_days": len(history),
+                "threshold_ratio": ratio,
+                "min_abs": min_abs,
+                "level": level,
+                "series_watched": series_watched,
+            },
+        )
+    ]
 
 
 def detect_cost_spike(
@@ -102,9 +118,15 @@ def detect_cost_spike(
 ) -> list[Finding]:
     """Mean cost per call (USD) of a day against the days before."""
     return detect_spike(
-        cost_per_call, kind="cost_spike", subject=subject, unit="USD/call",
-        ratio=drift.cost_spike_ratio, min_abs=drift.cost_spike_min_abs_usd, drift=drift,
-        as_of=as_of, series_watched=series_watched,
+        cost_per_call,
+        kind="cost_spike",
+        subject=subject,
+        unit="USD/call",
+        ratio=drift.cost_spike_ratio,
+        min_abs=drift.cost_spike_min_abs_usd,
+        drift=drift,
+        as_of=as_of,
+        series_watched=series_watched,
     )
 
 
@@ -118,7 +140,13 @@ def detect_latency_spike(
 ) -> list[Finding]:
     """A day's latency figure (p95 ms, say) against the days before."""
     return detect_spike(
-        latency_ms, kind="latency_spike", subject=subject, unit="ms",
-        ratio=drift.latency_spike_ratio, min_abs=drift.latency_spike_min_abs_ms, drift=drift,
-        as_of=as_of, series_watched=series_watched,
+        latency_ms,
+        kind="latency_spike",
+        subject=subject,
+        unit="ms",
+        ratio=drift.latency_spike_ratio,
+        min_abs=drift.latency_spike_min_abs_ms,
+        drift=drift,
+        as_of=as_of,
+        series_watched=series_watched,
     )

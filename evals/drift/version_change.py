@@ -79,12 +79,21 @@ def due_version_changes(
             if before is None:
                 continue
             epoch, before_n, before_passes, before_start = before
-            changes.append(VersionChange(
-                lineage=f"stage={stage}", before=epoch, after=after, before_start=before_start,
-                before_end=first_day - timedelta(days=1), first_day=first_day, test_day=as_of,
-                before_n=before_n, before_passes=before_passes, after_n=after_n,
-                after_passes=after_passes,
-            ))
+            changes.append(
+                VersionChange(
+                    lineage=f"stage={stage}",
+                    before=epoch,
+                    after=after,
+                    before_start=before_start,
+                    before_end=first_day - timedelta(days=1),
+                    first_day=first_day,
+                    test_day=as_of,
+                    before_n=before_n,
+                    before_passes=before_passes,
+                    after_n=after_n,
+                    after_passes=after_passes,
+                )
+            )
     return changes
 
 
@@ -98,8 +107,9 @@ def _new_epoch_window(
     first = int(seen[0])
     cumulative = np.cumsum(counts.n[first:])
     reached = np.flatnonzero(cumulative >= drift.min_window_n)
-    test_index = first + min(int(reached[0]) if len(reached) else len(cumulative),
-                             drift.max_window_days - 1)
+    test_index = first + min(
+        int(reached[0]) if len(reached) else len(cumulative), drift.max_window_days - 1
+    )
     if counts.day(test_index) != as_of or cumulative[test_index - first] < drift.min_daily_n:
         return None
     after = slice(first, test_index + 1)
@@ -145,12 +155,19 @@ def version_change_finding(
         counts = stats.paired_counts([b for b, _ in paired], [a for _, a in paired])
         p_value = stats.mcnemar_exact_p(counts.baseline_only, counts.candidate_only)
         statistic = "mcnemar_exact_p"
-        test: dict[str, Any] = {"paired": {"items": counts.n, "regressed": counts.baseline_only,
-                                           "improved": counts.candidate_only}}
+        test: dict[str, Any] = {
+            "paired": {
+                "items": counts.n,
+                "regressed": counts.baseline_only,
+                "improved": counts.candidate_only,
+            }
+        }
     else:
-        z = float(stats.two_proportion_ztest(
-            change.after_passes, change.after_n, change.before_passes, change.before_n
-        ).statistic)
+        z = float(
+            stats.two_proportion_ztest(
+                change.after_passes, change.after_n, change.before_passes, change.before_n
+            ).statistic
+        )
         p_value = float(2 * _sp.norm.sf(abs(z)))
         statistic = "two_proportion_z"
         test = {"z": z}
@@ -158,10 +175,16 @@ def version_change_finding(
         return None
     evidence: dict[str, Any] = {
         "lineage": change.lineage,
-        "before": _side(change.before, change.before_passes, change.before_n,
-                        change.before_start, change.before_end),
-        "after": _side(change.after, change.after_passes, change.after_n,
-                       change.first_day, change.test_day),
+        "before": _side(
+            change.before,
+            change.before_passes,
+            change.before_n,
+            change.before_start,
+            change.before_end,
+        ),
+        "after": _side(
+            change.after, change.after_passes, change.after_n, change.first_day, change.test_day
+        ),
         "changed": change.before.changes(change.after),
         "effect": effect,
         "level": level,
@@ -178,8 +201,9 @@ def version_change_finding(
     return Finding(
         kind="version_change_effect",
         subject=subject,
-        severity=evidence_severity(p_value, level, effect=effect,
-                                   critical_effect=drift.detect_shift),
+        severity=evidence_severity(
+            p_value, level, effect=effect, critical_effect=drift.detect_shift
+        ),
         message=(
             f"Version change on {subject}: pass rate {_rate(evidence['before'])} over "
             f"{change.before_n} rows {_days(change.before_start, change.before_end)}, "
@@ -222,6 +246,13 @@ def _rate(side: dict[str, Any]) -> str:
 
 def _side(epoch: Epoch, passes: int, n: int, first: date, last: date) -> dict[str, Any]:
     low, high = stats.wilson_interval(passes, n, confidence=CONFIDENCE)
-    return {**epoch.columns(), "n": n, "passes": passes, "rate": passes / n,
-            "ci_low": float(low), "ci_high": float(high), "first_day": str(first),
-            "last_day": str(last)}
+    return {
+        **epoch.columns(),
+        "n": n,
+        "passes": passes,
+        "rate": passes / n,
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "first_day": str(first),
+        "last_day": str(last),
+    }

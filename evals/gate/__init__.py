@@ -83,8 +83,14 @@ def gate_config_from_file(base: GateConfig, path: Path | str) -> GateConfig:
 def default_report_path(decision: GateDecision) -> Path:
     from evals.warehouse import evalhouse_home
 
-    name = (f"{decision.suite}__{decision.candidate}__vs__{decision.baseline}__"
-            f"{decision.decided_at:%Y%m%dT%H%M%SZ}.md").replace("/", "_").replace("@", "-")
+    name = (
+        (
+            f"{decision.suite}__{decision.candidate}__vs__{decision.baseline}__"
+            f"{decision.decided_at:%Y%m%dT%H%M%SZ}.md"
+        )
+        .replace("/", "_")
+        .replace("@", "-")
+    )
     return evalhouse_home() / "gate-reports" / name
 
 
@@ -117,16 +123,21 @@ def evaluate_gate(
 
     def read_sides() -> list[SideResults]:
         with warehouse.connect() as conn:
-            return [load_side(conn, suite, spec, suite_version=version, items=items)
-                    for spec in specs]
+            return [
+                load_side(conn, suite, spec, suite_version=version, items=items) for spec in specs
+            ]
 
     sides = read_sides()
     if golden is None and not any(side.outcomes for side in sides):
-        raise ConfigError(f"unknown suite {suite!r}: not under `suites:` in the configuration "
-                          "and no rows for it in the warehouse")
+        raise ConfigError(
+            f"unknown suite {suite!r}: not under `suites:` in the configuration "
+            "and no rows for it in the warehouse"
+        )
     if run_missing and golden is not None:
-        ran = [run_missing_items(config, golden, spec, side, judge)
-               for spec, side in zip(specs, sides, strict=True)]
+        ran = [
+            run_missing_items(config, golden, spec, side, judge)
+            for spec, side in zip(specs, sides, strict=True)
+        ]
         if any(ran):
             sides = read_sides()
     decision = decide(sides[0], sides[1], gate, suite=suite, suite_version=version)

@@ -73,11 +73,14 @@ def _accuracy_criteria(pairs: _Pairs, gate: GateConfig) -> list[Criterion]:
         )
     ]
     if n == 0:
-        criteria.append(Criterion(
-            name="accuracy_non_inferiority", status="insufficient",
-            summary="No item was graded by both sides.",
-            threshold=f"candidate accuracy ≥ baseline − {margin:.1%}",
-        ))
+        criteria.append(
+            Criterion(
+                name="accuracy_non_inferiority",
+                status="insufficient",
+                summary="No item was graded by both sides.",
+                threshold=f"candidate accuracy ≥ baseline − {margin:.1%}",
+            )
+        )
         return criteria
     confidence = 1 - gate.alpha
     accuracy = _non_inferiority_criterion(pairs, counts, gate, confidence)
@@ -95,8 +98,11 @@ def _non_inferiority_criterion(
 ) -> Criterion:
     n, margin = counts.n, gate.non_inferiority_margin
     ci = stats.paired_bootstrap_delta_ci(
-        pairs.baseline, pairs.candidate, confidence=confidence,
-        n_resamples=gate.bootstrap_samples, seed=gate.seed,
+        pairs.baseline,
+        pairs.candidate,
+        confidence=confidence,
+        n_resamples=gate.bootstrap_samples,
+        seed=gate.seed,
     )
     p_value = stats.mcnemar_exact_p(counts.baseline_only, counts.candidate_only)
     conservative_low = _conservative_low(counts, gate, confidence)
@@ -108,20 +114,32 @@ def _non_inferiority_criterion(
     return Criterion(
         name="accuracy_non_inferiority",
         status=status,
-        summary=(f"Accuracy {base_acc:.1%} → {cand_acc:.1%} (Δ {delta:+.1%}, "
-                 f"{confidence:.0%} CI {ci.low:+.1%} … {ci.high:+.1%}, McNemar p = {p_value:.3g}); "
-                 f"{verdict}."),
-        threshold=(f"the {confidence:.0%} paired-bootstrap CI of Δ must lie above "
-                   f"−{margin:.1%} (non_inferiority_margin); fails when Δ < −{margin:.1%} with "
-                   f"McNemar p < {gate.alpha} or the whole CI is below it"),
+        summary=(
+            f"Accuracy {base_acc:.1%} → {cand_acc:.1%} (Δ {delta:+.1%}, "
+            f"{confidence:.0%} CI {ci.low:+.1%} … {ci.high:+.1%}, McNemar p = {p_value:.3g}); "
+            f"{verdict}."
+        ),
+        threshold=(
+            f"the {confidence:.0%} paired-bootstrap CI of Δ must lie above "
+            f"−{margin:.1%} (non_inferiority_margin); fails when Δ < −{margin:.1%} with "
+            f"McNemar p < {gate.alpha} or the whole CI is below it"
+        ),
         observed=delta,
         evidence={
-            "baseline_accuracy": base_acc, "candidate_accuracy": cand_acc, "delta": delta,
-            "ci_low": ci.low, "ci_high": ci.high, "confidence": confidence,
-            "conservative_low": conservative_low, "mcnemar_p": p_value,
-            "baseline_only": counts.baseline_only, "candidate_only": counts.candidate_only,
-            "both": counts.both, "neither": counts.neither,
-            "bootstrap_samples": gate.bootstrap_samples, "seed": gate.seed,
+            "baseline_accuracy": base_acc,
+            "candidate_accuracy": cand_acc,
+            "delta": delta,
+            "ci_low": ci.low,
+            "ci_high": ci.high,
+            "confidence": confidence,
+            "conservative_low": conservative_low,
+            "mcnemar_p": p_value,
+            "baseline_only": counts.baseline_only,
+            "candidate_only": counts.candidate_only,
+            "both": counts.both,
+            "neither": counts.neither,
+            "bootstrap_samples": gate.bootstrap_samples,
+            "seed": gate.seed,
         },
     )
 
@@ -149,8 +167,10 @@ def _non_inferiority_verdict(
     if low > -margin:
         return "pass", f"non-inferior: the CI's lower end {_pct(low)} is above −{margin:.1%}"
     if significant_regression or high < -margin:
-        return "fail", (f"worse by more than the margin: {_pct(delta)} "
-                        f"(McNemar p = {p_value:.2g}, CI up to {_pct(high)})")
+        return "fail", (
+            f"worse by more than the margin: {_pct(delta)} "
+            f"(McNemar p = {p_value:.2g}, CI up to {_pct(high)})"
+        )
     return "insufficient", f"inconclusive: the CI reaches {_pct(low)}, beyond −{margin:.1%}"
 
 
@@ -160,10 +180,14 @@ def _discordant_criterion(
     return Criterion(
         name="discordant_pairs",
         status="pass" if counts.discordant >= gate.min_discordant or conclusive else "insufficient",
-        summary=(f"{counts.discordant} items changed outcome ({counts.baseline_only} regressed, "
-                 f"{counts.candidate_only} improved)."),
-        threshold=(f"at least {gate.min_discordant} discordant pairs (min_discordant), unless "
-                   "the accuracy criterion is already conclusive"),
+        summary=(
+            f"{counts.discordant} items changed outcome ({counts.baseline_only} regressed, "
+            f"{counts.candidate_only} improved)."
+        ),
+        threshold=(
+            f"at least {gate.min_discordant} discordant pairs (min_discordant), unless "
+            "the accuracy criterion is already conclusive"
+        ),
         observed=float(counts.discordant),
         evidence={"discordant": counts.discordant},
     )
@@ -176,19 +200,31 @@ def _power_criterion(
     _, discordance_high = stats.wilson_interval(counts.discordant, n, confidence)
     one_sided = gate.alpha / 2
     power = stats.noninferiority_power(n, float(discordance_high), margin, one_sided)
-    required = stats.noninferiority_required_n(float(discordance_high), margin, one_sided, gate.power)
-    planning = (f"with {n} items the non-inferiority test has {power:.0%} power at a "
-                f"{margin:.1%} margin; about {required} items would give {gate.power:.0%}")
+    required = stats.noninferiority_required_n(
+        float(discordance_high), margin, one_sided, gate.power
+    )
+    planning = (
+        f"with {n} items the non-inferiority test has {power:.0%} power at a "
+        f"{margin:.1%} margin; about {required} items would give {gate.power:.0%}"
+    )
     return Criterion(
         name="power",
         status="pass" if power >= gate.power or conclusive else "insufficient",
-        summary=(f"Moot, the accuracy result is conclusive ({planning})." if conclusive
-                 else f"{planning[0].upper()}{planning[1:]}."),
-        threshold=(f"power ≥ {gate.power:.0%} (power) at the discordance rate's upper bound "
-                   f"{float(discordance_high):.1%}, unless the accuracy criterion is conclusive"),
+        summary=(
+            f"Moot, the accuracy result is conclusive ({planning})."
+            if conclusive
+            else f"{planning[0].upper()}{planning[1:]}."
+        ),
+        threshold=(
+            f"power ≥ {gate.power:.0%} (power) at the discordance rate's upper bound "
+            f"{float(discordance_high):.1%}, unless the accuracy criterion is conclusive"
+        ),
         observed=power,
-        evidence={"power": power, "required_items": required,
-                  "discordance_rate_upper": float(discordance_high)},
+        evidence={
+            "power": power,
+            "required_items": required,
+            "discordance_rate_upper": float(discordance_high),
+        },
     )
 
 
@@ -209,19 +245,30 @@ def _stage_criteria(pairs: _Pairs, gate: GateConfig) -> list[Criterion]:
             status, note = "warn", f"beyond its margin but not significant (p = {p_value:.2g})"
         else:
             status, note = "pass", "within its margin"
-        criteria.append(Criterion(
-            name=f"stage:{stage}",
-            status=status,
-            summary=(f"Stage {stage}: Δ {counts.delta:+.1%} over {counts.n} items "
-                     f"({counts.baseline_only} regressed, {counts.candidate_only} improved); {note}."),
-            threshold=(f"no significant regression beyond −{margin:.1%} (stage_margin"
-                       f"{'s.' + stage if stage in gate.stage_margins else ''}, McNemar "
-                       f"p < {gate.alpha})"),
-            observed=counts.delta,
-            evidence={"items": counts.n, "delta": counts.delta, "mcnemar_p": p_value,
-                      "baseline_only": counts.baseline_only,
-                      "candidate_only": counts.candidate_only, "margin": margin},
-        ))
+        criteria.append(
+            Criterion(
+                name=f"stage:{stage}",
+                status=status,
+                summary=(
+                    f"Stage {stage}: Δ {counts.delta:+.1%} over {counts.n} items "
+                    f"({counts.baseline_only} regressed, {counts.candidate_only} improved); {note}."
+                ),
+                threshold=(
+                    f"no significant regression beyond −{margin:.1%} (stage_margin"
+                    f"{'s.' + stage if stage in gate.stage_margins else ''}, McNemar "
+                    f"p < {gate.alpha})"
+                ),
+                observed=counts.delta,
+                evidence={
+                    "items": counts.n,
+                    "delta": counts.delta,
+                    "mcnemar_p": p_value,
+                    "baseline_only": counts.baseline_only,
+                    "candidate_only": counts.candidate_only,
+                    "margin": margin,
+                },
+            )
+        )
     return criteria
 
 
@@ -233,25 +280,40 @@ def _safety_criterion(pairs: _Pairs, gate: GateConfig) -> Criterion | None:
     counts = subset.counts()
     threshold = f"no net regression at all on category {category!r} (safety_category)"
     if counts.n == 0:
-        return Criterion(name="safety", status="skipped", threshold=threshold,
-                         summary=f"The suite has no paired {category!r} items.")
+        return Criterion(
+            name="safety",
+            status="skipped",
+            threshold=threshold,
+            summary=f"The suite has no paired {category!r} items.",
+        )
     regressed = [b.item_id for b, c in subset.items if b.correct and not c.correct]
     return Criterion(
         name="safety",
         status="fail" if counts.delta < 0 else "pass",
-        summary=(f"{category}: {counts.both + counts.baseline_only} → "
-                 f"{counts.both + counts.candidate_only} of {counts.n} right "
-                 f"({counts.baseline_only} regressed, {counts.candidate_only} improved)."),
+        summary=(
+            f"{category}: {counts.both + counts.baseline_only} → "
+            f"{counts.both + counts.candidate_only} of {counts.n} right "
+            f"({counts.baseline_only} regressed, {counts.candidate_only} improved)."
+        ),
         threshold=threshold,
         observed=counts.delta,
-        evidence={"items": counts.n, "regressed_items": regressed,
-                  "baseline_only": counts.baseline_only, "candidate_only": counts.candidate_only},
+        evidence={
+            "items": counts.n,
+            "regressed_items": regressed,
+            "baseline_only": counts.baseline_only,
+            "candidate_only": counts.candidate_only,
+        },
     )
 
 
 def _budget(
-    name: str, observed: float | None, baseline: float | None, limit: float | None,
-    ratio_limit: float | None, unit: str, config_names: tuple[str, str],
+    name: str,
+    observed: float | None,
+    baseline: float | None,
+    limit: float | None,
+    ratio_limit: float | None,
+    unit: str,
+    config_names: tuple[str, str],
 ) -> Criterion:
     parts = []
     if limit is not None:
@@ -260,14 +322,17 @@ def _budget(
         parts.append(f"≤ {ratio_limit:g}× the baseline ({config_names[1]})")
     threshold = " and ".join(parts) or "no budget configured"
     ratio = observed / baseline if observed is not None and baseline else None
-    summary = (f"{name.replace('_', ' ')}: candidate {observed if observed is None else f'{observed:.6g}'}"
-               f" {unit} vs baseline {baseline if baseline is None else f'{baseline:.6g}'} {unit}.")
+    summary = (
+        f"{name.replace('_', ' ')}: candidate {observed if observed is None else f'{observed:.6g}'}"
+        f" {unit} vs baseline {baseline if baseline is None else f'{baseline:.6g}'} {unit}."
+    )
     evidence = {"candidate": observed, "baseline": baseline, "ratio": ratio}
     if not parts:
         return Criterion(name, "skipped", summary, threshold, observed, evidence)
     if observed is None:
-        return Criterion(name, "insufficient", summary + " Nothing was measured.", threshold,
-                         None, evidence)
+        return Criterion(
+            name, "insufficient", summary + " Nothing was measured.", threshold, None, evidence
+        )
     over = (limit is not None and observed > limit) or (
         ratio_limit is not None and ratio is not None and ratio > ratio_limit
     )
@@ -301,30 +366,63 @@ def _budget_criteria(
     settled = candidate.settled
     parse_errors = sum(1 for o in settled if o.status == "parse_error")
     return [
-        _budget("latency_p95", p95(candidate), p95(baseline), gate.max_latency_p95_ms,
-                gate.max_latency_p95_ratio, "ms", ("max_latency_p95_ms", "max_latency_p95_ratio")),
-        _budget("cost_per_item", cost(candidate), cost(baseline), gate.max_cost_per_item_usd,
-                gate.max_cost_per_item_ratio, "USD",
-                ("max_cost_per_item_usd", "max_cost_per_item_ratio")),
-        _rate_criterion("error_rate", candidate.failed_calls, candidate.calls, gate.max_error_rate,
-                        "candidate calls failed (error or timeout)", "max_error_rate"),
-        _rate_criterion("parse_error_rate", parse_errors, len(settled), gate.max_parse_error_rate,
-                        "settled candidate replies were unparseable", "max_parse_error_rate"),
+        _budget(
+            "latency_p95",
+            p95(candidate),
+            p95(baseline),
+            gate.max_latency_p95_ms,
+            gate.max_latency_p95_ratio,
+            "ms",
+            ("max_latency_p95_ms", "max_latency_p95_ratio"),
+        ),
+        _budget(
+            "cost_per_item",
+            cost(candidate),
+            cost(baseline),
+            gate.max_cost_per_item_usd,
+            gate.max_cost_per_item_ratio,
+            "USD",
+            ("max_cost_per_item_usd", "max_cost_per_item_ratio"),
+        ),
+        _rate_criterion(
+            "error_rate",
+            candidate.failed_calls,
+            candidate.calls,
+            gate.max_error_rate,
+            "candidate calls failed (error or timeout)",
+            "max_error_rate",
+        ),
+        _rate_criterion(
+            "parse_error_rate",
+            parse_errors,
+            len(settled),
+            gate.max_parse_error_rate,
+            "settled candidate replies were unparseable",
+            "max_parse_error_rate",
+        ),
     ]
 
 
 def _affected_items(pairs: _Pairs, gate: GateConfig) -> list[AffectedItem]:
     """Regressions first on the safety category, then by stage; capped at report_items."""
+
     def affected(b: ItemOutcome, c: ItemOutcome, reason: str) -> AffectedItem:
         return AffectedItem(
-            item_id=b.item_id, stage=b.stage, category=b.category, expected=b.expected or c.expected,
-            baseline_verdict=b.verdict, candidate_verdict=c.verdict,
-            baseline_run_id=b.run_id, candidate_run_id=c.run_id, reason=reason,
+            item_id=b.item_id,
+            stage=b.stage,
+            category=b.category,
+            expected=b.expected or c.expected,
+            baseline_verdict=b.verdict,
+            candidate_verdict=c.verdict,
+            baseline_run_id=b.run_id,
+            candidate_run_id=c.run_id,
+            reason=reason,
         )
 
     regressions = [(b, c) for b, c in pairs.items if b.correct and not c.correct]
-    regressions.sort(key=lambda bc: (bc[0].category != gate.safety_category,
-                                     bc[0].stage or "", bc[0].item_id))
+    regressions.sort(
+        key=lambda bc: (bc[0].category != gate.safety_category, bc[0].stage or "", bc[0].item_id)
+    )
     items = [affected(b, c, "regressed") for b, c in regressions]
     return items[: gate.report_items]
 
@@ -357,9 +455,19 @@ def decide(
         "candidate_items": len(candidate.outcomes),
         "baseline_unsettled": len(baseline.outcomes) - len(baseline.settled),
         "candidate_unsettled": len(candidate.outcomes) - len(candidate.settled),
-        **{k: accuracy.evidence.get(k) for k in (
-            "baseline_accuracy", "candidate_accuracy", "delta", "ci_low", "ci_high",
-            "mcnemar_p", "baseline_only", "candidate_only")},
+        **{
+            k: accuracy.evidence.get(k)
+            for k in (
+                "baseline_accuracy",
+                "candidate_accuracy",
+                "delta",
+                "ci_low",
+                "ci_high",
+                "mcnemar_p",
+                "baseline_only",
+                "candidate_only",
+            )
+        },
         "failed": [c.name for c in criteria if c.status == "fail"],
         "insufficient": [c.name for c in criteria if c.status == "insufficient"],
         "gate_config": gate.model_dump(),

@@ -88,11 +88,17 @@ def _run_link(base_url: str, run_id: str | None, label: str) -> str:
 
 
 def _scorecard(decision: GateDecision) -> list[str]:
-    lines = ["## Scorecard", "", "| Criterion | Status | Observed | Threshold |",
-             "|---|---|---|---|"]
+    lines = [
+        "## Scorecard",
+        "",
+        "| Criterion | Status | Observed | Threshold |",
+        "|---|---|---|---|",
+    ]
     for c in decision.criteria:
-        lines.append(f"| {_cell(c.name)} | {_STATUS_MARK[c.status]} | {_observed(c)} "
-                     f"| {_cell(c.threshold)} |")
+        lines.append(
+            f"| {_cell(c.name)} | {_STATUS_MARK[c.status]} | {_observed(c)} "
+            f"| {_cell(c.threshold)} |"
+        )
     return lines
 
 
@@ -117,8 +123,10 @@ def _accuracy(decision: GateDecision) -> list[str]:
 
 def _problems(decision: GateDecision) -> list[str]:
     lines: list[str] = []
-    for title, chosen in (("Failed criteria", decision.failed()),
-                          ("Inconclusive criteria", decision.insufficient())):
+    for title, chosen in (
+        ("Failed criteria", decision.failed()),
+        ("Inconclusive criteria", decision.insufficient()),
+    ):
         if not chosen:
             continue
         lines += ["", f"## {title}", ""]
@@ -127,8 +135,9 @@ def _problems(decision: GateDecision) -> list[str]:
             if why := _why(c):
                 lines.append(f"- Why: {why}")
             if c.name == "power" and "required_items" in c.evidence:
-                lines.append(f"- Items needed for the configured power: about "
-                             f"{c.evidence['required_items']}")
+                lines.append(
+                    f"- Items needed for the configured power: about {c.evidence['required_items']}"
+                )
             if c.name == "safety" and c.evidence.get("regressed_items"):
                 ids = ", ".join(f"`{i}`" for i in c.evidence["regressed_items"])
                 lines.append(f"- Regressed safety items: {ids}")
@@ -140,13 +149,20 @@ def _stages(decision: GateDecision) -> list[str]:
     stages = [c for c in decision.criteria if c.name.startswith("stage:")]
     if not stages:
         return []
-    lines = ["", "## Stages", "", "| Stage | Items | Δ | Regressed | Improved | McNemar p | Margin "
-             "| Status |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        "## Stages",
+        "",
+        "| Stage | Items | Δ | Regressed | Improved | McNemar p | Margin | Status |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for c in stages:
         e = c.evidence
-        lines.append(f"| {_cell(c.name.split(':', 1)[1])} | {e['items']} | {e['delta']:+.1%} "
-                     f"| {e['baseline_only']} | {e['candidate_only']} | {e['mcnemar_p']:.3g} "
-                     f"| −{e['margin']:.0%} | {_STATUS_MARK[c.status]} |")
+        lines.append(
+            f"| {_cell(c.name.split(':', 1)[1])} | {e['items']} | {e['delta']:+.1%} "
+            f"| {e['baseline_only']} | {e['candidate_only']} | {e['mcnemar_p']:.3g} "
+            f"| −{e['margin']:.0%} | {_STATUS_MARK[c.status]} |"
+        )
     return lines
 
 
@@ -154,13 +170,18 @@ def _items(decision: GateDecision, base_url: str) -> list[str]:
     lines = ["", "## Most affected items", ""]
     if not decision.affected_items:
         return [*lines, "No item regressed."]
-    lines += ["Items the baseline got right and the candidate got wrong (safety first).", "",
-              "| Item | Stage | Category | Expected | Baseline | Candidate | Runs |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "Items the baseline got right and the candidate got wrong (safety first).",
+        "",
+        "| Item | Stage | Category | Expected | Baseline | Candidate | Runs |",
+        "|---|---|---|---|---|---|---|",
+    ]
     item: AffectedItem
     for item in decision.affected_items:
-        runs = (f"{_run_link(base_url, item.baseline_run_id, 'baseline')} · "
-                f"{_run_link(base_url, item.candidate_run_id, 'candidate')}")
+        runs = (
+            f"{_run_link(base_url, item.baseline_run_id, 'baseline')} · "
+            f"{_run_link(base_url, item.candidate_run_id, 'candidate')}"
+        )
         lines.append(
             f"| `{_cell(item.item_id)}` | {_cell(item.stage or '—')} | "
             f"{_cell(item.category or '—')} | {_cell(item.expected or '—')} | "

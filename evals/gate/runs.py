@@ -65,16 +65,24 @@ def load_side(
     from evals.golden.outcomes import CORRECTNESS, ensure_outcomes_view, outcomes_view
 
     ensure_outcomes_view(conn)
-    params = {"suite": suite, "model": spec.model, "prompt_version": spec.prompt_version,
-              "suite_version": suite_version}
+    params = {
+        "suite": suite,
+        "model": spec.model,
+        "prompt_version": spec.prompt_version,
+        "suite_version": suite_version,
+    }
     with conn.cursor(row_factory=dict_row) as cur:
         roles = ["grader"]
         rows = cur.execute(_SIDE_SQL, {**params, "roles": roles}).fetchall()
         if not rows:
             roles = ["candidate"]
             rows = cur.execute(_SIDE_SQL, {**params, "roles": roles}).fetchall()
-        judged = {row["run_id"]: row for row in cur.execute(
-            _OUTCOMES_SQL.format(view=outcomes_view()), {**params, "roles": roles}).fetchall()}
+        judged = {
+            row["run_id"]: row
+            for row in cur.execute(
+                _OUTCOMES_SQL.format(view=outcomes_view()), {**params, "roles": roles}
+            ).fetchall()
+        }
     wanted = set(items) if items is not None else None
     by_item: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -85,15 +93,21 @@ def load_side(
         row = _latest_settled(item_rows)
         first = item_rows[0]
         if row is None:
-            outcomes[item_id] = ItemOutcome(item_id, first["stage"], first["category"], None,
-                                            "error")
+            outcomes[item_id] = ItemOutcome(
+                item_id, first["stage"], first["category"], None, "error"
+            )
             continue
         outcome = judged.get(row["run_id"], {})
         outcomes[item_id] = ItemOutcome(
-            item_id=item_id, stage=row["stage"], category=row["category"],
-            correct=CORRECTNESS.get(outcome.get("outcome")), status=row["status"],
-            run_id=row["run_id"], verdict=outcome.get("verdict"),
-            expected=row["expected_verdict"], latency_ms=row["latency_ms"],
+            item_id=item_id,
+            stage=row["stage"],
+            category=row["category"],
+            correct=CORRECTNESS.get(outcome.get("outcome")),
+            status=row["status"],
+            run_id=row["run_id"],
+            verdict=outcome.get("verdict"),
+            expected=row["expected_verdict"],
+            latency_ms=row["latency_ms"],
             cost_usd=row["cost_usd"],
         )
     calls = sum(len(v) for v in by_item.values())
@@ -112,15 +126,27 @@ values (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)
 def store_decision(conn: psycopg.Connection, decision: GateDecision) -> None:
     """Insert the decision into raw.gate_decisions (commits)."""
     with conn.transaction():
-        conn.execute(_INSERT_DECISION, (
-            decision.decision_id, decision.suite, decision.suite_version, decision.baseline,
-            decision.candidate, decision.decision,
-            json.dumps(decision.criteria_json(), default=str),
-            json.dumps({**decision.summary,
-                        "affected_items": [asdict(a) for a in decision.affected_items]},
-                       default=str),
-            decision.report_path, decision.decided_at,
-        ))
+        conn.execute(
+            _INSERT_DECISION,
+            (
+                decision.decision_id,
+                decision.suite,
+                decision.suite_version,
+                decision.baseline,
+                decision.candidate,
+                decision.decision,
+                json.dumps(decision.criteria_json(), default=str),
+                json.dumps(
+                    {
+                        **decision.summary,
+                        "affected_items": [asdict(a) for a in decision.affected_items],
+                    },
+                    default=str,
+                ),
+                decision.report_path,
+                decision.decided_at,
+            ),
+        )
 
 
 # --- running what is missing --------------------------------------------------------------
@@ -132,7 +158,9 @@ def configured_suite(config: Config, suite: str) -> Suite | None:
         return None
     from evals.golden import suites_from_config
 
-    return suites_from_config(config.model_copy(update={"suites": {suite: config.suites[suite]}}))[suite]
+    return suites_from_config(config.model_copy(update={"suites": {suite: config.suites[suite]}}))[
+        suite
+    ]
 
 
 def _current_prompt_version(suite: Suite) -> str:
@@ -141,16 +169,20 @@ def _current_prompt_version(suite: Suite) -> str:
     return load_prompt(RUBRIC_GRADER if suite.kind == "grader" else ANSWER_CANDIDATE).version
 
 
-def run_missing_items(config: Config, suite: Suite, spec: ModelSpec, side: SideResults,
-                      judge: str | None) -> bool:
+def run_missing_items(
+    config: Config, suite: Suite, spec: ModelSpec, side: SideResults, judge: str | None
+) -> bool:
     """Run the items this side has not settled (source `ci`); False when none were missing.
 
     Only the missing items are run: the runner gets the suite narrowed to them, after the full
     suite version is stored, so raw.golden_items still holds every item of that version and the
     calls carry the same item hashes and suite version as a full run.
     """
-    missing = [item for item in suite.items
-               if item.item_id not in side.outcomes or side.outcomes[item.item_id].correct is None]
+    missing = [
+        item
+        for item in suite.items
+        if item.item_id not in side.outcomes or side.outcomes[item.item_id].correct is None
+    ]
     if not missing:
         return False
     current = _current_prompt_version(suite)
@@ -166,7 +198,8 @@ def run_missing_items(config: Config, suite: Suite, spec: ModelSpec, side: SideR
     with warehouse.connect() as conn:
         store_suite(conn, suite)
     log.info("gate: running %d missing items of %s for %s", len(missing), suite.name, spec)
-    request = runner.RunRequest(replace(suite, items=tuple(missing)), spec.model, judge,
-                                source="ci")
+    request = runner.RunRequest(
+        replace(suite, items=tuple(missing)), spec.model, judge, source="ci"
+    )
     runner.run_suite(config, request)
     return True

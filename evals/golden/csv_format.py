@@ -35,16 +35,18 @@ def resolve_csv_header(path: Path) -> Path:
 def read_csv(path: Path, report: Report) -> Document | None:
     header_path = csv_header_path(path)
     if not header_path.exists():
-        report(None, None, "(header)",
-               f"a CSV suite needs its header in {header_path.name} beside it")
+        report(
+            None, None, "(header)", f"a CSV suite needs its header in {header_path.name} beside it"
+        )
         return None
     read = read_yaml_mapping(header_path, report, keep_nodes=())
     if read is None:
         return None
     header = read[1]
     if "items" in header.data:
-        report(header.line_of("items"), None, "items", f"items belong in {path.name}",
-               str(header_path))
+        report(
+            header.line_of("items"), None, "items", f"items belong in {path.name}", str(header_path)
+        )
         header.data.pop("items")
     try:
         handle = path.open(newline="", encoding="utf-8")
@@ -65,8 +67,12 @@ def read_csv(path: Path, report: Report) -> Document | None:
                 if column in seen:
                     report(1, None, column, "duplicate column")
                 elif column not in ITEM_FIELDS:
-                    report(1, None, column,
-                           f"unknown column (expected some of: {', '.join(ITEM_FIELDS)})")
+                    report(
+                        1,
+                        None,
+                        column,
+                        f"unknown column (expected some of: {', '.join(ITEM_FIELDS)})",
+                    )
                 seen.add(column)
             while True:
                 start = reader.line_num + 1
@@ -76,12 +82,19 @@ def read_csv(path: Path, report: Report) -> Document | None:
                 if not any(cell.strip() for cell in row):
                     continue
                 if len(row) != len(columns):
-                    report(start, None, "(csv)",
-                           f"row has {len(row)} cells, the header row has {len(columns)}")
+                    report(
+                        start,
+                        None,
+                        "(csv)",
+                        f"row has {len(row)} cells, the header row has {len(columns)}",
+                    )
                     continue
                 cells = zip(columns, row, strict=True)
-                data = {col: _csv_cell(col, cell) for col, cell in cells
-                        if cell != "" and col in ITEM_FIELDS}  # unknown columns: reported once
+                data = {
+                    col: _csv_cell(col, cell)
+                    for col, cell in cells
+                    if cell != "" and col in ITEM_FIELDS
+                }  # unknown columns: reported once
                 items.append(Located(data, start, dict.fromkeys(data, start)))
         except csv.Error as exc:
             report(reader.line_num, None, "(csv)", f"broken CSV: {exc}")

@@ -12,12 +12,23 @@ from evals.golden.schema import LABEL_RE
 def type_name(value: Any) -> str:
     if isinstance(value, bool):  # YAML 1.1 reads yes/no/on/off as booleans
         return f"the boolean {str(value).lower()} (quote the value to keep it text)"
-    return {str: "a string", int: "an integer", float: "a number", list: "a list",
-            dict: "a mapping", type(None): "empty"}.get(type(value), type(value).__name__)
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "empty",
+    }.get(type(value), type(value).__name__)
 
 
 def text(
-    located: Located, key: str, report: Report, item_id: str | None, *, required: bool,
+    located: Located,
+    key: str,
+    report: Report,
+    item_id: str | None,
+    *,
+    required: bool,
     numbers_ok: bool = False,
 ) -> str | None:
     if key not in located.data or located.data[key] is None:
@@ -38,7 +49,12 @@ def text(
 
 
 def labels(
-    located: Located, key: str, report: Report, item_id: str | None, *, required: bool,
+    located: Located,
+    key: str,
+    report: Report,
+    item_id: str | None,
+    *,
+    required: bool,
 ) -> tuple[str, ...] | None:
     """A list of verdicts or tags: strings, no whitespace or `|`, no repeats (None if invalid)."""
     if key not in located.data or located.data[key] is None:
@@ -68,7 +84,10 @@ def labels(
 
 
 def mapping(
-    located: Located, key: str, report: Report, item_id: str | None,
+    located: Located,
+    key: str,
+    report: Report,
+    item_id: str | None,
 ) -> dict[str, Any]:
     value = located.data.get(key)
     if value is None:
@@ -83,9 +102,16 @@ def mapping(
 
 
 def unknown_fields(
-    located: Located, allowed: tuple[str, ...], report: Report, item_id: str | None,
+    located: Located,
+    allowed: tuple[str, ...],
+    report: Report,
+    item_id: str | None,
 ) -> None:
     for key in located.data:
         if key not in allowed:
-            report(located.line_of(key), item_id, key,
-                   f"unknown field (expected one of: {', '.join(allowed)})")
+            report(
+                located.line_of(key),
+                item_id,
+                key,
+                f"unknown field (expected one of: {', '.join(allowed)})",
+            )

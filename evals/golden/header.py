@@ -42,8 +42,12 @@ def read_definition(header: Located, report: Report) -> Definition:
     fields.unknown_fields(header, HEADER_FIELDS, report, None)
     name = fields.text(header, "name", report, None, required=True)
     if name is not None and not NAME_RE.match(name):
-        report(header.line_of("name"), None, "name",
-               f"{name!r}: use letters, digits, '_', '.', '-' (no spaces)")
+        report(
+            header.line_of("name"),
+            None,
+            "name",
+            f"{name!r}: use letters, digits, '_', '.', '-' (no spaces)",
+        )
     description = fields.text(header, "description", report, None, required=False) or ""
     kind = fields.text(header, "kind", report, None, required=True)
     if kind is not None and kind not in KINDS:
@@ -55,13 +59,29 @@ def read_definition(header: Located, report: Report) -> Definition:
         verdicts = None
     passing = fields.labels(header, "passing_verdicts", report, None, required=True)
     if passing == ():
-        report(header.line_of("passing_verdicts"), None, "passing_verdicts",
-               "must list at least one verdict")
+        report(
+            header.line_of("passing_verdicts"),
+            None,
+            "passing_verdicts",
+            "must list at least one verdict",
+        )
     for verdict in passing or ():
         if verdicts is not None and verdict not in verdicts:
-            report(header.line_of("passing_verdicts"), None, "passing_verdicts",
-                   f"{verdict!r} is not one of the suite's verdicts ({', '.join(verdicts)})")
+            report(
+                header.line_of("passing_verdicts"),
+                None,
+                "passing_verdicts",
+                f"{verdict!r} is not one of the suite's verdicts ({', '.join(verdicts)})",
+            )
     tags = fields.labels(header, "issue_tags", report, None, required=False)
     default_rubric = fields.text(header, "default_rubric", report, None, required=False)
-    return Definition(name, description, kind, verdicts, passing or None, tags, default_rubric,
-                      valid=len(report.sink) == errors_before)
+    return Definition(
+        name,
+        description,
+        kind,
+        verdicts,
+        passing or None,
+        tags,
+        default_rubric,
+        valid=len(report.sink) == errors_before,
+    )

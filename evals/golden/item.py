@@ -13,7 +13,10 @@ from evals.golden.scorer import read_scorer
 
 
 def read_item(
-    located: Located, definition: Definition, report: Report, seen: dict[str, int],
+    located: Located,
+    definition: Definition,
+    report: Report,
+    seen: dict[str, int],
 ) -> GoldenItem | None:
     errors_before = len(report.sink)
     raw_id = located.data.get("id")
@@ -21,11 +24,19 @@ def read_item(
     label = item_id if item_id is not None else (str(raw_id) if raw_id is not None else None)
     if item_id is not None:
         if not ID_RE.match(item_id):
-            report(located.line_of("id"), label, "id",
-                   "use letters, digits, '_', '.', ':', '-' (no spaces)")
+            report(
+                located.line_of("id"),
+                label,
+                "id",
+                "use letters, digits, '_', '.', ':', '-' (no spaces)",
+            )
         elif item_id in seen:
-            report(located.line_of("id"), label, "id",
-                   f"duplicate id (first used at line {seen[item_id]})")
+            report(
+                located.line_of("id"),
+                label,
+                "id",
+                f"duplicate id (first used at line {seen[item_id]})",
+            )
         else:
             seen[item_id] = located.line or 0
     located.report_duplicates(report, label)
@@ -39,22 +50,33 @@ def read_item(
     submission = fields.text(located, "submission", report, label, required=grader)
     question = fields.text(located, "question", report, label, required=answer)
     prior_context = fields.text(located, "prior_context", report, label, required=False)
-    expected_answer = fields.text(located, "expected_answer", report, label, required=answer,
-                                  numbers_ok=True)
+    expected_answer = fields.text(
+        located, "expected_answer", report, label, required=answer, numbers_ok=True
+    )
     verdict = fields.text(located, "expected_verdict", report, label, required=grader)
-    if verdict is None and answer and definition.passing_verdicts and (
-        "expected_verdict" not in located.data
+    if (
+        verdict is None
+        and answer
+        and definition.passing_verdicts
+        and ("expected_verdict" not in located.data)
     ):
         verdict = definition.passing_verdicts[0]  # an answer item's target: a passing answer
     if verdict is not None and definition.verdicts and verdict not in definition.verdicts:
-        report(located.line_of("expected_verdict"), label, "expected_verdict",
-               f"unknown verdict {verdict!r} (the suite's verdicts: "
-               f"{', '.join(definition.verdicts)})")
+        report(
+            located.line_of("expected_verdict"),
+            label,
+            "expected_verdict",
+            f"unknown verdict {verdict!r} (the suite's verdicts: {', '.join(definition.verdicts)})",
+        )
     tags = fields.labels(located, "expected_issue_tags", report, label, required=False)
     for tag in tags or ():
         if definition.issue_tags is not None and tag not in definition.issue_tags:
-            report(located.line_of("expected_issue_tags"), label, "expected_issue_tags",
-                   f"unknown issue tag {tag!r} (not in the suite's issue_tags)")
+            report(
+                located.line_of("expected_issue_tags"),
+                label,
+                "expected_issue_tags",
+                f"unknown issue tag {tag!r} (not in the suite's issue_tags)",
+            )
     scorer = read_scorer(located, report, label, expected_answer)
     metadata = fields.mapping(located, "metadata", report, label)
     if len(report.sink) > errors_before or verdict is None:
@@ -63,10 +85,18 @@ def read_item(
         return None
     assert item_id is not None and tags is not None  # reported otherwise
     item = GoldenItem(
-        item_id=item_id, stage=stage, category=category,
+        item_id=item_id,
+        stage=stage,
+        category=category,
         rubric=rubric if rubric is not None else definition.default_rubric,
-        submission=submission, question=question, prior_context=prior_context,
-        expected_verdict=verdict, expected_answer=expected_answer, expected_issue_tags=tags,
-        scorer=scorer, metadata=metadata, line=located.line,
+        submission=submission,
+        question=question,
+        prior_context=prior_context,
+        expected_verdict=verdict,
+        expected_answer=expected_answer,
+        expected_issue_tags=tags,
+        scorer=scorer,
+        metadata=metadata,
+        line=located.line,
     )
     return replace(item, item_hash=digest(item.canonical()))

@@ -34,8 +34,12 @@ def read_jsonl(path: Path, report: Report) -> Document | None:
         located = Located(value, number, dict.fromkeys(value, number))
         if header is None and not broken:
             if "id" in value:
-                report(number, None, "(header)",
-                       "the first line must be the suite header (name, kind, verdicts, ...)")
+                report(
+                    number,
+                    None,
+                    "(header)",
+                    "the first line must be the suite header (name, kind, verdicts, ...)",
+                )
                 return None
             header = located
         else:

@@ -31,8 +31,9 @@ _READERS: dict[str, Callable[[Path, Report], Document | None]] = {
 def _validate(path: Path, report: Report) -> Suite | None:
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
-        report(None, None, "(file)",
-               f"unknown format {path.suffix!r}: use {', '.join(SUITE_SUFFIXES)}")
+        report(
+            None, None, "(file)", f"unknown format {path.suffix!r}: use {', '.join(SUITE_SUFFIXES)}"
+        )
         return None
     document = reader(path, report)
     if document is None:
@@ -50,9 +51,13 @@ def _validate(path: Path, report: Report) -> Suite | None:
         return None
     checked = tuple(item for item in items if item is not None)
     return Suite(
-        name=definition.name, description=definition.description, kind=definition.kind,
-        verdicts=definition.verdicts, passing_verdicts=definition.passing_verdicts,
-        issue_tags=definition.issue_tags, default_rubric=definition.default_rubric,
+        name=definition.name,
+        description=definition.description,
+        kind=definition.kind,
+        verdicts=definition.verdicts,
+        passing_verdicts=definition.passing_verdicts,
+        issue_tags=definition.issue_tags,
+        default_rubric=definition.default_rubric,
         items=checked,
         version=suite_version(definition.canonical(), checked),
         source_path=str(path),
@@ -82,8 +87,11 @@ def suite_paths(paths: Iterable[Path | str]) -> list[Path]:
         path = Path(raw)
         if path.is_dir():
             for candidate in sorted(path.rglob("*")):
-                if (candidate.is_file() and candidate.suffix.lower() in SUITE_SUFFIXES
-                        and not candidate.name.endswith(CSV_HEADER_SUFFIX)):
+                if (
+                    candidate.is_file()
+                    and candidate.suffix.lower() in SUITE_SUFFIXES
+                    and not candidate.name.endswith(CSV_HEADER_SUFFIX)
+                ):
                     found.append(candidate)
         else:
             found.append(resolve_csv_header(path))
@@ -106,9 +114,15 @@ def load_suites(paths: Iterable[Path | str]) -> list[Suite]:
     for suite in suites:
         other = first_by_name.setdefault(suite.name, suite)
         if other is not suite and other.version != suite.version:
-            issues.append(GoldenIssue(str(suite.source_path), None, None, "name",
-                                      f"suite {suite.name!r} is also defined, differently, "
-                                      f"in {other.source_path}"))
+            issues.append(
+                GoldenIssue(
+                    str(suite.source_path),
+                    None,
+                    None,
+                    "name",
+                    f"suite {suite.name!r} is also defined, differently, in {other.source_path}",
+                )
+            )
     if issues:
         raise GoldenSetError(issues)
     return suites
@@ -130,9 +144,16 @@ def suites_from_config(config: Config) -> dict[str, Suite]:
             issues.extend(exc.issues)
             continue
         if suite.name != key:
-            issues.append(GoldenIssue(str(path), None, None, "name",
-                                      f"the file names the suite {suite.name!r} but "
-                                      f"{config.source_path or 'the config'} calls it {key!r}"))
+            issues.append(
+                GoldenIssue(
+                    str(path),
+                    None,
+                    None,
+                    "name",
+                    f"the file names the suite {suite.name!r} but "
+                    f"{config.source_path or 'the config'} calls it {key!r}",
+                )
+            )
             continue
         suites[key] = suite
     if issues:

@@ -52,7 +52,11 @@ class Report:
         self.sink = sink
 
     def __call__(
-        self, line: int | None, item_id: str | None, field_name: str, message: str,
+        self,
+        line: int | None,
+        item_id: str | None,
+        field_name: str,
+        message: str,
         path: str | None = None,
     ) -> None:
         self.sink.append(GoldenIssue(path or self.path, line, item_id, field_name, message))

@@ -20,11 +20,24 @@ ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 LABEL_RE = re.compile(r"^[^\s|]+$")  # verdicts and tags: no whitespace, no CSV list separator
 
 HEADER_FIELDS = (
-    "name", "description", "kind", "verdicts", "passing_verdicts", "issue_tags",
-    "default_rubric", "items",
+    "name",
+    "description",
+    "kind",
+    "verdicts",
+    "passing_verdicts",
+    "issue_tags",
+    "default_rubric",
+    "items",
 )
 _ITEM_TEXT_FIELDS = (
-    "id", "stage", "category", "rubric", "submission", "question", "prior_context",
-    "expected_verdict", "expected_answer",
+    "id",
+    "stage",
+    "category",
+    "rubric",
+    "submission",
+    "question",
+    "prior_context",
+    "expected_verdict",
+    "expected_answer",
 )
 ITEM_FIELDS = (*_ITEM_TEXT_FIELDS, "expected_issue_tags", "scorer", "metadata")

@@ -11,7 +11,10 @@ from evals.golden.schema import SCORER_OPTIONS
 
 
 def read_scorer(
-    located: Located, report: Report, item_id: str | None, expected_answer: str | None,
+    located: Located,
+    report: Report,
+    item_id: str | None,
+    expected_answer: str | None,
 ) -> dict[str, Any] | None:
     if "scorer" not in located.data or located.data["scorer"] is None:
         return None
@@ -25,16 +28,21 @@ def read_scorer(
         return None
     kind = scorer.get("type")
     if kind not in SCORER_OPTIONS:
-        report(line, item_id, "scorer.type",
-               f"{kind!r}: must be one of {', '.join(SCORER_OPTIONS)}")
+        report(
+            line, item_id, "scorer.type", f"{kind!r}: must be one of {', '.join(SCORER_OPTIONS)}"
+        )
         return None
     options = SCORER_OPTIONS[kind]
     for key, value in scorer.items():
         if key == "type":
             continue
         if key not in options:
-            report(line, item_id, f"scorer.{key}",
-                   f"unknown option for a {kind} scorer (allowed: {', '.join(options) or 'none'})")
+            report(
+                line,
+                item_id,
+                f"scorer.{key}",
+                f"unknown option for a {kind} scorer (allowed: {', '.join(options) or 'none'})",
+            )
         elif not isinstance(value, options[key]) or (
             isinstance(value, bool) and bool not in options[key]
         ):
@@ -54,8 +62,12 @@ def read_scorer(
         try:
             float(expected_answer)
         except ValueError:
-            report(located.line_of("expected_answer"), item_id, "expected_answer",
-                   f"{expected_answer!r} is not a number (the scorer is numeric)")
+            report(
+                located.line_of("expected_answer"),
+                item_id,
+                "expected_answer",
+                f"{expected_answer!r} is not a number (the scorer is numeric)",
+            )
         tolerance = scorer.get("tolerance", 0)
         if isinstance(tolerance, int | float) and not isinstance(tolerance, bool) and tolerance < 0:
             report(line, item_id, "scorer.tolerance", "must be >= 0")

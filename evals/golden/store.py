@@ -32,16 +32,36 @@ def store_suite(conn: psycopg.Connection, suite: Suite) -> bool:
     from psycopg.types.json import Jsonb
 
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute(_INSERT_SUITE, (
-            suite.name, suite.version, suite.kind, suite.description, list(suite.verdicts),
-            list(suite.passing_verdicts), list(suite.issue_tags), len(suite.items),
-            suite.source_path,
-        ))
+        cur.execute(
+            _INSERT_SUITE,
+            (
+                suite.name,
+                suite.version,
+                suite.kind,
+                suite.description,
+                list(suite.verdicts),
+                list(suite.passing_verdicts),
+                list(suite.issue_tags),
+                len(suite.items),
+                suite.source_path,
+            ),
+        )
         if cur.rowcount != 1:
             return False
-        cur.executemany(_INSERT_ITEM, [
-            (suite.name, suite.version, item.item_id, item.item_hash, item.stage, item.category,
-             Jsonb(item.inputs()), Jsonb(item.expected()))
-            for item in suite.items
-        ])
+        cur.executemany(
+            _INSERT_ITEM,
+            [
+                (
+                    suite.name,
+                    suite.version,
+                    item.item_id,
+                    item.item_hash,
+                    item.stage,
+                    item.category,
+                    Jsonb(item.inputs()),
+                    Jsonb(item.expected()),
+                )
+                for item in suite.items
+            ],
+        )
     return True

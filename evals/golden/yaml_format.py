@@ -23,7 +23,10 @@ def _yaml_problem(exc: yaml.YAMLError) -> tuple[int | None, str]:
 
 
 def _yaml_mapping(
-    loader: yaml.SafeLoader, node: yaml.MappingNode, report: Report, keep_nodes: tuple[str, ...] = (),
+    loader: yaml.SafeLoader,
+    node: yaml.MappingNode,
+    report: Report,
+    keep_nodes: tuple[str, ...] = (),
     path: str | None = None,
 ) -> Located:
     """Turn a mapping node into a Located, reporting non-string and duplicate keys.
@@ -88,8 +91,12 @@ def read_yaml(path: Path, report: Report) -> Document | None:
                 if isinstance(element, yaml.MappingNode):
                     items.append(_yaml_mapping(loader, element, report))
                 else:
-                    report(element.start_mark.line + 1, None, "items",
-                           "each item must be a mapping of fields")
+                    report(
+                        element.start_mark.line + 1,
+                        None,
+                        "items",
+                        "each item must be a mapping of fields",
+                    )
         except yaml.YAMLError as exc:
             line, message = _yaml_problem(exc)
             report(line, None, "(yaml)", f"broken YAML: {message}")

@@ -40,8 +40,11 @@ class PromptError(ValueError):
 
 
 _ENV = SandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
-    trim_blocks=True, lstrip_blocks=True,
+    undefined=StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
 )
 
 

@@ -36,24 +36,41 @@ if TYPE_CHECKING:
 class UnitCaller:
     """Makes the calls of units and hands each finished row to `emit` (the writer)."""
 
-    def __init__(self, run: RunContext, client: LLMClient,
-                 emit: Callable[[RunRecord], None]) -> None:
+    def __init__(
+        self, run: RunContext, client: LLMClient, emit: Callable[[RunRecord], None]
+    ) -> None:
         self.run, self.client, self.emit = run, client, emit
 
     def _metadata(self, role: str, unit: Unit, **extra: Any) -> dict[str, Any]:
         run, item = self.run, unit.item
         return call_metadata(
-            run.suite, role=role, item_id=f"{run.suite.name}/{item.item_id}", trial=unit.trial,
-            stage=item.stage, as_of=(run.as_of or date.today()).isoformat(), **item_truth(item),
-            **extra)
+            run.suite,
+            role=role,
+            item_id=f"{run.suite.name}/{item.item_id}",
+            trial=unit.trial,
+            stage=item.stage,
+            as_of=(run.as_of or date.today()).isoformat(),
+            **item_truth(item),
+            **extra,
+        )
 
-    def _record(self, unit: Unit, role: str, model_name: str, key: str, rendered: Rendered,
-                params: dict[str, Any], result: CallResult, grade: Grade | None,
-                **fields: Any) -> RunRecord:
+    def _record(
+        self,
+        unit: Unit,
+        role: str,
+        model_name: str,
+        key: str,
+        rendered: Rendered,
+        params: dict[str, Any],
+        result: CallResult,
+        grade: Grade | None,
+        **fields: Any,
+    ) -> RunRecord:
         run, item = self.run, unit.item
         status = result.status if grade is None or not result.ok else grade.status
         attributes: dict[str, Any] = {
-            "litellm_model": run.config.model(model_name).model, "invocation": run.invocation,
+            "litellm_model": run.config.model(model_name).model,
+            "invocation": run.invocation,
             "expected_issue_tags": list(item.expected_issue_tags),
         }
         if run.as_of is not None:
@@ -65,33 +82,66 @@ class UnitCaller:
             timings["parse_ms"] = grade.parse_ms
         parse_failed = grade is not None and grade.status == "parse_error" and result.ok
         return RunRecord(
-            idempotency_key=key, source=run.source, role=role, model=model_name,
-            started_at=result.started_at, status=status, batch_id=run.batch_key,
-            trial=unit.trial, suite=run.suite.name, suite_version=run.suite.version,
-            item_id=item.item_id, item_hash=item.item_hash, stage=item.stage,
-            category=item.category, orchestrator_run_id=run.orchestrator_run_id,
-            code_version=run.code_version, rubric=item.rubric,
-            prior_context=item.prior_context, inputs=rendered.inputs,
-            messages=rendered.messages, params=params, response_model=result.response_model,
-            provider=result.provider, prompt_name=rendered.prompt_name,
-            prompt_version=rendered.prompt_version, output_text=result.text,
-            verdict=grade.verdict if grade else None, passed=grade.passed if grade else None,
-            score=grade.score if grade else None, feedback=grade.feedback if grade else None,
+            idempotency_key=key,
+            source=run.source,
+            role=role,
+            model=model_name,
+            started_at=result.started_at,
+            status=status,
+            batch_id=run.batch_key,
+            trial=unit.trial,
+            suite=run.suite.name,
+            suite_version=run.suite.version,
+            item_id=item.item_id,
+            item_hash=item.item_hash,
+            stage=item.stage,
+            category=item.category,
+            orchestrator_run_id=run.orchestrator_run_id,
+            code_version=run.code_version,
+            rubric=item.rubric,
+            prior_context=item.prior_context,
+            inputs=rendered.inputs,
+            messages=rendered.messages,
+            params=params,
+            response_model=result.response_model,
+            provider=result.provider,
+            prompt_name=rendered.prompt_name,
+            prompt_version=rendered.prompt_version,
+            output_text=result.text,
+            verdict=grade.verdict if grade else None,
+            passed=grade.passed if grade else None,
+            score=grade.score if grade else None,
+            feedback=grade.feedback if grade else None,
             issue_tags=grade.issue_tags if grade else [],
-            expected_verdict=item.expected_verdict, latency_ms=result.latency_ms,
-            input_tokens=result.input_tokens, output_tokens=result.output_tokens,
-            cost_usd=result.cost_usd, timings=timings, attributes=attributes,
+            expected_verdict=item.expected_verdict,
+            latency_ms=result.latency_ms,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            cost_usd=result.cost_usd,
+            timings=timings,
+            attributes=attributes,
             error_class="ParseError" if parse_failed else result.error_class,
             error_message=grade.problem if parse_failed else result.error_message,
-            attempts=result.attempts, **fields,
+            attempts=result.attempts,
+            **fields,
         )
 
-    async def _call(self, unit: Unit, role: str, model_name: str, rendered: Rendered,
-                    json_reply: bool, **tags: Any) -> tuple[CallResult, dict]:
+    async def _call(
+        self,
+        unit: Unit,
+        role: str,
+        model_name: str,
+        rendered: Rendered,
+        json_reply: bool,
+        **tags: Any,
+    ) -> tuple[CallResult, dict]:
         params = self.run.params(model_name, json_reply)
         result = await self.client.acomplete(
-            model_name, rendered.messages, metadata=self._metadata(role, unit, **tags),
-            response_format=JSON_RESPONSE_FORMAT if json_reply else None)
+            model_name,
+            rendered.messages,
+            metadata=self._metadata(role, unit, **tags),
+            response_format=JSON_RESPONSE_FORMAT if json_reply else None,
+        )
         return result, params
 
     async def run_unit(self, unit: Unit) -> None:
@@ -102,17 +152,32 @@ class UnitCaller:
             rendered = render_grader(suite, item, run.prompts["main"])
             result, params = await self._call(unit, "grader", run.model, rendered, True)
             grade = parse_grade(result.text, suite) if result.ok else None
-            self.emit(self._record(unit, "grader", run.model, unit.key, rendered, params,
-                                   result, grade, submission=item.submission))
+            self.emit(
+                self._record(
+                    unit,
+                    "grader",
+                    run.model,
+                    unit.key,
+                    rendered,
+                    params,
+                    result,
+                    grade,
+                    submission=item.submission,
+                )
+            )
             return
         answer, candidate_run_id = unit.candidate_answer, unit.candidate_run_id
         if unit.call_main:
             rendered = render_candidate(item, run.prompts["main"])
             result, params = await self._call(unit, "candidate", run.model, rendered, False)
-            grade = score_deterministic(suite, item, result.text or "") \
-                if result.ok and item.scorer is not None else None
-            record = self._record(unit, "candidate", run.model, unit.key, rendered, params,
-                                  result, grade)
+            grade = (
+                score_deterministic(suite, item, result.text or "")
+                if result.ok and item.scorer is not None
+                else None
+            )
+            record = self._record(
+                unit, "candidate", run.model, unit.key, rendered, params, result, grade
+            )
             self.emit(record)
             if not result.ok:
                 return
@@ -121,12 +186,24 @@ class UnitCaller:
         if unit.judge_key is None or answer is None:
             return
         rendered = render_judge(suite, item, answer, run.prompts["judge"])
-        result, params = await self._call(unit, "judge", run.judge, rendered, True,
-                                          candidate_answer=answer)
+        result, params = await self._call(
+            unit, "judge", run.judge, rendered, True, candidate_answer=answer
+        )
         grade = parse_grade(result.text, suite) if result.ok else None
-        self.emit(self._record(unit, "judge", run.judge, unit.judge_key, rendered, params,
-                               result, grade, submission=answer,
-                               parent_run_id=candidate_run_id))
+        self.emit(
+            self._record(
+                unit,
+                "judge",
+                run.judge,
+                unit.judge_key,
+                rendered,
+                params,
+                result,
+                grade,
+                submission=answer,
+                parent_run_id=candidate_run_id,
+            )
+        )
 
     def failure(self, unit: Unit, exc: Exception) -> RunRecord:
         """An error row for a unit that raised outside the LLM call (retried next run)."""
@@ -140,12 +217,24 @@ class UnitCaller:
         model = run.judge if role == "judge" else run.model
         return RunRecord(
             idempotency_key=unit.judge_key if role == "judge" else unit.key,
-            source=run.source, role=role, model=model, started_at=datetime.now(UTC),
-            status="error", batch_id=run.batch_key, trial=unit.trial, suite=run.suite.name,
-            suite_version=run.suite.version, item_id=unit.item.item_id,
-            item_hash=unit.item.item_hash, stage=unit.item.stage, category=unit.item.category,
-            orchestrator_run_id=run.orchestrator_run_id, code_version=run.code_version,
+            source=run.source,
+            role=role,
+            model=model,
+            started_at=datetime.now(UTC),
+            status="error",
+            batch_id=run.batch_key,
+            trial=unit.trial,
+            suite=run.suite.name,
+            suite_version=run.suite.version,
+            item_id=unit.item.item_id,
+            item_hash=unit.item.item_hash,
+            stage=unit.item.stage,
+            category=unit.item.category,
+            orchestrator_run_id=run.orchestrator_run_id,
+            code_version=run.code_version,
             parent_run_id=unit.candidate_run_id if role == "judge" else None,
-            error_class=type(exc).__name__, error_message=scrub(str(exc))[:2000], attempts=0,
+            error_class=type(exc).__name__,
+            error_message=scrub(str(exc))[:2000],
+            attempts=0,
             attributes={"invocation": run.invocation, "failed_in": "runner"},
         )

@@ -25,11 +25,18 @@ def progress_bar(enabled: bool):
     )
 
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:.1f} calls/s"), TimeElapsedColumn(), TextColumn("eta"),
-        TimeRemainingColumn(), TextColumn("errors {task.fields[errors]}"),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:.1f} calls/s"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("errors {task.fields[errors]}"),
         TextColumn("${task.fields[cost]:.4f}"),
-        console=Console(stderr=True), disable=not enabled, refresh_per_second=4,
+        console=Console(stderr=True),
+        disable=not enabled,
+        refresh_per_second=4,
         transient=False,
     )
 
@@ -38,19 +45,26 @@ def render_summary(summary: RunSummary, console) -> None:
     """The closing summary as rich tables."""
     from rich.table import Table
 
-    head = Table(title=f"{summary.suite}@{summary.suite_version} x {summary.model}"
-                 + (f" (judge {summary.judge})" if summary.judge else ""), show_header=False)
+    head = Table(
+        title=f"{summary.suite}@{summary.suite_version} x {summary.model}"
+        + (f" (judge {summary.judge})" if summary.judge else ""),
+        show_header=False,
+    )
     accuracy = summary.accuracy
     p50, p95 = summary.latency_ms(0.5), summary.latency_ms(0.95)
     rows = [
         ("batch", summary.batch_key),
-        ("calls", f"{summary.calls} made, {summary.skipped_calls} already settled, "
-                  f"{summary.planned_calls} planned"),
-        ("by status", ", ".join(f"{s} {n}" for s, n in sorted(summary.statuses.items()))
-         or "-"),
+        (
+            "calls",
+            f"{summary.calls} made, {summary.skipped_calls} already settled, "
+            f"{summary.planned_calls} planned",
+        ),
+        ("by status", ", ".join(f"{s} {n}" for s, n in sorted(summary.statuses.items())) or "-"),
         ("still unsettled", str(summary.unsettled_calls)),
-        ("accuracy" if summary.kind == "grader" else "pass rate",
-         f"{accuracy:.1%} of {summary.scored}" if accuracy is not None else "-"),
+        (
+            "accuracy" if summary.kind == "grader" else "pass rate",
+            f"{accuracy:.1%} of {summary.scored}" if accuracy is not None else "-",
+        ),
         ("latency p50 / p95", f"{p50:.0f} / {p95:.0f} ms" if p50 is not None else "-"),
         ("tokens in / out", f"{summary.input_tokens:,} / {summary.output_tokens:,}"),
         ("cost", f"${summary.cost_usd:.4f}"),
@@ -61,8 +75,7 @@ def render_summary(summary: RunSummary, console) -> None:
     console.print(head)
     if summary.by_stage:
         stages = Table(title="per stage (whole batch)")
-        for column in ("stage", "correct" if summary.kind == "grader" else "passed", "n",
-                       "rate"):
+        for column in ("stage", "correct" if summary.kind == "grader" else "passed", "n", "rate"):
             stages.add_column(column, justify="left" if column == "stage" else "right")
         for stage, (correct, n) in summary.by_stage.items():
             stages.add_row(stage, str(correct), str(n), f"{correct / n:.1%}" if n else "-")

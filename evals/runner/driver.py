@@ -34,8 +34,9 @@ if TYPE_CHECKING:
     from evals.llm import LLMClient
 
 
-async def arun_suite(config: Config, request: RunRequest, *, progress: bool = False,
-                     client: LLMClient | None = None) -> RunSummary:
+async def arun_suite(
+    config: Config, request: RunRequest, *, progress: bool = False, client: LLMClient | None = None
+) -> RunSummary:
     """Run `request` (async); see run_suite."""
     from evals import warehouse
     from evals.llm import LLMClient
@@ -69,23 +70,32 @@ def _context(config: Config, request: RunRequest) -> RunContext:
     needs_judge = not grader and any(item.scorer is None for item in suite.items)
     judge = _judge(config, suite, request.judge, needs_judge)
     overrides = request.prompt_overrides or {}
-    prompts = {"main": overrides.get("main") or load_prompt(RUBRIC_GRADER if grader
-                                                            else ANSWER_CANDIDATE)}
+    prompts = {
+        "main": overrides.get("main") or load_prompt(RUBRIC_GRADER if grader else ANSWER_CANDIDATE)
+    }
     if needs_judge:
         prompts["judge"] = overrides.get("judge") or load_prompt(ANSWER_JUDGE)
     return RunContext(
-        config=_with_concurrency(config, request.model, request.concurrency), suite=suite,
-        model=request.model, judge=judge, prompts=prompts, source=request.source,
+        config=_with_concurrency(config, request.model, request.concurrency),
+        suite=suite,
+        model=request.model,
+        judge=judge,
+        prompts=prompts,
+        source=request.source,
         batch_key=request.batch_key or f"{request.source}:{suite.name}@{suite.version}",
-        as_of=request.as_of, orchestrator_run_id=request.orchestrator_run_id)
+        as_of=request.as_of,
+        orchestrator_run_id=request.orchestrator_run_id,
+    )
 
 
 def _judge(config: Config, suite: Suite, judge: str | None, needs_judge: bool) -> str | None:
     """The judge asked for, else the suite's default when its items need one (checked known)."""
     judge = judge or (default_judge(config, suite) if needs_judge else None)
     if needs_judge and judge is None:
-        raise RunnerError(f"suite {suite.name!r} needs a judge: pass --judge or configure "
-                          "suites.<name>.judge / reference_judge")
+        raise RunnerError(
+            f"suite {suite.name!r} needs a judge: pass --judge or configure "
+            "suites.<name>.judge / reference_judge"
+        )
     if judge is not None:
         config.model(judge)
     return judge
@@ -100,8 +110,13 @@ def _with_concurrency(config: Config, model_name: str, concurrency: int | None) 
     return config.model_copy(update={"models": models})
 
 
-async def _run_batch(conn: psycopg.Connection, run: RunContext, client: LLMClient, request: RunRequest,
-                     progress: bool) -> RunSummary:
+async def _run_batch(
+    conn: psycopg.Connection,
+    run: RunContext,
+    client: LLMClient,
+    request: RunRequest,
+    progress: bool,
+) -> RunSummary:
     """Store the suite and prompts, plan, skip what settled, call the rest, count the outcome."""
     from evals.golden import store_suite
 
@@ -112,37 +127,56 @@ async def _run_batch(conn: psycopg.Connection, run: RunContext, client: LLMClien
     planned = len(units) + sum(1 for u in units if u.judge_key)
     todo, already = resume(conn, units)
     summary = RunSummary(
-        suite=run.suite.name, suite_version=run.suite.version, kind=run.suite.kind,
-        model=run.model, judge=run.judge, batch_key=run.batch_key, planned_calls=planned,
-        skipped_calls=already)
+        suite=run.suite.name,
+        suite_version=run.suite.version,
+        kind=run.suite.kind,
+        model=run.model,
+        judge=run.judge,
+        batch_key=run.batch_key,
+        planned_calls=planned,
+        skipped_calls=already,
+    )
     await _call(conn, run, client, todo, summary, progress)
     summary.unsettled_calls = planned - len(settled_among(conn, units))
     batch_accuracy(conn, run, summary)
     return summary
 
 
-async def _call(conn: psycopg.Connection, run: RunContext, client: LLMClient, todo: list[Unit], summary: RunSummary,
-                progress: bool) -> None:
+async def _call(
+    conn: psycopg.Connection,
+    run: RunContext,
+    client: LLMClient,
+    todo: list[Unit],
+    summary: RunSummary,
+    progress: bool,
+) -> None:
     """Make the calls still to do, redrawing the progress bar as their rows are written."""
     remaining = summary.planned_calls - summary.skipped_calls
     workers = run.config.model(run.model).concurrency + (
-        run.config.model(run.judge).concurrency if "judge" in run.prompts else 0)
+        run.config.model(run.judge).concurrency if "judge" in run.prompts else 0
+    )
     writer = RunWriter(summary)
     with progress_bar(progress) as bar:
-        task = bar.add_task(f"{run.suite.name} x {run.model}", total=remaining,
-                            rate=0.0, errors=0, cost=0.0)
+        task = bar.add_task(
+            f"{run.suite.name} x {run.model}", total=remaining, rate=0.0, errors=0, cost=0.0
+        )
 
         calls_started = time.perf_counter()
 
         def on_flush() -> None:
             elapsed = max(1e-9, time.perf_counter() - calls_started)
-            bar.update(task, completed=min(summary.calls, remaining),
-                       rate=summary.calls / elapsed, errors=summary.errors,
-                       cost=summary.cost_usd)
+            bar.update(
+                task,
+                completed=min(summary.calls, remaining),
+                rate=summary.calls / elapsed,
+                errors=summary.errors,
+                cost=summary.cost_usd,
+            )
 
         if todo:
-            await execute(conn, todo, workers, UnitCaller(run, client, writer.emit),
-                          writer, on_flush)
+            await execute(
+                conn, todo, workers, UnitCaller(run, client, writer.emit), writer, on_flush
+            )
 
 
 def run_suite(config: Config, request: RunRequest, *, progress: bool = False) -> RunSummary:

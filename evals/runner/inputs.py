@@ -53,8 +53,13 @@ def code_version() -> str:
     if env := os.environ.get("EVALHOUSE_CODE_VERSION"):
         return env
     try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                             text=True, timeout=5, cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
         if out.returncode == 0 and out.stdout.strip():
             return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -76,8 +81,9 @@ def resolve_suite(config: Config, name_or_path: str) -> Suite:
     if Path(name_or_path).is_file():
         return load_suite(name_or_path)
     known = ", ".join(config.suites) or "none"
-    raise RunnerError(f"unknown suite {name_or_path!r}: not a configured suite ({known}) "
-                      "nor a file")
+    raise RunnerError(
+        f"unknown suite {name_or_path!r}: not a configured suite ({known}) nor a file"
+    )
 
 
 def default_judge(config: Config, suite: Suite) -> str | None:

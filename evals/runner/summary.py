@@ -48,7 +48,8 @@ class RunSummary:
         if len(self.latencies_ms) == 1:
             return self.latencies_ms[0]
         return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[
-            round(quantile * 100) - 1]
+            round(quantile * 100) - 1
+        ]
 
     @property
     def errors(self) -> int:
@@ -66,16 +67,26 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "suite": self.suite, "suite_version": self.suite_version, "kind": self.kind,
-            "model": self.model, "judge": self.judge, "batch_key": self.batch_key,
-            "planned_calls": self.planned_calls, "skipped_calls": self.skipped_calls,
-            "calls": self.calls, "statuses": dict(self.statuses),
-            "unsettled_calls": self.unsettled_calls, "accuracy": self.accuracy,
-            "scored": self.scored, "by_stage": {s: {"correct": c, "n": n}
-                                                for s, (c, n) in self.by_stage.items()},
-            "latency_p50_ms": self.latency_ms(0.5), "latency_p95_ms": self.latency_ms(0.95),
-            "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-            "cost_usd": self.cost_usd, "elapsed_s": self.elapsed_s,
+            "suite": self.suite,
+            "suite_version": self.suite_version,
+            "kind": self.kind,
+            "model": self.model,
+            "judge": self.judge,
+            "batch_key": self.batch_key,
+            "planned_calls": self.planned_calls,
+            "skipped_calls": self.skipped_calls,
+            "calls": self.calls,
+            "statuses": dict(self.statuses),
+            "unsettled_calls": self.unsettled_calls,
+            "accuracy": self.accuracy,
+            "scored": self.scored,
+            "by_stage": {s: {"correct": c, "n": n} for s, (c, n) in self.by_stage.items()},
+            "latency_p50_ms": self.latency_ms(0.5),
+            "latency_p95_ms": self.latency_ms(0.95),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+            "elapsed_s": self.elapsed_s,
         }
 
 
@@ -92,8 +103,7 @@ def batch_accuracy(conn: psycopg.Connection, run: RunContext, summary: RunSummar
         "select coalesce(stage, '-'), count(*) filter (where is_correct), count(*)"
         f" from {outcomes_view()} where batch_id = %s and suite = %s and suite_version = %s"
         " and model = %s and prompt_version = %s group by 1 order by 1",
-        (run.batch_key, run.suite.name, run.suite.version, run.model,
-         run.prompts["main"].version),
+        (run.batch_key, run.suite.name, run.suite.version, run.model, run.prompts["main"].version),
     ).fetchall()
     summary.by_stage = {stage: (correct, n) for stage, correct, n in rows}
     summary.correct = sum(c for c, _ in summary.by_stage.values())

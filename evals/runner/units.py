@@ -37,11 +37,27 @@ class Unit:
     candidate_answer: str | None = None
 
 
-def _key(run: RunContext, item: GoldenItem, role: str, model_name: str,
-         prompt: PromptTemplate, params: dict[str, Any], trial: int, *extra: Any) -> str:
-    return idempotency_key(run.batch_key, item.item_hash, role, model_name,
-                           run.config.model(model_name).model, prompt.version, params,
-                           trial, *extra)
+def _key(
+    run: RunContext,
+    item: GoldenItem,
+    role: str,
+    model_name: str,
+    prompt: PromptTemplate,
+    params: dict[str, Any],
+    trial: int,
+    *extra: Any,
+) -> str:
+    return idempotency_key(
+        run.batch_key,
+        item.item_hash,
+        role,
+        model_name,
+        run.config.model(model_name).model,
+        prompt.version,
+        params,
+        trial,
+        *extra,
+    )
 
 
 def plan(run: RunContext, trials: int, limit: int | None) -> list[Unit]:
@@ -59,8 +75,9 @@ def plan(run: RunContext, trials: int, limit: int | None) -> list[Unit]:
             key = _key(run, item, main_role, run.model, main_prompt, main_params, trial)
             judge_key = None
             if not grader and item.scorer is None:
-                judge_key = _key(run, item, "judge", run.judge, run.prompts["judge"],
-                                 judge_params, trial, key)
+                judge_key = _key(
+                    run, item, "judge", run.judge, run.prompts["judge"], judge_params, trial, key
+                )
             units.append(Unit(item, trial, key, judge_key))
     return units
 
@@ -70,7 +87,7 @@ def settled_among(conn: psycopg.Connection, units: list[Unit]) -> set[str]:
     keys = [u.key for u in units] + [u.judge_key for u in units if u.judge_key]
     settled: set[str] = set()
     for offset in range(0, len(keys), _KEY_CHUNK):
-        settled |= settled_keys(conn, keys[offset:offset + _KEY_CHUNK])
+        settled |= settled_keys(conn, keys[offset : offset + _KEY_CHUNK])
     return settled
 
 

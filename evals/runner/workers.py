@@ -14,8 +14,14 @@ if TYPE_CHECKING:
     from evals.runner.writer import RunWriter
 
 
-async def execute(conn: psycopg.Connection, units: list[Unit], workers: int, caller: UnitCaller,
-                  writer: RunWriter, on_flush: Callable[[], None]) -> None:
+async def execute(
+    conn: psycopg.Connection,
+    units: list[Unit],
+    workers: int,
+    caller: UnitCaller,
+    writer: RunWriter,
+    on_flush: Callable[[], None],
+) -> None:
     """Run every unit; the writer stops (after a last flush) once all workers are done."""
     queue: asyncio.Queue[Unit] = asyncio.Queue()
     for unit in units:

@@ -41,7 +41,9 @@ class RunWriter:
             batch, self.pending = self.pending, []
             await asyncio.to_thread(write_runs, conn, batch)
 
-    async def run(self, conn: psycopg.Connection, stop: asyncio.Event, on_flush: Callable[[], None]) -> None:
+    async def run(
+        self, conn: psycopg.Connection, stop: asyncio.Event, on_flush: Callable[[], None]
+    ) -> None:
         """Flush on the timer (or when woken) until `stop`, then flush what is left."""
         while not stop.is_set():
             try:

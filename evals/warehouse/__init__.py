@@ -102,7 +102,10 @@ def _is_older(config, target: str, current: str) -> bool:
     script = ScriptDirectory.from_config(config)
     if target == "base":
         return True
-    return any(rev.revision == target for rev in script.iterate_revisions(current, "base")) and target != current
+    return (
+        any(rev.revision == target for rev in script.iterate_revisions(current, "base"))
+        and target != current
+    )
 
 
 def current_revision(connection=None) -> str | None:
@@ -111,7 +114,9 @@ def current_revision(connection=None) -> str | None:
     if connection is None:
         with engine().connect() as conn:
             return current_revision(conn)
-    return MigrationContext.configure(connection, opts={"version_table_schema": "public"}).get_current_revision()
+    return MigrationContext.configure(
+        connection, opts={"version_table_schema": "public"}
+    ).get_current_revision()
 
 
 def head_revision() -> str:

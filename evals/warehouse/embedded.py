@@ -121,7 +121,9 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(f"the embedded Postgres in {self.pgdata} is not running")
         if tcp:
             if not status.tcp_host:
-                raise EmbeddedPostgresError("the server is not listening on TCP: `evalhouse db up --tcp`")
+                raise EmbeddedPostgresError(
+                    "the server is not listening on TCP: `evalhouse db up --tcp`"
+                )
             return f"postgresql://{SUPERUSER}@{status.tcp_host}:{status.port}/{database}"
         return f"postgresql://{SUPERUSER}@/{database}?host={status.socket_dir}&port={status.port}"
 
@@ -148,7 +150,9 @@ class EmbeddedPostgres:
 
     @staticmethod
     def _serves(status: ServerStatus, tcp_port: int | None) -> bool:
-        return status.running and (tcp_port is None or (status.tcp_host and status.port == tcp_port))
+        return status.running and (
+            tcp_port is None or (status.tcp_host and status.port == tcp_port)
+        )
 
     def stop(self) -> bool:
         """Stop the server if it runs; True when it was running."""
@@ -181,8 +185,13 @@ class EmbeddedPostgres:
         # Output goes to files, not pipes: pg_ctl's daemonised child would keep a pipe open.
         with open(self.home / "pg_ctl.out", "w") as out:
             result = subprocess.run(
-                args, stdout=out, stderr=subprocess.STDOUT, user=self._run_as(), timeout=timeout,
-                stdin=subprocess.DEVNULL, check=False,
+                args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                user=self._run_as(),
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                check=False,
             )
         if result.returncode != 0:
             output = (self.home / "pg_ctl.out").read_text()[-2000:]
@@ -208,8 +217,16 @@ class EmbeddedPostgres:
             os.chown(self.home, entry.pw_uid, entry.pw_gid)
             os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
         self._run(
-            [str(_bin("initdb")), "-D", str(self.pgdata), "--auth=trust", "--encoding=UTF8",
-             "--locale=C", "-U", SUPERUSER],
+            [
+                str(_bin("initdb")),
+                "-D",
+                str(self.pgdata),
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "-U",
+                SUPERUSER,
+            ],
             timeout=120,
         )
 

@@ -7,8 +7,15 @@ migration notes it and goes on, leaving an administrator to create the role (doc
 
 WEB_ROLE = "evalhouse_web"
 BI_ROLE = "evalhouse_bi"
-REVIEW_LABEL_COLUMNS = ("verdict", "score", "issue_tags", "notes", "source", "reviewed_at",
-                        "ingested_at")
+REVIEW_LABEL_COLUMNS = (
+    "verdict",
+    "score",
+    "issue_tags",
+    "notes",
+    "source",
+    "reviewed_at",
+    "ingested_at",
+)
 """What `evals.reviews.write_reviews` may replace, so the web's reviews take the same statement."""
 
 
@@ -19,7 +26,7 @@ do $$
 begin
     if not exists (select from pg_roles where rolname = '{role}') then
         begin
-            create role {role} {'login' if login else 'nologin'};
+            create role {role} {"login" if login else "nologin"};
         exception when insufficient_privilege or duplicate_object then
             raise notice 'evalhouse: role {role} not created (%); see docs/web.md', sqlerrm;
         end;
@@ -42,7 +49,7 @@ begin
         raw.human_reviews, raw.alerts, raw.alert_deliveries, raw.review_queue to {role};
     grant insert on raw.human_reviews, raw.eval_runs, raw.prompt_versions to {role};
     grant update (acknowledged_at, acknowledged_by) on raw.alerts to {role};
-    grant update ({', '.join(REVIEW_LABEL_COLUMNS)}) on raw.human_reviews to {role};
+    grant update ({", ".join(REVIEW_LABEL_COLUMNS)}) on raw.human_reviews to {role};
     create schema if not exists marts;
     grant usage on schema marts to {role};
     grant select on all tables in schema marts to {role};

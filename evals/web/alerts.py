@@ -33,8 +33,13 @@ _ALERT_COLUMNS = (
 
 
 @router.get("/alerts")
-def alert_list(request: Request, show: str = "open", severity: str = "", kind: str = "",
-               before: int | None = None):
+def alert_list(
+    request: Request,
+    show: str = "open",
+    severity: str = "",
+    kind: str = "",
+    before: int | None = None,
+):
     web = state(request)
     if show not in _STATES:
         raise HTTPException(400, f"show must be one of {sorted(_STATES)}")
@@ -46,18 +51,34 @@ def alert_list(request: Request, show: str = "open", severity: str = "", kind: s
     if before is not None:
         clauses.append("alert_id < %s")
         params.append(before)
-    found = web.db.gather({
-        "alerts": (f"select {_ALERT_COLUMNS} from raw.alerts where {' and '.join(clauses)}"
-                   " order by alert_id desc limit %s", [*params, PAGE_SIZE + 1]),
-        "counts": (f"select count(*) filter (where {_STATES['open']}) as open,"
-                   " count(*) as total from raw.alerts", ()),
-        "kinds": ("select distinct kind from raw.alerts order by 1", ()),
-    })
+    found = web.db.gather(
+        {
+            "alerts": (
+                f"select {_ALERT_COLUMNS} from raw.alerts where {' and '.join(clauses)}"
+                " order by alert_id desc limit %s",
+                [*params, PAGE_SIZE + 1],
+            ),
+            "counts": (
+                f"select count(*) filter (where {_STATES['open']}) as open,"
+                " count(*) as total from raw.alerts",
+                (),
+            ),
+            "kinds": ("select distinct kind from raw.alerts order by 1", ()),
+        }
+    )
     alerts = found["alerts"]
     older = alerts[PAGE_SIZE - 1]["alert_id"] if len(alerts) > PAGE_SIZE else None
-    return web.page(request, "alerts.html", alerts=alerts[:PAGE_SIZE], counts=found["counts"][0],
-                    kinds=[row["kind"] for row in found["kinds"]], show=show, severity=severity,
-                    kind=kind, older=older)
+    return web.page(
+        request,
+        "alerts.html",
+        alerts=alerts[:PAGE_SIZE],
+        counts=found["counts"][0],
+        kinds=[row["kind"] for row in found["kinds"]],
+        show=show,
+        severity=severity,
+        kind=kind,
+        older=older,
+    )
 
 
 @router.get("/alerts/{alert_id}")
@@ -69,33 +90,60 @@ def alert_detail(request: Request, alert_id: int, flash: str | None = None):
     )
     if alert is None:
         raise HTTPException(404, "no such alert")
-    found = web.db.gather({
-        "examples": (
-            "select run_id, started_at, source, suite, stage, item_id, role, model, verdict,"
-            " passed, status, latency_ms, cost_usd from raw.eval_runs where run_id = any(%s)"
-            " order by started_at desc", (alert["example_run_ids"],)),
-        "deliveries": ("select webhook, attempts, last_attempt_at, last_error, delivered_at,"
-                       " delivered_revision from raw.alert_deliveries where alert_id = %s"
-                       " order by webhook", (alert_id,)),
-        "history": ("select window_start, window_end, severity, statistic, observed, message,"
-                    " recorded_at from raw.alert_occurrences where alert_id = %s"
-                    " order by window_end desc", (alert_id,)),
-    })
-    dagster_url = (f"{web.config.alerts.dagster_url.rstrip('/')}/runs/{alert['orchestrator_run_id']}"
-                   if alert["orchestrator_run_id"] else None)
+    found = web.db.gather(
+        {
+            "examples": (
+                "select run_id, started_at, source, suite, stage, item_id, role, model, verdict,"
+                " passed, status, latency_ms, cost_usd from raw.eval_runs where run_id = any(%s)"
+                " order by started_at desc",
+                (alert["example_run_ids"],),
+            ),
+            "deliveries": (
+                "select webhook, attempts, last_attempt_at, last_error, delivered_at,"
+                " delivered_revision from raw.alert_deliveries where alert_id = %s"
+                " order by webhook",
+                (alert_id,),
+            ),
+            "history": (
+                "select window_start, window_end, severity, statistic, observed, message,"
+                " recorded_at from raw.alert_occurrences where alert_id = %s"
+                " order by window_end desc",
+                (alert_id,),
+            ),
+        }
+    )
+    dagster_url = (
+        f"{web.config.alerts.dagster_url.rstrip('/')}/runs/{alert['orchestrator_run_id']}"
+        if alert["orchestrator_run_id"]
+        else None
+    )
     evidence = alert["evidence"]
-    flat_evidence = isinstance(evidence, dict) and bool(evidence) and not any(
-        isinstance(value, dict | list) for value in evidence.values())
-    return web.page(request, "alert.html", alert=alert, examples=found["examples"],
-                    history=found["history"],
-                    flat_evidence=flat_evidence, prompt_diff=prompt_diff_path(alert),
-                    deliveries=found["deliveries"], dagster_url=dagster_url,
-                    acknowledged=flash == "acknowledged")
+    flat_evidence = (
+        isinstance(evidence, dict)
+        and bool(evidence)
+        and not any(isinstance(value, dict | list) for value in evidence.values())
+    )
+    return web.page(
+        request,
+        "alert.html",
+        alert=alert,
+        examples=found["examples"],
+        history=found["history"],
+        flat_evidence=flat_evidence,
+        prompt_diff=prompt_diff_path(alert),
+        deliveries=found["deliveries"],
+        dagster_url=dagster_url,
+        acknowledged=flash == "acknowledged",
+    )
 
 
 @router.post("/alerts/{alert_id}/ack")
-def acknowledge(request: Request, alert_id: int, csrf: str = Form(""),
-                principal: Principal = Depends(current_user)):
+def acknowledge(
+    request: Request,
+    alert_id: int,
+    csrf: str = Form(""),
+    principal: Principal = Depends(current_user),
+):
     """Mark the alert acknowledged by the signed-in user; a second ack keeps the first."""
     check_csrf(principal, csrf, request)
     web = state(request)

@@ -54,10 +54,12 @@ def create_app(config: Config, token: str, *, database: WebDatabase | None = Non
         finally:
             database.close()
 
-    app = FastAPI(title="evalhouse", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
-    app.state.web = WebState(config=config, guard=Guard(token), db=database,
-                             templates=templates, scrub=scrub)
+    app = FastAPI(
+        title="evalhouse", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.web = WebState(
+        config=config, guard=Guard(token), db=database, templates=templates, scrub=scrub
+    )
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -72,7 +74,8 @@ def create_app(config: Config, token: str, *, database: WebDatabase | None = Non
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
         return PlainTextResponse(
-            "authentication required", status_code=401,
+            "authentication required",
+            status_code=401,
             headers={"www-authenticate": 'Bearer realm="evalhouse", Basic realm="evalhouse"'},
         )
 
@@ -80,9 +83,14 @@ def create_app(config: Config, token: str, *, database: WebDatabase | None = Non
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if "text/html" not in request.headers.get("accept", ""):
             return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
-        return app.state.web.page(request, "error.html", status_code=exc.status_code,
-                                  code=exc.status_code, title=HTTPStatus(exc.status_code).phrase,
-                                  detail=exc.detail)
+        return app.state.web.page(
+            request,
+            "error.html",
+            status_code=exc.status_code,
+            code=exc.status_code,
+            title=HTTPStatus(exc.status_code).phrase,
+            detail=exc.detail,
+        )
 
     @app.exception_handler(CsrfError)
     async def forged(request: Request, exc: CsrfError) -> Response:

@@ -53,41 +53,69 @@ def _date_label(day: date) -> str:
     return day.strftime("%b %d")
 
 
-def _frame(width: int, height: int, ticks: Sequence[float], y_of, y_format: Formatter,
-           y_label: str, days: Sequence[date], x_of) -> list[str]:
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img"'
-             f' aria-label="{escape(y_label)}">']
+def _frame(
+    width: int,
+    height: int,
+    ticks: Sequence[float],
+    y_of,
+    y_format: Formatter,
+    y_label: str,
+    days: Sequence[date],
+    x_of,
+) -> list[str]:
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img"'
+        f' aria-label="{escape(y_label)}">'
+    ]
     for tick in ticks:
         y = y_of(tick)
-        parts.append(f'<line class="grid-line" x1="{_LEFT}" x2="{width - _RIGHT}"'
-                     f' y1="{y:.1f}" y2="{y:.1f}"/>')
-        parts.append(f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
-                     f"{escape(y_format(tick))}</text>")
-    parts.append(f'<line class="axis" x1="{_LEFT}" x2="{width - _RIGHT}" y1="{height - _BOTTOM}"'
-                 f' y2="{height - _BOTTOM}"/>')
+        parts.append(
+            f'<line class="grid-line" x1="{_LEFT}" x2="{width - _RIGHT}"'
+            f' y1="{y:.1f}" y2="{y:.1f}"/>'
+        )
+        parts.append(
+            f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{escape(y_format(tick))}</text>"
+        )
+    parts.append(
+        f'<line class="axis" x1="{_LEFT}" x2="{width - _RIGHT}" y1="{height - _BOTTOM}"'
+        f' y2="{height - _BOTTOM}"/>'
+    )
     step = max(1, math.ceil(len(days) / 8))
     for index in range(0, len(days), step):
         x = x_of(index)
         anchor = "end" if x > width - _RIGHT - 20 else "middle"  # keep the last label inside
-        parts.append(f'<text x="{x:.1f}" y="{height - _BOTTOM + 15}" text-anchor="{anchor}">'
-                     f"{_date_label(days[index])}</text>")
-    parts.append(f'<text x="{_LEFT}" y="{height - 6}" class="title">{escape(y_label)}'
-                 f'</text><text x="{width - _RIGHT}" y="{height - 6}" text-anchor="end">'
-                 "day (UTC)</text>")
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - _BOTTOM + 15}" text-anchor="{anchor}">'
+            f"{_date_label(days[index])}</text>"
+        )
+    parts.append(
+        f'<text x="{_LEFT}" y="{height - 6}" class="title">{escape(y_label)}'
+        f'</text><text x="{width - _RIGHT}" y="{height - 6}" text-anchor="end">'
+        "day (UTC)</text>"
+    )
     return parts
 
 
 def _legend(names: Sequence[str]) -> str:
     if len(names) < 2:
         return ""
-    items = "".join(f'<span><i class="swatch-{i % len(PALETTE)}"></i>{escape(name)}</span>'
-                    for i, name in enumerate(names))
+    items = "".join(
+        f'<span><i class="swatch-{i % len(PALETTE)}"></i>{escape(name)}</span>'
+        for i, name in enumerate(names)
+    )
     return f'<div class="legend">{items}</div>'
 
 
-def line_chart(series: Mapping[str, Mapping[date, float | None]], *, y_label: str,
-               y_format: Formatter, width: int = 640, height: int = 230,
-               y_max: float | None = None) -> Markup:
+def line_chart(
+    series: Mapping[str, Mapping[date, float | None]],
+    *,
+    y_label: str,
+    y_format: Formatter,
+    width: int = 640,
+    height: int = 230,
+    y_max: float | None = None,
+) -> Markup:
     """One line per series over the union of days; gaps where a series has no value."""
     days = sorted({day for points in series.values() for day in points})
     values = [v for points in series.values() for v in points.values() if v is not None]
@@ -114,20 +142,29 @@ def line_chart(series: Mapping[str, Mapping[date, float | None]], *, y_label: st
                 continue
             path.append(f"{'L' if pen_down else 'M'}{x_of(index):.1f},{y_of(value):.1f}")
             pen_down = True
-        parts.append(f'<path d="{" ".join(path)}" fill="none" stroke="{colour}"'
-                     ' stroke-width="2" stroke-linejoin="round"/>')
+        parts.append(
+            f'<path d="{" ".join(path)}" fill="none" stroke="{colour}"'
+            ' stroke-width="2" stroke-linejoin="round"/>'
+        )
         for index, day in enumerate(days):
             if (value := points.get(day)) is not None:
                 parts.append(
                     f'<circle cx="{x_of(index):.1f}" cy="{y_of(value):.1f}" r="2.6" fill="{colour}">'
                     f"<title>{escape(name)} · {day.isoformat()}: {escape(y_format(value))}"
-                    "</title></circle>")
+                    "</title></circle>"
+                )
     parts.append("</svg>")
     return Markup("".join(parts) + _legend(list(series)))
 
 
-def bar_chart(points: Mapping[date, float], *, y_label: str, y_format: Formatter,
-              width: int = 640, height: int = 230) -> Markup:
+def bar_chart(
+    points: Mapping[date, float],
+    *,
+    y_label: str,
+    y_format: Formatter,
+    width: int = 640,
+    height: int = 230,
+) -> Markup:
     """One bar per day."""
     days = sorted(points)
     if not days:
@@ -151,13 +188,20 @@ def bar_chart(points: Mapping[date, float], *, y_label: str, y_format: Formatter
         parts.append(
             f'<rect x="{x_of(index) - bar_w / 2:.1f}" y="{y:.1f}" width="{bar_w:.1f}"'
             f' height="{_TOP + plot_h - y:.1f}" fill="{PALETTE[0]}" rx="1.5">'
-            f"<title>{day.isoformat()}: {escape(y_format(value))}</title></rect>")
+            f"<title>{day.isoformat()}: {escape(y_format(value))}</title></rect>"
+        )
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
-def hbar_chart(rows: Sequence[tuple[str, float, str]], *, x_label: str, x_format: Formatter,
-               width: int = 640, bar_height: int = 20) -> Markup:
+def hbar_chart(
+    rows: Sequence[tuple[str, float, str]],
+    *,
+    x_label: str,
+    x_format: Formatter,
+    width: int = 640,
+    bar_height: int = 20,
+) -> Markup:
     """Ranked horizontal bars: (label, value, annotation) each, largest first as given."""
     if not rows:
         return Markup('<p class="empty">No data in this window.</p>')
@@ -170,14 +214,18 @@ def hbar_chart(rows: Sequence[tuple[str, float, str]], *, x_label: str, x_format
     def x_of(value: float) -> float:
         return label_w + plot_w * value / top
 
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img"'
-             f' aria-label="{escape(x_label)}">']
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img"'
+        f' aria-label="{escape(x_label)}">'
+    ]
     axis_y = height - 34
     for tick in ticks:
         x = x_of(tick)
-        parts.append(f'<line class="grid-line" x1="{x:.1f}" x2="{x:.1f}" y1="{_TOP}"'
-                     f' y2="{axis_y}"/><text x="{x:.1f}" y="{axis_y + 14}" text-anchor="middle">'
-                     f"{escape(x_format(tick))}</text>")
+        parts.append(
+            f'<line class="grid-line" x1="{x:.1f}" x2="{x:.1f}" y1="{_TOP}"'
+            f' y2="{axis_y}"/><text x="{x:.1f}" y="{axis_y + 14}" text-anchor="middle">'
+            f"{escape(x_format(tick))}</text>"
+        )
     for index, (label, value, note) in enumerate(rows):
         y = _TOP + index * (bar_height + 6)
         parts.append(
@@ -187,7 +235,9 @@ def hbar_chart(rows: Sequence[tuple[str, float, str]], *, x_label: str, x_format
             f' height="{bar_height}" fill="{PALETTE[0]}" rx="2">'
             f"<title>{escape(label)}: {escape(x_format(value))} ({escape(note)})</title></rect>"
             f'<text x="{x_of(value) + 6:.1f}" y="{y + bar_height * 0.7:.1f}">'
-            f"{escape(x_format(value))} · {escape(note)}</text>")
-    parts.append(f'<text x="{label_w}" y="{height - 4}" class="title">{escape(x_label)}</text>'
-                 "</svg>")
+            f"{escape(x_format(value))} · {escape(note)}</text>"
+        )
+    parts.append(
+        f'<text x="{label_w}" y="{height - 4}" class="title">{escape(x_label)}</text></svg>'
+    )
     return Markup("".join(parts))

@@ -33,6 +33,15 @@ def classify(lines: list[str]) -> list[DiffLine]:
 
 def unified(old: str, new: str, old_name: str, new_name: str, context: int = 3) -> list[DiffLine]:
     """A line diff of two texts; empty when they are equal."""
-    return classify(list(difflib.unified_diff(
-        old.splitlines(), new.splitlines(), old_name, new_name, n=context, lineterm="",
-    )))
+    return classify(
+        list(
+            difflib.unified_diff(
+                old.splitlines(),
+                new.splitlines(),
+                old_name,
+                new_name,
+                n=context,
+                lineterm="",
+            )
+        )
+    )

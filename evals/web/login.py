@@ -23,8 +23,9 @@ def _safe_next(target: str | None) -> str:
 @router.get("/login")
 def login_form(request: Request, next: str = "/"):
     web = state(request)
-    return web.page(request, "login.html", next=_safe_next(next), error=None,
-                    token_env=web.config.web.token_env)
+    return web.page(
+        request, "login.html", next=_safe_next(next), error=None, token_env=web.config.web.token_env
+    )
 
 
 @router.post("/login")
@@ -38,12 +39,23 @@ def login(
     name = " ".join(name.split())[:_NAME_MAX]
     if not name or not web.guard.token_matches(token):
         error = "Enter your name." if not name else "That token is not valid."
-        return web.page(request, "login.html", status_code=401, next=_safe_next(next), error=error,
-                        token_env=web.config.web.token_env)
+        return web.page(
+            request,
+            "login.html",
+            status_code=401,
+            next=_safe_next(next),
+            error=error,
+            token_env=web.config.web.token_env,
+        )
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, web.guard.session_cookie(name), max_age=SESSION_TTL_S, httponly=True,
-        samesite="lax", secure=request.url.scheme == "https", path="/",
+        SESSION_COOKIE,
+        web.guard.session_cookie(name),
+        max_age=SESSION_TTL_S,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
     )
     return response
 

@@ -53,14 +53,22 @@ def _kpis(row: dict[str, Any], agreement: list[dict[str, Any]]) -> dict[str, Any
     error_rate = _ratio(row["failed"] + row["parse_errors"], row["calls"])
     prev_error_rate = _ratio(row["prev_failed"] + row["prev_parse_errors"], row["prev_calls"])
     return {
-        "calls": row["calls"], "prev_calls": row["prev_calls"], "tokens": row["tokens"],
-        "pass_rate": pass_rate, "verdicts": row["verdicts"],
-        "pass_rate_delta": None if pass_rate is None or prev_pass_rate is None
+        "calls": row["calls"],
+        "prev_calls": row["prev_calls"],
+        "tokens": row["tokens"],
+        "pass_rate": pass_rate,
+        "verdicts": row["verdicts"],
+        "pass_rate_delta": None
+        if pass_rate is None or prev_pass_rate is None
         else pass_rate - prev_pass_rate,
-        "error_rate": error_rate, "errors": row["failed"], "parse_errors": row["parse_errors"],
-        "error_rate_delta": None if error_rate is None or prev_error_rate is None
+        "error_rate": error_rate,
+        "errors": row["failed"],
+        "parse_errors": row["parse_errors"],
+        "error_rate_delta": None
+        if error_rate is None or prev_error_rate is None
         else error_rate - prev_error_rate,
-        "cost_usd": row["cost_usd"], "prev_cost_usd": row["prev_cost_usd"],
+        "cost_usd": row["cost_usd"],
+        "prev_cost_usd": row["prev_cost_usd"],
         "agreement": _ratio(human["n_agree"], human["n"]) if human else None,
         "agreement_n": human["n"] if human else 0,
     }
@@ -78,16 +86,26 @@ def _trend_charts(rows: list[dict[str, Any]]) -> dict[str, Any]:
         errors[day][1] += row["calls"]
         series = f"{row['model']} · {(row['prompt_version'] or '–')[:8]}"
         pass_by_model[series][day] = _ratio(row["passed"], row["verdicts"])
-        cost_by_model[row["model"]][day] = cost_by_model[row["model"]].get(day, 0.0) + row["cost_usd"]
+        cost_by_model[row["model"]][day] = (
+            cost_by_model[row["model"]].get(day, 0.0) + row["cost_usd"]
+        )
     error_rate = {day: failed / total for day, (failed, total) in errors.items() if total}
     return {
         "calls": charts.bar_chart(calls, y_label="calls per day", y_format=charts.count),
-        "pass_rate": charts.line_chart(pass_by_model, y_label="pass rate (%) by model · prompt",
-                                       y_format=charts.percent, y_max=1.0),
-        "errors": charts.line_chart({"error + parse-error rate": error_rate},
-                                    y_label="failed calls (% of calls)", y_format=charts.percent),
-        "cost": charts.line_chart(cost_by_model, y_label="cost per day (USD) by model",
-                                  y_format=charts.usd),
+        "pass_rate": charts.line_chart(
+            pass_by_model,
+            y_label="pass rate (%) by model · prompt",
+            y_format=charts.percent,
+            y_max=1.0,
+        ),
+        "errors": charts.line_chart(
+            {"error + parse-error rate": error_rate},
+            y_label="failed calls (% of calls)",
+            y_format=charts.percent,
+        ),
+        "cost": charts.line_chart(
+            cost_by_model, y_label="cost per day (USD) by model", y_format=charts.usd
+        ),
     }
 
 
@@ -97,9 +115,12 @@ def _with_rate(rows: list[dict[str, Any]], successes: str, n: str) -> list[dict[
         return []
     low, high = wilson_interval([r[successes] for r in rows], [r[n] for r in rows])
     return [
-        {**row, "rate": _ratio(row[successes], row[n]),
-         "ci_low": float(low[i]) if row[n] else None,
-         "ci_high": float(high[i]) if row[n] else None}
+        {
+            **row,
+            "rate": _ratio(row[successes], row[n]),
+            "ci_low": float(low[i]) if row[n] else None,
+            "ci_high": float(high[i]) if row[n] else None,
+        }
         for i, row in enumerate(rows)
     ]
 
@@ -110,16 +131,25 @@ def _choice(text: str, name: str, allowed: tuple[str, ...] | dict[str, str]) -> 
     return text
 
 
-def parse_filters(date_from: str = "", date_to: str = "", suite: str = "",
-                  source: str = DEFAULT_SOURCE, role: str = "graded", model: str = "",
-                  prompt_version: str = "") -> OverviewFilters:
+def parse_filters(
+    date_from: str = "",
+    date_to: str = "",
+    suite: str = "",
+    source: str = DEFAULT_SOURCE,
+    role: str = "graded",
+    model: str = "",
+    prompt_version: str = "",
+) -> OverviewFilters:
     """The query string as a cohort: production's graded calls unless asked otherwise."""
     source = _choice(source.strip() or DEFAULT_SOURCE, "source", (*SOURCES, ALL))
     return OverviewFilters(
-        date_from=_date(date_from, "date_from"), date_to=_date(date_to, "date_to"),
-        suite=suite.strip() or None, source=None if source == ALL else source,
+        date_from=_date(date_from, "date_from"),
+        date_to=_date(date_to, "date_to"),
+        suite=suite.strip() or None,
+        source=None if source == ALL else source,
         role=_choice(role.strip() or "graded", "role", ROLE_COHORTS),
-        model=model.strip() or None, prompt_version=prompt_version.strip() or None,
+        model=model.strip() or None,
+        prompt_version=prompt_version.strip() or None,
     )
 
 
@@ -132,8 +162,14 @@ def overview_figures(found: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "trend": found["trend"],
         "stages": _with_rate(found["stages"], "passed", "verdicts"),
         "issues": found["issues"],
-        "costs": [{**r, "per_call": _ratio(r["cost_usd"], r["calls"]),
-                   "per_pass": _ratio(r["cost_usd"], r["passing"])} for r in found["costs"]],
+        "costs": [
+            {
+                **r,
+                "per_call": _ratio(r["cost_usd"], r["calls"]),
+                "per_pass": _ratio(r["cost_usd"], r["passing"]),
+            }
+            for r in found["costs"]
+        ],
         "cost_by_source": found["cost_by_source"],
         "golden": _with_rate(found["golden"], "correct", "n_items"),
         "production_estimate": found["production_estimate"],
@@ -141,9 +177,16 @@ def overview_figures(found: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 @router.get("/")
-def overview(request: Request, date_from: str = "", date_to: str = "", suite: str = "",
-             source: str = DEFAULT_SOURCE, role: str = "graded", model: str = "",
-             prompt_version: str = ""):
+def overview(
+    request: Request,
+    date_from: str = "",
+    date_to: str = "",
+    suite: str = "",
+    source: str = DEFAULT_SOURCE,
+    role: str = "graded",
+    model: str = "",
+    prompt_version: str = "",
+):
     web = state(request)
     filters = parse_filters(date_from, date_to, suite, source, role, model, prompt_version)
     try:
@@ -152,14 +195,23 @@ def overview(request: Request, date_from: str = "", date_to: str = "", suite: st
         return web.page(request, "overview_empty.html", status_code=503)
     figures = overview_figures(found)
     return web.page(
-        request, "overview.html",
-        filters=filters, cohort=filters.cohort_label(),
+        request,
+        "overview.html",
+        filters=filters,
+        cohort=filters.cohort_label(),
         min_daily_n=web.config.drift.min_daily_n,
-        sources=SOURCES, suites=sorted(web.config.suites), roles=ROLE_COHORTS,
+        sources=SOURCES,
+        suites=sorted(web.config.suites),
+        roles=ROLE_COHORTS,
         charts=_trend_charts(figures["trend"]),
         issues_chart=charts.hbar_chart(
-            [(r["issue_tag"], r["tagged"] / r["n_runs"], f"{int(r['tagged']):,} calls")
-             for r in figures["issues"] if r["n_runs"]],
-            x_label="share of the cohort's calls carrying the tag", x_format=charts.percent),
+            [
+                (r["issue_tag"], r["tagged"] / r["n_runs"], f"{int(r['tagged']):,} calls")
+                for r in figures["issues"]
+                if r["n_runs"]
+            ],
+            x_label="share of the cohort's calls carrying the tag",
+            x_format=charts.percent,
+        ),
         **figures,
     )

@@ -26,8 +26,17 @@ from evals.web.db import Query
 
 QUERIES = Path(__file__).with_name("queries")
 DEFAULT_DAYS = 30
-_NAMES = ("kpis", "agreement", "trend", "stages", "issues", "costs", "cost_by_source", "golden",
-          "production_estimate")
+_NAMES = (
+    "kpis",
+    "agreement",
+    "trend",
+    "stages",
+    "issues",
+    "costs",
+    "cost_by_source",
+    "golden",
+    "production_estimate",
+)
 
 
 DEFAULT_SOURCE = "production"
@@ -48,9 +57,15 @@ class OverviewFilters:
     prompt_version: str | None = None
 
     def params(self) -> dict[str, Any]:
-        return {"date_from": self.date_from, "date_to": self.date_to, "suite": self.suite,
-                "source": self.source, "role": self.role, "model": self.model,
-                "prompt_version": self.prompt_version}
+        return {
+            "date_from": self.date_from,
+            "date_to": self.date_to,
+            "suite": self.suite,
+            "source": self.source,
+            "role": self.role,
+            "model": self.model,
+            "prompt_version": self.prompt_version,
+        }
 
     def cohort_label(self) -> str:
         """What every figure on the page covers, pooled dimensions named as such."""

@@ -119,7 +119,13 @@ def make_environment(scrub: Scrubber) -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        num=_num, pct=_pct, usd=_usd, ms=_ms, when=_when, minute=_minute, scalar=_scalar,
+        num=_num,
+        pct=_pct,
+        usd=_usd,
+        ms=_ms,
+        when=_when,
+        minute=_minute,
+        scalar=_scalar,
         pretty_json=lambda value: _pretty_json(scrub.value(value)),
     )
     return env

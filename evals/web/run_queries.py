@@ -19,16 +19,41 @@ PAGE_SIZE = 50
 EXPORT_MAX_ROWS = 100_000
 
 LIST_COLUMNS = (
-    "run_id", "started_at", "source", "suite", "stage", "item_id", "role", "model",
-    "response_model", "prompt_name", "prompt_version", "verdict", "passed", "score", "issue_tags",
-    "status", "error_class", "latency_ms", "input_tokens", "output_tokens", "cost_usd",
-    "parent_run_id", "subject_id", "touchpoint",
+    "run_id",
+    "started_at",
+    "source",
+    "suite",
+    "stage",
+    "item_id",
+    "role",
+    "model",
+    "response_model",
+    "prompt_name",
+    "prompt_version",
+    "verdict",
+    "passed",
+    "score",
+    "issue_tags",
+    "status",
+    "error_class",
+    "latency_ms",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "parent_run_id",
+    "subject_id",
+    "touchpoint",
 )
 
 # Filters compared for equality, each with the column it constrains.
 _EQUALITY = {
-    "suite": "suite", "stage": "stage", "prompt_version": "prompt_version",
-    "verdict": "verdict", "status": "status", "source": "source", "role": "role",
+    "suite": "suite",
+    "stage": "stage",
+    "prompt_version": "prompt_version",
+    "verdict": "verdict",
+    "status": "status",
+    "source": "source",
+    "role": "role",
     "item_id": "item_id",
 }
 

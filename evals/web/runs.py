@@ -40,14 +40,20 @@ NOTES_MAX = 5000
 # flash code -> (kind, message, the page section it belongs to)
 _FLASH = {
     "reviewed": ("ok", "Review saved.", "reviews"),
-    "already-reviewed": ("error", "You have already reviewed this run; reviews are not edited.",
-                         "reviews"),
+    "already-reviewed": (
+        "error",
+        "You have already reviewed this run; reviews are not edited.",
+        "reviews",
+    ),
     "bad-verdict": ("error", "Choose a verdict from the suite's vocabulary.", "reviews"),
     "bad-score": ("error", "The score must be a number between 0 and 1.", "reviews"),
     "bad-tags": ("error", "Issue tags must come from the suite's taxonomy.", "reviews"),
     "replayed": ("ok", "Replayed: the new run is shown beside the original below.", "compare"),
-    "replay-failed": ("error", "This run cannot be replayed that way (no stored inputs or"
-                      " messages for it).", "replay"),
+    "replay-failed": (
+        "error",
+        "This run cannot be replayed that way (no stored inputs or messages for it).",
+        "replay",
+    ),
     "bad-replay": ("error", "Unknown model or prompt version for this run.", "replay"),
     "replay-error": ("error", "The replay could not run; the server log says why.", "replay"),
 }
@@ -71,17 +77,32 @@ def _stored_run(web: WebState, run_id: uuid.UUID, columns: str) -> dict:
 
 def _filter_options(web: WebState) -> dict[str, list[str]]:
     """Values for the filter datalists, from the small dimension tables (never the run log)."""
-    found = web.db.gather({
-        "suite": ("select distinct suite as v from raw.golden_suites order by 1", ()),
-        "stage": ("select distinct stage as v from raw.golden_items"
-                  " where stage is not null order by 1", ()),
-        "prompt_version": ("select prompt_version as v from raw.prompt_versions"
-                           " order by created_at desc limit 200", ()),
-        "verdict": ("select distinct unnest(verdicts) as v from raw.golden_suites order by 1", ()),
-    })
+    found = web.db.gather(
+        {
+            "suite": ("select distinct suite as v from raw.golden_suites order by 1", ()),
+            "stage": (
+                "select distinct stage as v from raw.golden_items"
+                " where stage is not null order by 1",
+                (),
+            ),
+            "prompt_version": (
+                "select prompt_version as v from raw.prompt_versions"
+                " order by created_at desc limit 200",
+                (),
+            ),
+            "verdict": (
+                "select distinct unnest(verdicts) as v from raw.golden_suites order by 1",
+                (),
+            ),
+        }
+    )
     options = {name: [row["v"] for row in rows] for name, rows in found.items()}
-    options.update(model=sorted(web.config.models), source=list(SOURCES), status=list(STATUSES),
-                   role=list(ROLES))
+    options.update(
+        model=sorted(web.config.models),
+        source=list(SOURCES),
+        status=list(STATUSES),
+        role=list(ROLES),
+    )
     return options
 
 
@@ -98,7 +119,11 @@ def run_list(request: Request, cursor: str | None = None, limit: int = PAGE_SIZE
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     query = filters.as_query()
     return web.page(
-        request, "runs.html", runs=rows[:limit], filters=filters, options=_filter_options(web),
+        request,
+        "runs.html",
+        runs=rows[:limit],
+        filters=filters,
+        options=_filter_options(web),
         next_url=f"/runs?{urlencode({**query, 'cursor': next_cursor})}" if next_cursor else None,
         first_url=f"/runs?{urlencode(query)}" if cursor else None,
         export_query=urlencode(query),
@@ -108,8 +133,11 @@ def run_list(request: Request, cursor: str | None = None, limit: int = PAGE_SIZE
 def _export_rows(web: WebState, filters: RunFilters, limit: int) -> Iterator[dict[str, Any]]:
     """Rows for an export, streamed from a server-side cursor and scrubbed one by one."""
     sql, params = export_query(filters, limit)
-    with (web.db.connection() as conn, conn.transaction(),
-          conn.cursor(name="evalhouse_export") as cur):
+    with (
+        web.db.connection() as conn,
+        conn.transaction(),
+        conn.cursor(name="evalhouse_export") as cur,
+    ):
         cur.execute(sql, params)
         for row in cur:
             yield web.scrub.value({k: row[k] for k in LIST_COLUMNS})
@@ -151,8 +179,11 @@ def run_export(request: Request, fmt: str, limit: int = 10_000):
         body, media = _json_lines(rows), "application/json"
     else:
         raise HTTPException(404, "export formats: csv, json")
-    return StreamingResponse(body, media_type=media, headers={
-        "content-disposition": f'attachment; filename="evalhouse-runs.{fmt}"'})
+    return StreamingResponse(
+        body,
+        media_type=media,
+        headers={"content-disposition": f'attachment; filename="evalhouse-runs.{fmt}"'},
+    )
 
 
 def _suite_vocabulary(web: WebState, record: dict[str, Any]) -> dict[str, list[str]]:
@@ -161,28 +192,42 @@ def _suite_vocabulary(web: WebState, record: dict[str, Any]) -> dict[str, list[s
         " order by (suite_version = %s) desc, loaded_at desc limit 1",
         (record.get("suite"), record.get("suite_version")),
     )
-    return {"verdicts": row["verdicts"] if row else [], "issue_tags": row["issue_tags"] if row else []}
+    return {
+        "verdicts": row["verdicts"] if row else [],
+        "issue_tags": row["issue_tags"] if row else [],
+    }
 
 
-def _prompt_context(web: WebState, record: dict[str, Any], template: str | None,
-                    against: str | None) -> dict[str, Any]:
+def _prompt_context(
+    web: WebState, record: dict[str, Any], template: str | None, against: str | None
+) -> dict[str, Any]:
     """Other versions of the run's prompt, and a diff of its template against one of them."""
     name = record.get("prompt_name")
-    versions = web.db.rows(
-        "select prompt_version, created_at from raw.prompt_versions where prompt_name = %s"
-        " order by created_at", (name,),
-    ) if name else []
+    versions = (
+        web.db.rows(
+            "select prompt_version, created_at from raw.prompt_versions where prompt_name = %s"
+            " order by created_at",
+            (name,),
+        )
+        if name
+        else []
+    )
     others = [v for v in versions if v["prompt_version"] != record.get("prompt_version")]
     against = against or (others[-1]["prompt_version"] if others else None)
     diff: list[diffs.DiffLine] = []
     if against and template is not None:
         other = web.db.one(
             "select template from raw.prompt_versions where prompt_name = %s"
-            " and prompt_version = %s", (name, against),
+            " and prompt_version = %s",
+            (name, against),
         )
         if other:
-            diff = diffs.unified(other["template"], template, f"{name}@{against}",
-                                 f"{name}@{record.get('prompt_version')}")
+            diff = diffs.unified(
+                other["template"],
+                template,
+                f"{name}@{against}",
+                f"{name}@{record.get('prompt_version')}",
+            )
     return {"versions": versions, "others": others, "against": against, "diff": diff}
 
 
@@ -198,9 +243,12 @@ def _comparison(web: WebState, run_id: uuid.UUID, other: str | None) -> dict[str
         except replay.RunNotFound:
             raise HTTPException(404, "no such run to compare") from None
     return {
-        "other_id": other_id, "old": old, "new": new,
-        "sections": {name: diffs.classify(text.splitlines()) for name, text in sections.items()
-                     if text},
+        "other_id": other_id,
+        "old": old,
+        "new": new,
+        "sections": {
+            name: diffs.classify(text.splitlines()) for name, text in sections.items() if text
+        },
     }
 
 
@@ -220,8 +268,13 @@ def _answered_by_another_model(web: WebState, record: dict[str, Any]) -> bool:
 
 
 @router.get("/runs/{run_id}")
-def run_detail(request: Request, run_id: str, against: str | None = None,
-               compare: str | None = None, flash: str | None = None):
+def run_detail(
+    request: Request,
+    run_id: str,
+    against: str | None = None,
+    compare: str | None = None,
+    flash: str | None = None,
+):
     web = state(request)
     rid = _run_id(run_id)
     with web.db.connection(tuple_rows=True) as conn:
@@ -232,19 +285,28 @@ def run_detail(request: Request, run_id: str, against: str | None = None,
     record = view["run"]
     alerts = web.db.rows(
         "select alert_id, severity, subject, created_at from raw.alerts"
-        " where %s = any(example_run_ids) order by created_at desc limit 20", (rid,),
+        " where %s = any(example_run_ids) order by created_at desc limit 20",
+        (rid,),
     )
     answered_elsewhere = _answered_by_another_model(web, record)
     dagster_url = (
         f"{web.config.alerts.dagster_url.rstrip('/')}/runs/{record['orchestrator_run_id']}"
-        if record.get("orchestrator_run_id") else None
+        if record.get("orchestrator_run_id")
+        else None
     )
     return web.page(
-        request, "run.html", view=view, record=record, alerts=alerts, dagster_url=dagster_url,
+        request,
+        "run.html",
+        view=view,
+        record=record,
+        alerts=alerts,
+        dagster_url=dagster_url,
         answered_elsewhere=answered_elsewhere,
         prompt=_prompt_context(web, record, view["template"], against),
-        vocabulary=_suite_vocabulary(web, record), models=sorted(web.config.models),
-        comparison=_comparison(web, rid, compare), flash=_FLASH.get(flash or ""),
+        vocabulary=_suite_vocabulary(web, record),
+        models=sorted(web.config.models),
+        comparison=_comparison(web, rid, compare),
+        flash=_FLASH.get(flash or ""),
     )
 
 
@@ -283,12 +345,20 @@ def add_review(
         return _back(rid, "bad-score")
     if score_value is not None and not 0 <= score_value <= 1:
         return _back(rid, "bad-score")
-    if web.db.one("select 1 as found from raw.human_reviews where run_id = %s and reviewer = %s",
-                  (rid, principal.name)):
+    if web.db.one(
+        "select 1 as found from raw.human_reviews where run_id = %s and reviewer = %s",
+        (rid, principal.name),
+    ):
         return _back(rid, "already-reviewed")
-    review = reviews.Review(rid, principal.name, verdict, score_value,
-                            tuple(sorted(set(issue_tags))), notes.strip()[:NOTES_MAX] or None,
-                            source="web")
+    review = reviews.Review(
+        rid,
+        principal.name,
+        verdict,
+        score_value,
+        tuple(sorted(set(issue_tags))),
+        notes.strip()[:NOTES_MAX] or None,
+        source="web",
+    )
     with web.db.connection() as conn:
         reviews.write_reviews(conn, [review])
     return _back(rid, "reviewed")
@@ -309,17 +379,25 @@ def replay_run(
     rid = _run_id(run_id)
     record = _stored_run(web, rid, "prompt_name")
     known_versions = {
-        row["prompt_version"] for row in web.db.rows(
+        row["prompt_version"]
+        for row in web.db.rows(
             "select prompt_version from raw.prompt_versions where prompt_name = %s",
-            (record["prompt_name"],))
+            (record["prompt_name"],),
+        )
     }
     if (model and model not in web.config.models) or (
-            prompt_version and prompt_version not in known_versions):
+        prompt_version and prompt_version not in known_versions
+    ):
         return _back(rid, "bad-replay")
     try:
         with web.db.connection(tuple_rows=True) as conn:
-            _old, new = replay.replay_run(web.config, rid, model=model or None,
-                                          prompt_version=prompt_version or None, conn=conn)
+            _old, new = replay.replay_run(
+                web.config,
+                rid,
+                model=model or None,
+                prompt_version=prompt_version or None,
+                conn=conn,
+            )
     except replay.ReplayError as exc:
         log.warning("replay of run %s refused: %s", rid, web.scrub(str(exc)))
         return _back(rid, "replay-failed")

@@ -20,20 +20,31 @@ from orchestration.lib.partitions import day_window
 if TYPE_CHECKING:
     import psycopg
 
-CHECK_SEVERITY = {"critical": dg.AssetCheckSeverity.ERROR, "warning": dg.AssetCheckSeverity.WARN,
-                  "info": dg.AssetCheckSeverity.WARN}
+CHECK_SEVERITY = {
+    "critical": dg.AssetCheckSeverity.ERROR,
+    "warning": dg.AssetCheckSeverity.WARN,
+    "info": dg.AssetCheckSeverity.WARN,
+}
 
 
 def day_alert(kind: str, subject: str, day: date, message: str, **fields: Any) -> AlertDraft:
     """An alert whose window is one UTC day (the dedupe key then names the day)."""
     start, end = day_window(day)
-    return AlertDraft(kind=kind, subject=subject, message=message, window_start=start,
-                      window_end=end, **fields)
+    return AlertDraft(
+        kind=kind, subject=subject, message=message, window_start=start, window_end=end, **fields
+    )
 
 
-def check_result(conn: psycopg.Connection, drafts_by_night: Mapping[date, Sequence[AlertDraft]], *,
-                 kinds: Sequence[str], metadata: dict[str, Any], description: str,
-                 alerts: AlertsConfig, subject: str | None = None) -> dg.AssetCheckResult:
+def check_result(
+    conn: psycopg.Connection,
+    drafts_by_night: Mapping[date, Sequence[AlertDraft]],
+    *,
+    kinds: Sequence[str],
+    metadata: dict[str, Any],
+    description: str,
+    alerts: AlertsConfig,
+    subject: str | None = None,
+) -> dg.AssetCheckResult:
     """Record each night's drafts, oldest night first, on `conn`'s open transaction, resolving
     after each night the firing alerts of `kinds` (and `subject`, when the check watches one)
     that the night did not renew; say pass/fail with the drafts. The check's metadata links

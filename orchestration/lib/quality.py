@@ -48,24 +48,34 @@ def run_log_quality_check(
                 else:
                     rows = load_batch(conn, f"golden:{day.isoformat()}", golden_model)
                     report = validate_day(rows, day, config.drift, dated_by_day=False)
-                per_day[day.isoformat()] = {"rows": report.rows, "failed": report.describe_failures()}
-                drafts[day] = [] if report.passed else [
-                    day_alert(
-                        QUALITY_KIND,
-                        label,
-                        day,
-                        f"{report.rows} rows of {label} on {day} fail the quality suite: "
-                        f"{report.describe_failures()}",
-                        severity="warning",
-                        statistic="failed_expectations",
-                        observed=float(len(report.failures)),
-                        expected_low=0.0,
-                        expected_high=0.0,
-                        evidence={"failures": [vars(o) for o in report.failures], "rows": report.rows},
-                        example_run_ids=report.example_run_ids,
-                        orchestrator_run_id=run_id_of(context),
-                    )
-                ]
+                per_day[day.isoformat()] = {
+                    "rows": report.rows,
+                    "failed": report.describe_failures(),
+                }
+                drafts[day] = (
+                    []
+                    if report.passed
+                    else [
+                        day_alert(
+                            QUALITY_KIND,
+                            label,
+                            day,
+                            f"{report.rows} rows of {label} on {day} fail the quality suite: "
+                            f"{report.describe_failures()}",
+                            severity="warning",
+                            statistic="failed_expectations",
+                            observed=float(len(report.failures)),
+                            expected_low=0.0,
+                            expected_high=0.0,
+                            evidence={
+                                "failures": [vars(o) for o in report.failures],
+                                "rows": report.rows,
+                            },
+                            example_run_ids=report.example_run_ids,
+                            orchestrator_run_id=run_id_of(context),
+                        )
+                    ]
+                )
             failing = sum(1 for day_drafts in drafts.values() if day_drafts)
             return check_result(
                 conn,

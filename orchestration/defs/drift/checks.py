@@ -113,8 +113,9 @@ def _evaluate(
         )
 
 
-def _series(rows: list[dict], key: Callable[[dict], K], n: str, successes: str,
-            as_of: date) -> dict[K, drift.DailyCounts]:
+def _series(
+    rows: list[dict], key: Callable[[dict], K], n: str, successes: str, as_of: date
+) -> dict[K, drift.DailyCounts]:
     grouped: dict[K, list[dict]] = defaultdict(list)
     for row in rows:
         if row["day"] <= as_of:
@@ -125,7 +126,9 @@ def _series(rows: list[dict], key: Callable[[dict], K], n: str, successes: str,
     }
 
 
-def _example_runs(conn: psycopg.Connection, finding: drift.Finding, where: str, params: tuple) -> list[str]:
+def _example_runs(
+    conn: psycopg.Connection, finding: drift.Finding, where: str, params: tuple
+) -> list[str]:
     """A few rows of the finding's window to open from the alert."""
     alert = finding.alert_row()
     rows = conn.execute(
@@ -141,8 +144,9 @@ def _example_runs(conn: psycopg.Connection, finding: drift.Finding, where: str, 
 
 def _stage_series(rows: list[dict], night: date) -> dict[drift.SeriesKey, drift.DailyCounts]:
     """One series per stage and epoch: a rollout starts a new one."""
-    return _series(rows, lambda r: drift.SeriesKey(r["stage"], drift.Epoch.of(r)), "n", "passes",
-                   night)
+    return _series(
+        rows, lambda r: drift.SeriesKey(r["stage"], drift.Epoch.of(r)), "n", "passes", night
+    )
 
 
 def _stage_findings(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
@@ -171,8 +175,9 @@ def _series_params(series: dict) -> tuple:
 
 def _stage_examples(conn: psycopg.Connection, finding: drift.Finding) -> list[str]:
     failing = "passed is false" if finding.observed < (finding.expected_low or 0) else "passed"
-    return _example_runs(conn, finding, f"{_SERIES_ROWS} and {failing}",
-                         _series_params(finding.evidence["series"]))
+    return _example_runs(
+        conn, finding, f"{_SERIES_ROWS} and {failing}", _series_params(finding.evidence["series"])
+    )
 
 
 @drift_check(
@@ -185,9 +190,14 @@ def _stage_examples(conn: psycopg.Connection, finding: drift.Finding) -> list[st
 )
 def stage_pass_rate_drift(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Pass-rate shifts and band violations per stage and epoch, per night."""
-    return _evaluate(context, evalhouse, query="stage_daily", detect=_stage_findings,
-                     kinds=("pass_rate_shift", "pass_rate_too_easy", "pass_rate_stalling"),
-                     examples=_stage_examples)
+    return _evaluate(
+        context,
+        evalhouse,
+        query="stage_daily",
+        detect=_stage_findings,
+        kinds=("pass_rate_shift", "pass_rate_too_easy", "pass_rate_stalling"),
+        examples=_stage_examples,
+    )
 
 
 # --- version changes ----------------------------------------------------------------------------
@@ -215,8 +225,14 @@ def _version_change_examples(conn: psycopg.Connection, finding: drift.Finding) -
 )
 def version_change_effect(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """The effect of each version change on its stage's pass rate, tested once per change."""
-    return _evaluate(context, evalhouse, query="stage_daily", detect=_version_change_findings,
-                     kinds=(), examples=_version_change_examples)
+    return _evaluate(
+        context,
+        evalhouse,
+        query="stage_daily",
+        detect=_version_change_findings,
+        kinds=(),
+        examples=_version_change_examples,
+    )
 
 
 # --- judge vs human agreement ----------------------------------------------------------------
@@ -234,8 +250,11 @@ def _agreement_findings(rows: list[dict], config: Config, night: date) -> list[d
     watched = _series(rows, _judge_subject, "n", "agree", night)
     findings = []
     for subject, series in watched.items():
-        findings.extend(drift.detect_agreement_drift(
-            series, config.drift, subject=subject, as_of=night, series_watched=len(watched)))
+        findings.extend(
+            drift.detect_agreement_drift(
+                series, config.drift, subject=subject, as_of=night, series_watched=len(watched)
+            )
+        )
     return findings
 
 
@@ -249,21 +268,29 @@ def _agreement_findings(rows: list[dict], config: Config, night: date) -> list[d
 )
 def judge_agreement_drift(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Agreement below threshold or dropping, per model."""
-    return _evaluate(context, evalhouse, query="agreement_weekly", detect=_agreement_findings,
-                     kinds=("agreement_below_threshold", "agreement_drop"))
+    return _evaluate(
+        context,
+        evalhouse,
+        query="agreement_weekly",
+        detect=_agreement_findings,
+        kinds=("agreement_below_threshold", "agreement_drop"),
+    )
 
 
 # --- golden accuracy night over night ---------------------------------------------------------
 
 
-def _golden_nights(rows: list[dict]) -> dict[tuple[str, str], dict[date, tuple[drift.Epoch,
-                                                                             dict[str, bool]]]]:
+def _golden_nights(
+    rows: list[dict],
+) -> dict[tuple[str, str], dict[date, tuple[drift.Epoch, dict[str, bool]]]]:
     """Per model and suite, each night's epoch and item outcomes."""
-    nights: dict[tuple[str, str], dict[date, tuple[drift.Epoch, dict[str, bool]]]] = (
-        defaultdict(dict))
+    nights: dict[tuple[str, str], dict[date, tuple[drift.Epoch, dict[str, bool]]]] = defaultdict(
+        dict
+    )
     for row in rows:
         _, outcomes = nights[(row["model"], row["suite"])].setdefault(
-            row["day"], (drift.Epoch.of(row), {}))
+            row["day"], (drift.Epoch.of(row), {})
+        )
         outcomes[row["item_id"]] = row["correct"]
     return nights
 
@@ -278,8 +305,7 @@ def _golden_findings(rows: list[dict], config: Config, night: date) -> list[drif
             continue
         (before, old), (after, new) = by_day[max(earlier)], by_day[night]
         if before == after:
-            nights.append(drift.GoldenNight(f"model={model} suite={suite}", old, new,
-                                            max(earlier)))
+            nights.append(drift.GoldenNight(f"model={model} suite={suite}", old, new, max(earlier)))
     return drift.detect_golden_regressions(nights, config.drift, current_day=night)
 
 
@@ -303,14 +329,23 @@ def _golden_examples(conn: psycopg.Connection, finding: drift.Finding) -> list[s
         "night's model × suite tests)."
     ),
 )
-def golden_accuracy_regression(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
+def golden_accuracy_regression(
+    context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource
+):
     """Night-over-night golden accuracy regressions."""
-    return _evaluate(context, evalhouse, query="golden_item_epochs", detect=_golden_findings,
-                     kinds=("golden_regression",), examples=_golden_examples)
+    return _evaluate(
+        context,
+        evalhouse,
+        query="golden_item_epochs",
+        detect=_golden_findings,
+        kinds=("golden_regression",),
+        examples=_golden_examples,
+    )
 
 
-def _golden_version_change_findings(rows: list[dict], config: Config,
-                                    night: date) -> list[drift.Finding]:
+def _golden_version_change_findings(
+    rows: list[dict], config: Config, night: date
+) -> list[drift.Finding]:
     """A golden night whose epoch differs from the previous night of its model and suite: the
     same items graded under both versions, compared pair by pair (exact McNemar)."""
     nights = _golden_nights(rows)
@@ -324,13 +359,23 @@ def _golden_version_change_findings(rows: list[dict], config: Config,
         if before == after:
             continue
         change = drift.VersionChange(
-            lineage="golden", before=before, after=after, before_start=previous,
-            before_end=previous, first_day=night, test_day=night, before_n=len(old),
-            before_passes=sum(old.values()), after_n=len(new), after_passes=sum(new.values()),
+            lineage="golden",
+            before=before,
+            after=after,
+            before_start=previous,
+            before_end=previous,
+            first_day=night,
+            test_day=night,
+            before_n=len(old),
+            before_passes=sum(old.values()),
+            after_n=len(new),
+            after_passes=sum(new.values()),
         )
         common = sorted(set(old) & set(new))
         finding = drift.version_change_finding(
-            change, config.drift, series_watched=len(nights),
+            change,
+            config.drift,
+            series_watched=len(nights),
             paired=[(old[item], new[item]) for item in common],
         )
         if finding is not None:
@@ -344,8 +389,13 @@ def _golden_version_change_examples(conn: psycopg.Connection, finding: drift.Fin
     rows = conn.execute(
         "select run_id from raw.eval_runs where batch_id = %s and model = %s and suite = %s"
         " and prompt_version = %s order by item_id limit %s",
-        (f"golden:{finding.window_end.isoformat()}", after["model"], after["suite"],
-         after["prompt_version"], EXAMPLES_PER_FINDING),
+        (
+            f"golden:{finding.window_end.isoformat()}",
+            after["model"],
+            after["suite"],
+            after["prompt_version"],
+            EXAMPLES_PER_FINDING,
+        ),
     ).fetchall()
     return [str(row[0]) for row in rows]
 
@@ -357,19 +407,26 @@ def _golden_version_change_examples(conn: psycopg.Connection, finding: drift.Fin
         "judge) between two nights: the same items paired, exact McNemar."
     ),
 )
-def golden_version_change_effect(context: dg.AssetCheckExecutionContext,
-                                 evalhouse: EvalhouseResource):
+def golden_version_change_effect(
+    context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource
+):
     """The effect of a version change on golden accuracy, item by item."""
-    return _evaluate(context, evalhouse, query="golden_item_epochs",
-                     detect=_golden_version_change_findings, kinds=(),
-                     examples=_golden_version_change_examples)
-
+    return _evaluate(
+        context,
+        evalhouse,
+        query="golden_item_epochs",
+        detect=_golden_version_change_findings,
+        kinds=(),
+        examples=_golden_version_change_examples,
+    )
 
 
 # --- cost and latency -------------------------------------------------------------------------
 
 
-def _spike_findings(value: str, detector) -> Callable[[list[dict], Config, date], list[drift.Finding]]:
+def _spike_findings(
+    value: str, detector
+) -> Callable[[list[dict], Config, date], list[drift.Finding]]:
     def detect(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
         by_subject: dict[str, dict[date, float]] = defaultdict(dict)
         for row in rows:
@@ -380,8 +437,11 @@ def _spike_findings(value: str, detector) -> Callable[[list[dict], Config, date]
         watched = {subject: points for subject, points in by_subject.items() if night in points}
         findings = []
         for subject, points in sorted(watched.items()):
-            findings.extend(detector(points, config.drift, subject=subject, as_of=night,
-                                     series_watched=len(watched)))
+            findings.extend(
+                detector(
+                    points, config.drift, subject=subject, as_of=night, series_watched=len(watched)
+                )
+            )
         return findings
 
     return detect
@@ -395,9 +455,13 @@ def _spike_findings(value: str, detector) -> Callable[[list[dict], Config, date]
 )
 def cost_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Daily cost-per-call spikes."""
-    return _evaluate(context, evalhouse, query="cost_daily",
-                     detect=_spike_findings("cost_per_call", drift.detect_cost_spike),
-                     kinds=("cost_spike",))
+    return _evaluate(
+        context,
+        evalhouse,
+        query="cost_daily",
+        detect=_spike_findings("cost_per_call", drift.detect_cost_spike),
+        kinds=("cost_spike",),
+    )
 
 
 @drift_check(
@@ -409,9 +473,13 @@ def cost_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResou
 )
 def latency_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource):
     """Daily latency p95 spikes."""
-    return _evaluate(context, evalhouse, query="latency_daily",
-                     detect=_spike_findings("latency_p95_ms", drift.detect_latency_spike),
-                     kinds=("latency_spike",))
+    return _evaluate(
+        context,
+        evalhouse,
+        query="latency_daily",
+        detect=_spike_findings("latency_p95_ms", drift.detect_latency_spike),
+        kinds=("latency_spike",),
+    )
 
 
 DRIFT_CHECKS = [

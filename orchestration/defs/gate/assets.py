@@ -45,7 +45,10 @@ def release_gate(config: ReleaseGateConfig, evalhouse: EvalhouseResource):
     from evals.gate import evaluate_gate
 
     decision = evaluate_gate(
-        evalhouse.config, config.suite, config.baseline, config.candidate,
+        evalhouse.config,
+        config.suite,
+        config.baseline,
+        config.candidate,
         run_missing=config.run_missing,
     )
     summary = _as_metadata(decision)

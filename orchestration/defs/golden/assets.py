@@ -37,8 +37,13 @@ def golden_sets(evalhouse: EvalhouseResource) -> dg.MaterializeResult:
     with evalhouse.connect() as conn:
         for name, suite in suites.items():
             new = store_suite(conn, suite)
-            loaded[name] = {"version": suite.version, "items": len(suite.items), "kind": suite.kind,
-                            "stages": len(suite.stage_counts()), "new_version": new}
+            loaded[name] = {
+                "version": suite.version,
+                "items": len(suite.items),
+                "kind": suite.kind,
+                "stages": len(suite.stage_counts()),
+                "new_version": new,
+            }
     return dg.MaterializeResult(
         metadata={
             "suites": len(loaded),
@@ -100,10 +105,20 @@ def golden_runs_asset(model: str) -> dg.AssetsDefinition:
 def _summary_metadata(summary) -> dict:
     """The numbers of a RunSummary worth keeping in Dagster (the run log keeps the rest)."""
     numbers = summary.as_dict()
-    return {key: numbers[key] for key in (
-        "suite_version", "calls", "skipped_calls", "unsettled_calls", "statuses", "accuracy",
-        "scored", "latency_p95_ms", "cost_usd",
-    )}
+    return {
+        key: numbers[key]
+        for key in (
+            "suite_version",
+            "calls",
+            "skipped_calls",
+            "unsettled_calls",
+            "statuses",
+            "accuracy",
+            "scored",
+            "latency_p95_ms",
+            "cost_usd",
+        )
+    }
 
 
 def _mean_accuracy(per_run: dict) -> float | None:

@@ -50,8 +50,13 @@ def production_runs(context: dg.AssetExecutionContext, evalhouse: EvalhouseResou
                 _DAY_SUMMARY, day_window(day)
             ).fetchone()
             per_day[day.isoformat()] = {
-                "rows": rows, "ok": ok, "pass_rate": _round(pass_rate), "cost_usd": _round(cost),
-                "latency_p50_ms": _round(p50), "latency_p95_ms": _round(p95), "stages": stages,
+                "rows": rows,
+                "ok": ok,
+                "pass_rate": _round(pass_rate),
+                "cost_usd": _round(cost),
+                "latency_p50_ms": _round(p50),
+                "latency_p95_ms": _round(p95),
+                "stages": stages,
             }
             total_rows += rows
             total_cost += float(cost)

@@ -37,8 +37,7 @@ class RejudgeConfig(dg.Config):
     ),
     metadata={"table": "raw.eval_runs", "filter": "source = 'rejudge'"},
 )
-def rejudge(context: dg.AssetExecutionContext, config: RejudgeConfig,
-            evalhouse: EvalhouseResource):
+def rejudge(context: dg.AssetExecutionContext, config: RejudgeConfig, evalhouse: EvalhouseResource):
     """Rejudge each day of the partition range; idempotent per day."""
     settings = evalhouse.config
     judge = config.judge or settings.reference_judge
@@ -46,18 +45,25 @@ def rejudge(context: dg.AssetExecutionContext, config: RejudgeConfig,
         raise dg.Failure("no judge in the launchpad config and no reference_judge configured")
     per_day = {}
     for day in days_of(context):
-        request = RejudgeRequest(judge=judge, since=day, until=day, suite=config.suite,
-                                 sources=tuple(config.sources),
-                                 prompt_version=config.prompt_version)
-        summary = run_rejudge(settings, request, echo=context.log.info,
-                              orchestrator_run_id=context.run.run_id)
+        request = RejudgeRequest(
+            judge=judge,
+            since=day,
+            until=day,
+            suite=config.suite,
+            sources=tuple(config.sources),
+            prompt_version=config.prompt_version,
+        )
+        summary = run_rejudge(
+            settings, request, echo=context.log.info, orchestrator_run_id=context.run.run_id
+        )
         per_day[day.isoformat()] = summary.as_dict()
     return dg.MaterializeResult(
         metadata={
             "judge": judge,
             "new_rows": sum(d["new_rows"] for d in per_day.values()),
             "estimated_cost_usd": round(
-                sum(d["estimate"]["cost_usd"] or 0.0 for d in per_day.values()), 6),
+                sum(d["estimate"]["cost_usd"] or 0.0 for d in per_day.values()), 6
+            ),
             "cost_usd": round(sum(d["cost_usd"] for d in per_day.values()), 6),
             "days": dg.MetadataValue.json(per_day),
         }

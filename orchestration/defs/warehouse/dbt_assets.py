@@ -107,7 +107,9 @@ def warehouse_dbt_assets(config: Config, project: DbtProject) -> dg.AssetsDefini
 
 def _failed_models(invocation) -> list[str]:
     results = invocation.get_artifact("run_results.json").get("results", [])
-    return [r["unique_id"] for r in results if r["status"] == "error" and ".test." not in r["unique_id"]]
+    return [
+        r["unique_id"] for r in results if r["status"] == "error" and ".test." not in r["unique_id"]
+    ]
 
 
 def _record_tests(context, evalhouse: EvalhouseResource, tests: list[dg.AssetCheckResult]) -> None:

@@ -79,7 +79,9 @@ def upgrade() -> None:
     op.execute("create index eval_runs_started_at_idx on raw.eval_runs (started_at)")
     op.execute("create index eval_runs_ingested_at_idx on raw.eval_runs (ingested_at)")
     op.execute("create index eval_runs_stage_day_idx on raw.eval_runs (stage, started_at)")
-    op.execute("create index eval_runs_parent_idx on raw.eval_runs (parent_run_id) where parent_run_id is not null")
+    op.execute(
+        "create index eval_runs_parent_idx on raw.eval_runs (parent_run_id) where parent_run_id is not null"
+    )
     op.execute("create index eval_runs_suite_item_idx on raw.eval_runs (suite, item_id)")
     op.execute("create index eval_runs_batch_idx on raw.eval_runs (batch_id)")
 

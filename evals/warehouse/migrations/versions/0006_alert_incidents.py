@@ -78,8 +78,7 @@ def upgrade() -> None:
         """
     )
     op.execute(
-        "alter table raw.alert_deliveries"
-        " add column delivered_revision integer not null default 0"
+        "alter table raw.alert_deliveries add column delivered_revision integer not null default 0"
     )
     op.execute(
         "update raw.alert_deliveries set delivered_revision = 1 where delivered_at is not null"

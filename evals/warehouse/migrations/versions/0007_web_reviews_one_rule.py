@@ -29,7 +29,7 @@ def downgrade() -> None:
 do $$
 begin
     if exists (select from pg_roles where rolname = '{WEB_ROLE}') then
-        revoke update ({', '.join(REVIEW_LABEL_COLUMNS)}) on raw.human_reviews from {WEB_ROLE};
+        revoke update ({", ".join(REVIEW_LABEL_COLUMNS)}) on raw.human_reviews from {WEB_ROLE};
     end if;
 end $$
 """)
