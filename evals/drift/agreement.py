@@ -7,6 +7,7 @@ each at `agreement_false_alarm_rate` split over both tests of every series watch
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -40,7 +41,6 @@ def detect_agreement_drift(
     n, agree, start = pooled(series, day, drift.agreement_window_days)
     if n == 0:
         return []
-    rate = agree / n
     low, high = stats.wilson_interval(agree, n, confidence=1 - 2 * level)
     evidence: dict[str, Any] = {
         "n": n,
@@ -54,60 +54,94 @@ def detect_agreement_drift(
         kappa = stats.cohens_kappa(kappa_table)
         evidence["kappa"] = kappa.kappa
         evidence["kappa_note"] = kappa.degenerate
-    findings = []
-    below = stats.one_proportion_score_p(agree, n, drift.min_agreement, "smaller")
-    if below < level:
-        findings.append(
-            Finding(
-                kind="agreement_below_threshold",
-                subject=subject,
-                severity=evidence_severity(below, level),
-                message=(
-                    f"Judge agreement with humans for {subject} is {rate:.1%} over {n} "
-                    f"reviews (CI up to {high:.1%}), below the required "
-                    f"{drift.min_agreement:.0%} (p = {below:.2g})."
-                ),
-                statistic="score_test_vs_threshold",
-                observed=rate,
-                expected_low=drift.min_agreement,
-                expected_high=1.0,
-                window_start=start,
-                window_end=day,
-                p_value=below,
-                evidence=evidence,
-            )
-        )
-    history = series.until(start - timedelta(days=1)) if start > series.first_day else None
-    if history is not None:
-        base_n, base_agree, base_start = pooled(history, history.last_day, drift.baseline_days)
-        base_days = (history.last_day - base_start).days + 1
-        if base_n and base_days >= drift.min_baseline_days:
-            p = stats.two_proportion_exact_p(agree, n, base_agree, base_n, alternative="smaller")
-            if p < level:
-                base_rate = base_agree / base_n
-                findings.append(
-                    Finding(
-                        kind="agreement_drop",
-                        subject=subject,
-                        severity=evidence_severity(p, level),
-                        message=(
-                            f"Judge agreement for {subject} fell to {rate:.1%} over {n} "
-                            f"reviews from {base_rate:.1%} over the {base_days} days before "
-                            f"(Fisher p = {p:.2g})."
-                        ),
-                        statistic="fisher_exact_p",
-                        observed=rate,
-                        expected_low=base_rate,
-                        expected_high=1.0,
-                        window_start=start,
-                        window_end=day,
-                        p_value=p,
-                        evidence={
-                            **evidence,
-                            "baseline_n": base_n,
-                            "baseline_agreements": base_agree,
-                            "baseline_start": str(base_start),
-                        },
-                    )
-                )
-    return findings
+    window = _Window(subject=subject, start=start, end=day, n=n, agreements=agree, level=level)
+    findings = [
+        _below_threshold(window, drift, evidence),
+        _drop_from_baseline(window, series, drift, evidence),
+    ]
+    return [finding for finding in findings if finding is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """The night's pooled reviews, as both tests see them."""
+
+    subject: str
+    start: date
+    end: date
+    n: int
+    agreements: int
+    level: float
+
+    @property
+    def rate(self) -> float:
+        return self.agreements / self.n
+
+
+def _below_threshold(
+    window: _Window, drift: DriftConfig, evidence: dict[str, Any]
+) -> Finding | None:
+    """The window's rate confidently below `min_agreement` (one-sided score test)."""
+    p = stats.one_proportion_score_p(window.agreements, window.n, drift.min_agreement, "smaller")
+    if p >= window.level:
+        return None
+    return Finding(
+        kind="agreement_below_threshold",
+        subject=window.subject,
+        severity=evidence_severity(p, window.level),
+        message=(
+            f"Judge agreement with humans for {window.subject} is {window.rate:.1%} over "
+            f"{window.n} reviews (CI up to {evidence['ci_high']:.1%}), below the required "
+            f"{drift.min_agreement:.0%} (p = {p:.2g})."
+        ),
+        statistic="score_test_vs_threshold",
+        observed=window.rate,
+        expected_low=drift.min_agreement,
+        expected_high=1.0,
+        window_start=window.start,
+        window_end=window.end,
+        p_value=p,
+        evidence=evidence,
+    )
+
+
+def _drop_from_baseline(
+    window: _Window, series: DailyCounts, drift: DriftConfig, evidence: dict[str, Any]
+) -> Finding | None:
+    """The window's rate significantly below the judge's own baseline before it (Fisher)."""
+    if window.start <= series.first_day:
+        return None
+    history = series.until(window.start - timedelta(days=1))
+    base_n, base_agree, base_start = pooled(history, history.last_day, drift.baseline_days)
+    base_days = (history.last_day - base_start).days + 1
+    if not base_n or base_days < drift.min_baseline_days:
+        return None
+    p = stats.two_proportion_exact_p(
+        window.agreements, window.n, base_agree, base_n, alternative="smaller"
+    )
+    if p >= window.level:
+        return None
+    base_rate = base_agree / base_n
+    return Finding(
+        kind="agreement_drop",
+        subject=window.subject,
+        severity=evidence_severity(p, window.level),
+        message=(
+            f"Judge agreement for {window.subject} fell to {window.rate:.1%} over {window.n} "
+            f"reviews from {base_rate:.1%} over the {base_days} days before "
+            f"(Fisher p = {p:.2g})."
+        ),
+        statistic="fisher_exact_p",
+        observed=window.rate,
+        expected_low=base_rate,
+        expected_high=1.0,
+        window_start=window.start,
+        window_end=window.end,
+        p_value=p,
+        evidence={
+            **evidence,
+            "baseline_n": base_n,
+            "baseline_agreements": base_agree,
+            "baseline_start": str(base_start),
+        },
+    )

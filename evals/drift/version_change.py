@@ -151,48 +151,12 @@ def version_change_finding(
     before_rate = change.before_passes / change.before_n
     after_rate = change.after_passes / change.after_n
     effect = after_rate - before_rate
-    if paired:
-        counts = stats.paired_counts([b for b, _ in paired], [a for _, a in paired])
-        p_value = stats.mcnemar_exact_p(counts.baseline_only, counts.candidate_only)
-        statistic = "mcnemar_exact_p"
-        test: dict[str, Any] = {
-            "paired": {
-                "items": counts.n,
-                "regressed": counts.baseline_only,
-                "improved": counts.candidate_only,
-            }
-        }
-    else:
-        z = float(
-            stats.two_proportion_ztest(
-                change.after_passes, change.after_n, change.before_passes, change.before_n
-            ).statistic
-        )
-        p_value = float(2 * _sp.norm.sf(abs(z)))
-        statistic = "two_proportion_z"
-        test = {"z": z}
+    p_value, statistic, test = _change_test(change, paired)
     if p_value >= level:
         return None
-    evidence: dict[str, Any] = {
-        "lineage": change.lineage,
-        "before": _side(
-            change.before,
-            change.before_passes,
-            change.before_n,
-            change.before_start,
-            change.before_end,
-        ),
-        "after": _side(
-            change.after, change.after_passes, change.after_n, change.first_day, change.test_day
-        ),
-        "changed": change.before.changes(change.after),
-        "effect": effect,
-        "level": level,
-        "series_watched": series_watched,
-        **test,
-    }
-    if change.before.prompt_version and "prompt_version" in evidence["changed"]:
-        evidence["prompt_diff_against"] = change.before.prompt_version
+    evidence = _evidence(
+        change, effect=effect, level=level, series_watched=series_watched, test=test
+    )
     threshold = float(_sp.norm.isf(level / 2))
     half = threshold * math.sqrt(
         before_rate * (1 - before_rate) * (1 / change.after_n + 1 / change.before_n)
@@ -219,6 +183,60 @@ def version_change_finding(
         p_value=p_value,
         evidence=evidence,
     )
+
+
+def _change_test(
+    change: VersionChange, paired: Sequence[tuple[bool, bool]]
+) -> tuple[float, str, dict[str, Any]]:
+    """(p-value, statistic name, test evidence): exact McNemar on paired items, else the
+    two-proportion score test."""
+    if paired:
+        counts = stats.paired_counts([b for b, _ in paired], [a for _, a in paired])
+        p_value = stats.mcnemar_exact_p(counts.baseline_only, counts.candidate_only)
+        items = {
+            "items": counts.n,
+            "regressed": counts.baseline_only,
+            "improved": counts.candidate_only,
+        }
+        return p_value, "mcnemar_exact_p", {"paired": items}
+    z = float(
+        stats.two_proportion_ztest(
+            change.after_passes, change.after_n, change.before_passes, change.before_n
+        ).statistic
+    )
+    return float(2 * _sp.norm.sf(abs(z))), "two_proportion_z", {"z": z}
+
+
+def _evidence(
+    change: VersionChange,
+    *,
+    effect: float,
+    level: float,
+    series_watched: int,
+    test: dict[str, Any],
+) -> dict[str, Any]:
+    """Both sides with their intervals, what changed, and the test's own numbers."""
+    evidence: dict[str, Any] = {
+        "lineage": change.lineage,
+        "before": _side(
+            change.before,
+            change.before_passes,
+            change.before_n,
+            change.before_start,
+            change.before_end,
+        ),
+        "after": _side(
+            change.after, change.after_passes, change.after_n, change.first_day, change.test_day
+        ),
+        "changed": change.before.changes(change.after),
+        "effect": effect,
+        "level": level,
+        "series_watched": series_watched,
+        **test,
+    }
+    if change.before.prompt_version and "prompt_version" in evidence["changed"]:
+        evidence["prompt_diff_against"] = change.before.prompt_version
+    return evidence
 
 
 def detect_version_changes(
