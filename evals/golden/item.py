@@ -18,27 +18,9 @@ def read_item(
     report: Report,
     seen: dict[str, int],
 ) -> GoldenItem | None:
+    """The row as a hashed item, or None when it has errors (each one reported)."""
     errors_before = len(report.sink)
-    raw_id = located.data.get("id")
-    item_id = fields.text(located, "id", report, None, required=True, numbers_ok=False)
-    label = item_id if item_id is not None else (str(raw_id) if raw_id is not None else None)
-    if item_id is not None:
-        if not ID_RE.match(item_id):
-            report(
-                located.line_of("id"),
-                label,
-                "id",
-                "use letters, digits, '_', '.', ':', '-' (no spaces)",
-            )
-        elif item_id in seen:
-            report(
-                located.line_of("id"),
-                label,
-                "id",
-                f"duplicate id (first used at line {seen[item_id]})",
-            )
-        else:
-            seen[item_id] = located.line or 0
+    item_id, label = _read_id(located, report, seen)
     located.report_duplicates(report, label)
     fields.unknown_fields(located, ITEM_FIELDS, report, label)
     grader, answer = definition.kind == "grader", definition.kind == "answer"
@@ -53,30 +35,8 @@ def read_item(
     expected_answer = fields.text(
         located, "expected_answer", report, label, required=answer, numbers_ok=True
     )
-    verdict = fields.text(located, "expected_verdict", report, label, required=grader)
-    if (
-        verdict is None
-        and answer
-        and definition.passing_verdicts
-        and ("expected_verdict" not in located.data)
-    ):
-        verdict = definition.passing_verdicts[0]  # an answer item's target: a passing answer
-    if verdict is not None and definition.verdicts and verdict not in definition.verdicts:
-        report(
-            located.line_of("expected_verdict"),
-            label,
-            "expected_verdict",
-            f"unknown verdict {verdict!r} (the suite's verdicts: {', '.join(definition.verdicts)})",
-        )
-    tags = fields.labels(located, "expected_issue_tags", report, label, required=False)
-    for tag in tags or ():
-        if definition.issue_tags is not None and tag not in definition.issue_tags:
-            report(
-                located.line_of("expected_issue_tags"),
-                label,
-                "expected_issue_tags",
-                f"unknown issue tag {tag!r} (not in the suite's issue_tags)",
-            )
+    verdict = _read_verdict(located, definition, report, label)
+    tags = _read_tags(located, definition, report, label)
     scorer = read_scorer(located, report, label, expected_answer)
     metadata = fields.mapping(located, "metadata", report, label)
     if len(report.sink) > errors_before or verdict is None:
@@ -100,3 +60,71 @@ def read_item(
         line=located.line,
     )
     return replace(item, item_hash=digest(item.canonical()))
+
+
+def _read_id(
+    located: Located, report: Report, seen: dict[str, int]
+) -> tuple[str | None, str | None]:
+    """(id, label for reports): the id when valid and first used, recorded in `seen`; the label
+    names the row in reports even when its id is not."""
+    raw_id = located.data.get("id")
+    item_id = fields.text(located, "id", report, None, required=True, numbers_ok=False)
+    label = item_id if item_id is not None else (str(raw_id) if raw_id is not None else None)
+    if item_id is not None:
+        if not ID_RE.match(item_id):
+            report(
+                located.line_of("id"),
+                label,
+                "id",
+                "use letters, digits, '_', '.', ':', '-' (no spaces)",
+            )
+        elif item_id in seen:
+            report(
+                located.line_of("id"),
+                label,
+                "id",
+                f"duplicate id (first used at line {seen[item_id]})",
+            )
+        else:
+            seen[item_id] = located.line or 0
+    return item_id, label
+
+
+def _read_verdict(
+    located: Located, definition: Definition, report: Report, label: str | None
+) -> str | None:
+    """The item's expected verdict, one of the suite's; an answer item without one aims at the
+    first passing verdict."""
+    grader, answer = definition.kind == "grader", definition.kind == "answer"
+    verdict = fields.text(located, "expected_verdict", report, label, required=grader)
+    if (
+        verdict is None
+        and answer
+        and definition.passing_verdicts
+        and ("expected_verdict" not in located.data)
+    ):
+        verdict = definition.passing_verdicts[0]  # an answer item's target: a passing answer
+    if verdict is not None and definition.verdicts and verdict not in definition.verdicts:
+        report(
+            located.line_of("expected_verdict"),
+            label,
+            "expected_verdict",
+            f"unknown verdict {verdict!r} (the suite's verdicts: {', '.join(definition.verdicts)})",
+        )
+    return verdict
+
+
+def _read_tags(
+    located: Located, definition: Definition, report: Report, label: str | None
+) -> tuple[str, ...] | None:
+    """The item's expected issue tags, each one the suite declares."""
+    tags = fields.labels(located, "expected_issue_tags", report, label, required=False)
+    for tag in tags or ():
+        if definition.issue_tags is not None and tag not in definition.issue_tags:
+            report(
+                located.line_of("expected_issue_tags"),
+                label,
+                "expected_issue_tags",
+                f"unknown issue tag {tag!r} (not in the suite's issue_tags)",
+            )
+    return tags
