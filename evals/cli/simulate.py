@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import typer
 
 from evals.cli._common import config_or_exit, console, fail
+
+if TYPE_CHECKING:
+    from evals.traffic import Drift, TrafficSummary
 
 app = typer.Typer(
     help="Simulated data for demos and tests (offline, simulated models).", no_args_is_help=True
@@ -79,6 +83,11 @@ def traffic(
             )
         except (TrafficError, ConfigError, GoldenSetError) as exc:
             raise fail(str(exc)) from None
+    _print_summary(summary, drifts)
+
+
+def _print_summary(summary: TrafficSummary, drifts: list[Drift]) -> None:
+    """What was simulated and captured, so a demo can tell it worked."""
     stats = summary.capture_stats
     console.print(
         f"simulated {summary.calls} calls over {summary.days} days from {summary.first_day} "
