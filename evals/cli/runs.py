@@ -76,9 +76,19 @@ def _runs_table(title: str, rows: list[dict[str, Any]]):
 
 
 def _render_view(view: dict[str, Any]) -> None:
+    _out(_run_facts(view["run"]))
+    _print_texts(view["run"])
+    if view["parent"]:
+        _out(_runs_table("parent", [view["parent"]]))
+    if view["children"]:
+        _out(_runs_table("children (judges, replays, re-grades)", view["children"]))
+    _out(_reviews_table(view["reviews"]) if view["reviews"] else "[dim]no human reviews[/]")
+
+
+def _run_facts(run: dict[str, Any]):
+    """The run's columns, one labelled line each."""
     from rich.table import Table
 
-    run = view["run"]
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
@@ -118,7 +128,11 @@ def _render_view(view: dict[str, Any]) -> None:
         ("code version", run["code_version"]),
     ):
         facts.add_row(label, _fmt(value))
-    _out(facts)
+    return facts
+
+
+def _print_texts(run: dict[str, Any]) -> None:
+    """The long texts, each in its own panel: rubric and inputs, messages as sent, output."""
     for field in ("rubric", "submission", "prior_context"):
         if run[field]:
             _out(_text_block(field, run[field]))
@@ -136,21 +150,22 @@ def _render_view(view: dict[str, Any]) -> None:
     _out(_text_block("output", run["output_text"]))
     if run["feedback"]:
         _out(_text_block("feedback", json.dumps(run["feedback"], ensure_ascii=False, indent=2)))
-    if view["parent"]:
-        _out(_runs_table("parent", [view["parent"]]))
-    if view["children"]:
-        _out(_runs_table("children (judges, replays, re-grades)", view["children"]))
-    reviews = Table(title="human reviews", title_justify="left")
+
+
+def _reviews_table(reviews: list[dict[str, Any]]):
+    from rich.table import Table
+
+    table = Table(title="human reviews", title_justify="left")
     for column in ("reviewer", "verdict", "score", "issue_tags", "notes", "reviewed_at"):
-        reviews.add_column(column)
-    for review in view["reviews"]:
-        reviews.add_row(
+        table.add_column(column)
+    for review in reviews:
+        table.add_row(
             *(
                 _fmt(review[c])
                 for c in ("reviewer", "verdict", "score", "issue_tags", "notes", "reviewed_at")
             )
         )
-    _out(reviews if view["reviews"] else "[dim]no human reviews[/]")
+    return table
 
 
 def show(
@@ -190,8 +205,6 @@ def replay(
     ),
 ) -> None:
     """Re-execute a run from its stored messages and params; store it and compare old vs new."""
-    from rich.table import Table
-
     from evals.config import ConfigError
     from evals.replay import ReplayError, RunNotFound, replay_run
 
@@ -202,6 +215,19 @@ def replay(
         )
     except (RunNotFound, ReplayError, ConfigError) as exc:
         raise fail(str(exc)) from None
+    _out(_replay_table(old, new))
+    same = old["messages"] == new["messages"]
+    _out(
+        "messages: identical to the original"
+        if same
+        else f"messages: re-rendered (see `evalhouse diff {old['run_id']} {new['run_id']}`)"
+    )
+
+
+def _replay_table(old: dict[str, Any], new: dict[str, Any]):
+    """Original and replay side by side, the fields that changed in bold."""
+    from rich.table import Table
+
     table = Table(
         title=f"replay {new['run_id']} of {old['run_id']}", title_justify="left", show_lines=True
     )
@@ -226,13 +252,7 @@ def replay(
         changed = old[field] != new[field]
         table.add_row(f"[bold]{field}[/]" if changed else field, _fmt(old[field]), _fmt(new[field]))
     table.add_row("output", _fmt(old["output_text"]), _fmt(new["output_text"]))
-    _out(table)
-    same = old["messages"] == new["messages"]
-    _out(
-        "messages: identical to the original"
-        if same
-        else f"messages: re-rendered (see `evalhouse diff {old['run_id']} {new['run_id']}`)"
-    )
+    return table
 
 
 def diff(
