@@ -60,17 +60,38 @@ def load_side(
     for the error rate. `items` restricts the side to the suite's current items; an item with
     rows but no settled one is unsettled.
     """
+    rows, judged = _side_rows(
+        conn,
+        {
+            "suite": suite,
+            "model": spec.model,
+            "prompt_version": spec.prompt_version,
+            "suite_version": suite_version,
+        },
+    )
+    wanted = set(items) if items is not None else None
+    by_item: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if wanted is None or row["item_id"] in wanted:
+            by_item.setdefault(row["item_id"], []).append(row)
+    outcomes = {
+        item_id: _item_outcome(item_id, item_rows, judged) for item_id, item_rows in by_item.items()
+    }
+    calls = sum(len(v) for v in by_item.values())
+    failed = sum(1 for v in by_item.values() for r in v if r["status"] in ("error", "timeout"))
+    return SideResults(spec=spec, outcomes=outcomes, calls=calls, failed_calls=failed)
+
+
+def _side_rows(
+    conn: psycopg.Connection, params: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[Any, dict[str, Any]]]:
+    """(the side's grader rows, or its candidate rows when it has none; their judged outcomes
+    by run id)."""
     from psycopg.rows import dict_row
 
-    from evals.golden.outcomes import CORRECTNESS, ensure_outcomes_view, outcomes_view
+    from evals.golden.outcomes import ensure_outcomes_view, outcomes_view
 
     ensure_outcomes_view(conn)
-    params = {
-        "suite": suite,
-        "model": spec.model,
-        "prompt_version": spec.prompt_version,
-        "suite_version": suite_version,
-    }
     with conn.cursor(row_factory=dict_row) as cur:
         roles = ["grader"]
         rows = cur.execute(_SIDE_SQL, {**params, "roles": roles}).fetchall()
@@ -83,36 +104,32 @@ def load_side(
                 _OUTCOMES_SQL.format(view=outcomes_view()), {**params, "roles": roles}
             ).fetchall()
         }
-    wanted = set(items) if items is not None else None
-    by_item: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        if wanted is None or row["item_id"] in wanted:
-            by_item.setdefault(row["item_id"], []).append(row)
-    outcomes = {}
-    for item_id, item_rows in by_item.items():
-        row = _latest_settled(item_rows)
+    return rows, judged
+
+
+def _item_outcome(
+    item_id: str, item_rows: list[dict[str, Any]], judged: dict[Any, dict[str, Any]]
+) -> ItemOutcome:
+    """The item's newest settled row as judged, or an unsettled outcome when it has none."""
+    from evals.golden.outcomes import CORRECTNESS
+
+    row = _latest_settled(item_rows)
+    if row is None:
         first = item_rows[0]
-        if row is None:
-            outcomes[item_id] = ItemOutcome(
-                item_id, first["stage"], first["category"], None, "error"
-            )
-            continue
-        outcome = judged.get(row["run_id"], {})
-        outcomes[item_id] = ItemOutcome(
-            item_id=item_id,
-            stage=row["stage"],
-            category=row["category"],
-            correct=CORRECTNESS.get(outcome.get("outcome")),
-            status=row["status"],
-            run_id=row["run_id"],
-            verdict=outcome.get("verdict"),
-            expected=row["expected_verdict"],
-            latency_ms=row["latency_ms"],
-            cost_usd=row["cost_usd"],
-        )
-    calls = sum(len(v) for v in by_item.values())
-    failed = sum(1 for v in by_item.values() for r in v if r["status"] in ("error", "timeout"))
-    return SideResults(spec=spec, outcomes=outcomes, calls=calls, failed_calls=failed)
+        return ItemOutcome(item_id, first["stage"], first["category"], None, "error")
+    outcome = judged.get(row["run_id"], {})
+    return ItemOutcome(
+        item_id=item_id,
+        stage=row["stage"],
+        category=row["category"],
+        correct=CORRECTNESS.get(outcome.get("outcome")),
+        status=row["status"],
+        run_id=row["run_id"],
+        verdict=outcome.get("verdict"),
+        expected=row["expected_verdict"],
+        latency_ms=row["latency_ms"],
+        cost_usd=row["cost_usd"],
+    )
 
 
 _INSERT_DECISION = """
