@@ -66,38 +66,19 @@ class UnitCaller:
         grade: Grade | None,
         **fields: Any,
     ) -> RunRecord:
-        run, item = self.run, unit.item
+        item = unit.item
         status = result.status if grade is None or not result.ok else grade.status
-        attributes: dict[str, Any] = {
-            "litellm_model": run.config.model(model_name).model,
-            "invocation": run.invocation,
-            "expected_issue_tags": list(item.expected_issue_tags),
-        }
-        if run.as_of is not None:
-            attributes["as_of"] = run.as_of.isoformat()
-        if grade is not None and grade.unknown_tags:
-            attributes["unknown_issue_tags"] = grade.unknown_tags
         timings = dict(result.timings)
         if grade is not None:
             timings["parse_ms"] = grade.parse_ms
         parse_failed = grade is not None and grade.status == "parse_error" and result.ok
         return RunRecord(
             idempotency_key=key,
-            source=run.source,
             role=role,
             model=model_name,
             started_at=result.started_at,
             status=status,
-            batch_id=run.batch_key,
-            trial=unit.trial,
-            suite=run.suite.name,
-            suite_version=run.suite.version,
-            item_id=item.item_id,
-            item_hash=item.item_hash,
-            stage=item.stage,
-            category=item.category,
-            orchestrator_run_id=run.orchestrator_run_id,
-            code_version=run.code_version,
+            **self._unit_columns(unit),
             rubric=item.rubric,
             prior_context=item.prior_context,
             inputs=rendered.inputs,
@@ -119,12 +100,44 @@ class UnitCaller:
             output_tokens=result.output_tokens,
             cost_usd=result.cost_usd,
             timings=timings,
-            attributes=attributes,
+            attributes=self._attributes(unit, model_name, grade),
             error_class="ParseError" if parse_failed else result.error_class,
             error_message=grade.problem if parse_failed else result.error_message,
             attempts=result.attempts,
             **fields,
         )
+
+    def _unit_columns(self, unit: Unit) -> dict[str, Any]:
+        """The columns every row of the unit shares: where it ran and which item it is."""
+        run, item = self.run, unit.item
+        return {
+            "source": run.source,
+            "batch_id": run.batch_key,
+            "trial": unit.trial,
+            "suite": run.suite.name,
+            "suite_version": run.suite.version,
+            "item_id": item.item_id,
+            "item_hash": item.item_hash,
+            "stage": item.stage,
+            "category": item.category,
+            "orchestrator_run_id": run.orchestrator_run_id,
+            "code_version": run.code_version,
+        }
+
+    def _attributes(self, unit: Unit, model_name: str, grade: Grade | None) -> dict[str, Any]:
+        """What the columns do not hold: the LiteLLM model behind the name, how the run was
+        started, the item's expected tags and the reply's tags the suite does not know."""
+        run = self.run
+        attributes: dict[str, Any] = {
+            "litellm_model": run.config.model(model_name).model,
+            "invocation": run.invocation,
+            "expected_issue_tags": list(unit.item.expected_issue_tags),
+        }
+        if run.as_of is not None:
+            attributes["as_of"] = run.as_of.isoformat()
+        if grade is not None and grade.unknown_tags:
+            attributes["unknown_issue_tags"] = grade.unknown_tags
+        return attributes
 
     async def _call(
         self,
@@ -217,21 +230,11 @@ class UnitCaller:
         model = run.judge if role == "judge" else run.model
         return RunRecord(
             idempotency_key=unit.judge_key if role == "judge" else unit.key,
-            source=run.source,
             role=role,
             model=model,
             started_at=datetime.now(UTC),
             status="error",
-            batch_id=run.batch_key,
-            trial=unit.trial,
-            suite=run.suite.name,
-            suite_version=run.suite.version,
-            item_id=unit.item.item_id,
-            item_hash=unit.item.item_hash,
-            stage=unit.item.stage,
-            category=unit.item.category,
-            orchestrator_run_id=run.orchestrator_run_id,
-            code_version=run.code_version,
+            **self._unit_columns(unit),
             parent_run_id=unit.candidate_run_id if role == "judge" else None,
             error_class=type(exc).__name__,
             error_message=scrub(str(exc))[:2000],
