@@ -10,7 +10,8 @@ from datetime import date
 
 import dagster as dg
 
-from evals.quality import load_batch, load_day, validate_day
+from evals.alerts import AlertDraft
+from evals.quality import QualityReport, load_batch, load_day, validate_day
 from orchestration.lib.alerting import check_result, day_alert, run_id_of
 from orchestration.lib.partitions import DAILY, days_of
 from orchestration.lib.resources import EvalhouseResource
@@ -53,28 +54,7 @@ def run_log_quality_check(
                     "failed": report.describe_failures(),
                 }
                 drafts[day] = (
-                    []
-                    if report.passed
-                    else [
-                        day_alert(
-                            QUALITY_KIND,
-                            label,
-                            day,
-                            f"{report.rows} rows of {label} on {day} fail the quality suite: "
-                            f"{report.describe_failures()}",
-                            severity="warning",
-                            statistic="failed_expectations",
-                            observed=float(len(report.failures)),
-                            expected_low=0.0,
-                            expected_high=0.0,
-                            evidence={
-                                "failures": [vars(o) for o in report.failures],
-                                "rows": report.rows,
-                            },
-                            example_run_ids=report.example_run_ids,
-                            orchestrator_run_id=run_id_of(context),
-                        )
-                    ]
+                    [] if report.passed else [_failing_day(report, label, run_id_of(context))]
                 )
             failing = sum(1 for day_drafts in drafts.values() if day_drafts)
             return check_result(
@@ -88,3 +68,25 @@ def run_log_quality_check(
             )
 
     return _check
+
+
+def _failing_day(report: QualityReport, label: str, orchestrator_run_id: str) -> AlertDraft:
+    """The alert of one day that fails the suite, with each failed expectation as evidence."""
+    return day_alert(
+        QUALITY_KIND,
+        label,
+        report.day,
+        f"{report.rows} rows of {label} on {report.day} fail the quality suite: "
+        f"{report.describe_failures()}",
+        severity="warning",
+        statistic="failed_expectations",
+        observed=float(len(report.failures)),
+        expected_low=0.0,
+        expected_high=0.0,
+        evidence={
+            "failures": [vars(o) for o in report.failures],
+            "rows": report.rows,
+        },
+        example_run_ids=report.example_run_ids,
+        orchestrator_run_id=orchestrator_run_id,
+    )
