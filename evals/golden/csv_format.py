@@ -33,7 +33,34 @@ def resolve_csv_header(path: Path) -> Path:
 
 
 def read_csv(path: Path, report: Report) -> Document | None:
+    """The CSV suite with its sibling header, or None when either cannot be read (reported)."""
     header_path = csv_header_path(path)
+    header = _read_header(path, header_path, report)
+    if header is None:
+        return None
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        report(None, None, "(file)", f"cannot read: {exc}")
+        return None
+    with handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            columns = next(reader, None)
+            if columns is None:
+                report(1, None, "(csv)", "empty file: expected a header row of field names")
+                return None
+            columns = [column.strip() for column in columns]
+            _check_columns(columns, report)
+            items = _read_rows(reader, columns, report)
+        except csv.Error as exc:
+            report(reader.line_num, None, "(csv)", f"broken CSV: {exc}")
+            return None
+    return Document(header, str(header_path), items, None)
+
+
+def _read_header(path: Path, header_path: Path, report: Report) -> Located | None:
+    """The suite header from the sibling YAML file; items there are reported and dropped."""
     if not header_path.exists():
         report(
             None, None, "(header)", f"a CSV suite needs its header in {header_path.name} beside it"
@@ -48,58 +75,48 @@ def read_csv(path: Path, report: Report) -> Document | None:
             header.line_of("items"), None, "items", f"items belong in {path.name}", str(header_path)
         )
         header.data.pop("items")
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        report(None, None, "(file)", f"cannot read: {exc}")
-        return None
+    return header
+
+
+def _check_columns(columns: list[str], report: Report) -> None:
+    """Report duplicate and unknown columns once, on the header row."""
+    seen: set[str] = set()
+    for column in columns:
+        if column in seen:
+            report(1, None, column, "duplicate column")
+        elif column not in ITEM_FIELDS:
+            report(
+                1,
+                None,
+                column,
+                f"unknown column (expected some of: {', '.join(ITEM_FIELDS)})",
+            )
+        seen.add(column)
+
+
+def _read_rows(reader: Any, columns: list[str], report: Report) -> list[Located]:
+    """One located item per non-blank row with as many cells as the header row."""
     items: list[Located] = []
-    with handle:
-        reader = csv.reader(handle, strict=True)
-        try:
-            columns = next(reader, None)
-            if columns is None:
-                report(1, None, "(csv)", "empty file: expected a header row of field names")
-                return None
-            columns = [column.strip() for column in columns]
-            seen: set[str] = set()
-            for column in columns:
-                if column in seen:
-                    report(1, None, column, "duplicate column")
-                elif column not in ITEM_FIELDS:
-                    report(
-                        1,
-                        None,
-                        column,
-                        f"unknown column (expected some of: {', '.join(ITEM_FIELDS)})",
-                    )
-                seen.add(column)
-            while True:
-                start = reader.line_num + 1
-                row = next(reader, None)
-                if row is None:
-                    break
-                if not any(cell.strip() for cell in row):
-                    continue
-                if len(row) != len(columns):
-                    report(
-                        start,
-                        None,
-                        "(csv)",
-                        f"row has {len(row)} cells, the header row has {len(columns)}",
-                    )
-                    continue
-                cells = zip(columns, row, strict=True)
-                data = {
-                    col: _csv_cell(col, cell)
-                    for col, cell in cells
-                    if cell != "" and col in ITEM_FIELDS
-                }  # unknown columns: reported once
-                items.append(Located(data, start, dict.fromkeys(data, start)))
-        except csv.Error as exc:
-            report(reader.line_num, None, "(csv)", f"broken CSV: {exc}")
-            return None
-    return Document(header, str(header_path), items, None)
+    while True:
+        start = reader.line_num + 1
+        row = next(reader, None)
+        if row is None:
+            return items
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(columns):
+            report(
+                start,
+                None,
+                "(csv)",
+                f"row has {len(row)} cells, the header row has {len(columns)}",
+            )
+            continue
+        cells = zip(columns, row, strict=True)
+        data = {
+            col: _csv_cell(col, cell) for col, cell in cells if cell != "" and col in ITEM_FIELDS
+        }  # unknown columns: reported once
+        items.append(Located(data, start, dict.fromkeys(data, start)))
 
 
 def _csv_cell(column: str, cell: str) -> Any:
