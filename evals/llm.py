@@ -427,22 +427,34 @@ class LLMClient:
                 await asyncio.sleep(delay)
                 continue
             latency_ms = (time.perf_counter() - progress["attempt_started"]) * 1000
-            usage = getattr(response, "usage", None)
-            input_tokens = getattr(usage, "prompt_tokens", None)
-            output_tokens = getattr(usage, "completion_tokens", None)
-            hidden = hidden_params(response)
-            return CallResult(
-                text=response.choices[0].message.content or "",
-                status="ok",
-                started_at=started_at,
-                attempts=attempt,
-                latency_ms=latency_ms,
-                response_model=getattr(response, "model", None),
-                provider=hidden.get("custom_llm_provider") or cfg.model.split("/", 1)[0],
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                cost_usd=self._cost(litellm, cfg, response, hidden, input_tokens, output_tokens),
-            )
+            return self._answered(litellm, cfg, response, started_at, attempt, latency_ms)
+
+    def _answered(
+        self,
+        litellm,
+        cfg: ModelConfig,
+        response,
+        started_at: datetime,
+        attempts: int,
+        latency_ms: float,
+    ) -> CallResult:
+        """The result of the attempt that answered: its text, usage, provider and cost."""
+        usage = getattr(response, "usage", None)
+        input_tokens = getattr(usage, "prompt_tokens", None)
+        output_tokens = getattr(usage, "completion_tokens", None)
+        hidden = hidden_params(response)
+        return CallResult(
+            text=response.choices[0].message.content or "",
+            status="ok",
+            started_at=started_at,
+            attempts=attempts,
+            latency_ms=latency_ms,
+            response_model=getattr(response, "model", None),
+            provider=hidden.get("custom_llm_provider") or cfg.model.split("/", 1)[0],
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=self._cost(litellm, cfg, response, hidden, input_tokens, output_tokens),
+        )
 
     # --- sync use -------------------------------------------------------------------------
 
