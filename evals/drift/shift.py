@@ -124,52 +124,60 @@ def detect_pass_rate_shifts(
     for row, key in enumerate(subjects):
         if not test.testable[row] or abs(test.z[row]) <= threshold:
             continue
-        window_n, base_n = int(test.window_n[row]), int(test.baseline_n[row])
-        observed = test.window_successes[row] / window_n
-        baseline = test.baseline_successes[row] / base_n
-        half = threshold * math.sqrt(baseline * (1 - baseline) * (1 / window_n + 1 / base_n))
-        shift = observed - baseline
-        direction = "up (too easy?)" if shift > 0 else "down (stalling?)"
-        window_start = as_of - timedelta(days=int(test.window_days[row]) - 1)
-        p_value = float(2 * _sp.norm.sf(abs(test.z[row])))
-        findings.append(
-            Finding(
-                kind="pass_rate_shift",
-                subject=key.subject,
-                severity=evidence_severity(
-                    p_value,
-                    drift.nightly_false_alarm_rate / int(test.testable.sum()),
-                    effect=shift,
-                    critical_effect=drift.detect_shift,
-                ),
-                message=(
-                    f"Pass rate of {key.subject} moved {direction}: {observed:.1%} over "
-                    f"{window_n} rows since {window_start} vs {baseline:.1%} over the "
-                    f"{int(test.baseline_days[row])} days before (z = {test.z[row]:+.2f})."
-                ),
-                statistic="two_proportion_z",
-                observed=float(observed),
-                expected_low=max(0.0, baseline - half),
-                expected_high=min(1.0, baseline + half),
-                window_start=window_start,
-                window_end=as_of,
-                p_value=p_value,
-                evidence={
-                    "series": key.dimensions(),
-                    "z": float(test.z[row]),
-                    "z_threshold": threshold,
-                    "stages_tested": int(test.testable.sum()),
-                    "nightly_false_alarm_rate": drift.nightly_false_alarm_rate,
-                    "window_n": window_n,
-                    "window_passes": int(test.window_successes[row]),
-                    "baseline_n": base_n,
-                    "baseline_passes": int(test.baseline_successes[row]),
-                    "baseline_rate": float(baseline),
-                    "baseline_start": str(
-                        window_start - timedelta(days=int(test.baseline_days[row]))
-                    ),
-                    "shift": float(shift),
-                },
-            )
-        )
+        findings.append(_shift_finding(key, test, row, threshold, drift, as_of))
     return findings
+
+
+def _shift_finding(
+    key: SeriesKey,
+    test: WindowTest,
+    row: int,
+    threshold: float,
+    drift: DriftConfig,
+    as_of: date,
+) -> Finding:
+    """The finding of one series whose window moved past the threshold."""
+    window_n, base_n = int(test.window_n[row]), int(test.baseline_n[row])
+    observed = test.window_successes[row] / window_n
+    baseline = test.baseline_successes[row] / base_n
+    half = threshold * math.sqrt(baseline * (1 - baseline) * (1 / window_n + 1 / base_n))
+    shift = observed - baseline
+    direction = "up (too easy?)" if shift > 0 else "down (stalling?)"
+    window_start = as_of - timedelta(days=int(test.window_days[row]) - 1)
+    p_value = float(2 * _sp.norm.sf(abs(test.z[row])))
+    return Finding(
+        kind="pass_rate_shift",
+        subject=key.subject,
+        severity=evidence_severity(
+            p_value,
+            drift.nightly_false_alarm_rate / int(test.testable.sum()),
+            effect=shift,
+            critical_effect=drift.detect_shift,
+        ),
+        message=(
+            f"Pass rate of {key.subject} moved {direction}: {observed:.1%} over "
+            f"{window_n} rows since {window_start} vs {baseline:.1%} over the "
+            f"{int(test.baseline_days[row])} days before (z = {test.z[row]:+.2f})."
+        ),
+        statistic="two_proportion_z",
+        observed=float(observed),
+        expected_low=max(0.0, baseline - half),
+        expected_high=min(1.0, baseline + half),
+        window_start=window_start,
+        window_end=as_of,
+        p_value=p_value,
+        evidence={
+            "series": key.dimensions(),
+            "z": float(test.z[row]),
+            "z_threshold": threshold,
+            "stages_tested": int(test.testable.sum()),
+            "nightly_false_alarm_rate": drift.nightly_false_alarm_rate,
+            "window_n": window_n,
+            "window_passes": int(test.window_successes[row]),
+            "baseline_n": base_n,
+            "baseline_passes": int(test.baseline_successes[row]),
+            "baseline_rate": float(baseline),
+            "baseline_start": str(window_start - timedelta(days=int(test.baseline_days[row]))),
+            "shift": float(shift),
+        },
+    )
