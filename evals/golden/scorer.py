@@ -16,6 +16,7 @@ def read_scorer(
     item_id: str | None,
     expected_answer: str | None,
 ) -> dict[str, Any] | None:
+    """The item's scorer mapping (None when absent or of no known type); each problem reported."""
     if "scorer" not in located.data or located.data["scorer"] is None:
         return None
     scorer = located.data["scorer"]
@@ -32,6 +33,15 @@ def read_scorer(
             line, item_id, "scorer.type", f"{kind!r}: must be one of {', '.join(SCORER_OPTIONS)}"
         )
         return None
+    _check_options(scorer, kind, report, line, item_id)
+    _check_needs(located, scorer, kind, report, item_id, expected_answer)
+    return scorer
+
+
+def _check_options(
+    scorer: dict[str, Any], kind: str, report: Report, line: int | None, item_id: str | None
+) -> None:
+    """Each option is one the scorer type allows, of its type (a bool is no number)."""
     options = SCORER_OPTIONS[kind]
     for key, value in scorer.items():
         if key == "type":
@@ -47,6 +57,19 @@ def read_scorer(
             isinstance(value, bool) and bool not in options[key]
         ):
             report(line, item_id, f"scorer.{key}", f"wrong type: {type_name(value)}")
+
+
+def _check_needs(
+    located: Located,
+    scorer: dict[str, Any],
+    kind: str,
+    report: Report,
+    item_id: str | None,
+    expected_answer: str | None,
+) -> None:
+    """What the scorer type needs: a valid regex, an expected answer (a number for numeric),
+    a tolerance that is not negative."""
+    line = located.line_of("scorer")
     if kind == "regex":
         pattern = scorer.get("pattern")
         if pattern is None:
@@ -71,4 +94,3 @@ def read_scorer(
         tolerance = scorer.get("tolerance", 0)
         if isinstance(tolerance, int | float) and not isinstance(tolerance, bool) and tolerance < 0:
             report(line, item_id, "scorer.tolerance", "must be >= 0")
-    return scorer
