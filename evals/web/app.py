@@ -61,6 +61,18 @@ def create_app(config: Config, token: str, *, database: WebDatabase | None = Non
         config=config, guard=Guard(token), db=database, templates=templates, scrub=scrub
     )
 
+    _handle_errors(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(login.router)
+    for module in (overview, runs, alerts):
+        app.include_router(module.router, dependencies=[Depends(current_user)])
+    return app
+
+
+def _handle_errors(app: FastAPI) -> None:
+    """Security headers on every response; a browser without a session goes to the login page,
+    a browser's HTTP errors are pages, everything else gets plain text."""
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
         response = await call_next(request)
@@ -95,9 +107,3 @@ def create_app(config: Config, token: str, *, database: WebDatabase | None = Non
     @app.exception_handler(CsrfError)
     async def forged(request: Request, exc: CsrfError) -> Response:
         return PlainTextResponse("CSRF token missing or invalid", status_code=403)
-
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(login.router)
-    for module in (overview, runs, alerts):
-        app.include_router(module.router, dependencies=[Depends(current_user)])
-    return app
