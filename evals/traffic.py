@@ -315,24 +315,7 @@ def plan_traffic(
     from evals.judging import RUBRIC_GRADER
     from evals.prompts import load_prompt
 
-    simulator = type(config.simulator).model_validate(
-        {
-            **config.simulator.model_dump(),
-            "time_scale": 0.0,  # simulated days must not take days
-            "drift": [
-                *config.simulator.model_dump()["drift"],
-                *(
-                    {
-                        "stage": d.stage,
-                        "start": start + timedelta(days=d.day - 1),
-                        "pass_shift": d.shift,
-                    }
-                    for d in drift
-                ),
-            ],
-        }
-    )
-    config = config.model_copy(update={"simulator": simulator})
+    config = _dated_config(config, drift, start)
     stable = load_prompt(RUBRIC_GRADER)
     seed = config.simulator.seed if seed is None else seed
     simulation = _Simulation(
@@ -356,6 +339,28 @@ def plan_traffic(
             number += 1
             plan.append(simulation.plan(day_index, day, number, learners))
     return simulation, plan
+
+
+def _dated_config(config: Config, drift: list[Drift], start: date) -> Config:
+    """The config with each drift dated from `start` and the simulator not sleeping."""
+    simulator = type(config.simulator).model_validate(
+        {
+            **config.simulator.model_dump(),
+            "time_scale": 0.0,  # simulated days must not take days
+            "drift": [
+                *config.simulator.model_dump()["drift"],
+                *(
+                    {
+                        "stage": d.stage,
+                        "start": start + timedelta(days=d.day - 1),
+                        "pass_shift": d.shift,
+                    }
+                    for d in drift
+                ),
+            ],
+        }
+    )
+    return config.model_copy(update={"simulator": simulator})
 
 
 async def _await_callbacks(writer, calls: int, timeout_s: float = 60.0) -> None:
@@ -391,32 +396,15 @@ def simulate_traffic(
     """
     import litellm
 
-    from evals import capture, warehouse
-    from evals.golden import store_suite, suites_from_config
+    from evals import warehouse
+    from evals.golden import store_suite
     from evals.prompts import ensure_prompt_version
-    from evals.reviews import write_reviews
-    from evals.simulated import register, simulates
+    from evals.simulated import register
 
-    if days < 1 or per_day < 1:
-        raise TrafficError("--days and --per-day must be at least 1")
-    model = model or config.default_model
-    if model is None:
-        raise TrafficError("no model: set default_model in evalhouse.yaml or pass --model")
-    if not simulates(config.model(model).model):
-        raise TrafficError(
-            f"model {model!r} is not simulated: traffic simulation only uses simulated models"
-        )
-    suites = suites_from_config(config)
-    if suite_name not in suites or suites[suite_name].kind != "grader":
-        raise TrafficError(f"suite {suite_name!r} is not a configured grader suite")
-    suite = suites[suite_name]
     drift = drift or []
-    unknown = {d.stage for d in drift} - set(suite.stage_counts())
-    if unknown:
-        raise TrafficError(
-            f"drift names stages {sorted(unknown)} that suite {suite.name} "
-            f"does not have ({', '.join(suite.stage_counts())})"
-        )
+    suite, model = _traffic_suite(
+        config, model, suite_name, days=days, per_day=per_day, drift=drift
+    )
     start = start or (datetime.now(UTC).date() - timedelta(days=days))
     simulation, plan = plan_traffic(
         config,
@@ -439,6 +427,56 @@ def simulate_traffic(
         store_suite(conn, suite)
         for prompt in simulation.prompts:
             ensure_prompt_version(conn, prompt.name, prompt.version, prompt.text)
+
+    _run_through_capture(litellm, simulation, plan, days, progress)
+    simulation.summary.reviews = _write_present_reviews(simulation)
+    simulation.summary.days = days
+    return simulation.summary
+
+
+def _traffic_suite(
+    config: Config,
+    model: str | None,
+    suite_name: str,
+    *,
+    days: int,
+    per_day: int,
+    drift: list[Drift],
+) -> tuple[Suite, str]:
+    """(the grader suite, the simulated model), or TrafficError naming what is wrong."""
+    from evals.golden import suites_from_config
+    from evals.simulated import simulates
+
+    if days < 1 or per_day < 1:
+        raise TrafficError("--days and --per-day must be at least 1")
+    model = model or config.default_model
+    if model is None:
+        raise TrafficError("no model: set default_model in evalhouse.yaml or pass --model")
+    if not simulates(config.model(model).model):
+        raise TrafficError(
+            f"model {model!r} is not simulated: traffic simulation only uses simulated models"
+        )
+    suites = suites_from_config(config)
+    if suite_name not in suites or suites[suite_name].kind != "grader":
+        raise TrafficError(f"suite {suite_name!r} is not a configured grader suite")
+    suite = suites[suite_name]
+    unknown = {d.stage for d in drift} - set(suite.stage_counts())
+    if unknown:
+        raise TrafficError(
+            f"drift names stages {sorted(unknown)} that suite {suite.name} "
+            f"does not have ({', '.join(suite.stage_counts())})"
+        )
+    return suite, model
+
+
+def _run_through_capture(
+    litellm, simulation: _Simulation, plan: list[_Call], days: int, progress
+) -> None:
+    """Execute the plan day by day through LiteLLM with capture installed, then drain the
+    writer; its counts go into the summary."""
+    from evals import capture
+
+    config = simulation.config
 
     async def run_all() -> None:
         slots = asyncio.Semaphore(_CONCURRENCY)
@@ -468,6 +506,13 @@ def simulate_traffic(
         simulation.summary.capture_stats = writer.stats_dict()
     finally:
         capture.shutdown()
+
+
+def _write_present_reviews(simulation: _Simulation) -> int:
+    """Store the simulated human reviews of the runs that reached the warehouse."""
+    from evals import warehouse
+    from evals.reviews import write_reviews
+
     with warehouse.connect(autocommit=True) as conn:
         present = {
             row[0]
@@ -476,8 +521,4 @@ def simulate_traffic(
                 ([r.run_id for r in simulation.pending_reviews],),
             ).fetchall()
         }
-        simulation.summary.reviews = write_reviews(
-            conn, [r for r in simulation.pending_reviews if r.run_id in present]
-        )
-    simulation.summary.days = days
-    return simulation.summary
+        return write_reviews(conn, [r for r in simulation.pending_reviews if r.run_id in present])
