@@ -154,12 +154,18 @@ def _print_headline_figures(stages: list[tuple], golden: list[tuple], cost: list
         "pass rate before day " + str(DRIFT_DAY),
         "from day " + str(DRIFT_DAY),
         "verdicts",
-        title="production pass rate per stage",
+        title="production pass rate per stage (graded calls, all prompt versions pooled)",
     )
     for stage, before, after, n in stages:
         table.add_row(stage, _pct(before), _pct(after), f"{int(n or 0):,}")
     console.print(table)
-    table = Table("model", "suite", "golden accuracy", "calls", title="golden runs, 14 nights")
+    table = Table(
+        "model",
+        "suite",
+        "golden accuracy",
+        "calls",
+        title="golden accuracy over 14 nights (a judged answer counts by its judge)",
+    )
     for model, suite, accuracy, calls in golden:
         table.add_row(model, suite, _pct(accuracy), f"{int(calls or 0):,}")
     console.print(table)
