@@ -720,6 +720,11 @@ def test_the_overview_filters_by_source_and_date_range(client, seeded):
     every = [r for r in seeded.runs if start <= r.started_at.date() <= end]
     assert _kpi(pooled, "Calls") == f"{len(every):,}"
     assert client.get("/?date_from=soon", headers=BEARER).status_code == 400
+    v1 = seeded.versions[0]
+    narrowed = client.get(f"/?model=tutor-large&prompt_version={v1}", headers=BEARER).text
+    assert f"model tutor-large, prompt {v1[:10]}" in narrowed
+    default = client.get("/", headers=BEARER).text  # each stage row links its model's overview
+    assert f"model=tutor-large&amp;prompt_version={v1}" in default
     assert client.get("/?source=everything", headers=BEARER).status_code == 400
     assert client.get("/?role=boss", headers=BEARER).status_code == 400
 
