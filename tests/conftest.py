@@ -15,12 +15,24 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 
 from evals import warehouse
 from evals.golden.outcomes import ensure_outcomes_view
 from evals.warehouse.embedded import EmbeddedPostgres
 
 TEMPLATE_DB = "evalhouse_template"
+
+# Property-based tests: bounded in `make test`; `-m fuzz` tests load the long profile themselves
+# (`settings.get_profile("fuzz")`). No deadline: a warehouse round trip on 2 busy cores varies.
+settings.register_profile(
+    "default",
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile("fuzz", parent=settings.get_profile("default"), max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
