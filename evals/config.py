@@ -8,6 +8,7 @@ names the environment variable that holds its key (`api_key_env`), and webhooks 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -15,12 +16,18 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from evals.redact import register_secret_env
+
 CONFIG_ENV = "EVALHOUSE_CONFIG"
 DEFAULT_CONFIG = "evalhouse.yaml"
 
 
 class ConfigError(ValueError):
     """evalhouse.yaml is missing, unparsable or invalid; the message names file and key path."""
+
+
+class MissingCredentialError(ConfigError):
+    """A model to be called names an `api_key_env` that is not set."""
 
 
 class _Strict(BaseModel):
@@ -52,6 +59,14 @@ class ModelConfig(_Strict):
 
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    def missing_key_env(self) -> str | None:
+        """The `api_key_env` variable when it is named but unset or empty.
+
+        Calling such a model anyway would let LiteLLM fall back to its provider's default
+        variable (OPENAI_API_KEY, ...): another team's key, sent without a word.
+        """
+        return self.api_key_env if self.api_key_env and not self.api_key() else None
 
 
 class SimStageConfig(_Strict):
@@ -303,6 +318,32 @@ class Config(_Strict):
             if suite.judge is not None and suite.judge not in names:
                 raise ValueError(f"suites.{suite_name}.judge: model {suite.judge!r} is not defined")
         return self
+
+    @model_validator(mode="after")
+    def _register_secret_variables(self) -> Config:
+        register_secret_env(
+            [model.api_key_env for model in self.models.values() if model.api_key_env]
+            + [hook.url_env for hook in self.alerts.webhooks if hook.url_env]
+        )
+        return self
+
+    def missing_credentials(self, names: Iterable[str] | None = None) -> list[str]:
+        """One line per model (all configured ones by default) whose key variable is unset."""
+        problems = []
+        for name in self.models if names is None else names:
+            variable = self.model(name).missing_key_env()
+            if variable is not None:
+                problems.append(
+                    f"models.{name}.api_key_env: environment variable {variable} is not set"
+                    " (evalhouse never falls back to another key)"
+                )
+        return problems
+
+    def require_credentials(self, *names: str) -> None:
+        """Raise MissingCredentialError before any call when a model to be called has no key."""
+        problems = self.missing_credentials(names)
+        if problems:
+            raise MissingCredentialError("\n".join(problems))
 
     def model(self, name: str) -> ModelConfig:
         """A configured model by name; a bare LiteLLM string is accepted too."""

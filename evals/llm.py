@@ -153,6 +153,32 @@ def configured_litellm(config: Config):
     return litellm
 
 
+def model_string_problems(config: Config) -> list[str]:
+    """One line per configured model whose LiteLLM string would fail or mislead at run time.
+
+    Unroutable (no provider LiteLLM knows) is always wrong. A routable model that LiteLLM has
+    no price for, with no price and no `api_base` of its own, is most often a typo
+    (openai/gpt-4o-mnii): its calls would fail at the provider, or be recorded at unknown cost.
+    """
+    litellm = configured_litellm(config)
+    problems = []
+    for name, cfg in config.models.items():
+        try:
+            model, provider, _, _ = litellm.get_llm_provider(model=cfg.model, api_base=cfg.api_base)
+        except Exception as exc:
+            reason = (str(exc).splitlines() or ["unknown provider"])[0]
+            problems.append(f"models.{name}.model: LiteLLM cannot route {cfg.model!r}: {reason}")
+            continue
+        known = {cfg.model, model, f"{provider}/{model}"} & litellm.model_cost.keys()
+        if not known and cfg.api_base is None:
+            problems.append(
+                f"models.{name}.model: {cfg.model!r} is not in LiteLLM's model list"
+                f" (provider {provider}): check the spelling, or set input_cost_per_token /"
+                " output_cost_per_token (or api_base for a self-hosted server)"
+            )
+    return problems
+
+
 def _freeze_imported_heap() -> None:
     """Move everything alive now (LiteLLM's ~380k module objects, imported for good) out of the
     cyclic GC's reach. Otherwise every full collection re-walks them: ~0.2 s with the event loop
@@ -335,6 +361,19 @@ class LLMClient:
     ) -> CallResult:
         """One logical call with retries; never raises for provider failures."""
         cfg = self.config.model(model_name)
+        missing = cfg.missing_key_env()
+        if missing is not None:  # refused, not sent: LiteLLM would fall back to another key
+            return CallResult(
+                text=None,
+                status="error",
+                started_at=datetime.now(UTC),
+                attempts=0,
+                latency_ms=0.0,
+                error_class="MissingCredential",
+                error_message=f"environment variable {missing} (api_key_env of model"
+                f" {model_name!r}) is not set; the call was not sent",
+                timings={"queued_ms": 0.0, "call_ms": 0.0, "backoff_ms": 0.0},
+            )
         litellm = self._lib or self._load()
         state = self._state(model_name, cfg)
         started_at = datetime.now(UTC)

@@ -93,13 +93,28 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_KEY_NAME.search(name))
 
 
+_REGISTERED_ENV: set[str] = set()
+
+
+def register_secret_env(names: Iterable[str]) -> None:
+    """Treat these variables' values as secrets whatever they are called.
+
+    A model's `api_key_env` (or a webhook's `url_env`) may be named MY_LLM_CREDENTIAL, which no
+    suffix rule knows; the configuration registers every variable it names as it is loaded.
+    Names, not values, are kept: a key set or rotated later is still scrubbed.
+    """
+    _REGISTERED_ENV.update(names)
+
+
 def secret_env_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of secret-named environment variables, longest first (so overlaps scrub whole)."""
+    """Values of secret-named or registered environment variables, longest first (so overlaps
+    scrub whole)."""
     environ = os.environ if environ is None else environ
     values = {
         value
         for name, value in environ.items()
-        if name.upper().endswith(SECRET_ENV_SUFFIXES) and len(value) >= MIN_ENV_SECRET_LENGTH
+        if (name.upper().endswith(SECRET_ENV_SUFFIXES) or name in _REGISTERED_ENV)
+        and len(value) >= MIN_ENV_SECRET_LENGTH
     }
     return sorted(values, key=len, reverse=True)
 

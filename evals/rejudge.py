@@ -286,6 +286,7 @@ def plan(
     from evals.config import ConfigError
 
     try:
+        config.require_credentials(request.judge)
         cfg = config.model(request.judge)
     except ConfigError as exc:
         raise RejudgeError(str(exc)) from None

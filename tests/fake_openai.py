@@ -12,6 +12,7 @@ script get `server.default` (a behaviour name). Behaviours:
     ok            200, a chat completion whose content is `server.reply(request_json)`
     rate_limit    429 with `Retry-After: server.retry_after` and an OpenAI-style error body
     server_error  500 whose message quotes the request's Authorization header (a realistic leak)
+    bad_key       401 whose message echoes the key bare ("Incorrect API key provided: ...")
     slow          waits `server.slow_s` before answering (beyond any sane deadline)
     reset         closes the connection with a TCP RST, no response
     malformed     200 with a body that is not JSON
@@ -36,7 +37,16 @@ from typing import Any
 
 import pytest
 
-BEHAVIOURS = ("ok", "rate_limit", "server_error", "slow", "reset", "malformed", "not_json")
+BEHAVIOURS = (
+    "ok",
+    "rate_limit",
+    "server_error",
+    "bad_key",
+    "slow",
+    "reset",
+    "malformed",
+    "not_json",
+)
 DEFAULT_REPLY = {
     "verdict": "pass",
     "score": 0.9,
@@ -171,6 +181,11 @@ class FakeOpenAI:
                 f" at https://api.example.test/v1/chat?key={_bearer(headers)}",
                 "server_error",
             )
+        elif behaviour == "bad_key":
+            status = 401
+            payload = _error_body(
+                f"Incorrect API key provided: {_bearer(headers)}.", "invalid_api_key"
+            )
         elif behaviour == "malformed":
             payload = b'{"id": "chatcmpl-broken", "choices": [{"message": '
         else:
@@ -180,7 +195,12 @@ class FakeOpenAI:
                 else self.reply(request)
             )
             payload = _completion(request, content)
-        reason = {200: "OK", 429: "Too Many Requests", 500: "Internal Server Error"}[status]
+        reason = {
+            200: "OK",
+            401: "Unauthorized",
+            429: "Too Many Requests",
+            500: "Internal Server Error",
+        }[status]
         head = [
             f"HTTP/1.1 {status} {reason}",
             "Content-Type: application/json",

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from evals.cli import app
 from evals.config import ConfigError, load_config
 from tests.conftest import REPO_ROOT
 
@@ -70,3 +72,51 @@ def test_secrets_come_from_the_environment_not_the_file(monkeypatch: pytest.Monk
 def test_an_explicitly_named_config_file_must_exist(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such configuration file"):
         load_config(tmp_path / "missing.yaml")
+
+
+def _check_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models: str
+) -> tuple[int, str]:
+    config = tmp_path / "evalhouse.yaml"
+    config.write_text("models:\n" + models)
+    monkeypatch.setenv("EVALHOUSE_CONFIG", str(config))
+    result = CliRunner().invoke(app, ["config", "check"])
+    return result.exit_code, " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("models", "expected"),
+    [
+        (
+            "  m:\n    model: openai/gpt-4o-mini\n    api_key_env: MY_LLM_CREDENTIAL\n",
+            "models.m.api_key_env: environment variable MY_LLM_CREDENTIAL is not set",
+        ),
+        ("  m:\n    model: foo/bar\n", "models.m.model: LiteLLM cannot route 'foo/bar'"),
+        (
+            "  m:\n    model: openai/gpt-4o-mnii\n",
+            "models.m.model: 'openai/gpt-4o-mnii' is not in LiteLLM's model list",
+        ),
+    ],
+    ids=["unset key variable", "unknown provider", "misspelt model"],
+)
+def test_config_check_refuses_what_would_fail_or_leak_at_run_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models: str, expected: str
+) -> None:
+    monkeypatch.delenv("MY_LLM_CREDENTIAL", raising=False)
+    code, output = _check_in_process(tmp_path, monkeypatch, models)
+    assert code == 2
+    assert expected in output
+
+
+def test_config_check_accepts_a_known_model_with_its_key_or_a_price_or_a_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MY_LLM_CREDENTIAL", "qz81Mx9CRED7734llm")
+    models = (
+        "  known:\n    model: openai/gpt-4o-mini\n    api_key_env: MY_LLM_CREDENTIAL\n"
+        "  priced:\n    model: openai/brand-new\n    input_cost_per_token: 1.0e-6\n"
+        "  local:\n    model: openai/llama\n    api_base: http://127.0.0.1:9/v1\n"
+    )
+    code, output = _check_in_process(tmp_path, monkeypatch, models)
+    assert code == 0, output
+    assert "models: known, priced, local" in output

@@ -440,3 +440,40 @@ def test_simulated_stage_accuracy_is_relative_to_the_base() -> None:
     grades = _sim_grades(config, 300)
     accuracy = sum(g["verdict"] == "fail" for g in grades) / len(grades)
     assert 0.35 < accuracy < 0.55
+
+
+def test_a_key_in_a_variable_of_any_name_never_reaches_an_error_message(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scrubber knows the value of every configured api_key_env, not only *_KEY names."""
+    credential = "qz81Mx9CRED7734llm"  # no provider's shape: only its variable gives it away
+    monkeypatch.setenv("MY_LLM_CREDENTIAL", credential)
+    fake_openai.script('grade echo"', ["bad_key"])
+    client = LLMClient(_config(fake_openai, api_key_env="MY_LLM_CREDENTIAL"))
+    try:
+        result = client.run_sync(_ask(client, "echo"))
+    finally:
+        client.close()
+    assert fake_openai.requests[-1]["headers"]["authorization"] == f"Bearer {credential}"
+    assert (result.status, result.attempts) == ("error", 1)
+    assert "Incorrect API key provided: [REDACTED]" in result.error_message
+    assert credential not in result.error_message
+
+
+def test_a_model_whose_key_variable_is_unset_is_refused_and_nothing_is_sent(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MY_LLM_CREDENTIAL", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-another-teams-key-0123456789abcdef")
+    client = LLMClient(_config(fake_openai, api_key_env="MY_LLM_CREDENTIAL"))
+    try:
+        result = client.run_sync(_ask(client, "nokey"))
+    finally:
+        client.close()
+    assert fake_openai.requests == []
+    assert (result.status, result.attempts, result.error_class) == (
+        "error",
+        0,
+        "MissingCredential",
+    )
+    assert "MY_LLM_CREDENTIAL" in result.error_message and "'m'" in result.error_message

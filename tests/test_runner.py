@@ -20,7 +20,7 @@ import pytest
 import yaml
 from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 
-from evals.config import Config, load_config
+from evals.config import Config, MissingCredentialError, load_config
 from evals.golden import load_suite
 from evals.prompts import RUBRIC_GRADER, load_prompt
 from evals.runlog import fetch_run, record_from_row
@@ -395,6 +395,21 @@ def test_bad_requests_fail_before_any_call(warehouse_url: str, tmp_path: Path) -
         run_suite(config, RunRequest(load_suite(answer_suite(tmp_path)), "cand"))
     with pytest.raises(RunnerError, match="unknown suite"):
         run_suite(config, RunRequest("no-such-suite", "cand"))
+    assert rows(warehouse_url) == []
+
+
+def test_a_model_without_its_key_fails_before_any_call(
+    warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MY_LLM_CREDENTIAL", raising=False)
+    config = Config.model_validate(
+        {"models": {"m": {"model": "openai/gpt-4o-mini", "api_key_env": "MY_LLM_CREDENTIAL"}}}
+    )
+    suite = load_suite(answer_suite(tmp_path))
+    with pytest.raises(
+        MissingCredentialError, match=r"models\.m\.api_key_env: .*MY_LLM_CREDENTIAL"
+    ):
+        run_suite(config, RunRequest(suite, "m", judge="m"))
     assert rows(warehouse_url) == []
 
 

@@ -6,11 +6,12 @@ List cells (`expected_issue_tags`) are `|`-separated; `scorer` and `metadata` ce
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
 
-from evals.golden.located import BadJson, Document, Located, Report
+from evals.golden.located import BadJson, Document, Located, Report, read_text
 from evals.golden.schema import ITEM_FIELDS
 from evals.golden.yaml_format import read_yaml_mapping
 
@@ -38,24 +39,21 @@ def read_csv(path: Path, report: Report) -> Document | None:
     header = _read_header(path, header_path, report)
     if header is None:
         return None
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        report(None, None, "(file)", f"cannot read: {exc}")
+    text = read_text(path, report)
+    if text is None:
         return None
-    with handle:
-        reader = csv.reader(handle, strict=True)
-        try:
-            columns = next(reader, None)
-            if columns is None:
-                report(1, None, "(csv)", "empty file: expected a header row of field names")
-                return None
-            columns = [column.strip() for column in columns]
-            _check_columns(columns, report)
-            items = _read_rows(reader, columns, report)
-        except csv.Error as exc:
-            report(reader.line_num, None, "(csv)", f"broken CSV: {exc}")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        columns = next(reader, None)
+        if columns is None:
+            report(1, None, "(csv)", "empty file: expected a header row of field names")
             return None
+        columns = [column.strip() for column in columns]
+        _check_columns(columns, report)
+        items = _read_rows(reader, columns, report)
+    except csv.Error as exc:
+        report(reader.line_num, None, "(csv)", f"broken CSV: {exc}")
+        return None
     return Document(header, str(header_path), items, None)
 
 
@@ -128,4 +126,6 @@ def _csv_cell(column: str, cell: str) -> Any:
             return json.loads(cell)
         except json.JSONDecodeError as exc:
             return BadJson(f"broken JSON at column {exc.colno}: {exc.msg}")
+        except ValueError as exc:  # e.g. an integer of 5,000 digits (Python's int limit)
+            return BadJson(f"unreadable value: {exc}")
     return cell

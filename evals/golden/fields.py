@@ -3,6 +3,8 @@ and returns None (or an empty value) so validation goes on and finds every other
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from evals.golden.located import BadJson, Located, Report
@@ -115,3 +117,42 @@ def unknown_fields(
                 key,
                 f"unknown field (expected one of: {', '.join(allowed)})",
             )
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why `value` (walked through lists and mappings) cannot be stored as text or JSON."""
+    if isinstance(value, str):
+        found = _UNSTORABLE.search(value)
+        if found is None:
+            return None
+        if found.group() == "\x00":
+            return "contains a NUL character (U+0000), which Postgres text cannot hold"
+        return (
+            f"contains a lone UTF-16 surrogate (U+{ord(found.group()):04X}, a truncated emoji?),"
+            " which is not Unicode text"
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"contains the number {value}, which JSON cannot hold"
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list):
+        for element in value:
+            problem = _unstorable(element)
+            if problem is not None:
+                return problem
+    return None
+
+
+def unstorable_fields(located: Located, report: Report, item_id: str | None) -> None:
+    """Report every field the warehouse could not store as it is written (one line each).
+
+    Checked before any other field so a NUL or a lone surrogate is named with its line, never
+    met later by hashing (UTF-8) or by Postgres.
+    """
+    for key, value in located.data.items():
+        problem = _unstorable(key) or _unstorable(value)
+        if problem is not None:
+            report(located.line_of(key), item_id, key, problem)

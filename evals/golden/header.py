@@ -38,6 +38,7 @@ class Definition:
 def read_definition(header: Located, report: Report) -> Definition:
     """Read the suite header; items are still checked against whatever part of it is valid."""
     errors_before = len(report.sink)
+    fields.unstorable_fields(header, report, None)
     header.report_duplicates(report, None)
     fields.unknown_fields(header, HEADER_FIELDS, report, None)
     name = fields.text(header, "name", report, None, required=True)

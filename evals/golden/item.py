@@ -21,6 +21,7 @@ def read_item(
     """The row as a hashed item, or None when it has errors (each one reported)."""
     errors_before = len(report.sink)
     item_id, label = _read_id(located, report, seen)
+    fields.unstorable_fields(located, report, label)
     located.report_duplicates(report, label)
     fields.unknown_fields(located, ITEM_FIELDS, report, label)
     grader, answer = definition.kind == "grader", definition.kind == "answer"

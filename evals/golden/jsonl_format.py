@@ -6,25 +6,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evals.golden.located import Document, Located, Report
+from evals.golden.located import Document, Located, Report, read_text
 
 
 def read_jsonl(path: Path, report: Report) -> Document | None:
     header: Located | None = None
     items: list[Located] = []
     broken = False
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        report(None, None, "(file)", f"cannot read: {exc}")
+    text = read_text(path, report)
+    if text is None:
         return None
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
+    lines = text.splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
             continue
         try:
-            value = json.loads(text)
+            value = json.loads(line)
         except json.JSONDecodeError as exc:
             report(number, None, "(json)", f"broken JSON at column {exc.colno}: {exc.msg}")
+            broken = True
+            continue
+        except ValueError as exc:  # e.g. an integer of 5,000 digits (Python's int limit)
+            report(number, None, "(json)", f"unreadable value: {exc}")
             broken = True
             continue
         if not isinstance(value, dict):

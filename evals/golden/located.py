@@ -7,6 +7,7 @@ whatever the file was written in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from evals.golden.model import GoldenIssue
@@ -60,3 +61,20 @@ class Report:
         path: str | None = None,
     ) -> None:
         self.sink.append(GoldenIssue(path or self.path, line, item_id, field_name, message))
+
+
+def read_text(path: Path, report: Report, report_path: str | None = None) -> str | None:
+    """The file as UTF-8 text, or None after reporting why not (the line of a bad byte)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        report(None, None, "(file)", f"cannot read: {exc}", report_path)
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        report(
+            line, None, "(file)", f"not UTF-8 text: {exc.reason} at byte {exc.start}", report_path
+        )
+        return None

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+_ESCAPE_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
+
 
 @dataclass(frozen=True)
 class GoldenIssue:
@@ -26,9 +28,12 @@ class GoldenIssue:
     message: str
 
     def __str__(self) -> str:
+        """One printable line: a lone surrogate or control character in a reported id or field
+        name is shown escaped, so the report can always be printed and logged."""
         where = f"{self.path}:{self.line}" if self.line is not None else self.path
         item = f" item {self.item_id}:" if self.item_id is not None else ""
-        return f"{where}:{item} {self.field}: {self.message}"
+        line = f"{where}:{item} {self.field}: {self.message}"
+        return line.encode("utf-8", "backslashreplace").decode("utf-8").translate(_ESCAPE_CONTROLS)
 
 
 class GoldenSetError(ValueError):

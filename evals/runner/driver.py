@@ -65,7 +65,7 @@ def _context(config: Config, request: RunRequest) -> RunContext:
         suite = resolve_suite(config, suite)
     if request.trials < 1:
         raise RunnerError("trials must be >= 1")
-    config.model(request.model)  # unknown model: a ConfigError before anything happens
+    config.require_credentials(request.model)  # unknown model or no key: before any call
     grader = suite.kind == "grader"
     needs_judge = not grader and any(item.scorer is None for item in suite.items)
     judge = _judge(config, suite, request.judge, needs_judge)
@@ -97,7 +97,7 @@ def _judge(config: Config, suite: Suite, judge: str | None, needs_judge: bool) -
             "suites.<name>.judge / reference_judge"
         )
     if judge is not None:
-        config.model(judge)
+        config.require_credentials(judge)
     return judge
 
 
