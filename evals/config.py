@@ -389,13 +389,21 @@ def load_config(path: Path | str | None = None) -> Config:
         if explicit:
             raise ConfigError(f"{path}: no such configuration file")
         return Config()
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text ({exc.reason})") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}{where}: broken YAML: {problem}") from None
+    except ValueError as exc:  # e.g. an integer of 5,000 digits (Python's int limit)
+        raise ConfigError(f"{path}: unreadable value: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     if "source_path" in data:

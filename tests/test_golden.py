@@ -224,6 +224,68 @@ def _error_cases() -> dict[str, tuple]:
         "unknown kind": _yaml_case(
             "kind: grader", "kind: grading", "kind:", None, "kind", "must be one of grader, answer"
         ),
+        "NUL character": _yaml_case(
+            "id: a2\n    stage: loops",
+            'id: a2\n    stage: "lo\\0ops"',
+            "lo\\0ops",
+            "a2",
+            "stage",
+            "contains a NUL character",
+        ),
+        "NUL character in a csv cell": (
+            "suite.csv",
+            "id,submission,expected_verdict\nc1,ok,pass\nc2,a\x00b,pass\n",
+            3,
+            "c2",
+            "submission",
+            "contains a NUL character",
+        ),
+        "lone surrogate (a truncated emoji)": (
+            "suite.jsonl",
+            jsonl(
+                VALID_JSONL_HEADER, {"id": "q1", "question": "2+2? \ud83d", "expected_answer": 4}
+            ),
+            2,
+            "q1",
+            "question",
+            "lone UTF-16 surrogate",
+        ),
+        "non-finite number": (
+            "suite.jsonl",
+            jsonl(
+                VALID_JSONL_HEADER,
+                {"id": "q1", "question": "2+2?", "expected_answer": 4, "metadata": {"w": 1e999}},
+            ),
+            2,
+            "q1",
+            "metadata",
+            "the number inf, which JSON cannot hold",
+        ),
+        "integer past Python's digit limit": (
+            "suite.jsonl",
+            jsonl(VALID_JSONL_HEADER)
+            + '{"id": "q1", "question": "?", "expected_answer": '
+            + "9" * 5000
+            + "}\n",
+            2,
+            None,
+            "(json)",
+            "unreadable value: Exceeds the limit",
+        ),
+        "YAML alias bomb": _yaml_case(
+            "    expected_verdict: revise\n",
+            "    expected_verdict: revise\n    metadata:\n"
+            + "".join(
+                f"      {name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n"
+                for prev, name in zip("abcdefg", "bcdefgh", strict=True)
+            ).replace(
+                "      b: &b [*a", "      a: &a [x, x, x, x, x, x, x, x, x]\n      b: &b [*a", 1
+            ),
+            "name: mini",
+            None,
+            "(yaml)",
+            "aliases expand to",
+        ),
         "csv row with too many cells": (
             "suite.csv",
             "id,submission,expected_verdict\nc1,ok text,pass\nc2,a,b,pass\n",
@@ -589,3 +651,13 @@ def test_yaml_yes_no_booleans_are_errors_with_a_hint_to_quote(tmp_path: Path) ->
         f"{tmp_path / 'bools.yaml'}:9: item q1: expected_answer: must be a string, got the "
         "boolean true (quote the value to keep it text)"
     )
+
+
+def test_a_file_that_is_not_utf8_names_the_line_of_the_first_bad_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(VALID_YAML.replace("Sum 1..n", "Somme 1..n, r\u00e9sultat").encode("latin-1"))
+    with pytest.raises(GoldenSetError) as raised:
+        load_suite(path)
+    [issue] = raised.value.issues
+    assert (issue.line, issue.field) == (line_of(VALID_YAML, "default_rubric"), "(file)")
+    assert "not UTF-8 text" in issue.message

@@ -54,7 +54,7 @@ def read_csv(path: Path, report: Report) -> Document | None:
     except csv.Error as exc:
         report(reader.line_num, None, "(csv)", f"broken CSV: {exc}")
         return None
-    return Document(header, str(header_path), items, None)
+    return Document(header, str(header_path), items, 1)  # "no items": the header row
 
 
 def _read_header(path: Path, header_path: Path, report: Report) -> Located | None:
