@@ -279,6 +279,7 @@ class LLMClient:
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
         self._lib = None  # litellm, imported and configured on first use
+        self._unpriced: set[str] = set()  # models LiteLLM has no price for
 
     def _load(self):
         self._lib = configured_litellm(self.config)
@@ -339,9 +340,14 @@ class LLMClient:
             )
         if hidden.get("response_cost") is not None:  # LiteLLM priced it already (its cost map)
             return float(hidden["response_cost"])
+        if cfg.model in self._unpriced:
+            return None
         try:
             return float(litellm.completion_cost(completion_response=response, model=cfg.model))
         except Exception:  # unknown price: say so (None) rather than record a made-up 0
+            # Asked once per model: the failing lookup walks LiteLLM's whole price map (~11 % of
+            # a call's client CPU at C = 256), and the map does not change while this client runs.
+            self._unpriced.add(cfg.model)
             return None
 
     def _backoff_scale(self, litellm, cfg: ModelConfig) -> float:

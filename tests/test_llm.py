@@ -477,3 +477,29 @@ def test_a_model_whose_key_variable_is_unset_is_refused_and_nothing_is_sent(
         "MissingCredential",
     )
     assert "MY_LLM_CREDENTIAL" in result.error_message and "'m'" in result.error_message
+
+
+def test_an_unknown_price_is_looked_up_once_per_model_and_recorded_as_unknown(
+    fake_openai: FakeOpenAI, keyed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import litellm
+
+    lookups = []
+    real_cost = litellm.completion_cost
+
+    def counted_cost(*args, **kwargs):
+        lookups.append(kwargs.get("model"))
+        return real_cost(*args, **kwargs)
+
+    monkeypatch.setattr(litellm, "completion_cost", counted_cost)
+    client = LLMClient(_config(fake_openai, input_cost_per_token=None, output_cost_per_token=None))
+
+    async def three_calls():
+        return [await _ask(client, f"unpriced-{n}") for n in range(3)]
+
+    try:
+        results = client.run_sync(three_calls())
+    finally:
+        client.close()
+    assert [(r.status, r.cost_usd) for r in results] == [("ok", None)] * 3
+    assert lookups == ["openai/fake-model"]
