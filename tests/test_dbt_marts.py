@@ -1390,6 +1390,19 @@ def test_the_bi_role_reads_every_mart_and_nothing_below_them(built):
             conn.execute("delete from marts.fct_alerts")
 
 
+def test_every_table_dbt_builds_has_planner_statistics_at_once(built):
+    """The first query after a build plans with statistics, not autovacuum's later guess."""
+    with psycopg.connect(built["url"]) as conn:
+        tables = conn.execute(
+            "select schemaname || '.' || relname, last_analyze is not null"
+            " from pg_stat_user_tables"
+            " where schemaname in ('staging', 'intermediate', 'marts')"
+        ).fetchall()
+    assert "marts.fct_stage_daily" in dict(tables)
+    assert "intermediate.int_eval_runs" in dict(tables)  # incremental tables too
+    assert [name for name, analyzed in tables if not analyzed] == []
+
+
 def test_docs_generate_works(built):
     target = Path(built["env"]["DBT_TARGET_PATH"])
     assert run_dbt(["docs", "generate"], env=built["env"]).success
