@@ -153,6 +153,21 @@ def configured_litellm(config: Config):
     return litellm
 
 
+def preload_litellm(config: Config) -> None:
+    """Import and configure LiteLLM in a background thread (~2 s), so a command's first call
+    does not wait for it behind work that does not need it: migrations, loading the suite,
+    planning and resuming. The first call that needs LiteLLM joins it (configured_litellm's
+    lock); a failure here is left for that call to meet and report."""
+
+    def load() -> None:
+        try:
+            configured_litellm(config)
+        except Exception:  # reported by the first call, which configures again
+            return
+
+    threading.Thread(target=load, name="evalhouse-litellm-preload", daemon=True).start()
+
+
 def model_string_problems(config: Config) -> list[str]:
     """One line per configured model whose LiteLLM string would fail or mislead at run time.
 

@@ -47,6 +47,12 @@ def _ask(client: LLMClient, marker: str, model: str = "m"):
     )
 
 
+@pytest.fixture(autouse=True)
+def _provider_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """_config's key variable, set: a model whose key variable is unset is never called."""
+    monkeypatch.setenv("FAKE_PROVIDER_API_KEY", "fake-provider-key-0123456789")
+
+
 @pytest.fixture
 def keyed(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("FAKE_PROVIDER_API_KEY", SECRET)
@@ -492,7 +498,14 @@ def test_an_unknown_price_is_looked_up_once_per_model_and_recorded_as_unknown(
         return real_cost(*args, **kwargs)
 
     monkeypatch.setattr(litellm, "completion_cost", counted_cost)
-    client = LLMClient(_config(fake_openai, input_cost_per_token=None, output_cost_per_token=None))
+    client = LLMClient(  # a model no other test priced: LiteLLM's price map is process-global
+        _config(
+            fake_openai,
+            model="openai/never-priced-model",
+            input_cost_per_token=None,
+            output_cost_per_token=None,
+        )
+    )
 
     async def three_calls():
         return [await _ask(client, f"unpriced-{n}") for n in range(3)]
@@ -502,4 +515,4 @@ def test_an_unknown_price_is_looked_up_once_per_model_and_recorded_as_unknown(
     finally:
         client.close()
     assert [(r.status, r.cost_usd) for r in results] == [("ok", None)] * 3
-    assert lookups == ["openai/fake-model"]
+    assert lookups == ["openai/never-priced-model"]

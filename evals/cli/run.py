@@ -36,12 +36,14 @@ def run(
     """
     from evals.config import ConfigError
     from evals.golden import GoldenSetError
+    from evals.llm import preload_litellm
     from evals.runner import RunnerError, RunRequest, render_summary, run_suite
 
     config = config_or_exit()
     model = model or config.default_model
     if model is None:
         raise fail("no --model given and no default_model in evalhouse.yaml")
+    preload_litellm(config)
     if source not in ("golden", "ci"):
         raise fail(f"--source must be golden or ci, not {source!r}")
     try:

@@ -1,0 +1,96 @@
+"""Time to first request: `evalhouse run` from process start to its first provider request,
+against the time `python -c "import litellm"` takes on the same machine, in the same run.
+
+The provider is tests/fake_openai.py on loopback (in this process, so it timestamps the first
+request it receives); the warehouse is migrated beforehand (bench_warehouse), as it is for a
+second run on a machine. Each figure is the median of `--repeat` cold process starts.
+
+    .venv/bin/python -m bench.first_request [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench._warehouse import bench_warehouse
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+
+from fake_openai import FakeOpenAI  # noqa: E402  (tests/ is not a package on the path)
+
+SUITE = """\
+name: first-request
+kind: grader
+verdicts: [pass, fail]
+passing_verdicts: [pass]
+default_rubric: Print the numbers 0 to 2.
+items:
+  - id: i1
+    submission: "for i in range(3): print(i)"
+    expected_verdict: pass
+"""
+
+
+def _wall(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def _first_request(server: FakeOpenAI, folder: Path, env: dict[str, str], n: int) -> float:
+    """Seconds from starting `evalhouse run` to the server receiving its first request."""
+    server.requests.clear()
+    started = time.time()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evals.cli",
+            "run",
+            "--suite",
+            str(folder / "suite.yaml"),
+            "--model",
+            "m",
+            "--no-progress",
+            "--batch-key",
+            f"first-request-{n}",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return server.requests[0]["at"] - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    server = FakeOpenAI().start()
+    with bench_warehouse(), tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "suite.yaml").write_text(SUITE)
+        (folder / "evalhouse.yaml").write_text(
+            "models:\n  m:\n    model: openai/bench\n"
+            f"    api_base: {server.api_base}\n    input_cost_per_token: 1.0e-7\n"
+        )
+        env = {**os.environ, "EVALHOUSE_CONFIG": str(folder / "evalhouse.yaml")}
+        imports = [_wall([sys.executable, "-c", "import litellm"], env) for _ in range(args.repeat)]
+        firsts = [_first_request(server, folder, env, n) for n in range(args.repeat)]
+    server.stop()
+    import_s, first_s = statistics.median(imports), statistics.median(firsts)
+    print(f"python -c 'import litellm'   median {import_s:.2f} s  ({args.repeat} runs)")
+    print(f"evalhouse run: first request median {first_s:.2f} s  ({args.repeat} runs)")
+    print(f"difference {first_s - import_s:+.2f} s  (target <= +0.50 s)")
+
+
+if __name__ == "__main__":
+    main()
