@@ -199,7 +199,7 @@ def test_two_rejudges_of_the_same_calls_make_each_call_once_between_them(
         }
     )
     monkeypatch.setenv("FAKE_PROVIDER_API_KEY", KEYS["A"])
-    run_suite(config, RunRequest("intro-python", "tutor-small"))
+    run_suite(config, RunRequest("intro-python", "tutor-small", limit=24))
     with psycopg.connect(warehouse_url) as conn:
         graded = conn.execute("select count(*) from raw.eval_runs where role = 'grader'").fetchone()
     fake_openai.held = True
