@@ -44,15 +44,16 @@ class UnitSupply:
         """The next unit to call; None once every unit is called here or settled elsewhere."""
         async with self._turn:
             while not self.ready:
-                if self.unclaimed:
-                    ahead = min(self.ahead, len(self.unclaimed))
-                    part = [self.unclaimed.popleft() for _ in range(ahead)]
-                elif self.held_elsewhere:
-                    await asyncio.sleep(POLL_S)
-                    part, self.held_elsewhere = self.held_elsewhere, []
-                else:
-                    return None
-                await asyncio.to_thread(self._claim, part)
+                if not self.unclaimed:
+                    if not self.held_elsewhere:
+                        return None
+                    await asyncio.sleep(POLL_S)  # then try them again, `ahead` at a time
+                    self.unclaimed.extend(self.held_elsewhere)
+                    self.held_elsewhere = []
+                ahead = min(self.ahead, len(self.unclaimed))
+                await asyncio.to_thread(
+                    self._claim, [self.unclaimed.popleft() for _ in range(ahead)]
+                )
             return self.ready.popleft()
 
     def _claim(self, part: list[Unit]) -> None:
