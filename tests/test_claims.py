@@ -31,6 +31,8 @@ from tests.test_runner import SETTLED, fake_model, grader_items, write_suite
 
 KEYS = {"A": "sk-claims-run-A-0123456789", "B": "sk-claims-run-B-0123456789"}
 CONCURRENCY = 4
+# replies held until the other run starts must not time out and be retried (a second request)
+PATIENT = {"concurrency": CONCURRENCY, "timeout_s": 300.0, "deadline_s": 600.0}
 
 
 def _wait_until(condition, what: str, timeout_s: float = 120.0) -> None:
@@ -60,7 +62,7 @@ def _start_both(server: FakeOpenAI, tmp_path: Path, url: str, n: int) -> dict:
     """Two `evalhouse run` processes on one suite and model, both with calls in flight."""
     suite = write_suite(tmp_path / "suite.yaml", grader_items(n))
     config = tmp_path / "evalhouse.yaml"
-    model = fake_model(server, concurrency=CONCURRENCY)
+    model = fake_model(server, **PATIENT)
     config.write_text(yaml.safe_dump({"models": {"m": model}}))
     command = [sys.executable, "-m", "evals.cli", "run", "--suite", str(suite), "--model", "m"]
     server.held = True
@@ -190,7 +192,7 @@ def test_two_rejudges_of_the_same_calls_make_each_call_once_between_them(
         {
             "models": {
                 "tutor-small": {"model": "evalhouse-sim/tutor-small"},
-                "paid": fake_model(fake_openai, concurrency=CONCURRENCY),
+                "paid": fake_model(fake_openai, **PATIENT),
             },
             "suites": {
                 "intro-python": {"path": str(REPO_ROOT / "golden_sets/intro_python_grader.yaml")}
