@@ -7,6 +7,7 @@ holds its replies until both runs have calls in flight, so the runs really overl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ import pytest
 import yaml
 from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 
-from evals.claims import Claims
+from evals.claims import POLL_S, Claims
 from evals.config import Config
 from evals.rejudge import RejudgeRequest, run_rejudge
 from evals.runner import RunRequest, run_suite
@@ -231,3 +232,63 @@ def test_two_rejudges_of_the_same_calls_make_each_call_once_between_them(
             " where source = 'rejudge'"
         ).fetchone()
     assert per_call == (graded[0], graded[0])
+
+
+def test_a_claimed_unit_is_checked_again_so_work_another_run_settled_is_not_redone(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    """A run planned the whole batch; meanwhile another run settled some units whole, settled
+    two candidates but not their judges, and still holds one unit."""
+    from evals.golden import load_suite
+    from evals.runner.claiming import UnitSupply
+    from evals.runner.driver import _context
+    from evals.runner.units import plan, resume
+    from tests.test_runner import SIM_CONFIG, answer_suite
+
+    config = Config.model_validate(SIM_CONFIG)
+    request = RunRequest(load_suite(answer_suite(tmp_path)), "cand")
+    units = plan(_context(config, request), 1, None)
+    by_item = {unit.item.item_id: unit for unit in units}
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        todo, _ = resume(conn, units)
+        assert len(todo) == 8  # j0..j5 (candidate + judge), n1 and e1 (scored, no judge)
+        run_suite(config, RunRequest(request.suite, "cand", limit=4))  # j0..j3, the other run
+        conn.execute("delete from raw.eval_runs where role = 'judge' and item_id in ('j2', 'j3')")
+        answers = {
+            item: (run_id, text)
+            for item, run_id, text in conn.execute(
+                "select item_id, run_id, output_text from raw.eval_runs"
+                " where role = 'candidate' and item_id in ('j2', 'j3')"
+            ).fetchall()
+        }
+    mine, other = (Claims(psycopg.connect(warehouse_url, autocommit=True)) for _ in range(2))
+    try:
+        assert other.claim([by_item["j5"].key]) == {by_item["j5"].key}
+        supply = UnitSupply(mine, todo, workers=2)
+
+        async def drain() -> tuple[list, object]:
+            handed = [await supply.next() for _ in range(5)]
+            last = asyncio.create_task(supply.next())
+            await asyncio.sleep(3 * POLL_S)
+            assert not last.done(), "a unit another live run holds is not handed out"
+            assert other.claim([by_item["j2"].key]) == set()  # held here until its rows land
+            assert other.claim([by_item["j0"].key]) == {by_item["j0"].key}  # released: settled
+            other.release([by_item["j5"].key])
+            return handed, [await last, await supply.next()]
+
+        handed, rest = asyncio.run(drain())
+    finally:
+        mine.close()
+        other.close()
+
+    assert [u.item.item_id for u in handed] == ["j2", "j3", "j4", "n1", "e1"]
+    for unit in handed[:2]:
+        run_id, answer = answers[unit.item.item_id]
+        assert (unit.call_main, unit.candidate_run_id, unit.candidate_answer) == (
+            False,
+            run_id,
+            answer,
+        )
+    assert all(unit.call_main for unit in handed[2:])
+    assert rest[0] is by_item["j5"] and rest[1] is None
+    assert supply.calls_elsewhere == 2 + 2 + 1 + 1  # j0 and j1 whole, the j2 and j3 candidates
