@@ -14,7 +14,9 @@ lease while another pays for the same call. What a data engineer must know inste
 - locks live in Postgres's shared lock table (`max_locks_per_transaction` x connections), so a
   run claims a few units ahead of its workers and releases each once its rows are committed,
   never the whole batch at once;
-- a key is hashed to the lock's 64 bits: two units colliding would only share one lock.
+- a key is hashed to the lock's 64 bits: two units colliding would only share one lock;
+- a live but stuck claimant (SIGSTOP, a hung process) keeps its claims, and a run waiting for
+  them waits with it — never pays twice; ending the stuck process frees them.
 
 A claimed unit must be checked again *after* the claim (a new statement): its previous holder
 released it only after committing its rows, so that check sees whatever it settled.
