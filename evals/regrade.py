@@ -6,11 +6,14 @@ parsed against the suite's vocabulary, as the original was. The result is a NEW 
 judge, parent_run_id = the graded call) under an idempotency key the caller derives, so nothing
 is ever overwritten and a re-run makes only the calls whose key has not settled. Rows are
 written and committed chunk by chunk: a run killed mid-way keeps every chunk it finished.
+Each chunk is claimed first (evals.claims), so two regrades of the same calls (two rejudges, a
+rejudge beside the nightly sample) make each call once between them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -53,7 +56,8 @@ class Regrade:
 
 @dataclass
 class RegradeCounts:
-    """What a regrade did: rows new to the log, failed calls among them, keys settled before."""
+    """What a regrade did: rows new to the log, failed calls among them, and keys found settled
+    when reached (by an earlier run, or a concurrent one while this one waited)."""
 
     new: int = 0
     failed: int = 0
@@ -84,28 +88,46 @@ def regrade(
     orchestrator_run_id: str | None = None,
     chunk: int | None = None,
 ) -> RegradeCounts:
-    """Grade each job's call with `judge` (bounded by the judge's concurrency); write new rows."""
+    """Grade each job's call with `judge` (bounded by the judge's concurrency); write new rows.
+
+    Concurrent regrades of the same calls share them (evals.claims): a job another run holds is
+    set aside and looked at again after the rest, once it has settled or its claimant died.
+    """
+    from evals.claims import POLL_S, Claims
     from evals.llm import LLMClient
 
     chunk = chunk or config.model(judge).concurrency * CHUNK_PER_SLOT
     counts = RegradeCounts()
     suites: dict[tuple[str | None, str | None], Suite | None] = {}
     client = LLMClient(config)
+    claims = Claims.open()
     try:
-        for offset in range(0, len(jobs), chunk):
-            part = jobs[offset : offset + chunk]
-            settled = settled_keys(conn, [job.key for job in part])
-            todo = [job for job in part if job.key not in settled]
-            counts.settled_before += len(part) - len(todo)
-            if not todo:
-                continue
-            records = _grade_chunk(conn, config, client, judge, todo, suites, orchestrator_run_id)
-            conn.commit()  # end the reads' transaction: the chunk's write commits on its own
-            counts.new += write_runs(conn, records)
-            conn.commit()
-            counts.failed += sum(record.status in ("error", "timeout") for record in records)
-            counts.cost_usd += sum(record.cost_usd or 0.0 for record in records)
+        pending = list(jobs)
+        while pending:
+            held_elsewhere: list[Regrade] = []
+            for offset in range(0, len(pending), chunk):
+                part = pending[offset : offset + chunk]
+                mine = claims.claim(job.key for job in part)
+                held_elsewhere += [job for job in part if job.key not in mine]
+                # checked after the claim, so it sees whatever the previous holder committed
+                settled = settled_keys(claims.conn, mine)
+                counts.settled_before += len(settled)
+                todo = [job for job in part if job.key in mine and job.key not in settled]
+                if todo:
+                    records = _grade_chunk(
+                        conn, config, client, judge, todo, suites, orchestrator_run_id
+                    )
+                    conn.commit()  # end the reads' transaction: the chunk's write commits alone
+                    counts.new += write_runs(conn, records)
+                    conn.commit()
+                    counts.failed += sum(r.status in ("error", "timeout") for r in records)
+                    counts.cost_usd += sum(record.cost_usd or 0.0 for record in records)
+                claims.release(list(mine))
+            pending = held_elsewhere
+            if pending:
+                time.sleep(POLL_S)
     finally:
+        claims.close()
         client.close()
     return counts
 

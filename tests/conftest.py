@@ -101,3 +101,10 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(warehouse.HOME_ENV, str(tmp_path / "home"))
     monkeypatch.delenv(warehouse.URL_ENV, raising=False)
     monkeypatch.delenv("EVALHOUSE_CONFIG", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _fake_provider_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key variable tests' fake OpenAI models name (FAKE_PROVIDER_API_KEY), set: a model
+    whose key variable is unset is refused before any call."""
+    monkeypatch.setenv("FAKE_PROVIDER_API_KEY", "fake-provider-key-0123456789")

@@ -7,7 +7,9 @@ per request tiny, so it can serve 256 concurrent 1 s calls on a small machine.
 
 Faults are scripted per request: `server.script(marker, ["rate_limit", "ok"])` makes the first
 request whose body contains `marker` get a 429, the next one succeed; requests matching no
-script get `server.default` (a behaviour name). Behaviours:
+script get `server.default` (a behaviour name). `server.held = True` keeps every reply waiting
+until it is set back to False (to line clients up: `server.in_flight` counts who waits).
+Behaviours:
 
     ok            200, a chat completion whose content is `server.reply(request_json)`
     rate_limit    429 with `Retry-After: server.retry_after` and an OpenAI-style error body
@@ -65,6 +67,7 @@ class FakeOpenAI:
     def __init__(self, latency_s: float = 0.0, default: str = "ok") -> None:
         self.latency_s = latency_s
         self.default = default
+        self.held = False
         self.retry_after = "1"
         self.slow_s = 30.0
         self.reply: Callable[[dict[str, Any]], str] = default_reply
@@ -160,6 +163,8 @@ class FakeOpenAI:
                         "at": time.time(),
                     }
                 )
+        while self.held:
+            await asyncio.sleep(0.01)
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         if behaviour == "reset":

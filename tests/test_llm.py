@@ -47,12 +47,6 @@ def _ask(client: LLMClient, marker: str, model: str = "m"):
     )
 
 
-@pytest.fixture(autouse=True)
-def _provider_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    """_config's key variable, set: a model whose key variable is unset is never called."""
-    monkeypatch.setenv("FAKE_PROVIDER_API_KEY", "fake-provider-key-0123456789")
-
-
 @pytest.fixture
 def keyed(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("FAKE_PROVIDER_API_KEY", SECRET)

@@ -59,12 +59,6 @@ def grader_items(n: int, stages: tuple[str, ...] = ("loops", "functions")) -> li
     ]
 
 
-@pytest.fixture(autouse=True)
-def _fake_provider_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    """fake_model's key variable, set: a model whose key variable is unset is never called."""
-    monkeypatch.setenv("FAKE_PROVIDER_API_KEY", "fake-provider-key-0123456789")
-
-
 def fake_model(server: FakeOpenAI, **overrides) -> dict:
     return {
         "model": "openai/fake-grader",

@@ -6,6 +6,8 @@ The contract, kept by construction (each module below keeps one part of it):
   crash or a `kill -9` makes exactly the missing calls;
 - durable (`writer`): finished rows are COPYed in batches committed well under a second apart,
   so a crash loses only the calls in flight;
+- shared (`claiming`): a unit is claimed before it is called, so concurrent runs of the same
+  batch make each call once between them (evals.claims);
 - honest (`calls`): provider failures and unparsable replies are rows, never a silent score;
 - lean: no logging, no progress redraw (`display`) and no DB round trip per call.
 

@@ -57,7 +57,12 @@ def render_summary(summary: RunSummary, console) -> None:
         (
             "calls",
             f"{summary.calls} made, {summary.skipped_calls} already settled, "
-            f"{summary.planned_calls} planned",
+            + (
+                f"{summary.calls_elsewhere} made by a concurrent run, "
+                if summary.calls_elsewhere
+                else ""
+            )
+            + f"{summary.planned_calls} planned",
         ),
         ("by status", ", ".join(f"{s} {n}" for s, n in sorted(summary.statuses.items())) or "-"),
         ("still unsettled", str(summary.unsettled_calls)),

@@ -18,6 +18,7 @@ from evals.prompts import (
     load_prompt,
 )
 from evals.runner.calls import UnitCaller
+from evals.runner.claiming import UnitSupply
 from evals.runner.context import RunContext
 from evals.runner.display import progress_bar
 from evals.runner.inputs import RunnerError, RunRequest, default_judge, resolve_suite
@@ -29,6 +30,7 @@ from evals.runner.writer import RunWriter
 if TYPE_CHECKING:
     import psycopg
 
+    from evals.claims import Claims
     from evals.config import Config
     from evals.golden import Suite
     from evals.llm import LLMClient
@@ -39,6 +41,7 @@ async def arun_suite(
 ) -> RunSummary:
     """Run `request` (async); see run_suite."""
     from evals import warehouse
+    from evals.claims import Claims
     from evals.llm import LLMClient
 
     run = _context(config, request)
@@ -48,9 +51,13 @@ async def arun_suite(
     # autocommit: each write_runs transaction commits on its own (inside an implicit transaction
     # opened by a read, it would only be a savepoint and nothing would be durable until the end)
     conn = await asyncio.to_thread(warehouse.connect, autocommit=True)
+    claims = None
     try:
-        summary = await _run_batch(conn, run, client, request, progress)
+        claims = await asyncio.to_thread(Claims.open)
+        summary = await _run_batch(conn, claims, run, client, request, progress)
     finally:
+        if claims is not None:
+            await asyncio.to_thread(claims.close)
         await asyncio.to_thread(conn.close)
         if own_client:
             await client.aclose()
@@ -112,6 +119,7 @@ def _with_concurrency(config: Config, model_name: str, concurrency: int | None) 
 
 async def _run_batch(
     conn: psycopg.Connection,
+    claims: Claims,
     run: RunContext,
     client: LLMClient,
     request: RunRequest,
@@ -136,7 +144,7 @@ async def _run_batch(
         planned_calls=planned,
         skipped_calls=already,
     )
-    await _call(conn, run, client, todo, summary, progress)
+    await _call(conn, claims, run, client, todo, summary, progress)
     summary.unsettled_calls = planned - len(settled_among(conn, units))
     batch_accuracy(conn, run, summary)
     return summary
@@ -144,18 +152,22 @@ async def _run_batch(
 
 async def _call(
     conn: psycopg.Connection,
+    claims: Claims,
     run: RunContext,
     client: LLMClient,
     todo: list[Unit],
     summary: RunSummary,
     progress: bool,
 ) -> None:
-    """Make the calls still to do, redrawing the progress bar as their rows are written."""
+    """Make the calls still to do that no concurrent run makes, redrawing the progress bar as
+    rows are written (here or by the other run)."""
     remaining = summary.planned_calls - summary.skipped_calls
     workers = run.config.model(run.model).concurrency + (
         run.config.model(run.judge).concurrency if "judge" in run.prompts else 0
     )
-    writer = RunWriter(summary)
+    workers = max(1, min(workers, len(todo)))
+    supply = UnitSupply(claims, todo, workers)
+    writer = RunWriter(summary, claims.release)
     with progress_bar(progress) as bar:
         task = bar.add_task(
             f"{run.suite.name} x {run.model}", total=remaining, rate=0.0, errors=0, cost=0.0
@@ -167,7 +179,7 @@ async def _call(
             elapsed = max(1e-9, time.perf_counter() - calls_started)
             bar.update(
                 task,
-                completed=min(summary.calls, remaining),
+                completed=min(summary.calls + supply.calls_elsewhere, remaining),
                 rate=summary.calls / elapsed,
                 errors=summary.errors,
                 cost=summary.cost_usd,
@@ -175,8 +187,9 @@ async def _call(
 
         if todo:
             await execute(
-                conn, todo, workers, UnitCaller(run, client, writer.emit), writer, on_flush
+                conn, supply, workers, UnitCaller(run, client, writer.emit), writer, on_flush
             )
+            summary.calls_elsewhere = supply.calls_elsewhere
 
 
 def run_suite(config: Config, request: RunRequest, *, progress: bool = False) -> RunSummary:

@@ -27,6 +27,7 @@ class RunSummary:
     planned_calls: int
     skipped_calls: int
     calls: int = 0
+    calls_elsewhere: int = 0  # calls of this run's plan a concurrent run made
     statuses: Counter = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     input_tokens: int = 0
@@ -76,6 +77,7 @@ class RunSummary:
             "planned_calls": self.planned_calls,
             "skipped_calls": self.skipped_calls,
             "calls": self.calls,
+            "calls_elsewhere": self.calls_elsewhere,
             "statuses": dict(self.statuses),
             "unsettled_calls": self.unsettled_calls,
             "accuracy": self.accuracy,

@@ -2,7 +2,9 @@
 
 Durable: the writer commits every FLUSH_INTERVAL_S (well under a second) or as soon as
 FLUSH_ROWS rows wait, so a crash or a `kill -9` loses only the calls in flight. Lean: the
-progress bar is redrawn from the same timer (`on_flush`), never per call.
+progress bar is redrawn from the same timer (`on_flush`), never per call. Shared: a finished
+unit's claim is released only after the flush that committed its rows, so a concurrent run
+that claims it next sees them (evals.claims).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ FLUSH_ROWS = 2000
 class RunWriter:
     """Collects finished rows (counting them into the summary) and writes them in batches."""
 
-    def __init__(self, summary: RunSummary) -> None:
+    def __init__(self, summary: RunSummary, release: Callable[[list[str]], None]) -> None:
         self.summary = summary
+        self.release = release
         self.pending: list[RunRecord] = []
+        self.finished_keys: list[str] = []
         self.wake = asyncio.Event()
 
     def emit(self, record: RunRecord) -> None:
@@ -36,10 +40,17 @@ class RunWriter:
         if len(self.pending) >= FLUSH_ROWS:
             self.wake.set()
 
+    def finished(self, unit_key: str) -> None:
+        """The unit's rows are all emitted: release its claim after the next flush."""
+        self.finished_keys.append(unit_key)
+
     async def _flush(self, conn: psycopg.Connection) -> None:
-        if self.pending:
-            batch, self.pending = self.pending, []
+        batch, self.pending = self.pending, []
+        finished, self.finished_keys = self.finished_keys, []
+        if batch:
             await asyncio.to_thread(write_runs, conn, batch)
+        if finished:
+            await asyncio.to_thread(self.release, finished)
 
     async def run(
         self, conn: psycopg.Connection, stop: asyncio.Event, on_flush: Callable[[], None]

@@ -110,6 +110,7 @@ def _summary_metadata(summary) -> dict:
         for key in (
             "suite_version",
             "calls",
+            "calls_elsewhere",
             "skipped_calls",
             "unsettled_calls",
             "statuses",

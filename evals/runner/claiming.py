@@ -1,0 +1,69 @@
+"""The units this run calls: claimed a few ahead of the workers and checked again once claimed.
+
+Two runs of the same batch (two `evalhouse run`s, a CLI run beside a Dagster backfill) share it
+through `evals.claims`: a unit another run holds is set aside and looked at again once nothing
+else is left — by then it has settled (nothing to call) or its claimant died (the lock went with
+its session) and this run calls it. The writer releases a unit once its rows are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING
+
+from evals.claims import POLL_S
+from evals.runner.units import resume
+
+if TYPE_CHECKING:
+    from evals.claims import Claims
+    from evals.runner.units import Unit
+
+CLAIM_AHEAD = 64
+"""Units claimed per round trip (at least one per worker): no claim query per call, and few
+locks held beyond the calls in flight."""
+
+
+def _calls(units: list[Unit]) -> int:
+    return sum(int(u.call_main) + (u.judge_key is not None) for u in units)
+
+
+class UnitSupply:
+    """Hands the workers the units this run has claimed; counts the calls another run made."""
+
+    def __init__(self, claims: Claims, units: list[Unit], workers: int) -> None:
+        self.claims = claims
+        self.ahead = max(CLAIM_AHEAD, workers)
+        self.unclaimed = deque(units)
+        self.held_elsewhere: list[Unit] = []
+        self.ready: deque[Unit] = deque()
+        self.calls_elsewhere = 0
+        self._turn = asyncio.Lock()
+
+    async def next(self) -> Unit | None:
+        """The next unit to call; None once every unit is called here or settled elsewhere."""
+        async with self._turn:
+            while not self.ready:
+                if not self.unclaimed:
+                    if not self.held_elsewhere:
+                        return None
+                    await asyncio.sleep(POLL_S)  # then try them again, `ahead` at a time
+                    self.unclaimed.extend(self.held_elsewhere)
+                    self.held_elsewhere = []
+                ahead = min(self.ahead, len(self.unclaimed))
+                await asyncio.to_thread(
+                    self._claim, [self.unclaimed.popleft() for _ in range(ahead)]
+                )
+            return self.ready.popleft()
+
+    def _claim(self, part: list[Unit]) -> None:
+        """Claim what is free, set aside what another run holds, drop what settled meanwhile."""
+        mine = self.claims.claim(u.key for u in part)
+        self.held_elsewhere += [u for u in part if u.key not in mine]
+        claimed = [u for u in part if u.key in mine]
+        due = _calls(claimed)
+        todo, _ = resume(self.claims.conn, claimed)  # after the claim: sees what its holder wrote
+        self.calls_elsewhere += due - _calls(todo)
+        keep = {u.key for u in todo}
+        self.claims.release([u.key for u in claimed if u.key not in keep])
+        self.ready.extend(todo)
