@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import psycopg
 import pytest
-from conftest import REPO_ROOT, create_database, drop_database
+from conftest import REPO_ROOT, create_database, drop_database, role_url
 from fastapi.testclient import TestClient
 
 from evals import warehouse
@@ -36,7 +36,8 @@ from evals.golden import load_suite, store_suite
 from evals.prompts import PromptTemplate, ensure_prompt_version, load_prompt
 from evals.runlog import RunRecord, idempotency_key, write_runs
 from evals.web.app import create_app
-from evals.web.db import WebDatabase, web_conninfo
+from evals.warehouse.roles import WEB_ROLE
+from evals.web.db import WebDatabase
 from evals.web.security import SESSION_COOKIE, Guard
 
 TOKEN = "test-web-token-5f0c2a9e71d4"
@@ -53,6 +54,7 @@ class Seeded:
     """What the seed wrote, so tests can compare pages with an independent count."""
 
     url: str
+    web_url: str = ""  # the same database as the app's role, with its password
     runs: list[RunRecord] = field(default_factory=list)
     target: RunRecord | None = None  # a golden grader run with a judge child, reviews, an alert
     alert_id: int = 0
@@ -273,6 +275,7 @@ def seeded(pg_server, tmp_path_factory) -> Iterator[Seeded]:
     url = pg_server.url(name)
     try:
         data = seed_warehouse(url)
+        data.web_url = role_url(pg_server, url, WEB_ROLE)
         build_marts(url, tmp_path_factory.mktemp("dbt-target"))
         yield data
     finally:
@@ -283,7 +286,7 @@ def seeded(pg_server, tmp_path_factory) -> Iterator[Seeded]:
 @pytest.fixture(scope="module")
 def app_client(seeded) -> Iterator[TestClient]:
     config = load_config(REPO_ROOT / "evalhouse.yaml")
-    app = create_app(config, TOKEN, database=WebDatabase(web_conninfo(config, seeded.url)))
+    app = create_app(config, TOKEN, database=WebDatabase(seeded.web_url))
     with TestClient(app, follow_redirects=False) as client:
         yield client
 
@@ -757,15 +760,17 @@ def test_the_role_migration_is_a_notice_not_a_failure_where_create_role_is_refus
     """A managed Postgres gives the migrating user no CREATEROLE: the migration must go on."""
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    from evals.warehouse.roles import WEB_ROLE, create_role_sql, web_grants_sql
+    from evals.warehouse.roles import create_role_sql, web_grants_sql
 
     suffix = uuid.uuid4().hex[:8]
     owner, probe = f"web_owner_{suffix}", f"web_probe_{suffix}"
     notices: list[str] = []
     with _owner(seeded.url) as admin:
-        admin.execute(f"create role {owner} login nocreaterole")
+        admin.execute(f"create role {owner} login nocreaterole password 'probe-password'")
         try:
-            limited = make_conninfo(**{**conninfo_to_dict(seeded.url), "user": owner})
+            limited = make_conninfo(
+                **{**conninfo_to_dict(seeded.url), "user": owner, "password": "probe-password"}
+            )
             with psycopg.connect(limited, autocommit=True) as conn:
                 conn.add_notice_handler(lambda diag: notices.append(diag.message_primary))
                 conn.execute(create_role_sql(probe, login=True))
@@ -789,10 +794,11 @@ def test_the_role_migration_is_a_notice_not_a_failure_where_create_role_is_refus
 # --- evalhouse serve ----------------------------------------------------------------------------
 
 
-def _serve(port: int, url: str, token: str) -> subprocess.Popen:
+def _serve(port: int, seeded: Seeded, token: str) -> subprocess.Popen:
     env = {
         **os.environ,
-        "EVALHOUSE_DATABASE_URL": url,
+        "EVALHOUSE_DATABASE_URL": seeded.url,
+        "EVALHOUSE_WEB_DATABASE_URL": seeded.web_url,
         "EVALHOUSE_WEB_TOKEN": token,
         "EVALHOUSE_CONFIG": str(REPO_ROOT / "evalhouse.yaml"),
     }
@@ -809,7 +815,7 @@ def test_evalhouse_serve_answers_on_its_port_and_only_with_the_token(seeded):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = _serve(port, seeded.url, TOKEN)
+    server = _serve(port, seeded, TOKEN)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -830,7 +836,7 @@ def test_evalhouse_serve_answers_on_its_port_and_only_with_the_token(seeded):
 
 
 def test_evalhouse_serve_refuses_a_short_token(seeded):
-    server = _serve(1, seeded.url, "short")
+    server = _serve(1, seeded, "short")
     assert server.wait(timeout=60) == 2
     assert "at least 16 characters" in server.stdout.read()
 
@@ -849,7 +855,7 @@ def test_band_flags_count_only_days_with_enough_verdicts(seeded):
         update={"drift": config.drift.model_copy(update={"min_daily_n": 1})}
     )
     for cfg, expect_band_flags in ((config, False), (lenient, True)):
-        app = create_app(cfg, TOKEN, database=WebDatabase(web_conninfo(cfg, seeded.url)))
+        app = create_app(cfg, TOKEN, database=WebDatabase(seeded.web_url))
         with TestClient(app) as client:
             page = client.get("/", headers=BEARER).text
         assert ('title="days below the band"' in page) is expect_band_flags
@@ -862,9 +868,11 @@ def test_the_csrf_token_may_come_as_a_header_for_scripts_using_the_session(clien
     assert response.status_code == 303
 
 
-def test_a_warehouse_without_marts_gets_a_pointer_to_dbt_not_an_error(warehouse_url):
+def test_a_warehouse_without_marts_gets_a_pointer_to_dbt_not_an_error(pg_server, warehouse_url):
     config = load_config(REPO_ROOT / "evalhouse.yaml")
-    app = create_app(config, TOKEN, database=WebDatabase(web_conninfo(config, warehouse_url)))
+    app = create_app(
+        config, TOKEN, database=WebDatabase(role_url(pg_server, warehouse_url, WEB_ROLE))
+    )
     with TestClient(app) as client:
         page = client.get("/", headers=BEARER)
         assert page.status_code == 503 and "evalhouse dbt build" in page.text
