@@ -35,8 +35,8 @@ from evals.config import load_config
 from evals.golden import load_suite, store_suite
 from evals.prompts import PromptTemplate, ensure_prompt_version, load_prompt
 from evals.runlog import RunRecord, idempotency_key, write_runs
-from evals.web.app import create_app
 from evals.warehouse.roles import WEB_ROLE
+from evals.web.app import create_app
 from evals.web.db import WebDatabase
 from evals.web.security import SESSION_COOKIE, Guard
 

@@ -22,8 +22,8 @@ from test_web import TOKEN, build_marts, seed_warehouse
 
 from evals import warehouse
 from evals.config import load_config
-from evals.web.app import create_app
 from evals.warehouse.roles import WEB_ROLE
+from evals.web.app import create_app
 from evals.web.db import WebDatabase
 
 pytestmark = pytest.mark.browser

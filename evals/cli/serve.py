@@ -30,8 +30,8 @@ def serve(
     import uvicorn
 
     from evals.redact import scrub
-    from evals.web.app import create_app
     from evals.warehouse.embedded import EmbeddedPostgresError
+    from evals.web.app import create_app
     from evals.web.db import WebDatabase, web_conninfo
 
     try:  # fail here, plainly, rather than as a pool timeout inside the server's start-up

@@ -16,8 +16,8 @@ import fcntl
 import hashlib
 import os
 import pwd
-import subprocess
 import stat
+import subprocess
 import tempfile
 import time
 import warnings
