@@ -8,7 +8,10 @@ written through evals.runlog, and the marts built once by dbt. The app runs in-p
 
 from __future__ import annotations
 
+import base64
 import csv
+import dataclasses
+import hashlib
 import html
 import io
 import json
@@ -30,7 +33,7 @@ import pytest
 from conftest import REPO_ROOT, create_database, drop_database, role_url
 from fastapi.testclient import TestClient
 
-from evals import warehouse
+from evals import reviews, warehouse
 from evals.config import load_config
 from evals.golden import load_suite, store_suite
 from evals.prompts import PromptTemplate, ensure_prompt_version, load_prompt
@@ -352,12 +355,12 @@ def test_login_sets_a_signed_http_only_cookie_and_never_redirects_off_site(clien
 
 def test_a_tampered_or_expired_session_cookie_is_refused(client):
     guard = Guard(TOKEN)
-    forged = Guard("another-token-of-sufficient-length").session_cookie("mallory")
+    forged = Guard("another-token-of-sufficient-length").session_cookie("mallory", "s1")
     client.cookies.set(SESSION_COOKIE, forged)
     assert client.get("/runs").status_code == 401
-    client.cookies.set(SESSION_COOKIE, guard.session_cookie("old", now=1_000_000))
+    client.cookies.set(SESSION_COOKIE, guard.session_cookie("old", "s2", now=1_000_000))
     assert client.get("/runs").status_code == 401
-    body, _, signature = guard.session_cookie("bob").partition(".")
+    body, _, signature = guard.session_cookie("bob", "s3").partition(".")
     client.cookies.set(SESSION_COOKIE, f"{body}x.{signature}")
     assert client.get("/runs").status_code == 401
 
@@ -408,6 +411,25 @@ def test_logout_ends_the_session(client):
     assert client.get("/runs").status_code == 401
 
 
+def test_a_session_cookie_copied_before_logout_is_refused_after_it(client, seeded):
+    csrf = _login(client, "erin")
+    copied = client.cookies.get(SESSION_COOKIE)
+    session_id = json.loads(base64.urlsafe_b64decode(copied.split(".")[0] + "=="))["n"]
+    with _owner(seeded.url) as conn:  # the server keeps the id's hash, never the id
+        stored = conn.execute(
+            "select session_hash from raw.web_sessions where user_name = 'erin'"
+        ).fetchall()
+    assert stored == [(hashlib.sha256(session_id.encode()).hexdigest(),)]
+    assert client.post("/logout", data={"csrf": csrf}).status_code == 303
+    client.cookies.set(SESSION_COOKIE, copied)
+    assert client.get("/runs").status_code == 401
+    page = client.get("/runs", headers=HTML)
+    assert page.status_code == 303 and page.headers["location"] == "/login?next=%2Fruns"
+    with _owner(seeded.url) as conn:
+        sessions = conn.execute("select count(*) from raw.web_sessions where user_name = 'erin'")
+        assert sessions.fetchone() == (0,)
+
+
 # --- least privilege and scrubbing --------------------------------------------------------------
 
 
@@ -428,6 +450,44 @@ def test_the_app_connects_as_the_least_privilege_role(app_client, seeded):
     with _owner(seeded.url) as owner:  # the app's role reads every row the owner reads
         rows = owner.execute("select count(*) from marts.fct_stage_daily").fetchone()[0]
     assert database.one("select count(*) as n from marts.fct_stage_daily")["n"] == rows
+
+
+def test_postgres_refuses_the_web_role_any_run_but_a_replay_and_any_review_but_its_own(seeded):
+    forged = RunRecord(
+        idempotency_key="web-forged-golden",
+        source="golden",
+        role="grader",
+        model="tutor-small",
+        started_at=datetime.now(UTC),
+        status="ok",
+        verdict="pass",
+    )
+    target = seeded.target.run_id
+    with psycopg.connect(seeded.web_url, autocommit=True) as web:
+        assert web.execute("select current_user").fetchone() == ("evalhouse_web",)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            write_runs(web, [forged])  # COPY, then INSERT … SELECT: both refused
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            web.execute(
+                "insert into raw.eval_runs (run_id, idempotency_key, source, role, model,"
+                " started_at, status) values (gen_random_uuid(), 'web-forged-sql', 'production',"
+                " 'candidate', 'tutor-small', now(), 'ok')"
+            )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            reviews.write_reviews(web, [reviews.Review(target, "mallory", "pass", source="cli")])
+        replayed = dataclasses.replace(
+            forged, idempotency_key="web-replay-by-role", source="replay", run_id=uuid.uuid4()
+        )
+        assert write_runs(web, [replayed]) == 1
+    with _owner(seeded.url) as conn:
+        stored = conn.execute(
+            "select idempotency_key, source from raw.eval_runs"
+            " where idempotency_key like 'web-forged%%' or idempotency_key = 'web-replay-by-role'"
+        ).fetchall()
+        assert stored == [("web-replay-by-role", "replay")]
+        assert conn.execute(
+            "select count(*) from raw.human_reviews where reviewer = 'mallory'"
+        ).fetchone() == (0,)
 
 
 def test_no_secret_is_rendered_on_any_page_or_export(client, seeded):
@@ -512,6 +572,42 @@ def test_exports_give_the_filtered_rows_as_csv_and_json(client, seeded):
     assert all(row["stage"] == "functions" for row in data)
     assert len(client.get("/runs.json?limit=5", headers=BEARER).json()) == 5
     assert client.get("/runs.xml", headers=BEARER).status_code == 404
+
+
+def test_the_csv_export_defuses_spreadsheet_formulas_and_the_json_keeps_them(client, seeded):
+    formulas = [
+        '=HYPERLINK("http://evil.example","open")',
+        "+1+1",
+        "-2+3",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+    ]
+    runs = [
+        RunRecord(
+            idempotency_key=f"web-formula-{number}",
+            source="ci",
+            role="candidate",
+            model="tutor-small",
+            suite="formula-probe",
+            item_id=formula,
+            error_class=formula,
+            score=-0.5,
+            started_at=datetime(2026, 3, 1, tzinfo=UTC) + timedelta(minutes=number),
+            status="error",
+        )
+        for number, formula in enumerate(formulas)
+    ]
+    with _owner(seeded.url) as conn:
+        write_runs(conn, runs)
+    exported = client.get("/runs.csv?suite=formula-probe", headers=BEARER).text
+    rows = list(csv.DictReader(io.StringIO(exported, newline="")))
+    assert sorted((row["item_id"], row["error_class"]) for row in rows) == sorted(
+        ("'" + formula, "'" + formula) for formula in formulas
+    )
+    assert {row["score"] for row in rows} == {"-0.5"}  # numbers stay numbers
+    data = client.get("/runs.json?suite=formula-probe", headers=BEARER).json()
+    assert sorted(row["item_id"] for row in data) == sorted(formulas)
 
 
 # --- /runs/{id} ---------------------------------------------------------------------------------
