@@ -28,10 +28,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+def _cli(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "EVALHOUSE_HOME": str(home)}
     return subprocess.run(
-        [*EVALHOUSE, *args], capture_output=True, text=True, env=env, timeout=120, check=False
+        [*EVALHOUSE, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+        input=stdin,
     )
 
 
@@ -86,6 +92,19 @@ def test_a_wrong_or_missing_password_is_refused(server, role, tcp):
     for password in ("wrong-password", None):
         with pytest.raises(psycopg.OperationalError, match="password"):
             psycopg.connect(_with_password(url, password), connect_timeout=10)
+
+
+def test_db_password_sets_a_chosen_password_and_db_url_prints_it(server):
+    home, _port = server
+    before = _url(home, "bi", "--tcp")
+    result = _cli(home, "db", "password", "--role", "bi", "--stdin", stdin="choose-one-please\n")
+    assert result.returncode == 0, result.stderr
+    after = _url(home, "bi", "--tcp")
+    assert urlsplit(after).password == "choose-one-please"
+    with psycopg.connect(after) as conn:
+        assert conn.execute("select current_user").fetchone() == ("evalhouse_bi",)
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(before)
 
 
 @pytest.mark.parametrize("role", ["web", "bi"])

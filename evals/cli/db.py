@@ -97,6 +97,33 @@ def url(
     typer.echo(warehouse.sqlalchemy_url(value) if sqlalchemy else value)
 
 
+@app.command("password")
+def password(
+    role: str = typer.Option(..., "--role", help="owner, web or bi."),
+    stdin: bool = typer.Option(
+        False, "--stdin", help="Read the new password from stdin (else a random one is made)."
+    ),
+) -> None:
+    """Set a role's password on the embedded server and in EVALHOUSE_HOME/passwords.json
+    (`db url --role` prints it); a running `evalhouse serve` needs a restart after `--role web`."""
+    import sys
+
+    from evals.warehouse.access import ROLES, generate
+    from evals.warehouse.embedded import EmbeddedPostgresError
+
+    _require_embedded("password")
+    if role not in ROLES:
+        raise fail(f"--role must be one of {', '.join(ROLES)}")
+    new = sys.stdin.read().rstrip("\n") if stdin else generate()
+    if len(new) < 12:
+        raise fail("the password must be at least 12 characters")
+    try:
+        warehouse.embedded_server().set_password(ROLES[role], new)
+    except EmbeddedPostgresError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"{ROLES[role]}: new password set; `evalhouse db url --role {role}` prints it")
+
+
 @app.command("migrate")
 def migrate(
     revision: str = typer.Argument("head", help="Target revision (head, base, or an id)."),

@@ -43,6 +43,10 @@ host    all  all       ::1/128       scram-sha-256
 _ACCESS_VERSION = "access-v1"
 
 
+def generate() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class Passwords:
     """The roles' passwords under EVALHOUSE_HOME: generated once, readable by its user only."""
 
@@ -63,16 +67,23 @@ class Passwords:
     def ensure(self) -> dict[str, str]:
         """Every role's password, generating (and storing) the missing ones; call under the lock."""
         stored = self.load()
-        missing = {role: secrets.token_urlsafe(32) for role in ROLES.values() if role not in stored}
+        missing = {role: generate() for role in ROLES.values() if role not in stored}
         if missing:
-            stored = {**stored, **missing}
-            temporary = self.path.with_suffix(".tmp")
-            temporary.unlink(missing_ok=True)
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                json.dump(stored, handle, indent=1)
-            temporary.replace(self.path)
+            stored = self._store({**stored, **missing})
         return stored
+
+    def replace(self, role: str, password: str) -> None:
+        """Store a new password for `role` (the server learns it at the next provisioning)."""
+        self._store({**self.ensure(), role: password})
+
+    def _store(self, passwords: dict[str, str]) -> dict[str, str]:
+        temporary = self.path.with_suffix(".tmp")
+        temporary.unlink(missing_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(passwords, handle, indent=1)
+        temporary.replace(self.path)
+        return passwords
 
     def marker(self) -> str:
         """What the provisioning marker holds once these passwords are applied to the server

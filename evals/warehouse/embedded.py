@@ -169,6 +169,13 @@ class EmbeddedPostgres:
                 self._provision()
             return self.status()
 
+    def set_password(self, role: str, password: str) -> None:
+        """Give `role` a new password, in passwords.json and on the server at once."""
+        self.ensure_running()
+        with self._locked():
+            self.passwords.replace(role, password)
+            self._provision()
+
     def _is_provisioned(self) -> bool:
         try:
             return self._provisioned.read_text() == self.passwords.marker()
