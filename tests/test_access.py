@@ -119,11 +119,12 @@ def test_no_role_but_the_owner_writes_server_files(server, role, tmp_path):
     assert not target.exists()
 
 
-def test_passwords_are_private_and_generated_once(server):
+def test_passwords_and_the_server_log_are_private_and_passwords_generated_once(server):
     home, port = server
     path = home / "passwords.json"
     before = path.read_text()
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for private in (path, home / "provisioned", home / "postgres.log"):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
     EmbeddedPostgres(home).ensure_running(tcp_port=port)
     assert path.read_text() == before
     assert set(EmbeddedPostgres(home).passwords.load()) == set(USERS.values())

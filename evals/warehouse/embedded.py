@@ -307,8 +307,10 @@ class EmbeddedPostgres:
         options = " ".join(f"-c {key}={value}" for key, value in settings.items())
         options += f" -k {self._socket_dir()}"
         self._write_hba()
+        # The log can quote a failed statement (learner text): its server's user reads it alone.
+        self.log_path.touch(mode=0o600, exist_ok=True)
+        self.log_path.chmod(0o600)
         if self._run_as() is not None:  # the server, not root, appends to its log
-            self.log_path.touch(exist_ok=True)
             os.chown(self.log_path, *_owner(self.pgdata))
         self._pg_ctl("-l", str(self.log_path), "-o", options, "start")
         deadline = time.monotonic() + _START_TIMEOUT_S
@@ -329,6 +331,8 @@ class EmbeddedPostgres:
             if not exists:
                 conn.execute(f'create database "{DATABASE}"')
             apply_passwords(conn, passwords)
+        self._provisioned.touch(mode=0o600)
+        self._provisioned.chmod(0o600)  # a digest of the passwords: private like them
         self._provisioned.write_text(self.passwords.marker())
 
 
