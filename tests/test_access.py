@@ -8,7 +8,9 @@ import socket
 import stat
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -173,3 +175,42 @@ def test_db_url_refuses_an_unknown_role(server):
     result = _cli(home, "db", "url", "--role", "admin")
     assert result.returncode == 2
     assert "--role must be one of owner, web, bi" in result.stderr
+
+
+def test_row_security_leaves_other_writers_what_their_grants_give(warehouse_url):
+    """Only the web role is narrowed: a capture role that is not the owner still writes any
+    source (through INSERT … SELECT, as Postgres refuses it COPY under row-level security)."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from evals.runlog import RunRecord, write_runs
+
+    role = f"capture_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(warehouse_url, autocommit=True) as owner:
+        owner.execute(f"create role {role} login password 'capture-password'")
+        owner.execute(f"grant usage on schema raw to {role}")
+        owner.execute(f"grant select, insert on raw.eval_runs to {role}")
+        try:
+            capture = make_conninfo(
+                **{**conninfo_to_dict(warehouse_url), "user": role, "password": "capture-password"}
+            )
+            runs = [
+                RunRecord(
+                    idempotency_key=f"capture-{source}",
+                    source=source,
+                    role="candidate",
+                    model="app-model",
+                    started_at=datetime.now(UTC),
+                    status="ok",
+                )
+                for source in ("production", "golden")
+            ]
+            with psycopg.connect(capture, autocommit=True) as conn:
+                assert write_runs(conn, runs) == 2
+                assert write_runs(conn, runs) == 0  # idempotent, as for the owner
+            stored = owner.execute(
+                "select source from raw.eval_runs where model = 'app-model' order by source"
+            ).fetchall()
+            assert stored == [("golden",), ("production",)]
+        finally:
+            owner.execute(f"drop owned by {role}")
+            owner.execute(f"drop role {role}")
