@@ -214,3 +214,32 @@ def test_row_security_leaves_other_writers_what_their_grants_give(warehouse_url)
         finally:
             owner.execute(f"drop owned by {role}")
             owner.execute(f"drop role {role}")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing a directory to another user needs root")
+def test_a_short_socket_directory_is_made_private_or_refused_when_someone_else_owns_it(tmp_path):
+    """A data dir deep enough for the 107-byte socket limit gets its socket in /tmp, under a
+    name others can predict: one made 0777 by an older evalhouse is tightened, one another user
+    made is refused, never used."""
+    import hashlib
+    import pwd
+    import tempfile
+
+    from evals.warehouse.embedded import EmbeddedPostgresError
+
+    server = EmbeddedPostgres(tmp_path / ("deep" * 20))
+    server.pgdata.mkdir(parents=True)
+    short = Path(tempfile.gettempdir()) / (
+        "evalhouse-" + hashlib.sha256(str(server.pgdata).encode()).hexdigest()[:12]
+    )
+    try:
+        short.mkdir(mode=0o777)
+        short.chmod(0o777)
+        assert server._socket_dir() == short
+        assert stat.S_IMODE(short.stat().st_mode) == 0o700
+        nobody = pwd.getpwnam("nobody")
+        os.chown(short, nobody.pw_uid, nobody.pw_gid)
+        with pytest.raises(EmbeddedPostgresError, match="must be private"):
+            server._socket_dir()
+    finally:
+        short.rmdir()
