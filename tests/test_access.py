@@ -140,8 +140,10 @@ def test_the_socket_directory_is_private_and_the_rules_are_evalhouses(server):
     assert (server_.pgdata / "pg_hba.conf").read_text() == HBA
 
 
-def test_an_older_data_dir_is_locked_down_on_db_up_and_keeps_its_rows(tmp_path):
-    """A data dir made by an older evalhouse: initdb's trust rules, no passwords, BI NOLOGIN."""
+@pytest.mark.parametrize("running", [False, True], ids=["stopped", "still-running"])
+def test_an_older_data_dir_is_locked_down_on_db_up_and_keeps_its_rows(tmp_path, running):
+    """A data dir made by an older evalhouse: initdb's trust rules, no passwords, BI NOLOGIN;
+    stopped, or still served by a server that older evalhouse started."""
     home = tmp_path / "old"
     old = EmbeddedPostgres(home)
     old.ensure_running()
@@ -151,21 +153,26 @@ def test_an_older_data_dir_is_locked_down_on_db_up_and_keeps_its_rows(tmp_path):
         conn.execute("alter role evalhouse_bi nologin password null")
         conn.execute("drop role evalhouse_web")
         conn.execute("alter role postgres password null")
-    old.stop()
     (old.pgdata / "pg_hba.conf").write_text(
         "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n"
     )
     (home / "passwords.json").unlink()
     (home / "provisioned").write_text("")
-    try:
+    if running:
+        old._pg_ctl("reload")
+        old.ensure_running()  # what `evalhouse db up` does
+    else:
+        old.stop()
         old.ensure_running(tcp_port=_free_port())  # what `evalhouse db up --tcp PORT` does
-        with psycopg.connect(_url(home, "bi", "--tcp")) as conn:
+    tcp = () if running else ("--tcp",)
+    try:
+        with psycopg.connect(_url(home, "bi", *tcp)) as conn:
             assert conn.execute("select current_user").fetchone() == ("evalhouse_bi",)
-        with psycopg.connect(_url(home, "owner", "--tcp")) as conn:
+        with psycopg.connect(_url(home, "owner", *tcp)) as conn:
             assert conn.execute("select v from kept").fetchall() == [("café ✓",)]
-        for role in ("owner", "bi"):
+        for role in ("bi", "web") if running else ("owner", "bi", "web"):
             with pytest.raises(psycopg.OperationalError, match="password"):
-                psycopg.connect(_with_password(_url(home, role, "--tcp"), "any"))
+                psycopg.connect(_with_password(_url(home, role, *tcp), "any"))
     finally:
         old.stop()
 
