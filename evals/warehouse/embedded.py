@@ -40,7 +40,6 @@ with warnings.catch_warnings():
     )
 
 DATABASE = "evalhouse"
-SUPERUSER = OWNER
 _SYSTEM_USER = "embedded_postgres"
 _START_TIMEOUT_S = 60
 _SERVER_SETTINGS = {
@@ -121,14 +120,14 @@ class EmbeddedPostgres:
             tcp_host=None if host in (None, "", "*") else host,
         )
 
-    def url(self, database: str = DATABASE, *, tcp: bool = False, role: str = SUPERUSER) -> str:
+    def url(self, database: str = DATABASE, *, tcp: bool = False, role: str = OWNER) -> str:
         """A libpq URL of the running server (psql, psycopg, SQLAlchemy and dbt accept it), as
         `role`, with its password unless it is the owner on the (private) socket."""
         status = self.status()
         if not status.running:
             raise EmbeddedPostgresError(f"the embedded Postgres in {self.pgdata} is not running")
         user = quote(role, safe="")
-        if tcp or role != SUPERUSER:
+        if tcp or role != OWNER:
             password = self.passwords.load().get(role)
             if password is None:
                 raise EmbeddedPostgresError(
@@ -259,7 +258,7 @@ class EmbeddedPostgres:
                 "--encoding=UTF8",
                 "--locale=C",
                 "-U",
-                SUPERUSER,
+                OWNER,
             ],
             timeout=120,
         )
