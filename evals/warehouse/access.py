@@ -44,6 +44,7 @@ _ACCESS_VERSION = "access-v1"
 
 
 def generate() -> str:
+    """32 random bytes, URL-safe: a password goes into URLs as it is."""
     return secrets.token_urlsafe(32)
 
 
