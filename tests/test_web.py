@@ -36,7 +36,7 @@ from fastapi.testclient import TestClient
 from evals import reviews, warehouse
 from evals.config import load_config
 from evals.golden import load_suite, store_suite
-from evals.prompts import PromptTemplate, ensure_prompt_version, load_prompt
+from evals.prompts import PromptTemplate, ensure_prompt_version, load_prompt, prompt_version
 from evals.runlog import RunRecord, idempotency_key, write_runs
 from evals.warehouse.roles import WEB_ROLE
 from evals.web.app import create_app
@@ -453,6 +453,7 @@ def test_the_app_connects_as_the_least_privilege_role(app_client, seeded):
 
 
 def test_postgres_refuses_the_web_role_any_run_but_a_replay_and_any_review_but_its_own(seeded):
+    """Row-level security (migration 0011): what the role may write is decided by Postgres."""
     forged = RunRecord(
         idempotency_key="web-forged-golden",
         source="golden",
@@ -475,6 +476,10 @@ def test_postgres_refuses_the_web_role_any_run_but_a_replay_and_any_review_but_i
             )
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
             reviews.write_reviews(web, [reviews.Review(target, "mallory", "pass", source="cli")])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            ensure_prompt_version(web, "rubric_grader", "0123456789abcdef", "not that text")
+        wording = "A wording a replay used."
+        assert ensure_prompt_version(web, "rubric_grader", prompt_version(wording), wording)
         replayed = dataclasses.replace(
             forged, idempotency_key="web-replay-by-role", source="replay", run_id=uuid.uuid4()
         )

@@ -6,8 +6,9 @@ Revises: 0009
 Its grants let `evalhouse_web` INSERT into raw.eval_runs (replays) and raw.human_reviews (the
 page's reviews), but any row: a forged `source = 'golden'` run went in. Row-level security makes
 Postgres refuse it (evals.warehouse.roles.web_policies_sql): a permissive policy leaves every
-role what its grants give, and restrictive policies for the web role allow it `replay` runs and
-`web` reviews only. The table owner (and superusers) bypass row-level security, so the pipeline's
+role what its grants give, and restrictive policies for the web role allow it `replay` runs,
+`web` reviews, and prompt versions (a replay registers the one it used) only under the hash of
+their own text. The table owner (and superusers) bypass row-level security, so the pipeline's
 writes and dbt's reads are untouched. Postgres refuses COPY FROM to a role under row-level
 security, so evals.runlog writes a replay of the web role by INSERT … SELECT.
 
@@ -56,6 +57,7 @@ def downgrade() -> None:
             "human_reviews",
             ("grants_decide", "web_inserts_web_reviews_only", "web_updates_web_reviews_only"),
         ),
+        ("prompt_versions", ("grants_decide", "web_inserts_hashed_versions_only")),
     ):
         for policy in policies:
             op.execute(f"drop policy if exists {policy} on raw.{table}")
