@@ -111,7 +111,7 @@ def _time_pages(url: str, repeat: int) -> list[tuple[str, float, float, float]]:
     from evals.web.db import WebDatabase, web_conninfo
 
     config = load_config(REPO_ROOT / "evalhouse.yaml")
-    app = create_app(config, TOKEN, database=WebDatabase(web_conninfo(config, url)))
+    app = create_app(config, TOKEN, database=WebDatabase(web_conninfo(config)))
     headers = {"authorization": f"Bearer {TOKEN}"}
     with TestClient(app) as client, psycopg.connect(url) as conn:
         run_id = conn.execute(
@@ -158,7 +158,7 @@ def _time_overview_queries(url: str, repeat: int) -> tuple[float, float, dict[st
     from evals.web.db import WebDatabase, web_conninfo
     from evals.web.overview_queries import OverviewFilters, overview_queries
 
-    database = WebDatabase(web_conninfo(load_config(REPO_ROOT / "evalhouse.yaml"), url))
+    database = WebDatabase(web_conninfo(load_config(REPO_ROOT / "evalhouse.yaml")))
     database.open()
     queries = overview_queries(OverviewFilters())
     try:

@@ -201,6 +201,8 @@ def write_runs(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
     (a replay, a spool flush, a race) fails that COPY on a unique violation — usually at its
     first row, so cheaply — and takes the idempotent path: COPY into a session temp table, then
     one `insert ... select ... on conflict do nothing`. Both end with the same rows stored.
+    A role under row-level security (the web role, migration 0011) is refused the first COPY
+    outright and takes the second path too, where its policies check every row.
     """
     if not records:
         return 0
@@ -229,8 +231,8 @@ def _write(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
                 with conn.transaction():
                     _copy(cur, _COPY_LOG, records)
                 return len(records)
-            except psycopg.errors.UniqueViolation:
-                pass
+            except (psycopg.errors.UniqueViolation, psycopg.errors.FeatureNotSupported):
+                pass  # a collision, or COPY FROM refused under row-level security
             if conn not in _staged:
                 cur.execute(_CREATE_STAGE)
                 _staged.add(conn)

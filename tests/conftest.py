@@ -78,6 +78,13 @@ def create_database(server: EmbeddedPostgres) -> str:
     return name
 
 
+def role_url(server: EmbeddedPostgres, url: str, role: str) -> str:
+    """The database of `url` on `server`, as `role` with its password (non-owners need one)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    return server.url(conninfo_to_dict(url)["dbname"], role=role)
+
+
 def drop_database(server: EmbeddedPostgres, name: str) -> None:
     with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')

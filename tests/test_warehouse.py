@@ -127,7 +127,8 @@ def test_db_url_tcp_serves_loopback_for_jdbc_tools(tmp_path: Path) -> None:
         up = _cli("db", "up", "--tcp", port, env=env)
         assert up.returncode == 0, up.stderr
         url = _cli("db", "url", "--tcp", env=env).stdout.strip()
-        assert url == f"postgresql://postgres@127.0.0.1:{port}/evalhouse"
+        password = EmbeddedPostgres(home).passwords.load()["postgres"]
+        assert url == f"postgresql://postgres:{password}@127.0.0.1:{port}/evalhouse"
         with psycopg.connect(url) as conn:
             assert conn.execute("select count(*) from raw.eval_runs").fetchone() == (0,)
     finally:
@@ -156,6 +157,7 @@ def test_migrations_go_empty_to_head_to_base_and_back(warehouse_url: str) -> Non
             "alert_occurrences",
             "alert_deliveries",
             "gate_decisions",
+            "web_sessions",
         }
     assert warehouse.migrate("base") is None
     with warehouse.engine().connect() as conn:

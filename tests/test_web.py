@@ -8,7 +8,10 @@ written through evals.runlog, and the marts built once by dbt. The app runs in-p
 
 from __future__ import annotations
 
+import base64
 import csv
+import dataclasses
+import hashlib
 import html
 import io
 import json
@@ -27,16 +30,17 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import psycopg
 import pytest
-from conftest import REPO_ROOT, create_database, drop_database
+from conftest import REPO_ROOT, create_database, drop_database, role_url
 from fastapi.testclient import TestClient
 
-from evals import warehouse
+from evals import reviews, warehouse
 from evals.config import load_config
 from evals.golden import load_suite, store_suite
-from evals.prompts import PromptTemplate, ensure_prompt_version, load_prompt
+from evals.prompts import PromptTemplate, ensure_prompt_version, load_prompt, prompt_version
 from evals.runlog import RunRecord, idempotency_key, write_runs
+from evals.warehouse.roles import WEB_ROLE
 from evals.web.app import create_app
-from evals.web.db import WebDatabase, web_conninfo
+from evals.web.db import WebDatabase
 from evals.web.security import SESSION_COOKIE, Guard
 
 TOKEN = "test-web-token-5f0c2a9e71d4"
@@ -53,6 +57,7 @@ class Seeded:
     """What the seed wrote, so tests can compare pages with an independent count."""
 
     url: str
+    web_url: str = ""  # the same database as the app's role, with its password
     runs: list[RunRecord] = field(default_factory=list)
     target: RunRecord | None = None  # a golden grader run with a judge child, reviews, an alert
     alert_id: int = 0
@@ -273,6 +278,7 @@ def seeded(pg_server, tmp_path_factory) -> Iterator[Seeded]:
     url = pg_server.url(name)
     try:
         data = seed_warehouse(url)
+        data.web_url = role_url(pg_server, url, WEB_ROLE)
         build_marts(url, tmp_path_factory.mktemp("dbt-target"))
         yield data
     finally:
@@ -283,7 +289,7 @@ def seeded(pg_server, tmp_path_factory) -> Iterator[Seeded]:
 @pytest.fixture(scope="module")
 def app_client(seeded) -> Iterator[TestClient]:
     config = load_config(REPO_ROOT / "evalhouse.yaml")
-    app = create_app(config, TOKEN, database=WebDatabase(web_conninfo(config, seeded.url)))
+    app = create_app(config, TOKEN, database=WebDatabase(seeded.web_url))
     with TestClient(app, follow_redirects=False) as client:
         yield client
 
@@ -349,12 +355,12 @@ def test_login_sets_a_signed_http_only_cookie_and_never_redirects_off_site(clien
 
 def test_a_tampered_or_expired_session_cookie_is_refused(client):
     guard = Guard(TOKEN)
-    forged = Guard("another-token-of-sufficient-length").session_cookie("mallory")
+    forged = Guard("another-token-of-sufficient-length").session_cookie("mallory", "s1")
     client.cookies.set(SESSION_COOKIE, forged)
     assert client.get("/runs").status_code == 401
-    client.cookies.set(SESSION_COOKIE, guard.session_cookie("old", now=1_000_000))
+    client.cookies.set(SESSION_COOKIE, guard.session_cookie("old", "s2", now=1_000_000))
     assert client.get("/runs").status_code == 401
-    body, _, signature = guard.session_cookie("bob").partition(".")
+    body, _, signature = guard.session_cookie("bob", "s3").partition(".")
     client.cookies.set(SESSION_COOKIE, f"{body}x.{signature}")
     assert client.get("/runs").status_code == 401
 
@@ -405,6 +411,25 @@ def test_logout_ends_the_session(client):
     assert client.get("/runs").status_code == 401
 
 
+def test_a_session_cookie_copied_before_logout_is_refused_after_it(client, seeded):
+    csrf = _login(client, "erin")
+    copied = client.cookies.get(SESSION_COOKIE)
+    session_id = json.loads(base64.urlsafe_b64decode(copied.split(".")[0] + "=="))["n"]
+    with _owner(seeded.url) as conn:  # the server keeps the id's hash, never the id
+        stored = conn.execute(
+            "select session_hash from raw.web_sessions where user_name = 'erin'"
+        ).fetchall()
+    assert stored == [(hashlib.sha256(session_id.encode()).hexdigest(),)]
+    assert client.post("/logout", data={"csrf": csrf}).status_code == 303
+    client.cookies.set(SESSION_COOKIE, copied)
+    assert client.get("/runs").status_code == 401
+    page = client.get("/runs", headers=HTML)
+    assert page.status_code == 303 and page.headers["location"] == "/login?next=%2Fruns"
+    with _owner(seeded.url) as conn:
+        sessions = conn.execute("select count(*) from raw.web_sessions where user_name = 'erin'")
+        assert sessions.fetchone() == (0,)
+
+
 # --- least privilege and scrubbing --------------------------------------------------------------
 
 
@@ -425,6 +450,49 @@ def test_the_app_connects_as_the_least_privilege_role(app_client, seeded):
     with _owner(seeded.url) as owner:  # the app's role reads every row the owner reads
         rows = owner.execute("select count(*) from marts.fct_stage_daily").fetchone()[0]
     assert database.one("select count(*) as n from marts.fct_stage_daily")["n"] == rows
+
+
+def test_postgres_refuses_the_web_role_any_run_but_a_replay_and_any_review_but_its_own(seeded):
+    """Row-level security (migration 0011): what the role may write is decided by Postgres."""
+    forged = RunRecord(
+        idempotency_key="web-forged-golden",
+        source="golden",
+        role="grader",
+        model="tutor-small",
+        started_at=datetime.now(UTC),
+        status="ok",
+        verdict="pass",
+    )
+    target = seeded.target.run_id
+    with psycopg.connect(seeded.web_url, autocommit=True) as web:
+        assert web.execute("select current_user").fetchone() == ("evalhouse_web",)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            write_runs(web, [forged])  # COPY, then INSERT … SELECT: both refused
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            web.execute(
+                "insert into raw.eval_runs (run_id, idempotency_key, source, role, model,"
+                " started_at, status) values (gen_random_uuid(), 'web-forged-sql', 'production',"
+                " 'candidate', 'tutor-small', now(), 'ok')"
+            )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            reviews.write_reviews(web, [reviews.Review(target, "mallory", "pass", source="cli")])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            ensure_prompt_version(web, "rubric_grader", "0123456789abcdef", "not that text")
+        wording = "A wording a replay used."
+        assert ensure_prompt_version(web, "rubric_grader", prompt_version(wording), wording)
+        replayed = dataclasses.replace(
+            forged, idempotency_key="web-replay-by-role", source="replay", run_id=uuid.uuid4()
+        )
+        assert write_runs(web, [replayed]) == 1
+    with _owner(seeded.url) as conn:
+        stored = conn.execute(
+            "select idempotency_key, source from raw.eval_runs"
+            " where idempotency_key like 'web-forged%%' or idempotency_key = 'web-replay-by-role'"
+        ).fetchall()
+        assert stored == [("web-replay-by-role", "replay")]
+        assert conn.execute(
+            "select count(*) from raw.human_reviews where reviewer = 'mallory'"
+        ).fetchone() == (0,)
 
 
 def test_no_secret_is_rendered_on_any_page_or_export(client, seeded):
@@ -509,6 +577,42 @@ def test_exports_give_the_filtered_rows_as_csv_and_json(client, seeded):
     assert all(row["stage"] == "functions" for row in data)
     assert len(client.get("/runs.json?limit=5", headers=BEARER).json()) == 5
     assert client.get("/runs.xml", headers=BEARER).status_code == 404
+
+
+def test_the_csv_export_defuses_spreadsheet_formulas_and_the_json_keeps_them(client, seeded):
+    formulas = [
+        '=HYPERLINK("http://evil.example","open")',
+        "+1+1",
+        "-2+3",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+    ]
+    runs = [
+        RunRecord(
+            idempotency_key=f"web-formula-{number}",
+            source="ci",
+            role="candidate",
+            model="tutor-small",
+            suite="formula-probe",
+            item_id=formula,
+            error_class=formula,
+            score=-0.5,
+            started_at=datetime(2026, 3, 1, tzinfo=UTC) + timedelta(minutes=number),
+            status="error",
+        )
+        for number, formula in enumerate(formulas)
+    ]
+    with _owner(seeded.url) as conn:
+        write_runs(conn, runs)
+    exported = client.get("/runs.csv?suite=formula-probe", headers=BEARER).text
+    rows = list(csv.DictReader(io.StringIO(exported, newline="")))
+    assert sorted((row["item_id"], row["error_class"]) for row in rows) == sorted(
+        ("'" + formula, "'" + formula) for formula in formulas
+    )
+    assert {row["score"] for row in rows} == {"-0.5"}  # numbers stay numbers
+    data = client.get("/runs.json?suite=formula-probe", headers=BEARER).json()
+    assert sorted(row["item_id"] for row in data) == sorted(formulas)
 
 
 # --- /runs/{id} ---------------------------------------------------------------------------------
@@ -757,15 +861,17 @@ def test_the_role_migration_is_a_notice_not_a_failure_where_create_role_is_refus
     """A managed Postgres gives the migrating user no CREATEROLE: the migration must go on."""
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    from evals.warehouse.roles import WEB_ROLE, create_role_sql, web_grants_sql
+    from evals.warehouse.roles import create_role_sql, web_grants_sql
 
     suffix = uuid.uuid4().hex[:8]
     owner, probe = f"web_owner_{suffix}", f"web_probe_{suffix}"
     notices: list[str] = []
     with _owner(seeded.url) as admin:
-        admin.execute(f"create role {owner} login nocreaterole")
+        admin.execute(f"create role {owner} login nocreaterole password 'probe-password'")
         try:
-            limited = make_conninfo(**{**conninfo_to_dict(seeded.url), "user": owner})
+            limited = make_conninfo(
+                **{**conninfo_to_dict(seeded.url), "user": owner, "password": "probe-password"}
+            )
             with psycopg.connect(limited, autocommit=True) as conn:
                 conn.add_notice_handler(lambda diag: notices.append(diag.message_primary))
                 conn.execute(create_role_sql(probe, login=True))
@@ -789,10 +895,11 @@ def test_the_role_migration_is_a_notice_not_a_failure_where_create_role_is_refus
 # --- evalhouse serve ----------------------------------------------------------------------------
 
 
-def _serve(port: int, url: str, token: str) -> subprocess.Popen:
+def _serve(port: int, seeded: Seeded, token: str) -> subprocess.Popen:
     env = {
         **os.environ,
-        "EVALHOUSE_DATABASE_URL": url,
+        "EVALHOUSE_DATABASE_URL": seeded.url,
+        "EVALHOUSE_WEB_DATABASE_URL": seeded.web_url,
         "EVALHOUSE_WEB_TOKEN": token,
         "EVALHOUSE_CONFIG": str(REPO_ROOT / "evalhouse.yaml"),
     }
@@ -809,7 +916,7 @@ def test_evalhouse_serve_answers_on_its_port_and_only_with_the_token(seeded):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = _serve(port, seeded.url, TOKEN)
+    server = _serve(port, seeded, TOKEN)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -830,7 +937,7 @@ def test_evalhouse_serve_answers_on_its_port_and_only_with_the_token(seeded):
 
 
 def test_evalhouse_serve_refuses_a_short_token(seeded):
-    server = _serve(1, seeded.url, "short")
+    server = _serve(1, seeded, "short")
     assert server.wait(timeout=60) == 2
     assert "at least 16 characters" in server.stdout.read()
 
@@ -849,7 +956,7 @@ def test_band_flags_count_only_days_with_enough_verdicts(seeded):
         update={"drift": config.drift.model_copy(update={"min_daily_n": 1})}
     )
     for cfg, expect_band_flags in ((config, False), (lenient, True)):
-        app = create_app(cfg, TOKEN, database=WebDatabase(web_conninfo(cfg, seeded.url)))
+        app = create_app(cfg, TOKEN, database=WebDatabase(seeded.web_url))
         with TestClient(app) as client:
             page = client.get("/", headers=BEARER).text
         assert ('title="days below the band"' in page) is expect_band_flags
@@ -862,9 +969,11 @@ def test_the_csrf_token_may_come_as_a_header_for_scripts_using_the_session(clien
     assert response.status_code == 303
 
 
-def test_a_warehouse_without_marts_gets_a_pointer_to_dbt_not_an_error(warehouse_url):
+def test_a_warehouse_without_marts_gets_a_pointer_to_dbt_not_an_error(pg_server, warehouse_url):
     config = load_config(REPO_ROOT / "evalhouse.yaml")
-    app = create_app(config, TOKEN, database=WebDatabase(web_conninfo(config, warehouse_url)))
+    app = create_app(
+        config, TOKEN, database=WebDatabase(role_url(pg_server, warehouse_url, WEB_ROLE))
+    )
     with TestClient(app) as client:
         page = client.get("/", headers=BEARER)
         assert page.status_code == 503 and "evalhouse dbt build" in page.text

@@ -17,13 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, create_database, drop_database
+from conftest import REPO_ROOT, create_database, drop_database, role_url
 from test_web import TOKEN, build_marts, seed_warehouse
 
 from evals import warehouse
 from evals.config import load_config
+from evals.warehouse.roles import WEB_ROLE
 from evals.web.app import create_app
-from evals.web.db import WebDatabase, web_conninfo
+from evals.web.db import WebDatabase
 
 pytestmark = pytest.mark.browser
 
@@ -107,7 +108,7 @@ def server(pg_server, tmp_path_factory) -> Iterator[tuple[str, object]]:
     seeded = seed_warehouse(url)
     build_marts(url, tmp_path_factory.mktemp("dbt-target"))
     config = load_config(REPO_ROOT / "evalhouse.yaml")
-    app = create_app(config, TOKEN, database=WebDatabase(web_conninfo(config, url)))
+    app = create_app(config, TOKEN, database=WebDatabase(role_url(pg_server, url, WEB_ROLE)))
     port = _free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)

@@ -68,21 +68,60 @@ def status() -> None:
 @app.command("url")
 def url(
     tcp: bool = typer.Option(False, "--tcp", help="Print the TCP URL (start with `db up --tcp`)."),
+    role: str = typer.Option(
+        "owner", "--role", help="owner, web (the app's role) or bi (read-only, the marts)."
+    ),
     sqlalchemy: bool = typer.Option(False, "--sqlalchemy", help="postgresql+psycopg:// form."),
 ) -> None:
-    """Print the warehouse URL (psql, psycopg, dbt and SQLAlchemy accept it)."""
+    """Print the warehouse URL (psql, psycopg, dbt and SQLAlchemy accept it); with a role's
+    password where the embedded server asks for one (every role over TCP, non-owners always)."""
+    from evals.warehouse.access import ROLES
     from evals.warehouse.embedded import EmbeddedPostgresError
 
+    if role not in ROLES:
+        raise fail(f"--role must be one of {', '.join(ROLES)}")
     try:
         if warehouse.uses_embedded():
             server = warehouse.embedded_server()
             server.ensure_running()
-            value = server.url(tcp=tcp)
-        else:
+            value = server.url(tcp=tcp, role=ROLES[role])
+        elif role == "owner":
             value = warehouse.database_url()
+        else:
+            raise fail(
+                f"the passwords of an external Postgres are its administrator's: build the URL of"
+                f" {ROLES[role]} yourself (docs/bi.md, docs/web.md)"
+            )
     except EmbeddedPostgresError as exc:
         raise fail(str(exc)) from None
     typer.echo(warehouse.sqlalchemy_url(value) if sqlalchemy else value)
+
+
+@app.command("password")
+def password(
+    role: str = typer.Option(..., "--role", help="owner, web or bi."),
+    stdin: bool = typer.Option(
+        False, "--stdin", help="Read the new password from stdin (else a random one is made)."
+    ),
+) -> None:
+    """Set a role's password on the embedded server and in EVALHOUSE_HOME/passwords.json
+    (`db url --role` prints it); a running `evalhouse serve` needs a restart after `--role web`."""
+    import sys
+
+    from evals.warehouse.access import ROLES, generate
+    from evals.warehouse.embedded import EmbeddedPostgresError
+
+    _require_embedded("password")
+    if role not in ROLES:
+        raise fail(f"--role must be one of {', '.join(ROLES)}")
+    new = sys.stdin.read().rstrip("\n") if stdin else generate()
+    if len(new) < 12:
+        raise fail("the password must be at least 12 characters")
+    try:
+        warehouse.embedded_server().set_password(ROLES[role], new)
+    except EmbeddedPostgresError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"{ROLES[role]}: new password set; `evalhouse db url --role {role}` prints it")
 
 
 @app.command("migrate")

@@ -30,22 +30,23 @@ def serve(
     import uvicorn
 
     from evals.redact import scrub
+    from evals.warehouse.embedded import EmbeddedPostgresError
     from evals.web.app import create_app
-    from evals.web.db import web_conninfo
+    from evals.web.db import WebDatabase, web_conninfo
 
-    conninfo = web_conninfo(config)
     try:  # fail here, plainly, rather than as a pool timeout inside the server's start-up
+        conninfo = web_conninfo(config)
         psycopg.connect(conninfo, connect_timeout=10).close()
-    except psycopg.OperationalError as exc:
+    except (psycopg.OperationalError, EmbeddedPostgresError) as exc:
         raise fail(
             f"cannot connect as the web role ({config.web.role} or"
             f" ${config.web.database_url_env}): {scrub(str(exc).strip())}\n"
-            "create it and its grants (migration 0006, docs/web.md)"
+            "create it and its grants (migration 0003, docs/web.md)"
         ) from None
 
     host = host or config.web.host
     port = port or config.web.port
-    app = create_app(config, token)
+    app = create_app(config, token, database=WebDatabase(conninfo))
     console.print(f"evalhouse web on http://{host}:{port}/ (sign in with the token)")
     uvicorn.run(
         app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False

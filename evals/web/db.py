@@ -1,9 +1,9 @@
 """The web app's own connection pool, as the least-privilege role, and concurrent reads.
 
 The app never connects as the warehouse owner. `web.database_url_env` may name a complete URL for
-a login role an administrator created (a managed Postgres); otherwise the warehouse URL is reused
-with its user swapped for `web.role`, the role migration 0006 creates with exactly the grants the
-pages need. A page's independent aggregates run at once on pooled connections (`gather`), so the
+a login role an administrator created (a managed Postgres); on the embedded server the app uses
+the web role's generated password; otherwise the warehouse URL is reused with its user swapped for
+`web.role`, the role migration 0003 creates with exactly the grants the pages need. A page's independent aggregates run at once on pooled connections (`gather`), so the
 page costs one round trip of the slowest query rather than the sum of them.
 """
 
@@ -28,12 +28,16 @@ Query = tuple[str, Sequence[Any] | Mapping[str, Any]]
 STATEMENT_TIMEOUT_MS = 15_000
 
 
-def web_conninfo(config: Config, warehouse_url: str | None = None) -> str:
-    """The URL the app connects with: an explicit one from the env, else the warehouse as web.role."""
+def web_conninfo(config: Config) -> str:
+    """The URL the app connects with: an explicit one from the env; on the embedded server, the
+    web role's URL with its password (evals.warehouse.access); else the warehouse as web.role."""
     if explicit := os.environ.get(config.web.database_url_env):
         return warehouse.libpq_url(explicit)
-    url = warehouse_url or warehouse.database_url()
-    params = pg_conninfo.conninfo_to_dict(warehouse.libpq_url(url))
+    if warehouse.uses_embedded():
+        server = warehouse.embedded_server()
+        server.ensure_running()
+        return server.url(role=config.web.role)
+    params = pg_conninfo.conninfo_to_dict(warehouse.libpq_url(warehouse.database_url()))
     params["user"] = config.web.role
     params.pop("password", None)
     return pg_conninfo.make_conninfo(**params)

@@ -13,9 +13,10 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from evals.config import Config
+from evals.web import sessions
 from evals.web.db import WebDatabase
 from evals.web.render import Scrubber
-from evals.web.security import CSRF_HEADER, Guard, Principal
+from evals.web.security import CSRF_HEADER, AuthError, Guard, Principal
 
 
 @dataclass
@@ -44,7 +45,10 @@ def state(request: Request) -> WebState:
 
 def current_user(request: Request) -> Principal:
     """Dependency of every page: the authenticated caller, or AuthError (401 / login redirect)."""
-    principal = state(request).guard.authenticate(request)
+    web = state(request)
+    principal = web.guard.authenticate(request)
+    if principal.method == "session" and not sessions.is_live(web.db, principal.nonce):
+        raise AuthError("the session was ended or has expired")
     request.state.principal = principal
     return principal
 

@@ -1,10 +1,11 @@
-"""The login form (token → signed session cookie) and logout."""
+"""The login form (token → server-side session → signed session cookie) and logout (ends it)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
+from evals.web import sessions
 from evals.web.deps import check_csrf, current_user, state
 from evals.web.security import SESSION_COOKIE, SESSION_TTL_S, Principal
 
@@ -47,10 +48,11 @@ def login(
             error=error,
             token_env=web.config.web.token_env,
         )
+    session_id = sessions.start(web.db, name, SESSION_TTL_S)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        web.guard.session_cookie(name),
+        web.guard.session_cookie(name, session_id),
         max_age=SESSION_TTL_S,
         httponly=True,
         samesite="lax",
@@ -63,6 +65,8 @@ def login(
 @router.post("/logout")
 def logout(request: Request, csrf: str = Form(""), principal: Principal = Depends(current_user)):
     check_csrf(principal, csrf, request)
+    if principal.method == "session":
+        sessions.end(state(request).db, principal.nonce)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -143,13 +143,24 @@ def _export_rows(web: WebState, filters: RunFilters, limit: int) -> Iterator[dic
             yield web.scrub.value({k: row[k] for k in LIST_COLUMNS})
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    """OWASP's rule against CSV injection: a text cell a spreadsheet would run as a formula
+    (`=HYPERLINK(…)` in a model's output) gets a leading `'`; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=LIST_COLUMNS)
     writer.writeheader()
     for row in rows:
         row["issue_tags"] = ";".join(row["issue_tags"] or [])
-        writer.writerow(row)
+        writer.writerow({name: _csv_cell(value) for name, value in row.items()})
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

@@ -2,7 +2,8 @@
 
 The run log holds learner submissions, so every page needs a credential: the operator's token
 (from the env var named by `web.token_env`), sent as `Authorization: Bearer`, as the password of
-HTTP basic auth, or once through the login form, which then sets a signed session cookie.
+HTTP basic auth, or once through the login form, which then sets a signed session cookie (valid
+only while its server-side session lives: evals.web.sessions).
 
 Mutations are POSTs that carry a CSRF token. It is an HMAC of the session's nonce under a key
 derived from the web token, so it cannot be forged without the token, needs no server-side
@@ -17,7 +18,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import secrets
 import time
 from dataclasses import dataclass
 
@@ -72,11 +72,11 @@ class Guard:
     def _sign(self, payload: bytes) -> str:
         return _b64(hmac.new(self._key, payload, hashlib.sha256).digest())
 
-    def session_cookie(self, name: str, now: float | None = None) -> str:
-        """A signed cookie value naming the user, with a fresh nonce and its issue time."""
+    def session_cookie(self, name: str, session_id: str, now: float | None = None) -> str:
+        """A signed cookie value naming the user, its server-side session (evals.web.sessions)
+        and its issue time."""
         body = json.dumps(
-            {"u": name, "iat": int(now or time.time()), "n": secrets.token_urlsafe(12)},
-            separators=(",", ":"),
+            {"u": name, "iat": int(now or time.time()), "n": session_id}, separators=(",", ":")
         ).encode()
         return f"{_b64(body)}.{self._sign(body)}"
 

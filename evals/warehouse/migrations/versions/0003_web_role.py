@@ -7,8 +7,8 @@ acknowledgement columns of an alert. Nothing else: no delete, no update of a ver
 Roles are cluster-wide, so creating it is idempotent (several databases of one cluster each run
 this migration) and tolerant: on a managed Postgres where CREATE ROLE is refused, the migration
 notes it and goes on; an administrator then creates the role and re-runs the grants (docs/web.md).
-It logs in without a password, which only a trust-auth socket (the embedded default) accepts;
-elsewhere give it a password with ALTER ROLE.
+It is created without a password: the embedded server gives it one when it provisions the data
+dir (evals.warehouse.access); elsewhere give it a password with ALTER ROLE.
 
 Revision ID: 0003
 Revises: 0002
