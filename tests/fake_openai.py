@@ -16,6 +16,8 @@ script get `server.default` (a behaviour name). Behaviours:
     reset         closes the connection with a TCP RST, no response
     malformed     200 with a body that is not JSON
     not_json      200, a valid completion whose content is not the JSON the prompt asked for
+    auth          401, an OpenAI-style "invalid API key" error
+    not_found     404, an OpenAI-style "model does not exist" error
 
 Use the `fake_openai` fixture (import it into a test module), or run this file as a script for
 a standalone server (`python tests/fake_openai.py --latency 1 --port 0` prints the port).
@@ -36,7 +38,17 @@ from typing import Any
 
 import pytest
 
-BEHAVIOURS = ("ok", "rate_limit", "server_error", "slow", "reset", "malformed", "not_json")
+BEHAVIOURS = (
+    "ok",
+    "rate_limit",
+    "server_error",
+    "slow",
+    "reset",
+    "malformed",
+    "not_json",
+    "auth",
+    "not_found",
+)
 DEFAULT_REPLY = {
     "verdict": "pass",
     "score": 0.9,
@@ -171,6 +183,13 @@ class FakeOpenAI:
                 f" at https://api.example.test/v1/chat?key={_bearer(headers)}",
                 "server_error",
             )
+        elif behaviour == "auth":
+            status, payload = 401, _error_body("Incorrect API key provided.", "invalid_api_key")
+        elif behaviour == "not_found":
+            status = 404
+            payload = _error_body(
+                f"The model `{request.get('model')}` does not exist.", "model_not_found"
+            )
         elif behaviour == "malformed":
             payload = b'{"id": "chatcmpl-broken", "choices": [{"message": '
         else:
@@ -180,7 +199,13 @@ class FakeOpenAI:
                 else self.reply(request)
             )
             payload = _completion(request, content)
-        reason = {200: "OK", 429: "Too Many Requests", 500: "Internal Server Error"}[status]
+        reason = {
+            200: "OK",
+            401: "Unauthorized",
+            404: "Not Found",
+            429: "Too Many Requests",
+            500: "Internal Server Error",
+        }[status]
         head = [
             f"HTTP/1.1 {status} {reason}",
             "Content-Type: application/json",

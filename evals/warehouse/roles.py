@@ -56,3 +56,20 @@ begin
     alter default privileges in schema marts grant select on tables to {role};
 end $$
 """
+
+
+def api_grants_sql(role: str = WEB_ROLE) -> str:
+    """What the JSON API reads and adds beyond the pages (migration 0015), skipped with a notice
+    when the role does not exist."""
+    return f"""
+do $$
+begin
+    if not exists (select from pg_roles where rolname = '{role}') then
+        raise notice 'evalhouse: role {role} is missing; its API grants were skipped';
+        return;
+    end if;
+    grant select on raw.api_tokens, raw.model_checks, raw.batch_requests to {role};
+    grant insert on raw.batch_requests to {role};
+    grant select on public.alembic_version to {role};
+end $$
+"""

@@ -1,0 +1,165 @@
+"""/api/v1/batches (start an evaluation, list, one), /compare and /leaderboard.
+
+Starting only queues the request (`evals.batch_requests.submit`) and answers 202 with its id;
+the server's batch worker runs it and calls the callback back once it ends.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from evals import batch_requests
+from evals.web.api import reads
+from evals.web.api.auth import ApiCaller, api_caller
+from evals.web.api.problems import Problem
+from evals.web.deps import state
+
+router = APIRouter(tags=["batches"])
+
+
+class BatchIn(BaseModel):
+    """An evaluation to start: a configured suite and model; the rest optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    suite: str = Field(description="A suite under `suites:` in evalhouse.yaml.")
+    model: str = Field(description="A model under `models:` in evalhouse.yaml.")
+    judge: str | None = Field(None, description="Judge model for answer suites.")
+    limit: int | None = Field(None, ge=1, description="First N items only.")
+    trials: int = Field(1, ge=1, le=100)
+    callback_url: AnyHttpUrl | None = Field(
+        None, description="POSTed the result once the batch ends (retried until a 2xx)."
+    )
+    baseline: str | None = Field(
+        None,
+        description="MODEL or MODEL@PROMPT_VERSION: add a release-gate decision "
+        "(this model as the candidate) to the summary.",
+    )
+
+
+def _check_names(request: Request, body: BatchIn) -> None:
+    config = state(request).config
+    for field, value, known in (
+        ("suite", body.suite, config.suites),
+        ("model", body.model, config.models),
+        ("judge", body.judge, config.models),
+    ):
+        if value is not None and value not in known:
+            raise Problem(
+                422,
+                f"{field}: {value!r} is not configured",
+                slug="validation",
+                errors=[{"field": field, "message": f"unknown {field}; known: {sorted(known)}"}],
+            )
+    if body.baseline is not None and body.baseline.split("@", 1)[0] not in config.models:
+        raise Problem(
+            422,
+            f"baseline: {body.baseline!r} names no configured model",
+            slug="validation",
+            errors=[{"field": "baseline", "message": "unknown model"}],
+        )
+
+
+@router.post(
+    "/batches",
+    status_code=202,
+    summary="Start an evaluation; answers at once with its id",
+    responses={202: {"description": "Queued; poll `links.self` or wait for the callback."}},
+)
+def start_batch(
+    request: Request, body: BatchIn, caller: ApiCaller = Depends(api_caller)
+) -> JSONResponse:
+    _check_names(request, body)
+    spec = batch_requests.BatchSpec(
+        suite=body.suite,
+        model=body.model,
+        judge=body.judge,
+        limit=body.limit,
+        trials=body.trials,
+        callback_url=str(body.callback_url) if body.callback_url else None,
+        baseline=body.baseline,
+    )
+    with state(request).db.connection() as conn:
+        request_id = batch_requests.submit(conn, spec, caller.name)
+    if (worker := request.app.state.batch_worker) is not None:
+        worker.wake()
+    location = f"/api/v1/batches/{request_id}"
+    return JSONResponse(
+        {
+            "request_id": str(request_id),
+            "batch_key": f"api:{request_id}",
+            "status": "queued",
+            "links": {"self": location},
+        },
+        status_code=202,
+        headers={"location": location},
+    )
+
+
+def _cursor(row: dict[str, Any]) -> str:
+    raw = f"{row['created_at'].isoformat()}|{row['request_id']}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, _, request_id = raw.partition("|")
+        return datetime.fromisoformat(created_at), uuid.UUID(request_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise Problem(400, "invalid page cursor", slug="bad-filter") from None
+
+
+@router.get("/batches", summary="Batches, newest first, keyset-paginated")
+def list_batches(
+    request: Request,
+    status: str = "",
+    model: str = "",
+    suite: str = "",
+    cursor: str | None = Query(None, description="`next_cursor` of the previous page."),
+    limit: int = Query(100, ge=1, le=500),
+) -> dict[str, Any]:
+    rows = reads.list_batches(
+        state(request).db,
+        status=status,
+        model=model,
+        suite=suite,
+        before=_decode(cursor) if cursor else None,
+        limit=limit,
+    )
+    return {
+        "batches": jsonable_encoder(rows[:limit]),
+        "next_cursor": _cursor(rows[limit - 1]) if len(rows) > limit else None,
+    }
+
+
+@router.get("/batches/{request_id}", summary="One batch: request, state, counts, summary")
+def get_batch(request: Request, request_id: uuid.UUID) -> dict[str, Any]:
+    found = reads.batch_detail(state(request).db, request_id)
+    if found is None:
+        raise Problem(404, f"no batch {request_id}", slug="not-found")
+    return jsonable_encoder(found)
+
+
+@router.get("/compare", tags=["compare"], summary="Two batches side by side, paired by item")
+def compare(
+    request: Request,
+    a: str = Query(description="Batch key of the reference run."),
+    b: str = Query(description="Batch key of the run compared with it."),
+) -> dict[str, Any]:
+    return jsonable_encoder(reads.compare_batches(state(request).db, a, b))
+
+
+@router.get("/leaderboard", tags=["leaderboard"], summary="Models × suites with intervals")
+def leaderboard(
+    request: Request, suite: str | None = None, role: str | None = None
+) -> dict[str, Any]:
+    return {"rows": jsonable_encoder(reads.leaderboard(state(request).db, suite=suite, role=role))}
