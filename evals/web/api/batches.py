@@ -154,8 +154,10 @@ def compare(
     request: Request,
     a: str = Query(description="Batch key of the reference run."),
     b: str = Query(description="Batch key of the run compared with it."),
+    a_model: str | None = Query(None, description="Only this model's outcomes of batch a."),
+    b_model: str | None = Query(None, description="Only this model's outcomes of batch b."),
 ) -> dict[str, Any]:
-    return jsonable_encoder(reads.compare_batches(state(request).db, a, b))
+    return jsonable_encoder(reads.compare_batches(state(request).db, a, b, a_model, b_model))
 
 
 @router.get("/leaderboard", tags=["leaderboard"], summary="Models × suites with intervals")

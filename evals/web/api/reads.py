@@ -76,11 +76,19 @@ def batch_detail(db: WebDatabase, request_id: uuid.UUID) -> dict[str, Any] | Non
     return request
 
 
-def compare_batches(db: WebDatabase, a: str, b: str) -> dict[str, Any]:
-    """Two batches (batch keys) paired by item and trial: accuracies, the paired difference
-    (b - a) with McNemar's exact p and a bootstrap interval, per-stage deltas, flipped items."""
+def compare_batches(
+    db: WebDatabase, a: str, b: str, a_model: str | None = None, b_model: str | None = None
+) -> dict[str, Any]:
+    """Two batches (batch keys, each optionally narrowed to one model) paired by item and
+    trial: accuracies, the paired difference (b - a) with McNemar's exact p and a bootstrap
+    interval, per-stage deltas, and the items that flipped."""
     query = load_query(QUERIES / "batch_outcomes.sql")
-    found = db.gather({"a": (query, {"batch_id": a}), "b": (query, {"batch_id": b})})
+    found = db.gather(
+        {
+            "a": (query, {"batch_id": a, "model": a_model}),
+            "b": (query, {"batch_id": b, "model": b_model}),
+        }
+    )
     side_a = {
         (row["item_id"], row["trial"]): row for row in found["a"] if row["outcome"] != "unjudged"
     }
@@ -89,8 +97,18 @@ def compare_batches(db: WebDatabase, a: str, b: str) -> dict[str, Any]:
     }
     keys = sorted(side_a.keys() & side_b.keys())
     result: dict[str, Any] = {
-        "a": {"batch_key": a, "outcomes": len(side_a), "accuracy": _accuracy(side_a.values())},
-        "b": {"batch_key": b, "outcomes": len(side_b), "accuracy": _accuracy(side_b.values())},
+        "a": {
+            "batch_key": a,
+            "model": a_model,
+            "outcomes": len(side_a),
+            "accuracy": _accuracy(side_a.values()),
+        },
+        "b": {
+            "batch_key": b,
+            "model": b_model,
+            "outcomes": len(side_b),
+            "accuracy": _accuracy(side_b.values()),
+        },
         "paired": len(keys),
     }
     if not keys:

@@ -1,4 +1,5 @@
--- One batch's golden outcomes per item and trial (fct_golden_outcomes), to pair two batches.
+-- One batch's golden outcomes per item and trial (fct_golden_outcomes), to pair two batches;
+-- a batch that graded several models is narrowed to one.
 select
     item_id,
     trial,
@@ -10,3 +11,4 @@ select
     run_id
 from {{ ref('fct_golden_outcomes') }}
 where batch_id = %(batch_id)s
+    and (%(model)s::text is null or model = %(model)s)
