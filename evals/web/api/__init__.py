@@ -11,7 +11,6 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI, Request
 
 from evals.batch_requests import BatchWorker
-from evals.capture.prepare import RowPreparer
 from evals.capture.verdicts import suite_verdict_parser
 from evals.web.api import alerts, batches, docs, health, models, problems, runs
 from evals.web.api.auth import RateLimiter, api_caller
@@ -40,9 +39,7 @@ def create_api(web: WebState, batch_worker: BatchWorker | None = None) -> FastAP
     api.state.web = web
     api.state.settings = settings
     api.state.rate_limiter = RateLimiter(settings.rate_per_minute, settings.burst)
-    api.state.prepare = RowPreparer(
-        web.config.capture.redact_patterns, None, suite_verdict_parser(web.config)
-    )
+    api.state.parse_verdict = suite_verdict_parser(web.config)
     api.state.batch_worker = batch_worker
     problems.install(api)
 

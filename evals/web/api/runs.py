@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 
+from evals.capture.prepare import RowPreparer
+from evals.redact import secret_env_values
 from evals.web.api.ingest import RunsIn, RunsStored, ingest
 from evals.web.api.problems import Problem
 from evals.web.deps import state
@@ -89,8 +91,15 @@ def post_runs(
             413, f"{len(body.runs)} records in one request; the limit is {limit}", slug="too-large"
         )
     web = state(request)
+    # One preparer per request: capture's redaction with the environment's secrets read once.
+    prepare = RowPreparer(
+        web.config.capture.redact_patterns,
+        None,
+        request.app.state.parse_verdict,
+        env_secrets=secret_env_values(),
+    )
     with web.db.connection() as conn:
-        stored = ingest(conn, request.app.state.prepare, body.runs)
+        stored = ingest(conn, prepare, body.runs)
     if not stored.created:
         response.status_code = 200
     return stored
