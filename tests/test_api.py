@@ -11,6 +11,7 @@ import json
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -395,18 +396,14 @@ def test_compare_pairs_two_models_and_matches_statsmodels_mcnemar(client, seeded
     # Independently: a golden grader call is right when its verdict is the expected one.
     right: dict[str, dict] = {"tutor-small": {}, "tutor-large": {}}
     for run in seeded.runs:
-        if run.batch_id == batch and run.source == "golden" and run.role == "grader":
-            if run.status in ("ok", "parse_error"):
-                right[run.model][run.item_id] = (
-                    run.status == "ok" and run.verdict == run.expected_verdict
-                )
+        graded = run.batch_id == batch and run.source == "golden" and run.role == "grader"
+        if graded and run.status in ("ok", "parse_error"):
+            right[run.model][run.item_id] = (
+                run.status == "ok" and run.verdict == run.expected_verdict
+            )
     items = sorted(right["tutor-small"].keys() & right["tutor-large"].keys())
-    a = [right["tutor-small"][i] for i in items]
-    b = [right["tutor-large"][i] for i in items]
-    table = [
-        [sum(x and y for x, y in zip(a, b)), sum(x and not y for x, y in zip(a, b))],
-        [sum(y and not x for x, y in zip(a, b)), sum(not x and not y for x, y in zip(a, b))],
-    ]
+    cells = Counter((right["tutor-small"][i], right["tutor-large"][i]) for i in items)
+    table = [[cells[True, True], cells[True, False]], [cells[False, True], cells[False, False]]]
     assert body["paired"] == len(items)
     assert (body["a_only"], body["b_only"]) == (table[0][1], table[1][0])
     assert body["mcnemar_p"] == pytest.approx(mcnemar(table, exact=True).pvalue)
@@ -420,7 +417,7 @@ def test_compare_pairs_two_models_and_matches_statsmodels_mcnemar(client, seeded
 class _Callbacks(BaseHTTPRequestHandler):
     received: list[dict] = []
 
-    def do_POST(self):  # noqa: N802 (http.server's naming)
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["content-length"]))
         type(self).received.append(
             {"json": json.loads(body), "key": self.headers.get("idempotency-key")}
@@ -559,3 +556,62 @@ def test_a_batch_whose_worker_died_is_stale_and_is_completed_by_the_next_worker(
             (f"api:{request_id}",),
         ).fetchone()
     assert keys == (5, 5)
+
+
+def _walk(client, path: str, key: str, token: str, between) -> list:
+    """Every item of a list endpoint, page by page, calling `between(page)` after each page."""
+    seen, cursor, page = [], None, 0
+    while True:
+        sep = "&" if "?" in path else "?"
+        body = client.get(
+            path + (f"{sep}cursor={cursor}" if cursor else ""), headers=_bearer(token)
+        ).json()
+        seen += body[key]
+        page += 1
+        between(page)
+        if (cursor := body["next_cursor"]) is None:
+            return seen
+
+
+def test_alert_and_batch_pages_stay_stable_while_rows_are_inserted(client, seeded, api_token):
+    def new_alert(page: int) -> None:
+        with psycopg.connect(seeded.url, autocommit=True) as conn:
+            conn.execute(
+                "insert into raw.alerts (dedupe_key, kind, severity, subject, message)"
+                " values (%s, 'cost_spike', 'info', 'paging', 'arrived while paging')",
+                (f"paging-{uuid.uuid4()}",),
+            )
+
+    with psycopg.connect(seeded.url) as conn:
+        before = [r[0] for r in conn.execute("select alert_id from raw.alerts order by 1 desc")]
+    alerts = _walk(client, "/api/v1/alerts?show=all&limit=1", "alerts", api_token, new_alert)
+    assert [a["alert_id"] for a in alerts] == before
+
+    def start(page: int) -> None:
+        response = client.post(
+            "/api/v1/batches",
+            json={"suite": "intro-python", "model": "tutor-small", "limit": 1},
+            headers=_bearer(api_token),
+        )
+        assert response.status_code == 202
+
+    for _ in range(3):
+        start(0)
+    with psycopg.connect(seeded.url) as conn:
+        before = [
+            str(r[0])
+            for r in conn.execute(
+                "select request_id from raw.batch_requests order by created_at desc, request_id desc"
+            )
+        ]
+    batches = _walk(client, "/api/v1/batches?limit=2", "batches", api_token, start)
+    assert [b["request_id"] for b in batches] == before
+    assert all(b["status"] == "queued" for b in batches)  # this app runs no worker
+
+
+def test_health_is_degraded_on_a_warehouse_without_marts(warehouse_url):
+    with TestClient(_app(warehouse_url)) as bare:
+        body = bare.get("/api/v1/health", headers=OPERATOR).json()
+    assert body["status"] == "degraded"
+    assert body["marts"] == {"built": False, "runs_loaded_through": None, "age_s": None}
+    assert body["migrations"]["at_head"] is True

@@ -48,7 +48,7 @@ def test_failures_are_classed_the_command_exits_1_and_no_key_is_printed(
     warehouse_url,
     monkeypatch,
     tmp_path,
-    fake_openai: FakeOpenAI,  # noqa: F811
+    fake_openai: FakeOpenAI,
 ):
     fake_openai.script("m-auth", ["auth"])
     fake_openai.script("m-missing", ["not_found"])
