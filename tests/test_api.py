@@ -578,8 +578,8 @@ def test_alert_and_batch_pages_stay_stable_while_rows_are_inserted(client, seede
         with psycopg.connect(seeded.url, autocommit=True) as conn:
             conn.execute(
                 "insert into raw.alerts (dedupe_key, kind, severity, subject, message)"
-                " values (%s, 'cost_spike', 'info', 'paging', 'arrived while paging')",
-                (f"paging-{uuid.uuid4()}",),
+                " values (%s, 'cost_spike', 'info', %s, 'arrived while paging')",
+                (f"paging-{page}", f"paging {page}"),
             )
 
     with psycopg.connect(seeded.url) as conn:
