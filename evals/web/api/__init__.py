@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Request
 
 from evals.batch_requests import BatchWorker
 from evals.capture.verdicts import suite_verdict_parser
-from evals.web.api import alerts, batches, docs, health, models, problems, runs
+from evals.web.api import alerts, batches, boards, docs, health, models, problems, runs
 from evals.web.api.auth import RateLimiter, api_caller
 from evals.web.deps import WebState
 
@@ -67,6 +67,6 @@ def create_api(web: WebState, batch_worker: BatchWorker | None = None) -> FastAP
         return response
 
     api.include_router(docs.router)
-    for module in (runs, batches, alerts, models, health):
+    for module in (runs, batches, boards, alerts, models, health):
         api.include_router(module.router, dependencies=[Depends(api_caller)])
     return api

@@ -1,4 +1,4 @@
-"""/api/v1/batches (start an evaluation, list, one), /compare and /leaderboard.
+"""/api/v1/batches: start an evaluation, list them, one of them.
 
 Starting only queues the request (`evals.batch_requests.submit`) and answers 202 with its id;
 the server's batch worker runs it and calls the callback back once it ends.
@@ -147,21 +147,3 @@ def get_batch(request: Request, request_id: uuid.UUID) -> dict[str, Any]:
     if found is None:
         raise Problem(404, f"no batch {request_id}", slug="not-found")
     return jsonable_encoder(found)
-
-
-@router.get("/compare", tags=["compare"], summary="Two batches side by side, paired by item")
-def compare(
-    request: Request,
-    a: str = Query(description="Batch key of the reference run."),
-    b: str = Query(description="Batch key of the run compared with it."),
-    a_model: str | None = Query(None, description="Only this model's outcomes of batch a."),
-    b_model: str | None = Query(None, description="Only this model's outcomes of batch b."),
-) -> dict[str, Any]:
-    return jsonable_encoder(reads.compare_batches(state(request).db, a, b, a_model, b_model))
-
-
-@router.get("/leaderboard", tags=["leaderboard"], summary="Models × suites with intervals")
-def leaderboard(
-    request: Request, suite: str | None = None, role: str | None = None
-) -> dict[str, Any]:
-    return {"rows": jsonable_encoder(reads.leaderboard(state(request).db, suite=suite, role=role))}
