@@ -64,6 +64,11 @@ class BatchSpec:
     baseline: str | None = None
 
 
+def batch_key(request_id: uuid.UUID) -> str:
+    """The run log's batch id of a request's calls."""
+    return f"api:{request_id}"
+
+
 def submit(conn: psycopg.Connection, spec: BatchSpec, requested_by: str) -> uuid.UUID:
     """Queue a request; the id is also its batch key's suffix."""
     request_id = uuid.uuid4()
@@ -79,7 +84,7 @@ def submit(conn: psycopg.Connection, spec: BatchSpec, requested_by: str) -> uuid
             spec.judge,
             spec.limit,
             spec.trials,
-            f"api:{request_id}",
+            batch_key(request_id),
             spec.callback_url,
             spec.baseline,
         ),

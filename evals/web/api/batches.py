@@ -6,8 +6,6 @@ the server's batch worker runs it and calls the callback back once it ends.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from datetime import datetime
 from typing import Any
@@ -22,6 +20,7 @@ from evals.web.api import reads
 from evals.web.api.auth import ApiCaller, api_caller
 from evals.web.api.problems import Problem
 from evals.web.deps import state
+from evals.web.run_queries import BadFilter, decode_cursor, keyset_cursor
 
 router = APIRouter(tags=["batches"])
 
@@ -95,7 +94,7 @@ def start_batch(
     return JSONResponse(
         {
             "request_id": str(request_id),
-            "batch_key": f"api:{request_id}",
+            "batch_key": batch_requests.batch_key(request_id),
             "status": "queued",
             "links": {"self": location},
         },
@@ -104,18 +103,11 @@ def start_batch(
     )
 
 
-def _cursor(row: dict[str, Any]) -> str:
-    raw = f"{row['created_at'].isoformat()}|{row['request_id']}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
+def _position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at, _, request_id = raw.partition("|")
-        return datetime.fromisoformat(created_at), uuid.UUID(request_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise Problem(400, "invalid page cursor", slug="bad-filter") from None
+        return decode_cursor(cursor) if cursor else None
+    except BadFilter as exc:
+        raise Problem(400, str(exc), slug="bad-filter") from None
 
 
 @router.get("/batches", summary="Batches, newest first, keyset-paginated")
@@ -132,12 +124,16 @@ def list_batches(
         status=status,
         model=model,
         suite=suite,
-        before=_decode(cursor) if cursor else None,
+        before=_position(cursor),
         limit=limit,
     )
     return {
         "batches": jsonable_encoder(rows[:limit]),
-        "next_cursor": _cursor(rows[limit - 1]) if len(rows) > limit else None,
+        "next_cursor": (
+            keyset_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["request_id"])
+            if len(rows) > limit
+            else None
+        ),
     }
 
 
