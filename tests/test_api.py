@@ -606,7 +606,6 @@ def test_alert_and_batch_pages_stay_stable_while_rows_are_inserted(client, seede
         ]
     batches = _walk(client, "/api/v1/batches?limit=2", "batches", api_token, start)
     assert [b["request_id"] for b in batches] == before
-    assert all(b["status"] == "queued" for b in batches)  # this app runs no worker
 
 
 def test_health_is_degraded_on_a_warehouse_without_marts(warehouse_url):
@@ -615,3 +614,31 @@ def test_health_is_degraded_on_a_warehouse_without_marts(warehouse_url):
     assert body["status"] == "degraded"
     assert body["marts"] == {"built": False, "runs_loaded_through": None, "age_s": None}
     assert body["migrations"]["at_head"] is True
+
+
+def test_a_batch_with_a_baseline_carries_the_release_gate_decision(seeded, monkeypatch):
+    from evals.batch_requests import run_request
+
+    monkeypatch.setenv(warehouse.URL_ENV, seeded.url)
+    config = load_config(REPO_ROOT / "evalhouse.yaml")
+    request = {
+        "suite": "intro-python",
+        "model": "tutor-large",
+        "judge": None,
+        "item_limit": 5,
+        "trials": 1,
+        "batch_key": "api:gate-test",
+        "baseline": "tutor-small",
+    }
+    summary, error = run_request(config, request)
+    assert error is None
+    with psycopg.connect(seeded.url) as conn:
+        stored = conn.execute(
+            "select decision, baseline, candidate from raw.gate_decisions where decision_id = %s",
+            (summary["gate"]["decision_id"],),
+        ).fetchone()
+    assert stored == (summary["gate"]["decision"], "tutor-small", "tutor-large")
+    assert (
+        summary["gate"]["exit_code"]
+        == {"deploy": 0, "no-deploy": 1, "insufficient-data": 3}[stored[0]]
+    )

@@ -8,7 +8,9 @@ shared redaction and the deployment's patterns, clean params, the suite's verdic
 
 Idempotency: the run id defaults to a UUID derived from (idempotency key, started_at), so a
 client retrying the same POST writes nothing twice, and a key that already settled answers
-with the stored run's id (`created: false`).
+with the stored run's id (`created: false`). `created` is decided by a look-up before the
+write, so two identical posts racing each other may both say `created: true`; the run log
+still holds one row.
 """
 
 from __future__ import annotations
