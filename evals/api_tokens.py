@@ -65,9 +65,7 @@ def list_tokens(conn: psycopg.Connection) -> list[tuple]:
     ).fetchall()
 
 
-def lookup_sql() -> str:
-    """The live token with a given hash (one parameter): what the API authenticates with."""
-    return (
-        "select token_id, name, prefix from raw.api_tokens"
-        " where token_hash = %s and revoked_at is null"
-    )
+LOOKUP_SQL = (
+    "select token_id, name, prefix from raw.api_tokens where token_hash = %s and revoked_at is null"
+)
+"""The live token with a given hash: what the API authenticates with."""

@@ -85,7 +85,7 @@ def identify(request: Request, token: str | None) -> ApiCaller | None:
         return ApiCaller(name="operator", bucket_key="operator")
     if not token.startswith(api_tokens.TOKEN_PREFIX):
         return None
-    found = web.db.one(api_tokens.lookup_sql(), (api_tokens.token_hash(token),))
+    found = web.db.one(api_tokens.LOOKUP_SQL, (api_tokens.token_hash(token),))
     if found is None:
         return None
     return ApiCaller(name=found["name"], bucket_key=f"token:{found['token_id']}")
