@@ -406,7 +406,7 @@ Poster = Callable[[str, dict[str, Any], dict[str, str], float], int]
 """(url, json payload, headers, timeout_s) -> HTTP status; raises on a transport error."""
 
 
-def _post_json(url: str, payload: dict[str, Any], headers: dict[str, str], timeout_s: float) -> int:
+def post_json(url: str, payload: dict[str, Any], headers: dict[str, str], timeout_s: float) -> int:
     """POST with the standard library: unlike httpx, it logs nothing (httpx logs every URL at
     INFO, and a webhook URL often carries its token)."""
     import urllib.error
@@ -429,7 +429,7 @@ def deliver_pending(
     conn: psycopg.Connection,
     alerts: AlertsConfig,
     *,
-    post: Poster = _post_json,
+    post: Poster = post_json,
     backoff_base_s: float = BACKOFF_BASE_S,
     max_per_webhook: int = 50,
 ) -> DeliveryReport:

@@ -241,6 +241,19 @@ class WebConfig(_Strict):
     )
 
 
+class ApiConfig(_Strict):
+    """The JSON API's limits (docs/api.md): per token, in this server process."""
+
+    rate_per_minute: int = Field(1200, ge=1, description="Sustained requests per minute a token.")
+    burst: int = Field(100, ge=1, description="Requests a token may make at once beyond the rate.")
+    max_body_bytes: int = Field(
+        8_000_000, ge=1024, description="Larger request bodies are refused (413)."
+    )
+    max_runs_per_request: int = Field(
+        1000, ge=1, description="More run records in one POST are refused (413)."
+    )
+
+
 class GateConfig(_Strict):
     """Release-gate criteria (evals/gate/); `evalhouse gate --config gate.yaml` overrides them."""
 
@@ -298,6 +311,7 @@ class Config(_Strict):
     alerts: AlertsConfig = AlertsConfig()
     capture: CaptureConfig = CaptureConfig()
     web: WebConfig = WebConfig()
+    api: ApiConfig = ApiConfig()
     gate: GateConfig = GateConfig()
 
     source_path: Annotated[Path | None, Field(exclude=True)] = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -124,12 +124,20 @@ def compile_patterns(patterns: Iterable[str]) -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(pattern) for pattern in patterns)
 
 
-def scrub(text: str | None, extra: Iterable[re.Pattern[str]] = ()) -> str | None:
-    """`text` with every recognisable secret replaced by [REDACTED]; None stays None."""
+def scrub(
+    text: str | None,
+    extra: Iterable[re.Pattern[str]] = (),
+    env_secrets: Sequence[str] | None = None,
+) -> str | None:
+    """`text` with every recognisable secret replaced by [REDACTED]; None stays None.
+
+    `env_secrets` is a snapshot of `secret_env_values()` for callers scrubbing many texts at
+    once: reading the environment is most of the cost of scrubbing a short text.
+    """
     if not text:
         return text
     try:
-        for value in secret_env_values():
+        for value in secret_env_values() if env_secrets is None else env_secrets:
             if value in text:
                 text = text.replace(value, REDACTED)
         lowered = text.lower()

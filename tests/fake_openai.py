@@ -19,6 +19,8 @@ Behaviours:
     reset         closes the connection with a TCP RST, no response
     malformed     200 with a body that is not JSON
     not_json      200, a valid completion whose content is not the JSON the prompt asked for
+    auth          401, an OpenAI-style "invalid API key" error
+    not_found     404, an OpenAI-style "model does not exist" error
 
 Use the `fake_openai` fixture (import it into a test module), or run this file as a script for
 a standalone server (`python tests/fake_openai.py --latency 1 --port 0` prints the port).
@@ -48,6 +50,8 @@ BEHAVIOURS = (
     "reset",
     "malformed",
     "not_json",
+    "auth",
+    "not_found",
 )
 DEFAULT_REPLY = {
     "verdict": "pass",
@@ -190,6 +194,12 @@ class FakeOpenAI:
             status = 401
             payload = _error_body(
                 f"Incorrect API key provided: {_bearer(headers)}.", "invalid_api_key"
+        elif behaviour == "auth":
+            status, payload = 401, _error_body("Incorrect API key provided.", "invalid_api_key")
+        elif behaviour == "not_found":
+            status = 404
+            payload = _error_body(
+                f"The model `{request.get('model')}` does not exist.", "model_not_found"
             )
         elif behaviour == "malformed":
             payload = b'{"id": "chatcmpl-broken", "choices": [{"message": '
@@ -203,6 +213,7 @@ class FakeOpenAI:
         reason = {
             200: "OK",
             401: "Unauthorized",
+            404: "Not Found",
             429: "Too Many Requests",
             500: "Internal Server Error",
         }[status]

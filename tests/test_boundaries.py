@@ -23,6 +23,9 @@ RAW_TABLE_OWNERS = {
     "alert_deliveries": "evals.alerts",
     "gate_decisions": "evals.gate.runs",
     "web_sessions": "evals.web.sessions",
+    "api_tokens": "evals.api_tokens",
+    "model_checks": "evals.model_checks",
+    "batch_requests": "evals.batch_requests",
 }
 """The one module that writes each raw table (with one id scheme and one conflict rule);
 everything else, the web included, calls it."""

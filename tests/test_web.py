@@ -453,7 +453,8 @@ def test_the_app_connects_as_the_least_privilege_role(app_client, seeded):
 
 
 def test_postgres_refuses_the_web_role_any_run_but_a_replay_and_any_review_but_its_own(seeded):
-    """Row-level security (migration 0011): what the role may write is decided by Postgres."""
+    """Row-level security (migration 0011): what the role may write is decided by Postgres
+    (besides replays, production rows: the JSON API's ingest)."""
     forged = RunRecord(
         idempotency_key="web-forged-golden",
         source="golden",
@@ -471,7 +472,7 @@ def test_postgres_refuses_the_web_role_any_run_but_a_replay_and_any_review_but_i
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
             web.execute(
                 "insert into raw.eval_runs (run_id, idempotency_key, source, role, model,"
-                " started_at, status) values (gen_random_uuid(), 'web-forged-sql', 'production',"
+                " started_at, status) values (gen_random_uuid(), 'web-forged-sql', 'ci',"
                 " 'candidate', 'tutor-small', now(), 'ok')"
             )
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):

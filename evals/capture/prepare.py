@@ -10,7 +10,7 @@ answer is worth replaying.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from evals.redact import REDACTED, is_secret_name, scrub
@@ -50,8 +50,12 @@ class RowPreparer:
         patterns: Iterable[str] = (),
         redact: Redact | None = None,
         parse_verdict: VerdictParser | None = None,
+        env_secrets: Sequence[str] | None = None,
     ):
+        """`env_secrets`: a snapshot of the secret environment values for a preparer that lives
+        for one batch (the API takes one per request); None reads the environment per text."""
         self._patterns = tuple(re.compile(pattern) for pattern in patterns)
+        self._env_secrets = env_secrets
         self._redact = redact
         self._parse_verdict = parse_verdict
         self._seen: dict[str, str] = {}
@@ -65,7 +69,7 @@ class RowPreparer:
             return value
         done = self._seen.get(value)
         if done is None:
-            done = scrub(value, self._patterns)
+            done = scrub(value, self._patterns, self._env_secrets)
             done = self._redact(done) if self._redact is not None else done
             if self._seen_chars > _MEMO_CHARS:
                 self._seen.clear()

@@ -6,8 +6,8 @@ Exit codes: 0 ok, 1 a failed outcome (e.g. a no-deploy gate), 2 bad input or con
 
 import typer
 
+from evals.cli import api, config_cmd, db, dbt_cmd, demo, imports, models, reviews, runs, simulate
 from evals.cli import capture as capture_cmd
-from evals.cli import config_cmd, db, dbt_cmd, demo, imports, reviews, runs, simulate
 
 app = typer.Typer(
     name="evalhouse",
@@ -20,6 +20,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(__import__("evals.cli.golden", fromlist=["app"]).app, name="golden")
 app.add_typer(capture_cmd.app, name="capture")
+app.add_typer(models.app, name="models")
+app.add_typer(api.app, name="api")
 app.command("run")(__import__("evals.cli.run", fromlist=["run"]).run)
 app.command("show")(runs.show)
 app.command("replay")(runs.replay)

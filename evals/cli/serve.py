@@ -13,6 +13,11 @@ from evals.cli._common import config_or_exit, console, fail
 def serve(
     host: str | None = typer.Option(None, help="Interface to bind (default web.host, 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Port (default web.port, 8000)."),
+    batch_worker: bool = typer.Option(
+        True,
+        "--batch-worker/--no-batch-worker",
+        help="Run evaluations started through the API (POST /api/v1/batches) in this server.",
+    ),
 ) -> None:
     """Serve the web app. Every page needs the token from $EVALHOUSE_WEB_TOKEN (web.token_env)."""
     config = config_or_exit()
@@ -46,7 +51,13 @@ def serve(
 
     host = host or config.web.host
     port = port or config.web.port
-    app = create_app(config, token, database=WebDatabase(conninfo))
+    worker = None
+    if batch_worker:
+        from evals import warehouse
+        from evals.batch_requests import BatchWorker
+
+        worker = BatchWorker(config, lambda: warehouse.connect(autocommit=True))
+    app = create_app(config, token, database=WebDatabase(conninfo), batch_worker=worker)
     console.print(f"evalhouse web on http://{host}:{port}/ (sign in with the token)")
     uvicorn.run(
         app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False

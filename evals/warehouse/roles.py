@@ -59,9 +59,11 @@ end $$
 
 
 def web_policies_sql(role: str = WEB_ROLE) -> str:
-    """Row-level security: `role` (and roles inheriting it) inserts only replay runs, web reviews
-    and prompt versions named by their text's hash (evals.prompts.prompt_version); every other
-    role keeps exactly what its grants give (migration 0011)."""
+    """Row-level security: `role` (and roles inheriting it) inserts only replay runs and
+    production runs (`POST /api/v1/runs`, a capture from any language), web reviews and prompt
+    versions named by their text's hash (evals.prompts.prompt_version); never a golden, CI,
+    sample or rejudge row, which feed accuracy, gate and agreement. Every other role keeps
+    exactly what its grants give (migration 0011)."""
     return f"""
 do $$
 begin
@@ -75,15 +77,15 @@ begin
     drop policy if exists grants_decide on raw.eval_runs;
     drop policy if exists grants_decide on raw.human_reviews;
     drop policy if exists grants_decide on raw.prompt_versions;
-    drop policy if exists web_inserts_replays_only on raw.eval_runs;
+    drop policy if exists web_inserts_replays_and_production_only on raw.eval_runs;
     drop policy if exists web_inserts_web_reviews_only on raw.human_reviews;
     drop policy if exists web_updates_web_reviews_only on raw.human_reviews;
     drop policy if exists web_inserts_hashed_versions_only on raw.prompt_versions;
     create policy grants_decide on raw.eval_runs using (true) with check (true);
     create policy grants_decide on raw.human_reviews using (true) with check (true);
     create policy grants_decide on raw.prompt_versions using (true) with check (true);
-    create policy web_inserts_replays_only on raw.eval_runs as restrictive for insert
-        to {role} with check (source = 'replay');
+    create policy web_inserts_replays_and_production_only on raw.eval_runs as restrictive for insert
+        to {role} with check (source in ('replay', 'production'));
     create policy web_inserts_web_reviews_only on raw.human_reviews as restrictive for insert
         to {role} with check (source = 'web');
     create policy web_updates_web_reviews_only on raw.human_reviews as restrictive for update
@@ -92,5 +94,22 @@ begin
         for insert to {role} with check (
             prompt_version = left(encode(sha256(convert_to(template, 'UTF8')), 'hex'), 16)
         );
+end $$
+"""
+
+
+def api_grants_sql(role: str = WEB_ROLE) -> str:
+    """What the JSON API reads and adds beyond the pages (migration 0015), skipped with a notice
+    when the role does not exist."""
+    return f"""
+do $$
+begin
+    if not exists (select from pg_roles where rolname = '{role}') then
+        raise notice 'evalhouse: role {role} is missing; its API grants were skipped';
+        return;
+    end if;
+    grant select on raw.api_tokens, raw.model_checks, raw.batch_requests to {role};
+    grant insert on raw.batch_requests to {role};
+    grant select on public.alembic_version to {role};
 end $$
 """

@@ -18,13 +18,13 @@ from evals.web.security import Principal
 router = APIRouter()
 
 PAGE_SIZE = 100
-_STATES = {
+STATES = {
     "open": "status = 'firing' and acknowledged_at is null",
     "acknowledged": "acknowledged_at is not null",
     "resolved": "status = 'resolved'",
     "all": "true",
 }
-_ALERT_COLUMNS = (
+ALERT_COLUMNS = (
     "alert_id, kind, severity, subject, message, statistic, observed, expected_low, expected_high,"
     " window_start, window_end, orchestrator_run_id, created_at, delivered_at, delivery_attempts,"
     " acknowledged_at, acknowledged_by, cardinality(example_run_ids) as example_count, status,"
@@ -41,9 +41,9 @@ def alert_list(
     before: int | None = None,
 ):
     web = state(request)
-    if show not in _STATES:
-        raise HTTPException(400, f"show must be one of {sorted(_STATES)}")
-    clauses, params = [_STATES[show]], []
+    if show not in STATES:
+        raise HTTPException(400, f"show must be one of {sorted(STATES)}")
+    clauses, params = [STATES[show]], []
     for column, value in (("severity", severity), ("kind", kind)):
         if value:
             clauses.append(f"{column} = %s")
@@ -54,12 +54,12 @@ def alert_list(
     found = web.db.gather(
         {
             "alerts": (
-                f"select {_ALERT_COLUMNS} from raw.alerts where {' and '.join(clauses)}"
+                f"select {ALERT_COLUMNS} from raw.alerts where {' and '.join(clauses)}"
                 " order by alert_id desc limit %s",
                 [*params, PAGE_SIZE + 1],
             ),
             "counts": (
-                f"select count(*) filter (where {_STATES['open']}) as open,"
+                f"select count(*) filter (where {STATES['open']}) as open,"
                 " count(*) as total from raw.alerts",
                 (),
             ),
@@ -85,7 +85,7 @@ def alert_list(
 def alert_detail(request: Request, alert_id: int, flash: str | None = None):
     web = state(request)
     alert = web.db.one(
-        f"select {_ALERT_COLUMNS}, evidence, example_run_ids from raw.alerts where alert_id = %s",
+        f"select {ALERT_COLUMNS}, evidence, example_run_ids from raw.alerts where alert_id = %s",
         (alert_id,),
     )
     if alert is None:

@@ -17,8 +17,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from evals.batch_requests import BatchWorker
 from evals.config import Config
 from evals.web import alerts, login, overview, runs
+from evals.web.api import PREFIX as API_PREFIX
+from evals.web.api import create_api
 from evals.web.db import WebDatabase, web_conninfo
 from evals.web.deps import WebState, current_user
 from evals.web.render import STATIC, Scrubber, make_environment
@@ -40,8 +43,16 @@ def _wants_html(request: Request) -> bool:
     return request.method == "GET" and "text/html" in request.headers.get("accept", "")
 
 
-def create_app(config: Config, token: str, *, database: WebDatabase | None = None) -> FastAPI:
-    """The app. `token` is the operator's web token; `database` defaults to the web role's pool."""
+def create_app(
+    config: Config,
+    token: str,
+    *,
+    database: WebDatabase | None = None,
+    batch_worker: BatchWorker | None = None,
+) -> FastAPI:
+    """The app. `token` is the operator's web token; `database` defaults to the web role's pool;
+    `batch_worker` runs the evaluations started through the API (started and stopped with the
+    app; without one they wait queued for a server that has one)."""
     database = database or WebDatabase(web_conninfo(config))
     scrub = Scrubber((token,), tuple(config.capture.redact_patterns))
     templates = Jinja2Templates(env=make_environment(scrub))
@@ -49,9 +60,13 @@ def create_app(config: Config, token: str, *, database: WebDatabase | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database.open()
+        if batch_worker is not None:
+            batch_worker.start()
         try:
             yield
         finally:
+            if batch_worker is not None:
+                batch_worker.stop()
             database.close()
 
     app = FastAPI(
@@ -66,6 +81,7 @@ def create_app(config: Config, token: str, *, database: WebDatabase | None = Non
     app.include_router(login.router)
     for module in (overview, runs, alerts):
         app.include_router(module.router, dependencies=[Depends(current_user)])
+    app.mount(API_PREFIX, create_api(app.state.web, batch_worker))
     return app
 
 

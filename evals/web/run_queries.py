@@ -111,9 +111,14 @@ def _day_start(text: str) -> datetime:
         raise BadFilter(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-def encode_cursor(row: Mapping[str, Any]) -> str:
-    raw = f"{row['started_at'].isoformat()}|{row['run_id']}"
+def keyset_cursor(at: datetime, key: uuid.UUID) -> str:
+    """A (timestamp, uuid) keyset position as an opaque cursor; `decode_cursor` reads it back."""
+    raw = f"{at.isoformat()}|{key}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def encode_cursor(row: Mapping[str, Any]) -> str:
+    return keyset_cursor(row["started_at"], row["run_id"])
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:

@@ -52,7 +52,7 @@ end $$
 def downgrade() -> None:
     op.execute("drop table raw.web_sessions")
     for table, policies in (
-        ("eval_runs", ("grants_decide", "web_inserts_replays_only")),
+        ("eval_runs", ("grants_decide", "web_inserts_replays_and_production_only")),
         (
             "human_reviews",
             ("grants_decide", "web_inserts_web_reviews_only", "web_updates_web_reviews_only"),

@@ -1,0 +1,145 @@
+"""/api/v1/batches: start an evaluation, list them, one of them.
+
+Starting only queues the request (`evals.batch_requests.submit`) and answers 202 with its id;
+the server's batch worker runs it and calls the callback back once it ends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from evals import batch_requests
+from evals.web.api import reads
+from evals.web.api.auth import ApiCaller, api_caller
+from evals.web.api.problems import Problem
+from evals.web.deps import state
+from evals.web.run_queries import BadFilter, decode_cursor, keyset_cursor
+
+router = APIRouter(tags=["batches"])
+
+
+class BatchIn(BaseModel):
+    """An evaluation to start: a configured suite and model; the rest optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    suite: str = Field(description="A suite under `suites:` in evalhouse.yaml.")
+    model: str = Field(description="A model under `models:` in evalhouse.yaml.")
+    judge: str | None = Field(None, description="Judge model for answer suites.")
+    limit: int | None = Field(None, ge=1, description="First N items only.")
+    trials: int = Field(1, ge=1, le=100)
+    callback_url: AnyHttpUrl | None = Field(
+        None, description="POSTed the result once the batch ends (retried until a 2xx)."
+    )
+    baseline: str | None = Field(
+        None,
+        description="MODEL or MODEL@PROMPT_VERSION: add a release-gate decision "
+        "(this model as the candidate) to the summary.",
+    )
+
+
+def _check_names(request: Request, body: BatchIn) -> None:
+    config = state(request).config
+    for field, value, known in (
+        ("suite", body.suite, config.suites),
+        ("model", body.model, config.models),
+        ("judge", body.judge, config.models),
+    ):
+        if value is not None and value not in known:
+            raise Problem(
+                422,
+                f"{field}: {value!r} is not configured",
+                slug="validation",
+                errors=[{"field": field, "message": f"unknown {field}; known: {sorted(known)}"}],
+            )
+    if body.baseline is not None and body.baseline.split("@", 1)[0] not in config.models:
+        raise Problem(
+            422,
+            f"baseline: {body.baseline!r} names no configured model",
+            slug="validation",
+            errors=[{"field": "baseline", "message": "unknown model"}],
+        )
+
+
+@router.post(
+    "/batches",
+    status_code=202,
+    summary="Start an evaluation; answers at once with its id",
+    responses={202: {"description": "Queued; poll `links.self` or wait for the callback."}},
+)
+def start_batch(
+    request: Request, body: BatchIn, caller: ApiCaller = Depends(api_caller)
+) -> JSONResponse:
+    _check_names(request, body)
+    spec = batch_requests.BatchSpec(
+        suite=body.suite,
+        model=body.model,
+        judge=body.judge,
+        limit=body.limit,
+        trials=body.trials,
+        callback_url=str(body.callback_url) if body.callback_url else None,
+        baseline=body.baseline,
+    )
+    with state(request).db.connection() as conn:
+        request_id = batch_requests.submit(conn, spec, caller.name)
+    if (worker := request.app.state.batch_worker) is not None:
+        worker.wake()
+    location = f"/api/v1/batches/{request_id}"
+    return JSONResponse(
+        {
+            "request_id": str(request_id),
+            "batch_key": batch_requests.batch_key(request_id),
+            "status": "queued",
+            "links": {"self": location},
+        },
+        status_code=202,
+        headers={"location": location},
+    )
+
+
+def _position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    try:
+        return decode_cursor(cursor) if cursor else None
+    except BadFilter as exc:
+        raise Problem(400, str(exc), slug="bad-filter") from None
+
+
+@router.get("/batches", summary="Batches, newest first, keyset-paginated")
+def list_batches(
+    request: Request,
+    status: str = "",
+    model: str = "",
+    suite: str = "",
+    cursor: str | None = Query(None, description="`next_cursor` of the previous page."),
+    limit: int = Query(100, ge=1, le=500),
+) -> dict[str, Any]:
+    rows = reads.list_batches(
+        state(request).db,
+        status=status,
+        model=model,
+        suite=suite,
+        before=_position(cursor),
+        limit=limit,
+    )
+    return {
+        "batches": jsonable_encoder(rows[:limit]),
+        "next_cursor": (
+            keyset_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["request_id"])
+            if len(rows) > limit
+            else None
+        ),
+    }
+
+
+@router.get("/batches/{request_id}", summary="One batch: request, state, counts, summary")
+def get_batch(request: Request, request_id: uuid.UUID) -> dict[str, Any]:
+    found = reads.batch_detail(state(request).db, request_id)
+    if found is None:
+        raise Problem(404, f"no batch {request_id}", slug="not-found")
+    return jsonable_encoder(found)
