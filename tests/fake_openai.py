@@ -14,12 +14,11 @@ Behaviours:
     ok            200, a chat completion whose content is `server.reply(request_json)`
     rate_limit    429 with `Retry-After: server.retry_after` and an OpenAI-style error body
     server_error  500 whose message quotes the request's Authorization header (a realistic leak)
-    bad_key       401 whose message echoes the key bare ("Incorrect API key provided: ...")
     slow          waits `server.slow_s` before answering (beyond any sane deadline)
     reset         closes the connection with a TCP RST, no response
     malformed     200 with a body that is not JSON
     not_json      200, a valid completion whose content is not the JSON the prompt asked for
-    auth          401, an OpenAI-style "invalid API key" error
+    auth          401 whose message echoes the key bare ("Incorrect API key provided: ...")
     not_found     404, an OpenAI-style "model does not exist" error
 
 Use the `fake_openai` fixture (import it into a test module), or run this file as a script for
@@ -45,7 +44,6 @@ BEHAVIOURS = (
     "ok",
     "rate_limit",
     "server_error",
-    "bad_key",
     "slow",
     "reset",
     "malformed",
@@ -190,12 +188,11 @@ class FakeOpenAI:
                 f" at https://api.example.test/v1/chat?key={_bearer(headers)}",
                 "server_error",
             )
-        elif behaviour == "bad_key":
+        elif behaviour == "auth":
             status = 401
             payload = _error_body(
                 f"Incorrect API key provided: {_bearer(headers)}.", "invalid_api_key"
-        elif behaviour == "auth":
-            status, payload = 401, _error_body("Incorrect API key provided.", "invalid_api_key")
+            )
         elif behaviour == "not_found":
             status = 404
             payload = _error_body(

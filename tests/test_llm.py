@@ -448,7 +448,7 @@ def test_a_key_in_a_variable_of_any_name_never_reaches_an_error_message(
     """The scrubber knows the value of every configured api_key_env, not only *_KEY names."""
     credential = "qz81Mx9CRED7734llm"  # no provider's shape: only its variable gives it away
     monkeypatch.setenv("MY_LLM_CREDENTIAL", credential)
-    fake_openai.script('grade echo"', ["bad_key"])
+    fake_openai.script('grade echo"', ["auth"])
     client = LLMClient(_config(fake_openai, api_key_env="MY_LLM_CREDENTIAL"))
     try:
         result = client.run_sync(_ask(client, "echo"))
