@@ -42,7 +42,7 @@ from evals.runlog import RunRecord, idempotency_key, write_runs
 from evals.web.app import create_app
 from evals.web.db import WebDatabase, web_conninfo
 from evals.web.run_queries import LIST_COLUMNS, RunFilters
-from evals.web.security import SESSION_COOKIE, Guard
+from evals.web.security import SESSION_COOKIE, CsrfError, Guard
 
 TOKEN = "test-web-token-5f0c2a9e71d4"
 SECRET = "sk-proj-ZZtopSecretKey1234567890abcdef"
@@ -951,6 +951,16 @@ def test_a_non_ascii_csrf_token_is_forbidden_not_a_server_error(client):
     _login(client)
     response = client.post("/logout", data={"csrf": "tökén"})
     assert response.status_code == 403 and response.text == "CSRF token missing or invalid"
+
+
+def test_credentials_with_lone_surrogates_are_refused_not_raised():
+    """What a JSON body can carry (json.loads keeps a lone "\\ud83d"): refused like any other."""
+    guard = Guard(TOKEN)
+    principal = guard.read_session(guard.session_cookie("sam"))
+    assert not guard.token_matches("\ud83d")
+    assert guard.read_session(guard.session_cookie("sam").split(".")[0] + ".\ud83d") is None
+    with pytest.raises(CsrfError):
+        guard.check_csrf(principal, "\ud83d")
 
 
 @pytest.mark.parametrize("path", ["/runs", "/runs.csv", "/runs.json", "/", "/alerts"])

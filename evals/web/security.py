@@ -58,9 +58,9 @@ def _unb64(text: str) -> bytes:
 
 
 def _same(submitted: str, expected: str) -> bool:
-    """Constant-time equality that refuses, rather than raises on, non-ASCII input (a browser
-    sends a cookie's or a form's UTF-8 as is; `compare_digest` rejects non-ASCII str)."""
-    return hmac.compare_digest(submitted.encode(), expected.encode())
+    """Constant-time equality that refuses, rather than raises on, any text: a browser sends a
+    cookie's or a form's UTF-8 as is, and `compare_digest` rejects non-ASCII str."""
+    return hmac.compare_digest(submitted.encode(errors="replace"), expected.encode())
 
 
 class Guard:
@@ -73,7 +73,7 @@ class Guard:
         self._key = hmac.new(self._token, b"evalhouse-web-session-v1", hashlib.sha256).digest()
 
     def token_matches(self, candidate: str) -> bool:
-        return hmac.compare_digest(candidate.encode(errors="replace"), self._token)
+        return _same(candidate, self._token.decode())
 
     def _sign(self, payload: bytes) -> str:
         return _b64(hmac.new(self._key, payload, hashlib.sha256).digest())
@@ -113,7 +113,7 @@ class Guard:
         if scheme.lower() == "basic" and credential:
             try:
                 user, _, password = base64.b64decode(credential).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):  # binascii.Error, or non-ASCII base64
+            except ValueError:  # binascii.Error, non-ASCII base64, or not UTF-8
                 raise AuthError("malformed basic credentials") from None
             if self.token_matches(password):
                 return Principal(name=user or "basic", method="basic", nonce=f"basic:{user}")
