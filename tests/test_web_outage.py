@@ -52,7 +52,8 @@ def test_the_web_survives_db_up_tcp_and_a_restart_with_a_503_while_down(own_serv
         assert client.get("/alerts", headers=BEARER).status_code == 200
         own_server.stop()
         down = client.get("/alerts", headers={**BEARER, **HTML})  # each costs the pool's wait
-        assert down.status_code == 503 and "<p>warehouse unavailable</p>" in down.text
+        assert down.status_code == 503 and "503 · Service Unavailable" in down.text
+        assert "warehouse unavailable: Postgres does not answer" in down.text
         own_server.ensure_running()
         for _ in range(5):  # no burst of errors from the pool's stale connections
             assert client.get("/alerts", headers=BEARER).status_code == 200

@@ -145,4 +145,6 @@ def _handle_errors(app: FastAPI) -> None:
         log.warning("warehouse unavailable: %s", app.state.web.scrub(str(exc)))
         if isinstance(exc, psycopg.errors.QueryCanceled):
             return error(request, 503, "the warehouse took too long to answer")
-        return error(request, 503, "warehouse unavailable")
+        return error(
+            request, 503, "warehouse unavailable: Postgres does not answer (`evalhouse db status`)"
+        )
