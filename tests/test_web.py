@@ -30,9 +30,11 @@ import psycopg
 import pytest
 import web_fuzz
 from conftest import REPO_ROOT, create_database, drop_database
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from evals import warehouse
 from evals.config import load_config
@@ -1114,6 +1116,33 @@ def test_the_sweep_sees_every_route_and_every_declared_filter(app_client):
     assert {f.name for f in fields(RunFilters)} | {"cursor", "limit"} == set(runs.query)
     review = next(op for op in ops if op.path == "/runs/{run_id}/reviews")
     assert review.path_params == ("run_id",) and "notes" in review.form and "csrf" in review.form
+
+
+class _ApiReview(BaseModel):
+    verdict: str
+    score: float | None = None
+
+
+def test_a_json_route_is_swept_from_its_schema_without_editing_the_sweep():
+    """The shape the JSON API will have: a path id, a query flag and a JSON body model."""
+    api = FastAPI(openapi_url=None)
+    seen: list[dict] = []
+
+    @api.post("/api/v1/runs/{run_id}/reviews")
+    def review(run_id: str, review: _ApiReview, dry_run: bool = False):
+        seen.append(review.model_dump())
+        return {"ok": True}
+
+    (op,) = web_fuzz.operations(api)
+    assert (op.method, op.path_params, op.query) == ("POST", ("run_id",), ("dry_run",))
+    assert op.json_fields == ("verdict", "score")
+    call = web_fuzz.build_call(op, {("json", "verdict"): "\ud83d"}, known={"run_id": "r1"})
+    assert call.url == "/api/v1/runs/r1/reviews" and call.content == b'{"verdict": "\\ud83d"}'
+    with TestClient(api) as client:
+        assert client.request(**call.kwargs()).status_code == 200
+        broken = web_fuzz.build_call(op, {}, known={"run_id": "r1"}, json_body=b'{"a":')
+        assert client.request(**broken.kwargs()).status_code == 422
+    assert seen == [{"verdict": "\ud83d", "score": None}]
 
 
 def test_every_parameter_of_every_route_survives_the_values_that_broke_it(app_client, fuzz_known):
