@@ -1,9 +1,10 @@
 """HTTP tests of `evalhouse serve`: every route, the auth and CSRF rules, least privilege, scrubbing.
 
 One warehouse per module: a realistic run log (the shipped intro-python suite graded by two
-simulated models over two weeks, two prompt versions, judges, errors, human reviews, alerts)
-written through evals.runlog, and the marts built once by dbt. The app runs in-process
-(Starlette's TestClient) as the least-privilege role `evalhouse_web`.
+simulated models over two weeks, two prompt versions, judges, errors, human reviews, alerts, and
+the absurd rows a careless import leaves) written through evals.runlog, and the marts built once
+by dbt. The app runs in-process (Starlette's TestClient) as the least-privilege role
+`evalhouse_web`.
 """
 
 from __future__ import annotations
@@ -24,14 +25,19 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import psycopg
 import pytest
+import web_fuzz
 from conftest import REPO_ROOT, create_database, drop_database, role_url
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from evals import reviews, warehouse
 from evals.config import load_config
@@ -39,9 +45,11 @@ from evals.golden import load_suite, store_suite
 from evals.prompts import PromptTemplate, ensure_prompt_version, load_prompt, prompt_version
 from evals.runlog import RunRecord, idempotency_key, write_runs
 from evals.warehouse.roles import WEB_ROLE
+from evals.web import sessions
 from evals.web.app import create_app
 from evals.web.db import WebDatabase
-from evals.web.security import SESSION_COOKIE, Guard
+from evals.web.run_queries import LIST_COLUMNS, RunFilters
+from evals.web.security import SESSION_COOKIE, CsrfError, Guard
 
 TOKEN = "test-web-token-5f0c2a9e71d4"
 SECRET = "sk-proj-ZZtopSecretKey1234567890abcdef"
@@ -50,6 +58,7 @@ DAYS = 14
 MODELS = ("tutor-small", "tutor-large")
 BEARER = {"authorization": f"Bearer {TOKEN}"}
 HTML = {"accept": "text/html"}
+RAW_VERDICT = "<b>mostly</b> fine-ish"
 
 
 @dataclass
@@ -63,6 +72,7 @@ class Seeded:
     alert_id: int = 0
     other_alert_id: int = 0
     versions: tuple[str, str] = ("", "")
+    unparsed: RunRecord | None = None  # an imported grade whose verdict matched nothing
 
 
 def _grader_vars(suite, item) -> dict:
@@ -263,6 +273,37 @@ def _insert_alerts(conn, target: RunRecord) -> tuple[int, int]:
     return alert_id, other_alert_id
 
 
+def _add_absurd_rows(url: str, seeded: Seeded) -> None:
+    """What a careless import leaves: a production call dated 9999-12-31, and a grade whose
+    verdict matched nothing (its raw text kept in attributes, as evals.importers keeps it)."""
+    far_future = RunRecord(
+        idempotency_key="web-seed-far-future",
+        source="production",
+        role="grader",
+        model="tutor-small",
+        started_at=datetime(9999, 12, 31, 12, tzinfo=UTC),
+        status="ok",
+        suite="intro-python",
+        stage="loops",
+        verdict="pass",
+        passed=True,
+    )
+    seeded.unparsed = RunRecord(
+        idempotency_key="web-seed-unparsed",
+        source="import",
+        role="grader",
+        model="tutor-small",
+        started_at=datetime(2026, 3, 10, 9, tzinfo=UTC),
+        status="parse_error",
+        suite="intro-python",
+        output_text="Good loop, but the bounds are off by one.",
+        attributes={"raw_verdict": RAW_VERDICT},
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        write_runs(conn, [far_future, seeded.unparsed])
+    seeded.runs += [far_future, seeded.unparsed]
+
+
 def build_marts(url: str, target_path) -> None:
     """Run the dbt project once against `url` (models only; dbt's tests are the dbt suite's)."""
     from evals.dbt import dbt_env, run_dbt
@@ -279,6 +320,7 @@ def seeded(pg_server, tmp_path_factory) -> Iterator[Seeded]:
     try:
         data = seed_warehouse(url)
         data.web_url = role_url(pg_server, url, WEB_ROLE)
+        _add_absurd_rows(url, data)
         build_marts(url, tmp_path_factory.mktemp("dbt-target"))
         yield data
     finally:
@@ -791,10 +833,10 @@ def _kpi(page: str, label: str) -> str:
 
 def test_the_overview_shows_production_graded_calls_unless_asked_otherwise(client, seeded):
     page = client.get("/", headers=BEARER).text
-    window = [
+    window = [  # the 30 days ending at the newest day not in the future (not 9999-12-31)
         r
         for r in seeded.runs
-        if r.started_at.date() > LAST_DAY - timedelta(days=30)
+        if LAST_DAY - timedelta(days=30) < r.started_at.date() <= LAST_DAY
         and r.source == "production"
         and r.role != "judge"
     ]
@@ -1000,3 +1042,268 @@ def test_evalhouse_serve_says_plainly_when_the_web_role_cannot_connect(seeded, t
     )
     assert result.returncode == 2
     assert "cannot connect as the web role" in result.stderr and "docs/web.md" in result.stderr
+
+
+# --- bad input and absurd rows: a 4xx that says why, never a 500 (issue 14) --------------------
+
+
+def test_a_non_ascii_session_signature_is_refused_not_a_server_error(client):
+    body, _, _ = Guard(TOKEN).session_cookie("mallory").partition(".")
+    cookie = {"cookie": f"{SESSION_COOKIE}={body}.sïgnature".encode()}  # as a browser sends it
+    assert client.get("/runs", headers=cookie).status_code == 401
+    assert client.get("/runs", headers={**cookie, **HTML}).status_code == 303  # to the login
+
+
+def test_non_ascii_basic_credentials_are_refused_not_a_server_error(client):
+    assert (
+        client.get("/runs", headers={"authorization": "Basic dïgïts".encode()}).status_code == 401
+    )
+
+
+def test_a_non_ascii_csrf_token_is_forbidden_not_a_server_error(client):
+    _login(client)
+    response = client.post("/logout", data={"csrf": "tökén"})
+    assert response.status_code == 403 and response.text == "CSRF token missing or invalid"
+
+
+def test_credentials_with_lone_surrogates_are_refused_not_raised():
+    """What a JSON body can carry (json.loads keeps a lone "\\ud83d"): refused like any other."""
+    guard = Guard(TOKEN)
+    principal = guard.read_session(guard.session_cookie("sam"))
+    assert not guard.token_matches("\ud83d")
+    assert guard.read_session(guard.session_cookie("sam").split(".")[0] + ".\ud83d") is None
+    with pytest.raises(CsrfError):
+        guard.check_csrf(principal, "\ud83d")
+
+
+@pytest.mark.parametrize("path", ["/runs", "/runs.csv", "/runs.json", "/", "/alerts"])
+def test_a_nul_in_a_filter_is_a_400_that_names_the_problem(client, path):
+    response = client.get(f"{path}?suite=%00&stage=a%00b", headers=BEARER)
+    assert response.status_code == 400
+    assert response.text == "NUL characters are not allowed in a request (parameter suite)"
+
+
+def test_a_nul_in_a_review_note_is_a_400_not_a_server_error(client, seeded):
+    response = client.post(
+        f"/runs/{seeded.unparsed.run_id}/reviews",
+        data={"verdict": "pass", "notes": "fine\x00"},
+        headers=BEARER,
+    )
+    assert response.status_code == 400
+    assert response.text == (
+        "the warehouse cannot take a value of this request:"
+        " PostgreSQL text fields cannot contain NUL (0x00) bytes"
+    )
+
+
+def test_the_last_representable_day_is_a_valid_date_filter(client, seeded):
+    runs = _all_pages(client, "date_from=9999-12-31&date_to=9999-12-31")
+    assert runs == [str(r.run_id) for r in seeded.runs if r.started_at.year == 9999]
+    assert len(runs) == 1
+    overview = client.get("/?date_from=0001-01-01&date_to=9999-12-31", headers=BEARER)
+    assert overview.status_code == 200 and "0001-01-01 → 9999-12-31" in overview.text
+
+
+def test_a_window_that_ends_before_it_starts_is_a_400(client):
+    for path in ("/", "/runs", "/runs.csv"):
+        response = client.get(f"{path}?date_from=2026-03-10&date_to=2026-03-01", headers=BEARER)
+        assert response.status_code == 400 and response.text == "date_from is after date_to"
+
+
+def test_an_export_whose_query_fails_answers_an_error_not_an_empty_200(client, monkeypatch):
+    def unrunnable(*args, **kwargs):
+        raise psycopg.errors.DataError("invalid input syntax")
+
+    monkeypatch.setattr("evals.web.runs.export_query", unrunnable)
+    response = client.get("/runs.csv?stage=loops", headers=BEARER)
+    assert response.status_code == 400
+    assert (
+        response.text == "the warehouse cannot take a value of this request: invalid input syntax"
+    )
+
+
+def test_an_export_that_matches_nothing_is_a_header_only_csv_and_an_empty_json_list(client):
+    assert client.get("/runs.csv?stage=nowhere", headers=BEARER).text.splitlines() == [
+        ",".join(LIST_COLUMNS)
+    ]
+    assert client.get("/runs.json?stage=nowhere", headers=BEARER).json() == []
+
+
+def test_one_call_dated_9999_does_not_move_the_default_window(client):
+    page = client.get("/", headers=BEARER).text
+    assert "2026-02-13 → 2026-03-14 (UTC)" in page  # 30 days to the newest plausible day
+    assert "1 call dated after today is outside the default window" in page
+    explicit = client.get("/?date_to=2026-03-14", headers=BEARER).text
+    assert "dated after today" not in explicit
+
+
+def test_a_parse_error_run_shows_its_raw_verdict_escaped(client, seeded):
+    page = client.get(f"/runs/{seeded.unparsed.run_id}", headers=BEARER).text
+    assert "<dt>Raw verdict</dt><dd><code>&lt;b&gt;mostly&lt;/b&gt; fine-ish</code>" in page
+    assert RAW_VERDICT not in page
+
+
+# --- web fuzz: every route, every parameter, adversarial values (tests/web_fuzz.py) -------------
+
+IDENTITIES = ("anonymous", "session", "bearer", "non-ascii cookie", "non-ascii authorization")
+
+
+@pytest.fixture(scope="module")
+def fuzz_known(seeded) -> dict[str, str]:
+    """Real values for path parameters and form fields the sweep does not vary: a run and an
+    alert of the fuzz's own (a POST may act on them; no other test counts them), the login
+    form's token, and a signed-in session with its CSRF token (a POST gets past the check)."""
+    run = RunRecord(
+        idempotency_key="web-fuzz-run",
+        source="ci",
+        role="grader",
+        model="fuzz-model",
+        started_at=datetime(2019, 6, 1, tzinfo=UTC),
+        status="ok",
+        suite="intro-python",
+    )
+    with _owner(seeded.url) as conn:
+        write_runs(conn, [run])
+        alert_id = conn.execute(
+            "insert into raw.alerts (dedupe_key, kind, severity, subject, message)"
+            " values ('fuzz', 'cost_spike', 'info', 'fuzz', 'fuzz') returning alert_id"
+        ).fetchone()[0]
+    guard = Guard(TOKEN)
+    database = WebDatabase(seeded.web_url)
+    try:
+        session = guard.session_cookie("fuzz", sessions.start(database, "fuzz", ttl_s=3600))
+    finally:
+        database.close()
+    return {
+        "run_id": str(run.run_id),
+        "alert_id": str(alert_id),
+        "fmt": "csv",
+        "token": TOKEN,
+        "session": session,
+        "csrf": guard.csrf_token(guard.read_session(session)),
+    }
+
+
+def _identity(name: str, known: dict[str, str]) -> dict[str, bytes]:
+    """Headers that make a request come from `name`."""
+    return {
+        "anonymous": {},
+        "session": {"cookie": f"{SESSION_COOKIE}={known['session']}".encode()},
+        "bearer": {"authorization": f"Bearer {TOKEN}".encode()},
+        "non-ascii cookie": {"cookie": f"{SESSION_COOKIE}=ä.ö; other=ü".encode()},
+        "non-ascii authorization": {"authorization": "Bearer tökén-ünïcode".encode()},
+    }[name]
+
+
+def _send(client: TestClient, call: web_fuzz.Call) -> None:
+    client.cookies.clear()  # only the identity's headers speak for the caller
+    try:
+        response = client.request(**call.kwargs())
+    except Exception as exc:  # the app raised: the TestClient re-raises what a server 500s on
+        pytest.fail(f"{call}: raised {exc!r}")
+    assert (why := web_fuzz.problem(response)) is None, f"{call}: {why}"
+
+
+def _sweep(client: TestClient, known: dict[str, str], identity: str, values) -> None:
+    headers = _identity(identity, known)
+    for op, chosen in web_fuzz.each_parameter_alone(web_fuzz.operations(client.app), values):
+        _send(client, web_fuzz.build_call(op, chosen, known=known, headers=headers))
+
+
+def test_the_sweep_sees_every_route_and_every_declared_filter(app_client):
+    ops = web_fuzz.operations(app_client.app)
+    assert {(op.method, op.path) for op in ops} >= {
+        ("GET", "/static/{path}"),
+        ("GET", "/login"),
+        ("POST", "/login"),
+        ("POST", "/logout"),
+        ("GET", "/"),
+        ("GET", "/runs"),
+        ("GET", "/runs.{fmt}"),
+        ("GET", "/runs/{run_id}"),
+        ("POST", "/runs/{run_id}/reviews"),
+        ("POST", "/runs/{run_id}/replay"),
+        ("GET", "/alerts"),
+        ("GET", "/alerts/{alert_id}"),
+        ("POST", "/alerts/{alert_id}/ack"),
+    }
+    runs = next(op for op in ops if (op.method, op.path) == ("GET", "/runs"))
+    assert {f.name for f in fields(RunFilters)} | {"cursor", "limit"} == set(runs.query)
+    review = next(op for op in ops if op.path == "/runs/{run_id}/reviews")
+    assert review.path_params == ("run_id",) and "notes" in review.form and "csrf" in review.form
+
+
+class _ApiReview(BaseModel):
+    verdict: str
+    score: float | None = None
+
+
+def test_a_json_route_is_swept_from_its_schema_without_editing_the_sweep():
+    """The shape the JSON API will have: a path id, a query flag and a JSON body model."""
+    api = FastAPI(openapi_url=None)
+    seen: list[dict] = []
+
+    @api.post("/api/v1/runs/{run_id}/reviews")
+    def review(run_id: str, review: _ApiReview, dry_run: bool = False):
+        seen.append(review.model_dump())
+        return {"ok": True}
+
+    (op,) = web_fuzz.operations(api)
+    assert (op.method, op.path_params, op.query) == ("POST", ("run_id",), ("dry_run",))
+    assert op.json_fields == ("verdict", "score")
+    call = web_fuzz.build_call(op, {("json", "verdict"): "\ud83d"}, known={"run_id": "r1"})
+    assert call.url == "/api/v1/runs/r1/reviews" and call.content == b'{"verdict": "\\ud83d"}'
+    with TestClient(api) as client:
+        assert client.request(**call.kwargs()).status_code == 200
+        broken = web_fuzz.build_call(op, {}, known={"run_id": "r1"}, json_body=b'{"a":')
+        assert client.request(**broken.kwargs()).status_code == 422
+    assert seen == [{"verdict": "\ud83d", "score": None}]
+
+
+def test_every_parameter_of_every_route_survives_the_values_that_broke_it(app_client, fuzz_known):
+    _sweep(app_client, fuzz_known, "session", web_fuzz.SHARP)
+
+
+def test_a_method_a_route_does_not_serve_is_refused_not_an_error(app_client):
+    for method, path in web_fuzz.wrong_methods(web_fuzz.operations(app_client.app)):
+        response = app_client.request(
+            method, path.replace("{", "").replace("}", ""), headers=BEARER
+        )
+        assert response.status_code in (401, 404, 405), (method, path)
+
+
+def _generated_requests(app_client, fuzz_known, data) -> None:
+    ops = web_fuzz.operations(app_client.app)
+    op = data.draw(st.sampled_from(ops), label="operation")
+    headers = _identity(data.draw(st.sampled_from(IDENTITIES), label="identity"), fuzz_known)
+    if data.draw(st.booleans(), label="browser"):
+        headers["accept"] = b"text/html"
+    chosen = (
+        data.draw(st.sets(st.sampled_from(op.parameters)), label="parameters")
+        if (op.parameters)
+        else set()
+    )
+    values = {p: data.draw(web_fuzz.values_strategy(), label=str(p)) for p in sorted(chosen)}
+    broken = None
+    if op.json_fields is not None and data.draw(st.booleans(), label="broken json"):
+        broken = data.draw(st.sampled_from(web_fuzz.BROKEN_JSON))
+    call = web_fuzz.build_call(op, values, known=fuzz_known, headers=headers, json_body=broken)
+    _send(app_client, call)
+
+
+@given(data=st.data())
+def test_generated_requests_never_get_a_500_or_a_traceback(app_client, fuzz_known, data):
+    _generated_requests(app_client, fuzz_known, data)
+
+
+@pytest.mark.fuzz
+@settings(parent=settings.get_profile("fuzz"))
+@given(data=st.data())
+def test_generated_requests_never_get_a_500_or_a_traceback_long(app_client, fuzz_known, data):
+    _generated_requests(app_client, fuzz_known, data)
+
+
+@pytest.mark.fuzz
+@pytest.mark.parametrize("identity", ["session", "bearer", "anonymous"])
+def test_every_parameter_meets_every_adversarial_value(app_client, fuzz_known, identity):
+    _sweep(app_client, fuzz_known, identity, web_fuzz.ADVERSARIAL)

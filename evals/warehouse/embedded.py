@@ -8,6 +8,11 @@ it outlives that process, and only `evalhouse db down` stops it. The truth about
 always read from its `postmaster.pid` and the process table, never from our own bookkeeping.
 Who may connect, and with which password, is `evals.warehouse.access`: its pg_hba.conf is written
 before every start, and its passwords are applied when the data dir is provisioned.
+
+The socket URL never changes: Postgres names its Unix socket after its one port, so a server
+restarted to listen on TCP port P (`db up --tcp P`) would move its socket to `.s.PGSQL.P` and
+strand every process holding the old URL (`evalhouse serve`, Dagster). The socket is reached as
+port SOCKET_PORT instead, through an alias (a symlink) whenever the server runs on another port.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ with warnings.catch_warnings():
     )
 
 DATABASE = "evalhouse"
+SOCKET_PORT = 5432
 _SYSTEM_USER = "embedded_postgres"
 _START_TIMEOUT_S = 60
 _SERVER_SETTINGS = {
@@ -141,7 +147,10 @@ class EmbeddedPostgres:
                     "the server is not listening on TCP: `evalhouse db up --tcp`"
                 )
             return f"postgresql://{user}@{status.tcp_host}:{status.port}/{database}"
-        return f"postgresql://{user}@/{database}?host={status.socket_dir}&port={status.port}"
+        # A server started before the alias existed is reached on its own port.
+        stable = status.socket_dir and os.path.exists(_socket(status.socket_dir, SOCKET_PORT))
+        port = SOCKET_PORT if stable else status.port
+        return f"postgresql://{user}@/{database}?host={status.socket_dir}&port={port}"
 
     # -- changing state ----------------------------------------------------------------------
 
@@ -311,12 +320,17 @@ class EmbeddedPostgres:
         self.log_path.chmod(0o600)
         if self._run_as() is not None:  # the server, not root, appends to its log
             os.chown(self.log_path, *_owner(self.pgdata))
+        alias = _socket(self._socket_dir(), SOCKET_PORT)
+        if alias.is_symlink():  # the previous server's alias; a server on SOCKET_PORT binds there
+            alias.unlink()
         self._pg_ctl("-l", str(self.log_path), "-o", options, "start")
         deadline = time.monotonic() + _START_TIMEOUT_S
         while not self.status().running:
             if time.monotonic() > deadline:
                 raise EmbeddedPostgresError(f"Postgres did not become ready; see {self.log_path}")
             time.sleep(0.05)
+        if tcp_port not in (None, SOCKET_PORT):
+            alias.symlink_to(_socket(alias.parent, tcp_port).name)
 
     def _provision(self) -> None:
         """The warehouse database and the roles' passwords; then the marker that says so."""
@@ -333,6 +347,10 @@ class EmbeddedPostgres:
         self._provisioned.touch(mode=0o600)
         self._provisioned.chmod(0o600)  # a digest of the passwords: private like them
         self._provisioned.write_text(self.passwords.marker())
+
+
+def _socket(directory: Path, port: int) -> Path:
+    return directory / f".s.PGSQL.{port}"
 
 
 def _owner(path: Path) -> tuple[int, int]:

@@ -6,11 +6,13 @@ calls (and a replay's LLM call) belong, and the overview fans its queries out it
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from urllib.parse import quote
 
+import psycopg
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -26,6 +28,8 @@ from evals.web.db import WebDatabase, web_conninfo
 from evals.web.deps import WebState, current_user
 from evals.web.render import STATIC, Scrubber, make_environment
 from evals.web.security import AuthError, CsrfError, Guard
+
+log = logging.getLogger(__name__)
 
 _SECURITY_HEADERS = {
     "content-security-policy": (
@@ -85,13 +89,39 @@ def create_app(
     return app
 
 
+def _nul_in(request: Request) -> str | None:
+    """Where a request carries a NUL character (Postgres text cannot hold one), or None."""
+    if "\x00" in request.url.path:
+        return "path"
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            return f"parameter {name.replace(chr(0), '')}"
+    return None
+
+
 def _handle_errors(app: FastAPI) -> None:
-    """Security headers on every response; a browser without a session goes to the login page,
-    a browser's HTTP errors are pages, everything else gets plain text."""
+    """Security headers on every response; a browser without a session goes to the login page;
+    bad input is a 4xx that says why and an unreachable warehouse a 503, never a 500. A
+    browser's HTTP errors are pages, everything else gets plain text."""
+
+    def error(request: Request, status_code: int, detail: str) -> Response:
+        if "text/html" not in request.headers.get("accept", ""):
+            return PlainTextResponse(detail, status_code=status_code)
+        return app.state.web.page(
+            request,
+            "error.html",
+            status_code=status_code,
+            code=status_code,
+            title=HTTPStatus(status_code).phrase,
+            detail=detail,
+        )
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        response = await call_next(request)
+        if where := _nul_in(request):
+            response = error(request, 400, f"NUL characters are not allowed in a request ({where})")
+        else:
+            response = await call_next(request)
         for name, value in _SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
@@ -109,17 +139,28 @@ def _handle_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if "text/html" not in request.headers.get("accept", ""):
-            return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
-        return app.state.web.page(
-            request,
-            "error.html",
-            status_code=exc.status_code,
-            code=exc.status_code,
-            title=HTTPStatus(exc.status_code).phrase,
-            detail=exc.detail,
-        )
+        return error(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(CsrfError)
     async def forged(request: Request, exc: CsrfError) -> Response:
         return PlainTextResponse("CSRF token missing or invalid", status_code=403)
+
+    @app.exception_handler(psycopg.DataError)
+    @app.exception_handler(UnicodeEncodeError)
+    async def unstorable(request: Request, exc: Exception) -> Response:
+        """A value Postgres cannot take (a NUL in a form field, a lone surrogate, a date out of
+        its range): the request's fault, so a 400 with Postgres's reason."""
+        reason = getattr(getattr(exc, "diag", None), "message_primary", None) or (
+            "text with an unpaired surrogate" if isinstance(exc, UnicodeEncodeError) else str(exc)
+        )
+        return error(request, 400, f"the warehouse cannot take a value of this request: {reason}")
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def unavailable(request: Request, exc: psycopg.OperationalError) -> Response:
+        """Postgres down, restarting or too slow: a 503 the browser can retry, not a 500."""
+        log.warning("warehouse unavailable: %s", app.state.web.scrub(str(exc)))
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            return error(request, 503, "the warehouse took too long to answer")
+        return error(
+            request, 503, "warehouse unavailable: Postgres does not answer (`evalhouse db status`)"
+        )

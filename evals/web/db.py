@@ -26,6 +26,8 @@ from evals.config import Config
 
 Query = tuple[str, Sequence[Any] | Mapping[str, Any]]
 STATEMENT_TIMEOUT_MS = 15_000
+CONNECT_TIMEOUT_S = 3  # libpq's, per attempt
+WAIT_TIMEOUT_S = 5.0  # for a pooled connection; then the page is a 503, not a 30 s hang
 
 
 def web_conninfo(config: Config) -> str:
@@ -52,15 +54,26 @@ def _configure(conn: psycopg.Connection) -> None:
 
 
 class WebDatabase:
-    """A psycopg connection pool with dict rows and a thread pool for concurrent page queries."""
+    """A psycopg connection pool with dict rows and a thread pool for concurrent page queries.
+
+    Each connection is checked as it leaves the pool, so after a warehouse restart the first
+    request gets a fresh connection rather than a dead one; while the warehouse is down a request
+    waits at most WAIT_TIMEOUT_S and fails with PoolTimeout, which the app answers with a 503.
+    """
 
     def __init__(self, conninfo: str, *, min_size: int = 2, max_size: int = 12) -> None:
         self._pool = ConnectionPool(
             conninfo,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"row_factory": dict_row, "autocommit": True},
+            kwargs={
+                "row_factory": dict_row,
+                "autocommit": True,
+                "connect_timeout": CONNECT_TIMEOUT_S,
+            },
             configure=_configure,
+            check=ConnectionPool.check_connection,
+            timeout=WAIT_TIMEOUT_S,
             open=False,
             name="evalhouse-web",
         )

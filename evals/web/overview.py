@@ -142,9 +142,12 @@ def parse_filters(
 ) -> OverviewFilters:
     """The query string as a cohort: production's graded calls unless asked otherwise."""
     source = _choice(source.strip() or DEFAULT_SOURCE, "source", (*SOURCES, ALL))
+    first, last = _date(date_from, "date_from"), _date(date_to, "date_to")
+    if first and last and first > last:
+        raise HTTPException(400, "date_from is after date_to")
     return OverviewFilters(
-        date_from=_date(date_from, "date_from"),
-        date_to=_date(date_to, "date_to"),
+        date_from=first,
+        date_to=last,
         suite=suite.strip() or None,
         source=None if source == ALL else source,
         role=_choice(role.strip() or "graded", "role", ROLE_COHORTS),
@@ -173,6 +176,7 @@ def overview_figures(found: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "cost_by_source": found["cost_by_source"],
         "golden": _with_rate(found["golden"], "correct", "n_items"),
         "production_estimate": found["production_estimate"],
+        "later_calls": found["later"][0]["calls"],
     }
 
 

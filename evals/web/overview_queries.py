@@ -2,7 +2,8 @@
 
 The queries are the `.sql` files in queries/ (marts named by `ref`, resolved by `evals.marts`;
 the reader is the dbt exposure `web_overview`). Every query starts from the same `bounds` CTE
-(queries/_bounds.sql), so the default window (the 30 days ending at the newest day in the marts)
+(queries/_bounds.sql), so the default window (the 30 days ending at the newest day in the marts
+that is not in the future)
 is resolved inside each query rather than by an extra round trip, and the queries stay
 independent of each other. The filters are bound parameters; `null` means "any".
 
@@ -36,6 +37,7 @@ _NAMES = (
     "cost_by_source",
     "golden",
     "production_estimate",
+    "later",
 )
 
 

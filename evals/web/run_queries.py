@@ -12,7 +12,7 @@ import binascii
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 PAGE_SIZE = 50
@@ -64,7 +64,8 @@ class BadFilter(ValueError):
 
 @dataclass(frozen=True)
 class RunFilters:
-    """The /runs form; empty strings mean "any"."""
+    """The /runs form; empty strings mean "any". Routes take it as `Depends()`, so each field is
+    a declared query parameter (and the web fuzz test finds it); values are trimmed to 200."""
 
     suite: str = ""
     stage: str = ""
@@ -78,9 +79,9 @@ class RunFilters:
     date_from: str = ""
     date_to: str = ""
 
-    @classmethod
-    def from_query(cls, query: Mapping[str, str]) -> RunFilters:
-        return cls(**{f.name: query.get(f.name, "").strip()[:200] for f in fields(cls)})
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            object.__setattr__(self, f.name, getattr(self, f.name).strip()[:200])
 
     def as_query(self) -> dict[str, str]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
@@ -95,18 +96,22 @@ class RunFilters:
         if self.model:  # the model asked for, or the one that answered
             clauses.append("(model = %s or response_model = %s)")
             params += [self.model, self.model]
-        if self.date_from:
+        first = _day(self.date_from, time.min) if self.date_from else None
+        last = _day(self.date_to, time.max) if self.date_to else None
+        if first and last and first > last:
+            raise BadFilter("date_from is after date_to")
+        if first:
             clauses.append("started_at >= %s")
-            params.append(_day_start(self.date_from))
-        if self.date_to:  # inclusive: the whole last day
-            clauses.append("started_at < %s")
-            params.append(_day_start(self.date_to) + timedelta(days=1))
+            params.append(first)
+        if last:  # inclusive: the whole last day (its last microsecond, so 9999-12-31 works)
+            clauses.append("started_at <= %s")
+            params.append(last)
         return clauses, params
 
 
-def _day_start(text: str) -> datetime:
+def _day(text: str, at: time) -> datetime:
     try:
-        return datetime.combine(date.fromisoformat(text), time.min, tzinfo=UTC)
+        return datetime.combine(date.fromisoformat(text), at, tzinfo=UTC)
     except ValueError:
         raise BadFilter(f"not a date (YYYY-MM-DD): {text!r}") from None
 

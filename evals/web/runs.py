@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import logging
 import uuid
@@ -107,9 +108,13 @@ def _filter_options(web: WebState) -> dict[str, list[str]]:
 
 
 @router.get("/runs")
-def run_list(request: Request, cursor: str | None = None, limit: int = PAGE_SIZE):
+def run_list(
+    request: Request,
+    filters: RunFilters = Depends(),
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+):
     web = state(request)
-    filters = RunFilters.from_query(request.query_params)
     limit = max(1, min(limit, 500))
     try:
         sql, params = page_query(filters, cursor, limit)
@@ -174,22 +179,30 @@ def _json_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     yield "]\n"
 
 
+_EXPORTS = {
+    "csv": (_csv_lines, "text/csv; charset=utf-8"),
+    "json": (_json_lines, "application/json"),
+}
+
+
 @router.get("/runs.{fmt}")
-def run_export(request: Request, fmt: str, limit: int = 10_000):
-    """The filtered run list as CSV or JSON (newest first, at most `limit` rows)."""
+def run_export(request: Request, fmt: str, filters: RunFilters = Depends(), limit: int = 10_000):
+    """The filtered run list as CSV or JSON (newest first, at most `limit` rows).
+
+    The query runs, and its first row arrives, before the response starts: a failure is then an
+    error status, not a 200 whose body stops short.
+    """
     web = state(request)
-    filters = RunFilters.from_query(request.query_params)
+    if fmt not in _EXPORTS:
+        raise HTTPException(404, "export formats: csv, json")
     try:
         filters.where()
     except BadFilter as exc:
         raise HTTPException(400, str(exc)) from None
     rows = _export_rows(web, filters, max(1, limit))
-    if fmt == "csv":
-        body, media = _csv_lines(rows), "text/csv; charset=utf-8"
-    elif fmt == "json":
-        body, media = _json_lines(rows), "application/json"
-    else:
-        raise HTTPException(404, "export formats: csv, json")
+    first = next(rows, None)
+    lines, media = _EXPORTS[fmt]
+    body = lines(itertools.chain([first], rows) if first is not None else iter(()))
     return StreamingResponse(
         body,
         media_type=media,

@@ -57,6 +57,12 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _same(submitted: str, expected: str) -> bool:
+    """Constant-time equality that refuses, rather than raises on, any text: a browser sends a
+    cookie's or a form's UTF-8 as is, and `compare_digest` rejects non-ASCII str."""
+    return hmac.compare_digest(submitted.encode(errors="replace"), expected.encode())
+
+
 class Guard:
     """Checks credentials and signs sessions and CSRF tokens with keys derived from the token."""
 
@@ -67,7 +73,7 @@ class Guard:
         self._key = hmac.new(self._token, b"evalhouse-web-session-v1", hashlib.sha256).digest()
 
     def token_matches(self, candidate: str) -> bool:
-        return hmac.compare_digest(candidate.encode(), self._token)
+        return _same(candidate, self._token.decode())
 
     def _sign(self, payload: bytes) -> str:
         return _b64(hmac.new(self._key, payload, hashlib.sha256).digest())
@@ -86,7 +92,7 @@ class Guard:
             body = _unb64(body_b64)
         except (binascii.Error, ValueError):
             return None
-        if not signature or not hmac.compare_digest(signature, self._sign(body)):
+        if not signature or not _same(signature, self._sign(body)):
             return None
         data = json.loads(body)
         if (now or time.time()) - data["iat"] > SESSION_TTL_S:
@@ -107,7 +113,7 @@ class Guard:
         if scheme.lower() == "basic" and credential:
             try:
                 user, _, password = base64.b64decode(credential).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
+            except ValueError:  # binascii.Error, non-ASCII base64, or not UTF-8
                 raise AuthError("malformed basic credentials") from None
             if self.token_matches(password):
                 return Principal(name=user or "basic", method="basic", nonce=f"basic:{user}")
@@ -120,5 +126,5 @@ class Guard:
     def check_csrf(self, principal: Principal, submitted: str | None) -> None:
         if not principal.needs_csrf:
             return
-        if not submitted or not hmac.compare_digest(submitted, self.csrf_token(principal)):
+        if not submitted or not _same(submitted, self.csrf_token(principal)):
             raise CsrfError("missing or invalid CSRF token")

@@ -47,7 +47,19 @@ def list_runs(
     cursor: str | None = Query(None, description="`next_cursor` of the previous page."),
     limit: int = Query(100, ge=1, le=MAX_LIMIT),
 ) -> dict[str, Any]:
-    filters = RunFilters.from_query(request.query_params)
+    filters = RunFilters(
+        suite=suite,
+        stage=stage,
+        model=model,
+        prompt_version=prompt_version,
+        verdict=verdict,
+        status=status,
+        source=source,
+        role=role,
+        item_id=item_id,
+        date_from=date_from,
+        date_to=date_to,
+    )
     try:
         sql, params = page_query(filters, cursor, limit)
     except BadFilter as exc:
