@@ -8,12 +8,20 @@ names the environment variable that holds its key (`api_key_env`), and webhooks 
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 CONFIG_ENV = "EVALHOUSE_CONFIG"
 DEFAULT_CONFIG = "evalhouse.yaml"
@@ -212,7 +220,24 @@ class CaptureConfig(_Strict):
     batch_size: int = Field(500, ge=1)
     flush_interval_s: float = Field(0.5, gt=0)
     spool_dir: str | None = None
-    redact_patterns: list[str] = Field(default_factory=list)
+    redact_pii: list[Literal["email", "phone"]] = Field(
+        default_factory=lambda: ["email", "phone"],
+        description="Personal data replaced at capture, before a row is stored ([] for none).",
+    )
+    redact_patterns: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions of your own; every match is replaced at capture.",
+    )
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return patterns
 
 
 class WebConfig(_Strict):
@@ -284,6 +309,13 @@ class Config(_Strict):
     capture: CaptureConfig = CaptureConfig()
     web: WebConfig = WebConfig()
     gate: GateConfig = GateConfig()
+    retention: dict[str, Annotated[int, Field(ge=1)] | Literal["forever"]] = Field(
+        default_factory=dict,
+        description=(
+            "Days each run-log source is kept (by started_at), or `forever`; a source not "
+            "named is kept forever. Applied nightly and by `evalhouse retention apply`."
+        ),
+    )
 
     source_path: Annotated[Path | None, Field(exclude=True)] = None
 
@@ -299,6 +331,11 @@ class Config(_Strict):
         for judge in self.judges:
             if judge not in names:
                 raise ValueError(f"judges: model {judge!r} is not defined under models")
+        from evals.runlog import SOURCES
+
+        for source in self.retention:
+            if source not in SOURCES:
+                raise ValueError(f"retention: {source!r} is not a source ({', '.join(SOURCES)})")
         for suite_name, suite in self.suites.items():
             if suite.judge is not None and suite.judge not in names:
                 raise ValueError(f"suites.{suite_name}.judge: model {suite.judge!r} is not defined")

@@ -7,7 +7,7 @@ Exit codes: 0 ok, 1 a failed outcome (e.g. a no-deploy gate), 2 bad input or con
 import typer
 
 from evals.cli import capture as capture_cmd
-from evals.cli import config_cmd, db, dbt_cmd, demo, imports, reviews, runs, simulate
+from evals.cli import config_cmd, db, dbt_cmd, demo, imports, lifecycle, reviews, runs, simulate
 
 app = typer.Typer(
     name="evalhouse",
@@ -28,6 +28,8 @@ app.command("rejudge")(__import__("evals.cli.rejudge", fromlist=["rejudge"]).rej
 app.command("import")(imports.import_file)
 app.add_typer(reviews.app, name="reviews")
 app.add_typer(simulate.app, name="simulate")
+app.command("forget")(lifecycle.forget)
+app.add_typer(lifecycle.retention_app, name="retention")
 app.command("demo")(demo.demo)
 app.command("dev")(__import__("evals.cli.dev", fromlist=["dev"]).dev)
 app.command("backfill")(__import__("evals.cli.dev", fromlist=["backfill"]).backfill)
