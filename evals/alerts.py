@@ -560,20 +560,22 @@ def erase_runs(conn: psycopg.Connection, mentions: Sequence[str] = ()) -> int:
     a decision about a stage, not about a learner."""
     from evals.runlog import ERASURE_SET
 
-    changed = conn.execute(
-        f"""
-        update raw.alerts set example_run_ids = array(
-            select run_id from unnest(example_run_ids) as run_id
-            where run_id not in (select run_id from {ERASURE_SET})
+    changed = {
+        ("alerts", row[0])
+        for row in conn.execute(
+            f"""
+            update raw.alerts set example_run_ids = array(
+                select run_id from unnest(example_run_ids) as run_id
+                where run_id not in (select run_id from {ERASURE_SET})
+            )
+            where example_run_ids && array(select run_id from {ERASURE_SET})
+            returning alert_id
+            """
         )
-        where example_run_ids && array(select run_id from {ERASURE_SET})
-        """
-    ).rowcount
+    }
     needles = sorted(set(mentions))
-    if not needles:
-        return changed
     quoted = [json.dumps(needle, ensure_ascii=False) for needle in needles]
-    for table, key in _ERASABLE.items():
+    for table, key in _ERASABLE.items() if needles else ():
         rows = conn.execute(
             f"select {key}, evidence from raw.{table} where exists ("
             " select from unnest(%s::text[]) as needle"
@@ -587,8 +589,8 @@ def erase_runs(conn: psycopg.Connection, mentions: Sequence[str] = ()) -> int:
                     f"update raw.{table} set evidence = %s where {key} = %s",
                     (json.dumps(cleaned), row_key),
                 )
-                changed += 1
-    return changed
+                changed.add((table, row_key))
+    return len(changed)
 
 
 def _without(value: Any, needles: set[str]) -> Any:
