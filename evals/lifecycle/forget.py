@@ -30,12 +30,13 @@ if TYPE_CHECKING:
     from evals.config import Config
 
 REBUILD_SELECTION = (
-    "source:raw.eval_runs+",
-    "source:raw.human_reviews+",
-    "source:raw.review_queue+",
-    "source:raw.alerts+",
+    "@source:raw.eval_runs",
+    "@source:raw.human_reviews",
+    "@source:raw.review_queue",
+    "@source:raw.alerts",
 )
-"""Every dbt model built from a table an erasure changes."""
+"""Every dbt model built from a table an erasure changes, with everything those models read
+(`@`), so the rebuild also works on a warehouse whose marts were never built whole."""
 
 
 class ForgetError(RuntimeError):
