@@ -319,6 +319,16 @@ class Config(_Strict):
 
     source_path: Annotated[Path | None, Field(exclude=True)] = None
 
+    @field_validator("retention")
+    @classmethod
+    def _retention_names_sources(cls, retention: dict[str, int | str]) -> dict[str, int | str]:
+        from evals.runlog import SOURCES
+
+        for source in retention:
+            if source not in SOURCES:
+                raise ValueError(f"{source!r} is not a run-log source ({', '.join(SOURCES)})")
+        return retention
+
     @model_validator(mode="after")
     def _references_exist(self) -> Config:
         names = set(self.models)
@@ -331,11 +341,6 @@ class Config(_Strict):
         for judge in self.judges:
             if judge not in names:
                 raise ValueError(f"judges: model {judge!r} is not defined under models")
-        from evals.runlog import SOURCES
-
-        for source in self.retention:
-            if source not in SOURCES:
-                raise ValueError(f"retention: {source!r} is not a source ({', '.join(SOURCES)})")
         for suite_name, suite in self.suites.items():
             if suite.judge is not None and suite.judge not in names:
                 raise ValueError(f"suites.{suite_name}.judge: model {suite.judge!r} is not defined")
