@@ -10,6 +10,7 @@ learner's id, texts or run ids may be left, while another learner's rows stay wh
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -266,3 +267,45 @@ def test_retention_apply_dry_run_prints_per_source_counts_and_changes_nothing(
     assert "would go: eval_runs 2, human_reviews 0, review_queue 0, alerts 0" in result.output
     with warehouse.connect() as conn:
         assert conn.execute("select count(*) from raw.eval_runs").fetchone()[0] == 4
+
+
+def test_forget_on_the_command_line_prints_counts_and_can_leave_the_rebuild_pending(
+    warehouse_url: str,
+):
+    with warehouse.connect(autocommit=True) as conn:
+        write_runs(conn, _subject_runs())
+    runner = CliRunner()
+    result = runner.invoke(app, ["forget", "--subject", SUBJECT, "--by", "dpo", "--no-rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "eval_runs 3, human_reviews 0, review_queue 0, alerts 0" in result.output
+    assert "marts not rebuilt" in result.output
+    with warehouse.connect() as conn:
+        (row,) = audit.erasures(conn)
+        assert audit.pending_rebuilds(conn) == [row["erasure_id"]]
+    assert row["requested_by"] == "dpo"
+    assert runner.invoke(app, ["forget", "--no-rebuild"]).exit_code == 2
+    refused = runner.invoke(app, ["forget", "--subject", " ", "--no-rebuild"])
+    assert (refused.exit_code, "the subject id is empty" in refused.output) == (2, True)
+
+
+def test_a_jsonl_export_loses_the_erased_runs_lines_even_when_a_reviewer_broke_one(
+    tmp_path: Path,
+):
+    from evals.reviews import erase_from_export
+
+    export = tmp_path / "queue.jsonl"
+    export.write_text(
+        json.dumps({"run_id": str(CALL), "submission": SUBMISSION})
+        + "\n"
+        + f'{{"run_id": "{REGRADE}", "verdict": broken\n'
+        + json.dumps({"run_id": str(OTHER_CALL), "submission": OTHER_SUBMISSION})
+        + "\n"
+    )
+    export.chmod(0o640)
+    assert erase_from_export(export, {CALL, REGRADE}) == 2
+    assert (
+        export.read_text()
+        == json.dumps({"run_id": str(OTHER_CALL), "submission": OTHER_SUBMISSION}) + "\n"
+    )
+    assert export.stat().st_mode & 0o777 == 0o640
+    assert erase_from_export(tmp_path / "gone.csv", {CALL}) == 0
