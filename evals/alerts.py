@@ -553,7 +553,7 @@ ERASED = "[erased]"
 _ERASABLE = {"alerts": "alert_id", "alert_occurrences": "dedupe_key"}
 
 
-def erase_runs(conn: psycopg.Connection, mentions: Sequence[str] = ()) -> int:
+def erase_run_mentions(conn: psycopg.Connection, mentions: Sequence[str] = ()) -> int:
     """Take the runs of the erasure set (`evals.runlog.ERASURE_SET`) out of alert examples, and
     every evidence value equal to one of `mentions` (a subject's id, erased run ids) out of the
     evidence of alerts and occurrences; returns the rows changed. The alert itself stays: it is

@@ -299,10 +299,10 @@ def collect_erasure(
     subject_id: str | None = None,
     source: str | None = None,
     started_before: datetime | None = None,
-) -> int:
-    """Add to the erasure set the runs of one subject, or of one source started before a time,
-    and every run descending from them (re-grades, replays and rejudges copy their texts);
-    returns the set's size. Call inside the transaction that deletes."""
+) -> None:
+    """Make the erasure set the runs of one subject, or of one source started before a time,
+    and every run descending from them (re-grades, replays and rejudges copy their texts).
+    Call inside the transaction that deletes."""
     if subject_id is not None and source is None and started_before is None:
         roots, params = "subject_id = %s", (subject_id,)
     elif subject_id is None and source is not None and started_before is not None:
@@ -312,8 +312,8 @@ def collect_erasure(
     conn.execute(
         f"create temp table if not exists {ERASURE_SET} (run_id uuid primary key) on commit drop"
     )
+    conn.execute(f"truncate {ERASURE_SET}")  # a retention pass erases source after source
     conn.execute(_LINEAGE.format(roots=roots), params)
-    return conn.execute(f"select count(*) from {ERASURE_SET}").fetchone()[0]
 
 
 def erasure_run_ids(conn: psycopg.Connection) -> set[uuid.UUID]:

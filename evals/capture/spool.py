@@ -271,7 +271,13 @@ class _SegmentClaim:
         except BlockingIOError:
             os.close(fd)
             return None
-        if not self.path.exists():  # replayed and unlinked between our open and our lock
+        try:
+            current = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current != os.fstat(fd).st_ino:
+            # Replayed and unlinked, or rewritten by `erase`, between our open and our lock:
+            # this fd holds what the path no longer is.
             os.close(fd)
             return None
         self.fd = fd

@@ -50,7 +50,7 @@ def erase_runs(
     # may cut millions and leaves files alone, so their ids never come into memory.
     run_ids = frozenset(runlog.erasure_run_ids(conn)) if subject_id is not None else frozenset()
     review_rows = reviews.erase_reviews(conn)
-    alert_rows = alerts.erase_runs(conn, [*mentions, *(str(run_id) for run_id in run_ids)])
+    alert_rows = alerts.erase_run_mentions(conn, [*mentions, *(str(run_id) for run_id in run_ids)])
     rows = {
         "eval_runs": runlog.delete_erasure_set(conn),
         "human_reviews": review_rows.reviews,
