@@ -168,6 +168,7 @@ _EMAIL = re.compile(
 # number from a list of numbers or a decimal).
 _PHONE = re.compile(r"(?<![\w+.])(?:\+|\(\s?)?\d[\d ().-]{6,}\d(?![\w])")
 _DIGIT_GROUPS = re.compile(r"\d+")
+_MAX_PASSES = 5
 
 
 def _is_phone(text: str) -> bool:
@@ -201,8 +202,20 @@ class PiiRedactor:
         self._rules = tuple(rules)
 
     def __call__(self, text: str) -> tuple[str, dict[str, frozenset[str]]]:
-        """(redacted text, kind → the distinct values replaced)."""
-        found: dict[str, frozenset[str]] = {}
+        """(redacted text, kind → the distinct values replaced). Repeated while a pass still
+        finds something: a replacement can complete a match its neighbour started
+        ("a@b.cc.@d.ee" → "[EMAIL].@d.ee"), and what is stored must hold nothing to find."""
+        found: dict[str, set[str]] = {}
+        for _ in range(_MAX_PASSES):
+            text, hits = self._pass(text)
+            for kind, values in hits.items():
+                found.setdefault(kind, set()).update(values)
+            if not hits:
+                break
+        return text, {kind: frozenset(values) for kind, values in found.items()}
+
+    def _pass(self, text: str) -> tuple[str, dict[str, set[str]]]:
+        found: dict[str, set[str]] = {}
         for kind, pattern, accept in self._rules:
             if kind == "email" and "@" not in text:
                 continue
@@ -216,5 +229,5 @@ class PiiRedactor:
 
             text = pattern.sub(replace, text)
             if hits:
-                found[kind] = frozenset(hits) | found.get(kind, frozenset())
+                found.setdefault(kind, set()).update(hits)
         return text, found

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from evals.redact import REDACTED, PiiRedactor, compile_patterns, scrub, scrub_value
 
@@ -122,3 +124,18 @@ def test_the_redactor_counts_distinct_values_and_applies_custom_patterns() -> No
         "[REDACTED] ([EMAIL]) copied [EMAIL] and [EMAIL]; call 555-123-4567",
         {"email": frozenset({"a@b.org", "c@d.org"}), "custom": frozenset({"S1234567"})},
     )
+
+
+_PII_LIKE = st.one_of(
+    st.text(),
+    st.from_regex(r"\+?\(?\d[\d ().-]{6,14}\d", fullmatch=True),
+    st.from_regex(r"[a-z0-9.+_-]{1,8}@[a-z0-9.-]{1,6}\.[a-z]{2,3}", fullmatch=True),
+    st.from_regex(r"S\d{7}", fullmatch=True),
+)
+
+
+@given(st.lists(_PII_LIKE, max_size=6).map("".join))
+def test_personal_data_redaction_never_raises_and_leaves_nothing_to_find_again(text: str) -> None:
+    redactor = PiiRedactor(patterns=[r"S\d{7}"])
+    once, _ = redactor(text)
+    assert redactor(once) == (once, {})
