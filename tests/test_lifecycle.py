@@ -46,8 +46,10 @@ def _id(n: int) -> uuid.UUID:
     return uuid.UUID(f"00000000-0000-4000-8000-{n:012d}")
 
 
-CALL, REGRADE, REJUDGE, OTHER_CALL, SPOOLED, OTHER_SPOOLED, REJECTED = map(_id, range(1, 8))
-ERASED_RUNS = (CALL, REGRADE, REJUDGE, SPOOLED, REJECTED)
+CALL, REGRADE, REJUDGE, OTHER_CALL, SPOOLED, OTHER_SPOOLED, REJECTED, SPOOLED_CHILD = map(
+    _id, range(1, 9)
+)
+ERASED_RUNS = (CALL, REGRADE, REJUDGE, SPOOLED, REJECTED, SPOOLED_CHILD)
 
 
 def _run(run_id: uuid.UUID, *, started_at: datetime = NOW, **fields) -> RunRecord:
@@ -107,6 +109,8 @@ def _plant_everything(conn: psycopg.Connection, home: Path) -> None:
         [
             _run(SPOOLED, subject_id=SUBJECT, submission=SUBMISSION),
             _run(OTHER_SPOOLED, subject_id=OTHER, submission=OTHER_SUBMISSION),
+            # A re-grade still waiting in the spool whose graded call is in the warehouse.
+            _run(SPOOLED_CHILD, source="production_sample", parent_run_id=CALL, output_text=ANSWER),
         ]
     )
     spool.seal()
@@ -167,7 +171,7 @@ def test_forget_leaves_nothing_of_the_subject_in_the_database_the_spool_or_the_e
 
     assert done.rows == {"eval_runs": 3, "human_reviews": 1, "review_queue": 1, "alerts": 2}
     assert done.files == {
-        "spool_rows": 2,
+        "spool_rows": 3,
         "busy_spool_segments": 0,
         "export_files": 1,
         "export_rows": 1,

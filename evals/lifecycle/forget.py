@@ -4,8 +4,9 @@ Where a subject lives: raw.eval_runs (its rows by `subject_id`, and every row de
 them: re-grades, replays and rejudges copy the submission), raw.human_reviews and
 raw.review_queue (by run), alert examples and evidence, the capture spool and its rejected rows
 (rows that never reached the warehouse), and review-queue exports (files the queue recorded it
-wrote). The warehouse part and the files are done in one transaction with the audit row, files
-first, so a crash leaves either nothing done or everything but the marts.
+wrote). The files are rewritten inside the transaction that deletes the rows and writes the
+audit row, before it commits: a crash before the commit leaves the rows (and the export paths)
+for a second `forget` to find, a crash after it leaves only the marts, pending in the audit.
 
 The marts: `int_eval_runs` and the incremental marts over it keep rows that raw no longer has,
 so the models downstream of the erased tables are rebuilt with `dbt run --full-refresh`. A full
@@ -72,7 +73,11 @@ def forget_subject(
         erased = erase_runs(conn, subject_id=subject_id, mentions=[subject_id])
         mentions = [subject_id, *(str(run_id) for run_id in erased.run_ids)]
         spool = Spool(spool_dir(config)).erase(
-            lambda record: record.subject_id == subject_id or record.run_id in erased.run_ids,
+            lambda record: (
+                record.subject_id == subject_id
+                or record.run_id in erased.run_ids
+                or record.parent_run_id in erased.run_ids
+            ),
             mentions,
         )
         files = {
