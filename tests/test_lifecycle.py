@@ -287,6 +287,12 @@ def test_forget_on_the_command_line_prints_counts_and_can_leave_the_rebuild_pend
         (row,) = audit.erasures(conn)
         assert audit.pending_rebuilds(conn) == [row["erasure_id"]]
     assert row["requested_by"] == "dpo"
+    listed = runner.invoke(app, ["erasures"])
+    assert listed.exit_code == 0, listed.output
+    assert (
+        "forget by dpo: alerts 0, eval_runs 3, human_reviews 0, review_queue 0; "
+        "marts rebuild PENDING"
+    ) in listed.output
     assert runner.invoke(app, ["forget", "--no-rebuild"]).exit_code == 2
     refused = runner.invoke(app, ["forget", "--subject", " ", "--no-rebuild"])
     assert (refused.exit_code, "the subject id is empty" in refused.output) == (2, True)

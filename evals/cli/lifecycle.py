@@ -89,3 +89,32 @@ def apply(
             f" {verb}: {rows}",
             highlight=False,
         )
+
+
+def erasures(
+    limit: int = typer.Option(20, "--limit", min=1, help="Newest N erasures."),
+) -> None:
+    """The erasure audit (raw.data_erasures): who erased how many rows when; marts pending."""
+    from evals import warehouse
+    from evals.lifecycle.audit import erasures as audit_rows
+
+    with warehouse.connect() as conn:
+        rows = audit_rows(conn, limit)
+    if not rows:
+        console.print("no erasures recorded")
+    for row in rows:
+        counts = ", ".join(f"{table} {n}" for table, n in sorted(row["rows_erased"].items()))
+        scope = f" {row['scope']['source']}" if row["scope"].get("source") else ""
+        marts = (
+            ""
+            if row["action"] != "forget"
+            else f"; marts rebuilt {row['marts_rebuilt_at']:%Y-%m-%d %H:%M}"
+            if row["marts_rebuilt_at"]
+            else "; marts rebuild PENDING"
+        )
+        console.print(
+            f"{row['erased_at']:%Y-%m-%d %H:%M} {row['action']}{scope} by {row['requested_by']}:"
+            f" {counts}{marts}",
+            highlight=False,
+            markup=False,
+        )
