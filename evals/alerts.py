@@ -545,3 +545,63 @@ def _mark_fully_delivered(conn: psycopg.Connection, webhooks: Sequence[str]) -> 
         """,
         (list(webhooks), len(set(webhooks))),
     )
+
+
+# --- erasure ----------------------------------------------------------------------------------
+
+ERASED = "[erased]"
+_ERASABLE = {"alerts": "alert_id", "alert_occurrences": "dedupe_key"}
+
+
+def erase_run_mentions(conn: psycopg.Connection, mentions: Sequence[str] = ()) -> int:
+    """Take the runs of the erasure set (`evals.runlog.ERASURE_SET`) out of alert examples, and
+    every evidence value equal to one of `mentions` (a subject's id, erased run ids) out of the
+    evidence of alerts and occurrences; returns the rows changed. The alert itself stays: it is
+    a decision about a stage, not about a learner."""
+    from evals.runlog import ERASURE_SET
+
+    changed = {
+        ("alerts", row[0])
+        for row in conn.execute(
+            f"""
+            update raw.alerts set example_run_ids = array(
+                select run_id from unnest(example_run_ids) as run_id
+                where run_id not in (select run_id from {ERASURE_SET})
+            )
+            where example_run_ids && array(select run_id from {ERASURE_SET})
+            returning alert_id
+            """
+        )
+    }
+    needles = sorted(set(mentions))
+    quoted = [json.dumps(needle, ensure_ascii=False) for needle in needles]
+    for table, key in _ERASABLE.items() if needles else ():
+        rows = conn.execute(
+            f"select {key}, evidence from raw.{table} where exists ("
+            " select from unnest(%s::text[]) as needle"
+            " where strpos(evidence::text, needle) > 0)",
+            (quoted,),
+        ).fetchall()
+        for row_key, evidence in rows:
+            cleaned = _without(evidence, set(needles))
+            if cleaned != evidence:
+                conn.execute(
+                    f"update raw.{table} set evidence = %s where {key} = %s",
+                    (json.dumps(cleaned), row_key),
+                )
+                changed.add((table, row_key))
+    return len(changed)
+
+
+def _without(value: Any, needles: set[str]) -> Any:
+    """Evidence with values equal to a needle gone: dropped from lists, replaced in objects."""
+    if isinstance(value, dict):
+        return {
+            ERASED if key in needles else key: ERASED
+            if isinstance(item, str) and item in needles
+            else _without(item, needles)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_without(item, needles) for item in value if item not in needles]
+    return value

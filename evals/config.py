@@ -8,13 +8,21 @@ names the environment variable that holds its key (`api_key_env`), and webhooks 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from evals.redact import register_secret_env
 
@@ -227,7 +235,24 @@ class CaptureConfig(_Strict):
     batch_size: int = Field(500, ge=1)
     flush_interval_s: float = Field(0.5, gt=0)
     spool_dir: str | None = None
-    redact_patterns: list[str] = Field(default_factory=list)
+    redact_pii: list[Literal["email", "phone"]] = Field(
+        default_factory=lambda: ["email", "phone"],
+        description="Personal data replaced at capture, before a row is stored ([] for none).",
+    )
+    redact_patterns: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions of your own; every match is replaced at capture.",
+    )
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return patterns
 
 
 class WebConfig(_Strict):
@@ -313,8 +338,25 @@ class Config(_Strict):
     web: WebConfig = WebConfig()
     api: ApiConfig = ApiConfig()
     gate: GateConfig = GateConfig()
+    retention: dict[str, Annotated[int, Field(ge=1)] | Literal["forever"]] = Field(
+        default_factory=dict,
+        description=(
+            "Days each run-log source is kept (by started_at), or `forever`; a source not "
+            "named is kept forever. Applied nightly and by `evalhouse retention apply`."
+        ),
+    )
 
     source_path: Annotated[Path | None, Field(exclude=True)] = None
+
+    @field_validator("retention")
+    @classmethod
+    def _retention_names_sources(cls, retention: dict[str, int | str]) -> dict[str, int | str]:
+        from evals.runlog import SOURCES
+
+        for source in retention:
+            if source not in SOURCES:
+                raise ValueError(f"{source!r} is not a run-log source ({', '.join(SOURCES)})")
+        return retention
 
     @model_validator(mode="after")
     def _references_exist(self) -> Config:

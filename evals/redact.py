@@ -1,4 +1,5 @@
-"""The one secret scrubber: every error message, log line and captured field passes through here.
+"""The one scrubber: secrets out of every error, log line and captured field; personal data out of
+captured rows.
 
 Provider errors are the usual leak: an SDK echoes the request URL (`?key=...`), a proxy quotes
 the `Authorization` header, a misconfigured client prints the key it used. Two nets catch them:
@@ -6,6 +7,9 @@ patterns for the shapes credentials take (provider key prefixes, bearer tokens, 
 auth headers), and the literal values of environment variables whose names say they are secret
 (`*_KEY`, `*_TOKEN`, `*_SECRET`, `*_PASSWORD`), which catches a key of any shape. Scrubbing is
 idempotent and never raises, so it is safe on any path, including error handlers.
+
+Captured rows hold learners' work, so capture also replaces personal data (`PiiRedactor`):
+e-mail addresses, phone numbers and the deployment's own patterns, counting what it found.
 """
 
 from __future__ import annotations
@@ -171,3 +175,82 @@ def scrub_value(value: Any, extra: Iterable[re.Pattern[str]] = ()) -> Any:
     if isinstance(value, list | tuple):
         return [scrub_value(item, extra) for item in value]
     return value
+
+
+# --- personal data at capture -----------------------------------------------------------------
+
+PII_KINDS = ("email", "phone")
+CUSTOM = "custom"
+"""The kind under which matches of the deployment's own patterns are counted."""
+PII_TOKENS = {"email": "[EMAIL]", "phone": "[PHONE]", CUSTOM: REDACTED}
+
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])"
+)
+# A run of digits with phone separators; `_is_phone` decides (a regex alone cannot tell a
+# number from a list of numbers or a decimal).
+_PHONE = re.compile(r"(?<![\w+.])(?:\+|\(\s?)?\d[\d ().-]{6,}\d(?![\w])")
+_DIGIT_GROUPS = re.compile(r"\d+")
+_MAX_PASSES = 5
+
+
+def _is_phone(text: str) -> bool:
+    """9 to 15 digits; with a leading +, or in groups (last of 4+ digits), not one decimal point.
+
+    Misses phone numbers written in pairs without a country code ("01 23 45 67 89") and bare
+    digit runs; a deployment that needs them adds a pattern of its own.
+    """
+    groups = _DIGIT_GROUPS.findall(text)
+    digits = sum(len(group) for group in groups)
+    if not 9 <= digits <= 15:
+        return False
+    if text.startswith("+"):
+        return True
+    if len(groups) < 2 or len(groups[-1]) < 4:
+        return False
+    return not (len(groups) == 2 and "." in text)
+
+
+class PiiRedactor:
+    """Replaces personal data in captured text with a token per kind ([EMAIL], [PHONE], and
+    [REDACTED] for the deployment's own patterns) and says which values it replaced."""
+
+    def __init__(self, kinds: Iterable[str] = PII_KINDS, patterns: Iterable[str] = ()):
+        rules: list[tuple[str, re.Pattern[str], Any]] = []
+        if "email" in kinds:
+            rules.append(("email", _EMAIL, None))
+        if "phone" in kinds:
+            rules.append(("phone", _PHONE, _is_phone))
+        rules.extend((CUSTOM, pattern, None) for pattern in compile_patterns(patterns))
+        self._rules = tuple(rules)
+
+    def __call__(self, text: str) -> tuple[str, dict[str, frozenset[str]]]:
+        """(redacted text, kind → the distinct values replaced). Repeated while a pass still
+        finds something: a replacement can complete a match its neighbour started
+        ("a@b.cc.@d.ee" → "[EMAIL].@d.ee"), and what is stored must hold nothing to find."""
+        found: dict[str, set[str]] = {}
+        for _ in range(_MAX_PASSES):
+            text, hits = self._pass(text)
+            for kind, values in hits.items():
+                found.setdefault(kind, set()).update(values)
+            if not hits:
+                break
+        return text, {kind: frozenset(values) for kind, values in found.items()}
+
+    def _pass(self, text: str) -> tuple[str, dict[str, set[str]]]:
+        found: dict[str, set[str]] = {}
+        for kind, pattern, accept in self._rules:
+            if kind == "email" and "@" not in text:
+                continue
+            hits: set[str] = set()
+
+            def replace(match: re.Match[str], kind=kind, accept=accept, hits=hits) -> str:
+                if accept is not None and not accept(match.group(0)):
+                    return match.group(0)
+                hits.add(match.group(0))
+                return PII_TOKENS[kind]
+
+            text = pattern.sub(replace, text)
+            if hits:
+                found.setdefault(kind, set()).update(hits)
+        return text, found

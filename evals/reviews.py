@@ -14,6 +14,7 @@ however skewed the traffic), in a seeded random order so a re-run picks the same
 from __future__ import annotations
 
 import csv
+import io
 import json
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from evals.atomic import replace_file
 
 if TYPE_CHECKING:
     import psycopg
@@ -423,7 +426,8 @@ order by q.stratum, q.queued_at, q.run_id
 
 def export_queue(conn: psycopg.Connection, out: Path, stages: Sequence[str] | None = None) -> int:
     """Write the queue's unexported, unreviewed runs to CSV or JSONL (by suffix) for reviewers
-    to fill in (reviewer, verdict, score, issue_tags, notes); marks them exported."""
+    to fill in (reviewer, verdict, score, issue_tags, notes); marks them exported, with the
+    file's path (learners' submissions are in it: `forget` rewrites it)."""
     from psycopg.rows import dict_row
 
     with conn.cursor(row_factory=dict_row) as cur:
@@ -453,7 +457,59 @@ def export_queue(conn: psycopg.Connection, out: Path, stages: Sequence[str] | No
     if rows:
         with conn.transaction():
             conn.execute(
-                "update raw.review_queue set exported_at = now() where run_id = any(%s)",
-                ([row["run_id"] for row in rows],),
+                "update raw.review_queue set exported_at = now(), exported_to = %s"
+                " where run_id = any(%s)",
+                (str(out.resolve()), [row["run_id"] for row in rows]),
             )
     return len(rows)
+
+
+# --- erasure -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewErasure:
+    reviews: int
+    queued: int
+    exports: tuple[Path, ...]
+
+
+def erase_reviews(conn: psycopg.Connection) -> ReviewErasure:
+    """Delete the reviews and queue entries of the runs in the erasure set
+    (`evals.runlog.ERASURE_SET`); returns counts and the export files that hold those runs."""
+    from evals.runlog import ERASURE_SET
+
+    erased = f"(select run_id from {ERASURE_SET})"
+    exports = conn.execute(
+        f"select distinct exported_to from raw.review_queue where run_id in {erased}"
+        " and exported_to is not null order by 1"
+    ).fetchall()
+    reviews = conn.execute(f"delete from raw.human_reviews where run_id in {erased}").rowcount
+    queued = conn.execute(f"delete from raw.review_queue where run_id in {erased}").rowcount
+    return ReviewErasure(reviews, queued, tuple(Path(row[0]) for row in exports))
+
+
+def erase_from_export(path: Path, run_ids: Iterable[uuid.UUID]) -> int:
+    """Rewrite one queue export (CSV or JSONL) without the rows of `run_ids`, in place and
+    atomically; returns the rows removed (0 when the file is gone)."""
+    doomed = {str(run_id) for run_id in run_ids}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return 0
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(text.splitlines(keepends=True))
+        rows = list(reader)
+        kept = [row for row in rows if row.get("run_id") not in doomed]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=reader.fieldnames or QUEUE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(kept)
+        content = buffer.getvalue()
+    else:  # a reviewer may have broken a line's JSON: its run id still names it
+        rows = [line for line in text.splitlines(keepends=True) if line.strip()]
+        kept = [line for line in rows if not any(run_id in line for run_id in doomed)]
+        content = "".join(kept)
+    if len(kept) != len(rows):
+        replace_file(path, content)
+    return len(rows) - len(kept)

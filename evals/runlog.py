@@ -274,3 +274,57 @@ def fetch_run(conn: psycopg.Connection, run_id: uuid.UUID | str) -> dict[str, An
 def record_from_row(row: Mapping[str, Any]) -> RunRecord:
     """A RunRecord from a fetched row (ingested_at dropped)."""
     return RunRecord(**{name: row[name] for name in COLUMNS if name in row})
+
+
+# --- erasure (evals.lifecycle decides what goes; the run log says which rows that is) ----------
+
+ERASURE_SET = "eval_runs_erasure"
+"""A temp table (dropped at commit) of the run ids one erasure removes: the owners of the tables
+that reference runs (reviews, the review queue, alerts) delete by it before the runs go."""
+
+_LINEAGE = f"""
+insert into {ERASURE_SET} (run_id)
+with recursive lineage (run_id) as (
+    select run_id from raw.eval_runs where {{roots}}
+    union
+    select child.run_id from raw.eval_runs as child
+    inner join lineage on child.parent_run_id = lineage.run_id
+)
+select run_id from lineage
+on conflict do nothing
+"""
+
+
+def collect_erasure(
+    conn: psycopg.Connection,
+    *,
+    subject_id: str | None = None,
+    source: str | None = None,
+    started_before: datetime | None = None,
+) -> None:
+    """Make the erasure set the runs of one subject, or of one source started before a time,
+    and every run descending from them (re-grades, replays and rejudges copy their texts).
+    Call inside the transaction that deletes."""
+    if subject_id is not None and source is None and started_before is None:
+        roots, params = "subject_id = %s", (subject_id,)
+    elif subject_id is None and source is not None and started_before is not None:
+        roots, params = "source = %s and started_at < %s", (source, started_before)
+    else:
+        raise ValueError("erase either one subject, or one source before a time")
+    conn.execute(
+        f"create temp table if not exists {ERASURE_SET} (run_id uuid primary key) on commit drop"
+    )
+    conn.execute(f"truncate {ERASURE_SET}")  # a retention pass erases source after source
+    conn.execute(_LINEAGE.format(roots=roots), params)
+
+
+def erasure_run_ids(conn: psycopg.Connection) -> set[uuid.UUID]:
+    """The run ids in the erasure set (to find them in files outside the warehouse)."""
+    return {row[0] for row in conn.execute(f"select run_id from {ERASURE_SET}")}
+
+
+def delete_erasure_set(conn: psycopg.Connection) -> int:
+    """Delete the runs of the erasure set; rows referencing them must be gone first."""
+    return conn.execute(
+        f"delete from raw.eval_runs where run_id in (select run_id from {ERASURE_SET})"
+    ).rowcount

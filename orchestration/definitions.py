@@ -16,6 +16,7 @@ from orchestration.defs import (
     drift,
     gate,
     golden,
+    lifecycle,
     production,
     rejudge,
     reviews,
@@ -39,6 +40,7 @@ def build_definitions(config: Config) -> dg.Definitions:
         alerts.build_defs(),
         gate.build_defs(),
         rejudge.build_defs(),
+        lifecycle.build_defs(),
         dg.Definitions(resources={"evalhouse": Evalhouse(config)}, executor=executor()),
     )
 

@@ -26,6 +26,7 @@ RAW_TABLE_OWNERS = {
     "api_tokens": "evals.api_tokens",
     "model_checks": "evals.model_checks",
     "batch_requests": "evals.batch_requests",
+    "data_erasures": "evals.lifecycle.audit",
 }
 """The one module that writes each raw table (with one id scheme and one conflict rule);
 everything else, the web included, calls it."""

@@ -23,6 +23,7 @@ from evals.capture.prepare import RowPreparer
 from evals.capture.spool import Spool
 from evals.capture.writer import CaptureWriter
 from evals.config import CaptureConfig, Config
+from evals.redact import PiiRedactor
 from evals.runlog import RunRecord
 
 API_KEY = "sk-test-abcdefghijklmnopqrstuvwxyz0123"
@@ -199,7 +200,8 @@ CHILD_RUN = uuid.UUID("00000000-0000-4000-8000-00000000c41d")
 
 def test_redaction_runs_before_a_row_leaves_the_process(tmp_path: Path, warehouse_url: str):
     preparer = RowPreparer(
-        [r"learner-secret-\d+"], redact=lambda text: text.replace("alice@example.org", "<email>")
+        PiiRedactor(patterns=[r"learner-secret-\d+"]),
+        redact=lambda text: text.replace("Alice Liddell", "<name>"),
     )
     writer = CaptureWriter(Spool(tmp_path / "spool"), prepare=preparer, flush_interval_s=0.05)
     record = RunRecord(
@@ -209,8 +211,11 @@ def test_redaction_runs_before_a_row_leaves_the_process(tmp_path: Path, warehous
         model="m",
         started_at=_now(),
         status="error",
-        submission="mail alice@example.org, id learner-secret-42",
-        messages=[{"role": "user", "content": f"my key is {API_KEY}"}],
+        submission="Alice Liddell, alice@example.org, +44 20 7946 0958, id learner-secret-42",
+        messages=[
+            {"role": "user", "content": f"my key is {API_KEY}"},
+            {"role": "user", "content": "mail alice@example.org or bob@example.org"},
+        ],
         params={
             "temperature": 0,
             "api_key": API_KEY,
@@ -222,7 +227,10 @@ def test_redaction_runs_before_a_row_leaves_the_process(tmp_path: Path, warehous
     assert writer.flush(10)
     writer.close()
     (row,) = _rows(warehouse_url)
-    assert row["submission"] == "mail <email>, id [REDACTED]"
+    assert row["submission"] == "<name>, [EMAIL], [PHONE], id [REDACTED]"
+    assert row["messages"][1]["content"] == "mail [EMAIL] or [EMAIL]"
+    # Distinct values per kind across the whole row; never the values themselves.
+    assert row["attributes"] == {"redacted": {"custom": 1, "email": 2, "phone": 1}}
     assert API_KEY not in json.dumps(row, default=str)
     assert row["params"] == {"temperature": 0}
 

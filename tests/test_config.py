@@ -120,3 +120,33 @@ def test_config_check_accepts_a_known_model_with_its_key_or_a_price_or_a_server(
     code, output = _check_in_process(tmp_path, monkeypatch, models)
     assert code == 0, output
     assert "models: known, priced, local" in output
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("retention:\n  prod: 30\n", "retention: Value error, 'prod' is not a run-log source"),
+        ("retention:\n  production: 0\n", "retention.production.constrained-int"),
+        ("retention:\n  golden: always\n", "retention.golden.literal['forever']"),
+        ("capture:\n  redact_patterns: ['(']\n", "'(' is not a regular expression"),
+        ("capture:\n  redact_pii: [ssn]\n", "capture.redact_pii.0: Input should be 'email'"),
+    ],
+)
+def test_lifecycle_settings_are_refused_with_their_key_path(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "evalhouse.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    assert expected in str(refused.value)
+
+
+def test_retention_is_days_or_forever_and_capture_redacts_email_and_phone_by_default(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "evalhouse.yaml"
+    path.write_text("retention:\n  production: 180\n  golden: forever\n")
+    config = load_config(path)
+    assert config.retention == {"production": 180, "golden": "forever"}
+    assert config.capture.redact_pii == ["email", "phone"]

@@ -19,6 +19,7 @@ from orchestration.defs.drift.checks import DRIFT_CHECKS, EXAMPLES_PER_FINDING
 from orchestration.defs.gate.assets import release_gate
 from orchestration.defs.golden.assets import golden_run_assets, golden_sets
 from orchestration.defs.golden.checks import golden_run_checks
+from orchestration.defs.lifecycle.assets import retention
 from orchestration.defs.production.assets import production_runs, production_samples
 from orchestration.defs.production.checks import production_runs_quality
 from orchestration.defs.rejudge.assets import rejudge
@@ -164,6 +165,28 @@ def test_a_day_of_parse_errors_and_absurd_latency_fails_the_check_and_raises_one
     failed = check.metadata["days"].value[DAY.isoformat()]["failed"]
     assert "is_parse_error" in failed and "latency_ms" in failed
     assert _alerts(warehouse_url) == [("run_log_quality", "production_runs", "warning")]
+
+
+def test_the_retention_asset_erases_production_past_the_shipped_180_days_and_audits_it(
+    warehouse_url, resources
+):
+    today = datetime.now(UTC).date()
+    _write(warehouse_url, _production_rows(today - timedelta(days=200), 1, seed=1))
+    _write(warehouse_url, _production_rows(today - timedelta(days=10), 1, seed=2))
+    result = dg.materialize([retention], resources=resources)
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("retention")
+    assert materialization.metadata["runs_erased"].value == 5
+    sources = materialization.metadata["sources"].value
+    assert sorted(sources) == ["production", "production_sample"]
+    assert sources["production"]["eval_runs"] == 5
+    with psycopg.connect(warehouse_url) as conn:
+        assert conn.execute("select count(*) from raw.eval_runs").fetchone()[0] == 5
+        audited = conn.execute(
+            "select scope ->> 'source', requested_by like 'dagster run %' from raw.data_erasures"
+            " order by 1"
+        ).fetchall()
+    assert audited == [("production", True), ("production_sample", True)]
 
 
 def test_golden_sets_load_and_a_nights_golden_runs_are_idempotent(warehouse_url, resources):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from evals.redact import REDACTED, compile_patterns, scrub, scrub_value
+from evals.redact import REDACTED, PiiRedactor, compile_patterns, scrub, scrub_value
 
 LEAKS = [
     ("Incorrect API key provided: sk-proj-abcdefghijklmnopqrstuvwx1234.", "sk-proj-abcdefghij"),
@@ -78,3 +80,62 @@ def test_structures_lose_values_under_secret_named_keys_and_scrub_the_rest() -> 
 def test_extra_patterns_apply_on_top() -> None:
     patterns = compile_patterns([r"learner-\d+"])
     assert scrub("graded learner-1234", patterns) == f"graded {REDACTED}"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("write to alice.b+x@uni.example.ac.uk", "email", "alice.b+x@uni.example.ac.uk"),
+        ("call +44 20 7946 0958", "phone", "+44 20 7946 0958"),
+        ("call (555) 123-4567", "phone", "(555) 123-4567"),
+        ("call 555.123.4567", "phone", "555.123.4567"),
+        ("call 020 7946 0958", "phone", "020 7946 0958"),
+        ("call +1-202-555-0143", "phone", "+1-202-555-0143"),
+    ],
+)
+def test_personal_data_of_each_shape_is_replaced_by_its_kind(
+    text: str, kind: str, value: str
+) -> None:
+    token = "[EMAIL]" if kind == "email" else "[PHONE]"
+    assert PiiRedactor()(text) == (text.replace(value, token), {kind: frozenset({value})})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "due 2026-11-30 at 12:00",
+        "pi is 3.14159265358",
+        "print(100 200 300)",
+        "10 20 30 40 50",
+        "1 2 3 4 5 6 7 8 9 10",
+        "epoch 1700000000",
+        "ip 192.168.100.200",
+        "user@localhost",
+    ],
+)
+def test_numbers_and_dates_in_learners_code_are_not_taken_for_personal_data(text: str) -> None:
+    assert PiiRedactor()(text) == (text, {})
+
+
+def test_the_redactor_counts_distinct_values_and_applies_custom_patterns() -> None:
+    redactor = PiiRedactor(["email"], patterns=[r"S\d{7}"])
+    text = "S1234567 (a@b.org) copied a@b.org and c@d.org; call 555-123-4567"
+    assert redactor(text) == (
+        "[REDACTED] ([EMAIL]) copied [EMAIL] and [EMAIL]; call 555-123-4567",
+        {"email": frozenset({"a@b.org", "c@d.org"}), "custom": frozenset({"S1234567"})},
+    )
+
+
+_PII_LIKE = st.one_of(
+    st.text(),
+    st.from_regex(r"\+?\(?\d[\d ().-]{6,14}\d", fullmatch=True),
+    st.from_regex(r"[a-z0-9.+_-]{1,8}@[a-z0-9.-]{1,6}\.[a-z]{2,3}", fullmatch=True),
+    st.from_regex(r"S\d{7}", fullmatch=True),
+)
+
+
+@given(st.lists(_PII_LIKE, max_size=6).map("".join))
+def test_personal_data_redaction_never_raises_and_leaves_nothing_to_find_again(text: str) -> None:
+    redactor = PiiRedactor(patterns=[r"S\d{7}"])
+    once, _ = redactor(text)
+    assert redactor(once) == (once, {})

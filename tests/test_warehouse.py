@@ -158,6 +158,7 @@ def test_migrations_go_empty_to_head_to_base_and_back(warehouse_url: str) -> Non
             "alert_deliveries",
             "gate_decisions",
             "web_sessions",
+            "data_erasures",
         }
     assert warehouse.migrate("base") is None
     with warehouse.engine().connect() as conn:

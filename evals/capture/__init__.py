@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from evals.capture.prepare import RowPreparer, VerdictParser
 from evals.capture.spool import Spool
 from evals.capture.writer import CaptureWriter
+from evals.redact import PiiRedactor
 from evals.runlog import RunRecord, idempotency_key
 
 if TYPE_CHECKING:
@@ -84,7 +85,8 @@ def start(
 ) -> CaptureWriter:
     """Start the process-wide writer (once; later calls return it). Closed at interpreter exit.
 
-    `redact` is applied to every text after the shared scrubber and `capture.redact_patterns`;
+    `redact` is applied to every text after the shared scrubber, `capture.redact_pii` and
+    `capture.redact_patterns`;
     `parse_verdict=True` fills verdict, score, feedback, issue tags and passed from a grader's
     reply for rows that name a configured suite (False: store the reply only).
     """
@@ -106,7 +108,8 @@ def start(
             from evals.capture.verdicts import suite_verdict_parser
 
             parse_verdict = suite_verdict_parser(config)
-        preparer = RowPreparer(config.capture.redact_patterns, redact, parse_verdict or None)
+        pii = PiiRedactor(config.capture.redact_pii, config.capture.redact_patterns)
+        preparer = RowPreparer(pii, redact, parse_verdict or None)
         _writer = CaptureWriter(
             Spool(spool_dir(config)),
             prepare=preparer,

@@ -1,19 +1,21 @@
-"""What happens to a captured row before it leaves the process: secrets out, verdict in.
+"""What happens to a captured row before it leaves the process: secrets and personal data out,
+verdict in.
 
 Runs on the capture writer's thread, never on the app's. Redaction is the shared scrubber
-(`evals.redact`) plus the deployment's own patterns (`capture.redact_patterns`) and an optional
-callable for anything patterns cannot express (e.g. dropping a learner's e-mail from a
-submission). Params never keep credentials or transport settings: only what shapes the model's
-answer is worth replaying.
+(`evals.redact`), then personal data (`capture.redact_pii`: e-mail addresses, phone numbers) and
+the deployment's own patterns (`capture.redact_patterns`), then an optional callable for
+anything patterns cannot express. How many distinct values of each kind a row lost is kept in
+its `attributes.redacted` (never the values). Params never keep credentials or transport
+settings: only what shapes the model's answer is worth replaying.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from evals.redact import REDACTED, is_secret_name, scrub
+from evals.redact import REDACTED, PiiRedactor, is_secret_name, scrub
 from evals.runlog import RunRecord
 
 # Keys of LiteLLM call kwargs / optional params that are credentials, endpoints or transport.
@@ -25,6 +27,7 @@ _NEVER_CAPTURED = re.compile(
 )
 _TEXT_FIELDS = ("rubric", "submission", "prior_context", "output_text", "error_message")
 _JSON_FIELDS = ("inputs", "messages", "feedback", "attributes")
+REDACTED_ATTRIBUTE = "redacted"
 
 Redact = Callable[[str], str]
 _MEMO_CHARS = 8_000_000  # bound on memoised text (~16-32 MB)
@@ -47,19 +50,20 @@ class RowPreparer:
 
     def __init__(
         self,
-        patterns: Iterable[str] = (),
+        pii: PiiRedactor | None = None,
         redact: Redact | None = None,
         parse_verdict: VerdictParser | None = None,
         env_secrets: Sequence[str] | None = None,
     ):
         """`env_secrets`: a snapshot of the secret environment values for a preparer that lives
         for one batch (the API takes one per request); None reads the environment per text."""
-        self._patterns = tuple(re.compile(pattern) for pattern in patterns)
+        self._pii = pii
         self._env_secrets = env_secrets
         self._redact = redact
         self._parse_verdict = parse_verdict
-        self._seen: dict[str, str] = {}
+        self._seen: dict[str, tuple[str, dict[str, frozenset[str]]]] = {}
         self._seen_chars = 0
+        self._found: dict[str, set[str]] = {}
 
     def text(self, value: str | None) -> str | None:
         """One string, redacted. Memoised: the scrubber costs ~1.5 µs per character, and a row
@@ -69,14 +73,17 @@ class RowPreparer:
             return value
         done = self._seen.get(value)
         if done is None:
-            done = scrub(value, self._patterns, self._env_secrets)
-            done = self._redact(done) if self._redact is not None else done
+            text = scrub(value, env_secrets=self._env_secrets)
+            text, found = self._pii(text) if self._pii is not None else (text, {})
+            done = (self._redact(text) if self._redact is not None else text, found)
             if self._seen_chars > _MEMO_CHARS:
                 self._seen.clear()
                 self._seen_chars = 0
             self._seen[value] = done
             self._seen_chars += len(value)
-        return done
+        for kind, values in done[1].items():
+            self._found.setdefault(kind, set()).update(values)
+        return done[0]
 
     def value(self, value: Any) -> Any:
         """A JSON-like value (as `evals.redact.scrub_value`): values under secret-named keys
@@ -95,11 +102,16 @@ class RowPreparer:
         return value
 
     def __call__(self, record: RunRecord) -> RunRecord:
+        self._found = {}
         for name in _TEXT_FIELDS:
             setattr(record, name, self.text(getattr(record, name)))
         for name in _JSON_FIELDS:
             setattr(record, name, self.value(getattr(record, name)))
         record.params = self.value(clean_params(record.params))
+        if self._found:
+            record.attributes[REDACTED_ATTRIBUTE] = {
+                kind: len(values) for kind, values in sorted(self._found.items())
+            }
         if self._parse_verdict is not None and record.status == "ok":
             self._parse_verdict(record)
         return record

@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from evals.atomic import fsync_dir, replace_file
 from evals.runlog import RunRecord
 
 log = logging.getLogger(__name__)
@@ -49,14 +50,6 @@ def decode_record(line: str) -> RunRecord:
             data[name] = uuid.UUID(data[name])
     data["started_at"] = datetime.fromisoformat(data["started_at"])
     return RunRecord(**data)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -101,7 +94,7 @@ class Spool:
         path = self.directory / f"capture-{stamp}-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
-        _fsync_dir(self.directory)  # the new name itself must survive a crash
+        fsync_dir(self.directory)  # the new name itself must survive a crash
         self._fd, self._path, self._size = fd, path, 0
 
     def seal(self) -> None:
@@ -156,7 +149,7 @@ class Spool:
                     self._reject(bad_lines, f"unreadable line in {path.name}")
                     result.rejected += len(bad_lines)
                 path.unlink()
-                _fsync_dir(self.directory)
+                fsync_dir(self.directory)
                 result.segments += 1
                 result.rows += len(records)
         return result
@@ -203,6 +196,63 @@ class Spool:
             return []
         return sorted(self.directory.glob(f"{REJECTED_PREFIX}*.jsonl"))
 
+    def erase(self, matches: Callable[[RunRecord], bool], mentions: Sequence[str]) -> EraseResult:
+        """Rewrite every segment and rejected file without the rows `matches` selects, or a
+        row that descends from one (its parent_run_id); an unreadable line goes when it
+        contains one of `mentions`. A segment a live writer holds is left alone and counted."""
+        result = EraseResult()
+        erased: set[uuid.UUID] = set()
+
+        def doomed(text: str) -> bool:
+            try:
+                record = decode_record(text)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                return any(needle in text for needle in mentions)
+            if matches(record) or record.parent_run_id in erased:
+                erased.add(record.run_id)
+                return True
+            return False
+
+        for path in self.segments():
+            with _SegmentClaim(path) as fd:
+                if fd is None:
+                    result.skipped_busy += int(path.exists())
+                    continue
+                result.rows += _rewrite_lines(path, doomed)
+        for path in self.rejected_files():
+            result.rows += _rewrite_lines(path, lambda line: doomed(_rejected_row(line)))
+        return result
+
+
+@dataclass
+class EraseResult:
+    rows: int = 0
+    skipped_busy: int = 0
+
+
+def _rejected_row(line: str) -> str:
+    """The row text of one rejected-file line ({"reason", "row"}), else the line itself."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line
+    row = entry.get("row") if isinstance(entry, dict) else None
+    return row if isinstance(row, str) else line
+
+
+def _rewrite_lines(path: Path, doomed: Callable[[str], bool]) -> int:
+    """Drop the complete lines `doomed` selects from `path` (atomically); returns how many."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    lines = data.split(b"\n")
+    kept = [raw for raw in lines[:-1] if not doomed(raw.decode("utf-8", errors="replace"))]
+    removed = len(lines) - 1 - len(kept)
+    if removed:
+        replace_file(path, b"".join(line + b"\n" for line in kept))
+    return removed
+
 
 class _SegmentClaim:
     """Context manager: an fd holding a non-blocking exclusive lock on a segment, or None."""
@@ -221,7 +271,13 @@ class _SegmentClaim:
         except BlockingIOError:
             os.close(fd)
             return None
-        if not self.path.exists():  # replayed and unlinked between our open and our lock
+        try:
+            current = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current != os.fstat(fd).st_ino:
+            # Replayed and unlinked, or rewritten by `erase`, between our open and our lock:
+            # this fd holds what the path no longer is.
             os.close(fd)
             return None
         self.fd = fd

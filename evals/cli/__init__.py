@@ -6,7 +6,19 @@ Exit codes: 0 ok, 1 a failed outcome (e.g. a no-deploy gate), 2 bad input or con
 
 import typer
 
-from evals.cli import api, config_cmd, db, dbt_cmd, demo, imports, models, reviews, runs, simulate
+from evals.cli import (
+    api,
+    config_cmd,
+    db,
+    dbt_cmd,
+    demo,
+    imports,
+    lifecycle,
+    models,
+    reviews,
+    runs,
+    simulate,
+)
 from evals.cli import capture as capture_cmd
 
 app = typer.Typer(
@@ -30,6 +42,9 @@ app.command("rejudge")(__import__("evals.cli.rejudge", fromlist=["rejudge"]).rej
 app.command("import")(imports.import_file)
 app.add_typer(reviews.app, name="reviews")
 app.add_typer(simulate.app, name="simulate")
+app.command("forget")(lifecycle.forget)
+app.command("erasures")(lifecycle.erasures)
+app.add_typer(lifecycle.retention_app, name="retention")
 app.command("demo")(demo.demo)
 app.command("dev")(__import__("evals.cli.dev", fromlist=["dev"]).dev)
 app.command("backfill")(__import__("evals.cli.dev", fromlist=["backfill"]).backfill)

@@ -17,6 +17,7 @@ PRODUCTION_SAMPLES = dg.AssetKey("production_samples")
 HUMAN_REVIEWS = dg.AssetKey("human_reviews")
 RELEASE_GATE = dg.AssetKey("release_gate")
 REJUDGE = dg.AssetKey("rejudge")
+RETENTION = dg.AssetKey("retention")
 
 
 def slug(name: str) -> str:

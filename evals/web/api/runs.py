@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 
 from evals.capture.prepare import RowPreparer
-from evals.redact import secret_env_values
+from evals.redact import PiiRedactor, secret_env_values
 from evals.web.api.ingest import RunsIn, RunsStored, ingest
 from evals.web.api.problems import Problem
 from evals.web.deps import state
@@ -104,8 +104,9 @@ def post_runs(
         )
     web = state(request)
     # One preparer per request: capture's redaction with the environment's secrets read once.
+    capture = web.config.capture
     prepare = RowPreparer(
-        web.config.capture.redact_patterns,
+        PiiRedactor(capture.redact_pii, capture.redact_patterns),
         None,
         request.app.state.parse_verdict,
         env_secrets=secret_env_values(),
