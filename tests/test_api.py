@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import psycopg
 import pytest
-from conftest import REPO_ROOT, create_database, drop_database
+from conftest import REPO_ROOT, create_database, drop_database, role_url
 from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 from test_web import SECRET, TOKEN, build_marts, seed_warehouse
@@ -28,7 +28,8 @@ from evals.batch_requests import BatchWorker
 from evals.config import load_config
 from evals.model_checks import ModelCheck, store_checks
 from evals.web.app import create_app
-from evals.web.db import WebDatabase, web_conninfo
+from evals.warehouse.roles import WEB_ROLE
+from evals.web.db import WebDatabase
 
 OPERATOR = {"authorization": f"Bearer {TOKEN}"}
 ROUTES = [
@@ -56,6 +57,7 @@ def seeded(pg_server, tmp_path_factory):
     url = pg_server.url(name)
     try:
         data = seed_warehouse(url)
+        data.web_url = role_url(pg_server, url, WEB_ROLE)
         build_marts(url, tmp_path_factory.mktemp("dbt-target"))
         yield data
     finally:
@@ -63,15 +65,16 @@ def seeded(pg_server, tmp_path_factory):
         drop_database(pg_server, name)
 
 
-def _app(url: str, config=None, worker: BatchWorker | None = None):
+def _app(web_url: str, config=None, worker: BatchWorker | None = None):
+    """The app as `evalhouse serve` builds it, connected as the web role (`web_url`)."""
     config = config or load_config(REPO_ROOT / "evalhouse.yaml")
-    database = WebDatabase(web_conninfo(config, url))
+    database = WebDatabase(web_url)
     return create_app(config, TOKEN, database=database, batch_worker=worker)
 
 
 @pytest.fixture(scope="module")
 def client(seeded) -> Iterator[TestClient]:
-    with TestClient(_app(seeded.url), follow_redirects=False) as client:
+    with TestClient(_app(seeded.web_url), follow_redirects=False) as client:
         yield client
 
 
@@ -151,7 +154,7 @@ def test_a_token_over_its_rate_gets_429_with_retry_after(seeded, api_token):
     config = config.model_copy(
         update={"api": config.api.model_copy(update={"rate_per_minute": 60, "burst": 3})}
     )
-    with TestClient(_app(seeded.url, config)) as limited:
+    with TestClient(_app(seeded.web_url, config)) as limited:
         answers = [limited.get("/api/v1/models", headers=_bearer(api_token)) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert [a.headers.get("ratelimit-remaining") for a in answers[:3]] == ["2", "1", "0"]
@@ -483,7 +486,7 @@ def test_a_batch_runs_in_the_background_and_its_callback_arrives_once(
     port = _free_port()
     _Callbacks.received = []
     server = None
-    with TestClient(_app(seeded.url, config, worker)) as client:
+    with TestClient(_app(seeded.web_url, config, worker)) as client:
         started = client.post(
             "/api/v1/batches",
             json={
@@ -530,7 +533,7 @@ def test_a_batch_whose_worker_died_is_stale_and_is_completed_by_the_next_worker(
 ):
     monkeypatch.setenv(warehouse.URL_ENV, seeded.url)
     config = load_config(REPO_ROOT / "evalhouse.yaml")
-    with TestClient(_app(seeded.url, config)) as client:
+    with TestClient(_app(seeded.web_url, config)) as client:
         request_id = client.post(
             "/api/v1/batches",
             json={"suite": "intro-python", "model": "tutor-large", "limit": 5},
@@ -607,8 +610,8 @@ def test_alert_and_batch_pages_stay_stable_while_rows_are_inserted(client, seede
     assert [b["request_id"] for b in batches] == before
 
 
-def test_health_is_degraded_on_a_warehouse_without_marts(warehouse_url):
-    with TestClient(_app(warehouse_url)) as bare:
+def test_health_is_degraded_on_a_warehouse_without_marts(pg_server, warehouse_url):
+    with TestClient(_app(role_url(pg_server, warehouse_url, WEB_ROLE))) as bare:
         body = bare.get("/api/v1/health", headers=OPERATOR).json()
     assert body["status"] == "degraded"
     assert body["marts"] == {"built": False, "runs_loaded_through": None, "age_s": None}

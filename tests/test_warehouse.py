@@ -159,6 +159,9 @@ def test_migrations_go_empty_to_head_to_base_and_back(warehouse_url: str) -> Non
             "gate_decisions",
             "web_sessions",
             "data_erasures",
+            "api_tokens",
+            "model_checks",
+            "batch_requests",
         }
     assert warehouse.migrate("base") is None
     with warehouse.engine().connect() as conn:

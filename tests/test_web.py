@@ -1048,7 +1048,7 @@ def test_evalhouse_serve_says_plainly_when_the_web_role_cannot_connect(seeded, t
 
 
 def test_a_non_ascii_session_signature_is_refused_not_a_server_error(client):
-    body, _, _ = Guard(TOKEN).session_cookie("mallory").partition(".")
+    body, _, _ = Guard(TOKEN).session_cookie("mallory", "s1").partition(".")
     cookie = {"cookie": f"{SESSION_COOKIE}={body}.sïgnature".encode()}  # as a browser sends it
     assert client.get("/runs", headers=cookie).status_code == 401
     assert client.get("/runs", headers={**cookie, **HTML}).status_code == 303  # to the login
@@ -1069,9 +1069,9 @@ def test_a_non_ascii_csrf_token_is_forbidden_not_a_server_error(client):
 def test_credentials_with_lone_surrogates_are_refused_not_raised():
     """What a JSON body can carry (json.loads keeps a lone "\\ud83d"): refused like any other."""
     guard = Guard(TOKEN)
-    principal = guard.read_session(guard.session_cookie("sam"))
+    principal = guard.read_session(guard.session_cookie("sam", "s1"))
     assert not guard.token_matches("\ud83d")
-    assert guard.read_session(guard.session_cookie("sam").split(".")[0] + ".\ud83d") is None
+    assert guard.read_session(guard.session_cookie("sam", "s1").split(".")[0] + ".\ud83d") is None
     with pytest.raises(CsrfError):
         guard.check_csrf(principal, "\ud83d")
 

@@ -19,7 +19,8 @@ from evals import warehouse
 from evals.config import load_config
 from evals.warehouse.embedded import EmbeddedPostgres
 from evals.web.app import create_app
-from evals.web.db import WebDatabase, web_conninfo
+from evals.warehouse.roles import WEB_ROLE
+from evals.web.db import WebDatabase
 
 
 def _free_port() -> int:
@@ -44,7 +45,7 @@ def own_server(tmp_path, monkeypatch) -> Iterator[EmbeddedPostgres]:
 
 def test_the_web_survives_db_up_tcp_and_a_restart_with_a_503_while_down(own_server):
     config = load_config(REPO_ROOT / "evalhouse.yaml")
-    database = WebDatabase(web_conninfo(config, own_server.url()))
+    database = WebDatabase(own_server.url(role=WEB_ROLE))
     app = create_app(config, TOKEN, database=database)
     with TestClient(app) as client:
         assert client.get("/alerts", headers=BEARER).status_code == 200
