@@ -22,6 +22,7 @@ RAW_TABLE_OWNERS = {
     "alert_occurrences": "evals.alerts",
     "alert_deliveries": "evals.alerts",
     "gate_decisions": "evals.gate.runs",
+    "eval_batches": "evals.batches",
 }
 """The one module that writes each raw table (with one id scheme and one conflict rule);
 everything else, the web included, calls it."""

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from evals.batches import started_by, track
 from evals.prompts import (
     ANSWER_CANDIDATE,
     ANSWER_JUDGE,
@@ -85,6 +87,8 @@ def _context(config: Config, request: RunRequest) -> RunContext:
         batch_key=request.batch_key or f"{request.source}:{suite.name}@{suite.version}",
         as_of=request.as_of,
         orchestrator_run_id=request.orchestrator_run_id,
+        kind=request.kind,
+        started_by=request.started_by or started_by(request.orchestrator_run_id),
     )
 
 
@@ -136,8 +140,10 @@ async def _run_batch(
         planned_calls=planned,
         skipped_calls=already,
     )
-    await _call(conn, run, client, todo, summary, progress)
-    summary.unsettled_calls = planned - len(settled_among(conn, units))
+    with track(conn, run.batch, planned) as batch:
+        await _call(conn, run, client, todo, summary, progress, batch.heartbeat.tick)
+        summary.unsettled_calls = planned - len(settled_among(conn, units))
+        batch.status = "failed" if summary.unsettled_calls else "completed"
     batch_accuracy(conn, run, summary)
     return summary
 
@@ -149,8 +155,10 @@ async def _call(
     todo: list[Unit],
     summary: RunSummary,
     progress: bool,
+    heartbeat: Callable[[], None],
 ) -> None:
-    """Make the calls still to do, redrawing the progress bar as their rows are written."""
+    """Make the calls still to do, redrawing the progress bar (and beating the batch's
+    heartbeat) as their rows are written."""
     remaining = summary.planned_calls - summary.skipped_calls
     workers = run.config.model(run.model).concurrency + (
         run.config.model(run.judge).concurrency if "judge" in run.prompts else 0
@@ -172,6 +180,7 @@ async def _call(
                 errors=summary.errors,
                 cost=summary.cost_usd,
             )
+            heartbeat()
 
         if todo:
             await execute(
