@@ -11,7 +11,7 @@ import pandas as pd
 import psycopg
 import pytest
 import yaml
-from conftest import REPO_ROOT, create_database, drop_database
+from conftest import create_database, drop_database
 from statsmodels.stats.proportion import proportion_confint
 
 from evals import warehouse

@@ -99,11 +99,16 @@ def test_every_query_folder_of_the_code_is_an_exposure():
     assert (
         folders
         == declared
-        == {"evals/web/queries", "orchestration/defs/drift/queries", "evals/cli/queries"}
+        == {
+            "evals/web/queries",
+            "evals/web/queries/batches",
+            "orchestration/defs/drift/queries",
+            "evals/cli/queries",
+        }
     )
 
 
-@pytest.mark.parametrize("name", ["web_overview", "drift_checks", "demo_report"])
+@pytest.mark.parametrize("name", ["web_overview", "web_batches", "drift_checks", "demo_report"])
 def test_an_exposure_depends_on_exactly_the_marts_its_queries_name(name: str):
     exposure = _exposures()[name]
     folder = REPO_ROOT / exposure["config"]["meta"]["queries"]

@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from evals.config import Config
-from evals.web import alerts, login, overview, runs
+from evals.web import alerts, batches, leaderboard, login, overview, runs
 from evals.web.db import WebDatabase, web_conninfo
 from evals.web.deps import WebState, current_user
 from evals.web.render import STATIC, Scrubber, make_environment
@@ -64,7 +64,7 @@ def create_app(config: Config, token: str, *, database: WebDatabase | None = Non
     _handle_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(login.router)
-    for module in (overview, runs, alerts):
+    for module in (overview, runs, alerts, batches, leaderboard):
         app.include_router(module.router, dependencies=[Depends(current_user)])
     return app
 
