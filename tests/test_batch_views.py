@@ -260,7 +260,7 @@ def test_fct_eval_batch_breakdown_matches_pandas(evaluated):
     correct = (joined["status"] == "ok") & (joined["verdict"] == joined["expected_verdict"])
     assert (joined["is_correct"] == correct).all()
     mart = frame(url, "select * from marts.fct_eval_batch_breakdown").set_index(
-        ["batch_id", "dimension", "value"]
+        ["batch_id", "dimension", "dimension_value"]
     )
     joined["correct"] = correct
     for dimension in ("stage", "category"):

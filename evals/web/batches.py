@@ -175,8 +175,8 @@ def comparison(web: WebState, a: uuid.UUID, b: uuid.UUID) -> dict[str, Any]:
 
 
 def _stage_deltas(a_rows: list[dict], b_rows: list[dict]) -> list[dict[str, Any]]:
-    a_by = {r["value"]: r for r in a_rows if r["dimension"] == "stage"}
-    b_by = {r["value"]: r for r in b_rows if r["dimension"] == "stage"}
+    a_by = {r["dimension_value"]: r for r in a_rows if r["dimension"] == "stage"}
+    b_by = {r["dimension_value"]: r for r in b_rows if r["dimension"] == "stage"}
     deltas = []
     for stage in sorted(a_by.keys() | b_by.keys()):
         first, second = a_by.get(stage), b_by.get(stage)

@@ -11,7 +11,7 @@ by_dimension as (
     select
         batch_id,
         'stage' as dimension,
-        coalesce(stage, '(none)') as value,
+        coalesce(stage, '(none)') as dimension_value,
         is_correct,
         outcome
     from items
@@ -19,7 +19,7 @@ by_dimension as (
     select
         batch_id,
         'category' as dimension,
-        coalesce(category, '(none)') as value,
+        coalesce(category, '(none)') as dimension_value,
         is_correct,
         outcome
     from items
@@ -29,19 +29,19 @@ counts as (
     select
         batch_id,
         dimension,
-        value,
+        dimension_value,
         count(*) as n_graded,
         count(*) filter (where is_correct) as n_correct,
         count(*) filter (where outcome = 'parse_error') as n_parse_error_outcomes
     from by_dimension
-    group by batch_id, dimension, value
+    group by batch_id, dimension, dimension_value
 ),
 
 final as (
     select
         batch_id,
         dimension,
-        value,
+        dimension_value,
         n_graded,
         n_correct,
         n_parse_error_outcomes,

@@ -34,8 +34,8 @@ latest as (
     from batches
     where model_family is not null and status = 'completed'
     order by
-        model_family, suite, suite_version, judge, judge_prompt_version, model,
-        started_at desc, batch_id asc
+        model_family asc, suite asc, suite_version asc, judge asc, judge_prompt_version asc,
+        model asc, started_at desc, batch_id asc
 ),
 
 by_stage as (

@@ -1,6 +1,6 @@
 select
     dimension,
-    value,
+    dimension_value,
     n_graded,
     n_correct,
     n_parse_error_outcomes,
@@ -9,4 +9,4 @@ select
     accuracy_ci_high
 from {{ ref('fct_eval_batch_breakdown') }}
 where batch_id = %(batch_id)s
-order by dimension desc, value asc
+order by dimension desc, dimension_value asc
