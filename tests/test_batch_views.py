@@ -472,3 +472,18 @@ def test_a_family_page_draws_its_curve_best_checkpoint_and_regressions(client, e
         assert pct(value) in row_of(curve, "model", f'{model}" data-stage="(all)')
     assert page.count("<circle") == 3
     assert client.get("/models/nobody").status_code == 404
+
+
+def test_a_run_page_draws_the_calls_timeline_from_its_stored_timings(client, evaluated):
+    (run_id, latency, timings), *_ = frame(
+        evaluated["url"],
+        "select run_id, latency_ms, timings from raw.eval_runs where role = 'grader'"
+        " and status = 'ok' order by run_id limit 1",
+    ).itertuples(index=False)
+    page = client.get(f"/runs/{run_id}").text
+    timeline = page[page.index('class="chart timeline"') :]
+    queued = timings["queued_ms"]
+    start = queued + timings["call_ms"] - latency
+    assert f"<title>queued: {queued:.1f} ms from 0.0 ms</title>" in timeline
+    assert f"<title>provider call: {latency:.1f} ms from {start:.1f} ms</title>" in timeline
+    assert f"<title>parse: {timings['parse_ms']:.1f} ms from" in timeline

@@ -318,3 +318,53 @@ def xy_chart(
             )
     parts.append("</svg>")
     return Markup("".join(parts) + _legend(list(series)))
+
+
+_SPAN_COLOURS = {
+    "queued": "#adb5bd",
+    "retry": "#d9480f",
+    "backoff": "#f59f00",
+    "provider": "#2f5bd3",
+    "parse": "#2b8a3e",
+}
+
+
+def timeline_chart(spans: Sequence, *, width: int = 640, row_h: int = 22) -> Markup:
+    """Horizontal spans on one time axis (ms), one row each; a child span is indented."""
+    if not spans:
+        return Markup('<p class="empty">No timings stored for this call.</p>')
+    label_w = 210
+    end = max(s.start_ms + s.duration_ms for s in spans) or 1.0
+    ticks = nice_ticks(0.0, end)
+    plot_w = width - label_w - _RIGHT
+    height = _TOP + row_h * len(spans) + _BOTTOM
+
+    def x_of(ms: float) -> float:
+        return label_w + plot_w * ms / (ticks[-1] or 1.0)
+
+    parts = [
+        f'<svg class="chart timeline" viewBox="0 0 {width} {height}" role="img"'
+        ' aria-label="call timeline">'
+    ]
+    for tick in ticks:
+        x = x_of(tick)
+        parts.append(
+            f'<line class="grid-line" x1="{x:.1f}" x2="{x:.1f}" y1="{_TOP}"'
+            f' y2="{height - _BOTTOM}"/><text x="{x:.1f}" y="{height - _BOTTOM + 15}"'
+            f' text-anchor="middle">{tick:g}</text>'
+        )
+    for row, span in enumerate(spans):
+        y = _TOP + row * row_h
+        parts.append(
+            f'<text x="{6 + 14 * span.depth}" y="{y + row_h * 0.68:.1f}">{escape(span.label)}'
+            f'</text><rect x="{x_of(span.start_ms):.1f}" y="{y + 3}"'
+            f' width="{max(1.0, x_of(span.start_ms + span.duration_ms) - x_of(span.start_ms)):.1f}"'
+            f' height="{row_h - 6}" fill="{_SPAN_COLOURS.get(span.kind, PALETTE[-1])}">'
+            f"<title>{escape(span.label)}: {span.duration_ms:.1f} ms from"
+            f" {span.start_ms:.1f} ms</title></rect>"
+        )
+    parts.append(
+        f'<text x="{width - _RIGHT}" y="{height - 6}" text-anchor="end">ms since the call'
+        " started</text></svg>"
+    )
+    return Markup("".join(parts))
