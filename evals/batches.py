@@ -3,7 +3,7 @@
 A batch's id is derived from what makes its calls the same calls (batch key, source, suite and
 version, model, prompt version, judge and its prompt version), so the command that is run again
 after a crash reopens the record instead of starting another one, and completes it. While it
-runs, the record's heartbeat moves every HEARTBEAT_S; a `kill -9` stops the heartbeat and
+runs, a thread moves the record's heartbeat every HEARTBEAT_S; a `kill -9` stops it and
 leaves the status `running`, which readers show as `stale` once the heartbeat is older than
 STALE_AFTER_S. The run-log rows of a batch name it in `attributes.eval_batch_id`; the counts
 on the record are recounted from those rows whenever it closes, so they cover every invocation.
@@ -11,9 +11,9 @@ on the record are recounted from those rows whenever it closes, so they cover ev
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
+import logging
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +33,7 @@ HEARTBEAT_S = 10.0
 STALE_AFTER_S = 120.0
 """Twelve missed heartbeats: a loaded machine may delay one, never twelve."""
 ATTRIBUTE = "eval_batch_id"
+log = logging.getLogger(__name__)
 _NAMESPACE = uuid.UUID("5b0f4d1e-3a51-4c1f-9d0a-2f7e1c0b9e41")
 
 
@@ -205,17 +206,27 @@ def close_batch(
     conn.commit()
 
 
-class Heartbeat:
-    """Calls `heartbeat` at most every HEARTBEAT_S, from a loop that ticks more often."""
+class _Heartbeat(threading.Thread):
+    """Moves the record's heartbeat every HEARTBEAT_S on a connection of its own, so whatever
+    the batch's own code is doing (a long provider call, a big COPY) the record stays live;
+    a `kill -9` stops it with the process."""
 
-    def __init__(self, conn: psycopg.Connection, batch_id: uuid.UUID) -> None:
-        self.conn, self.batch_id = conn, batch_id
-        self.last = time.monotonic()
+    def __init__(self, batch_id: uuid.UUID) -> None:
+        super().__init__(name=f"eval-batch-heartbeat-{batch_id}", daemon=True)
+        self.batch_id = batch_id
+        self.stopped = threading.Event()
 
-    def tick(self) -> None:
-        if time.monotonic() - self.last >= HEARTBEAT_S:
-            heartbeat(self.conn, self.batch_id)
-            self.last = time.monotonic()
+    def run(self) -> None:
+        import psycopg
+
+        from evals import warehouse
+
+        try:
+            with warehouse.connect(autocommit=True) as conn:
+                while not self.stopped.wait(HEARTBEAT_S):
+                    heartbeat(conn, self.batch_id)
+        except psycopg.Error as exc:  # the batch goes on; readers will call it stale
+            log.warning("eval batch %s: heartbeat stopped: %s", self.batch_id, exc)
 
 
 @dataclass
@@ -223,7 +234,6 @@ class Tracked:
     """An open batch: the caller sets `status` to `failed` when its work ended unfinished."""
 
     spec: BatchSpec
-    heartbeat: Heartbeat
     status: str = "completed"
 
 
@@ -235,17 +245,20 @@ def track(
     an exception `failed` (with its message, scrubbed of secrets), else the caller's status."""
     from evals.redact import scrub
 
-    batch_id = open_batch(conn, spec, planned_calls)
-    tracked = Tracked(spec, Heartbeat(conn, batch_id))
+    beat = _Heartbeat(open_batch(conn, spec, planned_calls))
+    beat.start()
+    tracked = Tracked(spec)
+    status, message = "cancelled", None  # unless it ends below: Ctrl-C, a cancelled task
     try:
         yield tracked
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        close_batch(conn, spec, "cancelled")
-        raise
+        status = tracked.status
     except Exception as exc:
-        close_batch(conn, spec, "failed", scrub(f"{type(exc).__name__}: {exc}")[:2000])
+        status, message = "failed", scrub(f"{type(exc).__name__}: {exc}")[:2000]
         raise
-    close_batch(conn, spec, tracked.status)
+    finally:
+        beat.stopped.set()
+        beat.join()
+        close_batch(conn, spec, status, message)
 
 
 def stale_before(now: datetime, stale_after_s: float = STALE_AFTER_S) -> datetime:

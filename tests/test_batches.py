@@ -157,3 +157,16 @@ def test_a_batch_id_is_its_identity_not_who_started_it() -> None:
     assert _spec().batch_id != _spec(batch_key="import:y.jsonl").batch_id
     with pytest.raises(ValueError, match="kind"):
         _spec(kind="nightly")
+
+
+def test_an_open_batch_beats_on_its_own_connection_while_the_caller_works(
+    warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    monkeypatch.setattr("evals.batches.HEARTBEAT_S", 0.05)
+    with psycopg.connect(warehouse_url, autocommit=True) as conn, track(conn, _spec()):
+        opened = fetch_batch(conn, _spec().batch_id)["heartbeat_at"]
+        time.sleep(0.6)  # busy elsewhere: no call of ours touches the record
+        beating = fetch_batch(conn, _spec().batch_id)
+    assert beating["status"] == "running" and beating["heartbeat_at"] > opened

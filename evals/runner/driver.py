@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from evals.batches import started_by, track
@@ -141,7 +140,7 @@ async def _run_batch(
         skipped_calls=already,
     )
     with track(conn, run.batch, planned) as batch:
-        await _call(conn, run, client, todo, summary, progress, batch.heartbeat.tick)
+        await _call(conn, run, client, todo, summary, progress)
         summary.unsettled_calls = planned - len(settled_among(conn, units))
         batch.status = "failed" if summary.unsettled_calls else "completed"
     batch_accuracy(conn, run, summary)
@@ -155,10 +154,8 @@ async def _call(
     todo: list[Unit],
     summary: RunSummary,
     progress: bool,
-    heartbeat: Callable[[], None],
 ) -> None:
-    """Make the calls still to do, redrawing the progress bar (and beating the batch's
-    heartbeat) as their rows are written."""
+    """Make the calls still to do, redrawing the progress bar as their rows are written."""
     remaining = summary.planned_calls - summary.skipped_calls
     workers = run.config.model(run.model).concurrency + (
         run.config.model(run.judge).concurrency if "judge" in run.prompts else 0
@@ -180,7 +177,6 @@ async def _call(
                 errors=summary.errors,
                 cost=summary.cost_usd,
             )
-            heartbeat()
 
         if todo:
             await execute(
