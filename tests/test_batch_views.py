@@ -425,6 +425,12 @@ def test_compare_gives_mcnemar_and_a_bootstrap_interval_equal_to_statsmodels_and
         delta = group["correct_b"].mean() - group["correct_a"].mean()
         assert f"{100 * delta:+.1f} pp" in row_of(page, "stage", stage)
     assert client.get(f"/compare?a={a}").status_code == 400
+    assert 'id="not-comparable"' not in page
+    by_models = client.get("/compare?suite=t-grader&a=ck-100&b=ck-200").text
+    assert re.search(r'id="mcnemar-p">([^<]+)<', by_models).group(1) == (
+        re.search(r'id="mcnemar-p">([^<]+)<', page).group(1)
+    )
+    assert client.get("/compare?suite=t-grader&a=ck-100&b=nobody").status_code == 404
 
 
 def test_the_leaderboard_shows_latest_runs_coverage_best_and_the_stage_heatmap(client, evaluated):
@@ -437,6 +443,10 @@ def test_the_leaderboard_shows_latest_runs_coverage_best_and_the_stage_heatmap(c
         assert str(latest.name)[:8] in row and pct(latest["accuracy"]) in row
         assert "100.0 % <small>(40/40)" in row
         assert pct(runs["accuracy"].max()) in row  # its best run on the same yardstick
+    latest = done.sort_values("started_at").groupby("model").tail(1)
+    leader = latest.sort_values("accuracy").iloc[-1]
+    assert leader["model"] == "ck-200"
+    assert f'href="/compare?a={leader.name}&amp;b=' in row_of(page, "model", "base")
     items = frame(evaluated["url"], "select * from marts.fct_eval_batch_items")
     latest_ids = {
         str(runs.sort_values("started_at").index[-1]) for _, runs in done.groupby("model")

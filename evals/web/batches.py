@@ -193,9 +193,26 @@ def _stage_deltas(a_rows: list[dict], b_rows: list[dict]) -> list[dict[str, Any]
     return deltas
 
 
+def _run_of(web: WebState, text: str, suite: str) -> uuid.UUID:
+    """A batch id as given, or with `suite`, the latest completed run of the model named."""
+    if not suite:
+        return batch_uuid(text)
+    row = web.db.one(query("latest_batch"), {"suite": suite, "model": text})
+    if row is None:
+        raise HTTPException(404, f"no completed run of {text} on {suite}")
+    return row["batch_id"]
+
+
 @router.get("/compare")
-def compare(request: Request, a: str = "", b: str = ""):
+def compare(request: Request, a: str = "", b: str = "", suite: str = ""):
+    """Two runs by id (`a`, `b`), or two models' latest runs on one suite (`suite`, `a`, `b`)."""
     web = state(request)
     if not a or not b:
-        raise HTTPException(400, "compare needs two batch ids: /compare?a=<id>&b=<id>")
-    return web.page(request, "compare.html", cmp=comparison(web, batch_uuid(a), batch_uuid(b)))
+        raise HTTPException(
+            400, "compare needs ?a=<batch id>&b=<batch id>, or ?suite=S&a=<model>&b=<model>"
+        )
+    return web.page(
+        request,
+        "compare.html",
+        cmp=comparison(web, _run_of(web, a, suite), _run_of(web, b, suite)),
+    )
