@@ -93,6 +93,7 @@ def test_a_run_is_one_record_that_a_rerun_reopens_and_its_rows_name_it(
         None,
     )
     assert cand["models_answered"] == ["cand-sim-v1"]
+    assert first.as_dict()["batch_id"] == str(cand["batch_id"])
     assert cand["ended_at"] >= cand["started_at"] and cand["code_version"]
     lineage = [cand[f"model_{k}"] for k in ("family", "checkpoint", "step", "owner", "tags")]
     assert lineage == ["tutor", "ckpt-200", 200, "ml-team", ["nightly"]]

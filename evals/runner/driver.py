@@ -136,6 +136,7 @@ async def _run_batch(
         model=run.model,
         judge=run.judge,
         batch_key=run.batch_key,
+        batch_id=str(run.batch.batch_id),
         planned_calls=planned,
         skipped_calls=already,
     )
