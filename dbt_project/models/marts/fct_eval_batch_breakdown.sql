@@ -3,6 +3,8 @@
   95 % interval, counted from the run's golden outcomes as fct_eval_batches counts them
   ('(none)' for items without a stage or category).
 -#}
+{{ config(indexes=[{'columns': ['batch_id']}]) }}
+
 with items as (
     select * from {{ ref('int_eval_batch_outcomes') }}
 ),

@@ -3,6 +3,8 @@
   on (item_id, trial): a run's flipped items against its previous comparable run, and the
   compare page's McNemar test and bootstrap, read this.
 -#}
+{{ config(indexes=[{'columns': ['batch_id', 'item_id', 'trial'], 'unique': true}]) }}
+
 with outcomes as (
     select * from {{ ref('int_eval_batch_outcomes') }}
 ),

@@ -14,6 +14,8 @@
     previous  the latest comparable run of the same model that started earlier;
     best      the comparable run of any model with the highest accuracy (earliest on a tie).
 -#}
+{{ config(indexes=[{'columns': ['batch_id'], 'unique': true}, {'columns': ['started_at']}]) }}
+
 with batches as (
     select * from {{ ref('stg_raw__eval_batches') }}
 ),

@@ -11,6 +11,8 @@
   best_overall ('(all)' rows) the checkpoint with the highest accuracy pooled over every
              yardstick of the family it was run on (correct / graded summed).
 -#}
+{{ config(indexes=[{'columns': ['model_family']}]) }}
+
 with batches as (
     select * from {{ ref('stg_raw__eval_batches') }}
 ),
