@@ -251,12 +251,13 @@ def xy_chart(
     x_format: Formatter,
     y_format: Formatter,
     lines: bool,
-    width: int = 640,
-    height: int = 260,
+    width: int = 1000,
+    height: int = 300,
     y_max: float | None = None,
 ) -> Markup:
     """Points (x, y, y_low, y_high, label) per series, with interval whiskers where low/high
-    are given; `lines` joins each series in x order (a training curve), else a scatter."""
+    are given; `lines` joins each series in x order (a training curve), else a scatter whose
+    points are labelled. Full card width, so drawn wider than the half-width charts."""
     points = [p for values in series.values() for p in values]
     if not points:
         return Markup('<p class="empty">No data yet.</p>')
@@ -288,8 +289,9 @@ def xy_chart(
     base = height - _BOTTOM
     parts.append(f'<line class="axis" x1="{_LEFT}" x2="{width - _RIGHT}" y1="{base}" y2="{base}"/>')
     for tick in x_ticks:
+        anchor = "end" if tick == x_ticks[-1] else "middle"  # keep the last label inside
         parts.append(
-            f'<text x="{x_of(tick):.1f}" y="{base + 15}" text-anchor="middle">'
+            f'<text x="{x_of(tick):.1f}" y="{base + 15}" text-anchor="{anchor}">'
             f"{escape(x_format(tick))}</text>"
         )
     parts.append(
@@ -316,6 +318,10 @@ def xy_chart(
                 f"<title>{escape(label)}: {escape(x_format(x))}, {escape(y_format(y))}"
                 "</title></circle>"
             )
+            if not lines:
+                parts.append(
+                    f'<text x="{x_of(x) + 6:.1f}" y="{y_of(y) - 6:.1f}">{escape(label)}</text>'
+                )
     parts.append("</svg>")
     return Markup("".join(parts) + _legend(list(series)))
 
