@@ -110,6 +110,7 @@ def _summary_metadata(summary) -> dict:
         key: numbers[key]
         for key in (
             "suite_version",
+            "batch_id",
             "calls",
             "skipped_calls",
             "unsettled_calls",
