@@ -96,7 +96,7 @@ def batch_list(
     )
 
 
-def fetch_batch(web: WebState, batch_id: uuid.UUID) -> dict[str, Any]:
+def shown_batch(web: WebState, batch_id: uuid.UUID) -> dict[str, Any]:
     row = web.db.one(query("batch"), {"batch_id": batch_id})
     if row is None:
         raise HTTPException(404, "no such batch")
@@ -116,7 +116,7 @@ def flipped(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def batch_detail(request: Request, batch_id: str):
     web = state(request)
     bid = batch_uuid(batch_id)
-    batch = fetch_batch(web, bid)
+    batch = shown_batch(web, bid)
     previous = batch["previous_batch_id"]
     found = web.db.gather(
         {
@@ -138,7 +138,7 @@ def batch_detail(request: Request, batch_id: str):
 
 def comparison(web: WebState, a: uuid.UUID, b: uuid.UUID) -> dict[str, Any]:
     """Run b against run a on their paired items: the figures of the compare page."""
-    first, second = fetch_batch(web, a), fetch_batch(web, b)
+    first, second = shown_batch(web, a), shown_batch(web, b)
     found = web.db.gather(
         {
             "pairs": (query("pairs"), {"a": a, "b": b}),
