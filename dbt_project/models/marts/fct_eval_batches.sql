@@ -4,8 +4,8 @@
 
   Accuracy counts the batch's golden outcomes (int_golden_outcomes: its batch key, model,
   prompt version and suite version; a parse error or an answer not yet judged is not correct).
-  Cost and tokens sum every row of the batch, judge calls included (int_eval_batch_calls);
-  latency is of the model under test: its settled calls.
+  Cost and tokens sum every row of the batch, judge calls included, and
+  latency, of the model under test's settled calls, come from int_eval_batches.
 
   Comparable runs measure with the same yardstick: same suite version, same judge and judge
   prompt version (the judge's own prompt changes what "correct" means). The prompt of the model
@@ -17,11 +17,7 @@
 {{ config(indexes=[{'columns': ['batch_id'], 'unique': true}, {'columns': ['started_at']}]) }}
 
 with batches as (
-    select * from {{ ref('stg_raw__eval_batches') }}
-),
-
-calls as (
-    select * from {{ ref('int_eval_batch_calls') }}
+    select * from {{ ref('int_eval_batches') }}
 ),
 
 outcomes as (
@@ -30,22 +26,6 @@ outcomes as (
 
 suites as (
     select * from {{ ref('stg_raw__golden_suites') }}
-),
-
-call_figures as (
-    select
-        batch_id,
-        sum(cost_usd) as cost_usd,
-        coalesce(sum(input_tokens), 0) as input_tokens,
-        coalesce(sum(output_tokens), 0) as output_tokens,
-        percentile_cont(0.5) within group (order by latency_ms) filter (
-            where role in ('candidate', 'grader') and status in ('ok', 'parse_error')
-        ) as latency_p50_ms,
-        percentile_cont(0.95) within group (order by latency_ms) filter (
-            where role in ('candidate', 'grader') and status in ('ok', 'parse_error')
-        ) as latency_p95_ms
-    from calls
-    group by batch_id
 ),
 
 outcome_figures as (
@@ -78,16 +58,10 @@ figures as (
             as accuracy_ci_high,
         {{ safe_ratio('coalesce(outcome_figures.n_items_graded, 0)', 'suites.item_count') }}
             as coverage,
-        call_figures.cost_usd,
-        coalesce(call_figures.input_tokens, 0) as input_tokens,
-        coalesce(call_figures.output_tokens, 0) as output_tokens,
-        call_figures.cost_usd / nullif(outcome_figures.n_correct, 0) as cost_per_correct_usd,
-        call_figures.latency_p50_ms,
-        call_figures.latency_p95_ms,
+        batches.cost_usd / nullif(outcome_figures.n_correct, 0) as cost_per_correct_usd,
         extract(epoch from batches.ended_at - batches.started_at) as duration_s
     from batches
     left join outcome_figures on outcome_figures.batch_id = batches.batch_id
-    left join call_figures on call_figures.batch_id = batches.batch_id
     left join suites
         on suites.suite = batches.suite
         and suites.suite_version = batches.suite_version
