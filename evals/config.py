@@ -64,6 +64,11 @@ class ModelConfig(_Strict):
     )
     max_attempts: int = Field(4, ge=1, le=20)
     json_mode: bool = Field(True, description="Ask for a JSON object (response_format).")
+    family: str | None = Field(None, description="Lineage: the model family across checkpoints.")
+    checkpoint: str | None = Field(None, description="Lineage: this checkpoint's name.")
+    step: int | None = Field(None, ge=0, description="Lineage: training step (orders a family).")
+    owner: str | None = Field(None, description="Who answers for this model.")
+    tags: list[str] = Field(default_factory=list)
 
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None

@@ -21,6 +21,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from evals.batches import track
 from evals.config import validation_problems
 from evals.reviews import (
     LineIssue,
@@ -47,6 +49,7 @@ from evals.runlog import ROLES, RunRecord, idempotency_key, write_runs
 if TYPE_CHECKING:
     import psycopg
 
+    from evals.batches import BatchSpec, Lineage
     from evals.config import Config
 
 _RUN_NAMESPACE = uuid.UUID("9a7c1f0e-3b2d-4e6a-8f15-7d0c2b4e6a81")
@@ -120,6 +123,16 @@ class ReviewSpec(_Strict):
         return self
 
 
+class LineageSpec(_Strict):
+    """An imported model's place in its family, as a model in evalhouse.yaml declares it."""
+
+    family: str | None = None
+    checkpoint: str | None = None
+    step: int | None = Field(None, ge=0)
+    owner: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
 class ImportMapping(_Strict):
     """The mapping file (docs/import-mapping.md)."""
 
@@ -132,6 +145,9 @@ class ImportMapping(_Strict):
     fields: dict[str, str] = Field(default_factory=dict)
     verdict_values: dict[str, str] = Field(default_factory=dict)
     reviews: list[ReviewSpec] = Field(default_factory=list)
+    models: dict[str, LineageSpec] = Field(
+        default_factory=dict, description="Lineage per imported model (else evalhouse.yaml's)."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -502,8 +518,57 @@ def import_file(
         rows.append(row)
         reviews.extend(row_reviews)
         report.parse_errors += row.status == "parse_error"
-    for start in range(0, len(rows), _CHUNK):
-        report.imported += write_runs(conn, rows[start : start + _CHUNK])
-    report.already_present = len(rows) - report.imported
-    report.reviews_stored = write_reviews(conn, reviews)
+    with ExitStack() as records:
+        for spec in _batches(rows, mapping, config, path.name):
+            records.enter_context(track(conn, spec))
+        for start in range(0, len(rows), _CHUNK):
+            report.imported += write_runs(conn, rows[start : start + _CHUNK])
+        report.already_present = len(rows) - report.imported
+        report.reviews_stored = write_reviews(conn, reviews)
     return report
+
+
+def _batches(
+    rows: list[RunRecord], mapping: ImportMapping, config: Config | None, file_name: str
+) -> list[BatchSpec]:
+    """One evaluation-run record per batch key × model × suite version × prompt version of the
+    file (batch key `import:<file name>` where the mapping gives none); each row names its own."""
+    from evals.batches import ATTRIBUTE, BatchSpec
+    from evals.runner.inputs import code_version
+
+    specs: dict[tuple, BatchSpec] = {}
+    for row in rows:
+        row.batch_id = row.batch_id or f"import:{file_name}"
+        identity = (row.batch_id, row.source, row.model, row.suite, row.suite_version)
+        identity += (row.prompt_version,)
+        if identity not in specs:
+            specs[identity] = BatchSpec(
+                kind="import",
+                batch_key=row.batch_id,
+                source=row.source,
+                model=row.model,
+                started_by="cli",
+                suite=row.suite,
+                suite_version=row.suite_version,
+                prompt_version=row.prompt_version,
+                code_version=code_version(),
+                lineage=_lineage(mapping, config, row.model),
+            )
+        row.attributes[ATTRIBUTE] = str(specs[identity].batch_id)
+    return list(specs.values())
+
+
+def _lineage(mapping: ImportMapping, config: Config | None, model: str) -> Lineage:
+    """The mapping's lineage for the model, else evalhouse.yaml's, else none."""
+    from evals.batches import Lineage, lineage_of
+
+    declared = mapping.models.get(model)
+    if declared is not None:
+        return Lineage(
+            declared.family,
+            declared.checkpoint,
+            declared.step,
+            declared.owner,
+            tuple(declared.tags),
+        )
+    return lineage_of(config, model) if config is not None else Lineage()

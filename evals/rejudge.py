@@ -36,6 +36,7 @@ from evals.runlog import idempotency_key, settled_keys
 if TYPE_CHECKING:
     import psycopg
 
+    from evals.batches import BatchSpec
     from evals.config import Config
     from evals.prompts import PromptTemplate
     from evals.regrade import Regrade
@@ -368,6 +369,40 @@ def _estimate(
     )
 
 
+def _batches(
+    config: Config,
+    request: RejudgeRequest,
+    jobs: Sequence[Regrade],
+    orchestrator_run_id: str | None,
+) -> list[tuple[BatchSpec, list[Regrade]]]:
+    """The day's jobs by batch key (one evaluation-run record each), their rows naming it."""
+    from evals.batches import ATTRIBUTE, BatchSpec, lineage_of, started_by
+    from evals.runner.inputs import code_version
+
+    grouped: dict[tuple[str, str | None], list[Regrade]] = {}
+    for job in jobs:
+        grouped.setdefault((job.fields["batch_id"], job.fields.get("prompt_version")), []).append(
+            job
+        )
+    batches = []
+    for (key, prompt_version), batch_jobs in grouped.items():
+        spec = BatchSpec(
+            kind="rejudge",
+            batch_key=key,
+            source=SOURCE,
+            model=request.judge,
+            started_by=started_by(orchestrator_run_id),
+            suite=request.suite,
+            prompt_version=prompt_version,
+            code_version=code_version(),
+            lineage=lineage_of(config, request.judge),
+        )
+        for job in batch_jobs:
+            job.fields["attributes"][ATTRIBUTE] = str(spec.batch_id)
+        batches.append((spec, batch_jobs))
+    return batches
+
+
 def _jobs(
     conn: psycopg.Connection,
     request: RejudgeRequest,
@@ -416,6 +451,7 @@ def run_rejudge(
     """Plan, print the estimate (`echo`), then — unless `dry_run` — make the missing calls, one
     day of graded calls after another. Idempotent and resumable."""
     from evals import warehouse
+    from evals.batches import track
     from evals.prompts import ensure_prompt_version
     from evals.regrade import regrade
 
@@ -434,16 +470,20 @@ def run_rejudge(
         for p in todo:
             by_day.setdefault(p.day, []).append(p)
         for day, planned in sorted(by_day.items()):
-            done = regrade(
-                conn,
-                config,
-                request.judge,
-                _jobs(conn, request, day, planned, templates),
-                orchestrator_run_id=orchestrator_run_id,
-                chunk=chunk,
-            )
-            summary.new_rows += done.new
-            summary.failed += done.failed
-            summary.cost_usd += done.cost_usd
+            jobs = _jobs(conn, request, day, planned, templates)
+            for spec, batch_jobs in _batches(config, request, jobs, orchestrator_run_id):
+                with track(conn, spec) as batch:
+                    done = regrade(
+                        conn,
+                        config,
+                        request.judge,
+                        batch_jobs,
+                        orchestrator_run_id=orchestrator_run_id,
+                        chunk=chunk,
+                    )
+                    batch.status = "failed" if done.failed else "completed"
+                summary.new_rows += done.new
+                summary.failed += done.failed
+                summary.cost_usd += done.cost_usd
     summary.elapsed_s = time.perf_counter() - started
     return summary

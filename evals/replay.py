@@ -43,6 +43,9 @@ _SUMMARY_COLUMNS = (
     "score",
     "started_at",
     "prompt_version",
+    "latency_ms",
+    "timings",
+    "attempts",
 )
 
 

@@ -27,8 +27,8 @@ from evals import api_tokens, warehouse
 from evals.batch_requests import BatchWorker
 from evals.config import load_config
 from evals.model_checks import ModelCheck, store_checks
-from evals.web.app import create_app
 from evals.warehouse.roles import WEB_ROLE
+from evals.web.app import create_app
 from evals.web.db import WebDatabase
 
 OPERATOR = {"authorization": f"Bearer {TOKEN}"}

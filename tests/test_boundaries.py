@@ -27,6 +27,7 @@ RAW_TABLE_OWNERS = {
     "model_checks": "evals.model_checks",
     "batch_requests": "evals.batch_requests",
     "data_erasures": "evals.lifecycle.audit",
+    "eval_batches": "evals.batches",
 }
 """The one module that writes each raw table (with one id scheme and one conflict rule);
 everything else, the web included, calls it."""

@@ -23,6 +23,7 @@ from conftest import REPO_ROOT, create_database, drop_database
 from statsmodels.stats.inter_rater import cohens_kappa
 from statsmodels.stats.proportion import proportion_confint
 
+from evals.batches import BatchSpec, open_batch
 from evals.config import Config, DriftConfig, StageBand
 from evals.dbt import dbt_env, run_dbt
 from evals.marts import load_query
@@ -1422,6 +1423,7 @@ FRESHNESS = {
     "alerts": ("created_at", timedelta(days=31), "warn"),
     "alert_deliveries": ("last_attempt_at", timedelta(days=1), "pass"),
     "gate_decisions": ("decided_at", timedelta(days=1000), "warn"),
+    "eval_batches": ("heartbeat_at", timedelta(days=8), "warn"),
 }
 
 
@@ -1443,6 +1445,7 @@ def test_every_source_table_has_freshness_and_only_stopped_writers_error(warehou
             "insert into raw.review_queue (run_id, reason) values (%s, 'sampled')", (run.run_id,)
         )
         conn.execute("update raw.alert_deliveries set last_attempt_at = now()")
+        open_batch(conn, BatchSpec("run", "golden:fresh", "golden", "m", "cli"), None)
         for table, (column, age, _) in FRESHNESS.items():
             conn.execute(f"update raw.{table} set {column} = now() - %s", (age,))
     env = dbt_env(url=warehouse_url, config=CONFIG, target_path=tmp_path / "dbt_target")

@@ -437,6 +437,14 @@ def test_evalhouse_gate_runs_the_missing_items_through_the_runner(
     with psycopg.connect(warehouse_url) as conn:
         assert conn.execute(count).fetchall() == [("tutor-large", 20), ("tutor-small", 10)]
     assert "20 items graded by both sides" in result.output
+    with psycopg.connect(warehouse_url) as conn:
+        sides = conn.execute(
+            "select model, kind, source, status, settled from raw.eval_batches order by model"
+        ).fetchall()
+    assert sides == [
+        ("tutor-large", "gate", "ci", "completed", 20),
+        ("tutor-small", "gate", "ci", "completed", 10),
+    ]
     assert CliRunner().invoke(app, args).exit_code == 3
     with psycopg.connect(warehouse_url) as conn:
         assert conn.execute(count).fetchall() == [("tutor-large", 20), ("tutor-small", 10)]

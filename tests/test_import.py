@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import psycopg
@@ -89,6 +90,20 @@ def test_the_promptfoo_example_imports_faithfully_and_only_once(conn, config):
     again = import_file(conn, EXAMPLES / "promptfoo_results.jsonl", mapping, config)
     assert (again.imported, again.already_present) == (0, 8)
     assert len(_runs(conn)) == 8
+    # one evaluation-run record per imported model, re-opened (not doubled) by the re-import
+    with conn.cursor(row_factory=dict_row) as cur:
+        batches = cur.execute("select * from raw.eval_batches order by model").fetchall()
+    per_model = Counter(row["model"] for row in _runs(conn))
+    assert [(b["model"], b["calls"]) for b in batches] == sorted(per_model.items())
+    assert {(b["kind"], b["batch_key"], b["status"], b["invocations"]) for b in batches} == {
+        ("import", "import:promptfoo_results.jsonl", "completed", 2)
+    }
+    gpt = batches[1]
+    assert (gpt["model_family"], gpt["model_step"], gpt["model_tags"]) == ("gpt-4o", 1, ["vendor"])
+    assert (batches[0]["model_family"], batches[0]["errors"]) == (None, 1)
+    assert {row["attributes"]["eval_batch_id"] for row in _runs(conn)} == {
+        str(b["batch_id"]) for b in batches
+    }
 
 
 def test_the_csv_example_keeps_trials_positions_raw_verdicts_and_two_reviewers(conn):

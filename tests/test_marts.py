@@ -102,13 +102,16 @@ def test_every_query_folder_of_the_code_is_an_exposure():
         == {
             "evals/web/queries",
             "evals/web/api_queries",
+            "evals/web/queries/batches",
             "orchestration/defs/drift/queries",
             "evals/cli/queries",
         }
     )
 
 
-@pytest.mark.parametrize("name", ["web_overview", "web_api", "drift_checks", "demo_report"])
+@pytest.mark.parametrize(
+    "name", ["web_overview", "web_api", "web_batches", "drift_checks", "demo_report"]
+)
 def test_an_exposure_depends_on_exactly_the_marts_its_queries_name(name: str):
     exposure = _exposures()[name]
     folder = REPO_ROOT / exposure["config"]["meta"]["queries"]

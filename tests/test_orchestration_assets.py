@@ -210,6 +210,22 @@ def test_golden_sets_load_and_a_nights_golden_runs_are_idempotent(warehouse_url,
             (f"golden:{DAY}",),
         ).fetchone()
     assert (count, models) == (10, [model])
+    with psycopg.connect(warehouse_url) as conn:
+        records = conn.execute(
+            "select suite, batch_id::text, kind, started_by, status from raw.eval_batches"
+            " order by suite"
+        ).fetchall()
+    per_suite = runs.metadata["runs"].value
+    assert records == [
+        (
+            suite,
+            per_suite[f"{DAY} {suite}"]["batch_id"],
+            "golden_runs",
+            f"dagster:{first.run_id}",
+            "completed",
+        )
+        for suite in ("essay-feedback", "sql-basics")
+    ]
     again = dg.materialize([asset], resources=resources, partition_key=DAY.isoformat())
     [rerun] = again.asset_materializations_for_node(asset.node_def.name)
     with psycopg.connect(warehouse_url) as conn:

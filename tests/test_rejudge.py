@@ -170,6 +170,21 @@ def test_a_rejudge_adds_one_linked_judge_row_per_graded_call_and_its_estimate_ho
     recorded = sum(cost for *_, cost in rows)
     assert recorded == pytest.approx(summary.cost_usd)
     assert abs(summary.estimate.cost_usd - recorded) <= 0.2 * recorded
+    batches = conn.execute(
+        "select kind, batch_key, model, status, calls, settled, source from raw.eval_batches"
+        " where kind = 'rejudge'"
+    ).fetchall()
+    assert batches == [
+        (
+            "rejudge",
+            f"rejudge:judge-2:{day}",
+            "judge-2",
+            "completed",
+            len(graded),
+            len(graded),
+            "rejudge",
+        )
+    ]
 
     again = run_rejudge(config, RejudgeRequest(judge="judge-2"), echo=lines.append)
     assert (again.estimate.calls, again.estimate.settled_before, again.new_rows) == (

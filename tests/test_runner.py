@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -20,6 +21,7 @@ import pytest
 import yaml
 from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 
+from evals.batches import STALE_AFTER_S, effective_status, fetch_batch
 from evals.config import Config, MissingCredentialError, load_config
 from evals.golden import load_suite
 from evals.prompts import RUBRIC_GRADER, load_prompt
@@ -260,6 +262,16 @@ def test_kill_9_mid_run_then_the_same_command_makes_exactly_the_missing_calls(
     time.sleep(0.3)  # requests in flight at the kill still reach the server
     after_kill = settled()
     assert after_kill < n, "killed before the last call settled"  # (the loop saw >= 40 settle)
+    with psycopg.connect(warehouse_url) as conn:
+        (killed,) = conn.execute("select * from raw.eval_batches").fetchall()
+        columns = [
+            c.name for c in conn.execute("select * from raw.eval_batches limit 0").description
+        ]
+    killed = dict(zip(columns, killed, strict=True))
+    assert (killed["status"], killed["ended_at"], killed["started_by"]) == ("running", None, "cli")
+    # no heartbeat for longer than the threshold: readers call it stale
+    later = killed["heartbeat_at"] + timedelta(seconds=STALE_AFTER_S + 1)
+    assert effective_status(killed["status"], killed["heartbeat_at"], later) == "stale"
 
     fake_openai.reset_counts()
     done = subprocess.run(
@@ -278,6 +290,12 @@ def test_kill_9_mid_run_then_the_same_command_makes_exactly_the_missing_calls(
     assert len(per_item) == n
     assert {count for _, count in per_item} == {1}
     assert SECRET not in done.stdout + done.stderr
+    with psycopg.connect(warehouse_url) as conn:
+        record = fetch_batch(conn, killed["batch_id"])
+        stored = conn.execute("select count(*) from raw.eval_runs").fetchone()[0]
+    assert (record["status"], record["invocations"]) == ("completed", 2)
+    assert (record["calls"], record["settled"], record["parse_errors"]) == (stored, n, 0)
+    assert record["models_answered"] == ["fake-grader-2024-01-01"]
 
 
 SIM_CONFIG = {

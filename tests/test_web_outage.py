@@ -18,8 +18,8 @@ from test_web import BEARER, HTML, TOKEN
 from evals import warehouse
 from evals.config import load_config
 from evals.warehouse.embedded import EmbeddedPostgres
-from evals.web.app import create_app
 from evals.warehouse.roles import WEB_ROLE
+from evals.web.app import create_app
 from evals.web.db import WebDatabase
 
 

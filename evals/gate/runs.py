@@ -216,7 +216,7 @@ def run_missing_items(
         store_suite(conn, suite)
     log.info("gate: running %d missing items of %s for %s", len(missing), suite.name, spec)
     request = runner.RunRequest(
-        replace(suite, items=tuple(missing)), spec.model, judge, source="ci"
+        replace(suite, items=tuple(missing)), spec.model, judge, source="ci", kind="gate"
     )
     runner.run_suite(config, request)
     return True

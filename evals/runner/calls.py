@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from evals.batches import ATTRIBUTE
 from evals.judging import (
     JSON_RESPONSE_FORMAT,
     Grade,
@@ -131,6 +132,7 @@ class UnitCaller:
         attributes: dict[str, Any] = {
             "litellm_model": run.config.model(model_name).model,
             "invocation": run.invocation,
+            ATTRIBUTE: str(run.batch.batch_id),
             "expected_issue_tags": list(unit.item.expected_issue_tags),
         }
         if run.as_of is not None:
@@ -239,5 +241,9 @@ class UnitCaller:
             error_class=type(exc).__name__,
             error_message=scrub(str(exc))[:2000],
             attempts=0,
-            attributes={"invocation": run.invocation, "failed_in": "runner"},
+            attributes={
+                "invocation": run.invocation,
+                ATTRIBUTE: str(run.batch.batch_id),
+                "failed_in": "runner",
+            },
         )

@@ -53,7 +53,7 @@ def render_summary(summary: RunSummary, console) -> None:
     accuracy = summary.accuracy
     p50, p95 = summary.latency_ms(0.5), summary.latency_ms(0.95)
     rows = [
-        ("batch", summary.batch_key),
+        ("batch", f"{summary.batch_key} (evaluation run /batches/{summary.batch_id})"),
         (
             "calls",
             f"{summary.calls} made, {summary.skipped_calls} already settled, "

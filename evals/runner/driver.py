@@ -10,6 +10,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+from evals.batches import started_by, track
 from evals.prompts import (
     ANSWER_CANDIDATE,
     ANSWER_JUDGE,
@@ -92,6 +93,8 @@ def _context(config: Config, request: RunRequest) -> RunContext:
         batch_key=request.batch_key or f"{request.source}:{suite.name}@{suite.version}",
         as_of=request.as_of,
         orchestrator_run_id=request.orchestrator_run_id,
+        kind=request.kind,
+        started_by=request.started_by or started_by(request.orchestrator_run_id),
     )
 
 
@@ -141,11 +144,14 @@ async def _run_batch(
         model=run.model,
         judge=run.judge,
         batch_key=run.batch_key,
+        batch_id=str(run.batch.batch_id),
         planned_calls=planned,
         skipped_calls=already,
     )
-    await _call(conn, claims, run, client, todo, summary, progress)
-    summary.unsettled_calls = planned - len(settled_among(conn, units))
+    with track(conn, run.batch, planned) as batch:
+        await _call(conn, claims, run, client, todo, summary, progress)
+        summary.unsettled_calls = planned - len(settled_among(conn, units))
+        batch.status = "failed" if summary.unsettled_calls else "completed"
     batch_accuracy(conn, run, summary)
     return summary
 

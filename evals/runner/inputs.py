@@ -32,6 +32,8 @@ class RunRequest:
     `batch_key` names the logical batch (default `<source>:<suite>@<version>`): the same key
     skips what settled, a new key (e.g. a Dagster partition) runs everything again. `as_of`
     dates the calls for the simulator's drift scenarios; `concurrency` overrides the model's.
+    `kind` and `started_by` describe the batch record (evals.batches); `started_by` defaults to
+    the Dagster run when there is one, else `cli`.
     """
 
     suite: Suite | str
@@ -45,6 +47,8 @@ class RunRequest:
     orchestrator_run_id: str | None = None
     concurrency: int | None = None
     prompt_overrides: Mapping[str, PromptTemplate] | None = None
+    kind: str = "run"
+    started_by: str | None = None
 
 
 @cache

@@ -26,6 +26,7 @@ class RunSummary:
     batch_key: str
     planned_calls: int
     skipped_calls: int
+    batch_id: str | None = None  # the evaluation-run record (raw.eval_batches)
     calls: int = 0
     calls_elsewhere: int = 0  # calls of this run's plan a concurrent run made
     statuses: Counter = field(default_factory=Counter)
@@ -74,6 +75,7 @@ class RunSummary:
             "model": self.model,
             "judge": self.judge,
             "batch_key": self.batch_key,
+            "batch_id": self.batch_id,
             "planned_calls": self.planned_calls,
             "skipped_calls": self.skipped_calls,
             "calls": self.calls,

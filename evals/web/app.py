@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from evals.batch_requests import BatchWorker
 from evals.config import Config
-from evals.web import alerts, login, overview, runs
+from evals.web import alerts, batches, leaderboard, login, overview, runs
 from evals.web.api import PREFIX as API_PREFIX
 from evals.web.api import create_api
 from evals.web.db import WebDatabase, web_conninfo
@@ -83,7 +83,7 @@ def create_app(
     _handle_errors(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(login.router)
-    for module in (overview, runs, alerts):
+    for module in (overview, runs, alerts, batches, leaderboard):
         app.include_router(module.router, dependencies=[Depends(current_user)])
     app.mount(API_PREFIX, create_api(app.state.web, batch_worker))
     return app

@@ -241,3 +241,136 @@ def hbar_chart(
         f'<text x="{label_w}" y="{height - 4}" class="title">{escape(x_label)}</text></svg>'
     )
     return Markup("".join(parts))
+
+
+def xy_chart(
+    series: Mapping[str, Sequence[tuple[float, float, float | None, float | None, str]]],
+    *,
+    x_label: str,
+    y_label: str,
+    x_format: Formatter,
+    y_format: Formatter,
+    lines: bool,
+    width: int = 1000,
+    height: int = 300,
+    y_max: float | None = None,
+) -> Markup:
+    """Points (x, y, y_low, y_high, label) per series, with interval whiskers where low/high
+    are given; `lines` joins each series in x order (a training curve), else a scatter whose
+    points are labelled. Full card width, so drawn wider than the half-width charts."""
+    points = [p for values in series.values() for p in values]
+    if not points:
+        return Markup('<p class="empty">No data yet.</p>')
+    xs = [p[0] for p in points]
+    x_ticks = nice_ticks(min(0.0, min(xs)), max(xs))
+    y_top = y_max if y_max is not None else max(p[1] if p[3] is None else p[3] for p in points)
+    y_ticks = nice_ticks(0.0, y_top)
+    x_low, x_high = x_ticks[0], x_ticks[-1] or 1.0
+    top = y_ticks[-1] or 1.0
+    plot_w, plot_h = width - _LEFT - _RIGHT, height - _TOP - _BOTTOM
+
+    def x_of(value: float) -> float:
+        return _LEFT + plot_w * (value - x_low) / ((x_high - x_low) or 1.0)
+
+    def y_of(value: float) -> float:
+        return _TOP + plot_h * (1 - value / top)
+
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img"'
+        f' aria-label="{escape(y_label)} by {escape(x_label)}">'
+    ]
+    for tick in y_ticks:
+        y = y_of(tick)
+        parts.append(
+            f'<line class="grid-line" x1="{_LEFT}" x2="{width - _RIGHT}" y1="{y:.1f}"'
+            f' y2="{y:.1f}"/><text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{escape(y_format(tick))}</text>"
+        )
+    base = height - _BOTTOM
+    parts.append(f'<line class="axis" x1="{_LEFT}" x2="{width - _RIGHT}" y1="{base}" y2="{base}"/>')
+    for tick in x_ticks:
+        anchor = "end" if tick == x_ticks[-1] else "middle"  # keep the last label inside
+        parts.append(
+            f'<text x="{x_of(tick):.1f}" y="{base + 15}" text-anchor="{anchor}">'
+            f"{escape(x_format(tick))}</text>"
+        )
+    parts.append(
+        f'<text x="{_LEFT}" y="{height - 6}" class="title">{escape(y_label)}</text>'
+        f'<text x="{width - _RIGHT}" y="{height - 6}" text-anchor="end">{escape(x_label)}</text>'
+    )
+    for number, values in enumerate(series.values()):
+        colour = PALETTE[number % len(PALETTE)]
+        ordered = sorted(values)
+        if lines and len(ordered) > 1:
+            path = " ".join(
+                f"{'L' if i else 'M'}{x_of(x):.1f},{y_of(y):.1f}"
+                for i, (x, y, *_rest) in enumerate(ordered)
+            )
+            parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for x, y, low, high, label in ordered:
+            if low is not None and high is not None:
+                parts.append(
+                    f'<line x1="{x_of(x):.1f}" x2="{x_of(x):.1f}" y1="{y_of(low):.1f}"'
+                    f' y2="{y_of(high):.1f}" stroke="{colour}" stroke-width="1.5"/>'
+                )
+            parts.append(
+                f'<circle cx="{x_of(x):.1f}" cy="{y_of(y):.1f}" r="3.2" fill="{colour}">'
+                f"<title>{escape(label)}: {escape(x_format(x))}, {escape(y_format(y))}"
+                "</title></circle>"
+            )
+            if not lines:
+                parts.append(
+                    f'<text x="{x_of(x) + 6:.1f}" y="{y_of(y) - 6:.1f}">{escape(label)}</text>'
+                )
+    parts.append("</svg>")
+    return Markup("".join(parts) + _legend(list(series)))
+
+
+_SPAN_COLOURS = {
+    "queued": "#adb5bd",
+    "retry": "#d9480f",
+    "backoff": "#f59f00",
+    "provider": "#2f5bd3",
+    "parse": "#2b8a3e",
+}
+
+
+def timeline_chart(spans: Sequence, *, width: int = 640, row_h: int = 22) -> Markup:
+    """Horizontal spans on one time axis (ms), one row each; a child span is indented."""
+    if not spans:
+        return Markup('<p class="empty">No timings stored for this call.</p>')
+    label_w = 210
+    end = max(s.start_ms + s.duration_ms for s in spans) or 1.0
+    ticks = nice_ticks(0.0, end)
+    plot_w = width - label_w - _RIGHT
+    height = _TOP + row_h * len(spans) + _BOTTOM
+
+    def x_of(ms: float) -> float:
+        return label_w + plot_w * ms / (ticks[-1] or 1.0)
+
+    parts = [
+        f'<svg class="chart timeline" viewBox="0 0 {width} {height}" role="img"'
+        ' aria-label="call timeline">'
+    ]
+    for tick in ticks:
+        x = x_of(tick)
+        parts.append(
+            f'<line class="grid-line" x1="{x:.1f}" x2="{x:.1f}" y1="{_TOP}"'
+            f' y2="{height - _BOTTOM}"/><text x="{x:.1f}" y="{height - _BOTTOM + 15}"'
+            f' text-anchor="middle">{tick:g}</text>'
+        )
+    for row, span in enumerate(spans):
+        y = _TOP + row * row_h
+        parts.append(
+            f'<text x="{6 + 14 * span.depth}" y="{y + row_h * 0.68:.1f}">{escape(span.label)}'
+            f'</text><rect x="{x_of(span.start_ms):.1f}" y="{y + 3}"'
+            f' width="{max(1.0, x_of(span.start_ms + span.duration_ms) - x_of(span.start_ms)):.1f}"'
+            f' height="{row_h - 6}" fill="{_SPAN_COLOURS.get(span.kind, PALETTE[-1])}">'
+            f"<title>{escape(span.label)}: {span.duration_ms:.1f} ms from"
+            f" {span.start_ms:.1f} ms</title></rect>"
+        )
+    parts.append(
+        f'<text x="{width - _RIGHT}" y="{height - 6}" text-anchor="end">ms since the call'
+        " started</text></svg>"
+    )
+    return Markup("".join(parts))

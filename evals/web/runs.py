@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 
 from evals import replay, reviews
 from evals.runlog import ROLES, SOURCES, STATUSES
-from evals.web import diffs
+from evals.web import charts, diffs
 from evals.web.deps import WebState, check_csrf, current_user, state
 from evals.web.run_queries import (
     LIST_COLUMNS,
@@ -33,6 +33,7 @@ from evals.web.run_queries import (
     page_query,
 )
 from evals.web.security import Principal
+from evals.web.timeline import timeline
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -330,6 +331,7 @@ def run_detail(
         vocabulary=_suite_vocabulary(web, record),
         models=sorted(web.config.models),
         comparison=_comparison(web, rid, compare),
+        timeline=charts.timeline_chart(timeline(record, view["children"])),
         flash=_FLASH.get(flash or ""),
     )
 

@@ -84,6 +84,7 @@ def golden_runs_asset(model: str) -> dg.AssetsDefinition:
                     batch_key=f"golden:{day.isoformat()}",
                     as_of=day,
                     orchestrator_run_id=context.run.run_id,
+                    kind="golden_runs",
                 )
                 summary = run_suite(config, request)
                 per_run[f"{day.isoformat()} {suite}"] = _summary_metadata(summary)
@@ -109,6 +110,7 @@ def _summary_metadata(summary) -> dict:
         key: numbers[key]
         for key in (
             "suite_version",
+            "batch_id",
             "calls",
             "calls_elsewhere",
             "skipped_calls",

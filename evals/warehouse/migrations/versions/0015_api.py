@@ -1,7 +1,7 @@
 """The JSON API's tables: hashed API tokens, model connection checks, API-started batches.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 
 - `api_tokens`: only a token's sha256 is stored (tokens are 256-bit random, so a fast hash is
   enough); the plain token is shown once, by `evalhouse api token create`.
@@ -19,7 +19,7 @@ from alembic import op
 from evals.warehouse.roles import WEB_ROLE, api_grants_sql
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
