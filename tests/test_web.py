@@ -1307,3 +1307,15 @@ def test_generated_requests_never_get_a_500_or_a_traceback_long(app_client, fuzz
 @pytest.mark.parametrize("identity", ["session", "bearer", "anonymous"])
 def test_every_parameter_meets_every_adversarial_value(app_client, fuzz_known, identity):
     _sweep(app_client, fuzz_known, identity, web_fuzz.ADVERSARIAL)
+
+
+def test_the_sweep_covers_the_mounted_json_api(app_client):
+    swept = {(op.method, op.path) for op in web_fuzz.operations(app_client.app)}
+    assert {
+        ("GET", "/api/v1/runs"),
+        ("POST", "/api/v1/runs"),
+        ("GET", "/api/v1/runs/{run_id}"),
+        ("POST", "/api/v1/alerts/{alert_id}/ack"),
+        ("POST", "/api/v1/batches"),
+        ("GET", "/api/v1/compare"),
+    } <= swept

@@ -100,15 +100,17 @@ def _resolve(schema: Mapping[str, Any], spec: Mapping[str, Any]) -> Mapping[str,
     return schema
 
 
-def operations(app: FastAPI) -> list[Operation]:
+def operations(app: FastAPI, prefix: str = "") -> list[Operation]:
     """Every (method, route) the app serves, with its parameters: the OpenAPI schema's operations
-    (FastAPI builds it from app.routes, included routers flattened) and the app's mounts."""
+    (FastAPI builds it from app.routes, included routers flattened), those of every FastAPI app
+    mounted in it (the JSON API under /api/v1, with a schema of its own), and other mounts."""
     spec = app.openapi()
-    found = [
-        Operation("GET", f"{route.path}/{{path}}", path_params=("path",))
-        for route in app.routes
-        if isinstance(route, Mount)
-    ]
+    found: list[Operation] = []
+    for route in app.routes:
+        if isinstance(route, Mount) and isinstance(route.app, FastAPI):
+            found += operations(route.app, prefix + route.path)
+        elif isinstance(route, Mount):
+            found.append(Operation("GET", f"{prefix}{route.path}/{{path}}", path_params=("path",)))
     for path, methods in spec["paths"].items():
         for method, op in methods.items():
             by_place: dict[str, list[str]] = {}
@@ -127,7 +129,7 @@ def operations(app: FastAPI) -> list[Operation]:
             found.append(
                 Operation(
                     method=method.upper(),
-                    path=path,
+                    path=prefix + path,
                     path_params=tuple(by_place.get("path", ())),
                     query=tuple(by_place.get("query", ())),
                     headers=tuple(by_place.get("header", ())),
