@@ -70,6 +70,37 @@ class WriterStats:
     outages: int = 0
 
 
+def _refused() -> tuple[type[BaseException], ...]:
+    """What says "this row is bad", not "the warehouse is gone": Postgres refusing its data, or
+    Python unable to format it (a hand-built record with a wrong type)."""
+    import psycopg
+
+    return (psycopg.DataError, psycopg.IntegrityError, ValueError, TypeError)
+
+
+def write_or_set_aside(
+    conn: psycopg.Connection, records: Sequence[RunRecord], spool: Spool
+) -> tuple[int, int]:
+    """Write records (`evals.runlog.write_runs`); when the batch is refused, write it row by row
+    and keep each refused row in the spool's rejects file with its reason. Returns (rows new to
+    the log, rows set aside); any other error (an outage) propagates with nothing set aside."""
+    try:
+        return write_runs(conn, records), 0
+    except _refused():
+        pass
+    inserted = rejected = 0
+    for record in records:
+        try:
+            inserted += write_runs(conn, [record])
+        except _refused() as exc:
+            log.error(
+                "capture: the warehouse refused run %s: %s", record.run_id, type(exc).__name__
+            )
+            spool.reject([record], f"{type(exc).__name__}: {scrub(str(exc))[:500]}")
+            rejected += 1
+    return inserted, rejected
+
+
 class CaptureWriter:
     """Batches RunRecords from any thread into the warehouse, spooling through outages."""
 
@@ -303,29 +334,11 @@ class CaptureWriter:
         """Commit records; rows the warehouse refuses are set aside one by one."""
         import psycopg
 
-        conn = self._connection()
         try:
-            return write_runs(conn, records)
-        except (psycopg.DataError, psycopg.IntegrityError):
-            return self._write_row_by_row(conn, records)
+            inserted, rejected = write_or_set_aside(self._connection(), records, self.spool)
         except psycopg.Error as exc:  # connection lost, server shutting down, schema missing
             raise WarehouseUnreachable(str(exc)) from exc
-
-    def _write_row_by_row(self, conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
-        import psycopg
-
-        inserted = 0
-        for record in records:
-            try:
-                inserted += write_runs(conn, [record])
-            except (psycopg.DataError, psycopg.IntegrityError) as exc:
-                log.error(
-                    "capture: the warehouse refused run %s: %s", record.run_id, type(exc).__name__
-                )
-                self.spool.reject([record], f"{type(exc).__name__}: {str(exc)[:500]}")
-                self.stats.rejected += 1
-            except psycopg.Error as exc:
-                raise WarehouseUnreachable(str(exc)) from exc
+        self.stats.rejected += rejected
         return inserted
 
     def stats_dict(self) -> dict[str, int]:

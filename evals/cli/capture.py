@@ -18,32 +18,49 @@ app = typer.Typer(
 
 @app.command("flush")
 def flush() -> None:
-    """Write every spooled row into the warehouse and delete the emptied segments."""
+    """Write every spooled row into the warehouse and delete the emptied segments.
+
+    Lines that are no record and rows the warehouse refuses are set aside in rejected-*.jsonl
+    (listed here); they never block the rest of the spool.
+    """
     import psycopg
 
     from evals import warehouse
     from evals.capture import spool_dir
     from evals.capture.spool import Spool
-    from evals.runlog import write_runs
+    from evals.capture.writer import write_or_set_aside
 
     spool = Spool(spool_dir(config_or_exit()))
+    refused = 0
+
+    def write(chunk) -> int:
+        nonlocal refused
+        inserted, rejected = write_or_set_aside(conn, chunk, spool)
+        refused += rejected
+        return inserted
+
     try:
         with warehouse.connect(autocommit=True) as conn:
-            result = spool.replay(lambda chunk: write_runs(conn, chunk))
+            result = spool.replay(write)
     except psycopg.Error as exc:
         raise fail(
             f"the warehouse refused the spool ({type(exc).__name__}); nothing was deleted"
         ) from None
     console.print(
         f"replayed {result.rows} rows from {result.segments} segments in {spool.directory}"
-        f" ({result.inserted} new, {result.rows - result.inserted} already present)"
+        f" ({result.inserted} new, {result.rows - result.inserted - refused} already present)"
     )
     if result.skipped_busy:
         console.print(
             f"{result.skipped_busy} segments are being written by a running app: left alone"
         )
-    if result.rejected:
-        console.print(f"[yellow]{result.rejected} unreadable rows set aside in rejected-*.jsonl[/]")
+    for where in result.set_aside:
+        console.print(f"set aside, not a record: {where}", style="yellow", markup=False)
+    if result.rejected or refused:
+        console.print(
+            f"[yellow]{result.rejected} unreadable lines and {refused} rows the warehouse "
+            f"refused set aside in {spool.directory}/rejected-*.jsonl[/]"
+        )
 
 
 @app.command("status")
