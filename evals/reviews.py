@@ -189,19 +189,40 @@ class ReviewImport:
     issues: list[LineIssue] = field(default_factory=list)
 
 
+# A cell may hold a whole submission or transcript: csv's 128 KiB default would end the file.
+_CSV_FIELD_LIMIT = 64 * 1024 * 1024
+
+
 def read_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number of the record's first line, record) from a CSV file with a header row."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    """(line number of the record's first line, record) from a CSV file with a header row.
+
+    Bytes that are not UTF-8 arrive as surrogates (the caller reports the record); a line the
+    csv module cannot parse yields {"__error__": reason} and reading goes on after it.
+    """
+    csv.field_size_limit(_CSV_FIELD_LIMIT)
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
         reader = csv.DictReader(handle)
+        try:
+            reader.fieldnames  # noqa: B018  (reads the header, so line numbers start after it)
+        except csv.Error as exc:
+            yield 1, {"__error__": f"not CSV ({exc})"}
         line = reader.line_num + 1
-        for record in reader:
-            yield line, record
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield line, {"__error__": f"not CSV ({exc})"}
+            else:
+                yield line, record
             line = reader.line_num + 1
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) from a JSONL file; a broken line yields {"__error__": reason}."""
-    with path.open(encoding="utf-8") as handle:
+    """(line number, record) from a JSONL file; a broken line yields {"__error__": reason}.
+    Bytes that are not UTF-8 arrive as surrogates (the caller reports the record)."""
+    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
@@ -235,12 +256,16 @@ def split_tags(value: Any) -> list[str]:
 
 
 def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 (naive = UTC) or epoch seconds / milliseconds; None for empty."""
+    """ISO 8601 (naive = UTC) or epoch seconds / milliseconds; None for empty; ValueError for
+    anything else, an epoch beyond the calendar included."""
     if value is None or value == "":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError):
+            raise ValueError(f"epoch {value!r} is beyond the calendar") from None
     text = str(value).strip()
     if text.replace(".", "", 1).isdigit():
         return parse_time(float(text))

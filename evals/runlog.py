@@ -292,12 +292,17 @@ def _storable_value(value: Any) -> Any:
     return value
 
 
+def unstorable(value: Any) -> bool:
+    """Whether text in `value` (a string, or any JSON-like value) is beyond Postgres."""
+    return _storable_value(value) != value
+
+
 def unstorable_columns(record: RunRecord) -> list[str]:
     """The columns of `record` holding text Postgres cannot store (NUL, unpaired surrogates)."""
     return [
         name
         for name in (*_TEXT_COLUMNS, *_JSON_COLUMNS, "issue_tags")
-        if _storable_value(getattr(record, name)) != getattr(record, name)
+        if unstorable(getattr(record, name))
     ]
 
 
@@ -312,6 +317,32 @@ def storable(record: RunRecord) -> RunRecord:
     attributes = changes.get("attributes", record.attributes)
     changes["attributes"] = {**attributes, UNSTORABLE_FLAG: columns}
     return replace(record, **changes)
+
+
+_SUPERSEDE_IMPORTS = """
+update raw.eval_runs set superseded_at = now()
+where source = 'import' and superseded_at is null and not (run_id = any(%(keep)s))
+  and (attributes ->> 'imported_from' = %(file)s or idempotency_key = any(%(keys)s))
+"""
+# A row superseded by an earlier replacement and produced again by this one is live again.
+_REVIVE_IMPORTS = """
+update raw.eval_runs set superseded_at = null
+where source = 'import' and superseded_at is not null and run_id = any(%(keep)s)
+"""
+
+
+def supersede_imports(
+    conn: psycopg.Connection, file_name: str, keys: Sequence[str], keep: Sequence[uuid.UUID]
+) -> int:
+    """Mark superseded the live imported rows of `file_name` or of one of `keys`, except the
+    run ids in `keep` (the replacing import's own rows); returns how many. Rows are never
+    deleted: superseded ones stay in raw and staging leaves them out (docs/import-mapping.md).
+    A superseded row no longer holds its key, so its replacement may settle under it."""
+    params = {"file": file_name, "keys": list(keys), "keep": list(keep)}
+    with conn.transaction():
+        superseded = conn.execute(_SUPERSEDE_IMPORTS, params).rowcount
+        conn.execute(_REVIVE_IMPORTS, params)
+    return superseded
 
 
 def settled_keys(conn: psycopg.Connection, keys: Iterable[str]) -> set[str]:

@@ -7,7 +7,10 @@
 
 with reviews as (
     select * from {{ ref('stg_raw__human_reviews') }}
-    where verdict is not null
+    where
+        verdict is not null
+        -- labels of a superseded import row stay with it, out of the marts
+        and run_id in (select live.run_id from {{ ref('stg_raw__eval_runs') }} as live)
 ),
 
 label_counts as (
