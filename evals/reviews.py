@@ -169,6 +169,24 @@ def write_reviews(conn: psycopg.Connection, reviews: Sequence[Review]) -> int:
         return cur.rowcount
 
 
+def write_reviews_of_present_runs(
+    conn: psycopg.Connection, reviews: Sequence[Review]
+) -> tuple[int, list[Review]]:
+    """Store the reviews whose run is in the run log; returns (rows changed, the reviews still
+    waiting for their run, e.g. a call that sits in the capture spool)."""
+    if not reviews:
+        return 0, []
+    present = {
+        row[0]
+        for row in conn.execute(
+            "select run_id from raw.eval_runs where run_id = any(%s)",
+            ([review.run_id for review in reviews],),
+        ).fetchall()
+    }
+    stored = write_reviews(conn, [review for review in reviews if review.run_id in present])
+    return stored, [review for review in reviews if review.run_id not in present]
+
+
 # --- reading review files -----------------------------------------------------------------------
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg
+from conftest import REPO_ROOT
 from typer.testing import CliRunner
 
 from evals import warehouse
@@ -131,3 +132,37 @@ def test_capture_flush_sets_aside_lines_that_are_no_record_and_replays_the_rest(
     (rejected,) = spool.rejected_files()
     kept = [json.loads(line)["row"] for line in rejected.read_text().splitlines()]
     assert kept == bad_lines
+
+
+def test_simulated_reviews_of_spooled_calls_are_stored_once_the_spool_replays(
+    tmp_path: Path, warehouse_url: str, monkeypatch
+):
+    from evals.capture import writer
+    from evals.cli import app
+    from evals.config import load_config
+    from evals.traffic import simulate_traffic
+
+    config = load_config(REPO_ROOT / "evalhouse.yaml")
+    # The app's capture writer cannot reach the warehouse: every call goes to the spool.
+    reachable_url = writer.reachable_url
+    monkeypatch.setattr(
+        writer, "reachable_url", lambda: f"postgresql://x@/no?host={tmp_path}&port=1"
+    )
+    summary = simulate_traffic(
+        config, days=1, per_day=40, start=date(2026, 10, 1), seed=3, review_share=0.5
+    )
+    assert summary.capture_stats["spooled"] == summary.calls
+    assert summary.reviews == 0 and summary.reviews_waiting > 5
+    with psycopg.connect(warehouse_url) as conn:
+        assert conn.execute("select count(*) from raw.human_reviews").fetchone() == (0,)
+
+    monkeypatch.setattr(writer, "reachable_url", reachable_url)
+    result = CliRunner().invoke(app, ["capture", "flush"])
+    assert result.exit_code == 0, result.output
+    assert f"{summary.reviews_waiting} stored, 0 still waiting" in result.output
+    with psycopg.connect(warehouse_url) as conn:
+        stored = conn.execute(
+            "select count(*) from raw.human_reviews h join raw.eval_runs r using (run_id)"
+            " where h.source = 'simulated'"
+        ).fetchone()
+    assert stored == (summary.reviews_waiting,)

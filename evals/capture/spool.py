@@ -28,16 +28,18 @@ import types
 import typing
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from evals.reviews import Review
 from evals.runlog import COLUMNS, RunRecord
 
 log = logging.getLogger(__name__)
 
 SEGMENT_GLOB = "capture-*.jsonl"
+REVIEWS_GLOB = "reviews-*.jsonl"
 REJECTED_PREFIX = "rejected-"
 _UUID_FIELDS = ("run_id", "parent_run_id")
 
@@ -262,6 +264,49 @@ class Spool:
             os.fsync(handle.fileno())
         return path
 
+    # -- reviews waiting for their runs -------------------------------------------------------
+
+    def hold_reviews(self, reviews: Sequence[Review]) -> Path | None:
+        """Keep human reviews whose runs are still in the spool (raw.human_reviews references
+        the run log) in a file of their own, fsync'd; `replay_reviews` stores them later."""
+        if not reviews:
+            return None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        path = self.directory / f"reviews-{stamp}-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.writelines(_encode_review(review) + "\n" for review in reviews)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.rename(path)
+        _fsync_dir(self.directory)
+        return path
+
+    def review_files(self) -> list[Path]:
+        return sorted(self.directory.glob(REVIEWS_GLOB)) if self.directory.is_dir() else []
+
+    def replay_reviews(
+        self, store: Callable[[list[Review]], tuple[int, list[Review]]]
+    ) -> tuple[int, int]:
+        """Offer every held review to `store` (which stores those whose run exists and returns
+        the rest); the rest stay held. Returns (stored, still waiting)."""
+        stored = waiting = 0
+        for path in self.review_files():
+            with _SegmentClaim(path) as fd:
+                if fd is None:
+                    continue
+                with os.fdopen(os.dup(fd), "r", encoding="utf-8") as handle:
+                    held = [_decode_review(line) for line in handle if line.strip()]
+                changed, rest = store(held)
+                stored += changed
+                waiting += len(rest)
+                if len(rest) < len(held):
+                    self.hold_reviews(rest)
+                    path.unlink()
+                    _fsync_dir(self.directory)
+        return stored, waiting
+
     def rejected_files(self) -> list[Path]:
         if not self.directory.is_dir():
             return []
@@ -294,6 +339,23 @@ class _SegmentClaim:
     def __exit__(self, *exc: object) -> None:
         if self.fd is not None:
             os.close(self.fd)
+
+
+def _encode_review(review: Review) -> str:
+    reviewed_at = review.reviewed_at and review.reviewed_at.isoformat()
+    return json.dumps({**asdict(review), "run_id": str(review.run_id), "reviewed_at": reviewed_at})
+
+
+def _decode_review(line: str) -> Review:
+    data = json.loads(line)
+    return Review(
+        **{
+            **data,
+            "run_id": uuid.UUID(data["run_id"]),
+            "issue_tags": tuple(data["issue_tags"]),
+            "reviewed_at": data["reviewed_at"] and datetime.fromisoformat(data["reviewed_at"]),
+        }
+    )
 
 
 def iter_segment_records(path: Path) -> Iterator[RunRecord]:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from evals.capture.spool import Spool
 from evals.redact import scrub
+from evals.reviews import Review, write_reviews_of_present_runs
 from evals.runlog import RunRecord, write_runs
 
 if TYPE_CHECKING:
@@ -271,12 +272,13 @@ class CaptureWriter:
         if not self._spool_dirty and now - self._last_scan < _RESCAN_S:
             return
         self._last_scan = now
-        if not self.spool.segments():
+        if not self.spool.segments() and not self.spool.review_files():
             self._spool_dirty = False
             return
         try:
             self._connection()  # probe first: sealing the active segment for nothing wastes one
             result = self.spool.replay(self._write)
+            self.spool.replay_reviews(self._store_reviews)
         except WarehouseUnreachable as exc:
             self._mark_down(exc)
             return
@@ -340,6 +342,15 @@ class CaptureWriter:
             raise WarehouseUnreachable(str(exc)) from exc
         self.stats.rejected += rejected
         return inserted
+
+    def _store_reviews(self, held: list[Review]) -> tuple[int, list[Review]]:
+        """Held human reviews whose runs have landed (`Spool.hold_reviews`)."""
+        import psycopg
+
+        try:
+            return write_reviews_of_present_runs(self._connection(), held)
+        except psycopg.Error as exc:
+            raise WarehouseUnreachable(str(exc)) from exc
 
     def stats_dict(self) -> dict[str, int]:
         return asdict(self.stats)

@@ -29,6 +29,7 @@ def flush() -> None:
     from evals.capture import spool_dir
     from evals.capture.spool import Spool
     from evals.capture.writer import write_or_set_aside
+    from evals.reviews import write_reviews_of_present_runs
 
     spool = Spool(spool_dir(config_or_exit()))
     refused = 0
@@ -42,6 +43,9 @@ def flush() -> None:
     try:
         with warehouse.connect(autocommit=True) as conn:
             result = spool.replay(write)
+            reviews, waiting = spool.replay_reviews(
+                lambda held: write_reviews_of_present_runs(conn, held)
+            )
     except psycopg.Error as exc:
         raise fail(
             f"the warehouse refused the spool ({type(exc).__name__}); nothing was deleted"
@@ -53,6 +57,10 @@ def flush() -> None:
     if result.skipped_busy:
         console.print(
             f"{result.skipped_busy} segments are being written by a running app: left alone"
+        )
+    if reviews or waiting:
+        console.print(
+            f"human reviews held for spooled runs: {reviews} stored, {waiting} still waiting"
         )
     for where in result.set_aside:
         console.print(f"set aside, not a record: {where}", style="yellow", markup=False)
@@ -74,8 +82,12 @@ def status() -> None:
     console.print(
         f"spool {spool.directory}: {len(segments)} segments, {spool.pending_rows()} rows waiting"
     )
+    held = sum(path.read_bytes().count(b"\n") for path in spool.review_files())
+    if held:
+        console.print(f"{held} human reviews wait for their runs to be replayed")
     for path in spool.rejected_files():
         count = path.read_bytes().count(b"\n")
         console.print(
-            f"[yellow]{path.name}: {count} rows the warehouse refused (kept, never replayed)[/]"
+            f"[yellow]{path.name}: {count} rows set aside: refused by the warehouse or no "
+            "record (kept, never replayed)[/]"
         )
