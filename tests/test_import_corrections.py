@@ -206,3 +206,16 @@ def test_the_cli_replaces_an_import(conn, tmp_path: Path):
     assert "1 rows imported" in result.output
     assert len(_rows(conn, "superseded_at is null")) == 1
     assert len(_rows(conn, "superseded_at is not null")) == 1
+
+
+def test_a_record_the_warehouse_refuses_is_reported_and_the_rest_lands(conn, tmp_path: Path):
+    # A rule of the operator's own that the importer knows nothing about.
+    conn.execute("alter table raw.eval_runs add constraint no_probe check (item_id <> 'item-2')")
+    source = tmp_path / "judgments.jsonl"
+    source.write_text("".join(_line(i) + "\n" for i in range(1, 4)))
+    report = import_file(conn, source, load_mapping(_mapping(tmp_path)))
+    assert (report.read, report.imported, report.already_present) == (3, 2, 0)
+    ((line, message),) = [(issue.line, issue.message) for issue in report.issues]
+    assert line == 2 and message.startswith("refused by the warehouse: CheckViolation")
+    assert [row["item_id"] for row in _rows(conn)] == ["item-1", "item-3"]
+    assert report.reviews_stored == 2  # the refused record's label is not stored either
