@@ -7,10 +7,7 @@
 
 with reviews as (
     select * from {{ ref('stg_raw__human_reviews') }}
-    where
-        verdict is not null
-        -- labels of a superseded import row stay with it, out of the marts
-        and run_id in (select live.run_id from {{ ref('stg_raw__eval_runs') }} as live)
+    where verdict is not null
 ),
 
 label_counts as (
