@@ -219,3 +219,25 @@ def test_a_record_the_warehouse_refuses_is_reported_and_the_rest_lands(conn, tmp
     assert line == 2 and message.startswith("refused by the warehouse: CheckViolation")
     assert [row["item_id"] for row in _rows(conn)] == ["item-1", "item-3"]
     assert report.reviews_stored == 2  # the refused record's label is not stored either
+
+
+def test_the_marts_count_the_replacement_not_the_superseded_rows(
+    conn, tmp_path: Path, warehouse_url: str
+):
+    from evals.config import Config
+    from evals.dbt import dbt_env, run_dbt
+
+    env = dbt_env(url=warehouse_url, config=Config(), target_path=tmp_path / "dbt_target")
+    models = ["run", "--select", "stg_raw__eval_runs int_eval_runs fct_eval_runs"]
+    source = tmp_path / "judgments.jsonl"
+    source.write_text("".join(_line(i) + "\n" for i in range(3)))
+    wrong = load_mapping(_mapping(tmp_path, fields={**MAPPING["fields"], "item_id": "itemid"}))
+    import_file(conn, source, wrong, allow_missing=["item_id"])
+    assert run_dbt(models, env=env).success
+
+    import_file(conn, source, load_mapping(_mapping(tmp_path)), replace=True)
+    assert run_dbt(models, env=env).success  # incremental: the superseded rows leave
+    with conn.cursor() as cur:
+        items = cur.execute("select item_id from marts.fct_eval_runs order by item_id").fetchall()
+        raw = cur.execute("select count(*) from raw.eval_runs").fetchone()
+    assert items == [("item-0",), ("item-1",), ("item-2",)] and raw == (6,)
