@@ -354,6 +354,7 @@ class _Mapper:
         conn: psycopg.Connection,
         config: Config | None,
         source_name: str,
+        replacing: bool = False,
     ):
         self.mapping = mapping
         self.conn = conn
@@ -363,7 +364,7 @@ class _Mapper:
         self._occurrences: Counter[str] = Counter()
         # A replacing import derives run ids from the mapping too, so a corrected mapping's rows
         # are new rows beside the ones they supersede, and the same replacement twice is one.
-        self.replacing = ""
+        self._run_id_salt = ":" + mapping.model_dump_json() if replacing else ""
 
     def vocabulary(self, suite: str | None) -> Vocabulary | None:
         spec = self.mapping.vocabulary
@@ -487,7 +488,7 @@ class _Mapper:
         row.idempotency_key = idempotency_key(
             "import", row.suite, digest, self._occurrences[digest]
         )
-        row.run_id = uuid.uuid5(_RUN_NAMESPACE, row.idempotency_key + self.replacing)
+        row.run_id = uuid.uuid5(_RUN_NAMESPACE, row.idempotency_key + self._run_id_salt)
 
     def _reviews(
         self, row: RunRecord, record: dict[str, Any], vocabulary: Vocabulary | None
@@ -551,9 +552,7 @@ def import_file(
     column is in `allow_missing`. `replace` supersedes what earlier imports of the file stored.
     """
     path = Path(path)
-    mapper = _Mapper(mapping, conn, config, path.name)
-    if replace:
-        mapper.replacing = ":" + mapping.model_dump_json()
+    mapper = _Mapper(mapping, conn, config, path.name, replacing=replace)
     report = ImportReport()
     mapped: list[tuple[int, RunRecord, list[Review]]] = []
     found: set[str] = set()
