@@ -71,6 +71,7 @@ _AS_JSON: dict[Any, type | tuple[type, ...]] = {
 
 
 def _fits(hint: Any, value: Any) -> bool:
+    """Whether `value` spells a field of type `hint` in a spool line (list[str] item by item)."""
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     for option in options:
         if option is type(None):
@@ -80,7 +81,7 @@ def _fits(hint: Any, value: Any) -> bool:
         base = typing.get_origin(option) or option
         if isinstance(value, bool) and base is not bool:
             continue
-        if isinstance(value, _AS_JSON[base]) and (
+        if isinstance(value, _AS_JSON.get(base, object)) and (
             typing.get_args(option) != (str,) or all(isinstance(item, str) for item in value)
         ):
             return True
