@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evals.runlog import unstorable
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -388,6 +390,8 @@ def _review(
     if score is not None and not 0 <= score <= 1:
         return None, f"score {score} is outside [0, 1]"
     notes = str(record.get("notes") or "").strip() or None
+    if unstorable([reviewer, notes]):
+        return None, "reviewer or notes hold text Postgres cannot store (NUL, not UTF-8)"
     return Review(run_id, reviewer, verdict, score, tuple(tags), notes, reviewed_at, source), None
 
 
