@@ -284,6 +284,7 @@ class CaptureWriter:
             return
         self._mark_up()
         self.stats.replayed += result.rows
+        self.stats.rejected += result.rejected  # spool lines that were no record
         self._spool_dirty = result.skipped_busy > 0
         if result.segments:
             log.info(
