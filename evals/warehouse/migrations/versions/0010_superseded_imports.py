@@ -23,7 +23,8 @@ _SETTLED = "status in ('ok', 'parse_error')"
 
 
 def upgrade() -> None:
-    op.execute("alter table raw.eval_runs add column superseded_at timestamptz")
+    # `if not exists`: a downgrade keeps the column (see there), so an upgrade may find it.
+    op.execute("alter table raw.eval_runs add column if not exists superseded_at timestamptz")
     op.execute("drop index raw.eval_runs_settled_key_idx")
     op.execute(
         "create unique index eval_runs_settled_key_idx on raw.eval_runs (idempotency_key)"
@@ -44,8 +45,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Fails while a replacement shares a settled key with the row it superseded: resolve
-    those by hand first (nothing here deletes a row)."""
+    """Keeps the column: dbt's staging views read it, and dropping it would drop them. Fails
+    while a replacement shares a settled key with the row it superseded: resolve those by hand
+    first (nothing here deletes a row)."""
     op.execute("drop index raw.eval_runs_superseded_idx")
     op.execute("drop index raw.eval_runs_import_key_idx")
     op.execute("drop index raw.eval_runs_import_file_idx")
@@ -54,4 +56,3 @@ def downgrade() -> None:
         "create unique index eval_runs_settled_key_idx on raw.eval_runs (idempotency_key)"
         f" where {_SETTLED}"
     )
-    op.execute("alter table raw.eval_runs drop column superseded_at")
