@@ -281,9 +281,8 @@ def parse_time(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 1e11 else value
         try:
-            return datetime.fromtimestamp(seconds, UTC)
+            return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
         except (OverflowError, OSError):
             raise ValueError(f"epoch {value!r} is beyond the calendar") from None
     text = str(value).strip()

@@ -89,17 +89,18 @@ def test_values_the_run_log_cannot_hold_are_reported_by_line_and_the_rest_lands(
         _line(8, at="9999-12-31T00:00:00Z"),  # line 8
         _line(9, text="مرحبا e\u0301 👍"),  # RTL, a combining mark, an emoji: stored verbatim
         _line(10, tokens=10**400),  # line 10: a number beyond a float
+        _line(11, at=10**400),  # line 11: an epoch beyond a float
     ]
     source.write_bytes(
         "\n".join(lines).encode()
-        + b'\n{"item": "item-11", "judge": "judge-v2", "says": "1", "text": "\xff\xfe"}\n'
+        + b'\n{"item": "item-12", "judge": "judge-v2", "says": "1", "text": "\xff\xfe"}\n'
     )
     runner = CliRunner()
     result = runner.invoke(
         app, ["import", str(source), "--mapping", str(_mapping(tmp_path))], terminal_width=240
     )
     assert result.exit_code == 1, result.output
-    assert "11 records read, 2 rows imported" in result.output
+    assert "12 records read, 2 rows imported" in result.output
     cannot = "text Postgres cannot store (a NUL, an unpaired surrogate or non-UTF-8 bytes)"
     expected = {
         2: f"output_text: {cannot}",
@@ -109,11 +110,12 @@ def test_values_the_run_log_cannot_hold_are_reported_by_line_and_the_rest_lands(
         6: "cost_usd: nan is not a finite number",
         7: "latency_ms: inf is not a finite number",
         8: "started_at: 9999-12-31T00:00:00+00:00 is outside 2000-01-01 .. now + 1 day",
-        11: f"output_text: {cannot}",
+        12: f"output_text: {cannot}",
     }
     for line, reason in expected.items():
         assert f"judgments.jsonl:{line}: {reason}" in result.output
     assert "judgments.jsonl:10: input_tokens:" in result.output
+    assert "judgments.jsonl:11: started_at:" in result.output
     assert "Traceback" not in result.output
     rows = _rows(conn)
     assert [row["item_id"] for row in rows] == ["item-1", "item-9"]
