@@ -9,21 +9,30 @@ per record into raw.human_reviews. Rules that keep the history honest:
   (attributes.raw_verdict), never dropped or guessed;
 - a record that cannot be mapped (no model, a non-number latency, a bad timestamp...) is
   reported with its line number and the reason, and the rest import;
+- a value the run log cannot hold faithfully (a NUL or an unpaired surrogate in text, bytes
+  that are not UTF-8, a non-finite number, a count beyond the integer column, a timestamp
+  outside PLAUSIBLE_SINCE .. now + 1 day) makes its record unmappable, reported like the others;
+- a mapped source path that no record has is an error (a misspelling would leave a column
+  empty), unless the caller allows that column to be missing;
 - re-importing the same file adds nothing: a row's id is derived from its source record (and
   its occurrence, so identical repeated judgments stay distinct) and the run log ignores ids it
-  has; repeated judgments of one item are rows with their own `trial` or position attribute.
+  has; repeated judgments of one item are rows with their own `trial` or position attribute;
+- `replace=True` corrects an import: the live rows a previous import of the same file produced
+  are marked superseded (kept, never deleted, excluded by staging) and the file is stored anew
+  under run ids derived from the idempotency key and the mapping.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,7 +53,15 @@ from evals.reviews import (
     suite_vocabulary,
     write_reviews,
 )
-from evals.runlog import ROLES, RunRecord, idempotency_key, write_runs
+from evals.runlog import (
+    ROLES,
+    RunRecord,
+    idempotency_key,
+    supersede_imports,
+    unstorable,
+    unstorable_columns,
+    write_runs,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -54,6 +71,12 @@ if TYPE_CHECKING:
 
 _RUN_NAMESPACE = uuid.UUID("9a7c1f0e-3b2d-4e6a-8f15-7d0c2b4e6a81")
 _CHUNK = 1000
+# Plausible values: the run log's integer columns are int4; a call before 2000 or more than a
+# day ahead is a unit mistake (ms read as s, a 9999-12-31 placeholder), not history.
+INT_MAX = 2**31 - 1
+PLAUSIBLE_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
+_AHEAD = timedelta(days=1)
+_UNSTORABLE_TEXT = "text Postgres cannot store (a NUL, an unpaired surrogate or non-UTF-8 bytes)"
 
 TEXT_COLUMNS = (
     "item_id",
@@ -198,12 +221,17 @@ def load_mapping(path: Path | str) -> ImportMapping:
 def field_value(record: Any, path: str) -> Any:
     """A (possibly nested) field: the literal key first (CSV headers may hold dots), then a
     dotted walk through dicts and list indexes; None when absent."""
+    return _lookup(record, path)[1]
+
+
+def _lookup(record: Any, path: str) -> tuple[bool, Any]:
+    """(whether `path` exists in `record`, its value); a null on the way ends the walk."""
     if isinstance(record, dict) and path in record:
-        return record[path]
+        return True, record[path]
     value = record
     for part in path.split("."):
-        if isinstance(value, dict):
-            value = value.get(part)
+        if isinstance(value, dict) and part in value:
+            value = value[part]
         elif (
             isinstance(value, list)
             and part.lstrip("-").isdigit()
@@ -211,10 +239,10 @@ def field_value(record: Any, path: str) -> Any:
         ):
             value = value[int(part)]
         else:
-            return None
+            return False, None
         if value is None:
-            return None
-    return value
+            return True, None
+    return True, value
 
 
 def _records(path: Path, mapping: ImportMapping) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -225,8 +253,8 @@ def _records(path: Path, mapping: ImportMapping) -> Iterator[tuple[int, dict[str
     if kind == "jsonl":
         yield from read_jsonl(path)
         return
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+    try:  # bytes that are not UTF-8 reach the record as surrogates, reported with their record
+        document = json.loads(path.read_text(encoding="utf-8", errors="surrogateescape"))
     except ValueError as exc:
         raise MappingError(f"{path}: not a JSON document ({exc})") from None
     records = field_value(document, mapping.records) if mapping.records else document
@@ -252,15 +280,38 @@ def _number(column: str, value: Any, kind: type) -> float | int | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise _Unmappable(f"{column}: {value!r} is not a number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise _Unmappable(f"{column}: {_shown(value)} is not a number") from None
+    if not math.isfinite(number):
+        raise _Unmappable(f"{column}: {_shown(value)} is not a finite number")
     if kind is int:
         if not number.is_integer():
-            raise _Unmappable(f"{column}: {value!r} is not a whole number")
+            raise _Unmappable(f"{column}: {_shown(value)} is not a whole number")
+        if number > INT_MAX:
+            raise _Unmappable(f"{column}: {_shown(value)} is beyond {INT_MAX}")
         number = int(number)
     if number < 0 and column != "score":
-        raise _Unmappable(f"{column}: {value!r} is negative")
+        raise _Unmappable(f"{column}: {_shown(value)} is negative")
     return number
+
+
+def _shown(value: Any) -> str:
+    """A source value in a report line: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _timestamp(column: str, value: Any) -> datetime | None:
+    """A plausible time (PLAUSIBLE_SINCE .. now + 1 day), or None for no value."""
+    try:
+        parsed = parse_time(value)
+    except (TypeError, ValueError):
+        raise _Unmappable(f"{column}: {_shown(value)} is not a timestamp") from None
+    if parsed is not None and not PLAUSIBLE_SINCE <= parsed <= datetime.now(UTC) + _AHEAD:
+        raise _Unmappable(
+            f"{column}: {parsed.isoformat()} is outside {PLAUSIBLE_SINCE.date()} .. now + 1 day"
+        )
+    return parsed
 
 
 def _json_value(column: str, value: Any, expected: type) -> Any:
@@ -303,6 +354,8 @@ class ImportReport:
     already_present: int = 0
     parse_errors: int = 0
     reviews_stored: int = 0
+    superseded: int = 0
+    missing_allowed: list[str] = field(default_factory=list)  # columns no record filled
     issues: list[LineIssue] = field(default_factory=list)
 
     @property
@@ -317,6 +370,7 @@ class _Mapper:
         conn: psycopg.Connection,
         config: Config | None,
         source_name: str,
+        replacing: bool = False,
     ):
         self.mapping = mapping
         self.conn = conn
@@ -324,6 +378,9 @@ class _Mapper:
         self.source_name = source_name
         self._vocabularies: dict[str | None, Vocabulary | None] = {}
         self._occurrences: Counter[str] = Counter()
+        # A replacing import derives run ids from the mapping too, so a corrected mapping's rows
+        # are new rows beside the ones they supersede, and the same replacement twice is one.
+        self._run_id_salt = ":" + mapping.model_dump_json() if replacing else ""
 
     def vocabulary(self, suite: str | None) -> Vocabulary | None:
         spec = self.mapping.vocabulary
@@ -371,12 +428,7 @@ class _Mapper:
             raise _Unmappable(f"role: {columns['role']!r} is not one of {', '.join(ROLES)}")
         if "model" not in columns:
             raise _Unmappable("model: no value (map a field or set defaults.model)")
-        try:
-            started_at = parse_time(values.get("started_at")) or datetime.now(UTC)
-        except (TypeError, ValueError, OverflowError):
-            raise _Unmappable(
-                f"started_at: {values.get('started_at')!r} is not a timestamp"
-            ) from None
+        started_at = _timestamp("started_at", values.get("started_at")) or datetime.now(UTC)
         attributes = {
             key.removeprefix("attributes."): value
             for key, value in values.items()
@@ -403,6 +455,8 @@ class _Mapper:
                 feedback if isinstance(feedback, dict) else {"text": cell_text(feedback)}
             )
         self._verdicts(record_out, values, vocabulary)
+        if unstorable_at := unstorable_columns(record_out):
+            raise _Unmappable(f"{', '.join(unstorable_at)}: {_UNSTORABLE_TEXT}")
         self._identify(record_out, record)
         return record_out, self._reviews(record_out, record, vocabulary)
 
@@ -444,12 +498,13 @@ class _Mapper:
     def _identify(self, row: RunRecord, record: dict[str, Any]) -> None:
         """Same source record (and occurrence) → same run id, whatever the file is called."""
         canonical = json.dumps(record, sort_keys=True, default=str, ensure_ascii=False)
-        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        # surrogatepass: a record holding a surrogate still has an identity (and is reported).
+        digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
         self._occurrences[digest] += 1
         row.idempotency_key = idempotency_key(
             "import", row.suite, digest, self._occurrences[digest]
         )
-        row.run_id = uuid.uuid5(_RUN_NAMESPACE, row.idempotency_key)
+        row.run_id = uuid.uuid5(_RUN_NAMESPACE, row.idempotency_key + self._run_id_salt)
 
     def _reviews(
         self, row: RunRecord, record: dict[str, Any], vocabulary: Vocabulary | None
@@ -477,10 +532,12 @@ class _Mapper:
                 raise _Unmappable(f"review by {reviewer}: unknown issue tags {', '.join(unknown)}")
             try:
                 score = _number("review score", field_value(record, spec.score or ""), float)
-                reviewed_at = parse_time(field_value(record, spec.reviewed_at or ""))
-            except (TypeError, ValueError, OverflowError) as exc:
+                reviewed_at = _timestamp("reviewed_at", field_value(record, spec.reviewed_at or ""))
+            except _Unmappable as exc:
                 raise _Unmappable(f"review by {reviewer}: {exc}") from None
             notes = field_value(record, spec.notes or "")
+            if unstorable([reviewer, notes]):
+                raise _Unmappable(f"review by {reviewer!r}: {_UNSTORABLE_TEXT}")
             reviews.append(
                 Review(
                     row.run_id,
@@ -497,35 +554,121 @@ class _Mapper:
 
 
 def import_file(
-    conn: psycopg.Connection, path: Path | str, mapping: ImportMapping, config: Config | None = None
+    conn: psycopg.Connection,
+    path: Path | str,
+    mapping: ImportMapping,
+    config: Config | None = None,
+    *,
+    replace: bool = False,
+    allow_missing: Sequence[str] = (),
 ) -> ImportReport:
-    """Map and store every record of `path`; unmappable records are reported, the rest stored."""
+    """Map and store every record of `path`; unmappable records are reported, the rest stored.
+
+    MappingError (nothing stored) when a mapped source path matches no record, unless its
+    column is in `allow_missing`. `replace` supersedes what earlier imports of the file stored.
+    """
     path = Path(path)
-    mapper = _Mapper(mapping, conn, config, path.name)
+    mapper = _Mapper(mapping, conn, config, path.name, replacing=replace)
     report = ImportReport()
-    rows: list[RunRecord] = []
-    reviews: list[Review] = []
+    mapped: list[tuple[int, RunRecord, list[Review]]] = []
+    found: set[str] = set()
+    paths = _source_paths(mapping)
     for line, record in _records(path, mapping):
         report.read += 1
         if "__error__" in record:
             report.issues.append(LineIssue(line, record["__error__"]))
             continue
+        found.update(name for name, source in paths.items() if _lookup(record, source)[0])
         try:
             row, row_reviews = mapper.row(record)
         except _Unmappable as exc:
             report.issues.append(LineIssue(line, str(exc)))
             continue
-        rows.append(row)
-        reviews.extend(row_reviews)
+        mapped.append((line, row, row_reviews))
         report.parse_errors += row.status == "parse_error"
+    report.missing_allowed = _missing_paths(path, paths, found, report.read, allow_missing)
+    rows = [row for _, row, _ in mapped]
     with ExitStack() as records:
         for spec in _batches(rows, mapping, config, path.name):
             records.enter_context(track(conn, spec))
-        for start in range(0, len(rows), _CHUNK):
-            report.imported += write_runs(conn, rows[start : start + _CHUNK])
-        report.already_present = len(rows) - report.imported
-        report.reviews_stored = write_reviews(conn, reviews)
+        with conn.transaction():
+            if replace:
+                report.superseded = supersede_imports(
+                    conn,
+                    path.name,
+                    keys=[row.idempotency_key for row in rows],
+                    keep=[row.run_id for row in rows],
+                )
+            reviews: list[Review] = []
+            refused = 0
+            for start in range(0, len(mapped), _CHUNK):
+                chunk = mapped[start : start + _CHUNK]
+                for line, row_reviews, refusal in _store(conn, chunk, report):
+                    if refusal is None:
+                        reviews.extend(row_reviews)
+                    else:
+                        refused += 1
+                        report.issues.append(LineIssue(line, refusal))
+            report.already_present = len(mapped) - report.imported - refused
+            report.reviews_stored = write_reviews(conn, reviews)
+    report.issues.sort(key=lambda issue: issue.line)
     return report
+
+
+def _store(
+    conn: psycopg.Connection,
+    chunk: Sequence[tuple[int, RunRecord, list[Review]]],
+    report: ImportReport,
+) -> Iterator[tuple[int, list[Review], str | None]]:
+    """Write a chunk; if the warehouse refuses it, row by row, naming each refused record.
+    Yields (line, the record's reviews, the refusal or None)."""
+    import psycopg
+
+    try:
+        report.imported += write_runs(conn, [row for _, row, _ in chunk])
+    except (psycopg.DataError, psycopg.IntegrityError):
+        pass
+    else:
+        yield from ((line, reviews, None) for line, _, reviews in chunk)
+        return
+    for line, row, reviews in chunk:
+        try:
+            report.imported += write_runs(conn, [row])
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            yield line, reviews, f"refused by the warehouse: {type(exc).__name__}: {str(exc)[:200]}"
+        else:
+            yield line, reviews, None
+
+
+def _source_paths(mapping: ImportMapping) -> dict[str, str]:
+    """Every mapped source path by the name `allow_missing` uses: the column, or
+    reviews.N.<label field> for a review's fields."""
+    paths = dict(mapping.fields)
+    for index, spec in enumerate(mapping.reviews):
+        for name in ("reviewer_field", "verdict", "score", "issue_tags", "notes", "reviewed_at"):
+            if (source := getattr(spec, name)) is not None:
+                paths[f"reviews.{index}.{name}"] = source
+    return paths
+
+
+def _missing_paths(
+    path: Path, paths: dict[str, str], found: set[str], records: int, allowed: Sequence[str]
+) -> list[str]:
+    """The allowed names whose source path no record has; MappingError for any other."""
+    if not records:
+        return []
+    missing = [name for name in paths if name not in found]
+    if unexpected := [name for name in missing if name not in allowed]:
+        raise MappingError(
+            f"{path.name}: "
+            + "; ".join(
+                f"{'' if name.startswith('reviews.') else 'fields.'}{name}: source path "
+                f"{paths[name]!r} matches nothing in any of the {records} records"
+                for name in unexpected
+            )
+            + f" (check the spelling, or pass --allow-missing {unexpected[0]})"
+        )
+    return missing
 
 
 def _batches(

@@ -63,7 +63,7 @@ left join lateral (
     limit 1
 ) j on g.role = 'candidate'
 join raw.eval_runs c on c.run_id = coalesce(j.run_id, g.run_id)
-where g.source = any(%(sources)s)
+where g.source = any(%(sources)s) and g.superseded_at is null
   and (%(start)s::timestamptz is null or g.started_at >= %(start)s)
   and (%(end)s::timestamptz is null or g.started_at < %(end)s)
   and (%(suite)s::text is null or g.suite = %(suite)s)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evals.atomic import replace_file
+from evals.runlog import unstorable
 
 if TYPE_CHECKING:
     import psycopg
@@ -172,6 +173,24 @@ def write_reviews(conn: psycopg.Connection, reviews: Sequence[Review]) -> int:
         return cur.rowcount
 
 
+def write_reviews_of_present_runs(
+    conn: psycopg.Connection, reviews: Sequence[Review]
+) -> tuple[int, list[Review]]:
+    """Store the reviews whose run is in the run log; returns (rows changed, the reviews still
+    waiting for their run, e.g. a call that sits in the capture spool)."""
+    if not reviews:
+        return 0, []
+    present = {
+        row[0]
+        for row in conn.execute(
+            "select run_id from raw.eval_runs where run_id = any(%s)",
+            ([review.run_id for review in reviews],),
+        ).fetchall()
+    }
+    stored = write_reviews(conn, [review for review in reviews if review.run_id in present])
+    return stored, [review for review in reviews if review.run_id not in present]
+
+
 # --- reading review files -----------------------------------------------------------------------
 
 
@@ -192,19 +211,40 @@ class ReviewImport:
     issues: list[LineIssue] = field(default_factory=list)
 
 
+# A cell may hold a whole submission or transcript: csv's 128 KiB default would end the file.
+_CSV_FIELD_LIMIT = 64 * 1024 * 1024
+
+
 def read_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number of the record's first line, record) from a CSV file with a header row."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    """(line number of the record's first line, record) from a CSV file with a header row.
+
+    Bytes that are not UTF-8 arrive as surrogates (the caller reports the record); a line the
+    csv module cannot parse yields {"__error__": reason} and reading goes on after it.
+    """
+    csv.field_size_limit(_CSV_FIELD_LIMIT)
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
         reader = csv.DictReader(handle)
+        try:
+            reader.fieldnames  # noqa: B018  (reads the header, so line numbers start after it)
+        except csv.Error as exc:
+            yield 1, {"__error__": f"not CSV ({exc})"}
         line = reader.line_num + 1
-        for record in reader:
-            yield line, record
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield line, {"__error__": f"not CSV ({exc})"}
+            else:
+                yield line, record
             line = reader.line_num + 1
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) from a JSONL file; a broken line yields {"__error__": reason}."""
-    with path.open(encoding="utf-8") as handle:
+    """(line number, record) from a JSONL file; a broken line yields {"__error__": reason}.
+    Bytes that are not UTF-8 arrive as surrogates (the caller reports the record)."""
+    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
@@ -238,12 +278,15 @@ def split_tags(value: Any) -> list[str]:
 
 
 def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 (naive = UTC) or epoch seconds / milliseconds; None for empty."""
+    """ISO 8601 (naive = UTC) or epoch seconds / milliseconds; None for empty; ValueError for
+    anything else, an epoch beyond the calendar included."""
     if value is None or value == "":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
+        except (OverflowError, OSError):
+            raise ValueError(f"epoch {value!r} is beyond the calendar") from None
     text = str(value).strip()
     if text.replace(".", "", 1).isdigit():
         return parse_time(float(text))
@@ -348,6 +391,8 @@ def _review(
     if score is not None and not 0 <= score <= 1:
         return None, f"score {score} is outside [0, 1]"
     notes = str(record.get("notes") or "").strip() or None
+    if unstorable([reviewer, notes]):
+        return None, "reviewer or notes hold text Postgres cannot store (NUL, not UTF-8)"
     return Review(run_id, reviewer, verdict, score, tuple(tags), notes, reviewed_at, source), None
 
 

@@ -4,6 +4,11 @@ Every call leaves a row, errors included. A logical call is identified by its id
 the warehouse holds at most one *settled* row (ok / parse_error) per key and any number of
 failed ones, so a re-run retries failures and skips what settled. Writes use
 `ON CONFLICT DO NOTHING`, which also makes replaying a batch (spool, crash recovery) harmless.
+
+Text Postgres cannot hold (a NUL, an unpaired UTF-16 surrogate such as a truncated emoji from a
+JavaScript client) never costs a batch: `write_runs` stores such a row with each of those
+characters replaced by U+FFFD and the columns named in `attributes.unstorable_text`; every
+other row of the batch is stored verbatim (docs/run-log.md).
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
+import re
 import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -207,6 +213,24 @@ def write_runs(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
     if not records:
         return 0
     try:
+        return _write_once(conn, records)
+    except _UNSTORABLE_ERRORS:
+        repaired = [storable(record) for record in records]
+        if all(new is old for new, old in zip(repaired, records, strict=True)):
+            raise
+        return _write_once(conn, repaired)
+
+
+# A NUL or an unpaired surrogate: psycopg cannot encode it, or Postgres refuses it.
+_UNSTORABLE_ERRORS = (
+    UnicodeEncodeError,
+    psycopg.errors.CharacterNotInRepertoire,
+    psycopg.errors.UntranslatableCharacter,
+)
+
+
+def _write_once(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
+    try:
         return _write(conn, records)
     except psycopg.errors.UndefinedTable:
         # The caller rolled back the transaction that created the stage table: make it again.
@@ -246,6 +270,81 @@ def _write(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
     except BaseException:
         _staged.discard(conn)  # a rolled-back transaction may have taken the stage table
         raise
+
+
+# What Postgres text and jsonb cannot hold: NUL, and surrogate code points (not UTF-8 encodable).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_FLAG = "unstorable_text"
+_TEXT_COLUMNS = tuple(f.name for f in fields(RunRecord) if f.type in ("str", "str | None"))
+
+
+def _storable_text(text: str) -> str:
+    # A surrogate pair split into two code points (surrogatepass decoding) is one character.
+    joined = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return _UNSTORABLE.sub("\ufffd", joined)
+
+
+def _storable_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _storable_text(value) if _UNSTORABLE.search(value) else value
+    if isinstance(value, dict):
+        return {_storable_value(key): _storable_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_storable_value(item) for item in value)
+    return value
+
+
+def unstorable(value: Any) -> bool:
+    """Whether text in `value` (a string, or any JSON-like value) is beyond Postgres."""
+    return _storable_value(value) != value
+
+
+def unstorable_columns(record: RunRecord) -> list[str]:
+    """The columns of `record` holding text Postgres cannot store (NUL, unpaired surrogates)."""
+    return [
+        name
+        for name in (*_TEXT_COLUMNS, *_JSON_COLUMNS, "issue_tags")
+        if unstorable(getattr(record, name))
+    ]
+
+
+def storable(record: RunRecord) -> RunRecord:
+    """`record` itself when Postgres can hold all of its text; else a copy with each NUL and
+    unpaired surrogate replaced by U+FFFD and the affected columns listed in
+    `attributes.unstorable_text` (the rule every writer of the run log shares)."""
+    columns = unstorable_columns(record)
+    if not columns:
+        return record
+    changes = {name: _storable_value(getattr(record, name)) for name in columns}
+    attributes = changes.get("attributes", record.attributes)
+    changes["attributes"] = {**attributes, UNSTORABLE_FLAG: columns}
+    return replace(record, **changes)
+
+
+_SUPERSEDE_IMPORTS = """
+update raw.eval_runs set superseded_at = now()
+where source = 'import' and superseded_at is null and not (run_id = any(%(keep)s))
+  and (attributes ->> 'imported_from' = %(file)s or idempotency_key = any(%(keys)s))
+"""
+# A row superseded by an earlier replacement and produced again by this one is live again.
+_REVIVE_IMPORTS = """
+update raw.eval_runs set superseded_at = null
+where source = 'import' and superseded_at is not null and run_id = any(%(keep)s)
+"""
+
+
+def supersede_imports(
+    conn: psycopg.Connection, file_name: str, keys: Sequence[str], keep: Sequence[uuid.UUID]
+) -> int:
+    """Mark superseded the live imported rows of `file_name` or of one of `keys`, except the
+    run ids in `keep` (the replacing import's own rows); returns how many. Rows are never
+    deleted: superseded ones stay in raw and staging leaves them out (docs/import-mapping.md).
+    A superseded row no longer holds its key, so its replacement may settle under it."""
+    params = {"file": file_name, "keys": list(keys), "keep": list(keep)}
+    with conn.transaction():
+        superseded = conn.execute(_SUPERSEDE_IMPORTS, params).rowcount
+        conn.execute(_REVIVE_IMPORTS, params)
+    return superseded
 
 
 def settled_keys(conn: psycopg.Connection, keys: Iterable[str]) -> set[str]:

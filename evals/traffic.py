@@ -85,6 +85,7 @@ class TrafficSummary:
     learners: int = 0
     reviewed_runs: int = 0
     reviews: int = 0
+    reviews_waiting: int = 0  # held beside the capture spool until their runs are replayed
     by_prompt_version: Counter = field(default_factory=Counter)
     by_stage: Counter = field(default_factory=Counter)
     first_day: date | None = None
@@ -509,16 +510,20 @@ def _run_through_capture(
 
 
 def _write_present_reviews(simulation: _Simulation) -> int:
-    """Store the simulated human reviews of the runs that reached the warehouse."""
-    from evals import warehouse
-    from evals.reviews import write_reviews
+    """Store the simulated human reviews of the runs that reached the warehouse; those of runs
+    still in the capture spool wait beside it and are stored when the spool replays."""
+    import psycopg
 
-    with warehouse.connect(autocommit=True) as conn:
-        present = {
-            row[0]
-            for row in conn.execute(
-                "select run_id from raw.eval_runs where run_id = any(%s)",
-                ([r.run_id for r in simulation.pending_reviews],),
-            ).fetchall()
-        }
-        return write_reviews(conn, [r for r in simulation.pending_reviews if r.run_id in present])
+    from evals import warehouse
+    from evals.capture import spool_dir
+    from evals.capture.spool import Spool
+    from evals.reviews import write_reviews_of_present_runs
+
+    try:
+        with warehouse.connect(autocommit=True) as conn:
+            stored, waiting = write_reviews_of_present_runs(conn, simulation.pending_reviews)
+    except psycopg.OperationalError:  # the warehouse went away with the last rows
+        stored, waiting = 0, simulation.pending_reviews
+    Spool(spool_dir(simulation.config)).hold_reviews(waiting)
+    simulation.summary.reviews_waiting = len(waiting)
+    return stored

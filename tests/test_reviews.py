@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -196,3 +197,26 @@ def test_the_cli_queue_writes_a_file_reviewers_can_fill_in(conn, runs, tmp_path:
     assert "queued 6 new runs; exported 6" in result.output
     assert len(out.read_text().splitlines()) == 6
     assert runner.invoke(app, ["reviews", "queue", "--out", str(tmp_path / "q.txt")]).exit_code == 2
+
+
+def test_a_label_with_text_postgres_cannot_store_is_reported_by_line(conn, runs, tmp_path: Path):
+    run = runs["loops"][0]
+    labels = tmp_path / "labels.jsonl"
+    lines = [
+        {"run_id": str(run), "reviewer": "ana", "verdict": "pass", "notes": "nul \u0000"},
+        {"run_id": str(run), "reviewer": "ben", "verdict": "pass", "reviewed_at": 1e20},
+        {"run_id": str(run), "reviewer": "chen", "verdict": "pass", "notes": "مرحبا 😀"},
+    ]
+    labels.write_bytes(
+        "".join(json.dumps(line) + "\n" for line in lines).encode()
+        + json.dumps({"run_id": str(run), "reviewer": "dee", "verdict": "pass"}).encode()[:-1]
+        + b', "notes": "\xff"}\n'
+    )
+    result = import_reviews(conn, None, labels)
+    assert {issue.line: issue.message[:30] for issue in result.issues} == {
+        1: "reviewer or notes hold text Po",
+        2: "bad score or reviewed_at: epoc",
+        4: "reviewer or notes hold text Po",
+    }
+    stored = conn.execute("select reviewer, notes from raw.human_reviews").fetchall()
+    assert stored == [("chen", "مرحبا 😀")]

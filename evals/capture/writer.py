@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from evals.capture.spool import Spool
 from evals.redact import scrub
+from evals.reviews import Review, write_reviews_of_present_runs
 from evals.runlog import RunRecord, write_runs
 
 if TYPE_CHECKING:
@@ -68,6 +69,37 @@ class WriterStats:
     rejected: int = 0
     dropped: int = 0
     outages: int = 0
+
+
+def _refused() -> tuple[type[BaseException], ...]:
+    """What says "this row is bad", not "the warehouse is gone": Postgres refusing its data, or
+    Python unable to format it (a hand-built record with a wrong type)."""
+    import psycopg
+
+    return (psycopg.DataError, psycopg.IntegrityError, ValueError, TypeError)
+
+
+def write_or_set_aside(
+    conn: psycopg.Connection, records: Sequence[RunRecord], spool: Spool
+) -> tuple[int, int]:
+    """Write records (`evals.runlog.write_runs`); when the batch is refused, write it row by row
+    and keep each refused row in the spool's rejects file with its reason. Returns (rows new to
+    the log, rows set aside); any other error (an outage) propagates with nothing set aside."""
+    try:
+        return write_runs(conn, records), 0
+    except _refused():
+        pass
+    inserted = rejected = 0
+    for record in records:
+        try:
+            inserted += write_runs(conn, [record])
+        except _refused() as exc:
+            log.error(
+                "capture: the warehouse refused run %s: %s", record.run_id, type(exc).__name__
+            )
+            spool.reject([record], f"{type(exc).__name__}: {scrub(str(exc))[:500]}")
+            rejected += 1
+    return inserted, rejected
 
 
 class CaptureWriter:
@@ -240,17 +272,19 @@ class CaptureWriter:
         if not self._spool_dirty and now - self._last_scan < _RESCAN_S:
             return
         self._last_scan = now
-        if not self.spool.segments():
+        if not self.spool.segments() and not self.spool.review_files():
             self._spool_dirty = False
             return
         try:
             self._connection()  # probe first: sealing the active segment for nothing wastes one
             result = self.spool.replay(self._write)
+            self.spool.replay_reviews(self._store_reviews)
         except WarehouseUnreachable as exc:
             self._mark_down(exc)
             return
         self._mark_up()
         self.stats.replayed += result.rows
+        self.stats.rejected += result.rejected  # spool lines that were no record
         self._spool_dirty = result.skipped_busy > 0
         if result.segments:
             log.info(
@@ -303,30 +337,21 @@ class CaptureWriter:
         """Commit records; rows the warehouse refuses are set aside one by one."""
         import psycopg
 
-        conn = self._connection()
         try:
-            return write_runs(conn, records)
-        except (psycopg.DataError, psycopg.IntegrityError):
-            return self._write_row_by_row(conn, records)
+            inserted, rejected = write_or_set_aside(self._connection(), records, self.spool)
         except psycopg.Error as exc:  # connection lost, server shutting down, schema missing
             raise WarehouseUnreachable(str(exc)) from exc
+        self.stats.rejected += rejected
+        return inserted
 
-    def _write_row_by_row(self, conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
+    def _store_reviews(self, held: list[Review]) -> tuple[int, list[Review]]:
+        """Held human reviews whose runs have landed (`Spool.hold_reviews`)."""
         import psycopg
 
-        inserted = 0
-        for record in records:
-            try:
-                inserted += write_runs(conn, [record])
-            except (psycopg.DataError, psycopg.IntegrityError) as exc:
-                log.error(
-                    "capture: the warehouse refused run %s: %s", record.run_id, type(exc).__name__
-                )
-                self.spool.reject([record], f"{type(exc).__name__}: {str(exc)[:500]}")
-                self.stats.rejected += 1
-            except psycopg.Error as exc:
-                raise WarehouseUnreachable(str(exc)) from exc
-        return inserted
+        try:
+            return write_reviews_of_present_runs(self._connection(), held)
+        except psycopg.Error as exc:
+            raise WarehouseUnreachable(str(exc)) from exc
 
     def stats_dict(self) -> dict[str, int]:
         return asdict(self.stats)

@@ -18,32 +18,57 @@ app = typer.Typer(
 
 @app.command("flush")
 def flush() -> None:
-    """Write every spooled row into the warehouse and delete the emptied segments."""
+    """Write every spooled row into the warehouse and delete the emptied segments.
+
+    Lines that are no record and rows the warehouse refuses are set aside in rejected-*.jsonl
+    (listed here); they never block the rest of the spool.
+    """
     import psycopg
 
     from evals import warehouse
     from evals.capture import spool_dir
     from evals.capture.spool import Spool
-    from evals.runlog import write_runs
+    from evals.capture.writer import write_or_set_aside
+    from evals.reviews import write_reviews_of_present_runs
 
     spool = Spool(spool_dir(config_or_exit()))
+    refused = 0
+
+    def write(chunk) -> int:
+        nonlocal refused
+        inserted, rejected = write_or_set_aside(conn, chunk, spool)
+        refused += rejected
+        return inserted
+
     try:
         with warehouse.connect(autocommit=True) as conn:
-            result = spool.replay(lambda chunk: write_runs(conn, chunk))
+            result = spool.replay(write)
+            reviews, waiting = spool.replay_reviews(
+                lambda held: write_reviews_of_present_runs(conn, held)
+            )
     except psycopg.Error as exc:
         raise fail(
             f"the warehouse refused the spool ({type(exc).__name__}); nothing was deleted"
         ) from None
     console.print(
         f"replayed {result.rows} rows from {result.segments} segments in {spool.directory}"
-        f" ({result.inserted} new, {result.rows - result.inserted} already present)"
+        f" ({result.inserted} new, {result.rows - result.inserted - refused} already present)"
     )
     if result.skipped_busy:
         console.print(
             f"{result.skipped_busy} segments are being written by a running app: left alone"
         )
-    if result.rejected:
-        console.print(f"[yellow]{result.rejected} unreadable rows set aside in rejected-*.jsonl[/]")
+    if reviews or waiting:
+        console.print(
+            f"human reviews held for spooled runs: {reviews} stored, {waiting} still waiting"
+        )
+    for where in result.set_aside:
+        console.print(f"set aside, not a record: {where}", style="yellow", markup=False)
+    if result.rejected or refused:
+        console.print(
+            f"[yellow]{result.rejected} unreadable lines and {refused} rows the warehouse "
+            f"refused set aside in {spool.directory}/rejected-*.jsonl[/]"
+        )
 
 
 @app.command("status")
@@ -57,8 +82,12 @@ def status() -> None:
     console.print(
         f"spool {spool.directory}: {len(segments)} segments, {spool.pending_rows()} rows waiting"
     )
+    held = sum(path.read_bytes().count(b"\n") for path in spool.review_files())
+    if held:
+        console.print(f"{held} human reviews wait for their runs to be replayed")
     for path in spool.rejected_files():
         count = path.read_bytes().count(b"\n")
         console.print(
-            f"[yellow]{path.name}: {count} rows the warehouse refused (kept, never replayed)[/]"
+            f"[yellow]{path.name}: {count} rows set aside: refused by the warehouse or no "
+            "record (kept, never replayed)[/]"
         )

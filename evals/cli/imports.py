@@ -21,10 +21,23 @@ def import_file(
         dir_okay=False,
         help="Mapping YAML (docs/import-mapping.md).",
     ),
+    replace: bool = typer.Option(
+        False,
+        "--replace",
+        help="Supersede the rows earlier imports of this file stored (kept, left out of the "
+        "marts) and store the file anew, e.g. after correcting the mapping.",
+    ),
+    allow_missing: list[str] = typer.Option(
+        [],
+        "--allow-missing",
+        metavar="FIELD",
+        help="A mapped column whose source path no record has: a warning, not an error "
+        "(repeatable).",
+    ),
 ) -> None:
     """Import a results file; unmappable lines are reported (exit 1), the rest are stored.
 
-    Re-importing the same file adds nothing.
+    Re-importing the same file adds nothing; --replace corrects an earlier import.
     """
     from evals import warehouse
     from evals.importers import MappingError, import_file, load_mapping
@@ -33,9 +46,18 @@ def import_file(
     try:
         spec = load_mapping(mapping)
         with warehouse.connect(autocommit=True) as conn:
-            report = import_file(conn, file, spec, config)
+            report = import_file(
+                conn, file, spec, config, replace=replace, allow_missing=allow_missing
+            )
     except MappingError as exc:
         raise fail(str(exc)) from None
+    for name in report.missing_allowed:
+        console.print(
+            f"[yellow]warning:[/] {name}: its source path matches no record (allowed)",
+            highlight=False,
+        )
+    if replace:
+        console.print(f"{report.superseded} rows of earlier imports superseded (kept in raw)")
     console.print(
         f"{file.name}: {report.read} records read, {report.imported} rows imported, "
         f"{report.already_present} already present, {report.parse_errors} parse errors "

@@ -98,6 +98,11 @@ def _print_summary(summary: TrafficSummary, drifts: list[Drift]) -> None:
         f"{stats.get('dropped', 0)} dropped"
     )
     console.print(f"human reviews: {summary.reviews} labels on {summary.reviewed_runs} runs")
+    if summary.reviews_waiting:
+        console.print(
+            f"{summary.reviews_waiting} human reviews wait for their spooled runs: stored when "
+            "the spool replays (`evalhouse capture flush`)"
+        )
     versions = ", ".join(
         f"{version}: {count}" for version, count in summary.by_prompt_version.most_common()
     )

@@ -3,13 +3,21 @@
   the newest ingested_at already here. The look-back re-reads a window before that mark (a writer
   transaction that began earlier but committed later carries an older ingested_at); rows of that
   window already loaded are skipped by run_id (an index probe each), so nothing is deleted and
-  rewritten in a 10M-row table.
+  rewritten in a 10M-row table. The one exception: a corrected import supersedes rows
+  (`evalhouse import --replace`); the post-hook removes those from here (a partial index finds
+  them), and their replacements arrive as new rows.
 -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
+        post_hook=[
+            "{% if is_incremental() %}delete from {{ this }} as loaded"
+            " using {{ source('raw', 'eval_runs') }} as superseded"
+            " where superseded.superseded_at is not null"
+            " and superseded.run_id = loaded.run_id{% endif %}",
+        ],
         indexes=[
             {'columns': ['run_id'], 'unique': true},
             {'columns': ['loaded_at']},

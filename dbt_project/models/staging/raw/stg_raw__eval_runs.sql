@@ -1,7 +1,9 @@
 -- The run log without the learner- and prompt-text columns (submission, messages, output…):
--- nothing downstream aggregates them, and BI must never see them.
+-- nothing downstream aggregates them, and BI must never see them. Rows superseded by a
+-- corrected import (`evalhouse import --replace`) stay in raw only.
 with source as (
     select * from {{ source('raw', 'eval_runs') }}
+    where superseded_at is null
 ),
 
 renamed as (

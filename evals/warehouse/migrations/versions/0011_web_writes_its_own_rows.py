@@ -1,7 +1,7 @@
 """The web role writes only what the web makes: replays, its own reviews, its sessions.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 
 Its grants let `evalhouse_web` INSERT into raw.eval_runs (replays) and raw.human_reviews (the
 page's reviews), but any row: a forged `source = 'golden'` run went in. Row-level security makes
@@ -22,7 +22,7 @@ from alembic import op
 from evals.warehouse.roles import WEB_ROLE, web_policies_sql
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
