@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import scipy.stats as sp
 import yaml
-from conftest import create_database, drop_database
+from conftest import create_database, drop_database, role_url
 from fastapi.testclient import TestClient
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
@@ -28,8 +28,9 @@ from evals.dbt import dbt_env, run_dbt
 from evals.golden import load_suite
 from evals.runner import RunRequest, run_suite
 from evals.stats import paired_bootstrap_delta_ci
+from evals.warehouse.roles import WEB_ROLE
 from evals.web.app import create_app
-from evals.web.db import WebDatabase, web_conninfo
+from evals.web.db import WebDatabase
 
 TOKEN = "test-batches-token-8d1e0c2b"
 BEARER = {"authorization": f"Bearer {TOKEN}"}
@@ -276,9 +277,10 @@ def test_fct_eval_batch_breakdown_matches_pandas(evaluated):
 
 
 @pytest.fixture(scope="module")
-def client(evaluated):
+def client(pg_server, evaluated):
     config = sim_config(3)
-    app = create_app(config, TOKEN, database=WebDatabase(web_conninfo(config, evaluated["url"])))
+    database = WebDatabase(role_url(pg_server, evaluated["url"], WEB_ROLE))
+    app = create_app(config, TOKEN, database=database)
     with TestClient(app, follow_redirects=False, headers=BEARER) as http:
         yield http
 

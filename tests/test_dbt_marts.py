@@ -1308,7 +1308,7 @@ def test_every_python_reader_query_runs_on_the_built_marts(built):
         empty = [
             path.name for path in files if not conn.execute(load_query(path), params).fetchall()
         ]
-    assert len(files) == 18
+    assert len(files) == 19
     # this log's production rows are role `candidate`: the demo's report and the overview's
     # production estimate count the app's `grader` calls
     assert empty == ["production_estimate.sql", "stage_pass_rates.sql"]

@@ -162,6 +162,7 @@ def test_migrations_go_empty_to_head_to_base_and_back(warehouse_url: str) -> Non
             "api_tokens",
             "model_checks",
             "batch_requests",
+            "eval_batches",
         }
     assert warehouse.migrate("base") is None
     with warehouse.engine().connect() as conn:

@@ -1169,7 +1169,8 @@ def fuzz_known(seeded) -> dict[str, str]:
             " values ('fuzz', 'cost_spike', 'info', 'fuzz', 'fuzz') returning alert_id"
         ).fetchone()[0]
     guard = Guard(TOKEN)
-    database = WebDatabase(seeded.web_url)
+    database = WebDatabase(seeded.web_url, min_size=1, max_size=1)
+    database.open()
     try:
         session = guard.session_cookie("fuzz", sessions.start(database, "fuzz", ttl_s=3600))
     finally:
