@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import operator
 import re
 import uuid
@@ -212,6 +213,7 @@ def write_runs(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
     """
     if not records:
         return 0
+    records = [finite(record) for record in records]
     try:
         return _write_once(conn, records)
     except _UNSTORABLE_ERRORS:
@@ -319,6 +321,32 @@ def storable(record: RunRecord) -> RunRecord:
     attributes = changes.get("attributes", record.attributes)
     changes["attributes"] = {**attributes, UNSTORABLE_FLAG: columns}
     return replace(record, **changes)
+
+
+NON_FINITE_FLAG = "non_finite"
+_FLOAT_COLUMNS = ("score", "sample_weight", "latency_ms", "cost_usd")
+
+
+def _is_non_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def finite(record: RunRecord) -> RunRecord:
+    """`record` itself when its numbers are finite; else a copy with each NaN or ±Infinity
+    (a float column, or a timing) stored as null and the columns listed in
+    `attributes.non_finite`. Postgres would take them, and one NaN cost makes every sum over it
+    NaN ($nan on the overview), an Infinity latency every percentile above it."""
+    bad = [name for name in _FLOAT_COLUMNS if _is_non_finite(getattr(record, name))]
+    timings = record.timings
+    if timings and any(_is_non_finite(value) for value in timings.values()):
+        timings = {key: None if _is_non_finite(value) else value for key, value in timings.items()}
+        bad.append("timings")
+    if not bad:
+        return record
+    changes: dict[str, Any] = {name: None for name in bad if name != "timings"}
+    return replace(
+        record, **changes, timings=timings, attributes={**record.attributes, NON_FINITE_FLAG: bad}
+    )
 
 
 _SUPERSEDE_IMPORTS = """

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from evals import warehouse
 from evals.capture.spool import Spool, encode_record
 from evals.capture.writer import CaptureWriter
-from evals.runlog import UNSTORABLE_FLAG, RunRecord
+from evals.runlog import NON_FINITE_FLAG, UNSTORABLE_FLAG, RunRecord, write_runs
 
 
 def _record(i: int, **extra) -> RunRecord:
@@ -166,3 +166,24 @@ def test_simulated_reviews_of_spooled_calls_are_stored_once_the_spool_replays(
             " where h.source = 'simulated'"
         ).fetchone()
     assert stored == (summary.reviews_waiting,)
+
+
+def test_non_finite_numbers_are_stored_as_null_and_flagged_by_every_writer(warehouse_url: str):
+    """A NaN cost made every sum over it NaN ($nan on the overview; bare NaN in /runs.json)."""
+    nan, inf = float("nan"), float("inf")
+    batch = [
+        _record(0, cost_usd=nan, latency_ms=inf, timings={"call_ms": -inf, "queued_ms": 1.5}),
+        _record(1, cost_usd=0.25, latency_ms=12.0, score=nan),
+    ]
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        assert write_runs(conn, batch) == 2
+    rows = _stored(warehouse_url)
+    assert (rows["0"]["cost_usd"], rows["0"]["latency_ms"]) == (None, None)
+    assert rows["0"]["timings"] == {"call_ms": None, "queued_ms": 1.5}
+    assert rows["0"]["attributes"][NON_FINITE_FLAG] == ["latency_ms", "cost_usd", "timings"]
+    assert (rows["1"]["cost_usd"], rows["1"]["latency_ms"], rows["1"]["score"]) == (
+        0.25,
+        12.0,
+        None,
+    )
+    assert rows["1"]["attributes"][NON_FINITE_FLAG] == ["score"]
