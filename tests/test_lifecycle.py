@@ -11,6 +11,7 @@ learner's id, texts or run ids may be left, while another learner's rows stay wh
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -115,6 +116,8 @@ def _plant_everything(conn: psycopg.Connection, home: Path) -> None:
     )
     spool.seal()
     spool.reject([_run(REJECTED, subject_id=SUBJECT, output_text=ANSWER)], "DataError: test")
+    # A human review of the spooled call, held until the call reaches the warehouse.
+    spool.hold_reviews([Review(SPOOLED, "ta-1", "fail", notes=f"{ANSWER}: see Zoë's draft")])
 
 
 def _needles() -> list[str]:
@@ -131,9 +134,15 @@ def _dump(url: str) -> str:
     ).stdout
 
 
+def _unescaped(text: str) -> str:
+    """`text` with JSON's \\uXXXX escapes resolved: spool lines are ASCII-escaped JSON, where
+    "Zoë" is stored as "Zo\\u00eb" and a plain grep would miss it."""
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
+
+
 def _home_text(home: Path) -> str:
     return "".join(
-        path.read_text(encoding="utf-8", errors="replace")
+        _unescaped(path.read_text(encoding="utf-8", errors="replace"))
         for path in sorted(home.rglob("*"))
         if path.is_file()
     )
@@ -171,7 +180,7 @@ def test_forget_leaves_nothing_of_the_subject_in_the_database_the_spool_or_the_e
 
     assert done.rows == {"eval_runs": 3, "human_reviews": 1, "review_queue": 1, "alerts": 2}
     assert done.files == {
-        "spool_rows": 3,
+        "spool_rows": 4,  # the spooled call, its child, the rejected row, the held review
         "busy_spool_segments": 0,
         "export_files": 1,
         "export_rows": 1,
@@ -208,7 +217,7 @@ def test_forget_skips_a_spool_segment_a_live_writer_holds_and_says_so(warehouse_
     with warehouse.connect(autocommit=True) as conn:
         done = forget_subject(conn, config, SUBJECT, requested_by="dpo")
     assert (done.files["busy_spool_segments"], done.complete) == (1, False)
-    assert SUBMISSION in held.read_text()
+    assert SUBMISSION in _unescaped(held.read_text())
     spool.seal()
 
 
