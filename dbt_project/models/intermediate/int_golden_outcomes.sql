@@ -69,7 +69,31 @@ with outcomes as (
 
 final as (
     select
-        outcomes.*,
+        outcomes.run_id,
+        outcomes.batch_id,
+        outcomes.source,
+        outcomes.run_date,
+        outcomes.week_start,
+        outcomes.model,
+        outcomes.prompt_name,
+        outcomes.prompt_version,
+        outcomes.role,
+        outcomes.suite,
+        outcomes.suite_version,
+        outcomes.item_id,
+        outcomes.stage,
+        outcomes.category,
+        outcomes.trial,
+        outcomes.started_at,
+        outcomes.status,
+        outcomes.verdict,
+        outcomes.expected_verdict,
+        outcomes.judge_run_id,
+        outcomes.judge_model,
+        outcomes.judge_prompt_version,
+        outcomes.judge_verdict,
+        outcomes.outcome,
+        outcomes.is_correct,
         coalesce(outcomes.batch_id, '') as batch_key,
         (
             select coalesce(max(eval_runs.loaded_at), '-infinity'::timestamptz)
