@@ -70,6 +70,8 @@ class _DirectProvider:
             status=grade.status,
             passed=grade.passed,
             verdict=grade.verdict,
+            input_tokens=response.usage.prompt_tokens,
+            output_tokens=response.usage.completion_tokens,
             cost_usd=response.usage.prompt_tokens * sim.input_cost_per_token
             + response.usage.completion_tokens * sim.output_cost_per_token,
         )
@@ -85,6 +87,8 @@ class DemoMarts:
     cost: list[dict]
     latency: list[dict]
     calls: int
+    rows: list[dict] = field(repr=False, default_factory=list)
+    """Every captured attempt (day, stage, status, latency, cost...): the run log's rows."""
 
 
 def replay_demo(
@@ -126,6 +130,7 @@ def replay_demo(
         _cost_rows(rows),
         _latency_rows(rows),
         len(rows),
+        rows,
     )
 
 
