@@ -117,22 +117,26 @@ def test_the_replay_reads_what_the_checks_read_from_the_marts_of_the_same_traffi
     def keyed(rows, *columns):
         return sorted(tuple(row[c] for c in columns) for row in rows)
 
-    assert keyed(stage, "day", "stage", "n", "passes") == keyed(
-        replay.stage, "day", "stage", "n", "passes"
+    epoch = ("model", "prompt_version", "suite", "suite_version")
+    assert keyed(stage, "day", "stage", *epoch, "n", "passes") == keyed(
+        replay.stage, "day", "stage", *epoch, "n", "passes"
     )
-    assert keyed(agreement, "day", "model", "n", "agree") == keyed(
-        replay.agreement, "day", "model", "n", "agree"
+    assert keyed(agreement, "day", *epoch, "n", "agree") == keyed(
+        replay.agreement, "day", *epoch, "n", "agree"
+    )
+    assert keyed(cost, "day", "model", "prompt_version", "source", "role") == keyed(
+        replay.cost, "day", "model", "prompt_version", "source", "role"
+    )
+    assert keyed(latency, "day", *epoch, "source", "role") == keyed(
+        replay.latency, "day", *epoch, "source", "role"
     )
     for mart, replayed, value in (
         (cost, replay.cost, "cost_per_call"),
         (latency, replay.latency, "latency_p95_ms"),
     ):
-        assert keyed(mart, "day", "model", "source", "role") == keyed(
-            replayed, "day", "model", "source", "role"
-        )
         for got, want in zip(
-            sorted(mart, key=lambda r: r["day"]),
-            sorted(replayed, key=lambda r: r["day"]),
+            sorted(mart, key=lambda r: (r["day"], r["prompt_version"])),
+            sorted(replayed, key=lambda r: (r["day"], r["prompt_version"])),
             strict=True,
         ):
             assert float(got[value]) == pytest.approx(want[value], rel=1e-6), (value, got["day"])

@@ -554,6 +554,22 @@ def latency_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseRe
     )
 
 
+_cost_version_change_findings = _figure_version_change_findings(
+    "cost_per_call",
+    lambda row: f"cost source={row['source']} role={row['role']}",
+    measure="cost per call",
+    unit="USD/call",
+    limits=lambda d: (d.cost_spike_ratio, d.cost_spike_min_abs_usd),
+)
+_latency_version_change_findings = _figure_version_change_findings(
+    "latency_p95_ms",
+    lambda row: f"latency source={row['source']} role={row['role']} suite={row['suite']}",
+    measure="latency p95",
+    unit="ms",
+    limits=lambda d: (d.latency_spike_ratio, d.latency_spike_min_abs_ms),
+)
+
+
 @drift_check(
     mart="fct_model_cost_daily",
     description=(
@@ -569,13 +585,7 @@ def cost_version_change_effect(
         context,
         evalhouse,
         query="cost_daily",
-        detect=_figure_version_change_findings(
-            "cost_per_call",
-            lambda row: f"cost source={row['source']} role={row['role']}",
-            measure="cost per call",
-            unit="USD/call",
-            limits=lambda d: (d.cost_spike_ratio, d.cost_spike_min_abs_usd),
-        ),
+        detect=_cost_version_change_findings,
         kinds=(),
         examples=_new_version_examples,
     )
@@ -597,13 +607,7 @@ def latency_version_change_effect(
         context,
         evalhouse,
         query="latency_daily",
-        detect=_figure_version_change_findings(
-            "latency_p95_ms",
-            lambda row: f"latency source={row['source']} role={row['role']} suite={row['suite']}",
-            measure="latency p95",
-            unit="ms",
-            limits=lambda d: (d.latency_spike_ratio, d.latency_spike_min_abs_ms),
-        ),
+        detect=_latency_version_change_findings,
         kinds=(),
         examples=_new_version_examples,
     )
