@@ -1261,6 +1261,16 @@ def test_golden_outcomes_rewrite_exactly_the_batches_that_changed(warehouse_url,
         "select run_id, outcome, judge_run_id from intermediate.int_golden_outcomes_live",
     ).set_index("run_id")
     assert view.sort_index().equals(table.drop(columns="loaded_at").sort_index())
+    with psycopg.connect(warehouse_url) as conn:
+        recorded = dict(
+            conn.execute(
+                "select split_part(model, '.', 3), loaded_through"
+                " from intermediate.incremental_watermarks"
+            ).fetchall()
+        )
+        [(newest,)] = conn.execute("select max(loaded_at) from intermediate.int_eval_runs")
+    # what a build that writes no rows leaves: the next build starts from here, not from scratch
+    assert recorded == {'"int_eval_runs"': newest, '"int_golden_outcomes"': newest}
 
 
 def _judged_answer_accuracy(runs: pd.DataFrame, judged_only: bool = False) -> pd.Series:

@@ -6,7 +6,7 @@
   Kept by batch, the grain an outcome is decided in: a graded call's newest settled row is
   chosen among its batch's rows, so a batch is rewritten whole (delete+insert on batch_key) when
   int_eval_runs loaded a graded golden / ci call of it, or a judgment of one of its calls (a
-  late judge row, a rejudge), since this table's newest loaded_at. The batch list is fetched
+  late judge row, a rejudge), since this table's watermark. The batch list is fetched
   first and inlined as literals, so the filter reaches raw.eval_runs' golden index through the
   view. loaded_at is int_eval_runs' newest load at build time: readers pass this table to
   changed_periods_filter like int_eval_runs.
@@ -32,9 +32,7 @@
         with new_runs as (
             select batch_id, source, role, parent_run_id
             from {{ ref('int_eval_runs') }}
-            where loaded_at > (
-                select coalesce(max(loaded_at), '-infinity'::timestamptz) from {{ this }}
-            )
+            where loaded_at > {{ watermark('loaded_at') }}
         )
 
         select coalesce(batch_id, '') from new_runs
