@@ -163,11 +163,12 @@ def _keyed_rows(totals: dict[tuple, dict], names: tuple[str, ...]) -> list[dict]
 
 def _stage_rows(rows: list[dict]) -> list[dict]:
     """fct_stage_daily, production graders: settled verdicts and passes per day, stage and
-    epoch (the demo's prompt canary is a second series, as stage_daily.sql reads it)."""
+    epoch (the demo's prompt canary is a second series, as stage_daily.sql reads it); a group
+    whose calls all failed is a row with no verdicts, as in the mart."""
     totals: dict[tuple, dict] = defaultdict(lambda: {"n": 0, "passes": 0})
     for row in rows:
+        counts = totals[(row["day"], row["stage"], *_epoch(row))]
         if row["status"] == "ok" and row["passed"] is not None:
-            counts = totals[(row["day"], row["stage"], *_epoch(row))]
             counts["n"] += 1
             counts["passes"] += bool(row["passed"])
     return _keyed_rows(totals, ("day", "stage"))
