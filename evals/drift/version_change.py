@@ -15,7 +15,9 @@ two sides, once per change:
   at most that probability.
 
 A rollout that moves a rate is reported as `version_change_effect` with both rates and their
-Wilson intervals; one that moves nothing raises nothing.
+Wilson intervals; one that moves nothing raises nothing. Weekly rates (judge agreement with
+humans) are tested the same way on the last night of the new epoch's first week
+(`detect_weekly_version_changes`); daily figures (cost, latency) in `version_figures`.
 """
 
 from __future__ import annotations
