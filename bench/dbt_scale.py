@@ -11,6 +11,7 @@
    issue distribution, model cost, judge agreement): median / p95 / max of `--repeat` runs.
 
     .venv/bin/python -m bench.dbt_scale [--rows 10000000] [--days 100] [--day-rows 100000]
+    .venv/bin/python -m bench.dbt_scale --increment   # one more day on the warehouse in use
 
 Uses EVALHOUSE_DATABASE_URL if set (the database is emptied of raw rows first), else an
 embedded Postgres under artifacts/bench-dbt-home.
@@ -204,7 +205,8 @@ def _fill(url: str, rows: int, days: int) -> None:
 
 
 def _one_day(n: int, seed: int = 7) -> list[tuple]:
-    """n calls started today (ingested now): the rows a day of traffic adds."""
+    """n calls started today (ingested now): the rows a day of traffic adds, a fifth of them
+    tonight's golden batch (`golden:<today>`, graded against expected verdicts)."""
     rng = random.Random(seed)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     rows = []
@@ -212,11 +214,17 @@ def _one_day(n: int, seed: int = 7) -> list[tuple]:
         status = rng.choices(["ok", "error", "timeout", "parse_error"], [95, 2, 1, 2])[0]
         verdict = rng.choice(["pass", "revise", "fail"]) if status == "ok" else None
         role = rng.choices(["candidate", "judge", "grader"], [75, 15, 10])[0]
+        golden = rng.random() >= 0.8
         rows.append(
             (
                 uuid.uuid4(),
                 f"day-{uuid.uuid4().hex}",
-                "production" if rng.random() < 0.8 else "golden",
+                f"golden:{today.date()}" if golden else None,
+                "golden" if golden else "production",
+                "intro-python" if golden else None,
+                "bench-day" if golden else None,
+                f"item-{i % 400}" if golden else None,
+                rng.choice(["pass", "revise", "fail"]) if golden else None,
                 role,
                 rng.choice(["tutor-small", "tutor-large"]) if role == "candidate" else "judge-a",
                 "grader" if role == "candidate" else "judge",
@@ -245,9 +253,9 @@ def _copy_day(url: str, n: int) -> float:
     rows = _one_day(n)
     started = time.perf_counter()
     columns = (
-        "run_id, idempotency_key, source, role, model, prompt_name, prompt_version, stage,"
-        " status, verdict, passed, issue_tags, started_at, latency_ms, input_tokens,"
-        " output_tokens, cost_usd"
+        "run_id, idempotency_key, batch_id, source, suite, suite_version, item_id,"
+        " expected_verdict, role, model, prompt_name, prompt_version, stage, status, verdict,"
+        " passed, issue_tags, started_at, latency_ms, input_tokens, output_tokens, cost_usd"
     )
     with (
         psycopg.connect(url) as conn,
@@ -259,7 +267,7 @@ def _copy_day(url: str, n: int) -> float:
     return time.perf_counter() - started
 
 
-def _dbt(env: dict[str, str], *args: str) -> float:
+def _dbt(env: dict[str, str], *args: str, top: int = 6) -> float:
     from evals.dbt import run_dbt
 
     started = time.perf_counter()
@@ -270,7 +278,7 @@ def _dbt(env: dict[str, str], *args: str) -> float:
             r.node.name for r in (result.result or []) if str(r.status) not in ("success", "pass")
         ]
         raise SystemExit(f"dbt {' '.join(args)} failed: {failed or result.exception}")
-    slowest = sorted(result.result, key=lambda r: r.execution_time, reverse=True)[:6]
+    slowest = sorted(result.result, key=lambda r: r.execution_time, reverse=True)[:top]
     print(
         f"  dbt {' '.join(args)} {elapsed:.1f} s; slowest: "
         + ", ".join(f"{r.node.name} {r.execution_time:.1f}" for r in slowest),
@@ -313,11 +321,28 @@ def main() -> None:
         help="keep the filled raw tables of a previous run; rebuild the marts",
     )
     parser.add_argument("--fill-only", action="store_true", help="stop after filling raw")
+    parser.add_argument(
+        "--increment",
+        action="store_true",
+        help="only COPY one more day into the warehouse in use (marts built, e.g. by"
+        " bench.web_latency) and time its incremental dbt run, every model",
+    )
     args = parser.parse_args()
 
     from evals.config import load_config
     from evals.dbt import dbt_env
 
+    if args.increment:
+        url = warehouse.libpq_url(_database_url())
+        env = dbt_env(
+            url,
+            load_config(REPO_ROOT / "evalhouse.yaml"),
+            target_path=REPO_ROOT / "artifacts" / "bench-dbt-target",
+        )
+        copied = _copy_day(url, args.day_rows)
+        print(f"COPY one day ({args.day_rows:,} rows): {copied:.1f} s", flush=True)
+        _dbt(env, "run", top=100)
+        return
     if args.reuse:
         url = _reuse_database(_database_url(), args.database)
     else:

@@ -33,7 +33,12 @@ from orchestration.defs.drift import checks
 
 TRAFFIC_DEFAULTS = inspect.signature(simulate_traffic).parameters  # what the demo leaves default
 DEMO_PER_DAY = 600  # `evalhouse demo --per-day` default
-DRIFT_KEY = ("pass_rate_shift", f"stage={DRIFT_STAGE}")
+
+
+def is_the_injected_drift(kind: str, subject: str) -> bool:
+    """A pass-rate shift on the drifted stage, in whichever of its epochs (the demo's prompt
+    canary runs beside the incumbent prompt)."""
+    return kind == "pass_rate_shift" and subject.split()[0] == f"stage={DRIFT_STAGE}"
 
 
 class _DirectProvider:
@@ -56,6 +61,8 @@ class _DirectProvider:
             "day": date.fromisoformat(captured["started_at"][:10]),
             "stage": captured["stage"],
             "prompt_version": captured["prompt_version"],
+            "suite": captured["suite"],
+            "suite_version": captured["suite_version"],
             "latency_ms": captured["latency_ms"],
             "status": "error",
             "passed": None,
@@ -70,6 +77,8 @@ class _DirectProvider:
             status=grade.status,
             passed=grade.passed,
             verdict=grade.verdict,
+            input_tokens=response.usage.prompt_tokens,
+            output_tokens=response.usage.completion_tokens,
             cost_usd=response.usage.prompt_tokens * sim.input_cost_per_token
             + response.usage.completion_tokens * sim.output_cost_per_token,
         )
@@ -85,6 +94,8 @@ class DemoMarts:
     cost: list[dict]
     latency: list[dict]
     calls: int
+    rows: list[dict] = field(repr=False, default_factory=list)
+    """Every captured attempt (day, stage, status, latency, cost...): the run log's rows."""
 
 
 def replay_demo(
@@ -126,63 +137,69 @@ def replay_demo(
         _cost_rows(rows),
         _latency_rows(rows),
         len(rows),
+        rows,
     )
 
 
-def _stage_rows(rows: list[dict]) -> list[dict]:
-    """fct_stage_daily, production graders: settled verdicts and passes per day and stage."""
-    counts: Counter = Counter()
-    for row in rows:
-        if row["status"] == "ok" and row["passed"] is not None:
-            counts[(row["day"], row["stage"], "n")] += 1
-            counts[(row["day"], row["stage"], "passes")] += bool(row["passed"])
-    keys = sorted({(day, stage) for day, stage, _ in counts})
-    return [
-        {
-            "day": day,
-            "stage": stage,
-            "n": counts[(day, stage, "n")],
-            "passes": counts[(day, stage, "passes")],
-        }
-        for day, stage in keys
-    ]
+EPOCH = ("prompt_version", "suite", "suite_version")
+"""What a demo row's comparability epoch varies in (the model is the demo's one grader)."""
+
+
+def _epoch(row: dict) -> tuple:
+    return tuple(row[column] for column in EPOCH)
 
 
 def _subject(row: dict) -> dict:
     return {"model": "tutor-small", "source": "production", "role": "grader", **row}
 
 
-def _cost_rows(rows: list[dict]) -> list[dict]:
-    """fct_model_cost_daily: cost per call over every attempt of the day."""
-    by_day: dict[date, list[float]] = defaultdict(list)
-    for row in rows:
-        by_day[row["day"]].append(row["cost_usd"])
+def _keyed_rows(totals: dict[tuple, dict], names: tuple[str, ...]) -> list[dict]:
+    """Mart rows from {(day, ..., *epoch): columns}, one per key, in key order."""
     return [
-        _subject({"day": day, "cost_per_call": sum(v) / len(v)})
-        for day, v in sorted(by_day.items())
+        _subject({**dict(zip((*names, *EPOCH), key, strict=True)), **columns})
+        for key, columns in sorted(totals.items(), key=lambda item: str(item[0]))
     ]
 
 
+def _stage_rows(rows: list[dict]) -> list[dict]:
+    """fct_stage_daily, production graders: settled verdicts and passes per day, stage and
+    epoch (the demo's prompt canary is a second series, as stage_daily.sql reads it); a group
+    whose calls all failed is a row with no verdicts, as in the mart."""
+    totals: dict[tuple, dict] = defaultdict(lambda: {"n": 0, "passes": 0})
+    for row in rows:
+        counts = totals[(row["day"], row["stage"], *_epoch(row))]
+        if row["status"] == "ok" and row["passed"] is not None:
+            counts["n"] += 1
+            counts["passes"] += bool(row["passed"])
+    return _keyed_rows(totals, ("day", "stage"))
+
+
+def _cost_rows(rows: list[dict]) -> list[dict]:
+    """fct_model_cost_daily: cost per call over every attempt of the day, per epoch."""
+    by_key: dict[tuple, list[float]] = defaultdict(list)
+    for row in rows:
+        by_key[(row["day"], *_epoch(row))].append(row["cost_usd"])
+    totals = {key: {"cost_per_call": sum(v) / len(v)} for key, v in by_key.items()}
+    return _keyed_rows(totals, ("day",))
+
+
 def _latency_rows(rows: list[dict]) -> list[dict]:
-    """fct_trend_daily p95 of settled calls (ok or parse error) per prompt version, the check's
-    max over versions per day."""
-    by_key: dict[tuple[date, str], list[float]] = defaultdict(list)
+    """fct_trend_daily p95 of settled calls (ok or parse error) per day and epoch."""
+    by_key: dict[tuple, list[float]] = defaultdict(list)
     for row in rows:
         if row["status"] != "error":
-            by_key[(row["day"], row["prompt_version"])].append(row["latency_ms"])
-    worst: dict[date, float] = {}
-    for (day, _), values in by_key.items():
-        worst[day] = max(worst.get(day, 0.0), float(np.percentile(values, 95)))
-    return [_subject({"day": day, "latency_p95_ms": value}) for day, value in sorted(worst.items())]
+            by_key[(row["day"], *_epoch(row))].append(row["latency_ms"])
+    totals = {key: {"latency_p95_ms": float(np.percentile(v, 95))} for key, v in by_key.items()}
+    return _keyed_rows(totals, ("day",))
 
 
 def _agreement_rows(rows: list[dict], reviews) -> list[dict]:
     """fct_verdict_agreement_weekly vs the human consensus: runs with a strict majority of
-    reviewers, a parse error never agreeing; weeks start on Monday."""
+    reviewers, a parse error never agreeing; weeks start on Monday; per epoch."""
     labels: dict[str, list[str]] = defaultdict(list)
     for review in reviews:
         labels[str(review.run_id)].append(review.verdict)
-    counts: Counter = Counter()
+    totals: dict[tuple, dict] = defaultdict(lambda: {"n": 0, "agree": 0})
     for row in rows:
         votes = labels.get(row["run_id"])
         if not votes or row["status"] == "error":
@@ -190,19 +207,10 @@ def _agreement_rows(rows: list[dict], reviews) -> list[dict]:
         top, n_top = Counter(votes).most_common(1)[0]
         if n_top * 2 <= len(votes):
             continue
-        week = row["day"] - timedelta(days=row["day"].weekday())
-        counts[(week, "n")] += 1
-        counts[(week, "agree")] += row["status"] == "ok" and row["verdict"] == top
-    weeks = sorted({week for week, _ in counts})
-    return [
-        {
-            "day": week,
-            "model": "tutor-small",
-            "n": counts[(week, "n")],
-            "agree": counts[(week, "agree")],
-        }
-        for week in weeks
-    ]
+        counts = totals[(row["day"] - timedelta(days=row["day"].weekday()), *_epoch(row))]
+        counts["n"] += 1
+        counts["agree"] += row["status"] == "ok" and row["verdict"] == top
+    return _keyed_rows(totals, ("day",))
 
 
 @dataclass
@@ -223,7 +231,7 @@ class DemoOutcome:
             (
                 night
                 for night, *key in self.openings
-                if tuple(key) == DRIFT_KEY and night >= self.drift_night
+                if is_the_injected_drift(*key) and night >= self.drift_night
             ),
             default=None,
         )
@@ -231,7 +239,9 @@ class DemoOutcome:
     @property
     def false_alerts(self) -> list[tuple[date, str, str]]:
         return [
-            o for o in self.openings if not (tuple(o[1:]) == DRIFT_KEY and o[0] >= self.drift_night)
+            o
+            for o in self.openings
+            if not (is_the_injected_drift(*o[1:]) and o[0] >= self.drift_night)
         ]
 
 
@@ -241,9 +251,13 @@ def demo_alerts(config: Config, marts: DemoMarts, days: int = DAYS) -> DemoOutco
     resolves it: evals.alerts)."""
     detectors = [
         (checks._stage_findings, marts.stage),
+        (checks._version_change_findings, marts.stage),
         (checks._agreement_findings, marts.agreement),
+        (checks._agreement_version_change_findings, marts.agreement),
         (checks._spike_findings("cost_per_call", drift.detect_cost_spike), marts.cost),
+        (checks._cost_version_change_findings, marts.cost),
         (checks._spike_findings("latency_p95_ms", drift.detect_latency_spike), marts.latency),
+        (checks._latency_version_change_findings, marts.latency),
     ]
     outcome, firing = DemoOutcome(marts.start), set()
     for offset in range(days):

@@ -9,6 +9,7 @@ Exact binomial sums replace simulation where the detector only sees one pooled c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 from scipy import stats as _sp
 
-from evals.config import DriftConfig
+from evals.config import DriftConfig, SimulatorConfig
 from evals.drift import (
     DailyCounts,
     SeriesKey,
@@ -449,3 +450,36 @@ def test_a_thin_latency_series_is_near_its_level_over_many_nights() -> None:
     """0.0007 per night over 10,000 nights against a level of 0.0005: a p95 of 10 calls is
     skewed on the log scale, so the t bound is a little loose there."""
     assert thin_latency_findings(nights=10000, seed=11) <= 2 * DRIFT.spike_false_alarm_rate
+
+
+# What the run_log_quality check validates each night in the demo, (rows, rows that can be a
+# parse error: graded and judging replies): the production day, and each model's golden batch
+# (87 intro-python grader replies, 59 general-qa answers and the judge's 59 replies on them).
+QUALITY_SUBJECTS = {
+    "production_runs": (600, 600),
+    "golden_runs/tutor-small": (87 + 59 + 59, 87 + 59),
+    "golden_runs/tutor-large": (87 + 59 + 59, 87 + 59),
+}
+
+
+def quality_false_alarms(rows: int, graded: int, sim: SimulatorConfig) -> float:
+    """P(a clean night fails the suite's share expectations), exact binomial: more than
+    `max_error_rate` of the rows failed (a fault on an attempt) or more than
+    `max_parse_error_rate` of them parse errors (a malformed reply). The suite's other
+    expectations (schema, nulls, ranges) are properties of the writer, not of chance."""
+    fault = sim.error_rate + sim.rate_limit_rate + sim.timeout_rate
+    failed = _sp.binom.sf(math.floor(DRIFT.max_error_rate * rows), rows, fault)
+    parse = _sp.binom.sf(math.floor(DRIFT.max_parse_error_rate * rows), graded, sim.malformed_rate)
+    return float(failed + parse)
+
+
+def test_the_run_log_quality_suite_almost_never_fails_a_clean_night() -> None:
+    sim = SimulatorConfig()
+    per_night = {s: quality_false_alarms(*size, sim) for s, size in QUALITY_SUBJECTS.items()}
+    grader_suite_only = quality_false_alarms(87, 87, sim)
+    print(
+        f"\nrun_log_quality false alarms per clean night: {per_night}, all together"
+        f" {sum(per_night.values()):.2g}; a batch of 87 grader replies alone {grader_suite_only:.2g}"
+    )
+    assert sum(per_night.values()) < 1e-6
+    assert grader_suite_only == pytest.approx(0.001938, rel=0.001)

@@ -606,7 +606,15 @@ def outcomes(runs) -> pd.DataFrame:
             return "parse_error"
         return "correct" if judge.passed else "incorrect"
 
-    return graded.assign(outcome=[outcome(row) for row in graded.itertuples()]).assign(
+    def judge_run_id(row) -> uuid.UUID | None:
+        judge = first_judgment.get(row.run_id)
+        judged = row.status == "ok" and row.verdict is None and judge is not None
+        return judge.run_id if judged else None
+
+    return graded.assign(
+        outcome=[outcome(row) for row in graded.itertuples()],
+        judge_run_id=[judge_run_id(row) for row in graded.itertuples()],
+    ).assign(
         is_correct=lambda f: f["outcome"] == "correct",
         category=lambda f: f["category"].fillna("(none)"),
     )
@@ -1145,15 +1153,125 @@ def test_fct_leaderboard_matches_pandas(built, outcomes):
     assert mart["coverage"].isna().any() and (mart["coverage"].dropna().astype(float) < 1).any()
 
 
-def test_int_golden_outcomes_matches_pandas(built, outcomes):
-    view = _frame(built["url"], "select * from intermediate.int_golden_outcomes")
-    view["category"] = view["category"].fillna("(none)")
-    assert_mart_equals(
-        view[["run_id", "run_date", "outcome", "is_correct", "category"]],
-        outcomes[["run_id", "run_date", "outcome", "is_correct", "category"]],
-        ["run_id"],
+@pytest.mark.parametrize("relation", ["int_golden_outcomes_live", "int_golden_outcomes"])
+def test_golden_outcomes_match_pandas_in_the_view_and_the_incremental_table(
+    built, outcomes, relation
+):
+    """The view Python reads before dbt runs and the table the marts read after an incremental
+    build (late rows of an old golden night superseding its first ones) hold the same rows."""
+    frame = _frame(built["url"], f"select * from intermediate.{relation}")
+    frame["category"] = frame["category"].fillna("(none)")
+    columns = ["run_id", "run_date", "outcome", "is_correct", "category", "judge_run_id"]
+    assert_mart_equals(frame[columns], outcomes[columns], ["run_id"])
+    assert set(frame["outcome"]) == {"correct", "incorrect", "parse_error", "unjudged"}
+
+
+def _golden_call(day: date, batch: str | None, item: str, **fields) -> RunRecord:
+    """A settled golden grader (or, with verdict=None, answer) call of `item` on `day`."""
+    values = {
+        "idempotency_key": uuid.uuid4().hex,
+        "source": "golden" if batch else "ci",
+        "role": "grader",
+        "model": "tutor-small",
+        "prompt_version": "gp1",
+        "suite": "intro-python",
+        "suite_version": "v1",
+        "item_id": item,
+        "expected_verdict": "pass",
+        "verdict": "pass",
+        "passed": True,
+        "started_at": datetime(day.year, day.month, day.day, 1, tzinfo=UTC),
+        "status": "ok",
+        "batch_id": batch,
+        **fields,
+    }
+    return RunRecord(**values)
+
+
+def test_golden_outcomes_rewrite_exactly_the_batches_that_changed(warehouse_url, tmp_path):
+    """An incremental build rewrites a batch whose grain got a newer settled row, a batch one of
+    whose answers a later judgment (a rejudge, in another batch) decided, and the calls without
+    a batch; it leaves every other batch as it was, and the table equals the view."""
+    env = dbt_env(url=warehouse_url, config=CONFIG, target_path=tmp_path / "target")
+    night, other_night = date(2026, 10, 1), date(2026, 10, 2)
+    answer = _golden_call(
+        night,
+        f"golden:{night}",
+        "q-1",
+        role="candidate",
+        verdict=None,
+        passed=None,
+        suite="general-qa",
+        suite_version="q1",
+        expected_verdict="42",
     )
-    assert set(view["outcome"]) == {"correct", "incorrect", "parse_error", "unjudged"}
+    first = _golden_call(night, f"golden:{night}", "item-1")
+    untouched = _golden_call(other_night, f"golden:{other_night}", "item-1")
+    unbatched = _golden_call(night, None, "item-2", verdict="fail", passed=False)
+    later = [
+        _golden_call(
+            night,
+            f"golden:{night}",
+            "item-1",
+            verdict="fail",
+            passed=False,
+            started_at=first.started_at + timedelta(hours=2),
+        ),
+        RunRecord(
+            idempotency_key=uuid.uuid4().hex,
+            source="rejudge",
+            role="judge",
+            model="judge-b",
+            started_at=datetime(2026, 10, 5, tzinfo=UTC),
+            status="ok",
+            batch_id=f"rejudge:judge-b:{night}",
+            parent_run_id=answer.run_id,
+            verdict="pass",
+            passed=True,
+        ),
+        _golden_call(night, None, "item-3"),
+    ]
+    select = ["run", "--select", "+int_golden_outcomes"]
+    with psycopg.connect(warehouse_url) as conn:
+        write_runs(conn, [answer, first, untouched, unbatched])
+    assert run_dbt(select, env=env).success
+    table_sql = (
+        "select run_id, outcome, judge_run_id, loaded_at from intermediate.int_golden_outcomes"
+    )
+    before = _frame(warehouse_url, table_sql).set_index("run_id")
+    with psycopg.connect(warehouse_url) as conn:
+        write_runs(conn, later)
+    assert run_dbt(select, env=env).success
+
+    table = _frame(warehouse_url, table_sql).set_index("run_id")
+    assert table.sort_index()["outcome"].to_dict() == {
+        run.run_id: outcome
+        for run, outcome in [
+            (answer, "correct"),
+            (untouched, "correct"),
+            (unbatched, "incorrect"),
+            (later[0], "incorrect"),
+            (later[2], "correct"),
+        ]
+    }
+    assert table.at[answer.run_id, "judge_run_id"] == later[1].run_id
+    assert table.at[untouched.run_id, "loaded_at"] == before.at[untouched.run_id, "loaded_at"]
+    assert (table.drop(untouched.run_id)["loaded_at"] > before["loaded_at"].max()).all()
+    view = _frame(
+        warehouse_url,
+        "select run_id, outcome, judge_run_id from intermediate.int_golden_outcomes_live",
+    ).set_index("run_id")
+    assert view.sort_index().equals(table.drop(columns="loaded_at").sort_index())
+    with psycopg.connect(warehouse_url) as conn:
+        recorded = dict(
+            conn.execute(
+                "select split_part(model, '.', 3), loaded_through"
+                " from intermediate.incremental_watermarks"
+            ).fetchall()
+        )
+        [(newest,)] = conn.execute("select max(loaded_at) from intermediate.int_eval_runs")
+    # what a build that writes no rows leaves: the next build starts from here, not from scratch
+    assert recorded == {'"int_eval_runs"': newest, '"int_golden_outcomes"': newest}
 
 
 def _judged_answer_accuracy(runs: pd.DataFrame, judged_only: bool = False) -> pd.Series:

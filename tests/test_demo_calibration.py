@@ -10,8 +10,9 @@ with a traffic seed of its own per start date (30 independent demos, what the pr
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+import pandas as pd
 import psycopg
 import pytest
 from conftest import REPO_ROOT
@@ -20,10 +21,11 @@ from psycopg.rows import dict_row
 from scipy import stats as _sp
 from test_calibration import DEMO_STAGES, demo_false_alerts_predicted
 
-from evals.cli.demo import DRIFT_DAY, DRIFT_SHIFT, DRIFT_STAGE
+from evals.cli.demo import DAYS, DRIFT_DAY, DRIFT_SHIFT, DRIFT_STAGE
 from evals.config import load_config
 from evals.dbt import dbt_env, run_dbt
 from evals.marts import load_query
+from evals.quality import REQUIRED_COLUMNS, validate_day
 from evals.traffic import Drift, simulate_traffic
 from orchestration.defs.drift import checks
 
@@ -115,22 +117,64 @@ def test_the_replay_reads_what_the_checks_read_from_the_marts_of_the_same_traffi
     def keyed(rows, *columns):
         return sorted(tuple(row[c] for c in columns) for row in rows)
 
-    assert keyed(stage, "day", "stage", "n", "passes") == keyed(
-        replay.stage, "day", "stage", "n", "passes"
+    epoch = ("model", "prompt_version", "suite", "suite_version")
+    assert keyed(stage, "day", "stage", *epoch, "n", "passes") == keyed(
+        replay.stage, "day", "stage", *epoch, "n", "passes"
     )
-    assert keyed(agreement, "day", "model", "n", "agree") == keyed(
-        replay.agreement, "day", "model", "n", "agree"
+    assert keyed(agreement, "day", *epoch, "n", "agree") == keyed(
+        replay.agreement, "day", *epoch, "n", "agree"
+    )
+    assert keyed(cost, "day", "model", "prompt_version", "source", "role") == keyed(
+        replay.cost, "day", "model", "prompt_version", "source", "role"
+    )
+    assert keyed(latency, "day", *epoch, "source", "role") == keyed(
+        replay.latency, "day", *epoch, "source", "role"
     )
     for mart, replayed, value in (
         (cost, replay.cost, "cost_per_call"),
         (latency, replay.latency, "latency_p95_ms"),
     ):
-        assert keyed(mart, "day", "model", "source", "role") == keyed(
-            replayed, "day", "model", "source", "role"
-        )
         for got, want in zip(
-            sorted(mart, key=lambda r: r["day"]),
-            sorted(replayed, key=lambda r: r["day"]),
+            sorted(mart, key=lambda r: (r["day"], r["prompt_version"])),
+            sorted(replayed, key=lambda r: (r["day"], r["prompt_version"])),
             strict=True,
         ):
             assert float(got[value]) == pytest.approx(want[value], rel=1e-6), (value, got["day"])
+
+
+def _run_log_days(config, rows: list[dict]) -> dict[date, pd.DataFrame]:
+    """Each replayed night's production rows with the columns the quality check loads
+    (`evals.quality.load_day`); what the replay does not keep is what capture writes alike on
+    every row of the demo (source, role, model, one attempt, no sample weight)."""
+    frame = pd.DataFrame(rows).assign(
+        idempotency_key=lambda f: f["run_id"].astype(str),
+        source="production",
+        role="grader",
+        model=config.default_model,
+        started_at=lambda f: [datetime(d.year, d.month, d.day, 12, tzinfo=UTC) for d in f["day"]],
+        sample_weight=None,
+        attempts=1,
+    )
+    return {day: group[list(REQUIRED_COLUMNS)] for day, group in frame.groupby("day")}
+
+
+@pytest.mark.calibration
+@pytest.mark.timeout(1500)
+def test_the_run_log_quality_suite_never_fails_a_clean_demo_night_over_30_start_dates():
+    """The data-quality alert's false-alarm rate: the Great Expectations suite on every
+    production night of 30 independent demos (nothing broken in the data; the pass-rate drift
+    the demo injects is no quality fault). Its share expectations are the ones that could fail
+    by chance; test_calibration.py bounds that chance exactly."""
+    config = load_config(REPO_ROOT / "evalhouse.yaml")
+    nights, failing = 0, []
+    for index in range(START_DATES):
+        start = FIRST_START + timedelta(days=STEP_DAYS * index)
+        marts = replay_demo(config, start, seed=1000 + index)
+        for day, frame in _run_log_days(config, marts.rows).items():
+            report = validate_day(frame, day, config.drift)
+            nights += 1
+            if not report.passed:
+                failing.append((day, report.describe_failures()))
+    print(f"\nrun_log_quality on clean demo nights: {len(failing)} of {nights} failed {failing}")
+    assert nights == START_DATES * DAYS
+    assert failing == []

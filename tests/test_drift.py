@@ -23,10 +23,12 @@ from evals.drift import (
     detect_agreement_drift,
     detect_band_violations,
     detect_cost_spike,
+    detect_figure_version_changes,
     detect_golden_regressions,
     detect_latency_spike,
     detect_pass_rate_shifts,
     detect_version_changes,
+    detect_weekly_version_changes,
     due_version_changes,
     recent_window_test,
     shift_threshold,
@@ -541,3 +543,134 @@ def test_golden_version_changes_false_alarms_and_power() -> None:
 def test_a_stage_without_history_has_no_version_change() -> None:
     counts = DailyCounts(START, np.full(3, 200), np.full(3, 150))
     assert due_version_changes({SeriesKey("loops", NEW): counts}, DRIFT, START + timedelta(2)) == []
+
+
+JUDGE_OLD = Epoch(model="judge-a", prompt_version="j1", suite="intro-python", suite_version="v1")
+JUDGE_NEW = replace(JUDGE_OLD, prompt_version="j2")
+
+
+def _agreement_weeks(new_agree: int) -> dict:
+    """Two weeks of judge-a agreement with humans under j1 (180 of 200 each), then a week under
+    j2 (`new_agree` of 200); judge-b under one prompt throughout."""
+    weeks = [START + timedelta(days=7 * i) for i in range(3)]
+    judge_b = Epoch(model="judge-b", prompt_version="b1", suite="intro-python", suite_version="v1")
+    return {
+        ("judge=judge-a suite=intro-python", JUDGE_OLD): {
+            weeks[0]: (200, 180),
+            weeks[1]: (200, 180),
+        },
+        ("judge=judge-a suite=intro-python", JUDGE_NEW): {weeks[2]: (200, new_agree)},
+        ("judge=judge-b suite=intro-python", judge_b): {week: (200, 150) for week in weeks},
+    }
+
+
+def test_a_judge_prompt_change_that_lowers_agreement_is_one_version_change_event() -> None:
+    weeks = _agreement_weeks(new_agree=120)
+    week_end = START + timedelta(days=14 + 6)
+    assert (
+        detect_weekly_version_changes(weeks, DRIFT, week_end - timedelta(days=1), measure="m") == []
+    )
+    (finding,) = detect_weekly_version_changes(
+        weeks, DRIFT, week_end, measure="agreement with humans"
+    )
+    assert finding.kind == "version_change_effect"
+    assert finding.subject == (
+        "judge=judge-a suite=intro-python model=judge-a prompt=j1→j2 suite=intro-python@v1"
+    )
+    before, after = finding.evidence["before"], finding.evidence["after"]
+    assert (before["n"], before["passes"], after["n"], after["passes"]) == (400, 360, 200, 120)
+    assert finding.evidence["changed"] == {"prompt_version": ["j1", "j2"]}
+    assert finding.evidence["level"] == pytest.approx(DRIFT.version_change_false_alarm_rate / 2)
+    assert finding.message.startswith(
+        "Version change on judge=judge-a suite=intro-python model=judge-a prompt=j1→j2"
+        " suite=intro-python@v1: agreement with humans 90.0% ["
+    )
+    assert (
+        detect_weekly_version_changes(weeks, DRIFT, week_end + timedelta(days=7), measure="m") == []
+    )
+    assert detect_weekly_version_changes(_agreement_weeks(178), DRIFT, week_end, measure="m") == []
+
+
+def _cost_nights(new_cost: float) -> dict:
+    """Ten nights of grader cost per call under prompt aaaa1111 (about 0.0002 USD), then the
+    first night under bbbb2222 at `new_cost`; tutor-large under one prompt throughout."""
+    days = [START + timedelta(days=i) for i in range(11)]
+    steady = [
+        0.0002,
+        0.000205,
+        0.000198,
+        0.000202,
+        0.000199,
+        0.000201,
+        0.0002,
+        0.000203,
+        0.000197,
+        0.000201,
+    ]
+    lineage = "cost source=production role=grader"
+    large = replace(OLD, model="tutor-large")
+    return {
+        (lineage, OLD): dict(zip(days[:-1], steady, strict=True)),
+        (lineage, NEW): {days[-1]: new_cost},
+        (lineage, large): {day: 0.0009 for day in days},
+    }
+
+
+def test_a_prompt_change_that_doubles_cost_is_one_version_change_event() -> None:
+    night = START + timedelta(days=10)
+    limits = {"ratio": DRIFT.cost_spike_ratio, "min_abs": DRIFT.cost_spike_min_abs_usd}
+    (finding,) = detect_figure_version_changes(
+        _cost_nights(0.0004), DRIFT, night, measure="cost per call", unit="USD/call", **limits
+    )
+    assert finding.kind == "version_change_effect"
+    assert finding.subject == (
+        "cost source=production role=grader"
+        " model=tutor-small prompt=aaaa1111→bbbb2222 suite=intro-python@v1"
+    )
+    assert finding.evidence["before"]["model"] == "tutor-small"  # not tutor-large's series
+    assert finding.evidence["before"]["median"] == pytest.approx(0.0002005)
+    assert finding.evidence["ratio"] == pytest.approx(0.0004 / 0.0002005)
+    assert finding.evidence["prompt_diff_against"] == "aaaa1111"
+    assert finding.severity == "critical"
+    (cheaper,) = detect_figure_version_changes(
+        _cost_nights(0.0001), DRIFT, night, measure="cost per call", unit="USD/call", **limits
+    )
+    assert cheaper.observed == 0.0001
+    for quiet in (0.000202, 0.00021):  # unchanged, and 5 % more: no event
+        assert (
+            detect_figure_version_changes(
+                _cost_nights(quiet),
+                DRIFT,
+                night,
+                measure="cost per call",
+                unit="USD/call",
+                **limits,
+            )
+            == []
+        )
+    later = night + timedelta(days=1)
+    assert (
+        detect_figure_version_changes(
+            _cost_nights(0.0004), DRIFT, later, measure="cost per call", unit="USD/call", **limits
+        )
+        == []
+    ), "tested once, on the new version's first night"
+
+
+def test_a_model_change_that_slows_latency_is_one_version_change_event() -> None:
+    days = [START + timedelta(days=i) for i in range(8)]
+    lineage = "latency source=production role=grader suite=intro-python"
+    figures = {
+        (lineage, OLD): {day: 900.0 + 10 * (i % 3) for i, day in enumerate(days[:-1])},
+        (lineage, replace(OLD, model="tutor-xl")): {days[-1]: 2400.0},
+    }
+    limits = {"ratio": DRIFT.latency_spike_ratio, "min_abs": DRIFT.latency_spike_min_abs_ms}
+    (finding,) = detect_figure_version_changes(
+        figures, DRIFT, days[-1], measure="latency p95", unit="ms", **limits
+    )
+    assert finding.evidence["changed"] == {"model": ["tutor-small", "tutor-xl"]}
+    assert "prompt_diff_against" not in finding.evidence
+    assert finding.message.startswith(
+        f"Version change on {lineage} model=tutor-small→tutor-xl prompt=aaaa1111"
+        " suite=intro-python@v1: latency p95 2400 ms on"
+    )

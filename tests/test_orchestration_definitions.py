@@ -57,10 +57,13 @@ DRIFT_CHECKS = {
     ("marts/fct_stage_daily", "stage_pass_rate_drift"),
     ("marts/fct_stage_daily", "version_change_effect"),
     ("marts/fct_verdict_agreement_weekly", "judge_agreement_drift"),
+    ("marts/fct_verdict_agreement_weekly", "agreement_version_change_effect"),
     ("marts/fct_golden_outcomes", "golden_accuracy_regression"),
     ("marts/fct_golden_outcomes", "golden_version_change_effect"),
     ("marts/fct_model_cost_daily", "cost_spike"),
+    ("marts/fct_model_cost_daily", "cost_version_change_effect"),
     ("marts/fct_trend_daily", "latency_spike"),
+    ("marts/fct_trend_daily", "latency_version_change_effect"),
 }
 
 

@@ -1,20 +1,21 @@
 {#-
   Incremental models over the call-level int_eval_runs recompute whole periods (days or weeks)
-  that received rows since their last build. Each such model stores `runs_loaded_through` (the
-  newest loaded_at it has aggregated); the periods to redo are those of rows of `loaded_from` (the
-  relation the model aggregates: int_eval_runs or a view over it, carrying `loaded_at` and the
-  period column) loaded later. The list is fetched first and inlined as literals, so Postgres
-  reads those periods through the period index instead of planning a join over the whole table.
+  that received rows since their last build. Each such model has a watermark (macro watermark:
+  the newest loaded_at it has taken in); the periods to redo are those of rows of `loaded_from` (the
+  relation the model aggregates: int_eval_runs, a view over it or int_golden_outcomes, carrying
+  `loaded_at` and the period column) loaded later. The list is fetched first and inlined as
+  literals, so Postgres reads those periods through the period index instead of planning a join
+  over the whole table.
 -#}
 {% macro changed_periods_filter(period_column, loaded_from, also_changed=none) -%}
-    {#- also_changed: a query of more periods to redo (e.g. weeks whose runs got new reviews). -#}
+    {#-
+      also_changed: a query of more periods to redo (e.g. weeks whose runs got new reviews, or
+      loaded_periods() of a second relation the model aggregates).
+    -#}
     {%- if is_incremental() -%}
         {%- set query -%}
-            select distinct {{ period_column }}::text
-            from {{ loaded_from }}
-            where loaded_at > (
-                select coalesce(max(runs_loaded_through), '-infinity'::timestamptz) from {{ this }}
-            )
+            select period::text
+            from ({{ loaded_periods(period_column, loaded_from) }}) as loaded (period)
             {%- if also_changed %}
             union
             select period::text from ({{ also_changed }}) as also_changed (period)
@@ -48,4 +49,72 @@
     where reviews.ingested_at > (
         select coalesce(max(reviews_ingested_through), '-infinity'::timestamptz) from {{ this }}
     )
+{%- endmacro %}
+
+{#- The periods of `loaded_from`'s rows loaded after this model's watermark. -#}
+{% macro loaded_periods(period_column, loaded_from) -%}
+    select distinct {{ period_column }}
+    from {{ loaded_from }}
+    where loaded_at > {{ watermark() }}
+{%- endmacro %}
+
+{#-
+  The newest int_eval_runs.loaded_at this incremental model has taken in: its own column
+  (`runs_loaded_through`, or `column`), or what the last build of it recorded in the watermark
+  table (on-run-end, record_watermarks), whichever is newer. The table is what a build that wrote
+  no rows leaves behind: a mart that is empty (judge consistency without repeated judgments)
+  would otherwise redo every period of the run log on every build.
+-#}
+{% macro watermark(column='runs_loaded_through') -%}
+    coalesce(greatest(
+        (select max({{ column }}) from {{ this }}),
+        (
+            select recorded.loaded_through from {{ watermarks_table() }} as recorded
+            where recorded.model = {{ dbt.string_literal(this | string) }}
+        )
+    ), '-infinity'::timestamptz)
+{%- endmacro %}
+
+{% macro watermarks_table() -%}
+    intermediate.incremental_watermarks
+{%- endmacro %}
+
+{#- on-run-start: the watermark table (intermediate, which no reader role is granted). -#}
+{% macro create_watermarks_table() -%}
+    create schema if not exists intermediate;
+    create table if not exists {{ watermarks_table() }} (
+        model text primary key,
+        loaded_through timestamptz not null
+    )
+{%- endmacro %}
+
+{#-
+  on-run-end: each incremental model this run built records int_eval_runs' newest loaded_at.
+  Every model of the run that reads calls ran after int_eval_runs was loaded, and every loaded_at
+  downstream (int_golden_outcomes.loaded_at, views over int_eval_runs) is one of its values.
+-#}
+{% macro record_watermarks(results) -%}
+    {%- set built = [] -%}
+    {%- for result in results -%}
+        {%- if result.node.resource_type == 'model' and result.status == 'success'
+            and result.node.config.materialized == 'incremental' -%}
+            {%- do built.append(result.node.relation_name) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if execute and built -%}
+        {%- set runs = graph.nodes.values() | selectattr('name', 'equalto', 'int_eval_runs')
+            | first -%}
+        insert into {{ watermarks_table() }} (model, loaded_through)
+        select built.model, runs.loaded_through
+        from unnest(array[
+            {%- for model in built -%}
+                {{ dbt.string_literal(model) }}{{ ", " if not loop.last }}
+            {%- endfor -%}
+        ]) as built (model)
+        cross join (select max(loaded_at) as loaded_through from {{ runs.relation_name }}) as runs
+        where runs.loaded_through is not null
+        on conflict (model) do update set loaded_through = excluded.loaded_through
+    {%- else -%}
+        select 1
+    {%- endif -%}
 {%- endmacro %}

@@ -1,6 +1,8 @@
 """Drift detectors for the nightly checks: pass-rate shifts and bands, judge agreement,
 golden accuracy night over night, cost and latency spikes — each within one comparability
-epoch (`epochs`) — and the effect of a version change between epochs (`version_change`).
+epoch (`epochs`) — and the effect of a version change between epochs on a rate
+(`version_change`: stage pass rate, golden accuracy, judge agreement) or on a daily figure
+(`version_figures`: cost per call, latency p95).
 
 Each detector reads a small series computed by the marts (counts per day, per-item golden
 outcomes, a daily cost or latency figure) and returns `Finding`s — nothing when all is quiet.
@@ -28,9 +30,11 @@ from evals.drift.spikes import detect_cost_spike, detect_latency_spike, detect_s
 from evals.drift.version_change import (
     VersionChange,
     detect_version_changes,
+    detect_weekly_version_changes,
     due_version_changes,
     version_change_finding,
 )
+from evals.drift.version_figures import detect_figure_version_changes
 
 __all__ = [
     "SEVERITIES",
@@ -44,11 +48,13 @@ __all__ = [
     "detect_agreement_drift",
     "detect_band_violations",
     "detect_cost_spike",
+    "detect_figure_version_changes",
     "detect_golden_regressions",
     "detect_latency_spike",
     "detect_pass_rate_shifts",
     "detect_spike",
     "detect_version_changes",
+    "detect_weekly_version_changes",
     "due_version_changes",
     "evidence_severity",
     "recent_window_test",

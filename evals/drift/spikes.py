@@ -26,18 +26,22 @@ LOG_FLOOR = 1e-12
 """Values are logged after flooring here: a free model's 0 USD stays a finite point."""
 
 
-def prediction_p(history: Sequence[float], today: float) -> float:
-    """One-sided p-value that `today` comes from the history's (log-normal) distribution.
+def prediction_p(history: Sequence[float], today: float, *, two_sided: bool = False) -> float:
+    """P-value that `today` comes from the history's (log-normal) distribution: one-sided (a
+    rise), or two-sided (a move either way, for a version change).
 
     t = (log today − mean) / (sd · √(1 + 1/m)) with m − 1 degrees of freedom; a history with no
-    spread gives 0 for any rise and 1 otherwise.
+    spread gives 0 for any rise (any move, two-sided) and 1 otherwise.
     """
     logs = np.log(np.maximum(np.asarray(history, dtype=float), LOG_FLOOR))
     now = math.log(max(today, LOG_FLOOR))
     spread = float(np.std(logs, ddof=1)) if len(logs) > 1 else 0.0
     if spread == 0.0:
-        return 0.0 if now > float(logs.mean()) else 1.0
+        moved = now != float(logs.mean()) if two_sided else now > float(logs.mean())
+        return 0.0 if moved else 1.0
     t = (now - float(logs.mean())) / (spread * math.sqrt(1 + 1 / len(logs)))
+    if two_sided:
+        return float(min(1.0, 2 * _sp.t.sf(abs(t), len(logs) - 1)))
     return float(_sp.t.sf(t, len(logs) - 1))
 
 

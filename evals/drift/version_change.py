@@ -15,7 +15,9 @@ two sides, once per change:
   at most that probability.
 
 A rollout that moves a rate is reported as `version_change_effect` with both rates and their
-Wilson intervals; one that moves nothing raises nothing.
+Wilson intervals; one that moves nothing raises nothing. Weekly rates (judge agreement with
+humans) are tested the same way on the last night of the new epoch's first week
+(`detect_weekly_version_changes`); daily figures (cost, latency) in `version_figures`.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class VersionChange:
     before_passes: int
     after_n: int
     after_passes: int
+    measure: str = "pass rate"
 
 
 def due_version_changes(
@@ -169,7 +172,7 @@ def version_change_finding(
             p_value, level, effect=effect, critical_effect=drift.detect_shift
         ),
         message=(
-            f"Version change on {subject}: pass rate {_rate(evidence['before'])} over "
+            f"Version change on {subject}: {change.measure} {_rate(evidence['before'])} over "
             f"{change.before_n} rows {_days(change.before_start, change.before_end)}, "
             f"{_rate(evidence['after'])} over {change.after_n} rows "
             f"{_days(change.first_day, change.test_day)} ({effect:+.1%}, p = {p_value:.2g})."
@@ -218,6 +221,7 @@ def _evidence(
     """Both sides with their intervals, what changed, and the test's own numbers."""
     evidence: dict[str, Any] = {
         "lineage": change.lineage,
+        "measure": change.measure,
         "before": _side(
             change.before,
             change.before_passes,
@@ -252,6 +256,77 @@ def detect_version_changes(
         for change in due_version_changes(series, drift, as_of)
     )
     return [finding for finding in findings if finding is not None]
+
+
+def detect_weekly_version_changes(
+    weeks: Mapping[tuple[str, Epoch], Mapping[date, tuple[int, int]]],
+    drift: DriftConfig,
+    as_of: date,
+    *,
+    measure: str,
+) -> list[Finding]:
+    """Version changes of a weekly rate (judge agreement with humans: a judge prompt or suite
+    version change), each tested once, on the last night of the new epoch's first week: that
+    week against the incumbent's weeks that start in the `baseline_days` before it (score test).
+
+    `weeks`: (lineage, epoch) -> {week start: (n, successes)}. The incumbent is the lineage's
+    epoch that differs least from the new one, then the one with the most rows there; the
+    budget is shared among the lineages.
+    """
+    lineages: dict[str, dict[Epoch, dict[date, tuple[int, int]]]] = defaultdict(dict)
+    for (lineage, epoch), by_week in weeks.items():
+        lineages[lineage][epoch] = {
+            week: counts for week, counts in by_week.items() if week <= as_of and counts[0] > 0
+        }
+    findings = []
+    for lineage, epochs in sorted(lineages.items()):
+        for after, by_week in sorted(epochs.items(), key=lambda item: item[0].label()):
+            first = min(by_week, default=None)
+            if first is None or first + timedelta(days=6) != as_of:
+                continue
+            before = _weekly_incumbent(epochs, after, first, drift)
+            if before is None:
+                continue
+            epoch, before_weeks = before
+            change = VersionChange(
+                lineage=lineage,
+                before=epoch,
+                after=after,
+                before_start=min(before_weeks),
+                before_end=first - timedelta(days=1),
+                first_day=first,
+                test_day=as_of,
+                before_n=sum(n for n, _ in before_weeks.values()),
+                before_passes=sum(x for _, x in before_weeks.values()),
+                after_n=by_week[first][0],
+                after_passes=by_week[first][1],
+                measure=measure,
+            )
+            finding = version_change_finding(change, drift, series_watched=len(lineages))
+            if finding is not None:
+                findings.append(finding)
+    return findings
+
+
+def _weekly_incumbent(
+    epochs: Mapping[Epoch, Mapping[date, tuple[int, int]]],
+    after: Epoch,
+    first: date,
+    drift: DriftConfig,
+) -> tuple[Epoch, dict[date, tuple[int, int]]] | None:
+    """The epoch closest to `after` (fewest changed versions, then most rows) with weeks in
+    the `baseline_days` before `first`, and those weeks."""
+    start = first - timedelta(days=drift.baseline_days)
+    candidates = []
+    for epoch, by_week in epochs.items():
+        window = {week: counts for week, counts in by_week.items() if start <= week < first}
+        if epoch != after and window:
+            rows = sum(n for n, _ in window.values())
+            candidates.append((len(epoch.changes(after)), -rows, epoch.label(), epoch, window))
+    if not candidates:
+        return None
+    *_, epoch, window = min(candidates, key=lambda c: c[:3])
+    return epoch, window
 
 
 def _days(first: date, last: date) -> str:

@@ -51,7 +51,7 @@ def load_side(
     items: Iterable[str] | None = None,
 ) -> SideResults:
     """One side's outcomes: its golden and ci calls from raw.eval_runs, judged as
-    int_golden_outcomes judges them (evals.golden.outcomes).
+    int_golden_outcomes_live judges them (evals.golden.outcomes).
 
     A grader row is right when its verdict equals the expected verdict; an answer-suite
     candidate when its own (deterministic) verdict does, else when its judge's verdict passes;

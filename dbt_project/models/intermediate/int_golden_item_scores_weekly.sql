@@ -1,12 +1,9 @@
 {#-
   Golden accuracy counts per item, model, prompt version and role per week, kept incrementally
-  (weeks that received calls are recomputed), so fct_leaderboard sums a small table instead of
-  re-deriving every outcome. Outcomes come from int_golden_outcomes (the one definition).
-  runs_loaded_through is int_eval_runs' newest load at build time: the outcomes view reads the
-  run log itself, so a row it counted before int_eval_runs loaded it makes its week recompute
-  once more, never less.
+  (weeks that received golden outcomes since the last build are recomputed), so fct_leaderboard
+  sums a small table instead of re-deriving every outcome. Outcomes come from
+  int_golden_outcomes (the one definition, materialised by batch).
 -#}
--- depends_on: {{ ref('int_eval_runs') }}
 {{
     config(
         materialized='incremental',
@@ -18,7 +15,7 @@
 
 with outcomes as (
     select * from {{ ref('int_golden_outcomes') }}
-    where {{ changed_periods_filter('week_start', ref('int_eval_runs')) }}
+    where {{ changed_periods_filter('week_start', ref('int_golden_outcomes')) }}
 ),
 
 final as (
@@ -35,8 +32,7 @@ final as (
         count(*) filter (where is_correct) as n_correct,
         count(*) filter (where outcome = 'parse_error') as n_parse_errors,
         count(*) filter (where outcome = 'unjudged') as n_unjudged,
-        (select max(eval_runs.loaded_at) from {{ ref('int_eval_runs') }} as eval_runs)
-            as runs_loaded_through
+        max(loaded_at) as runs_loaded_through
     from outcomes
     group by
         week_start, suite, suite_version, coalesce(category, '(none)'), role, model,

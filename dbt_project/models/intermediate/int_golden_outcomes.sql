@@ -1,134 +1,102 @@
 {#-
-  Golden correctness, defined once: every golden-accuracy figure (leaderboard, trend, regression
-  check, gate, run summary, Dagster metadata, demo) counts these rows.
+  int_golden_outcomes_live's rows (the one definition of golden correctness) as a table, so the
+  marts read golden outcomes by day or week through an index instead of re-running the view's
+  lateral join over every golden call ever made (80-98 s per reader at 10M calls).
 
-  A graded call is the candidate (answer suite) or grader (grader suite) call of one batch ×
-  model × prompt version × suite version × item × trial; its newest settled row counts. Its
-  outcome:
-    parse_error  the call's reply did not parse, or the judge's reply on it did not;
-    correct / incorrect
-                 its own verdict (grader, or a deterministic scorer) vs the expected verdict;
-                 else the verdict of the judge row that graded it (parent_run_id = the call),
-                 passing or not in the suite's vocabulary (`passed`); the first settled
-                 judgment counts;
-    unjudged     an answer with no settled judgment yet (its judge call failed or is pending).
-  is_correct is true for `correct` only: parse errors and unjudged answers count as not correct
-  and are counted apart as well.
-
-  A view over the run log (not the marts), so the run summary and the gate read it the moment
-  a batch is written. The run log is referenced twice rather than through a shared CTE: a CTE
-  used twice is materialised, which would stop Postgres from pushing a batch or suite filter
-  down to raw.eval_runs' indexes.
+  Kept by batch, the grain an outcome is decided in: a graded call's newest settled row is
+  chosen among its batch's rows, so a batch is rewritten whole (delete+insert on batch_key) when
+  int_eval_runs loaded a graded golden / ci call of it, or a judgment of one of its calls (a
+  late judge row, a rejudge), since this table's watermark. The batch list is fetched
+  first and inlined as literals, so the filter reaches raw.eval_runs' golden index through the
+  view. loaded_at is int_eval_runs' newest load at build time: readers pass this table to
+  changed_periods_filter like int_eval_runs.
 -#}
-with graded as (
-    select distinct on (batch_id, model, prompt_version, suite, suite_version, item_id, trial)
-        run_id,
-        batch_id,
-        source,
-        model,
-        prompt_name,
-        prompt_version,
-        role,
-        suite,
-        suite_version,
-        item_id,
-        stage,
-        category,
-        trial,
-        status,
-        verdict,
-        passed,
-        expected_verdict,
-        started_at
-    from {{ ref('stg_raw__eval_runs') }}
-    where source in ('golden', 'ci')
-        and role in ('candidate', 'grader')
-        and status in ('ok', 'parse_error')
-        and suite is not null
-        and item_id is not null
-        and expected_verdict is not null
-    order by
-        batch_id asc,
-        model asc,
-        prompt_version asc,
-        suite asc,
-        suite_version asc,
-        item_id asc,
-        trial asc,
-        started_at desc, run_id asc
-),
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='batch_key',
+        indexes=[
+            {'columns': ['run_id'], 'unique': true},
+            {'columns': ['batch_key']},
+            {'columns': ['run_date']},
+            {'columns': ['week_start']},
+            {'columns': ['loaded_at']},
+        ],
+    )
+}}
 
-judged as (
-    select
-        graded.*,
-        judgment.run_id as judge_run_id,
-        judgment.model as judge_model,
-        judgment.prompt_version as judge_prompt_version,
-        judgment.status as judge_status,
-        judgment.verdict as judge_verdict,
-        judgment.passed as judge_passed
-    from graded
-    left join lateral (
-        select
-            judge.run_id,
-            judge.model,
-            judge.prompt_version,
-            judge.status,
-            judge.verdict,
-            judge.passed
-        from {{ ref('stg_raw__eval_runs') }} as judge
-        where judge.parent_run_id = graded.run_id
-            and judge.role = 'judge'
-            and judge.status in ('ok', 'parse_error')
-        order by judge.started_at, judge.run_id
-        limit 1
-    ) as judgment on graded.verdict is null and graded.status = 'ok'
-),
+{%- set batches = [] -%}
+{%- if is_incremental() and execute -%}
+    {%- set changed_batches -%}
+        with new_runs as (
+            select batch_id, source, role, parent_run_id
+            from {{ ref('int_eval_runs') }}
+            where loaded_at > {{ watermark('loaded_at') }}
+        )
 
-outcomes as (
-    select
-        *,
-        case
-            when status = 'parse_error' then 'parse_error'
-            when verdict is not null
-                then
-                    case when verdict = expected_verdict then 'correct' else 'incorrect' end
-            when judge_status = 'parse_error' then 'parse_error'
-            when judge_status = 'ok' and judge_passed is not null
-                then
-                    case when judge_passed then 'correct' else 'incorrect' end
-            else 'unjudged'
-        end as outcome
-    from judged
+        select coalesce(batch_id, '') from new_runs
+        where source in ('golden', 'ci') and role in ('candidate', 'grader')
+        union
+        select coalesce(graded.batch_id, '')
+        from new_runs
+        inner join {{ ref('int_eval_runs') }} as graded
+            on graded.run_id = new_runs.parent_run_id
+        where new_runs.role = 'judge'
+            and graded.source in ('golden', 'ci')
+            and graded.role in ('candidate', 'grader')
+        order by 1
+    {%- endset -%}
+    {%- set batches = run_query(changed_batches).columns[0].values() -%}
+{%- endif %}
+
+with outcomes as (
+    select * from {{ ref('int_golden_outcomes_live') }}
+    {%- if is_incremental() %}
+        where
+        {%- if batches | length == 0 %} false
+        {%- else %} batch_id in (
+            {%- for batch in batches -%}
+                '{{ batch | replace("'", "''") }}'{{ ", " if not loop.last }}
+            {%- endfor -%}
+        )
+            {%- if '' in batches %} or batch_id is null{% endif %}
+        {%- endif %}
+    {%- endif %}
 ),
 
 final as (
     select
-        run_id,
-        batch_id,
-        source,
-        {{ evaluated_date() }} as run_date,
-        date_trunc('week', {{ evaluated_date() }})::date as week_start,
-        model,
-        prompt_name,
-        prompt_version,
-        role,
-        suite,
-        suite_version,
-        item_id,
-        stage,
-        category,
-        trial,
-        started_at,
-        status,
-        verdict,
-        expected_verdict,
-        judge_run_id,
-        judge_model,
-        judge_prompt_version,
-        judge_verdict,
-        outcome,
-        outcome = 'correct' as is_correct
+        outcomes.run_id,
+        outcomes.batch_id,
+        outcomes.source,
+        outcomes.run_date,
+        outcomes.week_start,
+        outcomes.model,
+        outcomes.prompt_name,
+        outcomes.prompt_version,
+        outcomes.role,
+        outcomes.suite,
+        outcomes.suite_version,
+        outcomes.item_id,
+        outcomes.stage,
+        outcomes.category,
+        outcomes.trial,
+        outcomes.started_at,
+        outcomes.status,
+        outcomes.verdict,
+        outcomes.expected_verdict,
+        outcomes.judge_run_id,
+        outcomes.judge_model,
+        outcomes.judge_prompt_version,
+        outcomes.judge_verdict,
+        outcomes.outcome,
+        outcomes.is_correct,
+        coalesce(outcomes.batch_id, '') as batch_key,
+        (
+            select coalesce(max(eval_runs.loaded_at), '-infinity'::timestamptz)
+            from {{ ref('int_eval_runs') }} as eval_runs
+        ) as loaded_at
     from outcomes
 )
 

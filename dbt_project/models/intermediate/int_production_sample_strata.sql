@@ -26,9 +26,7 @@
     from {{ ref('int_eval_runs') }} as regrades
     inner join {{ ref('int_eval_runs') }} as graded on graded.run_id = regrades.parent_run_id
     where regrades.source = 'production_sample'
-        and regrades.loaded_at > (
-            select coalesce(max(runs_loaded_through), '-infinity'::timestamptz) from {{ this }}
-        )
+        and regrades.loaded_at > {{ watermark() }}
 {%- endset %}
 
 with population as (

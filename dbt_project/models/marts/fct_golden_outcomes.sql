@@ -1,8 +1,10 @@
 {#-
   Golden outcomes for the marts' readers (the night-over-night regression check, BI): one row per
-  graded golden / ci call, as int_golden_outcomes defines it, materialised once per build so the
-  nightly checks do not re-run the view's lateral join over the run log.
+  graded golden / ci call, as int_golden_outcomes_live defines it. A view of int_golden_outcomes,
+  which keeps them incrementally: no copy, and the BI role reads it with the view owner's rights.
 -#}
+{{ config(materialized='view') }}
+
 with outcomes as (
     select * from {{ ref('int_golden_outcomes') }}
 ),

@@ -7,6 +7,15 @@
     )
 }}
 
+{#-
+  A day is redone when it received calls or golden outcomes (a batch rewritten by a late
+  judgment of one of its calls) since the last build; both CTEs read the same days.
+-#}
+{%- set changed_days = changed_periods_filter(
+    'run_date', ref('int_eval_runs'),
+    also_changed=loaded_periods('run_date', ref('int_golden_outcomes')),
+) %}
+
 with runs as (
     select
         model,
@@ -26,7 +35,7 @@ with runs as (
         cost_usd,
         loaded_at
     from {{ ref('int_eval_runs') }}
-    where {{ changed_periods_filter('run_date', ref('int_eval_runs')) }}
+    where {{ changed_days }}
 ),
 
 {# Accuracy counts golden outcomes (int_golden_outcomes), the one definition of correctness. -#}
@@ -44,7 +53,7 @@ golden as (
         count(*) filter (where outcome = 'parse_error') as n_golden_parse_errors,
         count(*) filter (where outcome = 'unjudged') as n_unjudged
     from {{ ref('int_golden_outcomes') }}
-    where {{ changed_periods_filter('run_date', ref('int_eval_runs')) }}
+    where {{ changed_days }}
     group by model, prompt_version, suite, suite_version, source, role, run_date
 ),
 

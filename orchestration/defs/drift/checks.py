@@ -29,7 +29,7 @@ from psycopg.rows import dict_row
 
 from evals import drift
 from evals.alerts import AlertDraft
-from evals.config import Config
+from evals.config import Config, DriftConfig
 from evals.marts import load_query
 from orchestration.lib.alerting import check_result, run_id_of
 from orchestration.lib.partitions import days_of
@@ -215,6 +215,18 @@ def _version_change_examples(conn: psycopg.Connection, finding: drift.Finding) -
     return _example_runs(conn, finding, _SERIES_ROWS, _series_params(series))
 
 
+def _new_version_examples(conn: psycopg.Connection, finding: drift.Finding) -> list[str]:
+    """Runs of the new model and prompt version in the finding's window: the first is where
+    the alert's prompt diff opens."""
+    after = finding.evidence["after"]
+    return _example_runs(
+        conn,
+        finding,
+        "model is not distinct from %s and prompt_version is not distinct from %s",
+        (after["model"], after["prompt_version"]),
+    )
+
+
 @drift_check(
     mart="fct_stage_daily",
     description=(
@@ -274,6 +286,42 @@ def judge_agreement_drift(context: dg.AssetCheckExecutionContext, evalhouse: Eva
         query="agreement_weekly",
         detect=_agreement_findings,
         kinds=("agreement_below_threshold", "agreement_drop"),
+    )
+
+
+def _agreement_version_change_findings(
+    rows: list[dict], config: Config, night: date
+) -> list[drift.Finding]:
+    """Per judge model and suite: a new judge prompt or suite version's first week of
+    agreement with humans against the weeks before it."""
+    weeks: dict[tuple[str, drift.Epoch], dict[date, tuple[int, int]]] = defaultdict(dict)
+    for row in rows:
+        lineage = f"judge={row['model']} suite={row['suite']}"
+        weeks[(lineage, drift.Epoch.of(row))][row["day"]] = (int(row["n"]), int(row["agree"]))
+    return drift.detect_weekly_version_changes(
+        weeks, config.drift, night, measure="agreement with humans"
+    )
+
+
+@drift_check(
+    mart="fct_verdict_agreement_weekly",
+    description=(
+        "Verdict agreement with the human consensus across a judge prompt or suite version "
+        "change (score test on the new version's first week, Bonferroni over judges): reported "
+        "once, with both rates and the prompt diff."
+    ),
+)
+def agreement_version_change_effect(
+    context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource
+):
+    """The effect of a judge's version change on its agreement with humans, tested once."""
+    return _evaluate(
+        context,
+        evalhouse,
+        query="agreement_weekly",
+        detect=_agreement_version_change_findings,
+        kinds=(),
+        examples=_new_version_examples,
     )
 
 
@@ -447,6 +495,30 @@ def _spike_findings(
     return detect
 
 
+def _figure_version_change_findings(
+    value: str,
+    lineage: Callable[[dict], str],
+    *,
+    measure: str,
+    unit: str,
+    limits: Callable[[DriftConfig], tuple[float, float]],
+) -> Callable[[list[dict], Config, date], list[drift.Finding]]:
+    """A daily figure's version changes per lineage; `limits(config.drift)`: the spike
+    settings (ratio, absolute floor) that size an effect worth reporting."""
+
+    def detect(rows: list[dict], config: Config, night: date) -> list[drift.Finding]:
+        figures: dict[tuple[str, drift.Epoch], dict[date, float]] = defaultdict(dict)
+        for row in rows:
+            if row[value] is not None:
+                figures[(lineage(row), drift.Epoch.of(row))][row["day"]] = float(row[value])
+        ratio, min_abs = limits(config.drift)
+        return drift.detect_figure_version_changes(
+            figures, config.drift, night, measure=measure, unit=unit, ratio=ratio, min_abs=min_abs
+        )
+
+    return detect
+
+
 @drift_check(
     mart="fct_model_cost_daily",
     description=(
@@ -482,12 +554,74 @@ def latency_spike(context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseRe
     )
 
 
+_cost_version_change_findings = _figure_version_change_findings(
+    "cost_per_call",
+    lambda row: f"cost source={row['source']} role={row['role']}",
+    measure="cost per call",
+    unit="USD/call",
+    limits=lambda d: (d.cost_spike_ratio, d.cost_spike_min_abs_usd),
+)
+_latency_version_change_findings = _figure_version_change_findings(
+    "latency_p95_ms",
+    lambda row: f"latency source={row['source']} role={row['role']} suite={row['suite']}",
+    measure="latency p95",
+    unit="ms",
+    limits=lambda d: (d.latency_spike_ratio, d.latency_spike_min_abs_ms),
+)
+
+
+@drift_check(
+    mart="fct_model_cost_daily",
+    description=(
+        "Cost per call per source and role across a model or prompt version change: the new "
+        "version's first night against the nights before (two-sided, spike-sized): reported once."
+    ),
+)
+def cost_version_change_effect(
+    context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource
+):
+    """The effect of a model or prompt version change on cost per call, tested once."""
+    return _evaluate(
+        context,
+        evalhouse,
+        query="cost_daily",
+        detect=_cost_version_change_findings,
+        kinds=(),
+        examples=_new_version_examples,
+    )
+
+
+@drift_check(
+    mart="fct_trend_daily",
+    description=(
+        "Latency p95 per source, role and suite across a model, prompt or suite version change: "
+        "the new version's first night against the nights before (two-sided, spike-sized): "
+        "reported once."
+    ),
+)
+def latency_version_change_effect(
+    context: dg.AssetCheckExecutionContext, evalhouse: EvalhouseResource
+):
+    """The effect of a model, prompt or suite version change on latency p95, tested once."""
+    return _evaluate(
+        context,
+        evalhouse,
+        query="latency_daily",
+        detect=_latency_version_change_findings,
+        kinds=(),
+        examples=_new_version_examples,
+    )
+
+
 DRIFT_CHECKS = [
     stage_pass_rate_drift,
     version_change_effect,
     judge_agreement_drift,
+    agreement_version_change_effect,
     golden_accuracy_regression,
     golden_version_change_effect,
     cost_spike,
+    cost_version_change_effect,
     latency_spike,
+    latency_version_change_effect,
 ]
