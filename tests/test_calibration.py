@@ -10,7 +10,7 @@ Exact binomial sums replace simulation where the detector only sees one pooled c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -20,11 +20,14 @@ from scipy import stats as _sp
 from evals.config import DriftConfig, SimulatorConfig
 from evals.drift import (
     DailyCounts,
+    Epoch,
     SeriesKey,
     detect_agreement_drift,
     detect_band_violations,
     detect_cost_spike,
+    detect_figure_version_changes,
     detect_latency_spike,
+    detect_weekly_version_changes,
     evidence_severity,
     recent_window_test,
     shift_threshold,
@@ -483,3 +486,101 @@ def test_the_run_log_quality_suite_almost_never_fails_a_clean_night() -> None:
     )
     assert sum(per_night.values()) < 1e-6
     assert grader_suite_only == pytest.approx(0.001938, rel=0.001)
+
+
+# --- version changes of agreement, cost and latency: per rollout --------------------------------
+
+OLD_EPOCH = Epoch(
+    model="tutor-small", prompt_version="v1", suite="intro-python", suite_version="s1"
+)
+NEW_EPOCH = replace(OLD_EPOCH, prompt_version="v2")
+
+
+def agreement_rollouts(trials: int, seed: int, drop: float = 0.0) -> float:
+    """Share of judge prompt rollouts raising `agreement_version_change_effect`: two weeks of
+    ~240 reviews at the demo's agreement under v1, then v2's first week at `drop` below it."""
+    rng = np.random.default_rng(seed)
+    weeks = [START + timedelta(days=7 * i) for i in range(3)]
+    rows = rng.poisson(DEMO_REVIEWS_PER_WEEK, size=(trials, 3))
+    rates = np.array([DEMO_AGREEMENT, DEMO_AGREEMENT, DEMO_AGREEMENT - drop])
+    agree = rng.binomial(rows, rates)
+    lineage = "judge=tutor-small suite=intro-python"
+    raised = 0
+    for trial in range(trials):
+        series = {
+            (lineage, OLD_EPOCH): {
+                weeks[w]: (int(rows[trial, w]), int(agree[trial, w])) for w in range(2)
+            },
+            (lineage, NEW_EPOCH): {weeks[2]: (int(rows[trial, 2]), int(agree[trial, 2]))},
+        }
+        raised += len(
+            detect_weekly_version_changes(series, DRIFT, weeks[2] + timedelta(days=6), measure="m")
+        )
+    return raised / trials
+
+
+def figure_rollouts(kind: str, trials: int, seed: int, scale: float = 1.0) -> float:
+    """Share of prompt rollouts on the demo's production grader raising the cost (or latency)
+    version-change event: `baseline_days` nights under v1, then v2's first night × `scale`."""
+    rng = np.random.default_rng(seed)
+    calls = SPIKE_SERIES["production tutor-small grader"]
+    days = [START + timedelta(days=i) for i in range(DRIFT.baseline_days + 1)]
+    if kind == "latency":
+        limits = {"ratio": DRIFT.latency_spike_ratio, "min_abs": DRIFT.latency_spike_min_abs_ms}
+    else:
+        limits = {"ratio": DRIFT.cost_spike_ratio, "min_abs": DRIFT.cost_spike_min_abs_usd}
+    raised = 0
+    for _ in range(trials):
+        if kind == "latency":
+            before, after = _latency_p95(rng, calls, len(days) - 1), _latency_p95(rng, calls, 1)
+        else:
+            before, after = _cost_per_call(rng, calls, len(days) - 1), _cost_per_call(rng, calls, 1)
+        figures = {
+            (kind, OLD_EPOCH): dict(zip(days[:-1], before, strict=True)),
+            (kind, NEW_EPOCH): {days[-1]: float(after[0]) * scale},
+        }
+        raised += len(
+            detect_figure_version_changes(figures, DRIFT, days[-1], measure=kind, unit="", **limits)
+        )
+    return raised / trials
+
+
+def _within_level(rate: float, trials: int) -> bool:
+    """At most the per-rollout level, give or take two binomial standard errors of the trials."""
+    level = DRIFT.version_change_false_alarm_rate
+    return rate <= level + 2 * math.sqrt(level * (1 - level) / trials)
+
+
+def test_a_rollout_that_moves_nothing_rarely_raises_an_agreement_cost_or_latency_event() -> None:
+    rates = {
+        "agreement": agreement_rollouts(trials=2000, seed=21),
+        "cost": figure_rollouts("cost", trials=1000, seed=22),
+        "latency": figure_rollouts("latency", trials=1000, seed=23),
+    }
+    print(f"\nversion-change events per no-effect rollout: {rates}")
+    assert _within_level(rates["agreement"], 2000)
+    assert rates["cost"] == rates["latency"] == 0.0  # a no-effect night is never a 1.5× spike
+
+
+def test_a_rollout_that_moves_agreement_cost_or_latency_is_one_event() -> None:
+    powers = {
+        "agreement -15 points": agreement_rollouts(trials=1000, seed=24, drop=0.15),
+        "cost x2": figure_rollouts("cost", trials=300, seed=25, scale=2.0),
+        "cost x0.5": figure_rollouts("cost", trials=300, seed=26, scale=0.5),
+        "cost x0.3": figure_rollouts("cost", trials=300, seed=26, scale=0.3),
+        "latency x2": figure_rollouts("latency", trials=300, seed=27, scale=2.0),
+    }
+    print(f"\nversion-change events per rollout with an effect: {powers}")
+    assert powers["agreement -15 points"] >= 0.9
+    assert powers["cost x2"] == powers["cost x0.3"] == powers["latency x2"] == 1.0
+    # Halving the demo's $0.0000815 a call moves it $0.00004, under the $0.00005 floor
+    # (cost_spike_min_abs_usd) below which no cost move is an event, as for cost spikes.
+    assert powers["cost x0.5"] == 0.0
+
+
+@pytest.mark.calibration
+def test_version_change_rates_with_ten_times_the_rollouts() -> None:
+    rate = agreement_rollouts(trials=20000, seed=28)
+    print(f"\nagreement version-change events per no-effect rollout (20,000): {rate:.4f}")
+    assert _within_level(rate, 20000)
+    assert figure_rollouts("cost", 10000, seed=29) == figure_rollouts("latency", 10000, 30) == 0.0
