@@ -526,6 +526,12 @@ def test_a_batch_runs_in_the_background_and_its_callback_arrives_once(
     correct = sum(r["status"] == "ok" and r["verdict"] == r["expected_verdict"] for r in settled)
     assert callback["json"]["summary"]["accuracy"] == pytest.approx(correct / 24)
     assert detail["summary"]["accuracy"] == pytest.approx(correct / 24)
+    with psycopg.connect(seeded.url, row_factory=dict_row) as conn:
+        record = conn.execute(  # the evaluation-run record the summary links (/batches/{id})
+            "select status, started_by, calls from raw.eval_batches where batch_id = %s",
+            (detail["summary"]["batch_id"],),
+        ).fetchone()
+    assert record == {"status": "completed", "started_by": f"api:{request_id}", "calls": len(rows)}
 
 
 def test_a_batch_whose_worker_died_is_stale_and_is_completed_by_the_next_worker(
