@@ -148,7 +148,7 @@ def run_request(config: Config, request: dict[str, Any]) -> tuple[dict | None, s
                 trials=request["trials"],
                 limit=request["item_limit"],
                 batch_key=request["batch_key"],
-                started_by=f"api:{request['request_id']}",
+                started_by=request["batch_key"],  # api:<request id>, as batch_key() names it
             ),
         )
     except (RunnerError, ValueError) as exc:
