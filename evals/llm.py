@@ -360,9 +360,11 @@ class LLMClient:
         try:
             return float(litellm.completion_cost(completion_response=response, model=cfg.model))
         except Exception:  # unknown price: say so (None) rather than record a made-up 0
-            # Asked once per model: the failing lookup walks LiteLLM's whole price map (~11 % of
-            # a call's client CPU at C = 256), and the map does not change while this client runs.
-            self._unpriced.add(cfg.model)
+            # Asked once per model LiteLLM has no price for: the failing lookup walks its whole
+            # price map (~11 % of a call's client CPU at C = 256), and the map does not change
+            # while this client runs. A priced model's failure (a reply without usage) is not.
+            if not {cfg.model, cfg.model.split("/", 1)[-1]} & litellm.model_cost.keys():
+                self._unpriced.add(cfg.model)
             return None
 
     def _backoff_scale(self, litellm, cfg: ModelConfig) -> float:
