@@ -15,11 +15,11 @@ import pandas as pd
 import psycopg
 import pytest
 import scipy.stats as sp
-import yaml
 from conftest import create_database, drop_database, role_url
 from fastapi.testclient import TestClient
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
+from test_runner import write_suite as write_grader_suite
 
 from evals import warehouse
 from evals.batches import BatchSpec, open_batch
@@ -82,16 +82,7 @@ def write_suite(path: Path, n: int = 40) -> Path:
         }
         for i in range(n)
     ]
-    suite = {
-        "name": "t-grader",
-        "kind": "grader",
-        "verdicts": ["pass", "revise", "fail"],
-        "passing_verdicts": ["pass"],
-        "default_rubric": "Meet the spec.",
-        "items": items,
-    }
-    path.write_text(yaml.safe_dump(suite, sort_keys=False), encoding="utf-8")
-    return path
+    return write_grader_suite(path, items)
 
 
 def evaluate(url: str, suite_path: Path) -> None:

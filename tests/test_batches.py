@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import yaml
+from test_runner import write_suite as write_grader_suite
 
 from evals.batches import (
     ATTRIBUTE,
@@ -48,16 +48,7 @@ def grader_suite(tmp_path: Path, n: int = 12) -> Path:
         }
         for i in range(n)
     ]
-    suite = {
-        "name": "t-grader",
-        "kind": "grader",
-        "verdicts": ["pass", "revise", "fail"],
-        "passing_verdicts": ["pass"],
-        "default_rubric": "Meet the spec.",
-        "items": items,
-    }
-    path.write_text(yaml.safe_dump(suite, sort_keys=False), encoding="utf-8")
-    return path
+    return write_grader_suite(path, items)
 
 
 def batches(url: str) -> list[dict]:
