@@ -474,10 +474,10 @@ def test_unknown_suite_or_model_in_a_batch_is_a_422_naming_the_field(client, api
 
 
 def test_a_batch_runs_in_the_background_and_its_callback_arrives_once(
-    seeded, api_token, monkeypatch
+    seeded, api_token, monkeypatch, tmp_path
 ):
     """The callback server is down for the first attempts; it still gets the result exactly once,
-    and the batch's figures match its run-log rows."""
+    and the batch's figures (the marts', once dbt has built them) match its run-log rows."""
     monkeypatch.setenv(warehouse.URL_ENV, seeded.url)
     config = load_config(REPO_ROOT / "evalhouse.yaml")
     worker = BatchWorker(
@@ -508,15 +508,18 @@ def test_a_batch_runs_in_the_background_and_its_callback_arrives_once(
         threading.Thread(target=server.serve_forever, daemon=True).start()
         _wait(lambda: _request_row(seeded.url, request_id)["callback_delivered_at"])
         time.sleep(0.5)  # more worker ticks: none may deliver it again
+        unbuilt = client.get(f"/api/v1/batches/{request_id}", headers=_bearer(api_token)).json()
+        build_marts(seeded.url, tmp_path, select="+fct_eval_batches +fct_eval_batch_breakdown")
         detail = client.get(f"/api/v1/batches/{request_id}", headers=_bearer(api_token)).json()
         listed = client.get("/api/v1/batches?status=completed", headers=_bearer(api_token)).json()
     server.shutdown()
+    assert unbuilt["status"] == "completed" and unbuilt["figures"] is None
     assert len(_Callbacks.received) == 1
     callback = _Callbacks.received[0]
     assert callback["key"] == f"evalhouse-batch-{request_id}"
     assert callback["json"]["status"] == "completed"
     assert detail["status"] == "completed" and detail["stale"] is False
-    assert request_id in [b["request_id"] for b in listed["batches"]]
+    (in_list,) = [b for b in listed["batches"] if b["request_id"] == request_id]
     with psycopg.connect(seeded.url, row_factory=dict_row) as conn:
         rows = conn.execute(
             "select status, verdict, expected_verdict from raw.eval_runs where batch_id = %s",
@@ -524,11 +527,19 @@ def test_a_batch_runs_in_the_background_and_its_callback_arrives_once(
         ).fetchall()
     settled = [r for r in rows if r["status"] in ("ok", "parse_error")]
     assert len(settled) == 24
-    assert detail["counts"]["calls"] == len(rows)
-    assert detail["counts"]["settled"] == 24
+    figures = detail["figures"]
+    assert figures["batch_id"] == detail["summary"]["batch_id"]
+    assert figures["links"]["page"] == f"/batches/{figures['batch_id']}"
+    assert (figures["calls"], figures["settled"], figures["n_graded"]) == (len(rows), 24, 24)
     correct = sum(r["status"] == "ok" and r["verdict"] == r["expected_verdict"] for r in settled)
+    assert figures["n_correct"] == correct
+    assert figures["accuracy"] == pytest.approx(correct / 24)
     assert callback["json"]["summary"]["accuracy"] == pytest.approx(correct / 24)
     assert detail["summary"]["accuracy"] == pytest.approx(correct / 24)
+    by_stage = [b for b in figures["breakdown"] if b["dimension"] == "stage"]
+    assert sum(b["n_graded"] for b in by_stage) == 24
+    assert sum(b["n_correct"] for b in by_stage) == correct
+    assert in_list["figures"] == {k: v for k, v in figures.items() if k != "breakdown"}
     with psycopg.connect(seeded.url, row_factory=dict_row) as conn:
         record = conn.execute(  # the evaluation-run record the summary links (/batches/{id})
             "select status, started_by, calls from raw.eval_batches where batch_id = %s",
@@ -555,7 +566,7 @@ def test_a_batch_whose_worker_died_is_stale_and_is_completed_by_the_next_worker(
                 (datetime.now(UTC) - timedelta(minutes=5),) * 2 + (request_id,),
             )
         stale = client.get(f"/api/v1/batches/{request_id}", headers=_bearer(api_token)).json()
-    assert (stale["status"], stale["stale"]) == ("running", True)
+    assert (stale["status"], stale["stale"], stale["figures"]) == ("running", True, None)
     worker = BatchWorker(config, lambda: psycopg.connect(seeded.url, autocommit=True))
     worker.step()
     row = _request_row(seeded.url, request_id)

@@ -14,7 +14,15 @@
     previous  the latest comparable run of the same model that started earlier;
     best      the comparable run of any model with the highest accuracy (earliest on a tie).
 -#}
-{{ config(indexes=[{'columns': ['batch_id'], 'unique': true}, {'columns': ['started_at']}]) }}
+{{
+    config(
+        indexes=[
+            {'columns': ['batch_id'], 'unique': true},
+            {'columns': ['started_at']},
+            {'columns': ['batch_key']},
+        ],
+    )
+}}
 
 with batches as (
     select * from {{ ref('int_eval_batches') }}
