@@ -65,11 +65,13 @@ def seeded(pg_server, tmp_path_factory):
         drop_database(pg_server, name)
 
 
-def _app(web_url: str, config=None, worker: BatchWorker | None = None):
+def _app(web_url: str, config=None, worker: BatchWorker | None = None, batch_launcher=None):
     """The app as `evalhouse serve` builds it, connected as the web role (`web_url`)."""
     config = config or load_config(REPO_ROOT / "evalhouse.yaml")
     database = WebDatabase(web_url)
-    return create_app(config, TOKEN, database=database, batch_worker=worker)
+    return create_app(
+        config, TOKEN, database=database, batch_worker=worker, batch_launcher=batch_launcher
+    )
 
 
 @pytest.fixture(scope="module")
@@ -641,6 +643,76 @@ def test_a_batch_handed_to_dagster_runs_as_the_api_batch_job_and_is_announced_on
     callbacks = [r for r in _Callbacks.received if r["path"] == "/hook"]
     assert [c["json"]["request_id"] for c in callbacks] == [str(request_id)]
     assert len(_announcements(str(request_id))) == 1
+
+
+@pytest.fixture
+def dagster_webserver(tmp_path) -> Iterator[TestClient]:
+    """A real Dagster webserver (GraphQL) over a code location with the `api_batch` job, whose
+    instance runs a launched run at once, in this process."""
+    import dagster as dg
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+    from dagster_webserver.app import create_app_from_workspace_process_context
+
+    from evals.batch_launch import LOCATION
+
+    instance = dg.DagsterInstance.local_temp(
+        str(tmp_path),
+        overrides={
+            "run_coordinator": {
+                "module": "dagster._core.run_coordinator",
+                "class": "DefaultRunCoordinator",
+            },
+            "run_launcher": {
+                "module": "dagster._core.launcher.sync_in_memory_run_launcher",
+                "class": "SyncInMemoryRunLauncher",
+            },
+            "telemetry": {"enabled": False},
+        },
+    )
+    origin = LoadableTargetOrigin(
+        module_name="tests.dagster_batches_location",
+        attribute="defs",
+        working_directory=str(REPO_ROOT),
+    )
+    target = InProcessWorkspaceLoadTarget(
+        InProcessCodeLocationOrigin(origin, location_name=LOCATION)
+    )
+    with (
+        instance,
+        WorkspaceProcessContext(instance, target) as context,
+        TestClient(create_app_from_workspace_process_context(context)) as client,
+    ):
+        client.instance = instance
+        yield client
+
+
+@pytest.mark.slow
+def test_a_batch_is_launched_as_a_dagster_run_through_the_webserver(
+    seeded, api_token, monkeypatch, dagster_webserver
+):
+    from evals.batch_launch import DagsterLauncher, dagster_launcher
+
+    monkeypatch.setenv(warehouse.URL_ENV, seeded.url)
+    config = load_config(REPO_ROOT / "evalhouse.yaml")
+    url = str(dagster_webserver.base_url)
+    launcher = dagster_launcher(url, "auto", dagster_webserver)
+    assert launcher == DagsterLauncher(url, dagster_webserver)
+    assert dagster_launcher(url, "server", dagster_webserver) is None
+    with TestClient(_app(seeded.web_url, config, batch_launcher=launcher)) as client:
+        started = client.post(
+            "/api/v1/batches",
+            json={"suite": "intro-python", "model": "tutor-small", "limit": 3},
+            headers=_bearer(api_token),
+        ).json()
+    run_id = started["links"]["dagster_run"].rsplit("/", 1)[1]
+    run = dagster_webserver.instance.get_run_by_id(run_id)
+    assert started["runner"] == "dagster"
+    assert run.tags["evalhouse/batch_request"] == started["request_id"]
+    assert run.is_success
+    assert _request_row(seeded.url, started["request_id"])["status"] == "completed"
 
 
 def test_a_batch_dagster_cannot_launch_is_run_by_the_server_which_claims_nothing_else(
