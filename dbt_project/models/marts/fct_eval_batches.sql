@@ -20,6 +20,8 @@
             {'columns': ['batch_id'], 'unique': true},
             {'columns': ['started_at']},
             {'columns': ['batch_key']},
+            {'columns': ['suite', 'model', 'started_at desc', 'batch_id']},
+            {'columns': ['comparable_key', 'model']},
         ],
     )
 }}
