@@ -125,7 +125,7 @@ def _beat(conn: psycopg.Connection, request_id: uuid.UUID) -> None:
     )
 
 
-def finish(
+def _finish(
     conn: psycopg.Connection,
     request_id: uuid.UUID,
     summary: dict | None,
@@ -146,10 +146,10 @@ def finish(
                 request_id,
             ),
         ).fetchone()
-        record_alerts(conn, [result_alert(row, orchestrator_run_id)])
+        record_alerts(conn, [_result_alert(row, orchestrator_run_id)])
 
 
-def result_alert(row: dict[str, Any], orchestrator_run_id: str | None = None) -> AlertDraft:
+def _result_alert(row: dict[str, Any], orchestrator_run_id: str | None = None) -> AlertDraft:
     """The webhooks' message on a finished request: one incident per request (its id is in the
     subject), `info` when it completed, `warning` when it failed."""
     summary = row["summary"] or {}
@@ -279,7 +279,7 @@ def _deliver_one(conn: psycopg.Connection, post: Poster, backoff_base_s: float) 
     return error is None
 
 
-def run_claimed(
+def _run_claimed(
     config: Config,
     connect: Callable[[], psycopg.Connection],
     request: dict[str, Any],
@@ -287,7 +287,7 @@ def run_claimed(
     heartbeat_s: float = HEARTBEAT_S,
     orchestrator_run_id: str | None = None,
 ) -> None:
-    """Run a claimed request while a thread beats its heartbeat, then `finish` it."""
+    """Run a claimed request while a thread beats its heartbeat, then `_finish` it."""
     done = threading.Event()
 
     def beat() -> None:
@@ -306,7 +306,7 @@ def run_claimed(
         done.set()
         beater.join()
     with connect() as conn:
-        finish(conn, request["request_id"], summary, error, orchestrator_run_id)
+        _finish(conn, request["request_id"], summary, error, orchestrator_run_id)
 
 
 def run_by_id(
@@ -322,16 +322,21 @@ def run_by_id(
         request = _claim(conn, request_id)
     if request is None:
         return None
-    run_claimed(config, connect, request, orchestrator_run_id=orchestrator_run_id)
+    _run_claimed(config, connect, request, orchestrator_run_id=orchestrator_run_id)
     with connect() as conn:
         return conn.execute(
             "select status from raw.batch_requests where request_id = %s", (request_id,)
         ).fetchone()[0]
 
 
-def deliver(conn: psycopg.Connection, config: Config, **callbacks: Any) -> None:
+def _deliver(
+    conn: psycopg.Connection,
+    config: Config,
+    *,
+    callback_backoff_base_s: float = CALLBACK_BACKOFF_BASE_S,
+) -> None:
     """Deliver what is due: the callbacks, and the alert outbox to the configured webhooks."""
-    deliver_callbacks(conn, **callbacks)
+    deliver_callbacks(conn, backoff_base_s=callback_backoff_base_s)
     if config.alerts.webhooks:
         deliver_pending(conn, config.alerts)
 
@@ -404,5 +409,5 @@ class BatchWorker:
         """Run every queued request, then deliver what callbacks and alerts are due."""
         with self._connect() as conn:
             while not self._stop.is_set() and (request := self._next(conn)) is not None:
-                run_claimed(self.config, self._connect, request, heartbeat_s=self.heartbeat_s)
-            deliver(conn, self.config, backoff_base_s=self.callback_backoff_base_s)
+                _run_claimed(self.config, self._connect, request, heartbeat_s=self.heartbeat_s)
+            _deliver(conn, self.config, callback_backoff_base_s=self.callback_backoff_base_s)
