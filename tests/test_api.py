@@ -645,6 +645,16 @@ def test_a_batch_handed_to_dagster_runs_as_the_api_batch_job_and_is_announced_on
     assert len(_announcements(str(request_id))) == 1
 
 
+def test_where_no_dagster_webserver_answers_auto_falls_back_to_the_server_and_dagster_refuses():
+    from evals.batch_launch import LaunchError, dagster_launcher
+
+    nowhere = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    assert dagster_launcher(nowhere, "auto") is None
+    assert dagster_launcher(nowhere, "server") is None
+    with pytest.raises(LaunchError, match="no Dagster webserver serving job 'api_batch'"):
+        dagster_launcher(nowhere, "dagster")
+
+
 @pytest.fixture
 def dagster_webserver(tmp_path) -> Iterator[TestClient]:
     """A real Dagster webserver (GraphQL) over a code location with the `api_batch` job, whose
