@@ -1,12 +1,16 @@
-"""Page latency of `evalhouse serve` over a large run log: the overview, run search, one run.
+"""Page latency of `evalhouse serve` over a large run log: the overview, run search, one run,
+and the evaluation-run pages (batches, one batch, compare, leaderboard).
 
 Fills raw.eval_runs with N synthetic calls server-side (INSERT ... SELECT generate_series: 90
-days, 6 stages, 3 models, 2 prompt versions, 2 sources, errors, parse errors, issue tags),
-builds the marts with dbt, then times whole HTTP requests through the real app in-process (auth,
-queries as the least-privilege role, template rendering) and, apart, the overview's mart
-queries run one after another versus all at once.
+days, 6 stages, 3 models, 2 prompt versions, 2 sources, errors, parse errors, issue tags); the
+golden calls belong to `--batches` evaluation runs (raw.eval_batches, one model and prompt
+version each, 600 items, as many trials as the rows allow, every fifth a checkpoint of one
+family). Builds the marts with dbt, then times whole HTTP requests through the real app
+in-process (auth, queries as the least-privilege role, template rendering) and, apart, the
+overview's mart queries run one after another versus all at once.
 
-    .venv/bin/python -m bench.web_latency [--rows 10000000] [--repeat 30] [--skip-fill]
+    .venv/bin/python -m bench.web_latency [--rows 10000000] [--batches 10000] [--repeat 30]
+        [--skip-fill] [--skip-build]
 
 Uses EVALHOUSE_DATABASE_URL if set, else an embedded Postgres under artifacts/bench-web-home.
 """
@@ -29,16 +33,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-web-token-0123456789abcdef"
 CHUNK = 1_000_000
 DAYS = 90
+ITEMS = 600
 
 _FILL = """
 insert into raw.eval_runs (
-    run_id, idempotency_key, batch_id, source, role, model, response_model, provider, suite,
-    suite_version, item_id, stage, prompt_name, prompt_version, verdict, passed, score,
-    issue_tags, expected_verdict, started_at, latency_ms, input_tokens, output_tokens, cost_usd,
-    status, messages, params, error_class)
+    run_id, idempotency_key, batch_id, trial, source, role, model, response_model, provider,
+    suite, suite_version, item_id, stage, prompt_name, prompt_version, verdict, passed, score,
+    issue_tags, expected_verdict, attributes, started_at, latency_ms, input_tokens,
+    output_tokens, cost_usd, status, messages, params, error_class)
 select
-    gen_random_uuid(), 'web-bench-' || g, 'web-bench', src, 'grader', model,
-    'evalhouse-sim/' || model, 'evalhouse-sim', 'intro-python', 'bench-v1', 'item-' || (g %% 600),
+    gen_random_uuid(), 'web-bench-' || g,
+    case when src = 'golden' then 'web-bench-' || n else 'web-bench' end,
+    case when src = 'golden' then (g / %(batches)s) / %(items)s else 0 end,
+    src, 'grader', model, 'evalhouse-sim/' || model, 'evalhouse-sim', 'intro-python', 'bench-v1',
+    'item-' || ((g / %(batches)s) %% %(items)s),
     stage, 'rubric_grader', case when day < 45 then 'v-0001' else 'v-0002' end,
     case when status = 'ok' then verdict end, case when status = 'ok' then verdict = 'pass' end,
     case when status = 'ok' then r2 end,
@@ -47,38 +55,74 @@ select
                            'runtime_error', 'inefficient'])[1 + (g %% 6)]]
          else '{}'::text[] end,
     (array['pass', 'revise', 'fail'])[1 + (g %% 3)],
+    case when src = 'golden'
+         then jsonb_build_object('eval_batch_id', md5('web-bench-' || n)::uuid)
+         else '{}'::jsonb end,
     timestamptz '2026-01-01 00:00+00' + make_interval(days => day, secs => (g %% 86400)),
     400 + r2 * 1600, 300 + (g %% 600), 60 + (g %% 140), 0.0001 + r2 * 0.0005,
     status, '[{"role": "user", "content": "grade this submission"}]'::jsonb,
     '{"temperature": 0}'::jsonb, case when status = 'error' then 'RateLimitError' end
 from (
-    select g, r2, r3,
-        floor(r4 * %(days)s)::int as day,
-        (array['tutor-small', 'tutor-large', 'tutor-xl'])[1 + floor(r5 * 3)::int] as model,
+    select g, n, r2, r3,
+        (n * %(days)s / %(batches)s)::int as day,
+        (array['tutor-small', 'tutor-large', 'tutor-xl'])[1 + n %% 3] as model,
         (array['variables', 'conditionals', 'loops', 'functions', 'data-structures',
-               'files-errors'])[1 + floor(r6 * 6)::int] as stage,
-        case when r5 * 10 - floor(r5 * 10) < 0.2 then 'production' else 'golden' end as src,
+               'files-errors'])[1 + ((g / %(batches)s) %% %(items)s) %% 6] as stage,
+        case when r5 < 0.2 then 'production' else 'golden' end as src,
         case when r1 < 0.02 then 'error' when r1 < 0.03 then 'parse_error' else 'ok' end
             as status,
         case when r2 < 0.55 then 'pass' when r2 < 0.85 then 'revise' else 'fail' end as verdict
-    from (select g, random() as r1, random() as r2, random() as r3, random() as r4,
-                 random() as r5, random() as r6
+    from (select g, g %% %(batches)s as n, random() as r1, random() as r2, random() as r3,
+                 random() as r5
           from generate_series(%(lo)s::bigint, %(hi)s::bigint) as g) as draws
 ) as rows_
 """
 
+_BATCHES = """
+insert into raw.eval_batches (
+    batch_id, kind, batch_key, source, suite, suite_version, model, models_answered,
+    prompt_version, started_by, model_family, model_checkpoint, model_step, status,
+    started_at, heartbeat_at, ended_at, calls, settled, errors, parse_errors)
+select
+    md5('web-bench-' || n)::uuid, 'run', 'web-bench-' || n, 'golden', 'intro-python', 'bench-v1',
+    model, array['evalhouse-sim/' || model], case when day < 45 then 'v-0001' else 'v-0002' end,
+    'cli', case when n %% 5 = 0 then 'tutor' end,
+    case when n %% 5 = 0 then 'ck-' || n end, case when n %% 5 = 0 then n end, 'completed',
+    started_at, started_at + interval '10 minutes', started_at + interval '10 minutes',
+    coalesce(counts.calls, 0), coalesce(counts.settled, 0), coalesce(counts.errors, 0),
+    coalesce(counts.parse_errors, 0)
+from (
+    select n, (n * %(days)s / %(batches)s)::int as day,
+        (array['tutor-small', 'tutor-large', 'tutor-xl'])[1 + n %% 3] as model,
+        timestamptz '2026-01-01 00:00+00'
+            + make_interval(days => (n * %(days)s / %(batches)s)::int) as started_at
+    from generate_series(0, %(batches)s - 1) as n
+) as batches
+left join (
+    select batch_id, count(*) as calls,
+        count(*) filter (where status in ('ok', 'parse_error')) as settled,
+        count(*) filter (where status = 'error') as errors,
+        count(*) filter (where status = 'parse_error') as parse_errors
+    from raw.eval_runs where batch_id like 'web-bench-%%' group by batch_id
+) as counts on counts.batch_id = 'web-bench-' || n
+on conflict (batch_id) do nothing
+"""
 
-def _fill(url: str, rows: int) -> None:
+
+def _fill(url: str, rows: int, batches: int) -> None:
+    shape = {"days": DAYS, "batches": batches, "items": ITEMS}
     with psycopg.connect(url, autocommit=True) as conn:
         have = conn.execute(
-            "select count(*) from raw.eval_runs where batch_id = 'web-bench'"
+            "select count(*) from raw.eval_runs where idempotency_key like 'web-bench-%'"
         ).fetchone()[0]
         for lo in range(have, rows, CHUNK):
             hi = min(rows, lo + CHUNK) - 1
             started = time.perf_counter()
-            conn.execute(_FILL, {"lo": lo, "hi": hi, "days": DAYS})
+            conn.execute(_FILL, {"lo": lo, "hi": hi, **shape})
             print(f"  filled {hi + 1:,} rows ({time.perf_counter() - started:.1f} s)", flush=True)
+        conn.execute(_BATCHES, shape)
         conn.execute("analyze raw.eval_runs")
+        conn.execute("analyze raw.eval_batches")
 
 
 def _build_marts(url: str) -> float:
@@ -124,6 +168,10 @@ def _time_pages(url: str, repeat: int) -> list[tuple[str, float, float, float]]:
         low, high = conn.execute(
             "select max(run_date) - 89, max(run_date) from marts.fct_trend_daily"
         ).fetchone()
+        batch, previous, batch_model = conn.execute(  # the newest run with a previous one
+            "select batch_id, previous_batch_id, model from marts.fct_eval_batches"
+            " where previous_batch_id is not null order by started_at desc limit 1"
+        ).fetchone()
         cohort = f"/runs?stage={stage}&model={model}"
         deep = cohort
         for _ in range(20):  # walk 20 pages down to time a deep keyset page
@@ -139,6 +187,14 @@ def _time_pages(url: str, repeat: int) -> list[tuple[str, float, float, float]]:
             f"&date_to={high}",
             "/runs/{id}": f"/runs/{run_id}",
             "/alerts": "/alerts",
+            "/batches": "/batches",
+            "/batches?model": f"/batches?model={batch_model}",
+            "/batches/{id}": f"/batches/{batch}",
+            "/compare?a&b (a run and its previous)": f"/compare?a={previous}&b={batch}",
+            "/compare?suite&a&b (two models' latest)": "/compare?suite=intro-python"
+            "&a=tutor-small&b=tutor-large",
+            "/leaderboard": "/leaderboard",
+            "/models/{family}": "/models/tutor",
         }
         results = []
         for name, path in pages.items():
@@ -186,6 +242,7 @@ def _time_overview_queries(url: str, repeat: int) -> tuple[float, float, dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--batches", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--skip-fill", action="store_true", help="use the rows already there")
     parser.add_argument("--skip-build", action="store_true", help="use the marts already built")
@@ -196,7 +253,7 @@ def main() -> None:
     warehouse.migrate()
     if not args.skip_fill:
         print(f"filling raw.eval_runs to {args.rows:,} rows …", flush=True)
-        _fill(url, args.rows)
+        _fill(url, args.rows, args.batches)
     with psycopg.connect(url) as conn:
         total = conn.execute("select count(*) from raw.eval_runs").fetchone()[0]
         trend_rows = (
@@ -208,7 +265,7 @@ def main() -> None:
         print("building the marts (dbt run) …", flush=True)
         print(f"  dbt run: {_build_marts(url):.1f} s", flush=True)
     print(
-        f"\nraw.eval_runs: {total:,} rows; repeat = {args.repeat}"
+        f"\nraw.eval_runs: {total:,} rows; repeat = {args.repeat}; load {os.getloadavg()}"
         + (f"; fct_trend_daily {trend_rows:,} rows" if trend_rows is not None else "")
     )
     print("\n| page | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|")

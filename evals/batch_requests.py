@@ -1,9 +1,13 @@
 """Evaluations started over HTTP (raw.batch_requests): queued, run by a worker, called back once.
 
-`POST /api/v1/batches` only inserts a row (`submit`) and answers with its id; a `BatchWorker`
-thread in the server claims queued rows (`FOR UPDATE SKIP LOCKED`, so two servers never run one
-request), runs the suite through `evals.runner` under the batch key `api:<request id>`, stores
-the summary, and then delivers the callback.
+`POST /api/v1/batches` only inserts a row (`submit`) and answers with its id. Where the Dagster
+code location is deployed, the server launches its `api_batch` job for the request
+(`evals.batch_launch`), whose op runs it here (`run_by_id`); else a `BatchWorker` thread in the
+server claims queued rows (`FOR UPDATE SKIP LOCKED`, so two servers never run one request).
+Either way the suite runs through `evals.runner` under the batch key `api:<request id>`, and the
+end is one transaction: the summary is stored and a `batch_completed` / `batch_failed` alert is
+recorded in the alert outbox (evals.alerts), so every configured webhook hears the result once,
+by the same delivery as any alert. Then the callback is delivered.
 
 The callback follows the alert outbox (evals.alerts): the row is locked while it is posted and
 marked delivered in the same transaction on a 2xx, so it is sent once; a failure is recorded and
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import uuid
 from collections.abc import Callable
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from evals.alerts import Poster, post_json
+from evals.alerts import AlertDraft, Poster, deliver_pending, post_json, record_alerts
 from evals.redact import scrub
 
 if TYPE_CHECKING:
@@ -92,8 +97,9 @@ def submit(conn: psycopg.Connection, spec: BatchSpec, requested_by: str) -> uuid
     return request_id
 
 
-def _claim(conn: psycopg.Connection) -> dict[str, Any] | None:
-    """The oldest queued (or stale running) request, now running and ours."""
+def _claim(conn: psycopg.Connection, request_id: uuid.UUID | None = None) -> dict[str, Any] | None:
+    """The oldest queued (or stale running) request — or that one, `request_id` — now running
+    and ours; None when there is none (or it is finished, or another process runs it)."""
     from psycopg.rows import dict_row
 
     with conn.cursor(row_factory=dict_row) as cur:
@@ -103,12 +109,13 @@ def _claim(conn: psycopg.Connection) -> dict[str, Any] | None:
                 started_at = coalesce(started_at, now())
             where request_id = (
                 select request_id from raw.batch_requests
-                where status = 'queued' or (status = 'running' and heartbeat_at < now() - %s)
+                where (status = 'queued' or (status = 'running' and heartbeat_at < now() - %s))
+                    and (%s::uuid is null or request_id = %s)
                 order by created_at limit 1 for update skip locked
             )
             returning request_id, suite, model, judge, item_limit, trials, batch_key, baseline
             """,
-            (STALE_AFTER,),
+            (STALE_AFTER, request_id, request_id),
         ).fetchone()
 
 
@@ -119,17 +126,51 @@ def _beat(conn: psycopg.Connection, request_id: uuid.UUID) -> None:
 
 
 def _finish(
-    conn: psycopg.Connection, request_id: uuid.UUID, summary: dict | None, error: str | None
+    conn: psycopg.Connection,
+    request_id: uuid.UUID,
+    summary: dict | None,
+    error: str | None,
+    orchestrator_run_id: str | None = None,
 ) -> None:
-    conn.execute(
-        "update raw.batch_requests set status = %s, finished_at = now(), heartbeat_at = now(),"
-        " summary = %s, error = %s where request_id = %s",
-        (
-            "failed" if error else "completed",
-            json.dumps(summary) if summary is not None else None,
-            error,
-            request_id,
-        ),
+    """Store the end of a request and, in the same transaction, its alert for the webhooks."""
+    from psycopg.rows import dict_row
+
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "update raw.batch_requests set status = %s, finished_at = now(),"
+            " heartbeat_at = now(), summary = %s, error = %s where request_id = %s returning *",
+            (
+                "failed" if error else "completed",
+                json.dumps(summary) if summary is not None else None,
+                error,
+                request_id,
+            ),
+        ).fetchone()
+        record_alerts(conn, [_result_alert(row, orchestrator_run_id)])
+
+
+def _result_alert(row: dict[str, Any], orchestrator_run_id: str | None = None) -> AlertDraft:
+    """The webhooks' message on a finished request: one incident per request (its id is in the
+    subject), `info` when it completed, `warning` when it failed."""
+    summary = row["summary"] or {}
+    accuracy = summary.get("accuracy")
+    figures = (
+        f"accuracy {accuracy:.1%} on {summary.get('scored')} outcomes"
+        if accuracy is not None
+        else "no accuracy"
+    )
+    gate = f"; release gate: {summary['gate']['decision']}" if "gate" in summary else ""
+    failed = row["status"] == "failed"
+    return AlertDraft(
+        kind="batch_failed" if failed else "batch_completed",
+        severity="warning" if failed else "info",
+        subject=f"{row['model']} on {row['suite']} ({row['batch_key']})",
+        message=f"Evaluation {row['batch_key']} {row['status']}: {figures}{gate}"
+        + (f". Error: {row['error']}" if failed else ""),
+        statistic="accuracy" if accuracy is not None else None,
+        observed=accuracy,
+        evidence=callback_payload(row),
+        orchestrator_run_id=orchestrator_run_id,
     )
 
 
@@ -238,8 +279,73 @@ def _deliver_one(conn: psycopg.Connection, post: Poster, backoff_base_s: float) 
     return error is None
 
 
+def _run_claimed(
+    config: Config,
+    connect: Callable[[], psycopg.Connection],
+    request: dict[str, Any],
+    *,
+    heartbeat_s: float = HEARTBEAT_S,
+    orchestrator_run_id: str | None = None,
+) -> None:
+    """Run a claimed request while a thread beats its heartbeat, then `_finish` it."""
+    done = threading.Event()
+
+    def beat() -> None:
+        with connect() as beat_conn:
+            while not done.wait(heartbeat_s):
+                _beat(beat_conn, request["request_id"])
+
+    beater = threading.Thread(target=beat, name="evalhouse-batch-heartbeat", daemon=True)
+    beater.start()
+    try:
+        summary, error = run_request(config, request)
+    except Exception as exc:
+        log.exception("batch %s failed", request["request_id"])
+        summary, error = None, scrub(f"{type(exc).__name__}: {exc}")[:500]
+    finally:
+        done.set()
+        beater.join()
+    with connect() as conn:
+        _finish(conn, request["request_id"], summary, error, orchestrator_run_id)
+
+
+def run_by_id(
+    config: Config,
+    connect: Callable[[], psycopg.Connection],
+    request_id: uuid.UUID,
+    *,
+    orchestrator_run_id: str | None = None,
+) -> str | None:
+    """Run one request (a Dagster run launched for it): its final status, or None when it was
+    not queued (already finished, or running elsewhere with a live heartbeat)."""
+    with connect() as conn:
+        request = _claim(conn, request_id)
+    if request is None:
+        return None
+    _run_claimed(config, connect, request, orchestrator_run_id=orchestrator_run_id)
+    with connect() as conn:
+        return conn.execute(
+            "select status from raw.batch_requests where request_id = %s", (request_id,)
+        ).fetchone()[0]
+
+
+def _deliver(
+    conn: psycopg.Connection,
+    config: Config,
+    *,
+    callback_backoff_base_s: float = CALLBACK_BACKOFF_BASE_S,
+) -> None:
+    """Deliver what is due: the callbacks, and the alert outbox to the configured webhooks."""
+    deliver_callbacks(conn, backoff_base_s=callback_backoff_base_s)
+    if config.alerts.webhooks:
+        deliver_pending(conn, config.alerts)
+
+
 class BatchWorker:
-    """The server's background worker: runs queued requests one at a time, delivers callbacks.
+    """The server's background worker: runs queued requests one at a time, delivers callbacks
+    and (with webhooks configured) the alert outbox — where no Dagster daemon delivers it, the
+    server does; two deliverers never send one alert twice. Beside a Dagster launcher it claims
+    nothing queued (`claim_queued=False`, the runs do) and runs only what it is handed (`take`).
 
     `connect` opens an autocommit connection as the warehouse owner (the runner writes the run
     log with the warehouse's credentials, like `evalhouse run`; request handlers keep the web
@@ -254,12 +360,15 @@ class BatchWorker:
         poll_s: float = 1.0,
         heartbeat_s: float = HEARTBEAT_S,
         callback_backoff_base_s: float = CALLBACK_BACKOFF_BASE_S,
+        claim_queued: bool = True,
     ) -> None:
         self.config = config
         self._connect = connect
         self.poll_s = poll_s
         self.heartbeat_s = heartbeat_s
         self.callback_backoff_base_s = callback_backoff_base_s
+        self.claim_queued = claim_queued
+        self._taken: queue.SimpleQueue[uuid.UUID] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="evalhouse-batches", daemon=True)
@@ -270,6 +379,17 @@ class BatchWorker:
     def wake(self) -> None:
         """A request was queued: look now rather than at the next poll."""
         self._wake.set()
+
+    def take(self, request_id: uuid.UUID) -> None:
+        """Run this request even when not claiming queued ones (its Dagster launch failed)."""
+        self._taken.put(request_id)
+        self.wake()
+
+    def _next(self, conn: psycopg.Connection) -> dict[str, Any] | None:
+        while not self._taken.empty():
+            if (request := _claim(conn, self._taken.get())) is not None:
+                return request
+        return _claim(conn) if self.claim_queued else None
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
@@ -286,28 +406,8 @@ class BatchWorker:
             self._wake.clear()
 
     def step(self) -> None:
-        """Run every queued request, then deliver what callbacks are due."""
+        """Run every queued request, then deliver what callbacks and alerts are due."""
         with self._connect() as conn:
-            while not self._stop.is_set() and (request := _claim(conn)) is not None:
-                self._run_one(conn, request)
-            deliver_callbacks(conn, backoff_base_s=self.callback_backoff_base_s)
-
-    def _run_one(self, conn: psycopg.Connection, request: dict[str, Any]) -> None:
-        done = threading.Event()
-
-        def beat() -> None:
-            with self._connect() as beat_conn:
-                while not done.wait(self.heartbeat_s):
-                    _beat(beat_conn, request["request_id"])
-
-        beater = threading.Thread(target=beat, name="evalhouse-batch-heartbeat", daemon=True)
-        beater.start()
-        try:
-            summary, error = run_request(self.config, request)
-        except Exception as exc:
-            log.exception("batch %s failed", request["request_id"])
-            summary, error = None, scrub(f"{type(exc).__name__}: {exc}")[:500]
-        finally:
-            done.set()
-            beater.join()
-        _finish(conn, request["request_id"], summary, error)
+            while not self._stop.is_set() and (request := self._next(conn)) is not None:
+                _run_claimed(self.config, self._connect, request, heartbeat_s=self.heartbeat_s)
+            _deliver(conn, self.config, callback_backoff_base_s=self.callback_backoff_base_s)

@@ -275,6 +275,11 @@ class ApiConfig(_Strict):
     """The JSON API's limits (docs/api.md): per token, in this server process."""
 
     rate_per_minute: int = Field(1200, ge=1, description="Sustained requests per minute a token.")
+    batch_runner: Literal["auto", "dagster", "server"] = Field(
+        "auto",
+        description="Who runs POST /api/v1/batches: a Dagster run where the webserver at "
+        "alerts.dagster_url serves the code location (auto: else the server), or the server.",
+    )
     burst: int = Field(100, ge=1, description="Requests a token may make at once beyond the rate.")
     max_body_bytes: int = Field(
         8_000_000, ge=1024, description="Larger request bodies are refused (413)."

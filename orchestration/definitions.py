@@ -13,6 +13,7 @@ import dagster as dg
 from evals.config import Config, load_config
 from orchestration.defs import (
     alerts,
+    batches,
     drift,
     gate,
     golden,
@@ -38,6 +39,7 @@ def build_definitions(config: Config) -> dg.Definitions:
         warehouse.build_defs(dbt_assets, project),
         drift.build_defs(config, dbt_assets),
         alerts.build_defs(),
+        batches.build_defs(),
         gate.build_defs(),
         rejudge.build_defs(),
         lifecycle.build_defs(),

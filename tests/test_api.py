@@ -65,11 +65,13 @@ def seeded(pg_server, tmp_path_factory):
         drop_database(pg_server, name)
 
 
-def _app(web_url: str, config=None, worker: BatchWorker | None = None):
+def _app(web_url: str, config=None, worker: BatchWorker | None = None, batch_launcher=None):
     """The app as `evalhouse serve` builds it, connected as the web role (`web_url`)."""
     config = config or load_config(REPO_ROOT / "evalhouse.yaml")
     database = WebDatabase(web_url)
-    return create_app(config, TOKEN, database=database, batch_worker=worker)
+    return create_app(
+        config, TOKEN, database=database, batch_worker=worker, batch_launcher=batch_launcher
+    )
 
 
 @pytest.fixture(scope="module")
@@ -425,7 +427,11 @@ class _Callbacks(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers["content-length"]))
         type(self).received.append(
-            {"json": json.loads(body), "key": self.headers.get("idempotency-key")}
+            {
+                "json": json.loads(body),
+                "key": self.headers.get("idempotency-key"),
+                "path": self.path,
+            }
         )
         self.send_response(204)
         self.end_headers()
@@ -440,6 +446,30 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _receiver(port: int = 0) -> HTTPServer:
+    """A webhook / callback receiver on loopback, serving until shut down."""
+    server = HTTPServer(("127.0.0.1", port), _Callbacks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _with_webhook(config, server: HTTPServer):
+    """`config` with one alert webhook, posting to `server` at /slack."""
+    from evals.config import AlertsConfig, WebhookConfig
+
+    url = f"http://127.0.0.1:{server.server_port}/slack"
+    return config.model_copy(
+        update={"alerts": AlertsConfig(webhooks=[WebhookConfig(name="ops", url=url)])}
+    )
+
+
+def _announcements(request_id: str) -> list[dict]:
+    """What the webhook received about one request (the seeded alerts arrive there too)."""
+    return [
+        r for r in _Callbacks.received if r["path"] == "/slack" and request_id in r["json"]["text"]
+    ]
 
 
 def _wait(predicate, timeout_s: float = 90.0):
@@ -474,12 +504,15 @@ def test_unknown_suite_or_model_in_a_batch_is_a_422_naming_the_field(client, api
 
 
 def test_a_batch_runs_in_the_background_and_its_callback_arrives_once(
-    seeded, api_token, monkeypatch
+    seeded, api_token, monkeypatch, tmp_path
 ):
     """The callback server is down for the first attempts; it still gets the result exactly once,
-    and the batch's figures match its run-log rows."""
+    the alert webhook hears it once, and the batch's figures (the marts', once dbt has built
+    them) match its run-log rows."""
     monkeypatch.setenv(warehouse.URL_ENV, seeded.url)
-    config = load_config(REPO_ROOT / "evalhouse.yaml")
+    _Callbacks.received = []
+    webhook = _receiver()
+    config = _with_webhook(load_config(REPO_ROOT / "evalhouse.yaml"), webhook)
     worker = BatchWorker(
         config,
         lambda: psycopg.connect(seeded.url, autocommit=True),
@@ -487,7 +520,6 @@ def test_a_batch_runs_in_the_background_and_its_callback_arrives_once(
         callback_backoff_base_s=0.1,
     )
     port = _free_port()
-    _Callbacks.received = []
     server = None
     with TestClient(_app(seeded.web_url, config, worker)) as client:
         started = client.post(
@@ -502,21 +534,31 @@ def test_a_batch_runs_in_the_background_and_its_callback_arrives_once(
             headers=_bearer(api_token),
         )
         assert started.status_code == 202
+        assert started.json()["runner"] == "server"
         request_id = started.json()["request_id"]
         _wait(lambda: (_request_row(seeded.url, request_id)["callback_attempts"] or 0) >= 2)
-        server = HTTPServer(("127.0.0.1", port), _Callbacks)  # the receiver comes up
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        server = _receiver(port)  # the receiver comes up
         _wait(lambda: _request_row(seeded.url, request_id)["callback_delivered_at"])
+        _wait(lambda: _announcements(request_id))
         time.sleep(0.5)  # more worker ticks: none may deliver it again
+        unbuilt = client.get(f"/api/v1/batches/{request_id}", headers=_bearer(api_token)).json()
+        build_marts(seeded.url, tmp_path, select="+fct_eval_batches +fct_eval_batch_breakdown")
         detail = client.get(f"/api/v1/batches/{request_id}", headers=_bearer(api_token)).json()
         listed = client.get("/api/v1/batches?status=completed", headers=_bearer(api_token)).json()
     server.shutdown()
-    assert len(_Callbacks.received) == 1
-    callback = _Callbacks.received[0]
+    webhook.shutdown()
+    assert unbuilt["status"] == "completed" and unbuilt["figures"] is None
+    callbacks = [r for r in _Callbacks.received if r["path"] == "/hook"]
+    assert len(callbacks) == 1
+    callback = callbacks[0]
+    (announced,) = _announcements(request_id)
+    assert announced["json"]["text"].startswith(
+        f"[INFO] batch_completed: tutor-small on intro-python (api:{request_id})"
+    )
     assert callback["key"] == f"evalhouse-batch-{request_id}"
     assert callback["json"]["status"] == "completed"
     assert detail["status"] == "completed" and detail["stale"] is False
-    assert request_id in [b["request_id"] for b in listed["batches"]]
+    (in_list,) = [b for b in listed["batches"] if b["request_id"] == request_id]
     with psycopg.connect(seeded.url, row_factory=dict_row) as conn:
         rows = conn.execute(
             "select status, verdict, expected_verdict from raw.eval_runs where batch_id = %s",
@@ -524,17 +566,198 @@ def test_a_batch_runs_in_the_background_and_its_callback_arrives_once(
         ).fetchall()
     settled = [r for r in rows if r["status"] in ("ok", "parse_error")]
     assert len(settled) == 24
-    assert detail["counts"]["calls"] == len(rows)
-    assert detail["counts"]["settled"] == 24
+    figures = detail["figures"]
+    assert figures["batch_id"] == detail["summary"]["batch_id"]
+    assert figures["links"]["page"] == f"/batches/{figures['batch_id']}"
+    assert (figures["calls"], figures["settled"], figures["n_graded"]) == (len(rows), 24, 24)
     correct = sum(r["status"] == "ok" and r["verdict"] == r["expected_verdict"] for r in settled)
+    assert figures["n_correct"] == correct
+    assert figures["accuracy"] == pytest.approx(correct / 24)
     assert callback["json"]["summary"]["accuracy"] == pytest.approx(correct / 24)
     assert detail["summary"]["accuracy"] == pytest.approx(correct / 24)
+    by_stage = [b for b in figures["breakdown"] if b["dimension"] == "stage"]
+    assert sum(b["n_graded"] for b in by_stage) == 24
+    assert sum(b["n_correct"] for b in by_stage) == correct
+    assert in_list["figures"] == {k: v for k, v in figures.items() if k != "breakdown"}
     with psycopg.connect(seeded.url, row_factory=dict_row) as conn:
         record = conn.execute(  # the evaluation-run record the summary links (/batches/{id})
             "select status, started_by, calls from raw.eval_batches where batch_id = %s",
             (detail["summary"]["batch_id"],),
         ).fetchone()
     assert record == {"status": "completed", "started_by": f"api:{request_id}", "calls": len(rows)}
+
+
+def test_a_batch_handed_to_dagster_runs_as_the_api_batch_job_and_is_announced_once(
+    seeded, monkeypatch
+):
+    """The Dagster path: the `api_batch` job on a real instance runs the request, calls back
+    once, and its alert (naming the run) reaches the webhook once; running the job again for the
+    same request does nothing."""
+    import dagster as dg
+
+    from evals import batch_launch, batch_requests
+    from evals.alerts import deliver_pending
+    from orchestration.defs.batches.jobs import api_batch_job
+    from orchestration.lib.resources import Evalhouse
+
+    monkeypatch.setenv(warehouse.URL_ENV, seeded.url)
+    _Callbacks.received = []
+    receiver = _receiver()
+    config = _with_webhook(load_config(REPO_ROOT / "evalhouse.yaml"), receiver)
+    spec = batch_requests.BatchSpec(
+        "intro-python",
+        "tutor-large",
+        limit=6,
+        callback_url=f"http://127.0.0.1:{receiver.server_port}/hook",
+    )
+    with psycopg.connect(seeded.url, autocommit=True) as conn:
+        request_id = batch_requests.submit(conn, spec, "ci-bot")
+    run_config = {"ops": {batch_launch.OP: {"config": {"request_id": str(request_id)}}}}
+    with dg.DagsterInstance.ephemeral() as instance:
+        runs = [
+            api_batch_job.execute_in_process(
+                run_config=run_config,
+                instance=instance,
+                resources={"evalhouse": Evalhouse(config)},
+            )
+            for _ in range(2)
+        ]
+    with psycopg.connect(seeded.url, autocommit=True) as conn:
+        for _ in range(2):
+            deliver_pending(conn, config.alerts)
+        alert = conn.execute(
+            "select kind, severity, orchestrator_run_id from raw.alerts where subject = %s",
+            (f"tutor-large on intro-python (api:{request_id})",),
+        ).fetchone()
+        settled = conn.execute(
+            "select count(*), count(distinct idempotency_key) from raw.eval_runs"
+            " where batch_id = %s and status in ('ok', 'parse_error')",
+            (f"api:{request_id}",),
+        ).fetchone()
+    receiver.shutdown()
+    row = _request_row(seeded.url, str(request_id))
+    assert [run.success for run in runs] == [True, True]
+    assert row["status"] == "completed" and row["callback_attempts"] == 1
+    assert settled == (6, 6)  # the second run found nothing queued and called nothing
+    assert alert == ("batch_completed", "info", runs[0].run_id)
+    callbacks = [r for r in _Callbacks.received if r["path"] == "/hook"]
+    assert [c["json"]["request_id"] for c in callbacks] == [str(request_id)]
+    assert len(_announcements(str(request_id))) == 1
+
+
+def test_where_no_dagster_webserver_answers_auto_falls_back_to_the_server_and_dagster_refuses():
+    from evals.batch_launch import LaunchError, dagster_launcher
+
+    nowhere = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    assert dagster_launcher(nowhere, "auto") is None
+    assert dagster_launcher(nowhere, "server") is None
+    with pytest.raises(LaunchError, match="no Dagster webserver serving job 'api_batch'"):
+        dagster_launcher(nowhere, "dagster")
+
+
+@pytest.fixture
+def dagster_webserver(tmp_path) -> Iterator[TestClient]:
+    """A real Dagster webserver (GraphQL) over a code location with the `api_batch` job, whose
+    instance runs a launched run at once, in this process."""
+    import dagster as dg
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+    from dagster_webserver.app import create_app_from_workspace_process_context
+
+    from evals.batch_launch import LOCATION
+
+    instance = dg.DagsterInstance.local_temp(
+        str(tmp_path),
+        overrides={
+            "run_coordinator": {
+                "module": "dagster._core.run_coordinator",
+                "class": "DefaultRunCoordinator",
+            },
+            "run_launcher": {
+                "module": "dagster._core.launcher.sync_in_memory_run_launcher",
+                "class": "SyncInMemoryRunLauncher",
+            },
+            "telemetry": {"enabled": False},
+        },
+    )
+    origin = LoadableTargetOrigin(
+        module_name="tests.dagster_batches_location",
+        attribute="defs",
+        working_directory=str(REPO_ROOT),
+    )
+    target = InProcessWorkspaceLoadTarget(
+        InProcessCodeLocationOrigin(origin, location_name=LOCATION)
+    )
+    with (
+        instance,
+        WorkspaceProcessContext(instance, target) as context,
+        TestClient(create_app_from_workspace_process_context(context)) as client,
+    ):
+        client.instance = instance
+        yield client
+
+
+@pytest.mark.slow
+def test_a_batch_is_launched_as_a_dagster_run_through_the_webserver(
+    seeded, api_token, monkeypatch, dagster_webserver
+):
+    from evals.batch_launch import DagsterLauncher, dagster_launcher
+
+    monkeypatch.setenv(warehouse.URL_ENV, seeded.url)
+    config = load_config(REPO_ROOT / "evalhouse.yaml")
+    url = str(dagster_webserver.base_url)
+    launcher = dagster_launcher(url, "auto", dagster_webserver)
+    assert launcher == DagsterLauncher(url, dagster_webserver)
+    assert dagster_launcher(url, "server", dagster_webserver) is None
+    with TestClient(_app(seeded.web_url, config, batch_launcher=launcher)) as client:
+        started = client.post(
+            "/api/v1/batches",
+            json={"suite": "intro-python", "model": "tutor-small", "limit": 3},
+            headers=_bearer(api_token),
+        ).json()
+    run_id = started["links"]["dagster_run"].rsplit("/", 1)[1]
+    run = dagster_webserver.instance.get_run_by_id(run_id)
+    assert started["runner"] == "dagster"
+    assert run.tags["evalhouse/batch_request"] == started["request_id"]
+    assert run.is_success
+    assert _request_row(seeded.url, started["request_id"])["status"] == "completed"
+
+
+def test_a_batch_dagster_cannot_launch_is_run_by_the_server_which_claims_nothing_else(
+    seeded, api_token, monkeypatch
+):
+    from evals import batch_requests
+    from evals.batch_launch import DagsterLauncher
+
+    monkeypatch.setenv(warehouse.URL_ENV, seeded.url)
+    config = load_config(REPO_ROOT / "evalhouse.yaml")
+    with psycopg.connect(seeded.url, autocommit=True) as conn:  # Dagster's to run, not ours
+        left = batch_requests.submit(
+            conn, batch_requests.BatchSpec("intro-python", "tutor-small", limit=1), "ci-bot"
+        )
+    worker = BatchWorker(
+        config, lambda: psycopg.connect(seeded.url, autocommit=True), poll_s=0.1, claim_queued=False
+    )
+    down = DagsterLauncher(f"http://127.0.0.1:{_free_port()}")  # nothing listens there
+    app = create_app(
+        config,
+        TOKEN,
+        database=WebDatabase(seeded.web_url),
+        batch_worker=worker,
+        batch_launcher=down,
+    )
+    with TestClient(app) as client:
+        started = client.post(
+            "/api/v1/batches",
+            json={"suite": "intro-python", "model": "tutor-small", "limit": 2},
+            headers=_bearer(api_token),
+        ).json()
+        request_id = started["request_id"]
+        _wait(lambda: _request_row(seeded.url, request_id)["status"] == "completed")
+    assert (started["runner"], set(started["links"])) == ("server", {"self"})
+    assert _request_row(seeded.url, str(left))["status"] == "queued"
 
 
 def test_a_batch_whose_worker_died_is_stale_and_is_completed_by_the_next_worker(
@@ -555,7 +778,7 @@ def test_a_batch_whose_worker_died_is_stale_and_is_completed_by_the_next_worker(
                 (datetime.now(UTC) - timedelta(minutes=5),) * 2 + (request_id,),
             )
         stale = client.get(f"/api/v1/batches/{request_id}", headers=_bearer(api_token)).json()
-    assert (stale["status"], stale["stale"]) == ("running", True)
+    assert (stale["status"], stale["stale"], stale["figures"]) == ("running", True, None)
     worker = BatchWorker(config, lambda: psycopg.connect(seeded.url, autocommit=True))
     worker.step()
     row = _request_row(seeded.url, request_id)

@@ -304,12 +304,14 @@ def _add_absurd_rows(url: str, seeded: Seeded) -> None:
     seeded.runs += [far_future, seeded.unparsed]
 
 
-def build_marts(url: str, target_path) -> None:
-    """Run the dbt project once against `url` (models only; dbt's tests are the dbt suite's)."""
+def build_marts(url: str, target_path, select: str | None = None) -> None:
+    """Run the dbt project (or the `select`ed models) against `url` (models only; dbt's tests
+    are the dbt suite's)."""
     from evals.dbt import dbt_env, run_dbt
 
     config = load_config(REPO_ROOT / "evalhouse.yaml")
-    result = run_dbt(["run", "--quiet"], env=dbt_env(url, config, target_path=target_path))
+    args = ["run", "--quiet", *(["--select", *select.split()] if select else [])]
+    result = run_dbt(args, env=dbt_env(url, config, target_path=target_path))
     assert result.success, result.exception
 
 

@@ -16,7 +16,8 @@ def serve(
     batch_worker: bool = typer.Option(
         True,
         "--batch-worker/--no-batch-worker",
-        help="Run evaluations started through the API (POST /api/v1/batches) in this server.",
+        help="Run evaluations started through the API (POST /api/v1/batches) in this server"
+        " (where Dagster is deployed, only those it could not launch) and deliver callbacks.",
     ),
 ) -> None:
     """Serve the web app. Every page needs the token from $EVALHOUSE_WEB_TOKEN (web.token_env)."""
@@ -51,13 +52,29 @@ def serve(
 
     host = host or config.web.host
     port = port or config.web.port
+    from evals.batch_launch import LaunchError, dagster_launcher
+
+    try:
+        launcher = dagster_launcher(config.alerts.dagster_url, config.api.batch_runner)
+    except LaunchError as exc:
+        raise fail(f"api.batch_runner is dagster, but {exc}") from None
     worker = None
     if batch_worker:
         from evals import warehouse
         from evals.batch_requests import BatchWorker
 
-        worker = BatchWorker(config, lambda: warehouse.connect(autocommit=True))
-    app = create_app(config, token, database=WebDatabase(conninfo), batch_worker=worker)
+        worker = BatchWorker(
+            config, lambda: warehouse.connect(autocommit=True), claim_queued=launcher is None
+        )
+    runner = f"Dagster runs ({launcher.url})" if launcher else "this server" if worker else "none"
+    console.print(f"evaluations started over the API run in: {runner}")
+    app = create_app(
+        config,
+        token,
+        database=WebDatabase(conninfo),
+        batch_worker=worker,
+        batch_launcher=launcher,
+    )
     console.print(f"evalhouse web on http://{host}:{port}/ (sign in with the token)")
     uvicorn.run(
         app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from evals.batch_launch import DagsterLauncher
 from evals.batch_requests import BatchWorker
 from evals.config import Config
 from evals.web import alerts, batches, leaderboard, login, overview, runs
@@ -53,10 +54,12 @@ def create_app(
     *,
     database: WebDatabase | None = None,
     batch_worker: BatchWorker | None = None,
+    batch_launcher: DagsterLauncher | None = None,
 ) -> FastAPI:
     """The app. `token` is the operator's web token; `database` defaults to the web role's pool;
-    `batch_worker` runs the evaluations started through the API (started and stopped with the
-    app; without one they wait queued for a server that has one)."""
+    `batch_launcher` launches a Dagster run for each evaluation started through the API, and
+    `batch_worker` runs them in this server (those the launcher could not launch, or all of them
+    without one; started and stopped with the app; without either they wait queued)."""
     database = database or WebDatabase(web_conninfo(config))
     scrub = Scrubber((token,), tuple(config.capture.redact_patterns))
     templates = Jinja2Templates(env=make_environment(scrub))
@@ -85,7 +88,7 @@ def create_app(
     app.include_router(login.router)
     for module in (overview, runs, alerts, batches, leaderboard):
         app.include_router(module.router, dependencies=[Depends(current_user)])
-    app.mount(API_PREFIX, create_api(app.state.web, batch_worker))
+    app.mount(API_PREFIX, create_api(app.state.web, batch_worker, batch_launcher))
     return app
 
 

@@ -14,7 +14,17 @@
     previous  the latest comparable run of the same model that started earlier;
     best      the comparable run of any model with the highest accuracy (earliest on a tie).
 -#}
-{{ config(indexes=[{'columns': ['batch_id'], 'unique': true}, {'columns': ['started_at']}]) }}
+{{
+    config(
+        indexes=[
+            {'columns': ['batch_id'], 'unique': true},
+            {'columns': ['started_at']},
+            {'columns': ['batch_key']},
+            {'columns': ['suite', 'model', 'started_at desc', 'batch_id']},
+            {'columns': ['comparable_key', 'model']},
+        ],
+    )
+}}
 
 with batches as (
     select * from {{ ref('int_eval_batches') }}

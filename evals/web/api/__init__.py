@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI, Request
 
+from evals.batch_launch import DagsterLauncher
 from evals.batch_requests import BatchWorker
 from evals.capture.verdicts import suite_verdict_parser
 from evals.web.api import alerts, batches, boards, docs, health, models, problems, runs
@@ -25,7 +26,11 @@ comparison, the leaderboard, alerts, models and health. Every route needs
 """
 
 
-def create_api(web: WebState, batch_worker: BatchWorker | None = None) -> FastAPI:
+def create_api(
+    web: WebState,
+    batch_worker: BatchWorker | None = None,
+    batch_launcher: DagsterLauncher | None = None,
+) -> FastAPI:
     settings = web.config.api
     api = FastAPI(
         title="evalhouse API",
@@ -41,6 +46,7 @@ def create_api(web: WebState, batch_worker: BatchWorker | None = None) -> FastAP
     api.state.rate_limiter = RateLimiter(settings.rate_per_minute, settings.burst)
     api.state.parse_verdict = suite_verdict_parser(web.config)
     api.state.batch_worker = batch_worker
+    api.state.batch_launcher = batch_launcher
     problems.install(api)
 
     @api.middleware("http")

@@ -1,11 +1,13 @@
 """/api/v1/batches: start an evaluation, list them, one of them.
 
-Starting only queues the request (`evals.batch_requests.submit`) and answers 202 with its id;
-the server's batch worker runs it and calls the callback back once it ends.
+Starting queues the request (`evals.batch_requests.submit`), hands it to a Dagster run where
+the code location is deployed (`evals.batch_launch`) or else to the server's batch worker, and
+answers 202 with its id; the callback (and the webhooks) hear the result once it ends.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from typing import Any
@@ -15,7 +17,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from evals import batch_requests
+from evals import batch_launch, batch_requests
 from evals.web.api import reads
 from evals.web.api.auth import ApiCaller, api_caller
 from evals.web.api.problems import Problem
@@ -23,6 +25,7 @@ from evals.web.deps import state
 from evals.web.run_queries import BadFilter, decode_cursor, keyset_cursor
 
 router = APIRouter(tags=["batches"])
+log = logging.getLogger(__name__)
 
 
 class BatchIn(BaseModel):
@@ -88,19 +91,38 @@ def start_batch(
     )
     with state(request).db.connection() as conn:
         request_id = batch_requests.submit(conn, spec, caller.name)
-    if (worker := request.app.state.batch_worker) is not None:
-        worker.wake()
     location = f"/api/v1/batches/{request_id}"
+    links = {"self": location}
+    runner = _hand_over(request, request_id, caller.name, links)
     return JSONResponse(
         {
             "request_id": str(request_id),
             "batch_key": batch_requests.batch_key(request_id),
             "status": "queued",
-            "links": {"self": location},
+            "runner": runner,
+            "links": links,
         },
         status_code=202,
         headers={"location": location},
     )
+
+
+def _hand_over(request: Request, request_id: uuid.UUID, by: str, links: dict[str, str]) -> str:
+    """Launch the request's Dagster run, else give it to this server's worker: who runs it
+    (`dagster`, `server`, or `queued` for a server that has neither)."""
+    launcher = request.app.state.batch_launcher
+    if launcher is not None:
+        try:
+            run_id = launcher.launch(request_id, by)
+        except batch_launch.LaunchError as exc:
+            log.warning("batch %s: %s; this server runs it", request_id, exc)
+        else:
+            links["dagster_run"] = launcher.run_url(run_id)
+            return "dagster"
+    if (worker := request.app.state.batch_worker) is not None:
+        worker.take(request_id)
+        return "server"
+    return "queued"
 
 
 def _position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:

@@ -1,11 +1,12 @@
 """The reads behind batches, compare, leaderboard and health: one named function each.
 
 They take the web database and return plain dicts, so the routers stay thin and the sources can
-change under them: today batches come from raw.batch_requests (evaluations started through the
-API) with live counts from the run log, and compare pairs two batches' golden outcomes
-(fct_golden_outcomes); a batch-record mart can replace `list_batches` / `batch_detail` /
-`compare_batches` without touching a route. Mart SQL lives in `evals/web/api_queries/` (the dbt
-exposure `web_api`).
+change under them. A batch is an evaluation started through the API: its own state (queued,
+running, stale, callback) is its raw.batch_requests row, read live and paged by (created_at,
+request_id) so a page never shifts while requests arrive; its figures are the marts' (the
+evaluation-run record's fct_eval_batches row and, for one batch, fct_eval_batch_breakdown), as
+of the last dbt build, null before it. Compare pairs two batches' golden outcomes
+(fct_golden_outcomes). Mart SQL lives in `evals/web/api_queries/` (the dbt exposure `web_api`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from evals.batch_requests import COLUMNS as REQUEST_COLUMNS
 from evals.marts import load_query
@@ -48,32 +51,43 @@ def list_batches(
     if before is not None:
         clauses.append("(created_at, request_id) < (%s, %s)")
         params += list(before)
-    return db.rows(
+    requests = db.rows(
         f"select {REQUEST_COLUMNS} from raw.batch_requests where {' and '.join(clauses)}"
         " order by created_at desc, request_id desc limit %s",
         [*params, limit + 1],
     )
+    return _with_figures(db, requests, breakdown=False)
 
 
 def batch_detail(db: WebDatabase, request_id: uuid.UUID) -> dict[str, Any] | None:
-    """One batch: the request, its state, and the run log's counts for its batch key."""
+    """One batch: the request, its state, and its run's figures with the per-stage and
+    per-category breakdown."""
     request = db.one(
         f"select {REQUEST_COLUMNS} from raw.batch_requests where request_id = %s", (request_id,)
     )
-    if request is None:
-        return None
-    request["counts"] = db.one(
-        """
-        select count(*) as calls,
-               count(*) filter (where status in ('ok', 'parse_error')) as settled,
-               count(*) filter (where status in ('error', 'timeout')) as errors,
-               count(*) filter (where status = 'parse_error') as parse_errors,
-               sum(cost_usd) as cost_usd
-        from raw.eval_runs where batch_id = %s
-        """,
-        (request["batch_key"],),
-    )
-    return request
+    return None if request is None else _with_figures(db, [request], breakdown=True)[0]
+
+
+def _with_figures(
+    db: WebDatabase, requests: list[dict[str, Any]], *, breakdown: bool
+) -> list[dict[str, Any]]:
+    """Each request with `figures`: its run's fct_eval_batches row, or None until dbt built it
+    (or when the warehouse has no marts yet: a request's state never waits for dbt)."""
+    figures: dict[tuple[str, str], dict[str, Any]] = {}
+    if requests:
+        try:
+            found = db.rows(
+                load_query(QUERIES / "batch_figures.sql"),
+                {"batch_keys": [r["batch_key"] for r in requests], "breakdown": breakdown},
+            )
+        except psycopg.errors.UndefinedTable:
+            found = []
+        for row in found:
+            key = (row.pop("batch_key"), row.pop("model"))
+            if not breakdown:
+                row.pop("breakdown")
+            figures[key] = {**row, "links": {"page": f"/batches/{row['batch_id']}"}}
+    return [{**r, "figures": figures.get((r["batch_key"], r["model"]))} for r in requests]
 
 
 def compare_batches(

@@ -1,16 +1,5 @@
 {#- Pass rate per model × stage over each model's latest completed run per suite. -#}
-with done as (
-    select * from {{ ref('fct_eval_batches') }}
-    where status = 'completed' and n_graded > 0
-),
-
-latest as (
-    select distinct on (suite, model)
-        batch_id,
-        model
-    from done
-    order by suite, model, started_at desc, batch_id asc
-)
+with {% include '_latest_runs.sql' %}
 
 select
     latest.model,

@@ -1,25 +1,6 @@
 {#- Each model's latest completed run per suite (its newest suite version), and the best
     completed run of that model on the same yardstick (fct_eval_batches.comparable_key). -#}
-with done as (
-    select * from {{ ref('fct_eval_batches') }}
-    where status = 'completed' and n_graded > 0
-),
-
-latest as (
-    select distinct on (suite, model) *
-    from done
-    order by suite, model, started_at desc, batch_id asc
-),
-
-best as (
-    select distinct on (comparable_key, model)
-        comparable_key,
-        model,
-        batch_id as best_own_batch_id,
-        accuracy as best_own_accuracy
-    from done
-    order by comparable_key, model, accuracy desc, started_at asc, batch_id asc
-)
+with {% include '_latest_runs.sql' %}
 
 select
     latest.batch_id,
@@ -40,10 +21,19 @@ select
     latest.cost_usd,
     latest.cost_per_correct_usd,
     latest.latency_p50_ms,
-    best.best_own_batch_id,
-    best.best_own_accuracy
+    best.batch_id as best_own_batch_id,
+    best.accuracy as best_own_accuracy
 from latest
-inner join best
-    on best.comparable_key = latest.comparable_key
-    and best.model = latest.model
+inner join lateral (
+    select
+        runs.batch_id,
+        runs.accuracy
+    from {{ ref('fct_eval_batches') }} as runs
+    where runs.comparable_key = latest.comparable_key
+        and runs.model = latest.model
+        and runs.status = 'completed'
+        and runs.n_graded > 0
+    order by runs.accuracy desc, runs.started_at asc, runs.batch_id asc
+    limit 1
+) as best on true
 order by latest.suite asc, latest.accuracy desc, latest.model asc
