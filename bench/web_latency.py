@@ -120,34 +120,58 @@ def _web_client():
     return TestClient(app), {"authorization": f"Bearer {TOKEN}"}
 
 
+def _query_rounds(queries: dict, rounds: int) -> list[float]:
+    """ms of each round of the overview's mart queries, one after another, as the web role."""
+    from evals.config import load_config
+    from evals.web.db import WebDatabase, web_conninfo
+
+    database = WebDatabase(web_conninfo(load_config(REPO_ROOT / "evalhouse.yaml")))
+    database.open()
+    try:
+        database.rows("select 1")  # the pool's connections are up before the clock starts
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for sql, params in queries.values():
+                database.rows(sql, params)
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        database.close()
+    return times
+
+
 def _first_after_build(url: str, repeat: int) -> dict[str, float]:
     """The overview of golden rows over 90 days (issue 16's case) right after the build (ms).
 
     First its ten mart queries as the web role, before anything else has read the new marts
     (`first_sql`), against the median of later rounds (`p50_sql`): what the planner's statistics
-    decide. Then the whole page through a fresh app (`first_page`: the app's one-time costs,
+    decide. Then, as a control, the same rounds with the built tables' statistics cleared
+    (`p50_no_stats`: what a first query met before the analyze post-hook; statistics restored
+    after). Then the whole page through a fresh app (`first_page`: the app's one-time costs,
     templates and its pool, on marts already read) against its steady median (`p50_page`).
     """
-    from evals.config import load_config
-    from evals.web.db import WebDatabase, web_conninfo
     from evals.web.overview_queries import OverviewFilters, overview_queries
 
     with psycopg.connect(url) as conn:  # the window from the raw log: the marts stay untouched
         high = conn.execute("select max(started_at)::date from raw.eval_runs").fetchone()[0]
     low = high - timedelta(89)
     queries = overview_queries(OverviewFilters(source="golden", date_from=low, date_to=high))
-    database = WebDatabase(web_conninfo(load_config(REPO_ROOT / "evalhouse.yaml")))
-    database.open()
-    try:
-        database.rows("select 1")  # the pool's connections are up before the clock starts
-        rounds = []
-        for _ in range(repeat + 1):
-            started = time.perf_counter()
-            for sql, params in queries.values():
-                database.rows(sql, params)
-            rounds.append((time.perf_counter() - started) * 1000)
-    finally:
-        database.close()
+    rounds = _query_rounds(queries, repeat + 1)
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = conn.execute(
+            "select schemaname, relname from pg_stat_user_tables"
+            " where schemaname in ('intermediate', 'marts')"
+        ).fetchall()
+        for schema, table in tables:  # PostgreSQL 18
+            conn.execute("select pg_clear_relation_stats(%s, %s)", (schema, table))
+            conn.execute(
+                "select pg_clear_attribute_stats(%s, %s, attname, false) from pg_stats"
+                " where schemaname = %s and tablename = %s",
+                (schema, table, schema, table),
+            )
+        no_stats = _query_rounds(queries, max(3, repeat // 3))
+        for schema, table in tables:
+            conn.execute(f'analyze "{schema}"."{table}"')
     path = f"/?source=golden&date_from={low}&date_to={high}"
     client, headers = _web_client()
     with client:
@@ -159,6 +183,7 @@ def _first_after_build(url: str, repeat: int) -> dict[str, float]:
     return {
         "first_sql": rounds[0],
         "p50_sql": statistics.median(rounds[1:]),
+        "p50_no_stats": statistics.median(no_stats),
         "first_page": pages[0],
         "p50_page": statistics.median(pages[1:]),
     }
@@ -267,7 +292,8 @@ def main() -> None:
         print(
             "  overview (golden, 90 days) right after the build: mart queries first"
             f" {first['first_sql']:.0f} ms, p50 {first['p50_sql']:.1f} ms, ratio"
-            f" {first['first_sql'] / first['p50_sql']:.2f}; page on a fresh app first"
+            f" {first['first_sql'] / first['p50_sql']:.2f}; statistics cleared (control)"
+            f" p50 {first['p50_no_stats']:.0f} ms; page on a fresh app first"
             f" {first['first_page']:.0f} ms, p50 {first['p50_page']:.0f} ms;"
             f" load average {os.getloadavg()[0]:.2f}",
             flush=True,
