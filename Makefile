@@ -24,6 +24,9 @@ demo: $(STAMP)
 # pytest exits 5 when it collects nothing; that is not a failure of the suite.
 test: $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
+	@# the distributed-executor test on its own (a dask scheduler and two worker processes); only
+	@# in a plain `make test`, not when PYTEST_ARGS picks other tests
+	@[ -n "$(PYTEST_ARGS)" ] || $(BIN)/python -m pytest -m distributed
 
 dev: $(STAMP)
 	$(BIN)/evalhouse dev

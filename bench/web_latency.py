@@ -10,7 +10,11 @@ in-process (auth, queries as the least-privilege role, template rendering) and, 
 overview's mart queries run one after another versus all at once.
 
     .venv/bin/python -m bench.web_latency [--rows 10000000] [--batches 10000] [--repeat 30]
-        [--skip-fill] [--skip-build]
+        [--skip-fill] [--skip-build] [--full-refresh]
+
+Right after the build it times the overview of golden rows over 90 days: its mart queries'
+first round (nothing has read the new marts yet) against their steady p50 — dbt's analyze
+post-hook is what keeps the two close (issue 16) — and the page on a fresh app.
 
 Uses EVALHOUSE_DATABASE_URL if set, else an embedded Postgres under artifacts/bench-web-home.
 """
@@ -125,7 +129,7 @@ def _fill(url: str, rows: int, batches: int) -> None:
         conn.execute("analyze raw.eval_batches")
 
 
-def _build_marts(url: str) -> float:
+def _build_marts(url: str, full_refresh: bool) -> float:
     from evals.config import load_config
     from evals.dbt import dbt_env, run_dbt
 
@@ -135,7 +139,7 @@ def _build_marts(url: str) -> float:
         load_config(REPO_ROOT / "evalhouse.yaml"),
         target_path=REPO_ROOT / "artifacts" / "bench-web-dbt-target",
     )
-    result = run_dbt(["run", "--quiet"], env=env)
+    result = run_dbt(["run", "--quiet", *(["--full-refresh"] if full_refresh else [])], env=env)
     if not result.success:
         raise SystemExit(f"dbt run failed: {result.exception}")
     return time.perf_counter() - started
@@ -147,7 +151,7 @@ def _percentiles(samples: list[float]) -> tuple[float, float, float]:
     return statistics.median(ordered), p95, max(ordered)
 
 
-def _time_pages(url: str, repeat: int) -> list[tuple[str, float, float, float]]:
+def _web_client():
     from fastapi.testclient import TestClient
 
     from evals.config import load_config
@@ -156,8 +160,83 @@ def _time_pages(url: str, repeat: int) -> list[tuple[str, float, float, float]]:
 
     config = load_config(REPO_ROOT / "evalhouse.yaml")
     app = create_app(config, TOKEN, database=WebDatabase(web_conninfo(config)))
-    headers = {"authorization": f"Bearer {TOKEN}"}
-    with TestClient(app) as client, psycopg.connect(url) as conn:
+    return TestClient(app), {"authorization": f"Bearer {TOKEN}"}
+
+
+def _query_rounds(queries: dict, rounds: int, conninfo: str | None = None) -> list[float]:
+    """ms of each round of the overview's mart queries, one after another on one session: as
+    the web role (its pool and 15 s statement timeout), or on `conninfo` with 5 minutes."""
+    from evals.config import load_config
+    from evals.web.db import WebDatabase, web_conninfo
+
+    database = WebDatabase(conninfo or web_conninfo(load_config(REPO_ROOT / "evalhouse.yaml")))
+    database.open()
+    try:
+        times = []
+        for _ in range(rounds):
+            with database.connection() as conn:
+                conn.execute("set statement_timeout = '5min'" if conninfo else "select 1")
+                started = time.perf_counter()
+                for sql, params in queries.values():
+                    conn.execute(sql, params).fetchall()
+                times.append((time.perf_counter() - started) * 1000)
+    finally:
+        database.close()
+    return times
+
+
+def _first_after_build(url: str, repeat: int) -> dict[str, float]:
+    """The overview of golden rows over 90 days (issue 16's case) right after the build (ms).
+
+    First its ten mart queries as the web role, before anything else has read the new marts
+    (`first_sql`), against the median of later rounds (`p50_sql`): what the planner's statistics
+    decide. Then, as a control, one round with the built tables' statistics cleared
+    (`no_stats`: what a first query met before the analyze post-hook; as the owner, since the
+    web role's timeout cancels it; statistics restored after). Then the whole page through a fresh app (`first_page`: the app's one-time costs,
+    templates and its pool, on marts already read) against its steady median (`p50_page`).
+    """
+    from evals.web.overview_queries import OverviewFilters, overview_queries
+
+    with psycopg.connect(url) as conn:  # the window from the raw log: the marts stay untouched
+        high = conn.execute("select max(started_at)::date from raw.eval_runs").fetchone()[0]
+    low = high - timedelta(89)
+    queries = overview_queries(OverviewFilters(source="golden", date_from=low, date_to=high))
+    rounds = _query_rounds(queries, repeat + 1)
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = conn.execute(
+            "select schemaname, relname from pg_stat_user_tables"
+            " where schemaname in ('intermediate', 'marts')"
+        ).fetchall()
+        for schema, table in tables:  # PostgreSQL 18
+            conn.execute("select pg_clear_relation_stats(%s, %s)", (schema, table))
+            conn.execute(
+                "select pg_clear_attribute_stats(%s, %s, attname, false) from pg_stats"
+                " where schemaname = %s and tablename = %s",
+                (schema, table, schema, table),
+            )
+        no_stats = _query_rounds(queries, 1, url)  # the web role's timeout cancels them
+        for schema, table in tables:
+            conn.execute(f'analyze "{schema}"."{table}"')
+    path = f"/?source=golden&date_from={low}&date_to={high}"
+    client, headers = _web_client()
+    with client:
+        pages = []
+        for _ in range(repeat + 1):
+            started = time.perf_counter()
+            assert client.get(path, headers=headers).status_code == 200, path
+            pages.append((time.perf_counter() - started) * 1000)
+    return {
+        "first_sql": rounds[0],
+        "p50_sql": statistics.median(rounds[1:]),
+        "no_stats": no_stats[0],
+        "first_page": pages[0],
+        "p50_page": statistics.median(pages[1:]),
+    }
+
+
+def _time_pages(url: str, repeat: int) -> list[tuple[str, float, float, float]]:
+    client, headers = _web_client()
+    with client, psycopg.connect(url) as conn:
         run_id = conn.execute(
             "select run_id from raw.eval_runs order by started_at desc limit 1"
         ).fetchone()[0]
@@ -246,6 +325,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--skip-fill", action="store_true", help="use the rows already there")
     parser.add_argument("--skip-build", action="store_true", help="use the marts already built")
+    parser.add_argument(
+        "--full-refresh", action="store_true", help="rebuild every mart (new tables) in dbt run"
+    )
     args = parser.parse_args()
     if not os.environ.get(warehouse.URL_ENV):
         os.environ.setdefault(warehouse.HOME_ENV, str(REPO_ROOT / "artifacts" / "bench-web-home"))
@@ -263,7 +345,17 @@ def main() -> None:
         )
     if not args.skip_build:
         print("building the marts (dbt run) …", flush=True)
-        print(f"  dbt run: {_build_marts(url):.1f} s", flush=True)
+        print(f"  dbt run: {_build_marts(url, args.full_refresh):.1f} s", flush=True)
+        first = _first_after_build(url, args.repeat)
+        print(
+            "  overview (golden, 90 days) right after the build: mart queries first"
+            f" {first['first_sql']:.0f} ms, p50 {first['p50_sql']:.1f} ms, ratio"
+            f" {first['first_sql'] / first['p50_sql']:.2f}; statistics cleared (control)"
+            f" {first['no_stats']:.0f} ms; page on a fresh app first"
+            f" {first['first_page']:.0f} ms, p50 {first['p50_page']:.0f} ms;"
+            f" load average {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
     print(
         f"\nraw.eval_runs: {total:,} rows; repeat = {args.repeat}; load {os.getloadavg()}"
         + (f"; fct_trend_daily {trend_rows:,} rows" if trend_rows is not None else "")

@@ -283,3 +283,17 @@ def fetch_batch(conn: psycopg.Connection, batch_id: uuid.UUID | str) -> dict[str
         return cur.execute(
             "select * from raw.eval_batches where batch_id = %s", (str(batch_id),)
         ).fetchone()
+
+
+def calls_by_run(
+    conn: psycopg.Connection, batch_key: str, batch_id: uuid.UUID | str, orchestrator_run_id: str
+) -> tuple[int, float]:
+    """Calls and their cost that one orchestrator run wrote to a batch, whichever of its steps
+    (processes, machines) wrote them: steps report through the warehouse, not to each other."""
+    calls, cost = conn.execute(
+        "select count(*), coalesce(sum(cost_usd), 0) from raw.eval_runs"
+        " where batch_id = %s and orchestrator_run_id = %s"
+        f" and attributes @> jsonb_build_object('{ATTRIBUTE}', %s::text)",
+        (batch_key, orchestrator_run_id, str(batch_id)),
+    ).fetchone()
+    return calls, float(cost)

@@ -333,6 +333,15 @@ class Config(_Strict):
     judges: list[str] = Field(default_factory=list, description="Model names used as judges.")
     reference_judge: str | None = None
     suites: dict[str, SuiteConfig] = Field(default_factory=dict)
+    golden_slices: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description=(
+            "Shards of each suite's items (by item hash) per candidate model in the nightly "
+            "golden runs: each is a step an executor may run in another process or machine."
+        ),
+    )
     custom_providers: list[Annotated[str, Field(pattern=r"^[\w.]+:\w+$")]] = Field(
         default_factory=lambda: ["evals.simulated:register"],
         description=(

@@ -661,3 +661,16 @@ def test_a_file_that_is_not_utf8_names_the_line_of_the_first_bad_byte(tmp_path: 
     [issue] = raised.value.issues
     assert (issue.line, issue.field) == (line_of(VALID_YAML, "default_rubric"), "(file)")
     assert "not UTF-8 text" in issue.message
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 8])
+def test_shards_of_a_suite_split_its_items_by_hash_under_the_same_version(count: int) -> None:
+    suite = suites_from_config(load_config(REPO_ROOT / "evalhouse.yaml"))["general-qa"]
+    shards = [suite.shard(index, count) for index in range(count)]
+    ids = [item.item_id for shard in shards for item in shard.items]
+    assert sorted(ids) == sorted(item.item_id for item in suite.items)  # each item once
+    assert {shard.version for shard in shards} == {suite.version}
+    again = [item.item_id for item in suite.shard(0, count).items]
+    assert again == [item.item_id for item in shards[0].items]  # deterministic
+    with pytest.raises(ValueError, match="does not exist"):
+        suite.shard(count, count)

@@ -76,8 +76,8 @@ def _graph():
 
 
 def _shape(definitions: dg.Definitions) -> dict:
-    """What the snapshot holds: every asset (group, upstream keys, partitioning, checks), job,
-    schedule and sensor — the graph, not descriptions or metadata."""
+    """What the snapshot holds: every asset (group, upstream keys, partitioning, checks), job
+    and its steps, schedule and sensor — the graph, not descriptions or metadata."""
     repository = definitions.get_repository_def()
     graph = repository.asset_graph
     checks: dict[str, list[str]] = {}
@@ -103,6 +103,11 @@ def _shape(definitions: dg.Definitions) -> dict:
         for job in repository.get_all_jobs()
         if not job.name.startswith("__")
     }
+    steps = {  # ops, nested in graph-backed assets (the golden runs' slices) as graph.op
+        job.name: sorted(str(handle) for handle in job.graph.iterate_node_handles())
+        for job in repository.get_all_jobs()
+        if not job.name.startswith("__")
+    }
     schedules = {
         schedule.name: {
             "job": schedule.job_name,
@@ -119,6 +124,7 @@ def _shape(definitions: dg.Definitions) -> dict:
     return {
         "assets": dict(sorted(assets.items())),
         "jobs": jobs,
+        "steps": steps,
         "schedules": dict(sorted(schedules.items())),
         "sensors": dict(sorted(sensors.items())),
     }

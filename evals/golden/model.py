@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -128,6 +128,15 @@ class Suite:
             return self._by_id[item_id]
         except KeyError:
             raise KeyError(f"suite {self.name!r} has no item {item_id!r}") from None
+
+    def shard(self, index: int, count: int) -> Suite:
+        """The items whose hash falls in shard `index` of `count`, under the SAME version: a
+        slice of a stored version (its calls keep their idempotency keys), never a version to
+        store itself."""
+        if not 0 <= index < count:
+            raise ValueError(f"shard {index} of {count} does not exist")
+        items = tuple(item for item in self.items if int(item.item_hash[:8], 16) % count == index)
+        return replace(self, items=items)
 
     def stage_counts(self) -> dict[str, int]:
         """Items per stage in first-seen order (items without a stage count under "-")."""

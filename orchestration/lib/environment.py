@@ -2,11 +2,13 @@
 chosen in ONE place.
 
 Like a dbt manifest, evalhouse.yaml shapes the graph (one golden-runs asset per candidate
-model); `orchestration.definitions.build_definitions` receives it loaded once and hands it to
-every domain. Runs use the in-process executor by default: the multiprocess executor
-re-imports the code location for every step (~7 s each on a small machine), which costs more
-than it parallelises here. Set EVALHOUSE_DAGSTER_EXECUTOR=multiprocess where steps are heavy
-and cores are many (docs/deploy.md).
+model, `golden_slices` steps in each); `orchestration.definitions.build_definitions` receives it
+loaded once and hands it to every domain. Runs use the in-process executor by default: the
+multiprocess executor re-imports the code location for every step (~7 s each on a small
+machine), which costs more than it parallelises here. EVALHOUSE_DAGSTER_EXECUTOR picks another
+where steps are heavy and cores or machines are many (docs/deploy.md): `multiprocess` (this
+machine), `dask` (the workers of the dask scheduler at EVALHOUSE_DASK_SCHEDULER; the
+`distributed` extra) or `k8s` (a pod per step; the `k8s` extra).
 """
 
 from __future__ import annotations
@@ -18,11 +20,23 @@ import dagster as dg
 from evals.config import Config
 
 EXECUTOR_ENV = "EVALHOUSE_DAGSTER_EXECUTOR"
+EXECUTORS = ("in_process", "multiprocess", "dask", "k8s")
 
 
 def executor() -> dg.ExecutorDefinition:
-    if os.environ.get(EXECUTOR_ENV, "in_process") == "multiprocess":
+    name = os.environ.get(EXECUTOR_ENV, "in_process")
+    if name == "multiprocess":
         return dg.multiprocess_executor
+    if name == "dask":
+        from orchestration.lib.distributed_executor import dask_executor
+
+        return dask_executor
+    if name == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    if name != "in_process":
+        raise ValueError(f"{EXECUTOR_ENV}={name!r}: expected one of {', '.join(EXECUTORS)}")
     return dg.in_process_executor
 
 

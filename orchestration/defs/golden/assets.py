@@ -8,16 +8,31 @@ together; the UI still shows the day × model matrix (one row of partitions per 
 each model's runs can be materialized, backfilled and fanned out on their own. Adding a model
 to evalhouse.yaml adds an asset. Each partition runs every configured suite with
 batch key `golden:<day>`, so re-materializing a day only retries calls that did not settle.
+
+Inside the asset, the work fans out per model × slice: `golden_slices` steps each run the items
+whose hash falls in their shard (the same idempotency keys as a whole run), so the multiprocess,
+dask or k8s job executor can run them in other processes or machines against one warehouse by
+URL; a last step runs each suite whole, which makes only what no slice settled and closes the
+batch record. Steps hand each other nothing but the warehouse (Nothing outputs), so no IO
+manager has to be shared between machines. The in-process default runs them one after another.
 """
+
+from dataclasses import replace
 
 import dagster as dg
 
+from evals.batches import calls_by_run
 from evals.config import Config
 from evals.golden import store_suite, suites_from_config
 from orchestration.lib import keys
 from orchestration.lib.environment import candidate_models
 from orchestration.lib.partitions import DAILY, SINGLE_RUN, days_of
 from orchestration.lib.resources import EvalhouseResource
+
+SLICE_RETRY = dg.RetryPolicy(max_retries=2, delay=5)
+"""A slice that raised runs again (it makes only what did not settle). The multiprocess and k8s
+job executors apply it; the dask executor has no Dagster retries, and re-runs a step whose
+worker died itself (docs/deploy.md)."""
 
 
 @dg.asset(
@@ -53,30 +68,42 @@ def golden_sets(evalhouse: EvalhouseResource) -> dg.MaterializeResult:
     )
 
 
-def golden_runs_asset(model: str) -> dg.AssetsDefinition:
-    """The nightly golden runs of one candidate model."""
+def golden_runs_asset(model: str, slices: int) -> dg.AssetsDefinition:
+    """The nightly golden runs of one candidate model: `slices` steps, each running its shard
+    of every suite's items, then one step that settles the batch (see the module docstring)."""
+    shards = [_slice_op(model, index, slices) for index in range(slices)]
+    settle = _settle_op(model)
 
-    @dg.asset(
+    @dg.graph_asset(
         key=keys.golden_runs_key(model),
         group_name="golden",
         partitions_def=DAILY,
         backfill_policy=SINGLE_RUN,
-        deps=[keys.GOLDEN_SETS],
+        ins={"golden_sets": dg.AssetIn(key=keys.GOLDEN_SETS, dagster_type=dg.Nothing)},
         kinds={"litellm", "postgres"},
         description=(
             f"Each day, every golden suite run against {model} (suite judges included) through "
-            "evals.runner; one run-log row per call, idempotent per day."
+            f"evals.runner, in {slices} slice step(s) by item hash that executors may run in "
+            "other processes or machines; one run-log row per call, idempotent per day."
         ),
         metadata={"model": model, "table": "raw.eval_runs", "filter": "source = 'golden'"},
     )
-    def _golden_runs(context: dg.AssetExecutionContext, evalhouse: EvalhouseResource):
-        from evals.runner import RunRequest, run_suite  # imports LiteLLM (~5 s): only in runs
+    def _golden_runs(golden_sets):
+        return settle([shard(golden_sets) for shard in shards])
 
-        config = evalhouse.config
-        per_run, calls, cost = {}, 0, 0.0
-        for day in days_of(context):
-            for suite in config.suites:
-                request = RunRequest(
+    return _golden_runs
+
+
+def _requests(context: dg.OpExecutionContext, config: Config, model: str):
+    """(day, suite name, RunRequest) for every night of the run and every configured suite."""
+    from evals.runner import RunRequest
+
+    for day in days_of(context):
+        for suite in config.suites:
+            yield (
+                day,
+                suite,
+                RunRequest(
                     suite,
                     model,
                     judge=config.suites[suite].judge,
@@ -85,43 +112,78 @@ def golden_runs_asset(model: str) -> dg.AssetsDefinition:
                     as_of=day,
                     orchestrator_run_id=context.run.run_id,
                     kind="golden_runs",
-                )
+                ),
+            )
+
+
+def _slice_op(model: str, index: int, count: int) -> dg.OpDefinition:
+    """Shard `index` of `count` of every suite, for every night of the run."""
+
+    @dg.op(
+        name=f"{keys.slug(model)}_slice_{index}",
+        ins={"golden_sets": dg.In(dg.Nothing)},
+        out=dg.Out(dg.Nothing),
+        retry_policy=SLICE_RETRY,
+        tags={"evalhouse/slice": f"{index}/{count}"},
+        description=f"Golden runs of {model}: the items whose hash is {index} mod {count}.",
+    )
+    def _slice(context: dg.OpExecutionContext, evalhouse: EvalhouseResource) -> None:
+        from evals.runner import resolve_suite, run_suite  # imports LiteLLM (~5 s): only in runs
+
+        config = evalhouse.config
+        suites = {name: resolve_suite(config, name) for name in config.suites}
+        with evalhouse.connect() as conn:  # a slice is no version of its own: store the whole
+            for suite in suites.values():
+                store_suite(conn, suite)
+        for _day, name, request in _requests(context, config, model):
+            run_suite(config, replace(request, suite=suites[name].shard(index, count)))
+
+    return _slice
+
+
+def _settle_op(model: str) -> dg.OpDefinition:
+    """Run every suite whole once the slices are done: it makes only what no slice settled
+    (nothing, when all succeeded), closes each batch record over the whole suite, and reports
+    what this Dagster run wrote, counted in the warehouse wherever the slices ran."""
+
+    @dg.op(
+        name=f"{keys.slug(model)}_settle",
+        ins={"slices": dg.In(dg.Nothing)},
+        out=dg.Out(dg.Nothing),
+        description=f"Golden runs of {model}: settle each night's batch and report it.",
+    )
+    def _settle(context: dg.OpExecutionContext, evalhouse: EvalhouseResource) -> None:
+        from evals.runner import run_suite  # imports LiteLLM (~5 s): only in runs
+
+        config = evalhouse.config
+        per_run = {}
+        with evalhouse.connect(autocommit=True) as conn:
+            for day, suite, request in _requests(context, config, model):
                 summary = run_suite(config, request)
-                per_run[f"{day.isoformat()} {suite}"] = _summary_metadata(summary)
-                calls += per_run[f"{day.isoformat()} {suite}"].get("calls", 0)
-                cost += per_run[f"{day.isoformat()} {suite}"].get("cost_usd", 0.0)
-        return dg.MaterializeResult(
-            metadata={
-                "calls": calls,
-                "cost_usd": round(cost, 6),
+                calls, cost = calls_by_run(
+                    conn, summary.batch_key, summary.batch_id, context.run.run_id
+                )
+                per_run[f"{day.isoformat()} {suite}"] = {
+                    "suite_version": summary.suite_version,
+                    "batch_id": summary.batch_id,
+                    "planned_calls": summary.planned_calls,
+                    "calls": calls,
+                    "cost_usd": round(cost, 6),
+                    "unsettled_calls": summary.unsettled_calls,
+                    "accuracy": summary.accuracy,
+                    "scored": summary.scored,
+                }
+        context.add_output_metadata(
+            {
+                "calls": sum(run["calls"] for run in per_run.values()),
+                "cost_usd": round(sum(run["cost_usd"] for run in per_run.values()), 6),
                 "mean_suite_accuracy": _mean_accuracy(per_run),
                 "runs": dg.MetadataValue.json(per_run),
                 "ops_overview": dg.MetadataValue.url(config.alerts.base_url),
             }
         )
 
-    return _golden_runs
-
-
-def _summary_metadata(summary) -> dict:
-    """The numbers of a RunSummary worth keeping in Dagster (the run log keeps the rest)."""
-    numbers = summary.as_dict()
-    return {
-        key: numbers[key]
-        for key in (
-            "suite_version",
-            "batch_id",
-            "calls",
-            "calls_elsewhere",
-            "skipped_calls",
-            "unsettled_calls",
-            "statuses",
-            "accuracy",
-            "scored",
-            "latency_p95_ms",
-            "cost_usd",
-        )
-    }
+    return _settle
 
 
 def _mean_accuracy(per_run: dict) -> float | None:
@@ -132,4 +194,6 @@ def _mean_accuracy(per_run: dict) -> float | None:
 
 def golden_run_assets(config: Config) -> dict[str, dg.AssetsDefinition]:
     """One golden-runs asset per candidate model of `config`."""
-    return {model: golden_runs_asset(model) for model in candidate_models(config)}
+    return {
+        model: golden_runs_asset(model, config.golden_slices) for model in candidate_models(config)
+    }
