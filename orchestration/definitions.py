@@ -17,6 +17,7 @@ from orchestration.defs import (
     gate,
     golden,
     lifecycle,
+    pairwise,
     production,
     rejudge,
     reviews,
@@ -41,6 +42,7 @@ def build_definitions(config: Config) -> dg.Definitions:
         gate.build_defs(),
         rejudge.build_defs(),
         lifecycle.build_defs(),
+        pairwise.build_defs(config),
         dg.Definitions(resources={"evalhouse": Evalhouse(config)}, executor=executor()),
     )
 
