@@ -4,7 +4,10 @@ The judge is the local OpenAI-compatible fake server (tests/fake_openai.py, its 
 with a fixed latency L at concurrency C, so the ideal wall time is calls x L / C (62.5 s for
 4,000 calls at 1 s and C = 64); the bench reports the run's wall time (`run_pairwise` from
 connect to summary: suite stored, plan, claims, calls, writes, batch record) as a ratio to it.
-Target: <= 1.15x. A 64-item warm-up run first pays LiteLLM's import and first-use costs.
+Target: <= 1.15x. A 64-item warm-up run first pays LiteLLM's import and first-use costs. In
+the same run, the same number of bare `LLMClient.acomplete` calls at the same concurrency
+(bench.llm_throughput's harness) measures what the machine allows right now: on a loaded
+machine the ratio of the two says what the pairwise engine itself adds.
 Writes to $EVALHOUSE_DATABASE_URL, else a throwaway embedded warehouse.
 
     .venv/bin/python -m bench.pairwise_throughput [--items 2000] [--latency 1.0] [--concurrency 64]
@@ -24,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from bench._warehouse import bench_warehouse
-from bench.llm_throughput import REPO_ROOT, config_for
+from bench.llm_throughput import REPO_ROOT, bench_client, config_for
 
 REPLY = json.dumps({"verdict": "second", "reason": "It answers the question."})
 
@@ -75,6 +78,7 @@ def main() -> None:
             cpu = time.process_time()
             summary = run_pairwise(config, PairwiseRequest(suite, "m"))
             cpu = time.process_time() - cpu
+        bare = bench_client(port, args.concurrency, summary.calls.calls, args.latency)
     finally:
         server.terminate()
         server.wait(10)
@@ -90,6 +94,11 @@ def main() -> None:
         f" (target <= 1.15x); {calls.calls / calls.elapsed_s:.1f} calls/s;"
         f" statuses {dict(calls.statuses)}; judgments settled {summary.judgments_settled};"
         f" client CPU {cpu / max(1, calls.calls) * 1000:.2f} ms per call"
+    )
+    print(
+        f"bare LLMClient, same calls and C: wall {bare['wall_s']:.1f} s ({bare['wall_s'] / ideal:.3f}x"
+        f" ideal, {bare['cpu_ms_per_call']:.2f} ms CPU per call); pairwise / bare:"
+        f" {calls.elapsed_s / bare['wall_s']:.3f}x; load average {os.getloadavg()[0]:.2f}"
     )
 
 

@@ -310,3 +310,26 @@ def test_a_jsonl_pairwise_suite_loads_with_its_sources_and_labels(tmp_path: Path
         "old",
         "b",
     )
+
+
+def test_a_csv_pairwise_suite_reports_a_lone_response_on_its_row(tmp_path: Path) -> None:
+    (tmp_path / "p.suite.yaml").write_text("name: p\nkind: pairwise\n", encoding="utf-8")
+    (tmp_path / "p.csv").write_text(
+        "id,question,response_a,response_b,source_a,source_b\n"
+        "x,Q?,first answer,second answer,old,new\n"
+        "y,Q?,,only b,,\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(GoldenSetError) as raised:
+        load_suite(tmp_path / "p.csv")
+    assert str(raised.value) == (
+        f"{tmp_path / 'p.csv'}:3: item y: response_a: missing: the item gives response_b; a"
+        " pairwise item gives both responses or neither (then --baseline and --candidate"
+        " answer it)"
+    )
+    (tmp_path / "p.csv").write_text(
+        "id,question,response_a,response_b,source_a,source_b\nx,Q?,one,two,old,new\n",
+        encoding="utf-8",
+    )
+    (item,) = load_suite(tmp_path / "p.csv").items
+    assert (item.responses.response_a, item.responses.source_b) == ("one", "new")

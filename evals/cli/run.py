@@ -87,7 +87,7 @@ def run(
             as_of=day,
             concurrency=concurrency,
         )
-        return _run_pairwise(config, request, as_json)
+        return _run_pairwise(config, request, progress and not as_json, as_json)
     model = model or config.default_model
     if model is None:
         raise fail("no --model given and no default_model in evalhouse.yaml")
@@ -119,7 +119,7 @@ def run(
         raise typer.Exit(1)
 
 
-def _run_pairwise(config, request, as_json: bool) -> None:
+def _run_pairwise(config, request, progress: bool, as_json: bool) -> None:
     """`evalhouse run` on a pairwise suite, or `--pairwise` on an answer suite."""
     from evals import warehouse
     from evals.config import ConfigError
@@ -134,7 +134,7 @@ def _run_pairwise(config, request, as_json: bool) -> None:
     if warehouse.uses_embedded():
         warehouse.migrate()
     try:
-        summary = run_pairwise(config, request)
+        summary = run_pairwise(config, request, progress=progress)
     except (RunnerError, ConfigError, GoldenSetError) as exc:
         raise fail(str(exc)) from None
     if as_json:

@@ -2,8 +2,8 @@
 
 The API (the CLI, the nightly Dagster asset and the release gate call it):
 
-    run_pairwise(config: Config, request: PairwiseRequest) -> PairwiseSummary
-    arun_pairwise(config, request, *, client: LLMClient | None = None)  # the same, async
+    run_pairwise(config: Config, request: PairwiseRequest, *, progress=False) -> PairwiseSummary
+    arun_pairwise(config, request, *, progress=False, client: LLMClient | None = None)  # async
 
 `PairwiseRequest(suite, judge, baseline=None, candidate=None, orders=2, trials=1, limit=None,
 source="golden", batch_key=None, as_of=None, orchestrator_run_id=None, concurrency=None,

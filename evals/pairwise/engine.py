@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from evals.batches import started_by, track
@@ -22,6 +23,7 @@ from evals.pairwise.units import Generation, Judgment, Response, recheck, settle
 from evals.prompts import PAIRWISE_JUDGE, ensure_prompt_version, load_prompt
 from evals.runlog import idempotency_key
 from evals.runner.claiming import UnitSupply
+from evals.runner.display import progress_bar
 from evals.runner.inputs import RunnerError, resolve_suite
 from evals.runner.summary import RunSummary
 from evals.runner.workers import execute
@@ -173,16 +175,16 @@ async def _call(
     claims: Claims,
     caller: PairCaller,
     writer: RunWriter,
-    units: list,
+    todo: list,
     workers: int,
+    on_flush: Callable[[], None],
 ) -> int:
-    """Make the calls of `units` no concurrent run makes; returns how many another run made."""
-    todo, _ = recheck(conn, units)
+    """Make the calls of `todo` no concurrent run makes; returns how many another run made."""
     if not todo:
         return 0
     workers = max(1, min(workers, len(todo)))
     supply = UnitSupply(claims, todo, workers, recheck=recheck)
-    await execute(conn, supply, workers, caller, writer, lambda: None)
+    await execute(conn, supply, workers, caller, writer, on_flush)
     return supply.calls_elsewhere
 
 
@@ -192,7 +194,9 @@ async def _run_batch(
     run: PairContext,
     client: LLMClient,
     request: PairwiseRequest,
+    progress: bool,
 ) -> PairwiseSummary:
+    """Store suite and prompts, generate what is missing, judge every complete pair, count."""
     from evals.golden import store_suite
 
     store_suite(conn, run.suite)
@@ -214,29 +218,47 @@ async def _run_batch(
         planned_calls=planned,
         skipped_calls=0,
     )
-    summary = PairwiseSummary(calls, judgments_planned=judgments_planned)
     writer = RunWriter(calls, claims.release)
     caller = PairCaller(run, client, writer.emit)
-    with track(conn, run.batch, planned) as batch:
-        calls.skipped_calls = recheck(conn, generations)[1]
+    with track(conn, run.batch, planned) as batch, progress_bar(progress) as bar:
+        task = bar.add_task(
+            f"{run.suite.name} pairwise", total=planned, rate=0.0, errors=0, cost=0.0
+        )
+        started = time.perf_counter()
+
+        def on_flush() -> None:
+            bar.update(
+                task,
+                completed=calls.skipped_calls + calls.calls,
+                rate=calls.calls / max(1e-9, time.perf_counter() - started),
+                errors=calls.errors,
+                cost=calls.cost_usd,
+            )
+
+        todo, calls.skipped_calls = recheck(conn, generations)
         side_workers = sum(run.config.model(s.model).concurrency for s in run.sides or ())
-        elsewhere = await _call(conn, claims, caller, writer, generations, side_workers)
+        elsewhere = await _call(conn, claims, caller, writer, todo, side_workers, on_flush)
         generated = _generated(conn, generations)
         judgments = plan_judgments(run, items, request.orders, request.trials, generated)
-        calls.skipped_calls += recheck(conn, judgments)[1]
-        elsewhere += await _call(
-            conn, claims, caller, writer, judgments, run.config.model(run.judge).concurrency
-        )
+        todo, settled_before = recheck(conn, judgments)
+        calls.skipped_calls += settled_before
+        judge_workers = run.config.model(run.judge).concurrency
+        elsewhere += await _call(conn, claims, caller, writer, todo, judge_workers, on_flush)
         settled = settled_rows(conn, [u.key for u in judgments])
         calls.unsettled_calls = planned - len(settled) - len(generated)
         calls.calls_elsewhere = elsewhere
         batch.status = "failed" if calls.unsettled_calls else "completed"
+    summary = PairwiseSummary(calls, judgments_planned=judgments_planned)
     summary.tally(judgments, settled)
     return summary
 
 
 async def arun_pairwise(
-    config: Config, request: PairwiseRequest, *, client: LLMClient | None = None
+    config: Config,
+    request: PairwiseRequest,
+    *,
+    progress: bool = False,
+    client: LLMClient | None = None,
 ) -> PairwiseSummary:
     """Run `request` (async); see run_pairwise."""
     from evals import warehouse
@@ -251,7 +273,7 @@ async def arun_pairwise(
         own_client = client is None
         client = client or LLMClient(run.config)
         claims = await asyncio.to_thread(Claims.open)
-        summary = await _run_batch(conn, claims, run, client, request)
+        summary = await _run_batch(conn, claims, run, client, request, progress)
     finally:
         if claims is not None:
             await asyncio.to_thread(claims.close)
@@ -262,6 +284,9 @@ async def arun_pairwise(
     return summary
 
 
-def run_pairwise(config: Config, request: PairwiseRequest) -> PairwiseSummary:
-    """Judge every pair of `request`'s suite; safe to repeat (idempotent), see the package doc."""
-    return asyncio.run(arun_pairwise(config, request))
+def run_pairwise(
+    config: Config, request: PairwiseRequest, *, progress: bool = False
+) -> PairwiseSummary:
+    """Judge every pair of `request`'s suite; safe to repeat (idempotent), see the package doc.
+    `progress` draws the runner's progress bar on the terminal."""
+    return asyncio.run(arun_pairwise(config, request, progress=progress))
