@@ -182,7 +182,7 @@ def test_generated_responses_are_made_once_and_reused_by_a_rerun_and_new_trials(
 def test_questions_without_responses_need_two_sides(warehouse_url: str, tmp_path: Path) -> None:
     suite = load_suite(write_pairwise(tmp_path / "p.yaml", question_items(2)))
     config = Config.model_validate(sim_config())
-    with pytest.raises(RunnerError, match="2 items .* have no stored responses"):
+    with pytest.raises(RunnerError, match=r"2 items .* have no stored responses"):
         run_pairwise(config, PairwiseRequest(suite, "pj"))
     with pytest.raises(RunnerError, match="the same contestant"):
         run_pairwise(config, PairwiseRequest(suite, "pj", baseline="small", candidate="small"))
