@@ -77,7 +77,7 @@ def _context(config: Config, conn: psycopg.Connection, request: PairwiseRequest)
         if request.baseline is None or request.candidate is None:
             raise RunnerError(
                 f"{len(answered)} items of {suite.name!r} have no stored responses (first:"
-                f" {answered[0]}): pass --baseline MODEL[@PROMPT] and --candidate MODEL[@PROMPT]"
+                f" {answered[0]}): pass --baseline and --candidate (MODEL or MODEL@PROMPT)"
             )
         sides = (
             resolve_side(config, conn, request.baseline),
