@@ -135,6 +135,26 @@ def test_a_judge_that_follows_the_first_slot_is_inconsistent_on_every_pair(
     assert (summary.consistency, summary.first_slot_pairs) == (0.0, 4)
 
 
+def test_an_unreadable_reply_is_a_parse_error_row_kept_verbatim_and_never_counted(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    suite = load_suite(write_pairwise(tmp_path / "p.yaml", stored_items(2)))
+    config = Config.model_validate(sim_config(malformed_rate=1.0))  # every reply cut in half
+    summary = run_pairwise(config, PairwiseRequest(suite, "pj"))
+    judged = rows(warehouse_url, "role = 'judge'")
+    assert {(r["status"], r["verdict"], r["attributes"]["slot_verdict"]) for r in judged} == {
+        ("parse_error", None, None)
+    }
+    assert all(r["output_text"].startswith('{"verdict": ') for r in judged)
+    assert {r["error_class"] for r in judged} == {"ParseError"}
+    assert (summary.judgments_settled, summary.parse_errors, summary.calls.unsettled_calls) == (
+        4,
+        4,
+        0,
+    )
+    assert (sum(summary.wins.values()), summary.pairs_both_orders) == (0, 0)
+
+
 def test_generated_responses_are_made_once_and_reused_by_a_rerun_and_new_trials(
     warehouse_url: str, tmp_path: Path
 ) -> None:
