@@ -87,6 +87,27 @@ class SimStageConfig(_Strict):
     pass_bias: float = Field(0.0, ge=-1, le=1, description="Shift of the pass probability.")
 
 
+class SimModelConfig(SimStageConfig):
+    """A simulated model; as a pairwise judge it also has a position bias, or a fixed rule."""
+
+    position_bias: float = Field(
+        0.0, ge=0, le=1, description="Pairwise judge: P(it names the first slot, whatever)."
+    )
+    prefer: Literal["truth", "longer"] = Field(
+        "truth", description="Pairwise judge: the simulated truth, or always the longer answer."
+    )
+
+
+class SimPairwiseConfig(_Strict):
+    """The true preferences the simulated pairwise judges see (docs/pairwise.md)."""
+
+    ratings: dict[str, float] = Field(
+        default_factory=dict,
+        description="Contestant label -> Bradley-Terry rating (Elo scale) for generated pairs.",
+    )
+    tie_rate: float = Field(0.0, ge=0, le=1, description="P(a rated pair is truly a tie).")
+
+
 class SimDriftConfig(_Strict):
     stage: str
     start: date
@@ -107,9 +128,10 @@ class SimulatorConfig(_Strict):
     output_cost_per_token: float = Field(0.6e-6, ge=0)
     time_scale: float = Field(0.0, ge=0, description="Multiply simulated latency (0: no sleep).")
     stages: dict[str, SimStageConfig] = Field(default_factory=dict)
-    models: dict[str, SimStageConfig] = Field(
+    models: dict[str, SimModelConfig] = Field(
         default_factory=dict, description="Per simulated model: accuracy and pass bias."
     )
+    pairwise: SimPairwiseConfig = SimPairwiseConfig()
     drift: list[SimDriftConfig] = Field(default_factory=list)
 
 
@@ -326,6 +348,17 @@ class GateConfig(_Strict):
     report_items: int = Field(20, ge=0, description="Most affected items listed in the report.")
 
 
+class PairwiseConfig(_Strict):
+    """The pairwise comparison the nightly job runs (docs/pairwise.md); absent: none."""
+
+    suite: str = Field(description="A configured suite name or a suite file.")
+    judge: str
+    baseline: str | None = Field(None, description="MODEL[@PROMPT]: answers when items have none.")
+    candidate: str | None = Field(None, description="MODEL[@PROMPT], the other side.")
+    orders: Literal[1, 2] = Field(2, description="2: each pair judged in both orders.")
+    trials: int = Field(1, ge=1, le=100)
+
+
 class Config(_Strict):
     warehouse: WarehouseConfig = WarehouseConfig()
     models: dict[str, ModelConfig] = Field(default_factory=dict)
@@ -357,6 +390,7 @@ class Config(_Strict):
     web: WebConfig = WebConfig()
     api: ApiConfig = ApiConfig()
     gate: GateConfig = GateConfig()
+    pairwise: PairwiseConfig | None = None
     retention: dict[str, Annotated[int, Field(ge=1)] | Literal["forever"]] = Field(
         default_factory=dict,
         description=(
@@ -392,6 +426,11 @@ class Config(_Strict):
         for suite_name, suite in self.suites.items():
             if suite.judge is not None and suite.judge not in names:
                 raise ValueError(f"suites.{suite_name}.judge: model {suite.judge!r} is not defined")
+        if self.pairwise is not None:
+            for key in ("judge", "baseline", "candidate"):
+                value = getattr(self.pairwise, key)
+                if value is not None and value.partition("@")[0] not in names:
+                    raise ValueError(f"pairwise.{key}: model {value!r} is not defined under models")
         return self
 
     @model_validator(mode="after")

@@ -27,6 +27,9 @@ Metadata contract (`metadata={"evalhouse": {...}}` on the LiteLLM call, as
     candidate_answer  the answer being judged (judge role)
     as_of             ISO date the call is "made" on, for drift scenarios (default: today)
     attempt           1-based attempt number; faults are drawn per attempt so retries recover
+    position          a pairwise judgment (role judge): "ab" shows response_a first, "ba"
+                      response_b first; with response_a, response_b, contestant_a,
+                      contestant_b and expected_verdict (a | b | tie, the item's own labelling)
 
 Determinism: the verdict, tags, feedback and answer are a pure function of (seed, model,
 item_id, role, trial, stage, as_of); latency and faults are a function of the same plus the
@@ -45,6 +48,14 @@ Behaviour from `config.simulator`:
                       time_scale 0 at once),
                       malformed_rate (JSON replies cut off mid-object)
     prices            input/output_cost_per_token, registered with LiteLLM for every sim model
+    pairwise judges   the true preference of a pair is the item's expected_verdict, else drawn
+                      from simulator.pairwise.ratings (Bradley-Terry on the Elo scale:
+                      P(a beats b) = 1 / (1 + 10^((r_b - r_a) / 400)), a tie with tie_rate),
+                      else the answer containing the reference wins, else a tie; drawn once
+                      per item and pair, the same in both orders and every trial. The judge
+                      names the first slot with P = models[name].position_bias, else the true
+                      slot with P = accuracy, else one of the two other verdicts. A judge with
+                      `prefer: longer` names the longer response (equal length: tie), always.
     back-off          `backoff_scale` = time_scale: retry back-offs shrink with the latency
 """
 
@@ -236,6 +247,10 @@ class SimulatedProvider(CustomLLM):
         content = _rng(*identity, stage, meta.get("as_of"))
         if role == "candidate":
             text = self._answer(content, model, stage, meta)
+        elif role == "judge" and "position" in meta:
+            text = self._prefer(model, stage, meta)
+            if fault is None and chance.random() < self.sim.malformed_rate:
+                text = text[: max(1, len(text) // 2)]
         else:
             text = self._grade(content, model, stage, meta, role)
             if fault is None and chance.random() < self.sim.malformed_rate:
@@ -286,6 +301,55 @@ class SimulatedProvider(CustomLLM):
                 )
             )
         return f"{number + rng.choice((-1, 1)) * max(1.0, abs(number) * 0.1):g}"
+
+    def _true_preference(self, meta: dict) -> str:
+        """The pair's true preference in the item's labelling (a, b or tie)."""
+        if meta.get("expected_verdict") in ("a", "b", "tie"):
+            return meta["expected_verdict"]
+        ratings = self.sim.pairwise.ratings
+        a, b = meta.get("contestant_a"), meta.get("contestant_b")
+        if a in ratings and b in ratings:
+            draw = _rng(self.sim.seed, "pairwise-truth", meta.get("item_id"), a, b).random()
+            if draw < self.sim.pairwise.tie_rate:
+                return "tie"
+            p_a = 1 / (1 + 10 ** ((ratings[b] - ratings[a]) / 400))
+            return (
+                "a"
+                if (draw - self.sim.pairwise.tie_rate) / (1 - self.sim.pairwise.tie_rate) < p_a
+                else "b"
+            )
+        reference = _normalise(meta.get("expected_answer"))
+        if reference:
+            right = {s: reference in _normalise(meta.get(f"response_{s}")) for s in ("a", "b")}
+            if right["a"] != right["b"]:
+                return "a" if right["a"] else "b"
+        return "tie"
+
+    def _prefer(self, model: str, stage: str | None, meta: dict) -> str:
+        """A pairwise judge's reply naming a slot: `first`, `second` or `tie`."""
+        import json
+
+        first, second = ("a", "b") if meta["position"] == "ab" else ("b", "a")
+        cfg = self.sim.models.get(model)
+        if cfg is not None and cfg.prefer == "longer":
+            longer = len(str(meta.get(f"response_{first}") or "")) - len(
+                str(meta.get(f"response_{second}") or "")
+            )
+            slot = "first" if longer > 0 else ("second" if longer < 0 else "tie")
+            return json.dumps({"verdict": slot, "reason": "The longer response is better."})
+        truth = self._true_preference(meta)
+        true_slot = {first: "first", second: "second", "tie": "tie"}[truth]
+        rng = _rng(
+            self.sim.seed, model, meta.get("item_id"), meta.get("trial", 0), meta["position"]
+        )
+        if rng.random() < (cfg.position_bias if cfg else 0.0):
+            slot = "first"
+        elif rng.random() < self._accuracy(model, stage):
+            slot = true_slot
+        else:
+            slot = rng.choice([s for s in ("first", "second", "tie") if s != true_slot])
+        reason = "Both are equally good." if slot == "tie" else f"The {slot} response is better."
+        return json.dumps({"verdict": slot, "reason": reason})
 
     def _truth(
         self, rng: random.Random, role: str, meta: dict, verdicts: list[str], passing: list[str]

@@ -18,6 +18,7 @@ from orchestration.defs import (
     gate,
     golden,
     lifecycle,
+    pairwise,
     production,
     rejudge,
     reviews,
@@ -43,6 +44,7 @@ def build_definitions(config: Config) -> dg.Definitions:
         gate.build_defs(),
         rejudge.build_defs(),
         lifecycle.build_defs(),
+        pairwise.build_defs(config),
         dg.Definitions(resources={"evalhouse": Evalhouse(config)}, executor=executor()),
     )
 

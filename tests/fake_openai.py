@@ -303,8 +303,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--reply", help="The content of every reply (default: a grade's JSON).")
     args = parser.parse_args()
     server = FakeOpenAI(latency_s=args.latency)
+    if args.reply is not None:
+        server.reply = lambda request: args.reply
     server.record_requests = False
     server.start(args.port)
     print(server.port, flush=True)

@@ -452,7 +452,16 @@ def test_each_regex_or_json_scorer_accepts_its_own_reference_answer() -> None:
 
 def test_the_example_suites_and_the_configured_suites_load() -> None:
     suites = {suite.name: suite for suite in load_suites([REPO_ROOT / "golden_sets"])}
-    assert set(suites) == {"intro-python", "general-qa", "sql-basics", "essay-feedback"}
+    assert set(suites) == {
+        "intro-python",
+        "general-qa",
+        "sql-basics",
+        "essay-feedback",
+        "pairwise-qa",
+        "pairwise-questions",
+    }
+    assert sum(item.responses is not None for item in suites["pairwise-qa"].items) == 12
+    assert suites["pairwise-qa"].verdict_label("b") == "candidate"
     assert suites["essay-feedback"].item("essay-remote-03").expected_issue_tags == (
         "off_topic",
         "no_thesis",

@@ -20,6 +20,7 @@ from orchestration.defs.gate.assets import release_gate
 from orchestration.defs.golden.assets import golden_run_assets, golden_sets
 from orchestration.defs.golden.checks import golden_run_checks
 from orchestration.defs.lifecycle.assets import retention
+from orchestration.defs.pairwise.assets import pairwise_comparison
 from orchestration.defs.production.assets import production_runs, production_samples
 from orchestration.defs.production.checks import production_runs_quality
 from orchestration.defs.rejudge.assets import rejudge
@@ -187,6 +188,40 @@ def test_the_retention_asset_erases_production_past_the_shipped_180_days_and_aud
             " order by 1"
         ).fetchall()
     assert audited == [("production", True), ("production_sample", True)]
+
+
+def test_the_nightly_pairwise_comparison_judges_the_configured_pair_once_a_night(
+    warehouse_url, config_path
+):
+    shipped = load_config(config_path)
+    suite = str(REPO_ROOT / "golden_sets" / "pairwise_questions.yaml")
+    config = shipped.model_copy(
+        update={"pairwise": shipped.pairwise.model_copy(update={"suite": suite})}
+    )
+    night = {"dagster/partition": DAY.isoformat()}
+    first = dg.materialize(
+        [pairwise_comparison], resources={"evalhouse": Evalhouse(config)}, tags=night
+    )
+    assert first.success
+    [materialization] = first.asset_materializations_for_node("pairwise_comparison")
+    metadata = {key: value.value for key, value in materialization.metadata.items()}
+    assert metadata["batch_key"] == f"pairwise:{DAY.isoformat()}"
+    assert (metadata["calls"], metadata["judgments_settled"], metadata["unsettled_calls"]) == (
+        20 * 2 + 20 * 2,
+        40,
+        0,
+    )
+    assert set(metadata["contestants"]) == {"tutor-small", "tutor-large"}
+    again = dg.materialize(
+        [pairwise_comparison], resources={"evalhouse": Evalhouse(config)}, tags=night
+    )
+    [materialization] = again.asset_materializations_for_node("pairwise_comparison")
+    assert materialization.metadata["calls"].value == 0
+    with psycopg.connect(warehouse_url) as conn:
+        roles = conn.execute(
+            "select role, count(*) from raw.eval_runs group by 1 order by 1"
+        ).fetchall()
+    assert roles == [("candidate", 40), ("judge", 40)]
 
 
 def test_golden_sets_load_and_a_nights_golden_runs_are_idempotent(warehouse_url, resources):

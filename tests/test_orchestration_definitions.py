@@ -39,6 +39,7 @@ PYTHON_ASSETS = {  # asset -> its checks and its kinds
     "human_reviews": (set(), {"postgres"}),
     "release_gate": ({"release_gate_passes"}, {"python", "postgres"}),
     "rejudge": (set(), {"postgres", "litellm"}),
+    "pairwise_comparison": (set(), {"litellm", "postgres"}),
 }
 MARTS = {
     "fct_eval_runs",
@@ -257,7 +258,14 @@ def test_every_python_asset_says_what_it_is_and_where_it_lives():
         node = graph.get(dg.AssetKey.from_user_string(asset))
         assert node.description and len(node.description) > 40, asset
         assert node.kinds == kinds, asset
-        assert node.group_name in {"golden", "production", "reviews", "release", "rejudge"}, asset
+        assert node.group_name in {
+            "golden",
+            "production",
+            "reviews",
+            "release",
+            "rejudge",
+            "pairwise",
+        }, asset
 
 
 def test_every_daily_asset_shares_one_partitioning_with_single_run_backfills():

@@ -176,7 +176,8 @@ def _print_headline_figures(stages: list[tuple], golden: list[tuple], cost: list
 
 
 def golden_accuracy(conn: psycopg.Connection) -> list[tuple]:
-    """(model, suite, golden accuracy, calls of the model under test) over every golden night.
+    """(model, suite, golden accuracy, calls of the model under test) over every golden night,
+    for the suites with golden truth (not a pairwise comparison's generated responses).
 
     Accuracy counts golden outcomes (int_golden_outcomes through fct_trend_daily): a judged
     answer is right when its judge's verdict passes.

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.golden.located import BadJson, Document, Located, Report, read_text
-from evals.golden.schema import ITEM_FIELDS
+from evals.golden.schema import ALL_ITEM_FIELDS
 from evals.golden.yaml_format import read_yaml_mapping
 
 CSV_HEADER_SUFFIX = ".suite.yaml"
@@ -82,12 +82,12 @@ def _check_columns(columns: list[str], report: Report) -> None:
     for column in columns:
         if column in seen:
             report(1, None, column, "duplicate column")
-        elif column not in ITEM_FIELDS:
+        elif column not in ALL_ITEM_FIELDS:
             report(
                 1,
                 None,
                 column,
-                f"unknown column (expected some of: {', '.join(ITEM_FIELDS)})",
+                f"unknown column (expected some of: {', '.join(ALL_ITEM_FIELDS)})",
             )
         seen.add(column)
 
@@ -112,7 +112,9 @@ def _read_rows(reader: Any, columns: list[str], report: Report) -> list[Located]
             continue
         cells = zip(columns, row, strict=True)
         data = {
-            col: _csv_cell(col, cell) for col, cell in cells if cell != "" and col in ITEM_FIELDS
+            col: _csv_cell(col, cell)
+            for col, cell in cells
+            if cell != "" and col in ALL_ITEM_FIELDS
         }  # unknown columns: reported once
         items.append(Located(data, start, dict.fromkeys(data, start)))
 

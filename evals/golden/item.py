@@ -7,8 +7,8 @@ from dataclasses import replace
 from evals.golden import fields
 from evals.golden.header import Definition
 from evals.golden.located import Located, Report
-from evals.golden.model import GoldenItem, digest
-from evals.golden.schema import ID_RE, ITEM_FIELDS
+from evals.golden.model import GoldenItem, PairResponses, digest
+from evals.golden.schema import ID_RE, ITEM_FIELDS, PAIRWISE_ITEM_FIELDS
 from evals.golden.scorer import read_scorer
 
 
@@ -23,6 +23,8 @@ def read_item(
     item_id, label = _read_id(located, report, seen)
     fields.unstorable_fields(located, report, label)
     located.report_duplicates(report, label)
+    if definition.kind == "pairwise":
+        return _read_pairwise(located, definition, report, item_id, label, errors_before)
     fields.unknown_fields(located, ITEM_FIELDS, report, label)
     grader, answer = definition.kind == "grader", definition.kind == "answer"
     stage = fields.text(located, "stage", report, label, required=False)
@@ -40,10 +42,8 @@ def read_item(
     tags = _read_tags(located, definition, report, label)
     scorer = read_scorer(located, report, label, expected_answer)
     metadata = fields.mapping(located, "metadata", report, label)
-    if len(report.sink) > errors_before or verdict is None:
-        # verdict is None without an item error only when the header's kind is invalid,
-        # which the header check has reported.
-        return None
+    if len(report.sink) > errors_before or definition.kind is None:
+        return None  # an invalid kind was reported by the header check
     assert item_id is not None and tags is not None  # reported otherwise
     item = GoldenItem(
         item_id=item_id,
@@ -129,3 +129,80 @@ def _read_tags(
                 f"unknown issue tag {tag!r} (not in the suite's issue_tags)",
             )
     return tags
+
+
+def _read_pairwise(
+    located: Located,
+    definition: Definition,
+    report: Report,
+    item_id: str | None,
+    label: str | None,
+    errors_before: int,
+) -> GoldenItem | None:
+    """A pairwise item: a question, an optional reference and reference preference, and both
+    stored responses or neither (then two configured sides answer at run time)."""
+    fields.unknown_fields(located, PAIRWISE_ITEM_FIELDS, report, label)
+    stage = fields.text(located, "stage", report, label, required=False)
+    category = fields.text(located, "category", report, label, required=False)
+    rubric = fields.text(located, "rubric", report, label, required=False)
+    question = fields.text(located, "question", report, label, required=True)
+    prior_context = fields.text(located, "prior_context", report, label, required=False)
+    reference = fields.text(located, "reference", report, label, required=False, numbers_ok=True)
+    verdict = _read_verdict(located, definition, report, label)
+    responses = _read_responses(located, report, label)
+    metadata = fields.mapping(located, "metadata", report, label)
+    if len(report.sink) > errors_before:
+        return None
+    assert item_id is not None  # reported otherwise
+    item = GoldenItem(
+        item_id=item_id,
+        stage=stage,
+        category=category,
+        rubric=rubric if rubric is not None else definition.default_rubric,
+        submission=None,
+        question=question,
+        prior_context=prior_context,
+        expected_verdict=verdict,
+        expected_answer=reference,
+        expected_issue_tags=(),
+        metadata=metadata,
+        line=located.line,
+        responses=responses,
+    )
+    return replace(item, item_hash=digest(item.canonical()))
+
+
+def _read_responses(located: Located, report: Report, label: str | None) -> PairResponses | None:
+    """Both responses with their sources, or None when the item gives neither (reported when
+    it gives only one, or sources without responses, or one source for both)."""
+    a = fields.text(located, "response_a", report, label, required=False)
+    b = fields.text(located, "response_b", report, label, required=False)
+    given = [key for key in ("response_a", "response_b") if located.data.get(key) is not None]
+    if len(given) == 1:
+        missing = "response_b" if given == ["response_a"] else "response_a"
+        report(
+            located.line_of(given[0]),
+            label,
+            missing,
+            f"missing: the item gives {given[0]}; a pairwise item gives both responses or"
+            " neither (then --baseline and --candidate answer it)",
+        )
+        return None
+    source_a = fields.text(located, "source_a", report, label, required=False)
+    source_b = fields.text(located, "source_b", report, label, required=False)
+    if not given:
+        for key in ("source_a", "source_b"):
+            if key in located.data:
+                report(located.line_of(key), label, key, "given without the two responses")
+        return None
+    if a is None or b is None:
+        return None  # reported (not text, or empty)
+    responses = PairResponses(a, b, source_a or "response_a", source_b or "response_b")
+    if responses.source_a == responses.source_b:
+        report(
+            located.line_of("source_b"),
+            label,
+            "source_b",
+            f"{responses.source_b!r} is also source_a: the two sides must differ",
+        )
+    return responses

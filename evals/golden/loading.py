@@ -61,6 +61,7 @@ def _validate(path: Path, report: Report) -> Suite | None:
         items=checked,
         version=suite_version(definition.canonical(), checked),
         source_path=str(path),
+        verdict_labels=definition.verdict_labels or {},
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -45,6 +45,16 @@ class GoldenSetError(ValueError):
 
 
 @dataclass(frozen=True)
+class PairResponses:
+    """The two stored responses of a pairwise item and who wrote them (its contestants)."""
+
+    response_a: str
+    response_b: str
+    source_a: str = "response_a"
+    source_b: str = "response_b"
+
+
+@dataclass(frozen=True)
 class GoldenItem:
     """One golden example with its expected outcome; `rubric` is already the effective rubric."""
 
@@ -55,17 +65,18 @@ class GoldenItem:
     submission: str | None
     question: str | None
     prior_context: str | None
-    expected_verdict: str
-    expected_answer: str | None
+    expected_verdict: str | None  # None only for a pairwise item without a reference preference
+    expected_answer: str | None  # a pairwise item's `reference`
     expected_issue_tags: tuple[str, ...]
     scorer: dict[str, Any] | None = field(default=None, hash=False)
     metadata: dict[str, Any] = field(default_factory=dict, hash=False)
     item_hash: str = ""
     line: int | None = field(default=None, compare=False)
+    responses: PairResponses | None = None  # a pairwise item's stored responses
 
     def canonical(self) -> dict[str, Any]:
         """The content that defines the item (what its hash covers; the source line is not)."""
-        return {
+        canonical = {
             "item_id": self.item_id,
             "stage": self.stage,
             "category": self.category,
@@ -79,16 +90,22 @@ class GoldenItem:
             "scorer": self.scorer,
             "metadata": self.metadata,
         }
+        if self.responses is not None:  # only then: other items keep their hashes
+            canonical["responses"] = asdict(self.responses)
+        return canonical
 
     def inputs(self) -> dict[str, Any]:
         """What the model under test sees (raw.golden_items.inputs)."""
-        return {
+        inputs = {
             "rubric": self.rubric,
             "submission": self.submission,
             "question": self.question,
             "prior_context": self.prior_context,
             "metadata": self.metadata,
         }
+        if self.responses is not None:
+            inputs.update(asdict(self.responses))
+        return inputs
 
     def expected(self) -> dict[str, Any]:
         """What a good model should produce (raw.golden_items.expected)."""
@@ -114,6 +131,11 @@ class Suite:
     items: tuple[GoldenItem, ...]
     version: str
     source_path: str | None = field(default=None, compare=False)
+    verdict_labels: dict[str, str] = field(default_factory=dict, hash=False)  # pairwise display
+
+    def verdict_label(self, verdict: str) -> str:
+        """How a verdict is shown: the suite's display name for it, else the verdict itself."""
+        return self.verdict_labels.get(verdict, verdict)
 
     def passes(self, verdict: str | None) -> bool:
         return verdict in self.passing_verdicts

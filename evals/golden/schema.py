@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-KINDS = ("grader", "answer")
+KINDS = ("grader", "answer", "pairwise")
+
+PAIRWISE_VERDICTS = ("a", "b", "tie")
+"""The fixed verdicts of a pairwise suite, in the item's own labelling (never the slot shown)."""
 
 # Each deterministic scorer with the options it accepts (name -> allowed types).
 SCORER_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
@@ -27,6 +30,7 @@ HEADER_FIELDS = (
     "passing_verdicts",
     "issue_tags",
     "default_rubric",
+    "verdict_labels",
     "items",
 )
 _ITEM_TEXT_FIELDS = (
@@ -41,3 +45,18 @@ _ITEM_TEXT_FIELDS = (
     "expected_answer",
 )
 ITEM_FIELDS = (*_ITEM_TEXT_FIELDS, "expected_issue_tags", "scorer", "metadata")
+PAIRWISE_RESPONSE_FIELDS = ("response_a", "response_b", "source_a", "source_b")
+PAIRWISE_ITEM_FIELDS = (
+    "id",
+    "stage",
+    "category",
+    "rubric",
+    "question",
+    "prior_context",
+    "reference",
+    "expected_verdict",
+    *PAIRWISE_RESPONSE_FIELDS,
+    "metadata",
+)
+ALL_ITEM_FIELDS = tuple(dict.fromkeys((*ITEM_FIELDS, *PAIRWISE_ITEM_FIELDS)))
+"""Every column a CSV suite may have (which ones an item may use depends on the suite kind)."""

@@ -33,6 +33,7 @@ MESSAGE_ROLES = ("system", "user", "assistant")
 RUBRIC_GRADER = "rubric_grader"
 ANSWER_CANDIDATE = "answer_candidate"
 ANSWER_JUDGE = "answer_judge"
+PAIRWISE_JUDGE = "pairwise_judge"
 
 
 class PromptError(ValueError):

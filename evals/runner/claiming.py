@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from evals.claims import POLL_S
@@ -31,8 +32,13 @@ def _calls(units: list[Unit]) -> int:
 class UnitSupply:
     """Hands the workers the units this run has claimed; counts the calls another run made."""
 
-    def __init__(self, claims: Claims, units: list[Unit], workers: int) -> None:
+    def __init__(
+        self, claims: Claims, units: list[Unit], workers: int, recheck: Callable = resume
+    ) -> None:
+        """`recheck(conn, units) -> (todo, settled)` drops claimed units that settled meanwhile
+        (evals.pairwise passes its own, for units that are one call each)."""
         self.claims = claims
+        self.recheck = recheck
         self.ahead = max(CLAIM_AHEAD, workers)
         self.unclaimed = deque(units)
         self.held_elsewhere: list[Unit] = []
@@ -62,7 +68,9 @@ class UnitSupply:
         self.held_elsewhere += [u for u in part if u.key not in mine]
         claimed = [u for u in part if u.key in mine]
         due = _calls(claimed)
-        todo, _ = resume(self.claims.conn, claimed)  # after the claim: sees what its holder wrote
+        todo, _ = self.recheck(
+            self.claims.conn, claimed
+        )  # after the claim: sees what its holder wrote
         self.calls_elsewhere += due - _calls(todo)
         keep = {u.key for u in todo}
         self.claims.release([u.key for u in claimed if u.key not in keep])

@@ -61,8 +61,13 @@ class RunContext:
 
     def params(self, model_name: str, json_reply: bool) -> dict[str, Any]:
         """The call parameters of a model as stored on its rows (and hashed into its keys)."""
-        cfg = self.config.model(model_name)
-        params: dict[str, Any] = dict(cfg.params)
-        if json_reply and cfg.json_mode:
-            params["response_format"] = JSON_RESPONSE_FORMAT
-        return params
+        return call_params(self.config, model_name, json_reply)
+
+
+def call_params(config: Config, model_name: str, json_reply: bool) -> dict[str, Any]:
+    """A model's call parameters as stored on its rows (and hashed into its keys)."""
+    cfg = config.model(model_name)
+    params: dict[str, Any] = dict(cfg.params)
+    if json_reply and cfg.json_mode:
+        params["response_format"] = JSON_RESPONSE_FORMAT
+    return params

@@ -18,6 +18,7 @@ HUMAN_REVIEWS = dg.AssetKey("human_reviews")
 RELEASE_GATE = dg.AssetKey("release_gate")
 REJUDGE = dg.AssetKey("rejudge")
 RETENTION = dg.AssetKey("retention")
+PAIRWISE_COMPARISON = dg.AssetKey("pairwise_comparison")
 
 
 def slug(name: str) -> str:
@@ -31,11 +32,13 @@ def golden_runs_key(model: str) -> dg.AssetKey:
 
 def raw_table_writers(config: Config) -> dict[str, tuple[dg.AssetKey, ...]]:
     """raw table → the assets that write it; a staging model depends on the writers of its
-    table (the golden runs are one asset per candidate model of `config`)."""
+    table (the golden runs are one asset per candidate model of `config`; the pairwise
+    comparison exists when `config.pairwise` is set and stores its suite too)."""
     golden_runs = [golden_runs_key(model) for model in candidate_models(config)]
+    pairwise = (PAIRWISE_COMPARISON,) if config.pairwise is not None else ()
     return {
-        "eval_runs": (PRODUCTION_RUNS, PRODUCTION_SAMPLES, REJUDGE, *golden_runs),
-        "golden_items": (GOLDEN_SETS,),
-        "golden_suites": (GOLDEN_SETS,),
+        "eval_runs": (PRODUCTION_RUNS, PRODUCTION_SAMPLES, REJUDGE, *golden_runs, *pairwise),
+        "golden_items": (GOLDEN_SETS, *pairwise),
+        "golden_suites": (GOLDEN_SETS, *pairwise),
         "human_reviews": (HUMAN_REVIEWS,),
     }

@@ -1,7 +1,8 @@
 """The nightly drift job and its schedule.
 
 One job carries the whole night: load the golden sets, run them against every candidate model,
-seal the day's production calls and sample them, erase what is past its retention, rebuild the
+run the configured pairwise comparison, seal the day's production calls and sample them, erase
+what is past its retention, rebuild the
 marts with dbt, and run every check (quality, dbt tests, drift). All daily assets share one
 partitions definition, so a night is one partition and a backfill of many nights is one run over
 the range (every daily asset has a single-run backfill policy): `evalhouse backfill --from A
@@ -16,15 +17,23 @@ import dagster as dg
 from evals.config import Config
 from orchestration.lib.environment import executor
 
-NIGHTLY_GROUPS = ("golden", "production", "lifecycle", "staging", "intermediate", "marts")
+NIGHTLY_GROUPS = (
+    "golden",
+    "production",
+    "lifecycle",
+    "pairwise",
+    "staging",
+    "intermediate",
+    "marts",
+)
 
 nightly_drift = dg.define_asset_job(
     name="nightly_drift",
     selection=dg.AssetSelection.groups(*NIGHTLY_GROUPS),
     executor_def=executor(),
     description=(
-        "The night: golden runs, the day's production calls and samples, retention, the marts, "
-        "and every quality, dbt and drift check on them."
+        "The night: golden runs, the pairwise comparison, the day's production calls and "
+        "samples, retention, the marts, and every quality, dbt and drift check on them."
     ),
     tags={"evalhouse/job": "nightly"},
 )
