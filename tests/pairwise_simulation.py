@@ -79,27 +79,35 @@ def run_records(
     batch_id: str = "golden:2026-11-02",
 ) -> list[RunRecord]:
     """The judgments as the runner writes them (contract: role judge, verdict in the item's
-    labelling, attributes position / contestants / slot_verdict). A verdict of None is a
+    labelling, attributes position / contestants / slot_verdict). A missing verdict is a
     parse error."""
     records = []
     for number, row in enumerate(frame.itertuples(index=False)):
-        parsed = row.verdict is not None
+        verdict = row.verdict if isinstance(row.verdict, str) else None
         slot = None
-        if parsed:
-            slot = "tie" if row.verdict == "tie" else (
-                "first" if (row.verdict == "a") == (row.position == "ab") else "second"
+        if verdict is not None:
+            slot = (
+                "tie"
+                if verdict == "tie"
+                else ("first" if (verdict == "a") == (row.position == "ab") else "second")
             )
         records.append(
             RunRecord(
                 idempotency_key=idempotency_key(
-                    batch_id, suite, row.item_id, judge, row.contestant_a, row.contestant_b,
-                    row.position, row.trial,
+                    batch_id,
+                    suite,
+                    row.item_id,
+                    judge,
+                    row.contestant_a,
+                    row.contestant_b,
+                    row.position,
+                    row.trial,
                 ),
                 source=source,
                 role="judge",
                 model=judge,
                 started_at=STARTED + timedelta(seconds=number),
-                status="ok" if parsed else "parse_error",
+                status="ok" if verdict else "parse_error",
                 batch_id=batch_id,
                 trial=int(row.trial),
                 suite=suite,
@@ -107,8 +115,8 @@ def run_records(
                 item_id=row.item_id,
                 prompt_name="pairwise-judge",
                 prompt_version=prompt_version,
-                output_text=row.verdict or "no idea",
-                verdict=row.verdict,
+                output_text=verdict or "no idea",
+                verdict=verdict,
                 attributes={
                     "position": row.position,
                     "contestant_a": row.contestant_a,
@@ -160,8 +168,12 @@ def win_weights(frame: pd.DataFrame) -> pd.DataFrame:
     a, b, verdict = parsed["contestant_a"], parsed["contestant_b"], parsed["verdict"]
     rows = pd.concat(
         [
-            pd.DataFrame({"winner": a, "loser": b, "weight": (verdict == "a") + 0.5 * (verdict == "tie")}),
-            pd.DataFrame({"winner": b, "loser": a, "weight": (verdict == "b") + 0.5 * (verdict == "tie")}),
+            pd.DataFrame(
+                {"winner": a, "loser": b, "weight": (verdict == "a") + 0.5 * (verdict == "tie")}
+            ),
+            pd.DataFrame(
+                {"winner": b, "loser": a, "weight": (verdict == "b") + 0.5 * (verdict == "tie")}
+            ),
         ]
     )
     return rows[rows["weight"] > 0]
