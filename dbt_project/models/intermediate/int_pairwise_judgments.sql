@@ -9,7 +9,11 @@
   orders are its repeated judgments. Its human label follows the agreement marts' item rule
   (macro item_human_majority over the pair's reviewed judgments); its golden label is the
   row's expected verdict, else its golden item's (as in int_order_judgments).
+  A table, not a view: finding the pairwise rows scans the run log, and four models and the
+  tests read them; the scan is paid once per build.
 -#}
+{{ config(materialized='table', indexes=[{'columns': ['run_id'], 'unique': true}]) }}
+
 with runs as (
     select * from {{ ref('int_eval_runs') }}
     where is_settled
