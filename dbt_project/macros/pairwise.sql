@@ -32,6 +32,11 @@
     {{- return(setting('pairwise_rating_tolerance', '1e-9') | float) -}}
 {%- endmacro %}
 
+{#- The same for a bootstrap replicate (setting pairwise_bootstrap_tolerance). -#}
+{% macro pairwise_bootstrap_tolerance() -%}
+    {{- return(setting('pairwise_bootstrap_tolerance', '1e-6') | float) -}}
+{%- endmacro %}
+
 {#-
   A Poisson(1) draw that is a pure function of `key` (text): the bootstrap weight of one item in
   one replicate. A uniform from the first 52 bits of md5(key), then the Poisson(1) inverse CDF
