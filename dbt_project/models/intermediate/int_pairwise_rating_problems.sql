@@ -20,7 +20,10 @@ with judgments as (
         and contestant_a <> contestant_b
 ),
 
-{# Integer keys: the heavy joins and groupings below (items × replicates) never compare text. -#}
+{#
+  Integer keys and float8 counts: the heavy join and grouping below (items × replicates) never
+  compares text or adds numerics.
+-#}
 cohorts as (
     select
         cohort_key,
@@ -62,9 +65,9 @@ item_pairs as (
         items.item_number,
         contestant_a.contestant_index as index_a,
         contestant_b.contestant_index as index_b,
-        sum(case judgments.verdict when 'a' then 1.0 when 'tie' then 0.5 else 0.0 end)
+        sum(case judgments.verdict when 'a' then 1.0 when 'tie' then 0.5 else 0.0 end)::float8
             as wins_a,
-        sum(case judgments.verdict when 'b' then 1.0 when 'tie' then 0.5 else 0.0 end)
+        sum(case judgments.verdict when 'b' then 1.0 when 'tie' then 0.5 else 0.0 end)::float8
             as wins_b
     from judgments
     inner join items
@@ -132,8 +135,8 @@ directed as (
         replicates.replicate,
         contestants.contestant_index,
         contestants.contestant_index,
-        0.0,
-        0.0
+        0.0::float8,
+        0.0::float8
     from contestants
     cross join generate_series(0, {{ pairwise_bootstrap_replicates() }}) as replicates (replicate)
 ),
@@ -166,8 +169,8 @@ arrays as (
         replicate,
         array_agg(winner order by winner, loser) as winners,
         array_agg(loser order by winner, loser) as losers,
-        array_agg(wins::float8 order by winner, loser) as wins,
-        array_agg(losses::float8 order by winner, loser) as losses
+        array_agg(wins order by winner, loser) as wins,
+        array_agg(losses order by winner, loser) as losses
     from directed
     group by cohort_number, replicate
 ),
