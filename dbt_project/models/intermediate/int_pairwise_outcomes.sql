@@ -24,11 +24,12 @@ final as (
             else 'loss'
         end as outcome
     from judgments
-    cross join lateral (
-        values
-        ('a', judgments.contestant_a, judgments.contestant_b),
-        ('b', judgments.contestant_b, judgments.contestant_a)
-    ) as sides (side, contestant, opponent)
+    cross join
+        lateral (
+            values
+            ('a', judgments.contestant_a, judgments.contestant_b),
+            ('b', judgments.contestant_b, judgments.contestant_a)
+        ) as sides (side, contestant, opponent)
 )
 
 select * from final

@@ -52,33 +52,34 @@ fits (problem_id, replicate, iteration, strengths, max_step) as (
         stepped.max_step
     from fits
     inner join problems on problems.problem_id = fits.problem_id
-    cross join lateral (
-        select
-            array_agg(updated.strength order by updated.winner) as strengths,
-            max(abs(ln(updated.strength / fits.strengths[updated.winner])))
-            * {{ elo_per_ln() }} as max_step
-        from (
+    cross join
+        lateral (
             select
-                pairs.winner,
-                case
-                    when sum(pairs.wins) = 0 and sum(pairs.losses) = 0 then 1.0
-                    else least(greatest(coalesce(
-                        sum(
-                            pairs.wins * fits.strengths[pairs.loser]
-                            / (fits.strengths[pairs.winner] + fits.strengths[pairs.loser])
-                        )
-                        / nullif(sum(
-                            pairs.losses
-                            / (fits.strengths[pairs.winner] + fits.strengths[pairs.loser])
-                        ), 0),
-                        1e300
-                    ), 1e-300), 1e300)
-                end as strength
-            from unnest(problems.winners, problems.losers, problems.wins, problems.losses)
-                as pairs (winner, loser, wins, losses)
-            group by pairs.winner
-        ) as updated
-    ) as stepped
+                array_agg(updated.strength order by updated.winner) as strengths,
+                max(abs(ln(updated.strength / fits.strengths[updated.winner])))
+                * {{ elo_per_ln() }} as max_step
+            from (
+                select
+                    pairs.winner,
+                    case
+                        when sum(pairs.wins) = 0 and sum(pairs.losses) = 0 then 1.0
+                        else least(greatest(coalesce(
+                            sum(
+                                pairs.wins * fits.strengths[pairs.loser]
+                                / (fits.strengths[pairs.winner] + fits.strengths[pairs.loser])
+                            )
+                            / nullif(sum(
+                                pairs.losses
+                                / (fits.strengths[pairs.winner] + fits.strengths[pairs.loser])
+                            ), 0),
+                            1e300
+                        ), 1e-300), 1e300)
+                    end as strength
+                from unnest(problems.winners, problems.losers, problems.wins, problems.losses)
+                    as pairs (winner, loser, wins, losses)
+                group by pairs.winner
+            ) as updated
+        ) as stepped
     where fits.iteration < {{ pairwise_rating_iterations() }}
         and (
             fits.max_step is null
@@ -100,8 +101,9 @@ converged as (
         and fits.strengths[contestants.contestant_index] < 1e300 as is_finite
     from fits
     inner join problems on problems.problem_id = fits.problem_id
-    cross join lateral unnest(problems.contestants, problems.compared)
-        with ordinality as contestants (contestant, is_compared, contestant_index)
+    cross join
+        lateral unnest(problems.contestants, problems.compared)
+            with ordinality as contestants (contestant, is_compared, contestant_index)
     where contestants.is_compared
         and (
             fits.iteration = {{ pairwise_rating_iterations() }}

@@ -28,7 +28,10 @@ cohorts as (
     select
         cohort_key,
         (row_number() over (order by cohort_key))::int as cohort_number
-    from (select distinct cohort_key from judgments) as keys
+    from (
+        select distinct cohort_key
+        from judgments
+    ) as distinct_cohorts
 ),
 
 contestants as (
@@ -39,9 +42,15 @@ contestants as (
         dense_rank() over (partition by named.cohort_key order by named.contestant)::int
             as contestant_index
     from (
-        select cohort_key, contestant_a as contestant from judgments
+        select
+            cohort_key,
+            contestant_a as contestant
+        from judgments
         union
-        select cohort_key, contestant_b as contestant from judgments
+        select
+            cohort_key,
+            contestant_b as contestant
+        from judgments
     ) as named
     inner join cohorts on cohorts.cohort_key = named.cohort_key
 ),
@@ -54,7 +63,14 @@ items as (
         judged.suite_version,
         judged.item_id,
         (row_number() over (order by judged.cohort_key, judged.item_id))::int as item_number
-    from (select distinct cohort_key, suite, suite_version, item_id from judgments) as judged
+    from (
+        select distinct
+            cohort_key,
+            suite,
+            suite_version,
+            item_id
+        from judgments
+    ) as judged
     inner join cohorts on cohorts.cohort_key = judged.cohort_key
 ),
 
@@ -123,20 +139,21 @@ directed as (
         sum(sides.wins) as wins,
         sum(sides.losses) as losses
     from pair_totals
-    cross join lateral (
-        values
-        (pair_totals.index_a, pair_totals.index_b, pair_totals.wins_a, pair_totals.wins_b),
-        (pair_totals.index_b, pair_totals.index_a, pair_totals.wins_b, pair_totals.wins_a)
-    ) as sides (winner, loser, wins, losses)
+    cross join
+        lateral (
+            values
+            (pair_totals.index_a, pair_totals.index_b, pair_totals.wins_a, pair_totals.wins_b),
+            (pair_totals.index_b, pair_totals.index_a, pair_totals.wins_b, pair_totals.wins_a)
+        ) as sides (winner, loser, wins, losses)
     group by pair_totals.cohort_number, pair_totals.replicate, sides.winner, sides.loser
     union all
     select
         contestants.cohort_number,
         replicates.replicate,
-        contestants.contestant_index,
-        contestants.contestant_index,
-        0.0::float8,
-        0.0::float8
+        contestants.contestant_index as winner,
+        contestants.contestant_index as loser,
+        0.0::float8 as wins,
+        0.0::float8 as losses
     from contestants
     cross join generate_series(0, {{ pairwise_bootstrap_replicates() }}) as replicates (replicate)
 ),
@@ -147,7 +164,12 @@ compared as (
         replicate,
         array_agg(wins + losses > 0 order by winner) as compared
     from (
-        select cohort_number, replicate, winner, sum(wins) as wins, sum(losses) as losses
+        select
+            cohort_number,
+            replicate,
+            winner,
+            sum(wins) as wins,
+            sum(losses) as losses
         from directed
         group by cohort_number, replicate, winner
     ) as totals

@@ -77,9 +77,9 @@ difference_figures as (
         opponent,
         max(rating_difference) filter (where replicate = 0) as rating_difference,
         percentile_cont(0.025) within group (order by rating_difference)
-            filter (where replicate > 0) as rating_difference_ci_low,
+        filter (where replicate > 0) as rating_difference_ci_low,
         percentile_cont(0.975) within group (order by rating_difference)
-            filter (where replicate > 0) as rating_difference_ci_high
+        filter (where replicate > 0) as rating_difference_ci_high
     from differences
     group by cohort_key, contestant, opponent
 ),
