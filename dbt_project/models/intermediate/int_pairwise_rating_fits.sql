@@ -35,18 +35,23 @@ with recursive problems as (
   pairwise_rating_tolerance, a bootstrap replicate to pairwise_bootstrap_tolerance (its
   percentiles need no more).
 -#}
-fits (problem_id, replicate, iteration, strengths, max_step) as (
+fits (problem_id, replicate, tolerance, iteration, strengths, max_step) as (
     select
         problems.problem_id,
         problems.replicate,
-        0,
-        array_fill(1.0::float8, array[cardinality(problems.contestants)]),
-        null::float8
+        case
+            when problems.replicate = 0 then {{ pairwise_rating_tolerance() }}
+            else {{ pairwise_bootstrap_tolerance() }}
+        end as tolerance,
+        0 as iteration,
+        array_fill(1.0::float8, array[cardinality(problems.contestants)]) as strengths,
+        null::float8 as max_step
     from problems
     union all
     select
         fits.problem_id,
         fits.replicate,
+        fits.tolerance,
         fits.iteration + 1,
         stepped.strengths,
         stepped.max_step
@@ -60,34 +65,36 @@ fits (problem_id, replicate, iteration, strengths, max_step) as (
                 * {{ elo_per_ln() }} as max_step
             from (
                 select
-                    pairs.winner,
+                    sums.winner,
                     case
-                        when sum(pairs.wins) = 0 and sum(pairs.losses) = 0 then 1.0
-                        else least(greatest(coalesce(
-                            sum(
-                                pairs.wins * fits.strengths[pairs.loser]
-                                / (fits.strengths[pairs.winner] + fits.strengths[pairs.loser])
-                            )
-                            / nullif(sum(
-                                pairs.losses
-                                / (fits.strengths[pairs.winner] + fits.strengths[pairs.loser])
-                            ), 0),
-                            1e300
-                        ), 1e-300), 1e300)
+                        when sums.wins = 0 and sums.losses = 0 then 1.0
+                        else least(greatest(
+                            coalesce(sums.numerator / nullif(sums.denominator, 0), 1e300),
+                            1e-300
+                        ), 1e300)
                     end as strength
-                from unnest(problems.winners, problems.losers, problems.wins, problems.losses)
-                    as pairs (winner, loser, wins, losses)
-                group by pairs.winner
+                from (
+                    select
+                        pairs.winner,
+                        sum(pairs.wins) as wins,
+                        sum(pairs.losses) as losses,
+                        sum(
+                            pairs.wins * fits.strengths[pairs.loser]
+                            / (fits.strengths[pairs.winner] + fits.strengths[pairs.loser])
+                        ) as numerator,
+                        sum(
+                            pairs.losses
+                            / (fits.strengths[pairs.winner] + fits.strengths[pairs.loser])
+                        ) as denominator
+                    from
+                        unnest(problems.winners, problems.losers, problems.wins, problems.losses)
+                            as pairs (winner, loser, wins, losses)
+                    group by pairs.winner
+                ) as sums
             ) as updated
         ) as stepped
     where fits.iteration < {{ pairwise_rating_iterations() }}
-        and (
-            fits.max_step is null
-            or fits.max_step >= case when fits.replicate = 0
-                then {{ pairwise_rating_tolerance() }}
-                else {{ pairwise_bootstrap_tolerance() }}
-            end
-        )
+        and (fits.max_step is null or fits.max_step >= fits.tolerance)
 ),
 
 converged as (
@@ -103,14 +110,11 @@ converged as (
     inner join problems on problems.problem_id = fits.problem_id
     cross join
         lateral unnest(problems.contestants, problems.compared)
-            with ordinality as contestants (contestant, is_compared, contestant_index)
+        with ordinality as contestants (contestant, is_compared, contestant_index)
     where contestants.is_compared
         and (
             fits.iteration = {{ pairwise_rating_iterations() }}
-            or fits.max_step < case when fits.replicate = 0
-                then {{ pairwise_rating_tolerance() }}
-                else {{ pairwise_bootstrap_tolerance() }}
-            end
+            or fits.max_step < fits.tolerance
         )
 ),
 
