@@ -69,9 +69,9 @@ fits (problem_id, replicate, tolerance, iteration, strengths, max_step) as (
                     case
                         when sums.wins = 0 and sums.losses = 0 then 1.0
                         else least(greatest(
-                            coalesce(sums.numerator / nullif(sums.denominator, 0), 1e300),
-                            1e-300
-                        ), 1e300)
+                                coalesce(sums.numerator / nullif(sums.denominator, 0), 1e300),
+                                1e-300
+                            ), 1e300)
                     end as strength
                 from (
                     select
