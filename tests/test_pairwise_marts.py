@@ -203,14 +203,14 @@ def built(pg_server, tmp_path_factory):
             )
         runs = pd.DataFrame(
             conn.execute(
-                "select e.run_id, e.model, e.verdict, r.reviewer, r.verdict"
+                "select e.run_id, e.model, r.reviewer, r.verdict"
                 " from raw.eval_runs e join raw.human_reviews r using (run_id)"
                 " where e.suite = %s",
                 (SUITE,),
             ).fetchall(),
-            columns=["run_id", "judge", "judge_verdict", "reviewer", "label"],
+            columns=["run_id", "judge", "reviewer", "label"],
         )
-    yield {"url": url, "frames": frames, "marts": marts, "reviews": runs, "records": native}
+    yield {"url": url, "frames": frames, "marts": marts, "reviews": runs}
     drop_database(pg_server, name)
 
 
