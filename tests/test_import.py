@@ -120,20 +120,20 @@ def test_the_csv_example_keeps_trials_positions_raw_verdicts_and_two_reviewers(c
     rows = _runs(conn)
     by_key = {(r["item_id"], r["attributes"]["position"], r["trial"]): r for r in rows}
     assert len(by_key) == 7  # position swaps and trials of one item are distinct rows
-    assert by_key[("reason-bat-ball", "AB", 0)]["verdict"] == "1"
-    assert by_key[("reason-bat-ball", "BA", 0)]["verdict"] == "1"  # "1" and 1 alike
-    retrial = by_key[("reason-bat-ball", "AB", 1)]  # the second trial of the same order
+    assert by_key[("reason-bat-ball", "ab", 0)]["verdict"] == "a"
+    assert by_key[("reason-bat-ball", "ba", 0)]["verdict"] == "a"  # "1" and 1 alike
+    retrial = by_key[("reason-bat-ball", "ab", 1)]  # the second trial of the same order
     assert (retrial["verdict"], retrial["started_at"].isoformat()) == (
-        "1",
+        "a",
         "2026-10-03T09:40:11+00:00",
     )
-    assert by_key[("reason-ordering", "AB", 0)]["verdict"] == "tie"  # Tie
-    assert by_key[("reason-train-time", "AB", 0)]["verdict"] == "tie"  # TIE
-    garbled = by_key[("reason-train-time", "BA", 0)]
+    assert by_key[("reason-ordering", "ab", 0)]["verdict"] == "tie"  # Tie
+    assert by_key[("reason-train-time", "ab", 0)]["verdict"] == "tie"  # TIE
+    garbled = by_key[("reason-train-time", "ba", 0)]
     assert (garbled["status"], garbled["verdict"]) == ("parse_error", None)
     assert garbled["attributes"]["raw_verdict"] == "both are fine I guess"
     assert garbled["output_text"] == "both are fine I guess"
-    first = by_key[("reason-bat-ball", "AB", 0)]
+    first = by_key[("reason-bat-ball", "ab", 0)]
     assert (first["role"], first["model"], first["latency_ms"], first["passed"]) == (
         "judge",
         "judge-v2",
@@ -141,6 +141,10 @@ def test_the_csv_example_keeps_trials_positions_raw_verdicts_and_two_reviewers(c
         True,
     )
     assert first["started_at"].isoformat() == "2026-10-03T09:12:04+00:00"
+    assert (first["attributes"]["contestant_a"], first["attributes"]["contestant_b"]) == (
+        "tutor-large",
+        "tutor-small",
+    )
 
     with conn.cursor(row_factory=dict_row) as cur:
         reviews = cur.execute(
@@ -148,10 +152,10 @@ def test_the_csv_example_keeps_trials_positions_raw_verdicts_and_two_reviewers(c
             " join raw.eval_runs e using (run_id) order by 3, 1"
         ).fetchall()
     assert [(r["item_id"], r["reviewer"], r["verdict"]) for r in reviews] == [
-        ("reason-bat-ball", "ana", "1"),
-        ("reason-bat-ball", "ben", "1"),
+        ("reason-bat-ball", "ana", "a"),
+        ("reason-bat-ball", "ben", "a"),
         ("reason-ordering", "ana", "tie"),
-        ("reason-ordering", "ben", "2"),
+        ("reason-ordering", "ben", "b"),
         ("reason-train-time", "ana", "tie"),
         ("reason-train-time", "ben", "tie"),
     ]
@@ -164,23 +168,23 @@ def test_unmappable_lines_are_reported_by_line_and_the_rest_import(conn, tmp_pat
     shutil.copy(EXAMPLES / "pairwise_judgments.csv", source)
     with source.open("a") as handle:
         handle.write(
-            "reason-apples,Q,a,b,AB,0,judge-v2,1,2026-10-03 10:00:00,n/a,1,1,0.1,,\n"
+            "reason-apples,Q,a,b,ab,0,judge-v2,1,2026-10-03 10:00:00,n/a,1,1,0.1,,\n"
         )  # line 9
         handle.write(
-            "reason-apples,Q,a,b,AB,1,,1,2026-10-03 10:00:00,1.0,1,1,0.1,,\n"
+            "reason-apples,Q,a,b,ab,1,,1,2026-10-03 10:00:00,1.0,1,1,0.1,,\n"
         )  # line 10: no model
-        handle.write("reason-apples,Q,a,b,AB,2,judge-v2,1,yesterday-ish,1.0,1,1,0.1,,\n")  # line 11
+        handle.write("reason-apples,Q,a,b,ab,2,judge-v2,1,yesterday-ish,1.0,1,1,0.1,,\n")  # line 11
         handle.write(
-            "reason-apples,Q,a,b,AB,3,judge-v2,1,2026-10-03 10:00:00,1.0,-5,1,0.1,,\n"
+            "reason-apples,Q,a,b,ab,3,judge-v2,1,2026-10-03 10:00:00,1.0,-5,1,0.1,,\n"
         )  # line 12
         handle.write(
-            "reason-apples,Q,a,b,AB,4,judge-v2,2,2026-10-03 10:00:00,1.0,1,1,0.1,maybe,\n"
+            "reason-apples,Q,a,b,ab,4,judge-v2,2,2026-10-03 10:00:00,1.0,1,1,0.1,maybe,\n"
         )  # 13
         handle.write(
-            'reason-apples,"multi\nline question",a,b,AB,5,judge-v2,2,2026-10-03 10:00:00,1.0,1,1,0.1,,\n'
+            'reason-apples,"multi\nline question",a,b,ab,5,judge-v2,2,2026-10-03 10:00:00,1.0,1,1,0.1,,\n'
         )
         handle.write(
-            "reason-apples,Q,a,b,AB,6,judge-v2,2,2026-10-03 10:00:00,1.0,1,1,0.1,,\n"
+            "reason-apples,Q,a,b,ab,6,judge-v2,2,2026-10-03 10:00:00,1.0,1,1,0.1,,\n"
         )  # line 16
     mapping = load_mapping(EXAMPLES / "pairwise_mapping.yaml")
     report = import_file(conn, source, mapping)

@@ -195,3 +195,15 @@
             then max({{ consensus_verdict }}) {{ over }}
     end
 {%- endmacro %}
+
+{#-
+  Cluster-robust (ratio-estimator / sandwich) standard error of a ratio Σ a_i / Σ m_i over G
+  clusters (items): sqrt(G/(G − 1) Σ_i residual_i²) / total, an aggregate over one row per
+  cluster whose residual is a_i − p m_i (or a linearisation's per-cluster sum). Null for G = 1.
+-#}
+{% macro cluster_robust_se(residual, n_clusters, total) -%}
+    sqrt(
+        sum(({{ residual }}) ^ 2)
+        * ({{ n_clusters }}) / nullif(({{ n_clusters }}) - 1.0, 0)
+    ) / ({{ total }})
+{%- endmacro %}

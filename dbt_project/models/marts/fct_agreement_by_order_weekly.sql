@@ -5,7 +5,7 @@
   content (position bias). Repeated judgments of one item (orders, trials) are not independent:
   every judgment-level interval is clustered by item — a cluster-robust (ratio-estimator /
   sandwich) variance SE² = G/(G − 1) Σ_i (a_i − p m_i)² / M² over the G items (a_i of an item's
-  m_i judgments agree, M = Σ m_i), and Wilson's interval at the effective sample size
+  m_i judgments agree, M = Σ m_i; macro cluster_robust_se), and Wilson's interval at the effective sample size
   p(1 − p) / SE² with t on G − 1 degrees of freedom (macros/stats.sql). Kappa's SE is the same sandwich over the
   per-item sums of its linearisation (influence) values, its interval κ ± t SE.
   Item-level rates (one observation per item) have Wilson intervals.
@@ -151,23 +151,16 @@ scope_totals as (
         scope_n_judgments as n_judgments,
         sum(n_agree) as n_agree,
         p_o as agreement,
-        sqrt(
-            sum((n_agree - p_o * n_judgments) ^ 2)
-            * scope_n_items / nullif(scope_n_items - 1.0, 0)
-        ) / scope_n_judgments as agreement_se,
+        {{ cluster_robust_se('n_agree - p_o * n_judgments', 'scope_n_items', 'scope_n_judgments') }}
+            as agreement_se,
         {{ cohens_kappa('p_o', 'p_e') }} as kappa,
-        sqrt(
-            sum((
-                (n_agree - p_o * n_judgments)
-                - (
-                    (reference_label_mass + judge_label_mass)::float8 / scope_n_judgments
-                    - 2 * p_e * n_judgments
-                ) * (1.0 - p_o
-                ) / nullif(1.0 - p_e, 0
-                )
-            ) ^ 2)
-            * scope_n_items / nullif(scope_n_items - 1.0, 0)
-        ) / nullif((1.0 - p_e) * scope_n_judgments, 0) as kappa_se
+        {{ cluster_robust_se(
+            '(n_agree - p_o * n_judgments)'
+            ~ ' - ((reference_label_mass + judge_label_mass)::float8 / scope_n_judgments'
+            ~ ' - 2 * p_e * n_judgments) * (1.0 - p_o) / nullif(1.0 - p_e, 0)',
+            'scope_n_items',
+            'nullif((1.0 - p_e) * scope_n_judgments, 0)',
+        ) }} as kappa_se
     from items_with_totals
     group by series_key, week_start, scope, scope_n_items, scope_n_judgments, p_o, p_e
 ),
