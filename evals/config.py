@@ -319,6 +319,21 @@ class GateConfig(_Strict):
     bootstrap_samples: int = Field(2000, ge=100)
     seed: int = 20
     report_items: int = Field(20, ge=0, description="Most affected items listed in the report.")
+    pairwise_min_win_rate: float = Field(
+        0.45,
+        ge=0,
+        le=1,
+        description=(
+            "Pairwise gate (`--judge`): the candidate's win rate over the baseline (ties half, "
+            "items weighted equally) may not be below this; its interval's lower end must clear it."
+        ),
+    )
+    pairwise_max_loss_rate: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Pairwise gate: most share of items the judge prefers the baseline on.",
+    )
 
 
 class Config(_Strict):
