@@ -209,6 +209,27 @@ class DriftConfig(_Strict):
     )
     max_parse_error_rate: float = Field(0.05, ge=0, le=1)
     max_error_rate: float = Field(0.10, ge=0, le=1)
+    pairwise_max_position_bias: float = Field(
+        0.75,
+        ge=0.5,
+        le=1,
+        description=(
+            "Share of a pairwise judge's inconsistent pairs that favour the first slot (0.5 = "
+            "no bias): alert when its interval's lower end passes this."
+        ),
+    )
+    pairwise_max_inconsistency: float = Field(
+        0.35,
+        ge=0,
+        le=1,
+        description=(
+            "Share of pairs judged in both orders whose verdicts differ: alert when its "
+            "interval's lower end passes this."
+        ),
+    )
+    pairwise_min_pairs: int = Field(
+        20, ge=1, description="A judge cohort with fewer pairs judged in both orders: not assessed."
+    )
     default_band: StageBand = StageBand()
     stage_bands: dict[str, StageBand] = Field(default_factory=dict)
 
