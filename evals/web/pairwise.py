@@ -70,9 +70,18 @@ def leaderboard_section(db: WebDatabase) -> list[dict[str, Any]] | None:
         return None
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """A JSON column as a dict; ingested rows may hold any JSON there."""
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def is_judgment(record: dict[str, Any]) -> bool:
     """A pairwise judgment: a judge row naming the two contestants it compared."""
-    attributes = record.get("attributes") or {}
+    attributes = _mapping(record.get("attributes"))
     return record.get("role") == "judge" and bool(attributes.get("contestant_a"))
 
 
@@ -95,16 +104,16 @@ def _response(
 ) -> dict[str, Any]:
     """One side's response: its generated row when the judgment links one, else the text the
     judge was shown (its inputs) or the item's stored response."""
-    attributes = record["attributes"]
-    run_id = attributes.get(f"response_{side}_run_id")
+    attributes = _mapping(record.get("attributes"))
+    run_id = _text(attributes.get(f"response_{side}_run_id"))
     row = None
     if run_id:
         row = db.one(
             "select run_id, model, prompt_version, output_text, status from raw.eval_runs"
             " where run_id::text = %s",
-            (str(run_id),),
+            (run_id,),
         )
-    inputs = record.get("inputs") or {}
+    inputs = _mapping(record.get("inputs"))
     text = (
         row["output_text"]
         if row
@@ -112,17 +121,17 @@ def _response(
     )
     return {
         "side": side.upper(),
-        "contestant": attributes.get(f"contestant_{side}"),
+        "contestant": _text(attributes.get(f"contestant_{side}")),
         "run": row,
         "run_id": run_id,
-        "text": text,
+        "text": _text(text),
     }
 
 
 def judgment_view(db: WebDatabase, record: dict[str, Any]) -> dict[str, Any]:
     """Both responses side by side and the judge's verdict in every order and trial of the
     item (the sibling judgments of the same item, judge, contestants and batch)."""
-    attributes = record["attributes"]
+    attributes = _mapping(record.get("attributes"))
     params = {
         "suite": record.get("suite"),
         "suite_version": record.get("suite_version"),
@@ -130,8 +139,8 @@ def judgment_view(db: WebDatabase, record: dict[str, Any]) -> dict[str, Any]:
         "model": record["model"],
         "prompt_version": record.get("prompt_version"),
         "batch_id": record.get("batch_id"),
-        "contestant_a": attributes.get("contestant_a"),
-        "contestant_b": attributes.get("contestant_b"),
+        "contestant_a": _text(attributes.get("contestant_a")),
+        "contestant_b": _text(attributes.get("contestant_b")),
     }
     siblings = db.rows(_SIBLINGS, params) if record.get("item_id") else []
     item = db.one(
@@ -139,11 +148,11 @@ def judgment_view(db: WebDatabase, record: dict[str, Any]) -> dict[str, Any]:
         " and item_id = %s",
         (record.get("suite"), record.get("suite_version"), record.get("item_id")),
     )
-    item_inputs = (item or {}).get("inputs") or {}
+    item_inputs = _mapping((item or {}).get("inputs"))
     by_trial: dict[int, dict[str, Any]] = defaultdict(dict)
     for row in siblings:
         row["order"] = ORDERS.get(row["position"] or "", row["position"] or "unknown order")
-        row["preferred"] = attributes.get(f"contestant_{row['verdict']}") or row["verdict"]
+        row["preferred"] = _text(attributes.get(f"contestant_{row['verdict']}")) or row["verdict"]
         by_trial[row["trial"]][row["position"]] = row
     consistency = {
         trial: (rows["ab"]["verdict"] == rows["ba"]["verdict"])
@@ -151,7 +160,9 @@ def judgment_view(db: WebDatabase, record: dict[str, Any]) -> dict[str, Any]:
         if {"ab", "ba"} <= rows.keys() and rows["ab"]["verdict"] and rows["ba"]["verdict"]
     }
     return {
-        "question": (record.get("inputs") or {}).get("question") or item_inputs.get("question"),
+        "question": _text(
+            _mapping(record.get("inputs")).get("question") or item_inputs.get("question")
+        ),
         "responses": [_response(db, record, side, item_inputs) for side in ("a", "b")],
         "siblings": siblings,
         "consistency": consistency,
