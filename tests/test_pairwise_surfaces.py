@@ -15,6 +15,7 @@ import pytest
 from conftest import REPO_ROOT, create_database, drop_database, role_url
 from fastapi.testclient import TestClient
 from pairwise_rows import judgment
+from test_batch_views import row_of
 
 from evals import api_tokens, drift, warehouse
 from evals.config import Config, DriftConfig, load_config
@@ -166,11 +167,6 @@ def run_of(built, item: str, pair: tuple[str, str], position: str, trial: int = 
 def block(page: str, marker: str, end: str = "</div>") -> str:
     start = page.index(marker)
     return page[start : page.index(end, start)]
-
-
-def row_of(page: str, attribute: str, value: str) -> str:
-    start = page.index(f'data-{attribute}="{value}"')
-    return page[start : page.index("</tr>", start)]
 
 
 # --- the run view -----------------------------------------------------------------------------
