@@ -1,7 +1,8 @@
 """Pairwise judgments through dbt to the pages, the API and the judge-bias check: judgment rows
-written per the pairwise contract with known verdicts, the pairwise marts built by dbt once for
-the module, then /runs/{id}, /leaderboard, /api/v1/pairwise/* asked over HTTP and held to the
-rows and the marts, and the `pairwise_judge_bias` check run by Dagster against its levels."""
+written per the pairwise contract with known verdicts, the pairwise marts built by `dbt run`
+once for the module, then /runs/{id}, /leaderboard, /api/v1/pairwise/* asked over HTTP and held
+to the rows and the marts, and the `pairwise_judge_bias` check run by Dagster against its
+levels."""
 
 from __future__ import annotations
 
@@ -124,9 +125,7 @@ def built(pg_server, tmp_path_factory):
             write_runs(conn, rows)
             token = api_tokens.create_token(conn, "pairwise-bot")[1]
     env = dbt_env(url=url, config=Config(), target_path=home / "dbt_target")
-    result = run_dbt(
-        ["build", "--quiet", "--indirect-selection", "cautious", "--select", *MARTS], env=env
-    )
+    result = run_dbt(["run", "--quiet", "--select", *MARTS], env=env)
     assert result.success, result.exception
     try:
         yield {"url": url, "rows": rows, "api_token": token}
