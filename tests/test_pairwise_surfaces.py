@@ -16,6 +16,7 @@ import pytest
 from conftest import REPO_ROOT, create_database, drop_database, role_url
 from fastapi.testclient import TestClient
 from pairwise_rows import judgment
+from psycopg.types.json import Jsonb
 from test_batch_views import row_of
 
 from evals import api_tokens, drift, warehouse
@@ -113,6 +114,25 @@ def plan() -> list[RunRecord]:
     return rows
 
 
+def store_items(conn: psycopg.Connection) -> None:
+    """The suite's ten items as raw.golden_items holds them; p02 keeps its two responses in its
+    inputs (a pairwise item with stored responses)."""
+    conn.execute(
+        "insert into raw.golden_suites (suite, suite_version, kind, verdicts, passing_verdicts,"
+        " item_count) values (%s, %s, 'answer', '{a,b,tie}', '{}', 10)",
+        (SUITE, VERSION),
+    )
+    for i in range(10):
+        inputs = {"question": f"Question {i}?"}
+        if i == 2:
+            inputs |= {"response_a": "MID STORED p02", "response_b": "SMALL STORED p02"}
+        conn.execute(
+            "insert into raw.golden_items (suite, suite_version, item_id, item_hash, inputs,"
+            " expected) values (%s, %s, %s, %s, %s, '{}')",
+            (SUITE, VERSION, f"p{i:02d}", f"h{i}", Jsonb(inputs)),
+        )
+
+
 @pytest.fixture(scope="module")
 def built(pg_server, tmp_path_factory):
     name = create_database(pg_server)
@@ -123,6 +143,7 @@ def built(pg_server, tmp_path_factory):
         rows = plan()
         with psycopg.connect(url) as conn:
             write_runs(conn, rows)
+            store_items(conn)
             token = api_tokens.create_token(conn, "pairwise-bot")[1]
     env = dbt_env(url=url, config=Config(), target_path=home / "dbt_target")
     result = run_dbt(["run", "--quiet", "--select", *MARTS], env=env)
@@ -206,6 +227,14 @@ def test_stored_responses_come_from_what_the_judge_was_shown(client, built):
     assert len(re.findall(r'<tr data-trial="0" data-position', page)) == 2
 
 
+def test_an_items_stored_responses_come_from_the_golden_item(client, built):
+    page = client.get(f"/runs/{run_of(built, 'p02', (M, S), 'ab')}").text
+    assert "Question 2?" in page
+    assert "MID STORED p02" in block(page, 'data-side="A"')
+    assert "SMALL STORED p02" in block(page, 'data-side="B"')
+    assert "stored response of the item" in block(page, 'data-side="B"')
+
+
 def test_a_run_that_is_not_a_judgment_has_no_pairwise_section(client):
     page = client.get(f"/runs/{RESPONSE_IDS[0]}").text
     assert "SMALL ANSWER p00" in page
@@ -243,8 +272,9 @@ def test_the_leaderboard_shows_each_cohorts_ratings_and_matrix_from_the_marts(cl
         start = row.index(f'data-opponent="{c["opponent"]}"')
         cell = row[start : row.index("</td>", start)]
         assert f">{100 * c['win_rate']:.1f} %" in cell
-        assert f"{c['wins']} won, {c['ties']} tied, {c['losses']} lost on 10 items" in cell
-        assert c["items"] == 10
+        counts = f"{c['wins']} won, {c['ties']} tied, {c['losses']} lost on 10 items"
+        assert f"{counts} (coverage 100.0 %)" in cell
+        assert (c["items"], c["coverage"]) == (10, 1.0)  # every item of the suite, each pair
     diagonal = row_of(matrix, "contestant", L)
     assert f'<td class="heat muted" data-opponent="{L}">–</td>' in diagonal
 
