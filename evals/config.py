@@ -230,6 +230,14 @@ class DriftConfig(_Strict):
     pairwise_min_pairs: int = Field(
         20, ge=1, description="A judge cohort with fewer pairs judged in both orders: not assessed."
     )
+    pairwise_min_inconsistent_pairs: int = Field(
+        10,
+        ge=1,
+        description=(
+            "Position bias is a share of the inconsistent pairs: with fewer, it is not assessed "
+            "(one pair makes it 0 or 1, and a resampled interval of one pair is a point)."
+        ),
+    )
     default_band: StageBand = StageBand()
     stage_bands: dict[str, StageBand] = Field(default_factory=dict)
 

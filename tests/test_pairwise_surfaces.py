@@ -294,10 +294,17 @@ def test_the_api_answers_the_same_ratings_and_matrix_with_their_cohort(client, b
         assert (row["rank"], row["items"]) == (expected["rank"], expected["items"])
     assert {r["cohort"] for r in body["rows"]} == {X_LABEL, "pq@sv1 · judge judge-slot@s1"}
     only = client.get("/api/v1/pairwise/matrix?judge=judge-slot", headers=bearer).json()["rows"]
-    assert {(r["contestant"], r["opponent"], r["wins"], r["losses"], r["items"]) for r in only} == {
-        (S, L, 30, 30, 30),
-        (L, S, 30, 30, 30),
-    }
+    assert {(r["contestant"], r["opponent"], r["items"]) for r in only} == {(S, L, 30), (L, S, 30)}
+    matrix = mart(built, "fct_pairwise_matrix")
+    cells = {(c["judge_model"], c["contestant"], c["opponent"]): c for c in matrix}
+    for row in only:
+        cell = cells[("judge-slot", row["contestant"], row["opponent"])]
+        assert (row["wins"], row["ties"], row["losses"]) == (
+            cell["wins"],
+            cell["ties"],
+            cell["losses"],
+        )
+        assert row["win_rate"] == pytest.approx(cell["win_rate"]) == pytest.approx(0.5)
     assert client.get("/api/v1/pairwise/matrix?suite=nothing", headers=bearer).json() == {
         "rows": []
     }
@@ -317,6 +324,10 @@ def test_the_detector_needs_the_interval_past_the_level_and_enough_pairs(built):
     assert bias.observed == 1.0 and bias.expected_high == 0.75
     assert bias.evidence["pairs_both_orders"] == 30
     assert drift.detect_judge_bias(rows, DriftConfig(pairwise_min_pairs=31), as_of=NIGHT) == []
+    few = DriftConfig(pairwise_min_inconsistent_pairs=31)  # judge-slot has 30
+    assert [f.kind for f in drift.detect_judge_bias(rows, few, as_of=NIGHT)] == [
+        "judge_inconsistency"
+    ]
     lenient = DriftConfig(pairwise_max_position_bias=0.95, pairwise_max_inconsistency=0.95)
     assert drift.detect_judge_bias(rows, lenient, as_of=NIGHT) == []
 

@@ -7,7 +7,8 @@ those, the share that favour the first slot (position bias, ½ for a judge that 
 preference). Either past its configured level means the judge's preferences say more about the
 order than the answers. The level must be passed by the interval's lower end, not the estimate,
 so a cohort of a few dozen pairs does not alarm on noise; cohorts with fewer than
-`pairwise_min_pairs` pairs judged in both orders are not assessed.
+`pairwise_min_pairs` pairs judged in both orders are not assessed, nor position bias on fewer
+than `pairwise_min_inconsistent_pairs` inconsistent pairs.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def detect_judge_bias(
                         as_of,
                     )
                 )
-        if row["position_bias"] is not None:
+        enough = (row["inconsistent_pairs"] or 0) >= config.pairwise_min_inconsistent_pairs
+        if enough and row["position_bias"] is not None:
             low = row["position_bias_ci_low"]
             if low > config.pairwise_max_position_bias:
                 findings.append(
