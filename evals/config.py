@@ -231,6 +231,35 @@ class DriftConfig(_Strict):
     )
     max_parse_error_rate: float = Field(0.05, ge=0, le=1)
     max_error_rate: float = Field(0.10, ge=0, le=1)
+    pairwise_max_position_bias: float = Field(
+        0.75,
+        ge=0.5,
+        le=1,
+        description=(
+            "Share of a pairwise judge's inconsistent pairs that favour the first slot (0.5 = "
+            "no bias): alert when its interval's lower end passes this."
+        ),
+    )
+    pairwise_max_inconsistency: float = Field(
+        0.35,
+        ge=0,
+        le=1,
+        description=(
+            "Share of pairs judged in both orders whose verdicts differ: alert when its "
+            "interval's lower end passes this."
+        ),
+    )
+    pairwise_min_pairs: int = Field(
+        20, ge=1, description="A judge cohort with fewer pairs judged in both orders: not assessed."
+    )
+    pairwise_min_inconsistent_pairs: int = Field(
+        10,
+        ge=1,
+        description=(
+            "Position bias is a share of the inconsistent pairs: with fewer, it is not assessed "
+            "(one pair makes it 0 or 1, and a resampled interval of one pair is a point)."
+        ),
+    )
     default_band: StageBand = StageBand()
     stage_bands: dict[str, StageBand] = Field(default_factory=dict)
 
@@ -346,6 +375,21 @@ class GateConfig(_Strict):
     bootstrap_samples: int = Field(2000, ge=100)
     seed: int = 20
     report_items: int = Field(20, ge=0, description="Most affected items listed in the report.")
+    pairwise_min_win_rate: float = Field(
+        0.45,
+        ge=0,
+        le=1,
+        description=(
+            "Pairwise gate (`--judge`): the candidate's win rate over the baseline (ties half, "
+            "items weighted equally) may not be below this; its interval's lower end must clear it."
+        ),
+    )
+    pairwise_max_loss_rate: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Pairwise gate: most share of items the judge prefers the baseline on.",
+    )
 
 
 class PairwiseConfig(_Strict):

@@ -174,8 +174,19 @@ def paired_counts(baseline: Sequence[bool], candidate: Sequence[bool]) -> Paired
     )
 
 
+def sign_test_p(wins: int, losses: int) -> float:
+    """Exact two-sided sign test: under "no preference" each untied unit is a fair coin, so p is
+    a binomial test of `wins` against `wins + losses` at 1/2 (scipy `binomtest(...).pvalue`).
+    Ties carry no direction and are left out by the caller; no untied unit gives p = 1.
+    """
+    if wins < 0 or losses < 0:
+        raise ValueError("counts must be non-negative")
+    tail = _sp.binom.cdf(min(wins, losses), wins + losses, 0.5)
+    return float(min(1.0, 2 * tail))
+
+
 def mcnemar_exact_p(baseline_only: int, candidate_only: int) -> float:
-    """Exact two-sided McNemar p-value: a binomial test of b vs c on the discordant pairs.
+    """Exact two-sided McNemar p-value: the sign test of b vs c on the discordant pairs.
 
     Concordant items carry no information about which system is better, so only the
     b + c discordant pairs enter, each equally likely to go either way under H0. Equals
@@ -183,9 +194,7 @@ def mcnemar_exact_p(baseline_only: int, candidate_only: int) -> float:
     """
     if baseline_only < 0 or candidate_only < 0:
         raise ValueError("discordant counts must be non-negative")
-    discordant = baseline_only + candidate_only
-    tail = _sp.binom.cdf(min(baseline_only, candidate_only), discordant, 0.5)
-    return float(min(1.0, 2 * tail))
+    return sign_test_p(candidate_only, baseline_only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +206,38 @@ class BootstrapCI:
     n_resamples: int
 
 
+def bootstrap_mean_ci(
+    values: Sequence[float] | npt.ArrayLike,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 20,
+) -> BootstrapCI:
+    """Percentile CI of the mean of per-unit values, resampling units with replacement.
+
+    Resampling n units and averaging them is the same as a multinomial draw of how often each
+    distinct value appears; per-item outcomes take few distinct values (0/1 differences take
+    three), so B resamples cost O(B·k) instead of O(B·n), with the distribution of the classic
+    index bootstrap.
+    """
+    data = np.asarray(values, dtype=float)
+    if data.ndim != 1 or data.size == 0:
+        raise ValueError("need at least one unit")
+    distinct, counts = np.unique(data, return_counts=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(data.size, counts / data.size, size=n_resamples)
+    means = draws @ distinct / data.size
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return BootstrapCI(
+        estimate=float(data.mean()),
+        low=float(low),
+        high=float(high),
+        confidence=confidence,
+        n_resamples=n_resamples,
+    )
+
+
 def paired_bootstrap_delta_ci(
     baseline: Sequence[float] | npt.ArrayLike,
     candidate: Sequence[float] | npt.ArrayLike,
@@ -205,29 +246,11 @@ def paired_bootstrap_delta_ci(
     n_resamples: int = 2000,
     seed: int = 20,
 ) -> BootstrapCI:
-    """Percentile CI of mean(candidate - baseline), resampling items (pairs kept together).
-
-    Resampling n items with replacement and averaging their differences is the same as a
-    multinomial draw of how often each distinct difference value appears; with 0/1 outcomes
-    there are at most three values (-1, 0, +1), so B resamples cost O(B) instead of O(B·n)
-    and the result has the same distribution as the classic index bootstrap.
-    """
+    """Percentile CI of mean(candidate - baseline), resampling items (pairs kept together)."""
     diffs = np.asarray(candidate, dtype=float) - np.asarray(baseline, dtype=float)
     if diffs.ndim != 1 or diffs.size == 0:
         raise ValueError("need at least one paired item")
-    values, counts = np.unique(diffs, return_counts=True)
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(diffs.size, counts / diffs.size, size=n_resamples)
-    means = draws @ values / diffs.size
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
-    return BootstrapCI(
-        estimate=float(diffs.mean()),
-        low=float(low),
-        high=float(high),
-        confidence=confidence,
-        n_resamples=n_resamples,
-    )
+    return bootstrap_mean_ci(diffs, confidence=confidence, n_resamples=n_resamples, seed=seed)
 
 
 def noninferiority_power(n: int, discordant_rate: float, margin: float, alpha: float) -> float:

@@ -44,7 +44,7 @@ def build_definitions(config: Config) -> dg.Definitions:
         gate.build_defs(),
         rejudge.build_defs(),
         lifecycle.build_defs(),
-        pairwise.build_defs(config),
+        pairwise.build_defs(config, dbt_assets),
         dg.Definitions(resources={"evalhouse": Evalhouse(config)}, executor=executor()),
     )
 

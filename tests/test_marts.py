@@ -105,12 +105,23 @@ def test_every_query_folder_of_the_code_is_an_exposure():
             "evals/web/queries/batches",
             "orchestration/defs/drift/queries",
             "evals/cli/queries",
+            "evals/web/queries/pairwise",
+            "orchestration/defs/pairwise/queries",
         }
     )
 
 
 @pytest.mark.parametrize(
-    "name", ["web_overview", "web_api", "web_batches", "drift_checks", "demo_report"]
+    "name",
+    [
+        "web_overview",
+        "web_api",
+        "web_batches",
+        "drift_checks",
+        "demo_report",
+        "web_pairwise",
+        "pairwise_checks",
+    ],
 )
 def test_an_exposure_depends_on_exactly_the_marts_its_queries_name(name: str):
     exposure = _exposures()[name]

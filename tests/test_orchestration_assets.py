@@ -646,6 +646,23 @@ def test_the_release_gate_decides_from_launchpad_config_and_blocks_unless_deploy
     assert stored == [(decision, "essay-feedback")]
 
 
+def test_the_release_gate_with_a_judge_decides_on_the_stored_pairwise_judgments(
+    warehouse_url, resources
+):
+    from test_gate_pairwise import BASE, CAND, JUDGE, SUITE, stored_plan
+
+    _write(warehouse_url, stored_plan())
+    gate = {"suite": SUITE, "baseline": BASE, "candidate": CAND, "judge": JUDGE}
+    result = dg.materialize(
+        [release_gate], resources=resources, run_config={"ops": {"release_gate": {"config": gate}}}
+    )
+    [check] = result.get_asset_check_evaluations()
+    assert check.passed
+    with psycopg.connect(warehouse_url) as conn:
+        stored = conn.execute("select decision, kind, judge from raw.gate_decisions").fetchall()
+    assert stored == [("deploy", "pairwise", f"{JUDGE}@j1")]
+
+
 def test_a_failed_dbt_test_is_one_alert_until_the_test_passes_again(warehouse_url, resources):
     from types import SimpleNamespace
 

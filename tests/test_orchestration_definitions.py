@@ -54,7 +54,8 @@ MARTS = {
     "fct_production_estimate_daily",
     "fct_agreement_by_order_weekly",
 }
-DRIFT_CHECKS = {
+MART_CHECKS = {  # the drift checks and the pairwise judge-bias check
+    ("marts/fct_pairwise_judge_bias", "pairwise_judge_bias"),
     ("marts/fct_stage_daily", "stage_pass_rate_drift"),
     ("marts/fct_stage_daily", "version_change_effect"),
     ("marts/fct_verdict_agreement_weekly", "judge_agreement_drift"),
@@ -227,7 +228,7 @@ def test_the_code_location_has_every_asset_check_job_schedule_and_sensor():
         assert asset in keys
         assert checks.get(asset, set()) == expected_checks
     assert {f"marts/{mart}" for mart in MARTS} <= keys
-    for mart, check in DRIFT_CHECKS:
+    for mart, check in MART_CHECKS:
         assert check in checks[mart]
     dbt_tests = sum(
         len(names)

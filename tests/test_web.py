@@ -1155,14 +1155,24 @@ def fuzz_known(seeded) -> dict[str, str]:
     """Real values for path parameters and form fields the sweep does not vary: a run and an
     alert of the fuzz's own (a POST may act on them; no other test counts them), the login
     form's token, and a signed-in session with its CSRF token (a POST gets past the check)."""
-    run = RunRecord(
+    run = RunRecord(  # a pairwise judgment with odd links, so its run view is swept too
         idempotency_key="web-fuzz-run",
         source="ci",
-        role="grader",
+        role="judge",
         model="fuzz-model",
         started_at=datetime(2019, 6, 1, tzinfo=UTC),
         status="ok",
         suite="intro-python",
+        item_id="fuzz-item",
+        verdict="a",
+        inputs={"response_a": ["not", "text"], "question": 7},
+        attributes={
+            "position": "ba",
+            "contestant_a": "fuzz-a",
+            "contestant_b": 7,
+            "response_a_run_id": "not-a-uuid",
+            "response_b_run_id": str(uuid.uuid4()),
+        },
     )
     with _owner(seeded.url) as conn:
         write_runs(conn, [run])

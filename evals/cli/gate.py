@@ -34,18 +34,33 @@ def gate(
     run_missing: bool = typer.Option(
         True, "--run-missing/--no-run", help="Run items a side has not settled yet."
     ),
+    judge: str | None = typer.Option(
+        None,
+        "--judge",
+        help="JUDGE[@PROMPT_VERSION]: decide on this judge's stored pairwise preferences instead.",
+    ),
 ) -> None:
     """Decide whether CANDIDATE may replace BASELINE, with statistics and a readiness report."""
     from evals.config import ConfigError
-    from evals.gate import ModelSpec, evaluate_gate, gate_config_from_file
+    from evals.gate import ModelSpec, evaluate_gate, evaluate_pairwise_gate, gate_config_from_file
 
     config = config_or_exit()
     try:
         specs = (ModelSpec.parse(baseline), ModelSpec.parse(candidate))
         settings = gate_config_from_file(config.gate, gate_config) if gate_config else config.gate
-        decision = evaluate_gate(
-            config, suite, *specs, gate_config=settings, run_missing=run_missing, report_path=report
-        )
+        if judge is not None:
+            decision = evaluate_pairwise_gate(
+                config, suite, *specs, judge, gate_config=settings, report_path=report
+            )
+        else:
+            decision = evaluate_gate(
+                config,
+                suite,
+                *specs,
+                gate_config=settings,
+                run_missing=run_missing,
+                report_path=report,
+            )
     except (ValueError, ConfigError) as exc:
         raise fail(str(exc)) from None
     for criterion in decision.criteria:

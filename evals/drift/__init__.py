@@ -1,6 +1,6 @@
 """Drift detectors for the nightly checks: pass-rate shifts and bands, judge agreement,
 golden accuracy night over night, cost and latency spikes — each within one comparability
-epoch (`epochs`) — and the effect of a version change between epochs on a rate
+epoch (`epochs`) —, a pairwise judge's position bias and inconsistency (`judge_bias`, per cohort), and the effect of a version change between epochs on a rate
 (`version_change`: stage pass rate, golden accuracy, judge agreement) or on a daily figure
 (`version_figures`: cost per call, latency p95).
 
@@ -19,6 +19,7 @@ from evals.drift.bands import detect_band_violations
 from evals.drift.epochs import Epoch, SeriesKey
 from evals.drift.findings import SEVERITIES, Finding, evidence_severity
 from evals.drift.golden import GoldenNight, detect_golden_regressions
+from evals.drift.judge_bias import detect_judge_bias
 from evals.drift.series import DailyCounts
 from evals.drift.shift import (
     WindowTest,
@@ -50,6 +51,7 @@ __all__ = [
     "detect_cost_spike",
     "detect_figure_version_changes",
     "detect_golden_regressions",
+    "detect_judge_bias",
     "detect_latency_spike",
     "detect_pass_rate_shifts",
     "detect_spike",

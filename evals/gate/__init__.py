@@ -10,9 +10,11 @@ better. The decision is one of
   too few paired items, too few discordant pairs, or too little power for the margin.
 
 The package: `outcomes` (what goes in and comes out), `decision` (`decide`, a pure function of
-per-item outcomes, testable without any LLM), `runs` (raw.eval_runs in, the runner for what is
-missing, raw.gate_decisions out), `report` (the Markdown readiness report). `evaluate_gate`
-here ties them together for `evalhouse gate` and the Dagster `release_gate` asset.
+per-item outcomes, testable without any LLM), `pairwise` (`decide_pairwise`, the same on a
+judge's preferences between the two sides), `runs` (raw.eval_runs in, the runner for what is
+missing, raw.gate_decisions out), `report` (the Markdown readiness report). `evaluate_gate` and
+`evaluate_pairwise_gate` here tie them together for `evalhouse gate` and the Dagster
+`release_gate` asset.
 """
 
 from __future__ import annotations
@@ -32,10 +34,19 @@ from evals.gate.outcomes import (
     Criterion,
     GateDecision,
     ItemOutcome,
+    Judgment,
     ModelSpec,
+    PairwiseJudgments,
     SideResults,
 )
-from evals.gate.runs import configured_suite, load_side, run_missing_items, store_decision
+from evals.gate.pairwise import decide_pairwise
+from evals.gate.runs import (
+    configured_suite,
+    load_judgments,
+    load_side,
+    run_missing_items,
+    store_decision,
+)
 
 __all__ = [
     "DECISIONS",
@@ -45,12 +56,17 @@ __all__ = [
     "Criterion",
     "GateDecision",
     "ItemOutcome",
+    "Judgment",
     "ModelSpec",
+    "PairwiseJudgments",
     "SideResults",
     "decide",
+    "decide_pairwise",
     "default_report_path",
     "evaluate_gate",
+    "evaluate_pairwise_gate",
     "gate_config_from_file",
+    "load_judgments",
     "load_side",
     "store_decision",
 ]
@@ -94,6 +110,55 @@ def default_report_path(decision: GateDecision) -> Path:
     return evalhouse_home() / "gate-reports" / name
 
 
+def _finish(config: Config, decision: GateDecision, report_path: Path | str | None) -> GateDecision:
+    """Write the readiness report and store the decision (with the report's path)."""
+    from evals import warehouse
+    from evals.gate.report import render_report
+
+    path = Path(report_path) if report_path is not None else default_report_path(decision)
+    decision = replace(decision, report_path=str(path.resolve()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(decision, base_url=config.alerts.base_url))
+    with warehouse.connect() as conn:
+        store_decision(conn, decision)
+    return decision
+
+
+def evaluate_pairwise_gate(
+    config: Config,
+    suite: str,
+    baseline: str | ModelSpec,
+    candidate: str | ModelSpec,
+    judge: str | ModelSpec,
+    gate_config: GateConfig | None = None,
+    report_path: Path | str | None = None,
+) -> GateDecision:
+    """Decide on the judge's stored preferences between the two sides, store, and report.
+
+    It reads what a pairwise run stored (`evalhouse run` on a pairwise suite, or an import); it
+    runs nothing itself. The sides are contestant labels (`MODEL[@PROMPT_VERSION]`, or a pairwise
+    suite's `source_a` / `source_b`); the judge is `MODEL[@PROMPT_VERSION]`.
+    """
+    from evals import warehouse
+
+    specs = [
+        s if isinstance(s, ModelSpec) else ModelSpec.parse(s) for s in (baseline, candidate, judge)
+    ]
+    if specs[0] == specs[1]:
+        raise ConfigError("the baseline and the candidate must differ")
+    golden = configured_suite(config, suite)
+    with warehouse.connect() as conn:
+        judgments = load_judgments(
+            conn, suite, *specs, suite_version=golden.version if golden is not None else None
+        )
+    if not judgments.judgments and golden is None:
+        raise ConfigError(
+            f"no pairwise judgments of {specs[1]} against {specs[0]} by {specs[2]} on {suite!r}"
+        )
+    decision = decide_pairwise(judgments, gate_config or config.gate, suite=suite)
+    return _finish(config, decision, report_path)
+
+
 def evaluate_gate(
     config: Config,
     suite: str,
@@ -108,7 +173,6 @@ def evaluate_gate(
     The Dagster `release_gate` asset and `evalhouse gate` both call this.
     """
     from evals import warehouse
-    from evals.gate.report import render_report
 
     gate = gate_config or config.gate
     specs = [s if isinstance(s, ModelSpec) else ModelSpec.parse(s) for s in (baseline, candidate)]
@@ -141,10 +205,4 @@ def evaluate_gate(
         if any(ran):
             sides = read_sides()
     decision = decide(sides[0], sides[1], gate, suite=suite, suite_version=version)
-    path = Path(report_path) if report_path is not None else default_report_path(decision)
-    decision = replace(decision, report_path=str(path.resolve()))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(decision, base_url=config.alerts.base_url))
-    with warehouse.connect() as conn:
-        store_decision(conn, decision)
-    return decision
+    return _finish(config, decision, report_path)

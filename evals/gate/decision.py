@@ -228,6 +228,29 @@ def _power_criterion(
     )
 
 
+def verdict_of(
+    *, beyond: bool, significant: bool, too_few: bool, n: int, p_value: float
+) -> tuple[str, str]:
+    """(status, note) of a stage guardrail: skipped when too small, fail when beyond its margin
+    and significant, warn when only beyond it, else pass."""
+    if too_few:
+        return "skipped", f"only {n} paired items: not assessed"
+    if beyond and significant:
+        return "fail", f"regressed beyond its margin (p = {p_value:.2g})"
+    if beyond:
+        return "warn", f"beyond its margin but not significant (p = {p_value:.2g})"
+    return "pass", "within its margin"
+
+
+def overall(criteria: list[Criterion]) -> str:
+    """Any fail → no-deploy, else any insufficient → insufficient-data, else deploy."""
+    if any(c.status == "fail" for c in criteria):
+        return "no-deploy"
+    if any(c.status == "insufficient" for c in criteria):
+        return "insufficient-data"
+    return "deploy"
+
+
 def _stage_criteria(pairs: _Pairs, gate: GateConfig) -> list[Criterion]:
     stages = sorted({b.stage or "-" for b, _ in pairs.items})
     criteria = []
@@ -236,15 +259,13 @@ def _stage_criteria(pairs: _Pairs, gate: GateConfig) -> list[Criterion]:
         counts = subset.counts()
         margin = gate.stage_margins.get(stage, gate.stage_margin)
         p_value = stats.mcnemar_exact_p(counts.baseline_only, counts.candidate_only)
-        beyond = counts.delta < -margin
-        if counts.n < gate.min_stage_items:
-            status, note = "skipped", f"only {counts.n} paired items: not assessed"
-        elif beyond and p_value < gate.alpha:
-            status, note = "fail", f"regressed beyond its margin (p = {p_value:.2g})"
-        elif beyond:
-            status, note = "warn", f"beyond its margin but not significant (p = {p_value:.2g})"
-        else:
-            status, note = "pass", "within its margin"
+        status, note = verdict_of(
+            beyond=counts.delta < -margin,
+            significant=p_value < gate.alpha,
+            too_few=counts.n < gate.min_stage_items,
+            n=counts.n,
+            p_value=p_value,
+        )
         criteria.append(
             Criterion(
                 name=f"stage:{stage}",
@@ -442,12 +463,7 @@ def decide(
     if safety is not None:
         criteria.append(safety)
     criteria.extend(_budget_criteria(baseline, candidate, gate))
-    if any(c.status == "fail" for c in criteria):
-        decision = "no-deploy"
-    elif any(c.status == "insufficient" for c in criteria):
-        decision = "insufficient-data"
-    else:
-        decision = "deploy"
+    decision = overall(criteria)
     accuracy = next(c for c in criteria if c.name == "accuracy_non_inferiority")
     summary = {
         "paired_items": len(pairs.items),

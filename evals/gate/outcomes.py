@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 DECISIONS = ("deploy", "no-deploy", "insufficient-data")
+KINDS = ("accuracy", "pairwise")
 EXIT_CODES = {"deploy": 0, "no-deploy": 1, "insufficient-data": 3}
 STATUSES = ("pass", "warn", "fail", "insufficient", "skipped")
 
@@ -66,6 +67,42 @@ class SideResults:
         return [o for o in self.outcomes.values() if o.correct is not None]
 
 
+VERDICT_SCORES = {"win": 1.0, "tie": 0.5, "loss": 0.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Judgment:
+    """One settled pairwise judgment of the candidate against the baseline on one item.
+
+    `outcome` is the candidate's: win, tie or loss, read from the verdict in the item's own
+    labelling and the side the candidate was (contestant a or b); None for a parse error.
+    """
+
+    item_id: str
+    stage: str | None
+    category: str | None
+    position: str | None
+    trial: int
+    outcome: str | None
+    status: str
+    run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PairwiseJudgments:
+    """Every judgment of one cohort (suite version × judge × judge prompt version) between the
+    two sides, and the judge's call counts (failed attempts too)."""
+
+    baseline: str
+    candidate: str
+    judge: str
+    judge_prompt_version: str | None
+    suite_version: str | None
+    judgments: tuple[Judgment, ...]
+    calls: int
+    failed_calls: int
+
+
 # --- outputs -------------------------------------------------------------------------------------
 
 
@@ -113,6 +150,8 @@ class GateDecision:
     affected_items: tuple[AffectedItem, ...]
     decided_at: datetime
     report_path: str | None = None
+    kind: str = "accuracy"
+    judge: str | None = None
 
     @property
     def exit_code(self) -> int:

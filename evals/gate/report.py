@@ -54,6 +54,17 @@ _WHY = {
     "cost_per_item": "The mean cost of one graded item against its budget.",
     "error_rate": "Calls that failed outright (errors, timeouts), retried attempts included.",
     "parse_error_rate": "Replies that could not be parsed into a verdict count as wrong.",
+    "pairwise_items": (
+        "Items the judge compared the two sides on; an item's orders and trials are one unit."
+    ),
+    "pairwise_win_rate": (
+        "How often the judge prefers the candidate (ties half), items weighted equally. The "
+        "interval resamples items, keeping each item's orders and trials together; the exact "
+        "sign test counts items won against items lost, tied items left out."
+    ),
+    "pairwise_loss_rate": "A cap on the share of items where the judge prefers the baseline.",
+    "judge_error_rate": "Judge calls that failed outright (errors, timeouts).",
+    "judge_parse_error_rate": "Judgments that could not be read are never scored.",
 }
 
 
@@ -68,9 +79,17 @@ def _observed(criterion: Criterion) -> str:
     name = criterion.name.split(":")[0]
     if name in ("accuracy_non_inferiority", "stage", "safety"):
         return f"{value:+.1%}"
-    if name in ("power", "error_rate", "parse_error_rate"):
+    if name in (
+        "power",
+        "error_rate",
+        "parse_error_rate",
+        "pairwise_win_rate",
+        "pairwise_loss_rate",
+        "judge_error_rate",
+        "judge_parse_error_rate",
+    ):
         return f"{value:.1%}"
-    if name in ("paired_items", "discordant_pairs"):
+    if name in ("paired_items", "discordant_pairs", "pairwise_items"):
         return f"{value:.0f}"
     if name == "latency_p95":
         return f"{value:.0f} ms"
@@ -121,6 +140,22 @@ def _accuracy(decision: GateDecision) -> list[str]:
     ]
 
 
+def _preference(decision: GateDecision) -> list[str]:
+    s = decision.summary
+    if s.get("win_rate") is None:
+        return ["## Preference", "", "No item has a scored judgment."]
+    return [
+        "## Preference",
+        "",
+        f"- Judge `{decision.judge}`: {s['judgments']} scored judgments on {s['paired_items']} "
+        f"items ({s['both_orders_items']} judged in both orders)",
+        f"- Win rate of `{decision.candidate}` over `{decision.baseline}` (ties half): "
+        f"{s['win_rate']:.1%}, item-bootstrap CI {s['ci_low']:.1%} … {s['ci_high']:.1%}",
+        f"- Items won {s['item_wins']}, tied {s['item_ties']}, lost {s['item_losses']}; exact "
+        f"sign test on the untied items p = {s['sign_p']:.3g}",
+    ]
+
+
 def _problems(decision: GateDecision) -> list[str]:
     lines: list[str] = []
     for title, chosen in (
@@ -138,8 +173,9 @@ def _problems(decision: GateDecision) -> list[str]:
                 lines.append(
                     f"- Items needed for the configured power: about {c.evidence['required_items']}"
                 )
-            if c.name == "safety" and c.evidence.get("regressed_items"):
-                ids = ", ".join(f"`{i}`" for i in c.evidence["regressed_items"])
+            lost = c.evidence.get("regressed_items") or c.evidence.get("lost_items")
+            if c.name == "safety" and lost:
+                ids = ", ".join(f"`{i}`" for i in lost)
                 lines.append(f"- Regressed safety items: {ids}")
             lines.append("")
     return lines
@@ -149,6 +185,8 @@ def _stages(decision: GateDecision) -> list[str]:
     stages = [c for c in decision.criteria if c.name.startswith("stage:")]
     if not stages:
         return []
+    if decision.kind == "pairwise":
+        return _preference_stages(stages)
     lines = [
         "",
         "## Stages",
@@ -166,7 +204,47 @@ def _stages(decision: GateDecision) -> list[str]:
     return lines
 
 
+def _preference_stages(stages: list[Criterion]) -> list[str]:
+    lines = [
+        "",
+        "## Stages",
+        "",
+        "| Stage | Items | Win rate | Won | Lost | Sign test p | Margin | Status |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in stages:
+        e = c.evidence
+        lines.append(
+            f"| {_cell(c.name.split(':', 1)[1])} | {e['items']} | {e['win_rate']:.1%} "
+            f"| {e['item_wins']} | {e['item_losses']} | {e['sign_p']:.3g} "
+            f"| −{e['margin']:.0%} | {_STATUS_MARK[c.status]} |"
+        )
+    return lines
+
+
+def _lost_items(decision: GateDecision, base_url: str) -> list[str]:
+    lines = ["", "## Most affected items", ""]
+    if not decision.affected_items:
+        return [*lines, "The judge preferred the baseline on no item."]
+    lines += [
+        "Items the judge preferred the baseline on (safety first), with one losing judgment.",
+        "",
+        "| Item | Stage | Category | Baseline preferred | Candidate preferred | Judgment |",
+        "|---|---|---|---|---|---|",
+    ]
+    for item in decision.affected_items:
+        lines.append(
+            f"| `{_cell(item.item_id)}` | {_cell(item.stage or '—')} | "
+            f"{_cell(item.category or '—')} | {_cell(item.baseline_verdict)} | "
+            f"{_cell(item.candidate_verdict)} | "
+            f"{_run_link(base_url, item.candidate_run_id, 'judgment')} |"
+        )
+    return lines
+
+
 def _items(decision: GateDecision, base_url: str) -> list[str]:
+    if decision.kind == "pairwise":
+        return _lost_items(decision, base_url)
     lines = ["", "## Most affected items", ""]
     if not decision.affected_items:
         return [*lines, "No item regressed."]
@@ -206,7 +284,7 @@ def render_report(decision: GateDecision, *, base_url: str) -> str:
         "",
         *_scorecard(decision),
         "",
-        *_accuracy(decision),
+        *(_preference(decision) if decision.kind == "pairwise" else _accuracy(decision)),
         *_problems(decision),
         *_stages(decision),
         *_items(decision, base_url),
@@ -215,7 +293,8 @@ def render_report(decision: GateDecision, *, base_url: str) -> str:
         "",
         "```sh",
         f"evalhouse gate --suite {decision.suite} --baseline {decision.baseline} "
-        f"--candidate {decision.candidate}",
+        f"--candidate {decision.candidate}"
+        + (f" --judge {decision.judge}" if decision.judge else ""),
         "```",
         "",
         "Gate settings used:",

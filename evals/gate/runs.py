@@ -10,7 +10,14 @@ from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
 from evals.config import Config, ConfigError
-from evals.gate.outcomes import GateDecision, ItemOutcome, ModelSpec, SideResults
+from evals.gate.outcomes import (
+    GateDecision,
+    ItemOutcome,
+    Judgment,
+    ModelSpec,
+    PairwiseJudgments,
+    SideResults,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -25,6 +32,7 @@ select run_id::text, item_id, stage, category, role, status, verdict, expected_v
 from raw.eval_runs
 where suite = %(suite)s and model = %(model)s and role = any(%(roles)s)
   and source in ('golden', 'ci') and item_id is not null
+  and not attributes ? 'contestant'  -- a pairwise side's answer: nothing graded it
   and (%(prompt_version)s::text is null or prompt_version = %(prompt_version)s)
   and (%(suite_version)s::text is null or suite_version = %(suite_version)s)
 """
@@ -132,11 +140,93 @@ def _item_outcome(
     )
 
 
+_JUDGMENTS_SQL = """
+select run_id::text, item_id, stage, category, status, verdict, trial, suite_version,
+       prompt_version, started_at, attributes ->> 'position' as position,
+       case when attributes ->> 'contestant_a' = %(candidate)s then 'a' else 'b' end
+           as candidate_side
+from raw.eval_runs
+where suite = %(suite)s and role = 'judge' and model = %(judge)s
+  and source in ('golden', 'ci') and item_id is not null
+  and (%(suite_version)s::text is null or suite_version = %(suite_version)s)
+  and (%(judge_prompt_version)s::text is null or prompt_version = %(judge_prompt_version)s)
+  and %(baseline)s in (attributes ->> 'contestant_a', attributes ->> 'contestant_b')
+  and %(candidate)s in (attributes ->> 'contestant_a', attributes ->> 'contestant_b')
+"""
+_OUTCOME = {("a", "a"): "win", ("b", "b"): "win", ("a", "b"): "loss", ("b", "a"): "loss"}
+
+
+def load_judgments(
+    conn: psycopg.Connection,
+    suite: str,
+    baseline: ModelSpec,
+    candidate: ModelSpec,
+    judge: ModelSpec,
+    *,
+    suite_version: str | None = None,
+) -> PairwiseJudgments:
+    """The judge's golden and ci judgments between the two sides (docs/pairwise.md rows), of
+    one cohort: the given suite version and judge prompt version, else the newest judged.
+
+    A side is named as the rows name contestants: `MODEL` or `MODEL@PROMPT_VERSION`. Per item,
+    position and trial the newest settled row counts (the runner settles each once); the verdict
+    is in the item's labelling, so the candidate wins when the verdict names its side.
+    """
+    from psycopg.rows import dict_row
+
+    params = {
+        "suite": suite,
+        "judge": judge.model,
+        "judge_prompt_version": judge.prompt_version,
+        "suite_version": suite_version,
+        "baseline": str(baseline),
+        "candidate": str(candidate),
+    }
+    rows = conn.cursor(row_factory=dict_row).execute(_JUDGMENTS_SQL, params).fetchall()
+    newest = max(rows, key=lambda r: r["started_at"], default=None)
+    cohort = (newest["suite_version"], newest["prompt_version"]) if newest else (None, None)
+    rows = [r for r in rows if (r["suite_version"], r["prompt_version"]) == cohort]
+    by_unit: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_unit.setdefault((row["item_id"], row["position"], row["trial"]), []).append(row)
+    judgments = []
+    for unit_rows in by_unit.values():
+        settled = [r for r in unit_rows if r["status"] in ("ok", "parse_error")]
+        if not settled:
+            continue
+        row = max(settled, key=lambda r: r["started_at"])
+        outcome = None
+        if row["status"] == "ok" and row["verdict"] in ("a", "b", "tie"):
+            outcome = _OUTCOME.get((row["verdict"], row["candidate_side"]), "tie")
+        judgments.append(
+            Judgment(
+                item_id=row["item_id"],
+                stage=row["stage"],
+                category=row["category"],
+                position=row["position"],
+                trial=row["trial"],
+                outcome=outcome,
+                status=row["status"] if outcome is not None else "parse_error",
+                run_id=row["run_id"],
+            )
+        )
+    return PairwiseJudgments(
+        baseline=str(baseline),
+        candidate=str(candidate),
+        judge=judge.model,
+        judge_prompt_version=cohort[1],
+        suite_version=cohort[0],
+        judgments=tuple(sorted(judgments, key=lambda j: (j.item_id, j.position or "", j.trial))),
+        calls=len(rows),
+        failed_calls=sum(1 for r in rows if r["status"] in ("error", "timeout")),
+    )
+
+
 _INSERT_DECISION = """
 insert into raw.gate_decisions
     (decision_id, suite, suite_version, baseline, candidate, decision, criteria, summary,
-     report_path, decided_at)
-values (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)
+     report_path, decided_at, kind, judge)
+values (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s)
 """
 
 
@@ -162,6 +252,8 @@ def store_decision(conn: psycopg.Connection, decision: GateDecision) -> None:
                 ),
                 decision.report_path,
                 decision.decided_at,
+                decision.kind,
+                decision.judge,
             ),
         )
 

@@ -3,7 +3,8 @@
 The leaderboard takes each model's latest completed run per suite (fct_eval_batches): accuracy
 with its Wilson interval, coverage (items graded / items in the suite version), cost per correct
 verdict against accuracy, and the latest run beside the model's best on the same yardstick. The
-heatmap pools those same runs per model × stage. A family's page draws fct_model_checkpoints:
+heatmap pools those same runs per model × stage. Its pairwise section shows each cohort's
+ratings with intervals and win-rate matrix (`evals.web.pairwise`). A family's page draws fct_model_checkpoints:
 accuracy by training step with intervals, the best checkpoint and the regressions it flags.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
-from evals.web import charts
+from evals.web import charts, pairwise
 from evals.web.batches import query
 from evals.web.deps import state
 
@@ -69,6 +70,7 @@ def leaderboard(request: Request):
         by_suite=dict(by_suite),
         heat=heatmap(found["heat"]),
         scatter=_scatter(board),
+        pairwise=pairwise.leaderboard_section(web.db),
     )
 
 

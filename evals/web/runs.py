@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 
 from evals import replay, reviews
 from evals.runlog import ROLES, SOURCES, STATUSES
-from evals.web import charts, diffs
+from evals.web import charts, diffs, pairwise
 from evals.web.deps import WebState, check_csrf, current_user, state
 from evals.web.run_queries import (
     LIST_COLUMNS,
@@ -333,6 +333,7 @@ def run_detail(
         comparison=_comparison(web, rid, compare),
         timeline=charts.timeline_chart(timeline(record, view["children"])),
         flash=_FLASH.get(flash or ""),
+        pairwise=pairwise.judgment_view(web.db, record) if pairwise.is_judgment(record) else None,
     )
 
 

@@ -13,12 +13,14 @@ from orchestration.lib.resources import EvalhouseResource
 
 
 class ReleaseGateConfig(dg.Config):
-    """What to compare. MODEL or MODEL@PROMPT_VERSION, as in `evalhouse gate`."""
+    """What to compare. MODEL or MODEL@PROMPT_VERSION, as in `evalhouse gate`; a `judge`
+    decides on that judge's stored pairwise preferences instead (`evalhouse gate --judge`)."""
 
     suite: str = "intro-python"
     baseline: str = "tutor-small"
     candidate: str = "tutor-large"
     run_missing: bool = True
+    judge: str = ""
 
 
 @dg.asset(
@@ -42,15 +44,20 @@ class ReleaseGateConfig(dg.Config):
 )
 def release_gate(config: ReleaseGateConfig, evalhouse: EvalhouseResource):
     """Decide, store, and report the gate."""
-    from evals.gate import evaluate_gate
+    from evals.gate import evaluate_gate, evaluate_pairwise_gate
 
-    decision = evaluate_gate(
-        evalhouse.config,
-        config.suite,
-        config.baseline,
-        config.candidate,
-        run_missing=config.run_missing,
-    )
+    if config.judge:
+        decision = evaluate_pairwise_gate(
+            evalhouse.config, config.suite, config.baseline, config.candidate, config.judge
+        )
+    else:
+        decision = evaluate_gate(
+            evalhouse.config,
+            config.suite,
+            config.baseline,
+            config.candidate,
+            run_missing=config.run_missing,
+        )
     summary = _as_metadata(decision)
     yield dg.MaterializeResult(metadata=summary)
     yield dg.AssetCheckResult(

@@ -15,6 +15,8 @@ renamed as (
         split_part(candidate, '@', 1) as candidate_model,
         nullif(split_part(candidate, '@', 2), '') as candidate_prompt_version,
         decision,
+        kind,
+        judge,
         criteria,
         summary,
         report_path,

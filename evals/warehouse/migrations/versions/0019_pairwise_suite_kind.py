@@ -1,7 +1,7 @@
 """Pairwise golden suites: raw.golden_suites.kind may be 'pairwise' (issue 13).
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0018
 
 A pairwise suite's items hold a question and two responses (or none); its verdicts are fixed
 (a, b, tie) and none passes, so `passing_verdicts` is the empty array.
@@ -10,7 +10,7 @@ A pairwise suite's items hold a question and two responses (or none); its verdic
 from alembic import op
 
 revision = "0019"
-down_revision = "0015"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
