@@ -311,6 +311,19 @@ def _write(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
         raise
 
 
+_ADD_MISSING_KEYS = f"""
+insert into raw.eval_run_keys ({", ".join(KEY_COLUMNS)}, superseded_at)
+select {", ".join(KEY_COLUMNS)}, superseded_at from raw.eval_runs as r
+where not exists (select from raw.eval_run_keys as k where k.run_id = r.run_id)
+"""
+
+
+def add_missing_keys(conn: psycopg.Connection) -> int:
+    """Key rows for runs stored without them by a bulk load in SQL (migration 0016, the dbt
+    benchmark's fill); returns how many. `write_runs` writes both, so this finds none after it."""
+    return conn.execute(_ADD_MISSING_KEYS).rowcount
+
+
 # --- partitions: one per calendar month (UTC) of started_at --------------------------------
 
 PARTITIONS_AHEAD = 3

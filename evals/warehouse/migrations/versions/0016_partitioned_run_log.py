@@ -133,10 +133,7 @@ def upgrade() -> None:
         )
         """
     )
-    op.execute(
-        "insert into raw.eval_run_keys select run_id, started_at, idempotency_key, source,"
-        " status, superseded_at from raw.eval_runs_old"
-    )
+    runlog.add_missing_keys(conn)
     _drop_old(views)
     op.execute("alter table raw.eval_run_keys add primary key (run_id)")
     op.execute(
