@@ -250,6 +250,34 @@ def write_runs(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
         return _write_once(conn, repaired)
 
 
+def write_runs_parallel(conns: Sequence[psycopg.Connection], records: Sequence[RunRecord]) -> int:
+    """`write_runs` of one large batch split over several connections (one thread each);
+    returns rows new to the log.
+
+    Records are dealt to connections by idempotency key, so every row of one key goes through
+    one connection and two connections never wait on each other's uncommitted key rows (no
+    deadlock between shards). Each shard is its own transaction: a failure leaves the other
+    shards committed, and writing the whole batch again (the replay path) adds only what is
+    missing, exactly as after a crash of `write_runs`.
+    """
+    if len(conns) == 1 or len(records) < PARALLEL_MIN_ROWS:
+        return write_runs(conns[0], records)
+    from concurrent.futures import ThreadPoolExecutor
+
+    shards: list[list[RunRecord]] = [[] for _ in conns]
+    for record in records:
+        shards[hash(record.idempotency_key) % len(conns)].append(record)
+    with ThreadPoolExecutor(len(conns), thread_name_prefix="runlog-writer") as pool:
+        futures = [
+            pool.submit(write_runs, conn, shard) for conn, shard in zip(conns, shards, strict=True)
+        ]
+        return sum(future.result() for future in futures)
+
+
+PARALLEL_MIN_ROWS = 4000
+"""Below this a batch goes through one connection: splitting costs more than it saves."""
+
+
 # A NUL or an unpaired surrogate: psycopg cannot encode it, or Postgres refuses it.
 _UNSTORABLE_ERRORS = (
     UnicodeEncodeError,

@@ -190,3 +190,26 @@ def test_the_migration_keeps_a_million_rows(warehouse_url: str):
         assert conn.execute(_CHECKSUM).fetchone() == before
         assert conn.execute(_MISFILED).fetchone() == (0,)
         assert conn.execute("select count(*) from raw.eval_run_keys").fetchone() == (1_000_000,)
+
+
+def test_a_batch_split_over_connections_is_stored_once_and_replays_to_nothing(
+    warehouse_url: str,
+):
+    start = datetime(2026, 3, 31, 23, tzinfo=UTC)
+    records = [
+        _record(f"par-{i}", start + timedelta(minutes=i)) for i in range(runlog.PARALLEL_MIN_ROWS)
+    ]
+    twin = _record("par-7", start + timedelta(days=3))  # the same key settled again, later
+    conns = [warehouse.connect(autocommit=True) for _ in range(3)]
+    try:
+        assert runlog.write_runs_parallel(conns, [*records, twin]) == len(records)
+        assert runlog.write_runs_parallel(conns, [*records, twin]) == 0
+        stored = (
+            conns[0]
+            .execute("select count(*), count(distinct idempotency_key) from raw.eval_runs")
+            .fetchone()
+        )
+    finally:
+        for conn in conns:
+            conn.close()
+    assert stored == (len(records), len(records))
