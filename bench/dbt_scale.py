@@ -384,8 +384,17 @@ def main() -> None:
             " and relname in ('eval_runs', 'int_eval_runs', 'fct_trend_daily', 'fct_stage_daily',"
             " 'fct_issue_distribution_daily')"
         ).fetchall()
+        partitioned = conn.execute(
+            "select count(*) filter (where isleaf), pg_size_pretty(sum(pg_total_relation_size("
+            "relid))), pg_size_pretty(pg_total_relation_size('raw.eval_run_keys'))"
+            " from pg_partition_tree('raw.eval_runs')"
+        ).fetchone()
     for name, live, size in sizes:
         print(f"  {name}: ~{live:,} rows, {size}")
+    print(
+        f"  raw.eval_runs: {partitioned[0]} monthly partitions, {partitioned[1]};"
+        f" raw.eval_run_keys {partitioned[2]}"
+    )
     print(f"ops page queries ({args.repeat} runs each, warm): median / p95 / max ms")
     for name, (median, p95, worst) in _time_queries(url, args.repeat).items():
         print(f"  {name:<20} {median:7.1f} {p95:7.1f} {worst:7.1f}")

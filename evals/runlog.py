@@ -538,6 +538,28 @@ def settled_keys(conn: psycopg.Connection, keys: Iterable[str]) -> set[str]:
     return {row[0] for row in rows}
 
 
+_SETTLED_RUNS = """
+select k.idempotency_key, {columns} from raw.eval_run_keys as k
+join raw.eval_runs as r on r.run_id = k.run_id and r.started_at = k.started_at
+where k.idempotency_key = any(%s) and k.status in ('ok', 'parse_error')
+  and k.superseded_at is null
+"""
+
+
+def settled_runs(
+    conn: psycopg.Connection, keys: Iterable[str], columns: Sequence[str] = ("run_id",)
+) -> dict[str, tuple]:
+    """Key → `columns` of its live settled row, for the keys among `keys` that have one.
+    Found through raw.eval_run_keys (one index) and then each row by run id and time, so one
+    probe in one partition per key, not one per partition."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    selected = ", ".join(f"r.{column}" for column in columns)
+    rows = conn.execute(_SETTLED_RUNS.format(columns=selected), (keys,)).fetchall()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
 def fetch_run(conn: psycopg.Connection, run_id: uuid.UUID | str) -> dict[str, Any] | None:
     """One run record as a dict (column → value), or None."""
     from psycopg.rows import dict_row
