@@ -357,45 +357,17 @@ def add_missing_keys(conn: psycopg.Connection) -> int:
 PARTITIONS_AHEAD = 3
 """Months past the current one that `create_partitions_ahead` makes (migrate, nightly)."""
 
-_PARTITION_LOCK = 0x6576_616C_7275_6E73  # one creator of partitions at a time ("evalruns")
-_MONTHS = "select distinct date_trunc('month', at, 'UTC') from unnest(%s::timestamptz[]) as at"
-
-
-def partition_name(month: datetime) -> str:
-    """`eval_runs_y2026m11` for the month starting `month` (a UTC month start)."""
-    return f"eval_runs_y{month.year:04d}m{month.month:02d}"
-
 
 def create_partitions(conn: psycopg.Connection, timestamps: Iterable[datetime]) -> list[str]:
     """Make the month partitions of raw.eval_runs that `timestamps` fall into and that do not
-    exist yet; returns the names made. Each is created empty and then attached, which locks
-    the parent against other DDL only (SHARE UPDATE EXCLUSIVE), never against reads or writes.
-    Needs the table's owner (the web role cannot: its rows land in months made ahead)."""
-    months = [row[0] for row in conn.execute(_MONTHS, (list(timestamps),))]
-    made = []
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
-        for month in sorted(months):
-            name = partition_name(month.astimezone(UTC))
-            exists = conn.execute("select to_regclass(%s)", (f"raw.{name}",)).fetchone()[0]
-            if exists is None:
-                _attach_partition(conn, name, month)
-                made.append(name)
-    return made
-
-
-def _attach_partition(conn: psycopg.Connection, name: str, month: datetime) -> None:
-    start = month.astimezone(UTC)
-    end = datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
-    # Rows of ~2-3 KB stay inline and uncompressed (migration 0005's reason, per partition).
-    conn.execute(
-        f"create table raw.{name} (like raw.eval_runs including defaults including constraints)"
-        " with (toast_tuple_target = 8160)"
-    )
-    conn.execute(
-        f"alter table raw.eval_runs attach partition raw.{name}"
-        f" for values from ('{start.isoformat()}') to ('{end.isoformat()}')"
-    )
+    exist yet; returns the names made (`eval_runs_y2026m11`). The SQL function of migration
+    0016 does it as the table's owner, so any writer may (a role that does not own the table,
+    such as the web role, only for months from 2000 to a month ahead)."""
+    with conn.transaction():  # committed now unless the caller's transaction is open
+        rows = conn.execute(
+            "select raw.create_eval_runs_partitions(%s::timestamptz[])", (list(timestamps),)
+        ).fetchall()
+    return [row[0] for row in rows]
 
 
 def create_partitions_ahead(conn: psycopg.Connection, now: datetime | None = None) -> list[str]:

@@ -55,6 +55,45 @@ _REFERENCES = (
     ("review_queue", "review_queue_run_id_fkey"),
 )
 
+# The one definition of a month partition, run as the owner: any writer that meets a month with
+# no partition may make it (the web role too, which cannot create tables), but a role that does
+# not own the table only months from 2000-01 to next month (the importer's bounds of a
+# plausible call), so a client cannot make thousands of partitions. The table is created empty
+# and then attached: SHARE UPDATE EXCLUSIVE on the parent, so reads and writes go on. Rows of
+# ~2-3 KB stay inline and uncompressed (migration 0005's reason, per partition).
+_CREATE_PARTITIONS = """
+create function raw.create_eval_runs_partitions(stamps timestamptz[]) returns setof text
+language plpgsql security definer set search_path = pg_catalog, pg_temp set timezone = 'UTC'
+as $$
+declare
+    month timestamptz;
+    name text;
+    owner_role oid := (select relowner from pg_class where oid = 'raw.eval_runs'::regclass);
+begin
+    perform pg_advisory_xact_lock(7351016);
+    for month in
+        select distinct date_trunc('month', stamp) from unnest(stamps) as stamp order by 1
+    loop
+        name := 'eval_runs_y' || to_char(month, 'YYYY"m"MM');
+        continue when to_regclass('raw.' || name) is not null;
+        if not pg_has_role(session_user, owner_role, 'USAGE')
+           and (month < '2000-01-01' or month > now() + interval '1 month') then
+            raise exception 'no partition of raw.eval_runs for %, and only its owner may make one'
+                ' outside 2000-01 .. next month', to_char(month, 'YYYY-MM')
+                using errcode = 'insufficient_privilege';
+        end if;
+        execute format(
+            'create table raw.%I (like raw.eval_runs including defaults including constraints)'
+            ' with (toast_tuple_target = 8160)', name);
+        execute format(
+            'alter table raw.eval_runs attach partition raw.%I for values from (%L) to (%L)',
+            name, month, month + interval '1 month');
+        return next name;
+    end loop;
+end
+$$
+"""
+
 # Views reading raw.eval_runs, directly or through other views, parents first, with their ACLs.
 _VIEWS = """
 with recursive views (oid, depth) as (
@@ -109,6 +148,7 @@ def upgrade() -> None:
         "create table raw.eval_runs (like raw.eval_runs_old including defaults including"
         " constraints) partition by range (started_at)"
     )
+    op.execute(_CREATE_PARTITIONS)
     conn = op.get_bind().connection.driver_connection
     runlog.create_partitions(
         conn,
@@ -162,6 +202,7 @@ def downgrade() -> None:
     )
     op.execute("insert into raw.eval_runs select * from raw.eval_runs_old")
     op.execute("drop table raw.eval_run_keys cascade")
+    op.execute("drop function raw.create_eval_runs_partitions(timestamptz[])")
     _drop_old(views)
     op.execute("alter table raw.eval_runs add primary key (run_id)")
     op.execute(
