@@ -363,11 +363,15 @@ def create_partitions(conn: psycopg.Connection, timestamps: Iterable[datetime]) 
     exist yet; returns the names made (`eval_runs_y2026m11`). The SQL function of migration
     0016 does it as the table's owner, so any writer may (a role that does not own the table,
     such as the web role, only for months from 2000 to a month ahead)."""
-    with conn.transaction():  # committed now unless the caller's transaction is open
-        rows = conn.execute(
+    from psycopg.rows import tuple_row
+
+    # In a transaction of its own unless the caller's is open; tuples whatever the connection's
+    # row factory (the web pool's gives dicts).
+    with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
             "select raw.create_eval_runs_partitions(%s::timestamptz[])", (list(timestamps),)
-        ).fetchall()
-    return [row[0] for row in rows]
+        )
+        return [row[0] for row in cur.fetchall()]
 
 
 def create_partitions_ahead(conn: psycopg.Connection, now: datetime | None = None) -> list[str]:

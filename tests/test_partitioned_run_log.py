@@ -214,3 +214,22 @@ def test_a_batch_split_over_connections_is_stored_once_and_replays_to_nothing(
         for conn in conns:
             conn.close()
     assert stored == (len(records), len(records))
+
+
+def test_the_web_role_makes_a_plausible_month_and_is_refused_a_far_one(
+    pg_server, warehouse_url: str
+):
+    from conftest import role_url
+
+    from evals.warehouse.roles import WEB_ROLE
+
+    backfill = _record("api-2001", datetime(2001, 3, 9, tzinfo=UTC), source="production")
+    far = _record("api-2200", datetime(2200, 1, 1, tzinfo=UTC), source="production")
+    with psycopg.connect(role_url(pg_server, warehouse_url, WEB_ROLE), autocommit=True) as web:
+        assert write_runs(web, [backfill]) == 1
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="only its owner"):
+            write_runs(web, [far])
+    with warehouse.connect() as conn:
+        assert conn.execute("select to_regclass('raw.eval_runs_y2001m03')").fetchone() == (
+            "raw.eval_runs_y2001m03",
+        )
