@@ -237,9 +237,23 @@ def write_runs(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
     (the web role, migration 0011) is refused COPY outright and takes the second path too,
     where its policies check every row. A row in a month with no partition yet makes one
     (`create_partitions`) and the batch is written again.
+
+    A batch of PARALLEL_MIN_ROWS or more on a connection with no transaction open is split over
+    WRITE_CONNECTIONS connections (`write_runs_parallel`; the others are opened beside `conn`
+    on first use and kept with it).
     """
     if not records:
         return 0
+    if (
+        WRITE_CONNECTIONS > 1
+        and len(records) >= PARALLEL_MIN_ROWS
+        and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    ):
+        return write_runs_parallel([conn, *_siblings(conn)], records)
+    return _write_batch(conn, records)
+
+
+def _write_batch(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
     records = [finite(record) for record in records]
     try:
         return _write_once(conn, records)
@@ -251,8 +265,7 @@ def write_runs(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
 
 
 def write_runs_parallel(conns: Sequence[psycopg.Connection], records: Sequence[RunRecord]) -> int:
-    """`write_runs` of one large batch split over several connections (one thread each);
-    returns rows new to the log.
+    """One batch split over several connections, one thread each; returns rows new to the log.
 
     Records are dealt to connections by idempotency key, so every row of one key goes through
     one connection and two connections never wait on each other's uncommitted key rows (no
@@ -260,8 +273,6 @@ def write_runs_parallel(conns: Sequence[psycopg.Connection], records: Sequence[R
     shards committed, and writing the whole batch again (the replay path) adds only what is
     missing, exactly as after a crash of `write_runs`.
     """
-    if len(conns) == 1 or len(records) < PARALLEL_MIN_ROWS:
-        return write_runs(conns[0], records)
     from concurrent.futures import ThreadPoolExecutor
 
     shards: list[list[RunRecord]] = [[] for _ in conns]
@@ -269,13 +280,34 @@ def write_runs_parallel(conns: Sequence[psycopg.Connection], records: Sequence[R
         shards[hash(record.idempotency_key) % len(conns)].append(record)
     with ThreadPoolExecutor(len(conns), thread_name_prefix="runlog-writer") as pool:
         futures = [
-            pool.submit(write_runs, conn, shard) for conn, shard in zip(conns, shards, strict=True)
+            pool.submit(_write_batch, conn, shard)
+            for conn, shard in zip(conns, shards, strict=True)
+            if shard
         ]
         return sum(future.result() for future in futures)
 
 
+WRITE_CONNECTIONS = 2
+"""Connections a large batch is split over: one per core here (docs/benchmarks.md)."""
 PARALLEL_MIN_ROWS = 4000
 """Below this a batch goes through one connection: splitting costs more than it saves."""
+_sibling_conns: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _siblings(conn: psycopg.Connection) -> list[psycopg.Connection]:
+    """WRITE_CONNECTIONS - 1 autocommit connections beside `conn`, as the same user to the same
+    database, opened once and closed when `conn` is collected."""
+    kept = [
+        sibling
+        for sibling in _sibling_conns.get(conn, [])
+        if not sibling.closed and not sibling.broken
+    ]
+    while len(kept) < WRITE_CONNECTIONS - 1:
+        kept.append(
+            psycopg.connect(conn.info.dsn, password=conn.info.password or None, autocommit=True)
+        )
+    _sibling_conns[conn] = kept
+    return kept
 
 
 # A NUL or an unpaired surrogate: psycopg cannot encode it, or Postgres refuses it.
