@@ -658,6 +658,8 @@ def delete_erasure_set(conn: psycopg.Connection) -> int:
         f"delete from raw.eval_runs as r using {ERASURE_SET} as e"
         " where r.run_id = e.run_id and r.started_at = e.started_at"
     ).rowcount
+    # The rows deleted took their key rows along (migration 0016's trigger); a dropped month's
+    # did not.
     conn.execute(
         f"delete from raw.eval_run_keys where run_id in (select run_id from {ERASURE_SET})"
     )

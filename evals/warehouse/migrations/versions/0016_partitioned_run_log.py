@@ -94,6 +94,23 @@ end
 $$
 """
 
+# A row deleted from the run log by any means (an operator's cleanup, a test simulating a crash)
+# takes its key row with it, so the key is free for a re-run. Partition drops fire no trigger:
+# `evals.runlog.delete_erasure_set` deletes those keys itself.
+_FORGET_KEYS = """
+create function raw.eval_runs_forget_keys() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp
+as $$
+begin
+    delete from raw.eval_run_keys as k using gone where k.run_id = gone.run_id;
+    return null;
+end
+$$;
+create trigger eval_runs_forget_keys after delete on raw.eval_runs
+    referencing old table as gone for each statement
+    execute function raw.eval_runs_forget_keys();
+"""
+
 # Views reading raw.eval_runs, directly or through other views, parents first, with their ACLs.
 _VIEWS = """
 with recursive views (oid, depth) as (
@@ -188,6 +205,7 @@ def upgrade() -> None:
             f"alter table raw.{table} add constraint {constraint} foreign key (run_id)"
             " references raw.eval_run_keys (run_id)"
         )
+    op.execute(_FORGET_KEYS)
     op.execute(web_grants_sql(WEB_ROLE))
     op.execute(web_policies_sql(WEB_ROLE))
     op.execute(run_keys_policies_sql(WEB_ROLE))
@@ -204,6 +222,7 @@ def downgrade() -> None:
     op.execute("drop table raw.eval_run_keys cascade")
     op.execute("drop function raw.create_eval_runs_partitions(timestamptz[])")
     _drop_old(views)
+    op.execute("drop function raw.eval_runs_forget_keys()")
     op.execute("alter table raw.eval_runs add primary key (run_id)")
     op.execute(
         "create unique index eval_runs_settled_key_idx on raw.eval_runs (idempotency_key)"
