@@ -287,8 +287,10 @@ def write_runs_parallel(conns: Sequence[psycopg.Connection], records: Sequence[R
         return sum(future.result() for future in futures)
 
 
-WRITE_CONNECTIONS = 2
-"""Connections a large batch is split over: one per core here (docs/benchmarks.md)."""
+WRITE_CONNECTIONS = 4
+"""Connections a large batch is split over: the best of 1, 2 and 4 measured here, in every
+round (docs/benchmarks.md); each process keeps WRITE_CONNECTIONS - 1 extra connections open
+per connection that wrote such a batch."""
 PARALLEL_MIN_ROWS = 4000
 """Below this a batch goes through one connection: splitting costs more than it saves."""
 _sibling_conns: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
