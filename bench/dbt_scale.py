@@ -31,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from evals import warehouse
+from evals import runlog, warehouse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHUNK = 1_000_000
@@ -193,11 +193,14 @@ def _reuse_database(url: str, name: str) -> str:
 def _fill(url: str, rows: int, days: int) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(_GOLDEN)
+        today = datetime.now(UTC)
+        runlog.create_partitions(conn, [today - timedelta(days=day) for day in range(days + 2)])
         started = time.perf_counter()
         for lo in range(0, rows, CHUNK):
             hi = min(rows, lo + CHUNK) - 1
             conn.execute(_FILL, {"lo": lo, "hi": hi, "days": days})
             print(f"  filled {hi + 1:,} rows ({time.perf_counter() - started:.0f} s)", flush=True)
+        runlog.add_missing_keys(conn)  # the reviews below reference runs by their key rows
         reviews = conn.execute(_REVIEWS).rowcount
         print(f"  {reviews:,} human reviews", flush=True)
         conn.execute("analyze raw.eval_runs")
@@ -381,8 +384,17 @@ def main() -> None:
             " and relname in ('eval_runs', 'int_eval_runs', 'fct_trend_daily', 'fct_stage_daily',"
             " 'fct_issue_distribution_daily')"
         ).fetchall()
+        partitioned = conn.execute(
+            "select count(*) filter (where isleaf), pg_size_pretty(sum(pg_total_relation_size("
+            "relid))), pg_size_pretty(pg_total_relation_size('raw.eval_run_keys'))"
+            " from pg_partition_tree('raw.eval_runs')"
+        ).fetchone()
     for name, live, size in sizes:
         print(f"  {name}: ~{live:,} rows, {size}")
+    print(
+        f"  raw.eval_runs: {partitioned[0]} monthly partitions, {partitioned[1]};"
+        f" raw.eval_run_keys {partitioned[2]}"
+    )
     print(f"ops page queries ({args.repeat} runs each, warm): median / p95 / max ms")
     for name, (median, p95, worst) in _time_queries(url, args.repeat).items():
         print(f"  {name:<20} {median:7.1f} {p95:7.1f} {worst:7.1f}")

@@ -19,7 +19,17 @@ from typing import TYPE_CHECKING
 
 from bench._warehouse import bench_warehouse
 from evals import warehouse
-from evals.runlog import _JSON_COLUMNS, COLUMNS, RunRecord, _json, idempotency_key, write_runs
+from evals.runlog import (
+    _JSON_COLUMNS,
+    COLUMNS,
+    RunRecord,
+    _copy,
+    _copy_chunks,
+    _json,
+    idempotency_key,
+    write_runs,
+    write_runs_parallel,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -113,6 +123,58 @@ def _write_all(
     return written, time.perf_counter() - started
 
 
+_PLAIN = "bench_eval_runs_plain"
+
+
+def plain_copy_writer(conn: psycopg.Connection, records: list[RunRecord]) -> int:
+    """The ceiling: the writer's own COPY text into an unpartitioned copy with no index, no
+    key table, no conflict handling."""
+    with conn.transaction(), conn.cursor() as cur:
+        _copy(cur, f"copy raw.{_PLAIN} ({', '.join(COLUMNS)}) from stdin", _copy_chunks(records))
+    return len(records)
+
+
+def _empty(conn: psycopg.Connection) -> None:
+    conn.execute(f"truncate raw.eval_runs, raw.eval_run_keys, raw.{_PLAIN} cascade")
+    conn.execute("checkpoint")
+
+
+def _compare_connections(rows: list[RunRecord], batch: int, counts: list[int], rounds: int) -> None:
+    """Plain COPY vs write_runs over 1, 2, 4… connections, interleaved in `rounds` rounds, all
+    on the same rows; each variant starts from empty tables."""
+    with warehouse.connect(autocommit=True) as conn:
+        conn.execute(
+            f"create table if not exists raw.{_PLAIN} (like raw.eval_runs including defaults)"
+            " with (toast_tuple_target = 8160)"
+        )
+        for round_ in range(rounds):
+            _empty(conn)
+            _, plain = _write_all(conn, rows, batch, plain_copy_writer)
+            print(
+                f"round {round_ + 1}: plain COPY (no index)      : {len(rows) / plain:9,.0f} rows/s"
+                f"  load {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
+            for count in counts:
+                _empty(conn)
+                conns = [warehouse.connect(autocommit=True) for _ in range(count)]
+                try:
+                    written, first = _write_all(conns, rows, batch, write_runs_parallel)
+                    again, replay = _write_all(conns, rows, batch, write_runs_parallel)
+                finally:
+                    for extra in conns:
+                        extra.close()
+                stored = conn.execute("select count(*) from raw.eval_runs").fetchone()[0]
+                print(
+                    f"round {round_ + 1}: write_runs, {count} connection(s): "
+                    f"{written / first:9,.0f} rows/s ({written / first * plain / len(rows):.0%}"
+                    f" of plain), replay {len(rows) / replay:,.0f} rows/s ({again} new),"
+                    f" {stored} stored  load {os.getloadavg()[0]:.2f}",
+                    flush=True,
+                )
+        conn.execute(f"drop table raw.{_PLAIN}")
+
+
 _EXECUTEMANY = (
     f"insert into raw.eval_runs ({', '.join(COLUMNS)}) values ("
     + ", ".join("%s::jsonb" if name in _JSON_COLUMNS else "%s" for name in COLUMNS)
@@ -128,7 +190,8 @@ def _params(record: RunRecord) -> list:
 
 
 def executemany_writer(conn: psycopg.Connection, records: list[RunRecord]) -> int:
-    """The first writer (pipelined executemany, ON CONFLICT DO NOTHING), for comparison."""
+    """The first writer (pipelined executemany, ON CONFLICT DO NOTHING), for comparison; it
+    writes no key rows (it predates raw.eval_run_keys), so it does a little less work."""
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(_EXECUTEMANY, [_params(record) for record in records])
         return cur.rowcount
@@ -143,29 +206,39 @@ def main() -> None:
         action="store_true",
         help="also time the executemany writer on the same rows (new run ids)",
     )
+    parser.add_argument(
+        "--connections",
+        default="",
+        help="e.g. 1,2,4: plain COPY vs write_runs_parallel over that many connections",
+    )
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     rows = realistic_rows(args.rows)
     size = sum(len(str(v)) for v in rows[0].to_dict().values())
+    print(
+        f"rows: {args.rows} of ~{size} B in batches of {args.batch}; "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
+        flush=True,
+    )
+    if args.connections:
+        counts = [int(count) for count in args.connections.split(",")]
+        with bench_warehouse():
+            _compare_connections(rows, args.batch, counts, args.rounds)
+        return
     with bench_warehouse(), warehouse.connect() as conn:
-        conn.execute("delete from raw.eval_runs where batch_id = 'bench'")
+        conn.execute("truncate raw.eval_runs, raw.eval_run_keys cascade")
         conn.commit()
         written, first = _write_all(conn, rows, args.batch)
         again, replay = _write_all(conn, rows, args.batch)
-        count = conn.execute(
-            "select count(*) from raw.eval_runs where batch_id = 'bench'"
-        ).fetchone()[0]
-        conn.execute("delete from raw.eval_runs where batch_id = 'bench'")
+        count = conn.execute("select count(*) from raw.eval_runs").fetchone()[0]
+        conn.execute("truncate raw.eval_runs, raw.eval_run_keys cascade")
         conn.commit()
         if args.compare:
             for record in rows:
                 record.run_id = uuid.uuid4()
             _, old = _write_all(conn, rows, args.batch, executemany_writer)
-            conn.execute("delete from raw.eval_runs where batch_id = 'bench'")
+            conn.execute("truncate raw.eval_runs, raw.eval_run_keys cascade")
             conn.commit()
-    print(
-        f"rows: {args.rows} of ~{size} B in batches of {args.batch}; "
-        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
-    )
     print(f"first write : {written / first:,.0f} rows/s ({first:.2f} s, {written} new)")
     print(f"replay      : {args.rows / replay:,.0f} rows/s ({replay:.2f} s, {again} new)")
     print(f"rows stored : {count} (exactly one per run_id)")

@@ -26,12 +26,12 @@ import os
 import re
 import statistics
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 
-from evals import warehouse
+from evals import runlog, warehouse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-web-token-0123456789abcdef"
@@ -119,11 +119,14 @@ def _fill(url: str, rows: int, batches: int) -> None:
         have = conn.execute(
             "select count(*) from raw.eval_runs where idempotency_key like 'web-bench-%'"
         ).fetchone()[0]
+        first = datetime(2026, 1, 1, tzinfo=UTC)
+        runlog.create_partitions(conn, [first + timedelta(days=day) for day in range(DAYS + 1)])
         for lo in range(have, rows, CHUNK):
             hi = min(rows, lo + CHUNK) - 1
             started = time.perf_counter()
             conn.execute(_FILL, {"lo": lo, "hi": hi, **shape})
             print(f"  filled {hi + 1:,} rows ({time.perf_counter() - started:.1f} s)", flush=True)
+        runlog.add_missing_keys(conn)
         conn.execute(_BATCHES, shape)
         conn.execute("analyze raw.eval_runs")
         conn.execute("analyze raw.eval_batches")

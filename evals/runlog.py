@@ -22,7 +22,7 @@ import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -186,15 +186,36 @@ _CREATE_STAGE = (
     f"create temp table if not exists {_STAGE_TABLE}"
     " (like raw.eval_runs including defaults) on commit delete rows"
 )
+KEY_COLUMNS = ("run_id", "started_at", "idempotency_key", "source", "status")
+_COPY_KEYS = f"copy raw.eval_run_keys ({', '.join(KEY_COLUMNS)}) from stdin"
 _COPY_LOG = f"copy raw.eval_runs ({', '.join(COLUMNS)}) from stdin"
 _COPY_STAGE = f"copy {_STAGE_TABLE} ({', '.join(COLUMNS)}) from stdin"
-_MOVE_STAGE = (
-    f"insert into raw.eval_runs ({', '.join(COLUMNS)})"
-    f" select {', '.join(COLUMNS)} from {_STAGE_TABLE} on conflict do nothing"
+# The keys table arbitrates: a row goes into the log only if its key row went in (a new run id,
+# and no live settled row of its key), so both tables change together or not at all.
+_MOVE_STAGE = f"""
+with claimed as (
+    insert into raw.eval_run_keys ({", ".join(KEY_COLUMNS)})
+    select {", ".join(KEY_COLUMNS)} from {_STAGE_TABLE}
+    on conflict do nothing
+    returning run_id
 )
+insert into raw.eval_runs ({", ".join(COLUMNS)})
+select distinct on (run_id) {", ".join(COLUMNS)} from {_STAGE_TABLE}
+where run_id in (select run_id from claimed)
+"""
 _EMPTY_STAGE = f"truncate {_STAGE_TABLE}"
 # The connections on which the stage table exists.
 _staged: weakref.WeakSet = weakref.WeakSet()
+
+
+def _key_chunks(records: Sequence[RunRecord], size: int = 2000) -> Iterator[str]:
+    """The batch's rows of raw.eval_run_keys as COPY text."""
+    for offset in range(0, len(records), size):
+        yield "".join(
+            f"{r.run_id}\t{_copy_text(r.started_at)}\t{_escape(r.idempotency_key)}"
+            f"\t{r.source}\t{r.status}\n"
+            for r in records[offset : offset + size]
+        )
 
 
 def write_runs(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
@@ -204,15 +225,35 @@ def write_runs(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
     written any number of times. The caller owns the connection; this commits (on an autocommit
     connection, or one outside a transaction; inside the caller's transaction it is a savepoint).
 
-    Fast path: one COPY straight into raw.eval_runs, inside a savepoint. A batch that collides with a stored row
-    (a replay, a spool flush, a race) fails that COPY on a unique violation — usually at its
-    first row, so cheaply — and takes the idempotent path: COPY into a session temp table, then
-    one `insert ... select ... on conflict do nothing`. Both end with the same rows stored.
-    A role under row-level security (the web role, migration 0011) is refused the first COPY
-    outright and takes the second path too, where its policies check every row.
+    raw.eval_runs is partitioned by month, and Postgres cannot hold a unique index across
+    partitions, so uniqueness lives in raw.eval_run_keys (one narrow row per run: run id
+    unique, one live settled row per key), written in the same transaction (docs/run-log.md).
+
+    Fast path: COPY the key rows, then the rows, inside a savepoint. A batch that collides with
+    a stored row (a replay, a spool flush, a race) fails the key COPY on a unique violation
+    (usually at its first row, so cheaply) and takes the idempotent path: COPY into a session
+    temp table, then one statement that inserts the keys `on conflict do nothing` and the rows
+    whose keys went in. Both end with the same rows stored. A role under row-level security
+    (the web role, migration 0011) is refused COPY outright and takes the second path too,
+    where its policies check every row. A row in a month with no partition yet makes one
+    (`create_partitions`) and the batch is written again.
+
+    A batch of PARALLEL_MIN_ROWS or more on a connection with no transaction open is split over
+    WRITE_CONNECTIONS connections (`write_runs_parallel`; the others are opened beside `conn`
+    on first use and kept with it).
     """
     if not records:
         return 0
+    if (
+        WRITE_CONNECTIONS > 1
+        and len(records) >= PARALLEL_MIN_ROWS
+        and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    ):
+        return write_runs_parallel([conn, *_siblings(conn)], records)
+    return _write_batch(conn, records)
+
+
+def _write_batch(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
     records = [finite(record) for record in records]
     try:
         return _write_once(conn, records)
@@ -221,6 +262,54 @@ def write_runs(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
         if all(new is old for new, old in zip(repaired, records, strict=True)):
             raise
         return _write_once(conn, repaired)
+
+
+def write_runs_parallel(conns: Sequence[psycopg.Connection], records: Sequence[RunRecord]) -> int:
+    """One batch split over several connections, one thread each; returns rows new to the log.
+
+    Records are dealt to connections by idempotency key, so every row of one key goes through
+    one connection and two connections never wait on each other's uncommitted key rows (no
+    deadlock between shards). Each shard is its own transaction: a failure leaves the other
+    shards committed, and writing the whole batch again (the replay path) adds only what is
+    missing, exactly as after a crash of `write_runs`.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    shards: list[list[RunRecord]] = [[] for _ in conns]
+    for record in records:
+        shards[hash(record.idempotency_key) % len(conns)].append(record)
+    with ThreadPoolExecutor(len(conns), thread_name_prefix="runlog-writer") as pool:
+        futures = [
+            pool.submit(_write_batch, conn, shard)
+            for conn, shard in zip(conns, shards, strict=True)
+            if shard
+        ]
+        return sum(future.result() for future in futures)
+
+
+WRITE_CONNECTIONS = 4
+"""Connections a large batch is split over: the best of 1, 2 and 4 measured here, in every
+round (docs/benchmarks.md); each process keeps WRITE_CONNECTIONS - 1 extra connections open
+per connection that wrote such a batch."""
+PARALLEL_MIN_ROWS = 4000
+"""Below this a batch goes through one connection: splitting costs more than it saves."""
+_sibling_conns: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _siblings(conn: psycopg.Connection) -> list[psycopg.Connection]:
+    """WRITE_CONNECTIONS - 1 autocommit connections beside `conn`, as the same user to the same
+    database, opened once and closed when `conn` is collected."""
+    kept = [
+        sibling
+        for sibling in _sibling_conns.get(conn, [])
+        if not sibling.closed and not sibling.broken
+    ]
+    while len(kept) < WRITE_CONNECTIONS - 1:
+        kept.append(
+            psycopg.connect(conn.info.dsn, password=conn.info.password or None, autocommit=True)
+        )
+    _sibling_conns[conn] = kept
+    return kept
 
 
 # A NUL or an unpaired surrogate: psycopg cannot encode it, or Postgres refuses it.
@@ -238,15 +327,24 @@ def _write_once(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
         # The caller rolled back the transaction that created the stage table: make it again.
         _staged.discard(conn)
         return _write(conn, records)
+    except psycopg.errors.CheckViolation as exc:
+        if not _no_partition(exc):
+            raise
+        create_partitions(conn, [record.started_at for record in records])
+        return _write(conn, records)
 
 
-def _copy(cur, statement: str, records: Sequence[RunRecord]) -> None:
+def _no_partition(exc: psycopg.errors.CheckViolation) -> bool:
+    return (exc.diag.message_primary or "").startswith("no partition of relation")
+
+
+def _copy(cur, statement: str, chunks: Iterable[str]) -> None:
     from psycopg.copy import QueuedLibpqWriter
 
     # Formatting, sending and the server's parsing overlap: this thread formats chunk i+1 while
     # the writer thread sends chunk i (libpq releases the GIL) and the server ingests it.
     with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
-        for chunk in _copy_chunks(records):
+        for chunk in chunks:
             copy.write(chunk)
 
 
@@ -255,14 +353,15 @@ def _write(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
         with conn.transaction(), conn.cursor() as cur:
             try:
                 with conn.transaction():
-                    _copy(cur, _COPY_LOG, records)
+                    _copy(cur, _COPY_KEYS, _key_chunks(records))
+                    _copy(cur, _COPY_LOG, _copy_chunks(records))
                 return len(records)
             except (psycopg.errors.UniqueViolation, psycopg.errors.FeatureNotSupported):
                 pass  # a collision, or COPY FROM refused under row-level security
             if conn not in _staged:
                 cur.execute(_CREATE_STAGE)
                 _staged.add(conn)
-            _copy(cur, _COPY_STAGE, records)
+            _copy(cur, _COPY_STAGE, _copy_chunks(records))
             cur.execute(_MOVE_STAGE)
             moved = cur.rowcount
             cur.execute(_EMPTY_STAGE)  # inside a caller's transaction, commit comes later
@@ -272,6 +371,58 @@ def _write(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
     except BaseException:
         _staged.discard(conn)  # a rolled-back transaction may have taken the stage table
         raise
+
+
+# `on conflict`, not `where not exists`: on a key table the planner believes empty, an
+# anti-join re-scans the rows this very statement inserts (quadratic; 10M rows ran > 20 min).
+_ADD_MISSING_KEYS = f"""
+insert into raw.eval_run_keys ({", ".join(KEY_COLUMNS)}, superseded_at)
+select {", ".join(KEY_COLUMNS)}, superseded_at from raw.eval_runs
+on conflict do nothing
+"""
+
+
+def add_missing_keys(conn: psycopg.Connection) -> int:
+    """Key rows for runs stored without them by a bulk load in SQL (migration 0016, the dbt
+    benchmark's fill); returns how many. `write_runs` writes both, so this finds none after it."""
+    return conn.execute(_ADD_MISSING_KEYS).rowcount
+
+
+# --- partitions: one per calendar month (UTC) of started_at --------------------------------
+
+PARTITIONS_AHEAD = 3
+"""Months past the current one that `create_partitions_ahead` makes (migrate, nightly)."""
+
+
+def create_partitions(conn: psycopg.Connection, timestamps: Iterable[datetime]) -> list[str]:
+    """Make the month partitions of raw.eval_runs that `timestamps` fall into and that do not
+    exist yet; returns the names made (`eval_runs_y2026m11`). The SQL function of migration
+    0016 does it as the table's owner, so any writer may (a role that does not own the table,
+    such as the web role, only for months from 2000 to a month ahead)."""
+    from psycopg.rows import tuple_row
+
+    # In a transaction of its own unless the caller's is open; tuples whatever the connection's
+    # row factory (the web pool's gives dicts).
+    with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            "select raw.create_eval_runs_partitions(%s::timestamptz[])", (list(timestamps),)
+        )
+        return [row[0] for row in cur.fetchall()]
+
+
+def create_partitions_ahead(conn: psycopg.Connection, now: datetime | None = None) -> list[str]:
+    """The current month's partition and the next PARTITIONS_AHEAD months' (a maintenance step
+    run by every migrate and by the nightly retention pass)."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    return create_partitions(
+        conn,
+        [
+            datetime(
+                now.year + (now.month - 1 + i) // 12, (now.month - 1 + i) % 12 + 1, 1, tzinfo=UTC
+            )
+            for i in range(PARTITIONS_AHEAD + 1)
+        ],
+    )
 
 
 # What Postgres text and jsonb cannot hold: NUL, and surrogate code points (not UTF-8 encodable).
@@ -349,15 +500,26 @@ def finite(record: RunRecord) -> RunRecord:
     )
 
 
+# Each update marks the rows, then their key rows (which hold the one-live-settled-key rule).
 _SUPERSEDE_IMPORTS = """
-update raw.eval_runs set superseded_at = now()
-where source = 'import' and superseded_at is null and not (run_id = any(%(keep)s))
-  and (attributes ->> 'imported_from' = %(file)s or idempotency_key = any(%(keys)s))
+with superseded as (
+    update raw.eval_runs set superseded_at = now()
+    where source = 'import' and superseded_at is null and not (run_id = any(%(keep)s))
+      and (attributes ->> 'imported_from' = %(file)s or idempotency_key = any(%(keys)s))
+    returning run_id, superseded_at
+)
+update raw.eval_run_keys as k set superseded_at = superseded.superseded_at
+from superseded where k.run_id = superseded.run_id
 """
 # A row superseded by an earlier replacement and produced again by this one is live again.
 _REVIVE_IMPORTS = """
-update raw.eval_runs set superseded_at = null
-where source = 'import' and superseded_at is not null and run_id = any(%(keep)s)
+with revived as (
+    update raw.eval_runs set superseded_at = null
+    where source = 'import' and superseded_at is not null and run_id = any(%(keep)s)
+    returning run_id
+)
+update raw.eval_run_keys as k set superseded_at = null
+from revived where k.run_id = revived.run_id
 """
 
 
@@ -376,16 +538,38 @@ def supersede_imports(
 
 
 def settled_keys(conn: psycopg.Connection, keys: Iterable[str]) -> set[str]:
-    """The keys among `keys` that already have an ok / parse_error row."""
+    """The keys among `keys` that already have a live ok / parse_error row."""
     keys = list(keys)
     if not keys:
         return set()
     rows = conn.execute(
-        "select idempotency_key from raw.eval_runs"
-        " where idempotency_key = any(%s) and status in ('ok', 'parse_error')",
+        "select idempotency_key from raw.eval_run_keys where idempotency_key = any(%s)"
+        " and status in ('ok', 'parse_error') and superseded_at is null",
         (keys,),
     ).fetchall()
     return {row[0] for row in rows}
+
+
+_SETTLED_RUNS = """
+select k.idempotency_key, {columns} from raw.eval_run_keys as k
+join raw.eval_runs as r on r.run_id = k.run_id and r.started_at = k.started_at
+where k.idempotency_key = any(%s) and k.status in ('ok', 'parse_error')
+  and k.superseded_at is null
+"""
+
+
+def settled_runs(
+    conn: psycopg.Connection, keys: Iterable[str], columns: Sequence[str] = ("run_id",)
+) -> dict[str, tuple]:
+    """Key → `columns` of its live settled row, for the keys among `keys` that have one.
+    Found through raw.eval_run_keys (one index) and then each row by run id and time, so one
+    probe in one partition per key, not one per partition."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    selected = ", ".join(f"r.{column}" for column in columns)
+    rows = conn.execute(_SETTLED_RUNS.format(columns=selected), (keys,)).fetchall()
+    return {row[0]: tuple(row[1:]) for row in rows}
 
 
 def fetch_run(conn: psycopg.Connection, run_id: uuid.UUID | str) -> dict[str, Any] | None:
@@ -410,14 +594,14 @@ ERASURE_SET = "eval_runs_erasure"
 that reference runs (reviews, the review queue, alerts) delete by it before the runs go."""
 
 _LINEAGE = f"""
-insert into {ERASURE_SET} (run_id)
-with recursive lineage (run_id) as (
-    select run_id from raw.eval_runs where {{roots}}
+insert into {ERASURE_SET} (run_id, started_at)
+with recursive lineage (run_id, started_at) as (
+    select run_id, started_at from raw.eval_runs where {{roots}}
     union
-    select child.run_id from raw.eval_runs as child
+    select child.run_id, child.started_at from raw.eval_runs as child
     inner join lineage on child.parent_run_id = lineage.run_id
 )
-select run_id from lineage
+select run_id, started_at from lineage
 on conflict do nothing
 """
 
@@ -439,7 +623,8 @@ def collect_erasure(
     else:
         raise ValueError("erase either one subject, or one source before a time")
     conn.execute(
-        f"create temp table if not exists {ERASURE_SET} (run_id uuid primary key) on commit drop"
+        f"create temp table if not exists {ERASURE_SET}"
+        " (run_id uuid primary key, started_at timestamptz not null) on commit drop"
     )
     conn.execute(f"truncate {ERASURE_SET}")  # a retention pass erases source after source
     conn.execute(_LINEAGE.format(roots=roots), params)
@@ -450,8 +635,36 @@ def erasure_run_ids(conn: psycopg.Connection) -> set[uuid.UUID]:
     return {row[0] for row in conn.execute(f"select run_id from {ERASURE_SET}")}
 
 
+_PARTITIONS = """
+select c.relname, pg_get_expr(c.relpartbound, c.oid)
+from pg_inherits i join pg_class c on c.oid = i.inhrelid
+where i.inhparent = 'raw.eval_runs'::regclass
+"""
+_BOUNDS = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
+
+
 def delete_erasure_set(conn: psycopg.Connection) -> int:
-    """Delete the runs of the erasure set; rows referencing them must be gone first."""
-    return conn.execute(
-        f"delete from raw.eval_runs where run_id in (select run_id from {ERASURE_SET})"
+    """Delete the runs of the erasure set and their key rows; rows referencing them must be
+    gone first. A month whose every row is in the set (retention's usual case) goes as a
+    partition drop, without a row-by-row delete or the vacuum after it; the drop holds an
+    ACCESS EXCLUSIVE lock on raw.eval_runs until the caller commits."""
+    dropped = 0
+    for name, bound in conn.execute(_PARTITIONS).fetchall():
+        start, end = _BOUNDS.search(bound).groups()
+        erased = conn.execute(
+            f"select count(*) from {ERASURE_SET} where started_at >= %s and started_at < %s",
+            (start, end),
+        ).fetchone()[0]
+        if erased and erased == conn.execute(f"select count(*) from raw.{name}").fetchone()[0]:
+            conn.execute(f"drop table raw.{name}")
+            dropped += erased
+    deleted = conn.execute(
+        f"delete from raw.eval_runs as r using {ERASURE_SET} as e"
+        " where r.run_id = e.run_id and r.started_at = e.started_at"
     ).rowcount
+    # The rows deleted took their key rows along (migration 0016's trigger); a dropped month's
+    # did not.
+    conn.execute(
+        f"delete from raw.eval_run_keys where run_id in (select run_id from {ERASURE_SET})"
+    )
+    return dropped + deleted

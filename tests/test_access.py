@@ -195,7 +195,7 @@ def test_row_security_leaves_other_writers_what_their_grants_give(warehouse_url)
     with psycopg.connect(warehouse_url, autocommit=True) as owner:
         owner.execute(f"create role {role} login password 'capture-password'")
         owner.execute(f"grant usage on schema raw to {role}")
-        owner.execute(f"grant select, insert on raw.eval_runs to {role}")
+        owner.execute(f"grant select, insert on raw.eval_runs, raw.eval_run_keys to {role}")
         try:
             capture = make_conninfo(
                 **{**conninfo_to_dict(warehouse_url), "user": role, "password": "capture-password"}

@@ -13,6 +13,7 @@ MIGRATIONS = REPO_ROOT / "evals" / "warehouse" / "migrations"
 
 RAW_TABLE_OWNERS = {
     "eval_runs": "evals.runlog",
+    "eval_run_keys": "evals.runlog",
     "golden_suites": "evals.golden.store",
     "golden_items": "evals.golden.store",
     "prompt_versions": "evals.prompts",

@@ -138,7 +138,11 @@ def test_db_url_tcp_serves_loopback_for_jdbc_tools(tmp_path: Path) -> None:
 def _tables(conn) -> set[str]:
     return set(
         conn.execute(
-            text("select table_name from information_schema.tables where table_schema = 'raw'")
+            text(
+                "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+                " where n.nspname = 'raw'"
+                " and c.relkind in ('r', 'p') and not c.relispartition"
+            )
         ).scalars()
     )
 
@@ -148,6 +152,7 @@ def test_migrations_go_empty_to_head_to_base_and_back(warehouse_url: str) -> Non
     with warehouse.engine().connect() as conn:
         assert _tables(conn) == {
             "eval_runs",
+            "eval_run_keys",
             "prompt_versions",
             "golden_items",
             "golden_suites",

@@ -189,9 +189,10 @@ class Spool:
     def replay(
         self,
         write: Callable[[Sequence[RunRecord]], int],
-        chunk_rows: int = 2000,
+        chunk_rows: int = 20_000,
     ) -> ReplayResult:
-        """Write every replayable segment through `write` (one transaction per chunk).
+        """Write every replayable segment through `write` (one transaction per chunk; chunks
+        large enough for `evals.runlog.write_runs` to split over its parallel connections).
 
         A segment is deleted only after all of its chunks were written; an exception from
         `write` (the warehouse went away again) propagates and leaves the segment in place.

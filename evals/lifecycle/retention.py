@@ -8,8 +8,10 @@ rolls them back, so its counts are exactly what a real pass would remove at that
 
 The marts are not rebuilt: they hold counts and metrics, no text and no subject, and keep their
 history; the runs' texts are what retention bounds. (A later full refresh recounts from what
-raw still holds.) Files are left alone: spooled rows are cut once they reach the warehouse,
-and review exports are the reviewers' working copies.
+raw still holds.) A month whose runs all go is dropped as a partition
+(`runlog.delete_erasure_set`), and a real pass also makes the run log's next partitions. Files
+are left alone: spooled rows are cut once they reach the warehouse, and review exports are the
+reviewers' working copies.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from evals import runlog
 from evals.lifecycle import audit
 from evals.lifecycle.erase import erase_runs
 
@@ -63,4 +66,7 @@ def apply_retention(
                 )
         if dry_run:
             raise psycopg.Rollback(transaction)
+        # The nightly maintenance of the partitioned run log: next months exist before any
+        # writer needs them (docs/run-log.md).
+        runlog.create_partitions_ahead(conn, now)
     return cuts

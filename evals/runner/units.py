@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from evals.runlog import idempotency_key, settled_keys
+from evals.runlog import idempotency_key, settled_keys, settled_runs
 
 if TYPE_CHECKING:
     import psycopg
@@ -105,12 +105,8 @@ def resume(conn: psycopg.Connection, units: list[Unit]) -> tuple[list[Unit], int
             needs_answer[unit.key] = unit
         todo.append(unit)
     if needs_answer:
-        rows = conn.execute(
-            "select idempotency_key, run_id, output_text from raw.eval_runs"
-            " where idempotency_key = any(%s) and status in ('ok', 'parse_error')",
-            (list(needs_answer),),
-        ).fetchall()
-        for key, run_id, output_text in rows:
+        answers = settled_runs(conn, needs_answer, ("run_id", "output_text"))
+        for key, (run_id, output_text) in answers.items():
             needs_answer[key].candidate_run_id = run_id
             needs_answer[key].candidate_answer = output_text or ""
     return todo, len(settled)

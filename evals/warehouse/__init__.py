@@ -93,6 +93,13 @@ def migrate(revision: str = "head") -> str | None:
             command.downgrade(config, revision)
         else:
             command.upgrade(config, revision)
+        if revision == "head":
+            # A maintenance step at every start: the run log's next months exist before a
+            # writer that may not create them (the web role) needs them.
+            from evals import runlog
+
+            with connect(autocommit=True) as conn:
+                runlog.create_partitions_ahead(conn)
         return current_revision(connection)
 
 

@@ -98,6 +98,28 @@ end $$
 """
 
 
+def run_keys_policies_sql(role: str = WEB_ROLE) -> str:
+    """The web role's share of raw.eval_run_keys (migration 0016), where the run log's
+    uniqueness lives: it reads keys and inserts those of the runs it may insert (replay,
+    production), so it can neither write a golden row nor claim a golden row's key first."""
+    return f"""
+do $$
+begin
+    if not exists (select from pg_roles where rolname = '{role}') then
+        raise notice 'evalhouse: role {role} is missing; its run-key grants were skipped';
+        return;
+    end if;
+    grant select, insert on raw.eval_run_keys to {role};
+    alter table raw.eval_run_keys enable row level security;
+    drop policy if exists grants_decide on raw.eval_run_keys;
+    drop policy if exists web_inserts_replays_and_production_only on raw.eval_run_keys;
+    create policy grants_decide on raw.eval_run_keys using (true) with check (true);
+    create policy web_inserts_replays_and_production_only on raw.eval_run_keys as restrictive
+        for insert to {role} with check (source in ('replay', 'production'));
+end $$
+"""
+
+
 def api_grants_sql(role: str = WEB_ROLE) -> str:
     """What the JSON API reads and adds beyond the pages (migration 0015), skipped with a notice
     when the role does not exist."""

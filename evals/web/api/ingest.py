@@ -104,15 +104,15 @@ def ingest(conn, prepare: RowPreparer, runs: list[BaseModel]) -> RunsStored:
     present = {
         row["run_id"]
         for row in conn.execute(
-            "select run_id from raw.eval_runs where run_id = any(%s)", (ids,)
+            "select run_id from raw.eval_run_keys where run_id = any(%s)", (ids,)
         ).fetchall()
     }
     write_runs(conn, records)
     settled = {
         row["idempotency_key"]: row["run_id"]
         for row in conn.execute(
-            "select idempotency_key, run_id from raw.eval_runs"
-            " where idempotency_key = any(%s) and status = any(%s)",
+            "select idempotency_key, run_id from raw.eval_run_keys"
+            " where idempotency_key = any(%s) and status = any(%s) and superseded_at is null",
             (keys, list(SETTLED_STATUSES)),
         ).fetchall()
     }

@@ -1,7 +1,7 @@
 """Release-gate decisions on a pairwise preference: the decision's kind and its judge.
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0016
 
 - `kind`: `accuracy` (the paired golden outcomes of both sides, every decision before this) or
   `pairwise` (a judge's preferences between the two sides, docs/release-gate.md).
@@ -12,7 +12,7 @@ Revises: 0015
 from alembic import op
 
 revision = "0018"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
