@@ -14,6 +14,7 @@ import pytest
 import yaml
 from pairwise_rows import judgment
 from scipy.stats import binomtest
+from test_pairwise import sim_config, write_pairwise
 from typer.testing import CliRunner
 
 from evals import stats
@@ -252,3 +253,42 @@ def test_an_unknown_pair_is_bad_input(warehouse_url: str, tmp_path: Path) -> Non
     result = CliRunner().invoke(app, [*args, "--judge", JUDGE])
     assert result.exit_code == 2
     assert "no pairwise judgments of nobody against tutor-small by judge-x" in result.output
+
+
+def test_the_gate_judges_the_pairs_not_yet_judged_then_decides(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    """`evalhouse gate --judge` on a pairwise suite nobody judged yet: it judges every pair in
+    both orders (source ci) with the simulated judge, which follows each item's reference
+    preference, then decides on those judgments; a second gate judges nothing again."""
+    items = [
+        {
+            "id": f"g{i:02d}",
+            "question": f"Question {i}?",
+            "response_a": f"the small model's answer {i}",
+            "response_b": f"the large model's answer {i}",
+            "source_a": "small",
+            "source_b": "large",
+            "expected_verdict": "a" if i % 5 == 0 else "b",
+        }
+        for i in range(40)
+    ]
+    write_pairwise(tmp_path / "pairs.yaml", items)
+    (tmp_path / "evalhouse.yaml").write_text(yaml.safe_dump(sim_config()))
+    args = ["gate", "--suite", "pairs.yaml", "--baseline", "small", "--candidate", "large"]
+    for _ in range(2):
+        result = CliRunner().invoke(app, [*args, "--judge", "pj"])
+        assert result.exit_code == 0, result.output
+    with psycopg.connect(warehouse_url) as conn:
+        judged = conn.execute(
+            "select source, count(*), count(distinct (item_id, attributes ->> 'position'))"
+            " from raw.eval_runs where role = 'judge' group by source"
+        ).fetchall()
+        decisions = conn.execute(
+            "select kind, decision, summary from raw.gate_decisions order by decided_at"
+        ).fetchall()
+    assert judged == [("ci", 80, 80)]
+    assert [(kind, decision) for kind, decision, _ in decisions] == [("pairwise", "deploy")] * 2
+    summary = decisions[-1][2]
+    assert (summary["item_wins"], summary["item_ties"], summary["item_losses"]) == (32, 0, 8)
+    assert summary["sign_p"] == pytest.approx(binomtest(32, 40).pvalue)

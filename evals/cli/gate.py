@@ -37,7 +37,10 @@ def gate(
     judge: str | None = typer.Option(
         None,
         "--judge",
-        help="JUDGE[@PROMPT_VERSION]: decide on this judge's stored pairwise preferences instead.",
+        help=(
+            "JUDGE[@PROMPT_VERSION]: decide on this judge's pairwise preferences instead (pairs"
+            " not yet judged are judged first unless --no-run)."
+        ),
     ),
 ) -> None:
     """Decide whether CANDIDATE may replace BASELINE, with statistics and a readiness report."""
@@ -50,7 +53,13 @@ def gate(
         settings = gate_config_from_file(config.gate, gate_config) if gate_config else config.gate
         if judge is not None:
             decision = evaluate_pairwise_gate(
-                config, suite, *specs, judge, gate_config=settings, report_path=report
+                config,
+                suite,
+                *specs,
+                judge,
+                gate_config=settings,
+                report_path=report,
+                run_missing=run_missing,
             )
         else:
             decision = evaluate_gate(

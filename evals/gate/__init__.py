@@ -132,12 +132,15 @@ def evaluate_pairwise_gate(
     judge: str | ModelSpec,
     gate_config: GateConfig | None = None,
     report_path: Path | str | None = None,
+    run_missing: bool = False,
 ) -> GateDecision:
-    """Decide on the judge's stored preferences between the two sides, store, and report.
+    """Decide on the judge's preferences between the two sides, store, and report.
 
-    It reads what a pairwise run stored (`evalhouse run` on a pairwise suite, or an import); it
-    runs nothing itself. The sides are contestant labels (`MODEL[@PROMPT_VERSION]`, or a pairwise
-    suite's `source_a` / `source_b`); the judge is `MODEL[@PROMPT_VERSION]`.
+    The sides are contestant labels (`MODEL[@PROMPT_VERSION]`, or a pairwise suite's
+    `source_a` / `source_b`); the judge is `MODEL[@PROMPT_VERSION]`. It decides on what pairwise
+    runs stored (`evalhouse run` on a pairwise suite, an import); with `run_missing`, when both
+    sides are configured models and the judge is not pinned to an older prompt, it first judges
+    (source `ci`) the pairs not yet judged, as `run_pairwise` would: settled pairs are skipped.
     """
     from evals import warehouse
 
@@ -147,10 +150,25 @@ def evaluate_pairwise_gate(
     if specs[0] == specs[1]:
         raise ConfigError("the baseline and the candidate must differ")
     golden = configured_suite(config, suite)
+    suite_version = golden.version if golden is not None else None
+    sides_configured = all(spec.model in config.models for spec in specs)
+    if run_missing and sides_configured and specs[2].prompt_version is None:
+        from evals.pairwise import PairwiseRequest, run_pairwise
+
+        calls = run_pairwise(
+            config,
+            PairwiseRequest(
+                suite=golden or suite,
+                judge=specs[2].model,
+                baseline=str(specs[0]),
+                candidate=str(specs[1]),
+                source="ci",
+                kind="gate",
+            ),
+        ).calls
+        suite, suite_version = calls.suite, calls.suite_version
     with warehouse.connect() as conn:
-        judgments = load_judgments(
-            conn, suite, *specs, suite_version=golden.version if golden is not None else None
-        )
+        judgments = load_judgments(conn, suite, *specs, suite_version=suite_version)
     if not judgments.judgments and golden is None:
         raise ConfigError(
             f"no pairwise judgments of {specs[1]} against {specs[0]} by {specs[2]} on {suite!r}"

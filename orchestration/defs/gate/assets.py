@@ -48,7 +48,12 @@ def release_gate(config: ReleaseGateConfig, evalhouse: EvalhouseResource):
 
     if config.judge:
         decision = evaluate_pairwise_gate(
-            evalhouse.config, config.suite, config.baseline, config.candidate, config.judge
+            evalhouse.config,
+            config.suite,
+            config.baseline,
+            config.candidate,
+            config.judge,
+            run_missing=config.run_missing,
         )
     else:
         decision = evaluate_gate(
