@@ -365,7 +365,13 @@ def test_models_show_the_configuration_and_the_last_check_never_a_key(
         )
     body = client.get("/api/v1/models", headers=_bearer(api_token)).json()
     by_name = {model["name"]: model for model in body["models"]}
-    assert sorted(by_name) == ["judge", "tutor-large", "tutor-small"]
+    assert sorted(by_name) == [
+        "judge",
+        "longer-judge",
+        "pairwise-judge",
+        "tutor-large",
+        "tutor-small",
+    ]
     assert by_name["judge"]["last_check"]["ok"] is True
     assert by_name["judge"]["last_check"]["response_model"] == "judge-v1"
     assert by_name["tutor-small"]["last_check"] is None

@@ -36,10 +36,11 @@ def test_every_simulated_model_answers_and_the_results_are_stored(warehouse_url,
     result = CliRunner().invoke(app, ["models", "check", "--json"])
     assert result.exit_code == 0, result.output
     checks = json.loads(result.output)
-    assert [c["model_name"] for c in checks] == ["tutor-small", "tutor-large", "judge"]
+    configured = ["tutor-small", "tutor-large", "judge", "pairwise-judge", "longer-judge"]
+    assert [c["model_name"] for c in checks] == configured
     assert all(c["ok"] and c["error_class"] is None for c in checks)
     stored = _checks(warehouse_url)
-    assert sorted(stored) == ["judge", "tutor-large", "tutor-small"]
+    assert sorted(stored) == sorted(configured)
     assert stored["judge"]["litellm_model"] == "evalhouse-sim/judge"
     assert stored["judge"]["latency_ms"] >= 0
 
