@@ -19,6 +19,15 @@ def run(
     concurrency: int | None = typer.Option(
         None, "--concurrency", "-c", min=1, max=4096, help="Calls in flight (default: the model's)."
     ),
+    processes: int | None = typer.Option(
+        None,
+        "--processes",
+        "-p",
+        min=1,
+        max=256,
+        help="Worker processes sharing the calls and the models' limits (default: one per 64"
+        " calls in flight, at most one per core; 1: a single event loop).",
+    ),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="First K items only."),
     trials: int = typer.Option(1, "--trials", "-t", min=1, help="Repeat each item T times."),
     batch_key: str | None = typer.Option(
@@ -38,12 +47,15 @@ def run(
     from evals.golden import GoldenSetError
     from evals.llm import preload_litellm
     from evals.runner import RunnerError, RunRequest, render_summary, run_suite
+    from evals.runner.processes import default_processes
 
     config = config_or_exit()
     model = model or config.default_model
     if model is None:
         raise fail("no --model given and no default_model in evalhouse.yaml")
-    preload_litellm(config)
+    in_flight = concurrency or (config.models[model].concurrency if model in config.models else 1)
+    if (processes or default_processes(in_flight, calls=1 << 30)) == 1:
+        preload_litellm(config)  # a run in worker processes imports LiteLLM in each of them
     if source not in ("golden", "ci"):
         raise fail(f"--source must be golden or ci, not {source!r}")
     try:
@@ -65,6 +77,7 @@ def run(
             batch_key=batch_key,
             as_of=day,
             concurrency=concurrency,
+            processes=processes,
         )
         summary = run_suite(config, request, progress=progress and not as_json)
     except (RunnerError, ConfigError, GoldenSetError) as exc:

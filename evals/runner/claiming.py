@@ -16,6 +16,8 @@ from evals.claims import POLL_S
 from evals.runner.units import resume
 
 if TYPE_CHECKING:
+    from multiprocessing.sharedctypes import Synchronized
+
     from evals.claims import Claims
     from evals.runner.units import Unit
 
@@ -29,12 +31,26 @@ def _calls(units: list[Unit]) -> int:
 
 
 class UnitSupply:
-    """Hands the workers the units this run has claimed; counts the calls another run made."""
+    """Hands the workers the units this run has claimed; counts the calls another run made.
 
-    def __init__(self, claims: Claims, units: list[Unit], workers: int) -> None:
+    With a `cursor` (a shared integer), the `processes` worker processes of one run share
+    `units`: each takes its next units by moving the cursor, so no two of them claim the same
+    ones. A take is `ahead` units at most and a fair share of what is left at least, so the
+    processes finish together and one that dies takes only a small share down with it.
+    """
+
+    def __init__(
+        self,
+        claims: Claims,
+        units: list[Unit],
+        workers: int,
+        cursor: Synchronized | None = None,
+        processes: int = 1,
+    ) -> None:
         self.claims = claims
         self.ahead = max(CLAIM_AHEAD, workers)
-        self.unclaimed = deque(units)
+        self.units, self.cursor, self.processes = units, cursor, processes
+        self.unclaimed = deque(units if cursor is None else ())
         self.held_elsewhere: list[Unit] = []
         self.ready: deque[Unit] = deque()
         self.calls_elsewhere = 0
@@ -44,6 +60,8 @@ class UnitSupply:
         """The next unit to call; None once every unit is called here or settled elsewhere."""
         async with self._turn:
             while not self.ready:
+                if not self.unclaimed and self.cursor is not None:
+                    self.unclaimed.extend(self._take())
                 if not self.unclaimed:
                     if not self.held_elsewhere:
                         return None
@@ -55,6 +73,15 @@ class UnitSupply:
                     self._claim, [self.unclaimed.popleft() for _ in range(ahead)]
                 )
             return self.ready.popleft()
+
+    def _take(self) -> list[Unit]:
+        """The next shared units (none once the cursor has passed them all)."""
+        with self.cursor.get_lock():
+            start = self.cursor.value
+            share = (len(self.units) - start) // (2 * self.processes)
+            end = start + max(1, min(self.ahead, share))
+            self.cursor.value = end
+        return self.units[start:end]
 
     def _claim(self, part: list[Unit]) -> None:
         """Claim what is free, set aside what another run holds, drop what settled meanwhile."""
