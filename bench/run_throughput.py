@@ -8,7 +8,8 @@ own environment under bench/.peers/, created on first use, git-ignored). Reporte
 - calls/s as a fraction of C/L, over the server's window (first request to last reply), so
   start-up does not count; the server's most calls in flight at once (must not exceed C);
 - client CPU ms per call: the harness's CPU (its process and children) for N calls less its
-  CPU for one call, over N - 1: start-up (imports, migrations, spawning) does not count;
+  CPU for one call (measured once, at the first C), over N - 1: start-up (imports,
+  migrations, spawning) does not count;
 - the load average, since other work shares the machine.
 
     .venv/bin/python -m bench.run_throughput [--calls 2048] [--levels 64,256] [--latency 1]
@@ -58,11 +59,10 @@ def _measure(port: int, command: list[str], env: dict[str, str], cwd: Path) -> d
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
     if done.returncode not in (0, 1):  # 1: evalhouse's "some calls unsettled"
         raise RuntimeError(f"{command[:4]} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    return {
-        "cpu_s": _children_cpu() - cpu,
-        "wall_s": time.perf_counter() - wall,
-        **_server(port, "/stats"),
-    }
+    stats = _server(port, "/stats")
+    if not stats["requests"]:
+        raise RuntimeError(f"{command[:4]} made no request:\n{done.stderr[-4000:]}")
+    return {"cpu_s": _children_cpu() - cpu, "wall_s": time.perf_counter() - wall, **stats}
 
 
 # --- harnesses: each a command for n calls at concurrency c ----------------------------------
@@ -168,15 +168,29 @@ def _inspect(folder: Path, port: int):
     return command
 
 
-def _promptfoo(folder: Path, port: int):
-    binary = PEERS / "promptfoo" / "node_modules" / ".bin" / "promptfoo"
+def _install_promptfoo(binary: Path) -> None:
+    """promptfoo into bench/.peers/promptfoo, once (at its first run, not at the bench's start)."""
     if not binary.exists():
         prefix, package = str(binary.parents[2]), f"promptfoo@{PROMPTFOO_VERSION}"
         subprocess.run(
             ["npm", "install", "--prefix", prefix, "--no-audit", "--no-fund", package], check=True
         )
+    sqlite = binary.parents[1] / "better-sqlite3"
+    if not (sqlite / "build" / "Release" / "better_sqlite3.node").exists():
+        # npm 11 does not run install scripts it was not told to allow, and better-sqlite3's
+        # would download a prebuilt binary anyway: build it against the system's Node headers
+        # with the node-gyp that ships with npm
+        npm_root = subprocess.run(["npm", "root", "-g"], capture_output=True, text=True).stdout
+        gyp = Path(npm_root.strip()) / "npm" / "node_modules" / "node-gyp" / "bin" / "node-gyp.js"
+        build = ["node", str(gyp), "rebuild", "--release", f"--nodedir={_node_prefix()}"]
+        subprocess.run(build, cwd=sqlite, check=True, capture_output=True)
+
+
+def _promptfoo(folder: Path, port: int):
+    binary = PEERS / "promptfoo" / "node_modules" / ".bin" / "promptfoo"
 
     def command(n: int, c: int) -> list[str]:
+        _install_promptfoo(binary)
         config = folder / f"promptfoo-{n}.yaml"
         config.write_text(
             json.dumps(
@@ -210,6 +224,12 @@ def _promptfoo(folder: Path, port: int):
         ]
 
     return command
+
+
+def _node_prefix() -> str:
+    """Where the running Node's headers are (include/node): /usr for Debian's nodejs."""
+    node = subprocess.run(["node", "-p", "process.execPath"], capture_output=True, text=True)
+    return str(Path(node.stdout.strip()).parents[1])
 
 
 def _versions() -> dict[str, str]:
@@ -291,10 +311,20 @@ def main() -> None:
                 harnesses[f"Inspect AI {INSPECT_VERSION}"] = _inspect(folder, port)
             if "promptfoo" in peers:
                 harnesses[f"promptfoo {PROMPTFOO_VERSION}"] = _promptfoo(folder, port)
+            # the warehouse's first run creates the views a run's accuracy reads (dbt): not
+            # part of any measured run
+            _measure(port, _evalhouse(folder, 1)(1, 1), env, folder)
+            ones: dict[str, dict] = {}  # each harness's CPU for one call: its fixed cost
             for c in (int(level) for level in args.levels.split(",")):
                 for name, command in harnesses.items():
-                    one = _measure(port, command(1, c), env, folder)
-                    full = _measure(port, command(args.calls, c), env, folder)
+                    try:
+                        one = ones.get(name) or _measure(port, command(1, c), env, folder)
+                        full = _measure(port, command(args.calls, c), env, folder)
+                    except (RuntimeError, subprocess.CalledProcessError) as exc:
+                        # one peer failing does not void the others
+                        print(f"{name} at C = {c}: {exc}", flush=True)
+                        continue
+                    ones[name] = one
                     rows.append(_row(name, c, args.calls, args.latency, full, one))
                     print(json.dumps(rows[-1]), flush=True)
     finally:
