@@ -63,22 +63,22 @@ def test_processes_share_one_concurrency_budget(
 def test_processes_share_one_rpm_pacer(
     warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
-    # rpm 240: a start every 0.25 s between all processes (each process pacing on its own
-    # would start two calls per 0.25 s)
+    # rpm 120: a start every 0.5 s between all processes (each process pacing on its own
+    # would start two calls per 0.5 s)
     config = Config.model_validate(
-        {"models": {"m": fake_model(fake_openai, concurrency=16, rpm=240)}}
+        {"models": {"m": fake_model(fake_openai, concurrency=16, rpm=120)}}
     )
-    suite = load_suite(write_suite(tmp_path / "suite.yaml", grader_items(17)))
+    suite = load_suite(write_suite(tmp_path / "suite.yaml", grader_items(21)))
     summary = run_suite(config, RunRequest(suite, "m", processes=2))
-    assert summary.statuses == {"ok": 17} and summary.processes == 2
+    assert summary.statuses == {"ok": 21} and summary.processes == 2
     starts = sorted(request["at"] for request in fake_openai.requests)
-    assert len(starts) == 17
-    # booked 0.25 s apart; the server sees them with the client's scheduling jitter (on a
-    # loaded 2-core machine, up to half a second): any 9 starts span 2 s, less that tolerance
-    # (two pacers, one per process, would start 9 calls in 1 s, and all 17 in 2 s)
+    assert len(starts) == 21
+    # booked 0.5 s apart; the server sees them with the client's scheduling jitter (on a
+    # 2-core machine at load 18, up to a second): any 9 starts span 4 s, less that tolerance
+    # (two pacers, one per process, would start 9 calls in 2 s, and all 21 in 5 s)
     spans = [later - earlier for earlier, later in zip(starts, starts[8:], strict=False)]
-    assert min(spans) > 2.0 - 0.5
-    assert starts[-1] - starts[0] > 4.0 - 0.5
+    assert min(spans) > 4.0 - 1.0
+    assert starts[-1] - starts[0] > 10.0 - 1.0
 
 
 def _children(pid: int) -> list[int]:
@@ -127,7 +127,7 @@ def test_kill_9_of_a_worker_then_of_the_parent_and_a_rerun_settles_each_unit_onc
 
     def start_and_wait_for(count: int) -> subprocess.Popen:
         run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # spawning imports LiteLLM (minutes at load 18)
         while settled() < count:
             assert run.poll() is None, run.communicate()
             assert time.monotonic() < deadline, "the run never got going"
@@ -139,7 +139,7 @@ def test_kill_9_of_a_worker_then_of_the_parent_and_a_rerun_settles_each_unit_onc
     workers = [p for p in _children(run.pid) if b"spawn_main" in _cmdline(p)]
     assert len(workers) == 2
     os.kill(workers[0], signal.SIGKILL)
-    out, err = run.communicate(timeout=120)
+    out, err = run.communicate(timeout=600)
     assert run.returncode == 1, err  # some calls unsettled: run again
     first = json.loads(out)
     assert (first["processes"], first["lost_processes"]) == (2, 1)
@@ -163,7 +163,7 @@ def test_kill_9_of_a_worker_then_of_the_parent_and_a_rerun_settles_each_unit_onc
 
     # 3. the same command again makes exactly the missing calls
     fake_openai.reset_counts()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["calls"] == n - after_second == fake_openai.request_count
