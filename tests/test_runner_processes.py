@@ -150,10 +150,10 @@ def test_kill_9_of_a_worker_then_of_the_parent_and_a_rerun_settles_each_unit_onc
     # 2. the parent killed: its workers exit with it (no orphan keeps calling)
     run = start_and_wait_for(after_first + 10)
     workers = _children(run.pid)  # the workers and spawn's resource tracker
-    assert len(workers) == 3
+    assert len([pid for pid in workers if b"spawn_main" in _cmdline(pid)]) == 2
     os.kill(run.pid, signal.SIGKILL)
     run.wait(10)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while any(_alive(pid) for pid in workers):
         assert time.monotonic() < deadline, "a worker outlived its parent"
         time.sleep(0.05)

@@ -16,7 +16,7 @@ from evals.claims import POLL_S
 from evals.runner.units import resume
 
 if TYPE_CHECKING:
-    from multiprocessing.sharedctypes import Synchronized
+    from collections.abc import Callable
 
     from evals.claims import Claims
     from evals.runner.units import Unit
@@ -33,10 +33,8 @@ def _calls(units: list[Unit]) -> int:
 class UnitSupply:
     """Hands the workers the units this run has claimed; counts the calls another run made.
 
-    With a `cursor` (a shared integer), the `processes` worker processes of one run share
-    `units`: each takes its next units by moving the cursor, so no two of them claim the same
-    ones. A take is `ahead` units at most and a fair share of what is left at least, so the
-    processes finish together and one that dies takes only a small share down with it.
+    With `share`, the worker processes of one run share its units: `share()` hands out this
+    process's next ones (none once all are handed out), so no two processes claim the same.
     """
 
     def __init__(
@@ -44,13 +42,12 @@ class UnitSupply:
         claims: Claims,
         units: list[Unit],
         workers: int,
-        cursor: Synchronized | None = None,
-        processes: int = 1,
+        share: Callable[[], list[Unit]] | None = None,
     ) -> None:
         self.claims = claims
         self.ahead = max(CLAIM_AHEAD, workers)
-        self.units, self.cursor, self.processes = units, cursor, processes
-        self.unclaimed = deque(units if cursor is None else ())
+        self.share = share
+        self.unclaimed = deque(units)
         self.held_elsewhere: list[Unit] = []
         self.ready: deque[Unit] = deque()
         self.calls_elsewhere = 0
@@ -60,8 +57,8 @@ class UnitSupply:
         """The next unit to call; None once every unit is called here or settled elsewhere."""
         async with self._turn:
             while not self.ready:
-                if not self.unclaimed and self.cursor is not None:
-                    self.unclaimed.extend(self._take())
+                if not self.unclaimed and self.share is not None:
+                    self.unclaimed.extend(self.share())
                 if not self.unclaimed:
                     if not self.held_elsewhere:
                         return None
@@ -73,15 +70,6 @@ class UnitSupply:
                     self._claim, [self.unclaimed.popleft() for _ in range(ahead)]
                 )
             return self.ready.popleft()
-
-    def _take(self) -> list[Unit]:
-        """The next shared units (none once the cursor has passed them all)."""
-        with self.cursor.get_lock():
-            start = self.cursor.value
-            share = (len(self.units) - start) // (2 * self.processes)
-            end = start + max(1, min(self.ahead, share))
-            self.cursor.value = end
-        return self.units[start:end]
 
     def _claim(self, part: list[Unit]) -> None:
         """Claim what is free, set aside what another run holds, drop what settled meanwhile."""

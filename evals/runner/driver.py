@@ -215,7 +215,7 @@ async def _call(
         if not todo:
             return
         if pool is not None:
-            summary.lost_processes = len(await pool.call(todo, summary, redraw))
+            summary.lost_processes = await pool.call(todo, summary, redraw)
             return
         workers = max(1, min(_in_flight(run), len(todo)))
         supply = UnitSupply(claims, todo, workers)

@@ -9,10 +9,13 @@ call, docs/benchmarks.md); past that a run needs more cores, so more processes.
   Fork would copy the parent's threads' state (the LiteLLM preload thread, psycopg's
   connections) into the children; spawn starts each clean.
 - The parent plans and resumes as a single-process run does, then hands every worker the same
-  list of units and a shared cursor: each takes the next `ahead` units, claims them
-  (evals.claims, as concurrent runs do) and calls them with the runner's own pool and writer.
-- Each worker reports its RunSummary on every flush; the parent draws the progress bar from
-  them and adds them up into the run's summary. The batch record, the closing count of unsettled
+  list of units over its pipe; a worker asks the parent for its next units when it needs more
+  (the parent keeps the only cursor: nothing shared to lock, nothing a killed worker can leave
+  locked), claims them (evals.claims, as concurrent runs do) and calls them with the runner's
+  own pool and writer.
+- Each worker sends its RunSummary on every flush; the parent draws the progress bar from
+  them and adds them up into the run's summary. A pipe per worker, not one shared queue: a
+  worker killed halfway through a message would leave a shared queue unreadable for all. The batch record, the closing count of unsettled
   calls and the accuracy stay the parent's, from the warehouse, as in a single-process run.
 - A worker killed mid-run loses the calls it had in flight and the units it had taken: they
   stay unsettled (the batch ends `failed`) and the next run makes them, once (their claims went
@@ -23,13 +26,12 @@ call, docs/benchmarks.md); past that a run needs more cores, so more processes.
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import math
 import multiprocessing
 import os
-import pickle
-import queue
 import signal
+from multiprocessing.connection import wait
 from typing import TYPE_CHECKING
 
 from evals.limits import LimitServer
@@ -37,7 +39,7 @@ from evals.runner.claiming import CLAIM_AHEAD
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from multiprocessing.sharedctypes import Synchronized
+    from multiprocessing.connection import Connection
 
     from evals.runner.context import RunContext
     from evals.runner.summary import RunSummary
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
 CALLS_IN_FLIGHT_PER_PROCESS = 64
 """The default gives a process this many of the run's calls in flight: at 1 s latency that is
 64 calls/s, well under one loop's ceiling, so a loop is never the bottleneck."""
-_REPORT_WAIT_S = 0.25
+_PARENT_CHECK_S = 0.25
 
 
 def default_processes(in_flight: int, calls: int) -> int:
@@ -63,15 +65,13 @@ def default_processes(in_flight: int, calls: int) -> int:
 
 
 class WorkerPool:
-    """The worker processes of one run and the budget server they share."""
+    """The worker processes of one run, a pipe to each, and the budget server they share."""
 
     def __init__(self, run: RunContext, processes: int, workers: int) -> None:
         self.run, self.size, self.workers = run, processes, workers
         self.spawn = multiprocessing.get_context("spawn")
         self.limits = LimitServer(run.config)
-        self.cursor = self.spawn.Value("q", 0)
-        self.inboxes: list[multiprocessing.Queue] = []
-        self.reports = self.spawn.Queue()
+        self.pipes: list[Connection] = []
         self.processes: list[multiprocessing.Process] = []
         self.handed = False
 
@@ -79,16 +79,16 @@ class WorkerPool:
         """Serve the budget and start the workers (they import LiteLLM, then wait for units)."""
         address = await self.limits.start()
         for number in range(self.size):
-            inbox = self.spawn.Queue()
+            mine, theirs = self.spawn.Pipe()
             process = self.spawn.Process(
                 target=_worker_main,
-                args=(self.run, address, self.size, self.workers, self.cursor),
-                kwargs={"inbox": inbox, "reports": self.reports, "number": number},
+                args=(self.run, address, self.workers, theirs),
                 name=f"evalhouse-run-{number}",
                 daemon=True,
             )
             process.start()
-            self.inboxes.append(inbox)
+            theirs.close()  # only the worker holds its end: its death is an EOF here
+            self.pipes.append(mine)
             self.processes.append(process)
 
     async def call(
@@ -96,47 +96,63 @@ class WorkerPool:
         todo: list[Unit],
         summary: RunSummary,
         redraw: Callable[[int, int, int, float], None],
-    ) -> list[int]:
-        """Have the workers call `todo`; add what they did to `summary`. Returns the exit codes
-        of workers that died (empty when all finished)."""
+    ) -> int:
+        """Have the workers call `todo`; add what they did to `summary`. Returns how many
+        workers died before they finished."""
         self.handed = True
-        for inbox in self.inboxes:
-            inbox.put((todo, summary))  # the summary before any call: each worker's blank tally
-        return await asyncio.to_thread(self._collect, summary, redraw)
+        for pipe in self.pipes:
+            pipe.send((todo, summary))  # the summary before any call: each worker's blank tally
+        return await asyncio.to_thread(self._serve, len(todo), summary, redraw)
 
-    def _collect(
-        self, summary: RunSummary, redraw: Callable[[int, int, int, float], None]
-    ) -> list[int]:
+    def _share(self, cursor: int, total: int) -> int:
+        """Where the next take ends: `ahead` units at most, a fair share of what is left at
+        least, so the processes finish together and one that dies takes little down with it."""
+        ahead = max(CLAIM_AHEAD, self.workers)
+        return min(total, cursor + max(1, min(ahead, (total - cursor) // (2 * self.size))))
+
+    def _serve(
+        self, total: int, summary: RunSummary, redraw: Callable[[int, int, int, float], None]
+    ) -> int:
+        """Hand out units as the workers ask for them, and collect their tallies, until every
+        worker is done or dead."""
+        cursor, lost = 0, 0
         latest: dict[int, RunSummary] = {}
-        done: set[int] = set()
-        dead: dict[int, int] = {}
-        while len(done) + len(dead) < self.size:
-            try:
-                kind, number, part = self.reports.get(timeout=_REPORT_WAIT_S)
-            except queue.Empty:
-                for number, process in enumerate(self.processes):
-                    if number not in done and process.exitcode not in (None, 0):
-                        dead[number] = process.exitcode
-                continue
-            latest[number] = pickle.loads(part)
-            if kind == "done":
-                done.add(number)
-            parts = latest.values()
-            redraw(
-                sum(p.calls for p in parts),
-                sum(p.calls_elsewhere for p in parts),
-                sum(p.errors for p in parts),
-                sum(p.cost_usd for p in parts),
-            )
+        running = {pipe: number for number, pipe in enumerate(self.pipes)}
+        while running:
+            for pipe in wait(list(running)):
+                number = running[pipe]
+                try:
+                    kind, part = pipe.recv()
+                except (EOFError, OSError):  # killed: its last tally is what it did
+                    del running[pipe]
+                    lost += 1
+                    continue
+                if kind == "take":
+                    end = self._share(cursor, total)
+                    pipe.send((cursor, end))
+                    cursor = end
+                    continue
+                latest[number] = part
+                if kind == "done":
+                    del running[pipe]
+                parts = latest.values()
+                redraw(
+                    sum(p.calls for p in parts),
+                    sum(p.calls_elsewhere for p in parts),
+                    sum(p.errors for p in parts),
+                    sum(p.cost_usd for p in parts),
+                )
         for part in latest.values():
             summary.add(part)
-        return list(dead.values())
+        return lost
 
     async def close(self) -> None:
         """Stop the budget server (a worker still running exits) and reap the workers."""
-        if not self.handed:
-            for inbox in self.inboxes:
-                inbox.put(None)
+        for pipe in self.pipes:
+            if not self.handed:
+                with contextlib.suppress(OSError):
+                    pipe.send(None)
+            pipe.close()
         await self.limits.close()
         for process in self.processes:
             await asyncio.to_thread(process.join, 10)
@@ -144,51 +160,29 @@ class WorkerPool:
                 process.kill()
 
 
-def _worker_main(
-    run: RunContext,
-    address: str,
-    processes: int,
-    workers: int,
-    cursor: Synchronized,
-    *,
-    inbox: multiprocessing.Queue,
-    reports: multiprocessing.Queue,
-    number: int,
-) -> None:
+def _worker_main(run: RunContext, address: str, workers: int, pipe: Connection) -> None:
     """A worker process: import LiteLLM while the parent plans, then call its share of units."""
     from evals.llm import configured_litellm
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     configured_litellm(run.config)
     parent = multiprocessing.parent_process()
-    while True:
-        try:
-            job = inbox.get(timeout=_REPORT_WAIT_S)
-            break
-        except queue.Empty:
-            if not parent.is_alive():
-                return
+    while not pipe.poll(_PARENT_CHECK_S):
+        if not parent.is_alive():
+            return
+    job = pipe.recv()
     if job is not None:
         todo, summary = job
-        report = functools.partial(_report, reports, number, summary)
-        asyncio.run(_work(run, address, processes, workers, cursor, todo, summary, report))
-
-
-def _report(
-    reports: multiprocessing.Queue, number: int, summary: RunSummary, kind: str = "progress"
-) -> None:
-    reports.put((kind, number, pickle.dumps(summary)))  # a copy: the queue pickles it later
+        asyncio.run(_work(run, address, workers, todo, summary, pipe))
 
 
 async def _work(
     run: RunContext,
     address: str,
-    processes: int,
     workers: int,
-    cursor: Synchronized,
     todo: list[Unit],
     summary: RunSummary,
-    report: Callable[..., None],
+    pipe: Connection,
 ) -> None:
     from evals import warehouse
     from evals.claims import Claims
@@ -199,18 +193,23 @@ async def _work(
     from evals.runner.workers import execute
     from evals.runner.writer import RunWriter
 
+    def share() -> list[Unit]:
+        pipe.send(("take", None))
+        start, end = pipe.recv()
+        return todo[start:end]
+
     workers = max(1, min(workers, len(todo)))
     limits = SharedLimits(address)
     await limits.connect()
     client = LLMClient(run.config, limits=limits)
     conn = await asyncio.to_thread(warehouse.connect, autocommit=True)
     claims = await asyncio.to_thread(Claims.open)
-    supply = UnitSupply(claims, todo, workers, cursor, processes)
+    supply = UnitSupply(claims, [], workers, share)
     writer = RunWriter(summary, claims.release)
 
     def on_flush() -> None:
         summary.calls_elsewhere = supply.calls_elsewhere
-        report()
+        pipe.send(("progress", summary))
 
     try:
         await execute(conn, supply, workers, UnitCaller(run, client, writer.emit), writer, on_flush)
@@ -219,4 +218,4 @@ async def _work(
         await asyncio.to_thread(conn.close)
         await client.aclose()
         await limits.aclose()
-    report(kind="done")
+    pipe.send(("done", summary))
