@@ -96,7 +96,11 @@ def _evalhouse(folder: Path, processes: int):
 
 def _litellm_loop(port: int):
     def command(n: int, c: int) -> list[str]:
-        return [sys.executable, "-m", "bench.run_throughput", "--loop", f"{port},{c},{n}"]
+        code = (
+            f"import asyncio, sys; sys.path.insert(0, {str(REPO_ROOT)!r});"
+            f" from bench.run_throughput import _loop; asyncio.run(_loop({port}, {c}, {n}))"
+        )
+        return [sys.executable, "-c", code]
 
     return command
 
@@ -148,7 +152,7 @@ def _inspect(folder: Path, port: int):
         return [
             str(python.parent / "inspect"),
             "eval",
-            str(folder / "inspect_task.py"),
+            "inspect_task.py",  # in the harness's working folder: Inspect takes no absolute path
             "-T",
             f"n={n}",
             "--model",
@@ -265,12 +269,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--peers", default="litellm,inspect,promptfoo")
     parser.add_argument("--processes", default="1,2")
-    parser.add_argument("--loop", help=argparse.SUPPRESS)  # port,C,N: the bare LiteLLM loop
     args = parser.parse_args()
-    if args.loop:
-        port, concurrency, calls = (int(part) for part in args.loop.split(","))
-        asyncio.run(_loop(port, concurrency, calls))
-        return
     server, port = start_server(args.latency)
     rows = []
     folder = Path(tempfile.mkdtemp(prefix="evalhouse-bench-run-"))
