@@ -34,7 +34,7 @@ import signal
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING
 
-from evals.limits import LimitServer
+from evals.limits import PARENT_GONE_EXIT, LimitServer
 from evals.runner.claiming import CLAIM_AHEAD
 
 if TYPE_CHECKING:
@@ -194,8 +194,11 @@ async def _work(
     from evals.runner.writer import RunWriter
 
     def share() -> list[Unit]:
-        pipe.send(("take", None))
-        start, end = pipe.recv()
+        _to_parent(pipe, ("take", None))
+        try:
+            start, end = pipe.recv()
+        except (EOFError, OSError):
+            os._exit(PARENT_GONE_EXIT)
         return todo[start:end]
 
     workers = max(1, min(workers, len(todo)))
@@ -209,7 +212,7 @@ async def _work(
 
     def on_flush() -> None:
         summary.calls_elsewhere = supply.calls_elsewhere
-        pipe.send(("progress", summary))
+        _to_parent(pipe, ("progress", summary))
 
     try:
         await execute(conn, supply, workers, UnitCaller(run, client, writer.emit), writer, on_flush)
@@ -218,4 +221,13 @@ async def _work(
         await asyncio.to_thread(conn.close)
         await client.aclose()
         await limits.aclose()
-    pipe.send(("done", summary))
+    _to_parent(pipe, ("done", summary))
+
+
+def _to_parent(pipe: Connection, message: tuple) -> None:
+    """Send to the parent; a parent that is gone ends the worker at once (as evals.limits does
+    when the budget's socket closes) rather than through a clean-up that may wait on it."""
+    try:
+        pipe.send(message)
+    except OSError:
+        os._exit(PARENT_GONE_EXIT)
