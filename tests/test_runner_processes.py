@@ -147,8 +147,10 @@ def test_kill_9_of_a_worker_then_of_the_parent_and_a_rerun_settles_each_unit_onc
     after_first = settled()
     assert after_first == n - first["unsettled_calls"]
 
-    # 2. the parent killed: its workers exit with it (no orphan keeps calling)
-    run = start_and_wait_for(after_first + 10)
+    # 2. the parent killed: its workers exit with it (no orphan keeps calling); slower replies
+    # keep the few units left in flight long enough to kill it mid-run
+    fake_openai.latency_s = 0.5
+    run = start_and_wait_for(after_first + 4)
     workers = _children(run.pid)  # the workers and spawn's resource tracker
     assert len([pid for pid in workers if b"spawn_main" in _cmdline(pid)]) == 2
     os.kill(run.pid, signal.SIGKILL)
