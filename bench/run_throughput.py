@@ -159,6 +159,8 @@ def _inspect(folder: Path, port: int):
             "openai/bench",
             "--model-base-url",
             f"http://127.0.0.1:{port}/v1",
+            "-M",
+            "responses_api=false",  # chat completions, like the others (and the fake server)
             "--max-connections",
             str(c),
             "--max-retries",
