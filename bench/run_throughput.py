@@ -304,6 +304,7 @@ def main() -> None:
             harnesses = {
                 f"evalhouse run --processes {p}": _evalhouse(folder, int(p))
                 for p in args.processes.split(",")
+                if p  # --processes "": peers only
             }
             peers = set(args.peers.split(",")) - {""}
             if "litellm" in peers:
@@ -345,13 +346,13 @@ def main() -> None:
         )
     for c in (int(level) for level in args.levels.split(",")):
         at_c = [r for r in rows if r["C"] == c]
-        ours = max((r for r in at_c if r["harness"].startswith("evalhouse")), key=_rate)
+        ours = [r for r in at_c if r["harness"].startswith("evalhouse")]
         others = [r for r in at_c if not r["harness"].startswith("evalhouse")]
-        if others:
-            best = max(others, key=_rate)
+        if ours and others:
+            mine, best = max(ours, key=_rate), max(others, key=_rate)
             print(
-                f"C = {c}: best evalhouse ({ours['harness']}) {_rate(ours):.1f} calls/s ="
-                f" {_rate(ours) / _rate(best):.2f}x the best peer ({best['harness']})"
+                f"C = {c}: best evalhouse ({mine['harness']}) {_rate(mine):.1f} calls/s ="
+                f" {_rate(mine) / _rate(best):.2f}x the best peer ({best['harness']})"
             )
 
 
