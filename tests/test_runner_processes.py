@@ -95,6 +95,16 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _descendants(pid: int) -> list[int]:
+    return [p for child in _children(pid) for p in (child, *_descendants(child))]
+
+
+def _workers(pid: int) -> list[int]:
+    """A run's worker processes: forked by its fork server, which is a child of the run."""
+    (server,) = [p for p in _children(pid) if b"forkserver" in _cmdline(p)]
+    return _children(server)
+
+
 def _cmdline(pid: int) -> bytes:
     return Path(f"/proc/{pid}/cmdline").read_bytes()
 
@@ -136,7 +146,7 @@ def test_kill_9_of_a_worker_then_of_the_parent_and_a_rerun_settles_each_unit_onc
 
     # 1. one worker killed: the other finishes the run; the dead one's units stay unsettled
     run = start_and_wait_for(40)
-    workers = [p for p in _children(run.pid) if b"spawn_main" in _cmdline(p)]
+    workers = _workers(run.pid)
     assert len(workers) == 2
     os.kill(workers[0], signal.SIGKILL)
     out, err = run.communicate(timeout=600)
@@ -151,8 +161,8 @@ def test_kill_9_of_a_worker_then_of_the_parent_and_a_rerun_settles_each_unit_onc
     # keep the few units left in flight long enough to kill it mid-run
     fake_openai.latency_s = 0.5
     run = start_and_wait_for(after_first + 4)
-    workers = _children(run.pid)  # the workers and spawn's resource tracker
-    assert len([pid for pid in workers if b"spawn_main" in _cmdline(pid)]) == 2
+    assert len(_workers(run.pid)) == 2
+    workers = _descendants(run.pid)  # the workers, the fork server, the resource tracker
     os.kill(run.pid, signal.SIGKILL)
     run.wait(10)
     deadline = time.monotonic() + 60

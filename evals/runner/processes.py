@@ -4,10 +4,13 @@ connection each, one shared budget of calls (evals.limits).
 Why: one event loop with LiteLLM tops out near 250 calls/s on one core (its client CPU per
 call, docs/benchmarks.md); past that a run needs more cores, so more processes.
 
-- Workers are *spawned*, not forked, and started before the run plans its work, so their
-  LiteLLM imports (~2 s each) overlap the parent's migrations, suite storage and resume query.
-  Fork would copy the parent's threads' state (the LiteLLM preload thread, psycopg's
-  connections) into the children; spawn starts each clean.
+- Workers come from a *fork server* that has imported LiteLLM once (started before the run
+  plans its work, so that import overlaps the parent's suite storage and resume query), not
+  forked from the parent: fork would copy the parent's threads' state (the LiteLLM preload
+  thread, psycopg's connections) into the children, while the fork server is a clean process
+  with one thread. Spawning each worker instead would pay one LiteLLM import per worker, all
+  at once on the same cores: the first request came 7.8 s after a bare import with two spawned
+  workers, against 0.9 s for one process (docs/benchmarks.md).
 - The parent plans and resumes as a single-process run does, then hands every worker the same
   list of units over its pipe; a worker asks the parent for its next units when it needs more
   (the parent keeps the only cursor: nothing shared to lock, nothing a killed worker can leave
@@ -69,7 +72,8 @@ class WorkerPool:
 
     def __init__(self, run: RunContext, processes: int, workers: int) -> None:
         self.run, self.size, self.workers = run, processes, workers
-        self.spawn = multiprocessing.get_context("spawn")
+        self.spawn = multiprocessing.get_context("forkserver")
+        self.spawn.set_forkserver_preload(["litellm", "evals.llm", "evals.runner.driver"])
         self.limits = LimitServer(run.config)
         self.pipes: list[Connection] = []
         self.processes: list[multiprocessing.Process] = []
@@ -82,7 +86,7 @@ class WorkerPool:
             mine, theirs = self.spawn.Pipe()
             process = self.spawn.Process(
                 target=_worker_main,
-                args=(self.run, address, self.workers, theirs),
+                args=(self.run, address, self.workers, theirs, dict(os.environ)),
                 name=f"evalhouse-run-{number}",
                 daemon=True,
             )
@@ -160,10 +164,17 @@ class WorkerPool:
                 process.kill()
 
 
-def _worker_main(run: RunContext, address: str, workers: int, pipe: Connection) -> None:
-    """A worker process: import LiteLLM while the parent plans, then call its share of units."""
+def _worker_main(
+    run: RunContext, address: str, workers: int, pipe: Connection, environ: dict[str, str]
+) -> None:
+    """A worker process: configure LiteLLM while the parent plans, then call its share of units.
+
+    The environment is the parent's now (the warehouse URL, keys), not the one the fork server
+    started with for an earlier run of the same process."""
     from evals.llm import configured_litellm
 
+    os.environ.clear()
+    os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     configured_litellm(run.config)
     parent = multiprocessing.parent_process()
