@@ -72,8 +72,8 @@ class WorkerPool:
 
     def __init__(self, run: RunContext, processes: int, workers: int) -> None:
         self.run, self.size, self.workers = run, processes, workers
-        self.spawn = multiprocessing.get_context("forkserver")
-        self.spawn.set_forkserver_preload(["litellm", "evals.llm", "evals.runner.driver"])
+        self.mp = multiprocessing.get_context("forkserver")
+        self.mp.set_forkserver_preload(["litellm", "evals.llm", "evals.runner.driver"])
         self.limits = LimitServer(run.config)
         self.pipes: list[Connection] = []
         self.processes: list[multiprocessing.Process] = []
@@ -83,8 +83,8 @@ class WorkerPool:
         """Serve the budget and start the workers (they import LiteLLM, then wait for units)."""
         address = await self.limits.start()
         for number in range(self.size):
-            mine, theirs = self.spawn.Pipe()
-            process = self.spawn.Process(
+            mine, theirs = self.mp.Pipe()
+            process = self.mp.Process(
                 target=_worker_main,
                 args=(self.run, address, self.workers, theirs, dict(os.environ)),
                 name=f"evalhouse-run-{number}",
