@@ -195,13 +195,16 @@ class SharedLimits:
         return await future
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
-        while line := await reader.readline():
-            request_id, value = line.split()
-            future, slot_of = self._pending.pop(request_id)
-            if not future.cancelled():
-                future.set_result(float(value))
-            elif slot_of is not None:
-                self._give_back(slot_of)
+        try:
+            while (line := await reader.readline()).endswith(b"\n"):
+                request_id, value = line.split()
+                future, slot_of = self._pending.pop(request_id)
+                if not future.cancelled():
+                    future.set_result(float(value))
+                elif slot_of is not None:
+                    self._give_back(slot_of)
+        except (ConnectionError, ValueError):  # a torn reply: the server died writing it
+            pass
         os._exit(PARENT_GONE_EXIT)  # the budget's server is gone, so is the run
 
     def _give_back(self, model_name: str) -> None:
