@@ -4,8 +4,10 @@ against the time `python -c "import litellm"` takes on the same machine, in the 
 The provider is tests/fake_openai.py on loopback (in this process, so it timestamps the first
 request it receives); the warehouse is migrated beforehand (bench_warehouse), as it is for a
 second run on a machine. Each figure is the median of `--repeat` cold process starts.
+`--processes 1,2` times `evalhouse run --processes N` for each N (the workers are spawned
+first and import LiteLLM while the parent plans; their first request is the run's).
 
-    .venv/bin/python -m bench.first_request [--repeat 5]
+    .venv/bin/python -m bench.first_request [--repeat 5] [--processes 1,2]
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def _wall(command: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def _first_request(server: FakeOpenAI, folder: Path, env: dict[str, str], n: int) -> float:
+def _first_request(
+    server: FakeOpenAI, folder: Path, env: dict[str, str], n: int, processes: int
+) -> float:
     """Seconds from starting `evalhouse run` to the server receiving its first request."""
     server.requests.clear()
     started = time.time()
@@ -61,7 +65,9 @@ def _first_request(server: FakeOpenAI, folder: Path, env: dict[str, str], n: int
             "m",
             "--no-progress",
             "--batch-key",
-            f"first-request-{n}",
+            f"first-request-{processes}-{n}",
+            "--processes",
+            str(processes),
         ],
         env=env,
         check=True,
@@ -73,7 +79,9 @@ def _first_request(server: FakeOpenAI, folder: Path, env: dict[str, str], n: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--processes", default="1")
     args = parser.parse_args()
+    counts = [int(part) for part in args.processes.split(",")]
     server = FakeOpenAI().start()
     with bench_warehouse(), tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -84,12 +92,20 @@ def main() -> None:
         )
         env = {**os.environ, "EVALHOUSE_CONFIG": str(folder / "evalhouse.yaml")}
         imports = [_wall([sys.executable, "-c", "import litellm"], env) for _ in range(args.repeat)]
-        firsts = [_first_request(server, folder, env, n) for n in range(args.repeat)]
+        firsts = {
+            p: [_first_request(server, folder, env, n, p) for n in range(args.repeat)]
+            for p in counts
+        }
     server.stop()
-    import_s, first_s = statistics.median(imports), statistics.median(firsts)
+    import_s = statistics.median(imports)
     print(f"python -c 'import litellm'   median {import_s:.2f} s  ({args.repeat} runs)")
-    print(f"evalhouse run: first request median {first_s:.2f} s  ({args.repeat} runs)")
-    print(f"difference {first_s - import_s:+.2f} s  (target <= +0.50 s)")
+    for processes, times in firsts.items():
+        first_s = statistics.median(times)
+        print(
+            f"evalhouse run --processes {processes}: first request median {first_s:.2f} s,"
+            f" {first_s - import_s:+.2f} s over the import (target <= +0.50 s)"
+        )
+    print(f"load average {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ caller can always write a row. The rules (see STACK_NOTES, "LiteLLM"):
 - `timeout` is per attempt; `asyncio.timeout` (wait_for's semantics without a task per call)
   around each attempt and around the whole call (`deadline_s`) makes both hard, whatever the
   provider SDK does.
-- Per model: a semaphore bounds calls in flight (`concurrency`) and a pacer spaces call starts
-  (`rpm`). State is per event loop, so one client serves `asyncio.run` after `asyncio.run`.
+- Per model: calls in flight are bounded (`concurrency`) and call starts spaced (`rpm`) by the
+  client's `limits` (evals.limits): this process's own, or a budget shared by the worker
+  processes of one run.
 - Tokens from the response's usage; cost from configured prices (per-token, also registered
   with LiteLLM so its callbacks agree), else LiteLLM's own price map (where custom providers
   register theirs), else None (never a guess).
@@ -33,12 +34,12 @@ import gc
 import random
 import threading
 import time
-import weakref
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from evals.limits import LocalLimits
 from evals.litellm_compat import (
     acompletion_unlogged,
     custom_handler,
@@ -50,6 +51,7 @@ from evals.redact import scrub
 
 if TYPE_CHECKING:
     from evals.config import Config, ModelConfig
+    from evals.limits import SharedLimits
 
 CALL_STATUSES = ("ok", "error", "timeout")
 BACKOFF_BASE_S = 0.5
@@ -88,27 +90,6 @@ class CallResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
-
-
-class _Pacer:
-    """Spaces call starts to honour a requests-per-minute cap (no bursts, no busy waiting)."""
-
-    def __init__(self, rpm: int) -> None:
-        self.interval = 60.0 / rpm
-        self.next_at = 0.0
-
-    async def wait(self) -> None:
-        now = time.monotonic()
-        start = max(now, self.next_at)
-        self.next_at = start + self.interval
-        if start > now:
-            await asyncio.sleep(start - now)
-
-
-@dataclass
-class _ModelState:
-    semaphore: asyncio.Semaphore
-    pacer: _Pacer | None
 
 
 _litellm_lock = threading.Lock()
@@ -286,10 +267,9 @@ def backoff_s(attempt: int, retry_after: float | None, scale: float = 1.0) -> fl
 class LLMClient:
     """Calls configured models through LiteLLM; one client per process is enough."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, limits: LocalLimits | SharedLimits | None = None) -> None:
         self.config = config
-        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _ModelState]]
-        self._states = weakref.WeakKeyDictionary()
+        self.limits = limits or LocalLimits()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
@@ -299,18 +279,6 @@ class LLMClient:
     def _load(self):
         self._lib = configured_litellm(self.config)
         return self._lib
-
-    # --- per-model limits -----------------------------------------------------------------
-
-    def _state(self, model_name: str, cfg: ModelConfig) -> _ModelState:
-        loop = asyncio.get_running_loop()
-        states = self._states.setdefault(loop, {})
-        state = states.get(model_name)
-        if state is None:
-            state = states[model_name] = _ModelState(
-                asyncio.Semaphore(cfg.concurrency), _Pacer(cfg.rpm) if cfg.rpm else None
-            )
-        return state
 
     def _request(
         self,
@@ -398,18 +366,17 @@ class LLMClient:
                 timings={"queued_ms": 0.0, "call_ms": 0.0, "backoff_ms": 0.0},
             )
         litellm = self._lib or self._load()
-        state = self._state(model_name, cfg)
         started_at = datetime.now(UTC)
         entered = time.perf_counter()
         progress = {"attempts": 0, "last_exc": None, "attempt_started": entered, "backoff": 0.0}
-        async with state.semaphore:
+        async with self.limits.slot(model_name, cfg):
             begun = time.perf_counter()
             try:
                 async with asyncio.timeout(cfg.deadline_s):
                     result = await self._attempts(
                         litellm,
+                        model_name,
                         cfg,
-                        state.pacer,
                         messages,
                         params,
                         metadata,
@@ -442,8 +409,8 @@ class LLMClient:
     async def _attempts(
         self,
         litellm,
+        model_name: str,
         cfg: ModelConfig,
-        pacer: _Pacer | None,
         messages,
         params,
         metadata,
@@ -454,8 +421,8 @@ class LLMClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + cfg.deadline_s
         while True:
-            if pacer is not None:
-                await pacer.wait()
+            if cfg.rpm:
+                await self.limits.pace(model_name, cfg)
             progress["attempts"] += 1
             attempt = progress["attempts"]
             timeout = max(0.001, min(cfg.timeout_s, deadline - loop.time()))

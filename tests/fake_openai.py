@@ -22,7 +22,10 @@ Behaviours:
     not_found     404, an OpenAI-style "model does not exist" error
 
 Use the `fake_openai` fixture (import it into a test module), or run this file as a script for
-a standalone server (`python tests/fake_openai.py --latency 1 --port 0` prints the port).
+a standalone server (`python tests/fake_openai.py --latency 1 --port 0` prints the port). A
+server in another process reports its counters at `GET /stats` (requests, the most in flight at
+once, the first request's arrival and the last reply's time) and zeroes them at
+`POST /stats/reset`: what benchmarks check a client's concurrency cap and throughput with.
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ class FakeOpenAI:
         self.request_count = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.first_at: float | None = None  # arrival of the first request since the reset
+        self.last_reply_at: float | None = None
         self.behaviour_counts: Counter[str] = Counter()
         self._scripts: list[tuple[str, list[str]]] = []
         self._lock = threading.Lock()
@@ -103,7 +108,17 @@ class FakeOpenAI:
             self.requests.clear()
             self.request_count = 0
             self.max_in_flight = 0
+            self.first_at = self.last_reply_at = None
             self.behaviour_counts.clear()
+
+    def stats(self) -> dict[str, Any]:
+        """The counters a client in another process can check (GET /stats)."""
+        return {
+            "requests": self.request_count,
+            "max_in_flight": self.max_in_flight,
+            "first_at": self.first_at,
+            "last_reply_at": self.last_reply_at,
+        }
 
     def _behaviour(self, body: str) -> str:
         with self._lock:
@@ -129,6 +144,11 @@ class FakeOpenAI:
                         name, _, value = line.partition(":")
                         headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
+                if lines[0].split(" ")[1].startswith("/stats"):
+                    await self._stats(lines[0], writer)
+                    continue
+                if self.first_at is None:
+                    self.first_at = time.time()
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
                 try:
@@ -144,6 +164,17 @@ class FakeOpenAI:
                     writer.close()
                 except RuntimeError:  # the loop is shutting down
                     pass
+
+    async def _stats(self, request_line: str, writer: asyncio.StreamWriter) -> None:
+        if request_line.startswith("POST /stats/reset"):
+            self.reset_counts()
+        payload = json.dumps(self.stats()).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        await writer.drain()
 
     async def _respond(
         self, request_line: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
@@ -223,6 +254,7 @@ class FakeOpenAI:
         head += [f"{name}: {value}" for name, value in extra.items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
         await writer.drain()
+        self.last_reply_at = time.time()
         return True
 
     # --- lifecycle ------------------------------------------------------------------------

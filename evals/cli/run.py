@@ -20,6 +20,15 @@ def run(
     concurrency: int | None = typer.Option(
         None, "--concurrency", "-c", min=1, max=4096, help="Calls in flight (default: the model's)."
     ),
+    processes: int | None = typer.Option(
+        None,
+        "--processes",
+        "-p",
+        min=1,
+        max=256,
+        help="Worker processes sharing the calls and the models' limits (default: one per 64"
+        " calls in flight, at most one per core; 1: a single event loop).",
+    ),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="First K items only."),
     trials: int = typer.Option(1, "--trials", "-t", min=1, help="Repeat each item T times."),
     batch_key: str | None = typer.Option(
@@ -59,6 +68,7 @@ def run(
         resolve_suite,
         run_suite,
     )
+    from evals.runner.processes import default_processes
 
     config = config_or_exit()
     if source not in ("golden", "ci"):
@@ -91,7 +101,9 @@ def run(
     model = model or config.default_model
     if model is None:
         raise fail("no --model given and no default_model in evalhouse.yaml")
-    preload_litellm(config)
+    in_flight = concurrency or (config.models[model].concurrency if model in config.models else 1)
+    if (processes or default_processes(in_flight, calls=1 << 30)) == 1:
+        preload_litellm(config)  # a run in worker processes imports LiteLLM in each of them
     from evals import warehouse
 
     if warehouse.uses_embedded():
@@ -107,6 +119,7 @@ def run(
             batch_key=batch_key,
             as_of=day,
             concurrency=concurrency,
+            processes=processes,
         )
         summary = run_suite(config, request, progress=progress and not as_json)
     except (RunnerError, ConfigError, GoldenSetError) as exc:

@@ -84,6 +84,11 @@ class PromptTemplate:
             raise PromptError(f"{path}: {exc.strerror or exc}") from None
         return cls.from_text(name or path.stem, text)
 
+    def __reduce__(self):
+        """Pickled as its text (the compiled Jinja template is not picklable): a run's worker
+        processes receive their prompts so."""
+        return (PromptTemplate.from_text, (self.name, self.text))
+
     def render(self, **variables: Any) -> list[dict[str, str]]:
         """Messages in block order (system, user, assistant); empty blocks are left out."""
         context = self._compiled.new_context(variables)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from evals.claims import POLL_S
 from evals.runner.units import resume
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from evals.claims import Claims
     from evals.runner.units import Unit
 
@@ -30,16 +31,26 @@ def _calls(units: list[Unit]) -> int:
 
 
 class UnitSupply:
-    """Hands the workers the units this run has claimed; counts the calls another run made."""
+    """Hands the workers the units this run has claimed; counts the calls another run made.
+
+    With `share`, the worker processes of one run share its units: `share()` hands out this
+    process's next ones (none once all are handed out), so no two processes claim the same.
+    `recheck(conn, units) -> (todo, settled)` drops claimed units that settled meanwhile
+    (evals.pairwise passes its own, for units that are one call each).
+    """
 
     def __init__(
-        self, claims: Claims, units: list[Unit], workers: int, recheck: Callable = resume
+        self,
+        claims: Claims,
+        units: list[Unit],
+        workers: int,
+        share: Callable[[], list[Unit]] | None = None,
+        recheck: Callable = resume,
     ) -> None:
-        """`recheck(conn, units) -> (todo, settled)` drops claimed units that settled meanwhile
-        (evals.pairwise passes its own, for units that are one call each)."""
         self.claims = claims
         self.recheck = recheck
         self.ahead = max(CLAIM_AHEAD, workers)
+        self.share = share
         self.unclaimed = deque(units)
         self.held_elsewhere: list[Unit] = []
         self.ready: deque[Unit] = deque()
@@ -50,6 +61,8 @@ class UnitSupply:
         """The next unit to call; None once every unit is called here or settled elsewhere."""
         async with self._turn:
             while not self.ready:
+                if not self.unclaimed and self.share is not None:
+                    self.unclaimed.extend(self.share())
                 if not self.unclaimed:
                     if not self.held_elsewhere:
                         return None
@@ -68,9 +81,7 @@ class UnitSupply:
         self.held_elsewhere += [u for u in part if u.key not in mine]
         claimed = [u for u in part if u.key in mine]
         due = _calls(claimed)
-        todo, _ = self.recheck(
-            self.claims.conn, claimed
-        )  # after the claim: sees what its holder wrote
+        todo, _ = self.recheck(self.claims.conn, claimed)  # after the claim: sees its holder's rows
         self.calls_elsewhere += due - _calls(todo)
         keep = {u.key for u in todo}
         self.claims.release([u.key for u in claimed if u.key not in keep])

@@ -75,6 +75,9 @@ def render_summary(summary: RunSummary, console) -> None:
         ("cost", f"${summary.cost_usd:.4f}"),
         ("elapsed", f"{summary.elapsed_s:.1f} s"),
     ]
+    if summary.processes > 1:
+        lost = f", {summary.lost_processes} died (rerun)" if summary.lost_processes else ""
+        rows.append(("processes", f"{summary.processes}{lost}"))
     for name, value in rows:
         head.add_row(name, value)
     console.print(head)

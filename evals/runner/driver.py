@@ -23,6 +23,7 @@ from evals.runner.claiming import UnitSupply
 from evals.runner.context import RunContext
 from evals.runner.display import progress_bar
 from evals.runner.inputs import RunnerError, RunRequest, default_judge, resolve_suite
+from evals.runner.processes import WorkerPool, default_processes
 from evals.runner.summary import RunSummary, batch_accuracy
 from evals.runner.units import Unit, plan, resume, settled_among
 from evals.runner.workers import execute
@@ -40,30 +41,53 @@ if TYPE_CHECKING:
 async def arun_suite(
     config: Config, request: RunRequest, *, progress: bool = False, client: LLMClient | None = None
 ) -> RunSummary:
-    """Run `request` (async); see run_suite."""
+    """Run `request` (async); see run_suite. With more than one process (`request.processes`,
+    else default_processes) the calls are made by worker processes (evals.runner.processes)
+    and `client` is not used."""
     from evals import warehouse
     from evals.claims import Claims
-    from evals.llm import LLMClient
+    from evals.llm import LLMClient, preload_litellm
 
     run = _context(config, request)
-    own_client = client is None
-    client = client or LLMClient(run.config)
+    in_flight = _in_flight(run)
+    processes = request.processes or default_processes(
+        in_flight, request.trials * len(run.suite.items[: request.limit])
+    )
+    pool = WorkerPool(run, processes, in_flight) if processes > 1 else None
+    own_client = client is None and pool is None
+    if own_client:
+        preload_litellm(run.config)  # overlaps connecting, planning and resuming
+        client = LLMClient(run.config)
     started = time.perf_counter()
-    # autocommit: each write_runs transaction commits on its own (inside an implicit transaction
-    # opened by a read, it would only be a savepoint and nothing would be durable until the end)
-    conn = await asyncio.to_thread(warehouse.connect, autocommit=True)
-    claims = None
+    conn = claims = None
     try:
+        if pool is not None:
+            await pool.start()  # first: the workers import LiteLLM while this process plans
+        # autocommit: each write_runs transaction commits on its own (inside an implicit
+        # transaction opened by a read, it would only be a savepoint and nothing would be
+        # durable until the end)
+        conn = await asyncio.to_thread(warehouse.connect, autocommit=True)
         claims = await asyncio.to_thread(Claims.open)
-        summary = await _run_batch(conn, claims, run, client, request, progress)
+        summary = await _run_batch(conn, claims, run, client, pool, request, progress)
     finally:
         if claims is not None:
             await asyncio.to_thread(claims.close)
-        await asyncio.to_thread(conn.close)
+        if conn is not None:
+            await asyncio.to_thread(conn.close)
+        if pool is not None:
+            await pool.close()
         if own_client:
             await client.aclose()
+    summary.processes = processes
     summary.elapsed_s = time.perf_counter() - started
     return summary
+
+
+def _in_flight(run: RunContext) -> int:
+    """Calls the run keeps in flight: its model's concurrency, plus its judge's if it judges."""
+    return run.config.model(run.model).concurrency + (
+        run.config.model(run.judge).concurrency if "judge" in run.prompts else 0
+    )
 
 
 def _context(config: Config, request: RunRequest) -> RunContext:
@@ -73,6 +97,8 @@ def _context(config: Config, request: RunRequest) -> RunContext:
         suite = resolve_suite(config, suite)
     if request.trials < 1:
         raise RunnerError("trials must be >= 1")
+    if request.processes is not None and request.processes < 1:
+        raise RunnerError("processes must be >= 1")
     config.require_credentials(request.model)  # unknown model or no key: before any call
     grader = suite.kind == "grader"
     needs_judge = not grader and any(item.scorer is None for item in suite.items)
@@ -124,7 +150,8 @@ async def _run_batch(
     conn: psycopg.Connection,
     claims: Claims,
     run: RunContext,
-    client: LLMClient,
+    client: LLMClient | None,
+    pool: WorkerPool | None,
     request: RunRequest,
     progress: bool,
 ) -> RunSummary:
@@ -149,7 +176,7 @@ async def _run_batch(
         skipped_calls=already,
     )
     with track(conn, run.batch, planned) as batch:
-        await _call(conn, claims, run, client, todo, summary, progress)
+        await _call(conn, claims, run, client, pool, todo, summary, progress)
         summary.unsettled_calls = planned - len(settled_among(conn, units))
         batch.status = "failed" if summary.unsettled_calls else "completed"
     batch_accuracy(conn, run, summary)
@@ -160,42 +187,45 @@ async def _call(
     conn: psycopg.Connection,
     claims: Claims,
     run: RunContext,
-    client: LLMClient,
+    client: LLMClient | None,
+    pool: WorkerPool | None,
     todo: list[Unit],
     summary: RunSummary,
     progress: bool,
 ) -> None:
-    """Make the calls still to do that no concurrent run makes, redrawing the progress bar as
-    rows are written (here or by the other run)."""
+    """Make the calls still to do that no concurrent run makes (here, or in the pool's worker
+    processes), redrawing the progress bar as rows are written (here or by the other run)."""
     remaining = summary.planned_calls - summary.skipped_calls
-    workers = run.config.model(run.model).concurrency + (
-        run.config.model(run.judge).concurrency if "judge" in run.prompts else 0
-    )
-    workers = max(1, min(workers, len(todo)))
-    supply = UnitSupply(claims, todo, workers)
-    writer = RunWriter(summary, claims.release)
     with progress_bar(progress) as bar:
         task = bar.add_task(
             f"{run.suite.name} x {run.model}", total=remaining, rate=0.0, errors=0, cost=0.0
         )
-
         calls_started = time.perf_counter()
 
-        def on_flush() -> None:
+        def redraw(calls: int, calls_elsewhere: int, errors: int, cost: float) -> None:
             elapsed = max(1e-9, time.perf_counter() - calls_started)
             bar.update(
                 task,
-                completed=min(summary.calls + supply.calls_elsewhere, remaining),
-                rate=summary.calls / elapsed,
-                errors=summary.errors,
-                cost=summary.cost_usd,
+                completed=min(calls + calls_elsewhere, remaining),
+                rate=calls / elapsed,
+                errors=errors,
+                cost=cost,
             )
 
-        if todo:
-            await execute(
-                conn, supply, workers, UnitCaller(run, client, writer.emit), writer, on_flush
-            )
-            summary.calls_elsewhere = supply.calls_elsewhere
+        if not todo:
+            return
+        if pool is not None:
+            summary.lost_processes = await pool.call(todo, summary, redraw)
+            return
+        workers = max(1, min(_in_flight(run), len(todo)))
+        supply = UnitSupply(claims, todo, workers)
+        writer = RunWriter(summary, claims.release)
+
+        def on_flush() -> None:
+            redraw(summary.calls, supply.calls_elsewhere, summary.errors, summary.cost_usd)
+
+        await execute(conn, supply, workers, UnitCaller(run, client, writer.emit), writer, on_flush)
+        summary.calls_elsewhere = supply.calls_elsewhere
 
 
 def run_suite(config: Config, request: RunRequest, *, progress: bool = False) -> RunSummary:

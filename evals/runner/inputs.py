@@ -33,7 +33,9 @@ class RunRequest:
     skips what settled, a new key (e.g. a Dagster partition) runs everything again. `as_of`
     dates the calls for the simulator's drift scenarios; `concurrency` overrides the model's.
     `kind` and `started_by` describe the batch record (evals.batches); `started_by` defaults to
-    the Dagster run when there is one, else `cli`.
+    the Dagster run when there is one, else `cli`. `processes` spreads the calls over that many
+    worker processes sharing the models' limits (default: from the cores and the concurrency,
+    evals.runner.processes.default_processes; 1 keeps the single event loop).
     """
 
     suite: Suite | str
@@ -49,6 +51,7 @@ class RunRequest:
     prompt_overrides: Mapping[str, PromptTemplate] | None = None
     kind: str = "run"
     started_by: str | None = None
+    processes: int | None = None
 
 
 @cache

@@ -38,6 +38,8 @@ class RunSummary:
     unsettled_calls: int = 0
     scored: int = 0
     correct: int = 0
+    processes: int = 1  # worker processes that made the calls (1: this one)
+    lost_processes: int = 0  # worker processes that died mid-run (their units stay unsettled)
     by_stage: dict[str, tuple[int, int]] = field(default_factory=dict)  # stage -> (correct, n)
 
     @property
@@ -67,6 +69,16 @@ class RunSummary:
         self.output_tokens += record.output_tokens or 0
         self.cost_usd += record.cost_usd or 0.0
 
+    def add(self, part: RunSummary) -> None:
+        """Add what one worker process of this run did (evals.runner.processes)."""
+        self.calls += part.calls
+        self.calls_elsewhere += part.calls_elsewhere
+        self.statuses.update(part.statuses)
+        self.latencies_ms += part.latencies_ms
+        self.input_tokens += part.input_tokens
+        self.output_tokens += part.output_tokens
+        self.cost_usd += part.cost_usd
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "suite": self.suite,
@@ -91,6 +103,8 @@ class RunSummary:
             "output_tokens": self.output_tokens,
             "cost_usd": self.cost_usd,
             "elapsed_s": self.elapsed_s,
+            "processes": self.processes,
+            "lost_processes": self.lost_processes,
         }
 
 
