@@ -71,6 +71,13 @@ def run(
     from evals.runner.processes import default_processes
 
     config = config_or_exit()
+    run_model = model or config.default_model
+    models = config.models
+    in_flight = concurrency or (models[run_model].concurrency if run_model in models else 1)
+    if (processes or default_processes(in_flight, calls=1 << 30)) == 1:
+        # the import overlaps loading the suite and the migrations; worker processes (and
+        # their fork server) import LiteLLM themselves
+        preload_litellm(config)
     if source not in ("golden", "ci"):
         raise fail(f"--source must be golden or ci, not {source!r}")
     try:
@@ -98,12 +105,9 @@ def run(
             concurrency=concurrency,
         )
         return _run_pairwise(config, request, progress and not as_json, as_json)
-    model = model or config.default_model
+    model = run_model
     if model is None:
         raise fail("no --model given and no default_model in evalhouse.yaml")
-    in_flight = concurrency or (config.models[model].concurrency if model in config.models else 1)
-    if (processes or default_processes(in_flight, calls=1 << 30)) == 1:
-        preload_litellm(config)  # a run in worker processes imports LiteLLM in each of them
     from evals import warehouse
 
     if warehouse.uses_embedded():
@@ -137,13 +141,11 @@ def _run_pairwise(config, request, progress: bool, as_json: bool) -> None:
     from evals import warehouse
     from evals.config import ConfigError
     from evals.golden import GoldenSetError
-    from evals.llm import preload_litellm
     from evals.pairwise import render_pairwise, run_pairwise
     from evals.runner import RunnerError
 
     if not request.judge:
         raise fail("a pairwise run needs a judge: pass --judge")
-    preload_litellm(config)
     if warehouse.uses_embedded():
         warehouse.migrate()
     try:
