@@ -360,7 +360,7 @@ def _budget(
     return Criterion(name, "fail" if over else "pass", summary, threshold, observed, evidence)
 
 
-def _rate_criterion(
+def rate_criterion(
     name: str, events: int, total: int, limit: float, what: str, config_name: str
 ) -> Criterion:
     rate = events / total if total else 0.0
@@ -405,7 +405,7 @@ def _budget_criteria(
             "USD",
             ("max_cost_per_item_usd", "max_cost_per_item_ratio"),
         ),
-        _rate_criterion(
+        rate_criterion(
             "error_rate",
             candidate.failed_calls,
             candidate.calls,
@@ -413,7 +413,7 @@ def _budget_criteria(
             "candidate calls failed (error or timeout)",
             "max_error_rate",
         ),
-        _rate_criterion(
+        rate_criterion(
             "parse_error_rate",
             parse_errors,
             len(settled),

@@ -19,7 +19,7 @@ from statistics import fmean
 
 from evals import stats
 from evals.config import GateConfig
-from evals.gate.decision import overall, verdict_of
+from evals.gate.decision import overall, rate_criterion, verdict_of
 from evals.gate.outcomes import (
     VERDICT_SCORES,
     AffectedItem,
@@ -245,32 +245,22 @@ def _safety_criterion(items: list[ItemPreference], gate: GateConfig) -> Criterio
 def _judge_criteria(judgments: PairwiseJudgments, gate: GateConfig) -> list[Criterion]:
     settled = [j for j in judgments.judgments if j.status in ("ok", "parse_error")]
     parse_errors = sum(1 for j in settled if j.status == "parse_error")
-
-    def rate(name: str, events: int, total: int, limit: float, what: str) -> Criterion:
-        share = events / total if total else 0.0
-        return Criterion(
-            name=name,
-            status="fail" if share > limit else "pass",
-            summary=f"{events} of {total} {what} ({share:.1%}).",
-            threshold=f"≤ {limit:.1%} ({name.replace('judge_', 'max_')})",
-            observed=share,
-            evidence={"events": events, "total": total},
-        )
-
     return [
-        rate(
+        rate_criterion(
             "judge_error_rate",
             judgments.failed_calls,
             judgments.calls,
             gate.max_error_rate,
             "judge calls failed (error or timeout)",
+            "max_error_rate",
         ),
-        rate(
+        rate_criterion(
             "judge_parse_error_rate",
             parse_errors,
             len(settled),
             gate.max_parse_error_rate,
             "settled judgments were unreadable (never scored)",
+            "max_parse_error_rate",
         ),
     ]
 
