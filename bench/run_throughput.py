@@ -65,6 +65,35 @@ def _measure(port: int, command: list[str], env: dict[str, str], cwd: Path) -> d
     return {"cpu_s": _children_cpu() - cpu, "wall_s": time.perf_counter() - wall, **stats}
 
 
+def write_bench_files(folder: Path, calls: int, port: int, rpm: int | None = None) -> dict:
+    """A grader suite of `calls` items and a config with one model `m` at the fake server (rpm
+    capped when given), in `folder`; returns the environment a harness runs with."""
+    items = "".join(
+        f"  - id: i{i:05d}\n    submission: '{SUBMISSION} # {i}'\n    expected_verdict: pass\n"
+        for i in range(calls)
+    )
+    (folder / "suite.yaml").write_text(
+        "name: bench-run\nkind: grader\nverdicts: [pass, fail]\n"
+        "passing_verdicts: [pass]\ndefault_rubric: Print 0 to 2.\nitems:\n" + items
+    )
+    (folder / "evalhouse.yaml").write_text(
+        f"models:\n  m:\n    model: openai/bench\n"
+        f"    api_base: http://127.0.0.1:{port}/v1\n    timeout_s: 30\n"
+        "    deadline_s: 60\n    max_attempts: 1\n"
+        "    input_cost_per_token: 1.0e-7\n    output_cost_per_token: 4.0e-7\n"
+        + (f"    rpm: {rpm}\n" if rpm else "")
+    )
+    return {
+        **os.environ,
+        "EVALHOUSE_CONFIG": str(folder / "evalhouse.yaml"),
+        "OPENAI_API_KEY": "bench",
+        "PROMPTFOO_DISABLE_TELEMETRY": "1",
+        "PROMPTFOO_DISABLE_UPDATE": "1",
+        "PROMPTFOO_CONFIG_DIR": str(folder / "promptfoo-home"),
+        "INSPECT_LOG_LEVEL": "error",
+    }
+
+
 # --- harnesses: each a command for n calls at concurrency c ----------------------------------
 
 
@@ -277,30 +306,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="evalhouse-bench-run-"))
     try:
         with bench_warehouse():
-            items = "".join(
-                f"  - id: i{i:05d}\n    submission: '{SUBMISSION} # {i}'\n"
-                "    expected_verdict: pass\n"
-                for i in range(args.calls)
-            )
-            (folder / "suite.yaml").write_text(
-                "name: bench-run\nkind: grader\nverdicts: [pass, fail]\n"
-                "passing_verdicts: [pass]\ndefault_rubric: Print 0 to 2.\nitems:\n" + items
-            )
-            (folder / "evalhouse.yaml").write_text(
-                f"models:\n  m:\n    model: openai/bench\n"
-                f"    api_base: http://127.0.0.1:{port}/v1\n    timeout_s: 30\n"
-                "    deadline_s: 60\n    max_attempts: 1\n"
-                "    input_cost_per_token: 1.0e-7\n    output_cost_per_token: 4.0e-7\n"
-            )
-            env = {
-                **os.environ,
-                "EVALHOUSE_CONFIG": str(folder / "evalhouse.yaml"),
-                "OPENAI_API_KEY": "bench",
-                "PROMPTFOO_DISABLE_TELEMETRY": "1",
-                "PROMPTFOO_DISABLE_UPDATE": "1",
-                "PROMPTFOO_CONFIG_DIR": str(folder / "promptfoo-home"),
-                "INSPECT_LOG_LEVEL": "error",
-            }
+            env = write_bench_files(folder, args.calls, port)
             harnesses = {
                 f"evalhouse run --processes {p}": _evalhouse(folder, int(p))
                 for p in args.processes.split(",")

@@ -82,6 +82,7 @@ class FakeOpenAI:
         self.in_flight = 0
         self.max_in_flight = 0
         self.first_at: float | None = None  # arrival of the first request since the reset
+        self.arrivals: list[float] = []  # every request's arrival since the reset, in order
         self.last_reply_at: float | None = None
         self.behaviour_counts: Counter[str] = Counter()
         self._scripts: list[tuple[str, list[str]]] = []
@@ -109,6 +110,7 @@ class FakeOpenAI:
             self.request_count = 0
             self.max_in_flight = 0
             self.first_at = self.last_reply_at = None
+            self.arrivals.clear()
             self.behaviour_counts.clear()
 
     def stats(self) -> dict[str, Any]:
@@ -118,6 +120,7 @@ class FakeOpenAI:
             "max_in_flight": self.max_in_flight,
             "first_at": self.first_at,
             "last_reply_at": self.last_reply_at,
+            "max_per_minute": most_within(self.arrivals, 60.0),
         }
 
     def _behaviour(self, body: str) -> str:
@@ -147,8 +150,10 @@ class FakeOpenAI:
                 if lines[0].split(" ")[1].startswith("/stats"):
                     await self._stats(lines[0], writer)
                     continue
+                arrived = time.time()
+                self.arrivals.append(arrived)
                 if self.first_at is None:
-                    self.first_at = time.time()
+                    self.first_at = arrived
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
                 try:
@@ -289,6 +294,17 @@ class FakeOpenAI:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+def most_within(times: list[float], window_s: float) -> int:
+    """The most of the sorted `times` inside any window of `window_s` seconds: what an rpm
+    limit caps when the window is a minute."""
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= window_s:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 def _bearer(headers: dict[str, str]) -> str:
