@@ -29,6 +29,7 @@ from evals.runner.units import resume_calls
 if TYPE_CHECKING:
     import psycopg
 
+    from evals.batches import BatchSpec
     from evals.config import Config
     from evals.golden import Suite
     from evals.llm import CallResult, LLMClient
@@ -66,6 +67,10 @@ class RegradeCounts:
     settled_before: int = 0
     cost_usd: float = 0.0
     unsettled: int = 0
+
+    def add(self, other: RegradeCounts) -> None:
+        for name in ("new", "failed", "settled_before", "cost_usd", "unsettled"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 def load_runs(
@@ -230,6 +235,25 @@ class Regrader:
             cost_usd=tally.cost_usd,
             unsettled=len(left),
         )
+
+    async def regrade_batches(
+        self,
+        conn: psycopg.Connection,
+        batches: Sequence[tuple[BatchSpec, Sequence[Regrade]]],
+        model: str | None,
+    ) -> RegradeCounts:
+        """Each batch record's jobs in turn (`model`: see prepare), the record closed `failed`
+        while any of its calls stays unsettled."""
+        from evals.batches import track
+
+        total = RegradeCounts()
+        for spec, jobs in batches:
+            units = prepare(conn, self.config, jobs, model)
+            with track(conn, spec) as batch:
+                done = await self.regrade(units)
+                batch.status = "failed" if done.unsettled else "completed"
+            total.add(done)
+        return total
 
 
 def regrade(

@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evals.regrade import RegradeCounts
 from evals.runlog import idempotency_key, settled_keys
 
 if TYPE_CHECKING:
@@ -186,14 +187,28 @@ class RejudgeSummary:
     """The estimate, and (unless a dry run) what the calls did."""
 
     estimate: Estimate
-    new_rows: int = 0
-    failed: int = 0
-    unsettled: int = 0  # failed calls and the units of worker processes that died: run again
-    cost_usd: float = 0.0
+    counts: RegradeCounts = field(default_factory=RegradeCounts)
     elapsed_s: float = 0.0
     dry_run: bool = False
     processes: int = 1
     lost_processes: int = 0
+
+    @property
+    def new_rows(self) -> int:
+        return self.counts.new
+
+    @property
+    def failed(self) -> int:
+        return self.counts.failed
+
+    @property
+    def unsettled(self) -> int:
+        """Failed calls and the units of worker processes that died: run it again."""
+        return self.counts.unsettled
+
+    @property
+    def cost_usd(self) -> float:
+        return self.counts.cost_usd
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -488,10 +503,9 @@ async def _call(
     orchestrator_run_id: str | None,
     processes: int | None,
 ) -> None:
-    """The day's batches one after another, every call through one Regrader (one pool)."""
-    from evals.batches import track
+    """The days' batches one after another, every call through one Regrader (one pool)."""
     from evals.prompts import ensure_prompt_version
-    from evals.regrade import Regrader, prepare
+    from evals.regrade import Regrader
     from evals.runner.processes import default_processes
 
     for template in templates.values():
@@ -508,13 +522,6 @@ async def _call(
     ) as regrader:  # fmt: skip
         for day, planned in sorted(by_day.items()):
             jobs = _jobs(conn, request, day, planned, templates)
-            for spec, batch_jobs in _batches(config, request, jobs, orchestrator_run_id):
-                units = prepare(conn, config, batch_jobs, request.judge)
-                with track(conn, spec) as batch:
-                    done = await regrader.regrade(units)
-                    batch.status = "failed" if done.unsettled else "completed"
-                summary.new_rows += done.new
-                summary.failed += done.failed
-                summary.unsettled += done.unsettled
-                summary.cost_usd += done.cost_usd
+            batches = _batches(config, request, jobs, orchestrator_run_id)
+            summary.counts.add(await regrader.regrade_batches(conn, batches, request.judge))
     summary.lost_processes = regrader.lost_processes

@@ -20,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evals.regrade import RegradeCounts
 from evals.replay import ReplayError, replacement_prompt
 from evals.runlog import idempotency_key
 
@@ -70,15 +71,11 @@ class ReplayManyRequest:
 
 @dataclass
 class ReplayManySummary:
-    """What a replay of many did; `unsettled` calls are made by running it again."""
+    """What a replay of many did: `counts.unsettled` calls are made by running it again."""
 
     batch_key: str
     selected: int = 0
-    settled_before: int = 0
-    new_rows: int = 0
-    failed: int = 0
-    unsettled: int = 0
-    cost_usd: float = 0.0
+    counts: RegradeCounts = field(default_factory=RegradeCounts)
     elapsed_s: float = 0.0
     processes: int = 1
     lost_processes: int = 0
@@ -87,11 +84,7 @@ class ReplayManySummary:
         return {
             "batch_key": self.batch_key,
             "selected": self.selected,
-            "settled_before": self.settled_before,
-            "new_rows": self.new_rows,
-            "failed": self.failed,
-            "unsettled": self.unsettled,
-            "cost_usd": round(self.cost_usd, 6),
+            **asdict(self.counts),
             "elapsed_s": round(self.elapsed_s, 3),
             "processes": self.processes,
             "lost_processes": self.lost_processes,
@@ -238,9 +231,8 @@ async def _call(
     processes: int | None,
 ) -> None:
     """Each batch record's calls through one Regrader (one pool for all of them)."""
-    from evals.batches import track
     from evals.prompts import ensure_prompt_version
-    from evals.regrade import Regrader, prepare
+    from evals.regrade import Regrader
     from evals.runner.processes import default_processes
 
     for template in templates.values():
@@ -250,14 +242,5 @@ async def _call(
     in_flight = sum(config.model(model).concurrency for model in set(models))
     summary.processes = processes or default_processes(in_flight, len(jobs))
     async with Regrader(config, models, processes=summary.processes) as regrader:
-        for spec, batch_jobs in batches:
-            units = prepare(conn, config, batch_jobs, request.model)
-            with track(conn, spec, len(units)) as batch:
-                done = await regrader.regrade(units)
-                batch.status = "failed" if done.unsettled else "completed"
-            summary.settled_before += done.settled_before
-            summary.new_rows += done.new
-            summary.failed += done.failed
-            summary.unsettled += done.unsettled
-            summary.cost_usd += done.cost_usd
+        summary.counts = await regrader.regrade_batches(conn, batches, request.model)
     summary.lost_processes = regrader.lost_processes

@@ -3,7 +3,6 @@ them (evals.runner.processes), one row per unit, and the same after a kill -9 of
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -33,7 +32,7 @@ def _models(server: FakeOpenAI) -> dict:
 
 
 @pytest.fixture
-def graded(warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path) -> Config:  # noqa: F811
+def graded(warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path) -> Config:
     """N grader calls by `m`, settled, then the fake server's counts reset."""
     config = Config.model_validate({"models": _models(fake_openai)})
     suite = load_suite(write_suite(tmp_path / "suite.yaml", grader_items(N)))
@@ -88,7 +87,7 @@ def test_a_replay_of_a_batch_over_two_processes_is_one_resumable_batch_of_one_ro
     request = ReplayManyRequest(batch="graded", model="judge")
     summary = replay_many(graded, request, processes=2)
     assert summary.batch_key == "replay:graded"
-    assert (summary.processes, summary.selected, summary.new_rows) == (2, N, N)
+    assert (summary.processes, summary.selected, summary.counts.new) == (2, N, N)
     assert fake_openai.max_in_flight == 3
     assert _per_parent(warehouse_url, "replay") == dict.fromkeys(_graded_ids(warehouse_url), 1)
     with psycopg.connect(warehouse_url) as conn:
@@ -101,14 +100,14 @@ def test_a_replay_of_a_batch_over_two_processes_is_one_resumable_batch_of_one_ro
     assert rows == [("grader", "judge", "replay:graded")]
     assert record == [("replay", "completed", "judge")]
     again = replay_many(graded, request, processes=2)
-    assert (again.settled_before, again.new_rows, fake_openai.request_count) == (N, 0, N)
+    assert (again.counts.settled_before, again.counts.new, fake_openai.request_count) == (N, 0, N)
     # a runs file selects runs; the same runs in another batch are replayed once more there
     ids = sorted(_graded_ids(warehouse_url))[:5]
     (tmp_path / "runs.txt").write_text("# flagged\n" + "\n".join(ids) + "\n")
     from evals.replay_many import read_run_ids
 
     picked = replay_many(graded, ReplayManyRequest(run_ids=read_run_ids(tmp_path / "runs.txt")))
-    assert (picked.selected, picked.new_rows, picked.processes) == (5, 5, 1)
+    assert (picked.selected, picked.counts.new, picked.processes) == (5, 5, 1)
     assert picked.batch_key.startswith("replay:runs-")
 
 
@@ -121,7 +120,7 @@ def test_kill_9_of_a_rejudge_parent_over_two_processes_then_a_rerun_settles_each
     config_path.write_text(yaml.safe_dump({"models": _models(fake_openai)}))
     env = {**os.environ, "EVALHOUSE_CONFIG": str(config_path)}
     command = [sys.executable, "-m", "evals.cli", "rejudge", "--judge", "judge"]
-    command += ["--source", "golden", "--processes", "2", "--json"]
+    command += ["--source", "golden", "--processes", "2"]
 
     def settled() -> int:
         return sum(_per_parent(warehouse_url, "rejudge").values())
@@ -145,9 +144,11 @@ def test_kill_9_of_a_rejudge_parent_over_two_processes_then_a_rerun_settles_each
     assert 0 < landed < N, "killed before the last call settled"
 
     fake_openai.reset_counts()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout)
-    assert summary["estimate"]["settled_before"] == landed
-    assert summary["new_rows"] == N - landed == fake_openai.request_count
+    fake_openai.latency_s = 0.02
+    again = run_rejudge(
+        graded, RejudgeRequest(judge="judge", sources=("golden",)), echo=lambda _: None,
+        processes=2,
+    )  # fmt: skip
+    assert again.estimate.settled_before == landed and again.unsettled == 0
+    assert again.new_rows == N - landed == fake_openai.request_count
     assert _per_parent(warehouse_url, "rejudge") == dict.fromkeys(_graded_ids(warehouse_url), 1)

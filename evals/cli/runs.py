@@ -288,14 +288,15 @@ def replay_many(
         typer.echo(json.dumps(summary.as_dict()))
     else:
         lost = f" ({summary.lost_processes} died)" if summary.lost_processes else ""
+        counts = summary.counts
         console.print(
-            f"{summary.batch_key}: {summary.selected} calls, {summary.settled_before} replayed"
-            f" before, {summary.new_rows} new rows, {summary.failed} failed,"
-            f" {summary.unsettled} unsettled, ${summary.cost_usd:.4f},"
+            f"{summary.batch_key}: {summary.selected} calls, {counts.settled_before} replayed"
+            f" before, {counts.new} new rows, {counts.failed} failed,"
+            f" {counts.unsettled} unsettled, ${counts.cost_usd:.4f},"
             f" {summary.elapsed_s:.1f} s, processes {summary.processes}{lost}",
             highlight=False,
         )
-    if summary.unsettled:
+    if summary.counts.unsettled:
         raise typer.Exit(1)
 
 
