@@ -27,8 +27,13 @@ N = 60
 
 
 def _models(server: FakeOpenAI) -> dict:
-    """`m` grades the suite first; `judge` (concurrency 3) re-grades or replays it."""
-    return {"m": fake_model(server, concurrency=16), "judge": fake_model(server, concurrency=3)}
+    """`m` grades the suite first; `judge` (concurrency 3) re-grades or replays it (priced: the
+    estimate needs no LiteLLM import in the parent)."""
+    prices = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+    return {
+        "m": fake_model(server, concurrency=16),
+        "judge": fake_model(server, concurrency=3, **prices),
+    }
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from evals.cli._common import config_or_exit, console, fail
+from evals.cli._common import PROCESSES, config_or_exit, console, fail
 
 
 def _day(option: str, value: str | None) -> date | None:
@@ -34,13 +34,7 @@ def rejudge(
     prompt_file: Path | None = typer.Option(
         None, "--prompt-file", help="Re-render with this template file."
     ),
-    processes: int | None = typer.Option(
-        None,
-        "--processes",
-        min=1,
-        help="Worker processes sharing the judge's concurrency and rpm (default: one per 64"
-        " calls in flight, within the cores).",
-    ),
+    processes: int | None = PROCESSES,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the estimate only."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:

@@ -10,9 +10,20 @@ from typing import Any
 
 import typer
 
-from evals.cli._common import config_or_exit, console, fail
+from evals.cli._common import PROCESSES, config_or_exit, console, fail
 
 _TEXT_LIMIT = 4000
+_MODEL = typer.Option(None, "--model", help="Ask another model (config name or LiteLLM string).")
+_PROMPT_VERSION = typer.Option(
+    None, "--prompt-version", help="Re-render the stored inputs with this stored prompt version."
+)
+_PROMPT_FILE = typer.Option(
+    None,
+    "--prompt-file",
+    help="Re-render the stored inputs with this template file.",
+    exists=True,
+    dir_okay=False,
+)
 
 
 def _out(renderable) -> None:
@@ -189,21 +200,9 @@ def show(
 
 def replay(
     run_id: str = typer.Argument(..., help="The run to re-execute."),
-    model: str | None = typer.Option(
-        None, "--model", help="Ask another model (config name or LiteLLM string)."
-    ),
-    prompt_version: str | None = typer.Option(
-        None,
-        "--prompt-version",
-        help="Re-render the stored inputs with this stored prompt version.",
-    ),
-    prompt_file: Path | None = typer.Option(
-        None,
-        "--prompt-file",
-        help="Re-render the stored inputs with this template file.",
-        exists=True,
-        dir_okay=False,
-    ),
+    model: str | None = _MODEL,
+    prompt_version: str | None = _PROMPT_VERSION,
+    prompt_file: Path | None = _PROMPT_FILE,
 ) -> None:
     """Re-execute a run from its stored messages and params; store it and compare old vs new."""
     from evals.config import ConfigError
@@ -236,29 +235,13 @@ def replay_many(
         exists=True,
         dir_okay=False,
     ),
-    model: str | None = typer.Option(
-        None, "--model", help="Ask another model (config name or LiteLLM string)."
-    ),
-    prompt_version: str | None = typer.Option(
-        None, "--prompt-version", help="Re-render the stored inputs with this prompt version."
-    ),
-    prompt_file: Path | None = typer.Option(
-        None,
-        "--prompt-file",
-        help="Re-render the stored inputs with this template file.",
-        exists=True,
-        dir_okay=False,
-    ),
+    model: str | None = _MODEL,
+    prompt_version: str | None = _PROMPT_VERSION,
+    prompt_file: Path | None = _PROMPT_FILE,
     name: str | None = typer.Option(
         None, "--name", help="The replay batch is replay:NAME (default: named after the selection)."
     ),
-    processes: int | None = typer.Option(
-        None,
-        "--processes",
-        min=1,
-        help="Worker processes sharing the models' concurrency and rpm (default: one per 64"
-        " calls in flight, within the cores).",
-    ),
+    processes: int | None = PROCESSES,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Replay many stored calls as one resumable batch: one new row per call, however often run.

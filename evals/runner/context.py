@@ -48,6 +48,29 @@ class RunSettings:
         """The batch record this invocation opens (or reopens) and stamps on every row."""
         raise NotImplementedError
 
+    def batch_spec(
+        self,
+        model: str,
+        prompt_version: str,
+        judge: str | None = None,
+        judge_prompt_version: str | None = None,
+    ) -> BatchSpec:
+        """The batch record of this invocation's work by `model` (its identity, evals.batches)."""
+        return BatchSpec(
+            kind=self.kind,
+            batch_key=self.batch_key,
+            source=self.source,
+            model=model,
+            started_by=self.started_by,
+            suite=self.suite.name,
+            suite_version=self.suite.version,
+            prompt_version=prompt_version,
+            judge=judge,
+            judge_prompt_version=judge_prompt_version,
+            code_version=self.code_version,
+            lineage=lineage_of(self.config, model),
+        )
+
     def params(self, model_name: str, json_reply: bool) -> dict[str, Any]:
         """The call parameters of a model as stored on its rows (and hashed into its keys)."""
         return call_params(self.config, model_name, json_reply)
@@ -107,20 +130,10 @@ class RunContext(RunSettings):
 
     @cached_property
     def batch(self) -> BatchSpec:
-        judged = "judge" in self.prompts
-        return BatchSpec(
-            kind=self.kind,
-            batch_key=self.batch_key,
-            source=self.source,
-            model=self.model,
-            started_by=self.started_by,
-            suite=self.suite.name,
-            suite_version=self.suite.version,
-            prompt_version=self.prompts["main"].version,
-            judge=self.judge if judged else None,
-            judge_prompt_version=self.prompts["judge"].version if judged else None,
-            code_version=self.code_version,
-            lineage=lineage_of(self.config, self.model),
+        if "judge" not in self.prompts:
+            return self.batch_spec(self.model, self.prompts["main"].version)
+        return self.batch_spec(
+            self.model, self.prompts["main"].version, self.judge, self.prompts["judge"].version
         )
 
 
