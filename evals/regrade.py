@@ -1,9 +1,10 @@
-"""Grading stored calls again with a judge: the one path production sampling and rejudge share.
+"""Sending stored calls again: the one path production sampling, rejudge and replay-many share.
 
 A stored grader or judge call is sent again to a judge model — its stored messages and params,
 or (when the caller re-rendered it with another prompt version) new messages — and the reply is
-parsed against the suite's vocabulary, as the original was. The result is a NEW row (role
-judge, parent_run_id = the graded call) under an idempotency key the caller derives, so nothing
+parsed against the suite's vocabulary, as the original was (a replay of many sends any stored
+call to its own model or another, evals.replay_many). The result is a NEW row (by default role
+judge; parent_run_id = the graded call) under an idempotency key the caller derives, so nothing
 is ever overwritten and a re-run makes only the calls whose key has not settled. The calls
 go through the runner's machinery (evals.runner.processes): claimed first (evals.claims), so two
 regrades of the same calls (two rejudges, a rejudge beside the nightly sample) make each call

@@ -16,10 +16,10 @@ call, docs/benchmarks.md); past that a run needs more cores, so more processes.
   a replay's regrades (evals.regrade) go through the same pool, budget and writer.
 - The parent plans and resumes as a single-process run does, then hands every worker the same
   list of units over its pipe (again for each part of a run done in parts, such as a rejudge's
-  days: the workers stay up between parts); a worker asks the parent for its next units when it needs more
-  (the parent keeps the only cursor: nothing shared to lock, nothing a killed worker can leave
-  locked), claims them (evals.claims, as concurrent runs do) and calls them with the runner's
-  own pool and writer.
+  days: the workers stay up between parts); a worker asks the parent for its next units when
+  it needs more (the parent keeps the only cursor: nothing shared to lock, nothing a killed
+  worker can leave locked), claims them (evals.claims, as concurrent runs do) and calls them
+  with the runner's own pool and writer.
 - Each worker sends its RunSummary on every flush; the parent draws the progress bar from
   them and adds them up into the run's summary. A pipe per worker, not one shared queue: a
   worker killed halfway through a message would leave a shared queue unreadable for all. The batch record, the closing count of unsettled
@@ -156,9 +156,18 @@ class WorkerPool:
     ) -> int:
         """Have the workers call `todo`; add what they did to `summary`. Returns how many
         workers died before they finished (they take no further part)."""
-        for pipe in self.pipes:
-            pipe.send((todo, summary.blank()))
-        return await asyncio.to_thread(self._serve, len(todo), summary, redraw)
+        lost = 0
+        for pipe in list(self.pipes):
+            try:
+                pipe.send((todo, summary.blank()))
+            except OSError:  # died since the last part
+                self._drop(pipe)
+                lost += 1
+        return lost + await asyncio.to_thread(self._serve, len(todo), summary, redraw)
+
+    def _drop(self, pipe: Connection) -> None:
+        self.pipes.remove(pipe)
+        pipe.close()
 
     def _share(self, cursor: int, total: int) -> int:
         """Where the next take ends: `ahead` units at most, a fair share of what is left at
@@ -181,8 +190,7 @@ class WorkerPool:
                     kind, part = pipe.recv()
                 except (EOFError, OSError):  # killed: its last tally is what it did
                     del running[pipe]
-                    self.pipes.remove(pipe)
-                    pipe.close()
+                    self._drop(pipe)
                     lost += 1
                     continue
                 if kind == "take":
