@@ -49,6 +49,7 @@ COLUMNS = (
     " batch_key,"
     " callback_url is not null as has_callback, status, started_at, heartbeat_at, finished_at,"
     " summary, error, callback_attempts, callback_last_error, callback_delivered_at,"
+    " dagster_run_id,"
     f" (status = 'running' and heartbeat_at < now() - interval '{STALE_AFTER.seconds} seconds')"
     " as stale"
 )
@@ -97,16 +98,30 @@ def submit(conn: psycopg.Connection, spec: BatchSpec, requested_by: str) -> uuid
     return request_id
 
 
-def _claim(conn: psycopg.Connection, request_id: uuid.UUID | None = None) -> dict[str, Any] | None:
+def launched(conn: psycopg.Connection, request_id: uuid.UUID, dagster_run_id: str) -> None:
+    """Record the Dagster run launched for a request (its op records it too, on claiming)."""
+    conn.execute(
+        "update raw.batch_requests set dagster_run_id = %s where request_id = %s",
+        (dagster_run_id, request_id),
+    )
+
+
+def _claim(
+    conn: psycopg.Connection,
+    request_id: uuid.UUID | None = None,
+    dagster_run_id: str | None = None,
+) -> dict[str, Any] | None:
     """The oldest queued (or stale running) request — or that one, `request_id` — now running
-    and ours; None when there is none (or it is finished, or another process runs it)."""
+    and ours; None when there is none (or it is finished, or another process runs it). Claimed
+    in a Dagster run, the request names that run."""
     from psycopg.rows import dict_row
 
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             """
             update raw.batch_requests set status = 'running', heartbeat_at = now(),
-                started_at = coalesce(started_at, now())
+                started_at = coalesce(started_at, now()),
+                dagster_run_id = coalesce(%s, dagster_run_id)
             where request_id = (
                 select request_id from raw.batch_requests
                 where (status = 'queued' or (status = 'running' and heartbeat_at < now() - %s))
@@ -115,7 +130,7 @@ def _claim(conn: psycopg.Connection, request_id: uuid.UUID | None = None) -> dic
             )
             returning request_id, suite, model, judge, item_limit, trials, batch_key, baseline
             """,
-            (STALE_AFTER, request_id, request_id),
+            (dagster_run_id, STALE_AFTER, request_id, request_id),
         ).fetchone()
 
 
@@ -319,7 +334,7 @@ def run_by_id(
     """Run one request (a Dagster run launched for it): its final status, or None when it was
     not queued (already finished, or running elsewhere with a live heartbeat)."""
     with connect() as conn:
-        request = _claim(conn, request_id)
+        request = _claim(conn, request_id, orchestrator_run_id)
     if request is None:
         return None
     _run_claimed(config, connect, request, orchestrator_run_id=orchestrator_run_id)

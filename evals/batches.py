@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from evals.config import Config
 
-KINDS = ("run", "golden_runs", "gate", "rejudge", "import")
+KINDS = ("run", "golden_runs", "gate", "rejudge", "import", "replay")
 STATUSES = ("running", "completed", "failed", "cancelled")
 HEARTBEAT_S = 10.0
 STALE_AFTER_S = 120.0

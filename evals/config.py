@@ -419,6 +419,16 @@ class Config(_Strict):
             "golden runs: each is a step an executor may run in another process or machine."
         ),
     )
+    golden_processes: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description=(
+            "Worker processes each golden-runs step spreads its calls over, sharing the models' "
+            "limits (`evalhouse run --processes`); unset: one per 64 calls in flight, within "
+            "the cores."
+        ),
+    )
     custom_providers: list[Annotated[str, Field(pattern=r"^[\w.]+:\w+$")]] = Field(
         default_factory=lambda: ["evals.simulated:register"],
         description=(

@@ -21,6 +21,7 @@ judge's concurrency and rpm cap. A dry run stops there: no call, no row.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import statistics
 import time
@@ -31,6 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evals.regrade import RegradeCounts
 from evals.runlog import idempotency_key, settled_keys
 
 if TYPE_CHECKING:
@@ -185,11 +187,28 @@ class RejudgeSummary:
     """The estimate, and (unless a dry run) what the calls did."""
 
     estimate: Estimate
-    new_rows: int = 0
-    failed: int = 0
-    cost_usd: float = 0.0
+    counts: RegradeCounts = field(default_factory=RegradeCounts)
     elapsed_s: float = 0.0
     dry_run: bool = False
+    processes: int = 1
+    lost_processes: int = 0
+
+    @property
+    def new_rows(self) -> int:
+        return self.counts.new
+
+    @property
+    def failed(self) -> int:
+        return self.counts.failed
+
+    @property
+    def unsettled(self) -> int:
+        """Failed calls and the units of worker processes that died: run it again."""
+        return self.counts.unsettled
+
+    @property
+    def cost_usd(self) -> float:
+        return self.counts.cost_usd
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -197,6 +216,9 @@ class RejudgeSummary:
             "dry_run": self.dry_run,
             "new_rows": self.new_rows,
             "failed": self.failed,
+            "unsettled": self.unsettled,
+            "processes": self.processes,
+            "lost_processes": self.lost_processes,
             "cost_usd": round(self.cost_usd, 6),
             "elapsed_s": round(self.elapsed_s, 3),
         }
@@ -446,44 +468,60 @@ def run_rejudge(
     dry_run: bool = False,
     echo: Callable[[str], None] = print,
     orchestrator_run_id: str | None = None,
-    chunk: int | None = None,
+    processes: int | None = None,
 ) -> RejudgeSummary:
     """Plan, print the estimate (`echo`), then — unless `dry_run` — make the missing calls, one
-    day of graded calls after another. Idempotent and resumable."""
+    day of graded calls after another, over `processes` worker processes sharing the judge's
+    budget (default: evals.runner.processes.default_processes). Idempotent and resumable."""
     from evals import warehouse
-    from evals.batches import track
-    from evals.prompts import ensure_prompt_version
-    from evals.regrade import regrade
 
+    if processes is not None and processes < 1:
+        raise RejudgeError("processes must be >= 1")
     started = time.perf_counter()
     with warehouse.connect(autocommit=True) as conn:
         todo, templates, estimate = plan(conn, config, request)
         for line in estimate.lines():
             echo(line)
         summary = RejudgeSummary(estimate=estimate, dry_run=dry_run)
-        if dry_run or not todo:
-            summary.elapsed_s = time.perf_counter() - started
-            return summary
-        for template in templates.values():
-            ensure_prompt_version(conn, template.name, template.version, template.text)
-        by_day: dict[date, list[_Planned]] = {}
-        for p in todo:
-            by_day.setdefault(p.day, []).append(p)
-        for day, planned in sorted(by_day.items()):
-            jobs = _jobs(conn, request, day, planned, templates)
-            for spec, batch_jobs in _batches(config, request, jobs, orchestrator_run_id):
-                with track(conn, spec) as batch:
-                    done = regrade(
-                        conn,
-                        config,
-                        request.judge,
-                        batch_jobs,
-                        orchestrator_run_id=orchestrator_run_id,
-                        chunk=chunk,
-                    )
-                    batch.status = "failed" if done.failed else "completed"
-                summary.new_rows += done.new
-                summary.failed += done.failed
-                summary.cost_usd += done.cost_usd
+        if not dry_run and todo:
+            asyncio.run(
+                _call(
+                    conn, config, request, todo, templates, summary, orchestrator_run_id, processes
+                )
+            )
     summary.elapsed_s = time.perf_counter() - started
     return summary
+
+
+async def _call(
+    conn: psycopg.Connection,
+    config: Config,
+    request: RejudgeRequest,
+    todo: list[_Planned],
+    templates: dict,
+    summary: RejudgeSummary,
+    orchestrator_run_id: str | None,
+    processes: int | None,
+) -> None:
+    """The days' batches one after another, every call through one Regrader (one pool)."""
+    from evals.prompts import ensure_prompt_version
+    from evals.regrade import Regrader
+    from evals.runner.processes import default_processes
+
+    for template in templates.values():
+        ensure_prompt_version(conn, template.name, template.version, template.text)
+    by_day: dict[date, list[_Planned]] = {}
+    for p in todo:
+        by_day.setdefault(p.day, []).append(p)
+    summary.processes = processes or default_processes(
+        config.model(request.judge).concurrency, len(todo)
+    )
+    async with Regrader(
+        config, [request.judge], processes=summary.processes,
+        orchestrator_run_id=orchestrator_run_id,
+    ) as regrader:  # fmt: skip
+        for day, planned in sorted(by_day.items()):
+            jobs = _jobs(conn, request, day, planned, templates)
+            batches = _batches(config, request, jobs, orchestrator_run_id)
+            summary.counts.add(await regrader.regrade_batches(conn, batches, request.judge))
+    summary.lost_processes = regrader.lost_processes

@@ -18,12 +18,10 @@ import copy
 import difflib
 import json
 import uuid
-from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evals.runlog import RunRecord, fetch_run, idempotency_key, record_from_row, write_runs
+from evals.runlog import RunRecord, fetch_run, idempotency_key, write_runs
 
 if TYPE_CHECKING:
     import psycopg
@@ -268,12 +266,11 @@ def replay_run(
     template = None
     if prompt_version or prompt_file:
         template = replacement_prompt(conn, run, prompt_version, prompt_file)
-    messages = _messages_to_send(run, template)
+    messages = messages_to_send(run, template)
     suite = stored_suite(conn, config, run["suite"], run["suite_version"])
     asked = model or run["model"]
     result = _complete(config, asked, messages, run["params"], run_metadata(conn, run, suite))
-    new = _replay_record(run, asked, messages, template, result)
-    grade_record(new, suite)
+    new = _replay_record(run, asked, messages, template, result, suite)
     if template is not None:
         from evals.prompts import ensure_prompt_version
 
@@ -282,7 +279,7 @@ def replay_run(
     return run, load_run(conn, new.run_id)
 
 
-def _messages_to_send(run: dict[str, Any], template: PromptTemplate | None) -> list[dict]:
+def messages_to_send(run: dict[str, Any], template: PromptTemplate | None) -> list[dict]:
     """The stored messages as they were sent, or the stored inputs rendered with `template`."""
     messages = copy.deepcopy(run["messages"])
     if template is not None:
@@ -317,42 +314,27 @@ def _replay_record(
     messages: list[dict],
     template: PromptTemplate | None,
     result: CallResult,
+    suite: Suite | None,
 ) -> RunRecord:
-    """The new row: the original's inputs, this call's outcome, a link back to the original."""
-    new = replace(
-        record_from_row(run),
-        run_id=uuid.uuid4(),
+    """The new row: the original's inputs, this call's outcome, a link back to the original
+    (built as a replay of many builds its rows, evals.regrade), graded as the original was."""
+    from evals.regrade import Regrade, record_of
+
+    job = Regrade(
+        key=idempotency_key("replay", str(uuid.uuid4())),  # a one-off: never the same call
+        call=run,
         parent_run_id=run["run_id"],
-        source="replay",
-        model=model,
-        messages=messages,
-        prompt_name=run["prompt_name"] if template is None else template.name,
-        prompt_version=run["prompt_version"] if template is None else template.version,
-        status=result.status,
-        started_at=result.started_at or datetime.now(UTC),
-        output_text=result.text,
-        response_model=result.response_model,
-        provider=result.provider,
-        latency_ms=result.latency_ms,
-        input_tokens=result.input_tokens,
-        output_tokens=result.output_tokens,
-        cost_usd=result.cost_usd,
-        timings=result.timings or None,
-        error_class=result.error_class,
-        error_message=result.error_message,
-        attempts=result.attempts,
-        verdict=None,
-        passed=None,
-        score=None,
-        feedback=None,
-        issue_tags=[],
-        sample_weight=None,
-        orchestrator_run_id=None,
-        batch_id=None,
-        attributes={"replay_of": str(run["run_id"])},
+        fields={
+            "source": "replay",
+            "role": run["role"],
+            "batch_id": None,
+            "messages": messages,
+            "prompt_name": run["prompt_name"] if template is None else template.name,
+            "prompt_version": run["prompt_version"] if template is None else template.version,
+            "attributes": {"replay_of": str(run["run_id"])},
+        },
     )
-    new.idempotency_key = idempotency_key("replay", str(new.run_id))
-    return new
+    return record_of(job, model, result, suite, None)
 
 
 def grade_record(record: RunRecord, suite: Suite | None) -> None:

@@ -648,6 +648,7 @@ def test_a_batch_handed_to_dagster_runs_as_the_api_batch_job_and_is_announced_on
     row = _request_row(seeded.url, str(request_id))
     assert [run.success for run in runs] == [True, True]
     assert row["status"] == "completed" and row["callback_attempts"] == 1
+    assert row["dagster_run_id"] == runs[0].run_id  # its op names the run that claimed it
     assert settled == (6, 6)  # the second run found nothing queued and called nothing
     assert alert == ("batch_completed", "info", runs[0].run_id)
     callbacks = [r for r in _Callbacks.received if r["path"] == "/hook"]
@@ -727,12 +728,21 @@ def test_a_batch_is_launched_as_a_dagster_run_through_the_webserver(
             json={"suite": "intro-python", "model": "tutor-small", "limit": 3},
             headers=_bearer(api_token),
         ).json()
+        detail = client.get(
+            f"/api/v1/batches/{started['request_id']}", headers=_bearer(api_token)
+        ).json()
+        client.post("/login", data={"token": TOKEN, "name": "carol", "next": "/batches"})
+        page = client.get("/batches").text
     run_id = started["links"]["dagster_run"].rsplit("/", 1)[1]
     run = dagster_webserver.instance.get_run_by_id(run_id)
     assert started["runner"] == "dagster"
     assert run.tags["evalhouse/batch_request"] == started["request_id"]
     assert run.is_success
-    assert _request_row(seeded.url, started["request_id"])["status"] == "completed"
+    row = _request_row(seeded.url, started["request_id"])
+    assert (row["status"], row["dagster_run_id"]) == ("completed", run_id)
+    assert detail["dagster_run_id"] == run_id
+    assert detail["dagster_run_url"] == f"{config.alerts.dagster_url}/runs/{run_id}"
+    assert f'href="{config.alerts.dagster_url}/runs/{run_id}"' in page
 
 
 def test_a_batch_dagster_cannot_launch_is_run_by_the_server_which_claims_nothing_else(

@@ -261,8 +261,14 @@ def test_golden_sets_load_and_a_nights_golden_runs_are_idempotent(warehouse_url,
         )
         for suite in ("essay-feedback", "sql-basics")
     ]
-    again = dg.materialize([asset], resources=resources, partition_key=DAY.isoformat())
+    # golden_processes reaches every step's run: the re-run spreads over two worker processes
+    spread = resources["evalhouse"].config.model_copy(update={"golden_processes": 2})
+    again = dg.materialize(
+        [asset], resources={**resources, "evalhouse": Evalhouse(spread)},
+        partition_key=DAY.isoformat(),
+    )  # fmt: skip
     [rerun] = again.asset_materializations_for_node(asset.node_def.name)
+    assert {run["processes"] for run in rerun.metadata["runs"].value.values()} == {2}
     with psycopg.connect(warehouse_url) as conn:
         recount = conn.execute(
             "select count(*) from raw.eval_runs where batch_id = %s", (f"golden:{DAY}",)

@@ -20,6 +20,18 @@ EXIT_BAD_INPUT = 2
 SHOWN_ISSUES = 50
 
 
+PROCESSES = typer.Option(
+    None,
+    "--processes",
+    "-p",
+    min=1,
+    max=256,
+    help="Worker processes sharing the calls and the models' limits (default: one per 64"
+    " calls in flight, at most one per core; 1: a single event loop).",
+)
+"""`--processes` of every command that makes calls over the runner's worker processes."""
+
+
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     """Print an error (already secret-free) and return the Exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)

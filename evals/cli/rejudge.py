@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from evals.cli._common import config_or_exit, console, fail
+from evals.cli._common import PROCESSES, config_or_exit, console, fail
 
 
 def _day(option: str, value: str | None) -> date | None:
@@ -34,13 +34,15 @@ def rejudge(
     prompt_file: Path | None = typer.Option(
         None, "--prompt-file", help="Re-render with this template file."
     ),
+    processes: int | None = PROCESSES,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the estimate only."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Re-grade stored graded calls with JUDGE as new rows (source rejudge, parent = the call).
 
     Prints a cost and duration estimate before any call; --dry-run stops there. Re-running
-    makes only the calls still missing. Exits 1 when some calls failed (run again to retry).
+    makes only the calls still missing. Exits 1 when some calls are still unsettled (failed,
+    or lost with a worker process): run again to retry.
     """
     from evals import warehouse
     from evals.rejudge import DEFAULT_SOURCES, RejudgeError, RejudgeRequest, run_rejudge
@@ -63,16 +65,18 @@ def rejudge(
         else (lambda line: console.print(line, highlight=False, markup=False))
     )
     try:
-        summary = run_rejudge(config, request, dry_run=dry_run, echo=echo)
+        summary = run_rejudge(config, request, dry_run=dry_run, echo=echo, processes=processes)
     except RejudgeError as exc:
         raise fail(str(exc)) from None
     if as_json:
         console.print_json(json.dumps(summary.as_dict()))
     elif not dry_run:
+        lost = f" ({summary.lost_processes} died)" if summary.lost_processes else ""
         console.print(
             f"new rows: {summary.new_rows}, failed calls: {summary.failed}, "
-            f"recorded cost ${summary.cost_usd:.4f}, {summary.elapsed_s:.1f} s",
+            f"unsettled: {summary.unsettled}, recorded cost ${summary.cost_usd:.4f}, "
+            f"{summary.elapsed_s:.1f} s, processes {summary.processes}{lost}",
             highlight=False,
         )
-    if summary.failed:
+    if summary.unsettled:
         raise typer.Exit(1)

@@ -8,7 +8,7 @@ from datetime import date
 
 import typer
 
-from evals.cli._common import config_or_exit, console, fail
+from evals.cli._common import PROCESSES, config_or_exit, console, fail
 
 
 def run(
@@ -20,15 +20,7 @@ def run(
     concurrency: int | None = typer.Option(
         None, "--concurrency", "-c", min=1, max=4096, help="Calls in flight (default: the model's)."
     ),
-    processes: int | None = typer.Option(
-        None,
-        "--processes",
-        "-p",
-        min=1,
-        max=256,
-        help="Worker processes sharing the calls and the models' limits (default: one per 64"
-        " calls in flight, at most one per core; 1: a single event loop).",
-    ),
+    processes: int | None = PROCESSES,
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="First K items only."),
     trials: int = typer.Option(1, "--trials", "-t", min=1, help="Repeat each item T times."),
     batch_key: str | None = typer.Option(

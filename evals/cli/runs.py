@@ -1,4 +1,5 @@
-"""`evalhouse show | replay | diff`: one run, whole, and what changes when it is run again."""
+"""`evalhouse show | replay | replay-many | diff`: one run, whole, and what changes when it
+is run again (one, or many as a batch)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,20 @@ from typing import Any
 
 import typer
 
-from evals.cli._common import config_or_exit, console, fail
+from evals.cli._common import PROCESSES, config_or_exit, console, fail
 
 _TEXT_LIMIT = 4000
+_MODEL = typer.Option(None, "--model", help="Ask another model (config name or LiteLLM string).")
+_PROMPT_VERSION = typer.Option(
+    None, "--prompt-version", help="Re-render the stored inputs with this stored prompt version."
+)
+_PROMPT_FILE = typer.Option(
+    None,
+    "--prompt-file",
+    help="Re-render the stored inputs with this template file.",
+    exists=True,
+    dir_okay=False,
+)
 
 
 def _out(renderable) -> None:
@@ -188,21 +200,9 @@ def show(
 
 def replay(
     run_id: str = typer.Argument(..., help="The run to re-execute."),
-    model: str | None = typer.Option(
-        None, "--model", help="Ask another model (config name or LiteLLM string)."
-    ),
-    prompt_version: str | None = typer.Option(
-        None,
-        "--prompt-version",
-        help="Re-render the stored inputs with this stored prompt version.",
-    ),
-    prompt_file: Path | None = typer.Option(
-        None,
-        "--prompt-file",
-        help="Re-render the stored inputs with this template file.",
-        exists=True,
-        dir_okay=False,
-    ),
+    model: str | None = _MODEL,
+    prompt_version: str | None = _PROMPT_VERSION,
+    prompt_file: Path | None = _PROMPT_FILE,
 ) -> None:
     """Re-execute a run from its stored messages and params; store it and compare old vs new."""
     from evals.config import ConfigError
@@ -222,6 +222,65 @@ def replay(
         if same
         else f"messages: re-rendered (see `evalhouse diff {old['run_id']} {new['run_id']}`)"
     )
+
+
+def replay_many(
+    batch: str | None = typer.Option(
+        None, "--batch", help="Replay the settled calls of this run-log batch (its batch_id)."
+    ),
+    runs_file: Path | None = typer.Option(
+        None,
+        "--runs-file",
+        help="Replay these runs: a file of run ids, one a line (# comments).",
+        exists=True,
+        dir_okay=False,
+    ),
+    model: str | None = _MODEL,
+    prompt_version: str | None = _PROMPT_VERSION,
+    prompt_file: Path | None = _PROMPT_FILE,
+    name: str | None = typer.Option(
+        None, "--name", help="The replay batch is replay:NAME (default: named after the selection)."
+    ),
+    processes: int | None = PROCESSES,
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Replay many stored calls as one resumable batch: one new row per call, however often run.
+
+    Exits 1 when some calls are still unsettled (failed, or lost with a worker): run it again.
+    """
+    from evals import warehouse
+    from evals.replay import ReplayError, RunNotFound
+    from evals.replay_many import ReplayManyRequest, read_run_ids, replay_many
+
+    config = config_or_exit()
+    request = ReplayManyRequest(
+        batch=batch,
+        run_ids=read_run_ids(runs_file) if runs_file else (),
+        model=model,
+        prompt_version=prompt_version,
+        prompt_file=prompt_file,
+        name=name,
+    )
+    if warehouse.uses_embedded():
+        warehouse.migrate()  # the embedded default is ours to keep at head; an external one is not
+    try:
+        summary = replay_many(config, request, processes=processes)
+    except (RunNotFound, ReplayError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict()))
+    else:
+        lost = f" ({summary.lost_processes} died)" if summary.lost_processes else ""
+        counts = summary.counts
+        console.print(
+            f"{summary.batch_key}: {summary.selected} calls, {counts.settled_before} replayed"
+            f" before, {counts.new} new rows, {counts.failed} failed,"
+            f" {counts.unsettled} unsettled, ${counts.cost_usd:.4f},"
+            f" {summary.elapsed_s:.1f} s, processes {summary.processes}{lost}",
+            highlight=False,
+        )
+    if summary.counts.unsettled:
+        raise typer.Exit(1)
 
 
 def _replay_table(old: dict[str, Any], new: dict[str, Any]):

@@ -10,25 +10,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from evals.batches import ATTRIBUTE
 from evals.judging import (
     JSON_RESPONSE_FORMAT,
     Rendered,
-    call_metadata,
     match_verdict,
     parse_json_reply,
     render_candidate,
 )
 from evals.pairwise.units import Generation, Judgment
-from evals.runlog import RunRecord
+from evals.runner.context import call_record, failure_record
 
 if TYPE_CHECKING:
     from evals.golden import GoldenItem
-    from evals.llm import CallResult, LLMClient
+    from evals.llm import LLMClient
     from evals.pairwise.context import PairContext
+    from evals.runlog import RunRecord
 
 SLOTS = ("first", "second", "tie")
 
@@ -74,29 +72,9 @@ class PairCaller:
         self.run, self.client, self.emit = run, client, emit
 
     def _metadata(self, item: GoldenItem, role: str, trial: int, **extra: Any) -> dict[str, Any]:
-        run = self.run
-        return call_metadata(
-            None,
-            role=role,
-            item_id=f"{run.suite.name}/{item.item_id}",
-            trial=trial,
-            stage=item.stage,
-            as_of=(run.as_of or date.today()).isoformat(),
-            expected_answer=item.expected_answer,
-            **extra,
+        return self.run.metadata(
+            item, role, trial, None, expected_answer=item.expected_answer, **extra
         )
-
-    def _attributes(self, model_name: str, **extra: Any) -> dict[str, Any]:
-        run = self.run
-        attributes = {
-            "litellm_model": run.config.model(model_name).model,
-            "invocation": run.invocation,
-            ATTRIBUTE: str(run.batch.batch_id),
-            **extra,
-        }
-        if run.as_of is not None:
-            attributes["as_of"] = run.as_of.isoformat()
-        return attributes
 
     async def run_unit(self, unit: Generation | Judgment) -> None:
         if isinstance(unit, Generation):
@@ -105,22 +83,24 @@ class PairCaller:
             await self._judge(unit)
 
     async def _generate(self, unit: Generation) -> None:
-        item, side = unit.item, unit.side
+        run, item, side = self.run, unit.item, unit.side
         rendered = render_candidate(item, side.prompt)
         result = await self.client.acomplete(
             side.model, rendered.messages, metadata=self._metadata(item, "candidate", 0)
         )
         self.emit(
-            self._record(
-                unit.key,
+            call_record(
+                run,
                 item,
                 0,
+                unit.key,
                 "candidate",
                 side.model,
                 rendered,
-                self.run.params(side.model, False),
                 result,
-                attributes=self._attributes(side.model, contestant=side.label),
+                json_reply=False,
+                status=result.status,
+                attributes=run.attributes(side.model, contestant=side.label),
             )
         )
 
@@ -147,21 +127,23 @@ class PairCaller:
         slot, problem = parse_slot(result.text) if result.ok else (None, None)
         parse_ms = round((time.perf_counter() - started) * 1000, 3)
         self.emit(
-            self._record(
-                unit.key,
+            call_record(
+                run,
                 item,
                 unit.trial,
+                unit.key,
                 "judge",
                 run.judge,
                 rendered,
-                run.params(run.judge, True),
                 result,
-                attributes=self._attributes(
+                json_reply=True,
+                status="parse_error" if problem else result.status,
+                attributes=run.attributes(
                     run.judge, **self._pair_attributes(unit), slot_verdict=slot
                 ),
-                verdict=item_verdict(slot, unit) if slot else None,
                 problem=problem,
                 parse_ms=parse_ms,
+                verdict=item_verdict(slot, unit) if slot else None,
                 expected_verdict=run.reference_preference(item),
             )
         )
@@ -176,73 +158,17 @@ class PairCaller:
             "response_b_run_id": str(unit.b.run_id) if unit.b.run_id else None,
         }
 
-    def _record(
-        self,
-        key: str,
-        item: GoldenItem,
-        trial: int,
-        role: str,
-        model_name: str,
-        rendered: Rendered,
-        params: dict[str, Any],
-        result: CallResult,
-        *,
-        attributes: dict[str, Any],
-        verdict: str | None = None,
-        problem: str | None = None,
-        parse_ms: float | None = None,
-        expected_verdict: str | None = None,
-    ) -> RunRecord:
-        timings = dict(result.timings)
-        if parse_ms is not None:
-            timings["parse_ms"] = parse_ms
-        return RunRecord(
-            idempotency_key=key,
-            role=role,
-            model=model_name,
-            started_at=result.started_at,
-            status="parse_error" if problem else result.status,
-            **self.run.columns(item, trial),
-            rubric=item.rubric,
-            prior_context=item.prior_context,
-            inputs=rendered.inputs,
-            messages=rendered.messages,
-            params=params,
-            response_model=result.response_model,
-            provider=result.provider,
-            prompt_name=rendered.prompt_name,
-            prompt_version=rendered.prompt_version,
-            output_text=result.text,
-            verdict=verdict,
-            expected_verdict=expected_verdict,
-            latency_ms=result.latency_ms,
-            input_tokens=result.input_tokens,
-            output_tokens=result.output_tokens,
-            cost_usd=result.cost_usd,
-            timings=timings,
-            attributes=attributes,
-            error_class="ParseError" if problem else result.error_class,
-            error_message=problem or result.error_message,
-            attempts=result.attempts,
-        )
-
     def failure(self, unit: Generation | Judgment, exc: Exception) -> RunRecord:
         """An error row for a unit that raised outside the LLM call (retried next run)."""
-        from evals.redact import scrub
-
         judged = isinstance(unit, Judgment)
         model = self.run.judge if judged else unit.side.model
-        return RunRecord(
-            idempotency_key=unit.key,
-            role="judge" if judged else "candidate",
-            model=model,
-            started_at=datetime.now(UTC),
-            status="error",
-            **self.run.columns(unit.item, unit.trial if judged else 0),
-            error_class=type(exc).__name__,
-            error_message=scrub(str(exc))[:2000],
-            attempts=0,
-            attributes=self._attributes(
-                model, failed_in="runner", **(self._pair_attributes(unit) if judged else {})
-            ),
+        return failure_record(
+            self.run,
+            unit.item,
+            unit.trial if judged else 0,
+            unit.key,
+            "judge" if judged else "candidate",
+            model,
+            exc,
+            self.run.attributes(model, **(self._pair_attributes(unit) if judged else {})),
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from evals.batches import started_by, track
@@ -19,15 +19,14 @@ from evals.pairwise.calls import PairCaller
 from evals.pairwise.context import PairContext
 from evals.pairwise.request import ORDERS, PairwiseRequest, Side, resolve_side
 from evals.pairwise.summary import PairwiseSummary
-from evals.pairwise.units import Generation, Judgment, Response, recheck, settled_rows
+from evals.pairwise.units import Generation, Judgment, Response, settled_rows
 from evals.prompts import PAIRWISE_JUDGE, ensure_prompt_version, load_prompt
 from evals.runlog import idempotency_key
-from evals.runner.claiming import UnitSupply
 from evals.runner.display import progress_bar
 from evals.runner.inputs import RunnerError, resolve_suite
+from evals.runner.processes import Work, call_units
 from evals.runner.summary import RunSummary
-from evals.runner.workers import execute
-from evals.runner.writer import RunWriter
+from evals.runner.units import resume_calls
 
 if TYPE_CHECKING:
     import psycopg
@@ -170,24 +169,6 @@ def _generated(conn: psycopg.Connection, units: list[Generation]) -> dict:
     }
 
 
-async def _call(
-    conn: psycopg.Connection,
-    claims: Claims,
-    caller: PairCaller,
-    writer: RunWriter,
-    todo: list,
-    workers: int,
-    on_flush: Callable[[], None],
-) -> int:
-    """Make the calls of `todo` no concurrent run makes; returns how many another run made."""
-    if not todo:
-        return 0
-    workers = max(1, min(workers, len(todo)))
-    supply = UnitSupply(claims, todo, workers, recheck=recheck)
-    await execute(conn, supply, workers, caller, writer, on_flush)
-    return supply.calls_elsewhere
-
-
 async def _run_batch(
     conn: psycopg.Connection,
     claims: Claims,
@@ -218,35 +199,33 @@ async def _run_batch(
         planned_calls=planned,
         skipped_calls=0,
     )
-    writer = RunWriter(calls, claims.release)
-    caller = PairCaller(run, client, writer.emit)
+    work = Work(run.config, partial(PairCaller, run), resume_calls)
     with track(conn, run.batch, planned) as batch, progress_bar(progress) as bar:
         task = bar.add_task(
             f"{run.suite.name} pairwise", total=planned, rate=0.0, errors=0, cost=0.0
         )
         started = time.perf_counter()
 
-        def on_flush() -> None:
+        def redraw(made: int, elsewhere: int, errors: int, cost: float) -> None:
             bar.update(
                 task,
-                completed=calls.skipped_calls + calls.calls,
-                rate=calls.calls / max(1e-9, time.perf_counter() - started),
-                errors=calls.errors,
-                cost=calls.cost_usd,
+                completed=calls.skipped_calls + made,
+                rate=made / max(1e-9, time.perf_counter() - started),
+                errors=errors,
+                cost=cost,
             )
 
-        todo, calls.skipped_calls = recheck(conn, generations)
+        todo, calls.skipped_calls = resume_calls(conn, generations)
         side_workers = sum(run.config.model(s.model).concurrency for s in run.sides or ())
-        elsewhere = await _call(conn, claims, caller, writer, todo, side_workers, on_flush)
+        await call_units(conn, claims, work, client, None, todo, side_workers, calls, redraw)
         generated = _generated(conn, generations)
         judgments = plan_judgments(run, items, request.orders, request.trials, generated)
-        todo, settled_before = recheck(conn, judgments)
+        todo, settled_before = resume_calls(conn, judgments)
         calls.skipped_calls += settled_before
         judge_workers = run.config.model(run.judge).concurrency
-        elsewhere += await _call(conn, claims, caller, writer, todo, judge_workers, on_flush)
+        await call_units(conn, claims, work, client, None, todo, judge_workers, calls, redraw)
         settled = settled_rows(conn, [u.key for u in judgments])
         calls.unsettled_calls = planned - len(settled) - len(generated)
-        calls.calls_elsewhere = elsewhere
         batch.status = "failed" if calls.unsettled_calls else "completed"
     summary = PairwiseSummary(calls, judgments_planned=judgments_planned)
     summary.tally(judgments, settled)

@@ -14,8 +14,6 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from evals.runlog import settled_keys
-
 if TYPE_CHECKING:
     import psycopg
 
@@ -63,15 +61,6 @@ class Judgment:
     def shown(self) -> tuple[str, str]:
         """The item letters in the first and second slot."""
         return ("a", "b") if self.position == "ab" else ("b", "a")
-
-
-def recheck(conn: psycopg.Connection, units: list) -> tuple[list, int]:
-    """The units whose call has not settled yet, and how many have (each unit is one call)."""
-    settled: set[str] = set()
-    keys = [u.key for u in units]
-    for offset in range(0, len(keys), _KEY_CHUNK):
-        settled |= settled_keys(conn, keys[offset : offset + _KEY_CHUNK])
-    return [u for u in units if u.key not in settled], len(settled)
 
 
 def settled_rows(conn: psycopg.Connection, keys: list[str]) -> dict[str, tuple]:

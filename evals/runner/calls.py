@@ -10,15 +10,12 @@ a `judge` call whose row points at the candidate row (parent_run_id).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from evals.batches import ATTRIBUTE
 from evals.judging import (
     JSON_RESPONSE_FORMAT,
     Grade,
     Rendered,
-    call_metadata,
     item_truth,
     parse_grade,
     render_candidate,
@@ -26,10 +23,11 @@ from evals.judging import (
     render_judge,
     score_deterministic,
 )
-from evals.runlog import RunRecord
+from evals.runner.context import call_record, failure_record
 
 if TYPE_CHECKING:
     from evals.llm import CallResult, LLMClient
+    from evals.runlog import RunRecord
     from evals.runner.context import RunContext
     from evals.runner.units import Unit
 
@@ -42,19 +40,6 @@ class UnitCaller:
     ) -> None:
         self.run, self.client, self.emit = run, client, emit
 
-    def _metadata(self, role: str, unit: Unit, **extra: Any) -> dict[str, Any]:
-        run, item = self.run, unit.item
-        return call_metadata(
-            run.suite,
-            role=role,
-            item_id=f"{run.suite.name}/{item.item_id}",
-            trial=unit.trial,
-            stage=item.stage,
-            as_of=(run.as_of or date.today()).isoformat(),
-            **item_truth(item),
-            **extra,
-        )
-
     def _record(
         self,
         unit: Unit,
@@ -62,84 +47,43 @@ class UnitCaller:
         model_name: str,
         key: str,
         rendered: Rendered,
-        params: dict[str, Any],
+        json_reply: bool,
         result: CallResult,
         grade: Grade | None,
         **fields: Any,
     ) -> RunRecord:
         item = unit.item
-        status = result.status if grade is None or not result.ok else grade.status
-        timings = dict(result.timings)
-        if grade is not None:
-            timings["parse_ms"] = grade.parse_ms
         parse_failed = grade is not None and grade.status == "parse_error" and result.ok
-        return RunRecord(
-            idempotency_key=key,
-            role=role,
-            model=model_name,
-            started_at=result.started_at,
-            status=status,
-            **self._unit_columns(unit),
-            rubric=item.rubric,
-            prior_context=item.prior_context,
-            inputs=rendered.inputs,
-            messages=rendered.messages,
-            params=params,
-            response_model=result.response_model,
-            provider=result.provider,
-            prompt_name=rendered.prompt_name,
-            prompt_version=rendered.prompt_version,
-            output_text=result.text,
+        return call_record(
+            self.run,
+            item,
+            unit.trial,
+            key,
+            role,
+            model_name,
+            rendered,
+            result,
+            json_reply=json_reply,
+            status=result.status if grade is None or not result.ok else grade.status,
+            attributes=self._attributes(unit, model_name, grade),
+            problem=grade.problem if parse_failed else None,
+            parse_ms=grade.parse_ms if grade is not None else None,
             verdict=grade.verdict if grade else None,
             passed=grade.passed if grade else None,
             score=grade.score if grade else None,
             feedback=grade.feedback if grade else None,
             issue_tags=grade.issue_tags if grade else [],
             expected_verdict=item.expected_verdict,
-            latency_ms=result.latency_ms,
-            input_tokens=result.input_tokens,
-            output_tokens=result.output_tokens,
-            cost_usd=result.cost_usd,
-            timings=timings,
-            attributes=self._attributes(unit, model_name, grade),
-            error_class="ParseError" if parse_failed else result.error_class,
-            error_message=grade.problem if parse_failed else result.error_message,
-            attempts=result.attempts,
             **fields,
         )
 
-    def _unit_columns(self, unit: Unit) -> dict[str, Any]:
-        """The columns every row of the unit shares: where it ran and which item it is."""
-        run, item = self.run, unit.item
-        return {
-            "source": run.source,
-            "batch_id": run.batch_key,
-            "trial": unit.trial,
-            "suite": run.suite.name,
-            "suite_version": run.suite.version,
-            "item_id": item.item_id,
-            "item_hash": item.item_hash,
-            "stage": item.stage,
-            "category": item.category,
-            "orchestrator_run_id": run.orchestrator_run_id,
-            "code_version": run.code_version,
-        }
-
     def _attributes(self, unit: Unit, model_name: str, grade: Grade | None) -> dict[str, Any]:
-        """What the columns do not hold: the LiteLLM model behind the name, how the run was
-        started, the item's expected tags and the reply's tags the suite does not know."""
-        run = self.run
-        attributes: dict[str, Any] = {
-            "litellm_model": run.config.model(model_name).model,
-            "invocation": run.invocation,
-            ATTRIBUTE: str(run.batch.batch_id),
-            "expected_issue_tags": list(unit.item.expected_issue_tags),
-        }
-        if run.as_of is not None:
-            attributes["as_of"] = run.as_of.isoformat()
+        """The run's attributes, the item's expected tags and the reply's tags the suite does
+        not know."""
+        extra: dict[str, Any] = {"expected_issue_tags": list(unit.item.expected_issue_tags)}
         if grade is not None and grade.unknown_tags:
-            attributes["unknown_issue_tags"] = grade.unknown_tags
-        return attributes
+            extra["unknown_issue_tags"] = grade.unknown_tags
+        return self.run.attributes(model_name, **extra)
 
     async def _call(
         self,
@@ -149,15 +93,14 @@ class UnitCaller:
         rendered: Rendered,
         json_reply: bool,
         **tags: Any,
-    ) -> tuple[CallResult, dict]:
-        params = self.run.params(model_name, json_reply)
-        result = await self.client.acomplete(
+    ) -> CallResult:
+        run, item = self.run, unit.item
+        return await self.client.acomplete(
             model_name,
             rendered.messages,
-            metadata=self._metadata(role, unit, **tags),
+            metadata=run.metadata(item, role, unit.trial, run.suite, **item_truth(item), **tags),
             response_format=JSON_RESPONSE_FORMAT if json_reply else None,
         )
-        return result, params
 
     async def run_unit(self, unit: Unit) -> None:
         """The unit's remaining calls; a failed candidate leaves its judge for the next run."""
@@ -165,7 +108,7 @@ class UnitCaller:
         suite, item = run.suite, unit.item
         if suite.kind == "grader":
             rendered = render_grader(suite, item, run.prompts["main"])
-            result, params = await self._call(unit, "grader", run.model, rendered, True)
+            result = await self._call(unit, "grader", run.model, rendered, True)
             grade = parse_grade(result.text, suite) if result.ok else None
             self.emit(
                 self._record(
@@ -174,7 +117,7 @@ class UnitCaller:
                     run.model,
                     unit.key,
                     rendered,
-                    params,
+                    True,
                     result,
                     grade,
                     submission=item.submission,
@@ -184,14 +127,14 @@ class UnitCaller:
         answer, candidate_run_id = unit.candidate_answer, unit.candidate_run_id
         if unit.call_main:
             rendered = render_candidate(item, run.prompts["main"])
-            result, params = await self._call(unit, "candidate", run.model, rendered, False)
+            result = await self._call(unit, "candidate", run.model, rendered, False)
             grade = (
                 score_deterministic(suite, item, result.text or "")
                 if result.ok and item.scorer is not None
                 else None
             )
             record = self._record(
-                unit, "candidate", run.model, unit.key, rendered, params, result, grade
+                unit, "candidate", run.model, unit.key, rendered, False, result, grade
             )
             self.emit(record)
             if not result.ok:
@@ -201,9 +144,7 @@ class UnitCaller:
         if unit.judge_key is None or answer is None:
             return
         rendered = render_judge(suite, item, answer, run.prompts["judge"])
-        result, params = await self._call(
-            unit, "judge", run.judge, rendered, True, candidate_answer=answer
-        )
+        result = await self._call(unit, "judge", run.judge, rendered, True, candidate_answer=answer)
         grade = parse_grade(result.text, suite) if result.ok else None
         self.emit(
             self._record(
@@ -212,7 +153,7 @@ class UnitCaller:
                 run.judge,
                 unit.judge_key,
                 rendered,
-                params,
+                True,
                 result,
                 grade,
                 submission=answer,
@@ -222,28 +163,18 @@ class UnitCaller:
 
     def failure(self, unit: Unit, exc: Exception) -> RunRecord:
         """An error row for a unit that raised outside the LLM call (retried next run)."""
-        from datetime import UTC, datetime
-
-        from evals.redact import scrub
-
         run = self.run
         grader = run.suite.kind == "grader"
         role = "grader" if grader else ("candidate" if unit.call_main else "judge")
         model = run.judge if role == "judge" else run.model
-        return RunRecord(
-            idempotency_key=unit.judge_key if role == "judge" else unit.key,
-            role=role,
-            model=model,
-            started_at=datetime.now(UTC),
-            status="error",
-            **self._unit_columns(unit),
+        return failure_record(
+            run,
+            unit.item,
+            unit.trial,
+            unit.judge_key if role == "judge" else unit.key,
+            role,
+            model,
+            exc,
+            run.attributes(model),
             parent_run_id=unit.candidate_run_id if role == "judge" else None,
-            error_class=type(exc).__name__,
-            error_message=scrub(str(exc))[:2000],
-            attempts=0,
-            attributes={
-                "invocation": run.invocation,
-                ATTRIBUTE: str(run.batch.batch_id),
-                "failed_in": "runner",
-            },
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from typing import TYPE_CHECKING
 
 from evals.batches import started_by, track
@@ -19,15 +20,12 @@ from evals.prompts import (
     load_prompt,
 )
 from evals.runner.calls import UnitCaller
-from evals.runner.claiming import UnitSupply
 from evals.runner.context import RunContext
 from evals.runner.display import progress_bar
 from evals.runner.inputs import RunnerError, RunRequest, default_judge, resolve_suite
-from evals.runner.processes import WorkerPool, default_processes
+from evals.runner.processes import Work, WorkerPool, call_units, default_processes
 from evals.runner.summary import RunSummary, batch_accuracy
 from evals.runner.units import Unit, plan, resume, settled_among
-from evals.runner.workers import execute
-from evals.runner.writer import RunWriter
 
 if TYPE_CHECKING:
     import psycopg
@@ -53,7 +51,7 @@ async def arun_suite(
     processes = request.processes or default_processes(
         in_flight, request.trials * len(run.suite.items[: request.limit])
     )
-    pool = WorkerPool(run, processes, in_flight) if processes > 1 else None
+    pool = WorkerPool(_work(run), processes, in_flight) if processes > 1 else None
     own_client = client is None and pool is None
     if own_client:
         preload_litellm(run.config)  # overlaps connecting, planning and resuming
@@ -81,6 +79,11 @@ async def arun_suite(
     summary.processes = processes
     summary.elapsed_s = time.perf_counter() - started
     return summary
+
+
+def _work(run: RunContext) -> Work:
+    """A golden run's units, called by the runner's UnitCaller (here or in worker processes)."""
+    return Work(run.config, partial(UnitCaller, run))
 
 
 def _in_flight(run: RunContext) -> int:
@@ -212,20 +215,9 @@ async def _call(
                 cost=cost,
             )
 
-        if not todo:
-            return
-        if pool is not None:
-            summary.lost_processes = await pool.call(todo, summary, redraw)
-            return
-        workers = max(1, min(_in_flight(run), len(todo)))
-        supply = UnitSupply(claims, todo, workers)
-        writer = RunWriter(summary, claims.release)
-
-        def on_flush() -> None:
-            redraw(summary.calls, supply.calls_elsewhere, summary.errors, summary.cost_usd)
-
-        await execute(conn, supply, workers, UnitCaller(run, client, writer.emit), writer, on_flush)
-        summary.calls_elsewhere = supply.calls_elsewhere
+        await call_units(
+            conn, claims, _work(run), client, pool, todo, _in_flight(run), summary, redraw
+        )
 
 
 def run_suite(config: Config, request: RunRequest, *, progress: bool = False) -> RunSummary:

@@ -11,11 +11,15 @@ call, docs/benchmarks.md); past that a run needs more cores, so more processes.
   with one thread. Spawning each worker instead would pay one LiteLLM import per worker, all
   at once on the same cores: the first request came 7.8 s after a bare import with two spawned
   workers, against 0.9 s for one process (docs/benchmarks.md).
+- What the workers call is a `Work`: the config, how to make a caller of its units and how to
+  drop units that settled meanwhile. A golden run's units (evals.runner.calls), a rejudge's or
+  a replay's regrades (evals.regrade) go through the same pool, budget and writer.
 - The parent plans and resumes as a single-process run does, then hands every worker the same
-  list of units over its pipe; a worker asks the parent for its next units when it needs more
-  (the parent keeps the only cursor: nothing shared to lock, nothing a killed worker can leave
-  locked), claims them (evals.claims, as concurrent runs do) and calls them with the runner's
-  own pool and writer.
+  list of units over its pipe (again for each part of a run done in parts, such as a rejudge's
+  days: the workers stay up between parts); a worker asks the parent for its next units when
+  it needs more (the parent keeps the only cursor: nothing shared to lock, nothing a killed
+  worker can leave locked), claims them (evals.claims, as concurrent runs do) and calls them
+  with the runner's own pool and writer.
 - Each worker sends its RunSummary on every flush; the parent draws the progress bar from
   them and adds them up into the run's summary. A pipe per worker, not one shared queue: a
   worker killed halfway through a message would leave a shared queue unreadable for all. The batch record, the closing count of unsettled
@@ -34,19 +38,26 @@ import math
 import multiprocessing
 import os
 import signal
+from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evals.limits import PARENT_GONE_EXIT, LimitServer
-from evals.runner.claiming import CLAIM_AHEAD
+from evals.runner.claiming import CLAIM_AHEAD, UnitSupply
+from evals.runner.units import resume
+from evals.runner.workers import execute
+from evals.runner.writer import RunWriter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from multiprocessing.connection import Connection
 
-    from evals.runner.context import RunContext
+    import psycopg
+
+    from evals.claims import Claims
+    from evals.config import Config
+    from evals.llm import LLMClient
     from evals.runner.summary import RunSummary
-    from evals.runner.units import Unit
 
 CALLS_IN_FLIGHT_PER_PROCESS = 64
 """The default gives a process this many of the run's calls in flight: at 1 s latency that is
@@ -67,17 +78,59 @@ def default_processes(in_flight: int, calls: int) -> int:
     )
 
 
+@dataclass(frozen=True)
+class Work:
+    """What calls units of one kind, in this process or a worker: `caller(client, emit)` makes
+    the caller (`run_unit`, `failure`; a class and its leading arguments, so it pickles), and
+    `recheck(conn, units) -> (todo, settled)` drops units that settled meanwhile."""
+
+    config: Config
+    caller: Callable[..., Any]
+    recheck: Callable = resume
+
+
+async def call_units(
+    conn: psycopg.Connection,
+    claims: Claims,
+    work: Work,
+    client: LLMClient | None,
+    pool: WorkerPool | None,
+    todo: list,
+    workers: int,
+    summary: RunSummary,
+    redraw: Callable[[int, int, int, float], None],
+) -> None:
+    """Make the calls of `todo` that no concurrent run makes, here with `client` or in the
+    pool's worker processes; what they did is added to `summary`."""
+    if not todo:
+        return
+    if pool is not None:
+        summary.lost_processes += await pool.call(todo, summary, redraw)
+        return
+    workers = max(1, min(workers, len(todo)))
+    supply = UnitSupply(claims, todo, workers, recheck=work.recheck)
+    writer = RunWriter(summary, claims.release)
+    elsewhere_before = summary.calls_elsewhere
+
+    def on_flush() -> None:
+        summary.calls_elsewhere = elsewhere_before + supply.calls_elsewhere
+        redraw(summary.calls, summary.calls_elsewhere, summary.errors, summary.cost_usd)
+
+    await execute(conn, supply, workers, work.caller(client, writer.emit), writer, on_flush)
+
+
 class WorkerPool:
     """The worker processes of one run, a pipe to each, and the budget server they share."""
 
-    def __init__(self, run: RunContext, processes: int, workers: int) -> None:
-        self.run, self.size, self.workers = run, processes, workers
+    def __init__(self, work: Work, processes: int, workers: int) -> None:
+        self.work, self.size, self.workers = work, processes, workers
         self.mp = multiprocessing.get_context("forkserver")
-        self.mp.set_forkserver_preload(["litellm", "evals.llm", "evals.runner.driver"])
-        self.limits = LimitServer(run.config)
+        self.mp.set_forkserver_preload(
+            ["litellm", "evals.llm", "evals.runner.driver", "evals.regrade"]
+        )
+        self.limits = LimitServer(work.config)
         self.pipes: list[Connection] = []
         self.processes: list[multiprocessing.Process] = []
-        self.handed = False
 
     async def start(self) -> None:
         """Serve the budget and start the workers (they import LiteLLM, then wait for units)."""
@@ -86,7 +139,7 @@ class WorkerPool:
             mine, theirs = self.mp.Pipe()
             process = self.mp.Process(
                 target=_worker_main,
-                args=(self.run, address, self.workers, theirs, dict(os.environ)),
+                args=(self.work, address, self.workers, theirs, dict(os.environ)),
                 name=f"evalhouse-run-{number}",
                 daemon=True,
             )
@@ -97,16 +150,24 @@ class WorkerPool:
 
     async def call(
         self,
-        todo: list[Unit],
+        todo: list,
         summary: RunSummary,
         redraw: Callable[[int, int, int, float], None],
     ) -> int:
         """Have the workers call `todo`; add what they did to `summary`. Returns how many
-        workers died before they finished."""
-        self.handed = True
-        for pipe in self.pipes:
-            pipe.send((todo, summary))  # the summary before any call: each worker's blank tally
-        return await asyncio.to_thread(self._serve, len(todo), summary, redraw)
+        workers died before they finished (they take no further part)."""
+        lost = 0
+        for pipe in list(self.pipes):
+            try:
+                pipe.send((todo, summary.blank()))
+            except OSError:  # died since the last part
+                self._drop(pipe)
+                lost += 1
+        return lost + await asyncio.to_thread(self._serve, len(todo), summary, redraw)
+
+    def _drop(self, pipe: Connection) -> None:
+        self.pipes.remove(pipe)
+        pipe.close()
 
     def _share(self, cursor: int, total: int) -> int:
         """Where the next take ends: `ahead` units at most, a fair share of what is left at
@@ -129,6 +190,7 @@ class WorkerPool:
                     kind, part = pipe.recv()
                 except (EOFError, OSError):  # killed: its last tally is what it did
                     del running[pipe]
+                    self._drop(pipe)
                     lost += 1
                     continue
                 if kind == "take":
@@ -153,9 +215,8 @@ class WorkerPool:
     async def close(self) -> None:
         """Stop the budget server (a worker still running exits) and reap the workers."""
         for pipe in self.pipes:
-            if not self.handed:
-                with contextlib.suppress(OSError):
-                    pipe.send(None)
+            with contextlib.suppress(OSError):
+                pipe.send(None)
             pipe.close()
         await self.limits.close()
         for process in self.processes:
@@ -165,9 +226,10 @@ class WorkerPool:
 
 
 def _worker_main(
-    run: RunContext, address: str, workers: int, pipe: Connection, environ: dict[str, str]
+    work: Work, address: str, workers: int, pipe: Connection, environ: dict[str, str]
 ) -> None:
-    """A worker process: configure LiteLLM while the parent plans, then call its share of units.
+    """A worker process: configure LiteLLM while the parent plans, then call its share of each
+    list of units it is handed, until the parent says there is no more (None).
 
     The environment is the parent's now (the warehouse URL, keys), not the one the fork server
     started with for an earlier run of the same process."""
@@ -176,22 +238,27 @@ def _worker_main(
     os.environ.clear()
     os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    configured_litellm(run.config)
+    configured_litellm(work.config)
     parent = multiprocessing.parent_process()
-    while not pipe.poll(_PARENT_CHECK_S):
-        if not parent.is_alive():
+    while True:
+        while not pipe.poll(_PARENT_CHECK_S):
+            if not parent.is_alive():
+                return
+        try:
+            job = pipe.recv()
+        except (EOFError, OSError):
             return
-    job = pipe.recv()
-    if job is not None:
+        if job is None:
+            return
         todo, summary = job
-        asyncio.run(_work(run, address, workers, todo, summary, pipe))
+        asyncio.run(_work(work, address, workers, todo, summary, pipe))
 
 
 async def _work(
-    run: RunContext,
+    work: Work,
     address: str,
     workers: int,
-    todo: list[Unit],
+    todo: list,
     summary: RunSummary,
     pipe: Connection,
 ) -> None:
@@ -199,12 +266,8 @@ async def _work(
     from evals.claims import Claims
     from evals.limits import SharedLimits
     from evals.llm import LLMClient
-    from evals.runner.calls import UnitCaller
-    from evals.runner.claiming import UnitSupply
-    from evals.runner.workers import execute
-    from evals.runner.writer import RunWriter
 
-    def share() -> list[Unit]:
+    def share() -> list:
         _to_parent(pipe, ("take", None))
         try:
             start, end = pipe.recv()
@@ -215,10 +278,10 @@ async def _work(
     workers = max(1, min(workers, len(todo)))
     limits = SharedLimits(address)
     await limits.connect()
-    client = LLMClient(run.config, limits=limits)
+    client = LLMClient(work.config, limits=limits)
     conn = await asyncio.to_thread(warehouse.connect, autocommit=True)
     claims = await asyncio.to_thread(Claims.open)
-    supply = UnitSupply(claims, [], workers, share)
+    supply = UnitSupply(claims, [], workers, share, recheck=work.recheck)
     writer = RunWriter(summary, claims.release)
 
     def on_flush() -> None:
@@ -226,7 +289,7 @@ async def _work(
         _to_parent(pipe, ("progress", summary))
 
     try:
-        await execute(conn, supply, workers, UnitCaller(run, client, writer.emit), writer, on_flush)
+        await execute(conn, supply, workers, work.caller(client, writer.emit), writer, on_flush)
     finally:
         await asyncio.to_thread(claims.close)
         await asyncio.to_thread(conn.close)

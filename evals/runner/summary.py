@@ -69,6 +69,20 @@ class RunSummary:
         self.output_tokens += record.output_tokens or 0
         self.cost_usd += record.cost_usd or 0.0
 
+    def blank(self) -> RunSummary:
+        """This run's labels with nothing tallied: a worker process's own tally."""
+        return RunSummary(
+            suite=self.suite,
+            suite_version=self.suite_version,
+            kind=self.kind,
+            model=self.model,
+            judge=self.judge,
+            batch_key=self.batch_key,
+            planned_calls=self.planned_calls,
+            skipped_calls=self.skipped_calls,
+            batch_id=self.batch_id,
+        )
+
     def add(self, part: RunSummary) -> None:
         """Add what one worker process of this run did (evals.runner.processes)."""
         self.calls += part.calls

@@ -91,6 +91,16 @@ def settled_among(conn: psycopg.Connection, units: list[Unit]) -> set[str]:
     return settled
 
 
+def resume_calls(conn: psycopg.Connection, units: list) -> tuple[list, int]:
+    """The units whose call has not settled yet, and how many have: for units that are one
+    call each (a pairwise run's, a regrade's), with a `key`."""
+    settled: set[str] = set()
+    keys = [u.key for u in units]
+    for offset in range(0, len(keys), _KEY_CHUNK):
+        settled |= settled_keys(conn, keys[offset : offset + _KEY_CHUNK])
+    return [u for u in units if u.key not in settled], len(settled)
+
+
 def resume(conn: psycopg.Connection, units: list[Unit]) -> tuple[list[Unit], int]:
     """Drop what settled before; a settled candidate whose judge is missing gets judged."""
     settled = settled_among(conn, units)

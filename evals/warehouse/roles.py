@@ -135,3 +135,18 @@ begin
     grant select on public.alembic_version to {role};
 end $$
 """
+
+
+def batch_launch_grants_sql(role: str = WEB_ROLE) -> str:
+    """The server records the Dagster run it launched for a request (migration 0020): that one
+    column of raw.batch_requests, nothing else of the row."""
+    return f"""
+do $$
+begin
+    if not exists (select from pg_roles where rolname = '{role}') then
+        raise notice 'evalhouse: role {role} is missing; its batch-launch grant was skipped';
+        return;
+    end if;
+    grant update (dagster_run_id) on raw.batch_requests to {role};
+end $$
+"""

@@ -86,6 +86,7 @@ def batch_list(
         request,
         "batches.html",
         batches=list_batches(web, filters),
+        dagster_url=web.config.alerts.dagster_url.rstrip("/"),
         filters={"suite": suite, "model": model, "family": family, "status": status},
         options={
             "suite": options.get("suite") or [],
@@ -129,6 +130,7 @@ def batch_detail(request: Request, batch_id: str):
         request,
         "batch.html",
         batch=batch,
+        dagster_url=web.config.alerts.dagster_url.rstrip("/"),
         stages=[r for r in found["breakdown"] if r["dimension"] == "stage"],
         categories=[r for r in found["breakdown"] if r["dimension"] == "category"],
         failures=found["failures"],

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from evals import batch_launch, batch_requests
+from evals.alerts import dagster_run_url
 from evals.web.api import reads
 from evals.web.api.auth import ApiCaller, api_caller
 from evals.web.api.problems import Problem
@@ -117,12 +118,28 @@ def _hand_over(request: Request, request_id: uuid.UUID, by: str, links: dict[str
         except batch_launch.LaunchError as exc:
             log.warning("batch %s: %s; this server runs it", request_id, exc)
         else:
+            with state(request).db.connection() as conn:
+                batch_requests.launched(conn, request_id, run_id)
             links["dagster_run"] = launcher.run_url(run_id)
             return "dagster"
     if (worker := request.app.state.batch_worker) is not None:
         worker.take(request_id)
         return "server"
     return "queued"
+
+
+def _linked(request: Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each request with `dagster_run_url`: its Dagster run in the UI at alerts.dagster_url."""
+    alerts = state(request).config.alerts
+    return [
+        {
+            **row,
+            "dagster_run_url": (
+                dagster_run_url(alerts, row["dagster_run_id"]) if row["dagster_run_id"] else None
+            ),
+        }
+        for row in rows
+    ]
 
 
 def _position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
@@ -150,7 +167,7 @@ def list_batches(
         limit=limit,
     )
     return {
-        "batches": jsonable_encoder(rows[:limit]),
+        "batches": jsonable_encoder(_linked(request, rows[:limit])),
         "next_cursor": (
             keyset_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["request_id"])
             if len(rows) > limit
@@ -164,4 +181,4 @@ def get_batch(request: Request, request_id: uuid.UUID) -> dict[str, Any]:
     found = reads.batch_detail(state(request).db, request_id)
     if found is None:
         raise Problem(404, f"no batch {request_id}", slug="not-found")
-    return jsonable_encoder(found)
+    return jsonable_encoder(_linked(request, [found])[0])

@@ -112,6 +112,7 @@ def _requests(context: dg.OpExecutionContext, config: Config, model: str):
                     as_of=day,
                     orchestrator_run_id=context.run.run_id,
                     kind="golden_runs",
+                    processes=config.golden_processes,
                 ),
             )
 
@@ -172,6 +173,7 @@ def _settle_op(model: str) -> dg.OpDefinition:
                     "unsettled_calls": summary.unsettled_calls,
                     "accuracy": summary.accuracy,
                     "scored": summary.scored,
+                    "processes": summary.processes,
                 }
         context.add_output_metadata(
             {

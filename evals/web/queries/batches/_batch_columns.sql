@@ -1,5 +1,6 @@
 {#- A batch as the pages show it: the live record (raw.eval_batches: status, heartbeat, counts
-    the moment they change) beside its figures from the last dbt build (null until then). -#}
+    the moment they change) beside its figures from the last dbt build (null until then), and the
+    Dagster run it ran in: an API request's launched run, else the run that started it. -#}
 select
     b.batch_id,
     b.kind,
@@ -14,6 +15,7 @@ select
     b.judge_prompt_version,
     b.code_version,
     b.started_by,
+    coalesce(r.dagster_run_id, substring(b.started_by from '^dagster:(.+)$')) as dagster_run_id,
     b.model_family,
     b.model_checkpoint,
     b.model_step,
@@ -52,4 +54,5 @@ select
     f.best_batch_id,
     f.accuracy_delta_best
 from raw.eval_batches as b
+left join raw.batch_requests as r on r.batch_key = b.batch_key
 left join {{ ref('fct_eval_batches') }} as f on f.batch_id = b.batch_id
