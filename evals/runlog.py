@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import operator
+import os
 import re
 import uuid
 import weakref
@@ -342,10 +343,11 @@ def write_runs_parallel(conns: Sequence[psycopg.Connection], records: Sequence[R
         return sum(future.result() for future in futures)
 
 
-WRITE_CONNECTIONS = 4
-"""Connections a large batch is split over: the best of 1, 2 and 4 measured here, in every
-round (docs/benchmarks.md); each process keeps WRITE_CONNECTIONS - 1 extra connections open
-per connection that wrote such a batch."""
+WRITE_CONNECTIONS = min(4, os.cpu_count() or 1)
+"""Connections a large batch is split over: one per core, up to 4. Each connection's backend
+parses and indexes its shard on a core of its own; past the cores they only queue (on 2 cores
+2 beat 4 on the quiet machine, docs/benchmarks.md). Each process keeps WRITE_CONNECTIONS - 1
+extra connections open per connection that wrote such a batch."""
 PARALLEL_MIN_ROWS = 4000
 """Below this a batch goes through one connection: splitting costs more than it saves."""
 _sibling_conns: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
