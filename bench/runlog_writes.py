@@ -22,10 +22,13 @@ from evals import warehouse
 from evals.runlog import (
     _JSON_COLUMNS,
     COLUMNS,
+    PARALLEL_MIN_ROWS,
+    WRITE_CONNECTIONS,
     RunRecord,
     _copy,
     _copy_chunks,
     _json,
+    create_partitions,
     idempotency_key,
     write_runs,
     write_runs_parallel,
@@ -139,19 +142,77 @@ def _empty(conn: psycopg.Connection) -> None:
     conn.execute("checkpoint")
 
 
+def _format_cost(rows: list[RunRecord]) -> float:
+    """Client CPU µs per row to format the rows' COPY text, best of three (GIL-bound Python:
+    the writer and the plain COPY both pay it)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        for _chunk in _copy_chunks(rows):
+            pass
+        best = min(best, time.process_time() - started)
+    return best / len(rows) * 1e6
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _server_cpu(conns: list[psycopg.Connection]) -> float | None:
+    """CPU seconds the connections' backends have used, when the server runs on this machine
+    (a figure the load of other processes barely moves); None otherwise."""
+    try:
+        total = 0
+        for conn in conns:
+            with open(f"/proc/{conn.info.backend_pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    except OSError:
+        return None
+    return total / _TICKS
+
+
+def _per_row(before: float | None, after: float | None, rows: int) -> str:
+    return (
+        ""
+        if before is None or after is None
+        else f", server {(after - before) / rows * 1e6:.0f} µs/row"
+    )
+
+
+_TOAST = """
+select c.relname, coalesce(array_to_string(c.reloptions, ','), 'default')
+from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = 'raw' and c.relkind = 'r'
+  and (c.relname = %s or c.oid in (select inhrelid from pg_inherits
+                                   where inhparent = 'raw.eval_runs'::regclass))
+order by 1
+"""
+
+
 def _compare_connections(rows: list[RunRecord], batch: int, counts: list[int], rounds: int) -> None:
     """Plain COPY vs write_runs over 1, 2, 4… connections, interleaved in `rounds` rounds, all
     on the same rows; each variant starts from empty tables."""
+    print(f"COPY text formatting: {_format_cost(rows):.1f} µs/row client CPU", flush=True)
+    print(
+        f"write_runs splits batches of >= {PARALLEL_MIN_ROWS} rows over WRITE_CONNECTIONS ="
+        f" {WRITE_CONNECTIONS}",
+        flush=True,
+    )
     with warehouse.connect(autocommit=True) as conn:
         conn.execute(
             f"create table if not exists raw.{_PLAIN} (like raw.eval_runs including defaults)"
             " with (toast_tuple_target = 8160)"
         )
+        create_partitions(conn, [rows[0].started_at, rows[-1].started_at])
+        for name, options in conn.execute(_TOAST, (_PLAIN,)).fetchall():
+            print(f"  {name}: {options}")
         for round_ in range(rounds):
             _empty(conn)
+            before = _server_cpu([conn])
             _, plain = _write_all(conn, rows, batch, plain_copy_writer)
             print(
                 f"round {round_ + 1}: plain COPY (no index)      : {len(rows) / plain:9,.0f} rows/s"
+                f"{_per_row(before, _server_cpu([conn]), len(rows))}"
                 f"  load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
@@ -159,7 +220,9 @@ def _compare_connections(rows: list[RunRecord], batch: int, counts: list[int], r
                 _empty(conn)
                 conns = [warehouse.connect(autocommit=True) for _ in range(count)]
                 try:
+                    before = _server_cpu(conns)
                     written, first = _write_all(conns, rows, batch, write_runs_parallel)
+                    after = _server_cpu(conns)
                     again, replay = _write_all(conns, rows, batch, write_runs_parallel)
                 finally:
                     for extra in conns:
@@ -168,7 +231,8 @@ def _compare_connections(rows: list[RunRecord], batch: int, counts: list[int], r
                 print(
                     f"round {round_ + 1}: write_runs, {count} connection(s): "
                     f"{written / first:9,.0f} rows/s ({written / first * plain / len(rows):.0%}"
-                    f" of plain), replay {len(rows) / replay:,.0f} rows/s ({again} new),"
+                    f" of plain{_per_row(before, after, len(rows))}),"
+                    f" replay {len(rows) / replay:,.0f} rows/s ({again} new),"
                     f" {stored} stored  load {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )

@@ -85,6 +85,17 @@ _TRIGGERS: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("://",), True),
 )
 assert len(_TRIGGERS) == len(_PATTERNS)
+# Fewer, shorter fragments, one of which every fragment above contains: text holding none of
+# them (most captured text) is scanned 18 times instead of 40 (each scan is the whole text).
+_COVER: tuple[tuple[str, ...], tuple[str, ...]] = (
+    ("_", "sk-", "xox", "eyJ", "AIza", "AKIA", "ASIA"),
+    ("key", "auth", "token", "secret", "passw", "pwd", "sig", "bearer", "basic", "cookie", "://"),
+)
+assert all(
+    any(cover in fragment for cover in _COVER[ignore_case])
+    for fragments, ignore_case in _TRIGGERS
+    for fragment in fragments
+)
 
 _SECRET_KEY_NAME = re.compile(
     rf"(?i)^(?:x-)?{_SECRET_NAME}$|(?i:authorization|cookie)$|"
@@ -145,12 +156,15 @@ def scrub(
             if value in text:
                 text = text.replace(value, REDACTED)
         lowered = text.lower()
-        for (pattern, replacement), (fragments, ignore_case) in zip(
-            _PATTERNS, _TRIGGERS, strict=True
+        if any(cover in text for cover in _COVER[False]) or any(
+            cover in lowered for cover in _COVER[True]
         ):
-            haystack = lowered if ignore_case else text
-            if any(fragment in haystack for fragment in fragments):
-                text = pattern.sub(replacement, text)
+            for (pattern, replacement), (fragments, ignore_case) in zip(
+                _PATTERNS, _TRIGGERS, strict=True
+            ):
+                haystack = lowered if ignore_case else text
+                if any(fragment in haystack for fragment in fragments):
+                    text = pattern.sub(replacement, text)
         for pattern in extra:
             text = pattern.sub(REDACTED, text)
     except Exception:  # a scrubber that raises would leak the unscrubbed error upstream
@@ -190,6 +204,9 @@ _EMAIL = re.compile(
 # A run of digits with phone separators; `_is_phone` decides (a regex alone cannot tell a
 # number from a list of numbers or a decimal).
 _PHONE = re.compile(r"(?<![\w+.])(?:\+|\(\s?)?\d[\d ().-]{6,}\d(?![\w])")
+# The core every phone match contains. Without the leading lookbehind `re` can skip to the next
+# digit instead of trying the pattern at every position: ~3x cheaper on text with no phone.
+_PHONE_CORE = re.compile(r"\d[\d ().-]{6,}\d")
 _DIGIT_GROUPS = re.compile(r"\d+")
 _MAX_PASSES = 5
 
@@ -240,7 +257,9 @@ class PiiRedactor:
     def _pass(self, text: str) -> tuple[str, dict[str, set[str]]]:
         found: dict[str, set[str]] = {}
         for kind, pattern, accept in self._rules:
-            if kind == "email" and "@" not in text:
+            if (kind == "email" and "@" not in text) or (
+                kind == "phone" and not _PHONE_CORE.search(text)
+            ):
                 continue
             hits: set[str] = set()
 

@@ -116,10 +116,14 @@ def test_a_row_in_a_month_without_a_partition_makes_it_and_lands_once(warehouse_
         assert write_runs(conn, records) == 2
         assert write_runs(conn, records) == 0
         placed = conn.execute(
-            "select c.relname from raw.eval_runs r join pg_class c on c.oid = r.tableoid"
-            " order by r.started_at"
+            "select c.relname, c.reloptions from raw.eval_runs r"
+            " join pg_class c on c.oid = r.tableoid order by r.started_at"
         ).fetchall()
-    assert placed == [("eval_runs_y2031m05",), ("eval_runs_y2031m06",)]
+    # Made on demand, each keeps ~2-3 KB rows inline and uncompressed like the others (0005).
+    assert placed == [
+        ("eval_runs_y2031m05", ["toast_tuple_target=8160"]),
+        ("eval_runs_y2031m06", ["toast_tuple_target=8160"]),
+    ]
 
 
 def test_a_key_settles_once_across_months_while_failures_keep_their_rows(warehouse_url: str):

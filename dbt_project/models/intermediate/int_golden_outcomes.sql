@@ -7,7 +7,7 @@
   chosen among its batch's rows, so a batch is rewritten whole (delete+insert on batch_key) when
   int_eval_runs loaded a graded golden / ci call of it, or a judgment of one of its calls (a
   late judge row, a rejudge), since this table's watermark. The batch list is fetched
-  first and inlined as literals, so the filter reaches raw.eval_runs' golden index through the
+  first and inlined as literals, so the filter reaches raw.eval_runs' batch index through the
   view. loaded_at is int_eval_runs' newest load at build time: readers pass this table to
   changed_periods_filter like int_eval_runs.
 -#}

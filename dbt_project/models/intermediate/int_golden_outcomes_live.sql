@@ -21,7 +21,7 @@
   re-running the lateral join over every golden call ever made on each build. The run log is
   referenced twice rather than through a shared CTE: a CTE used twice is materialised, which
   would stop Postgres from pushing a batch or suite filter down to raw.eval_runs' indexes (a
-  filter on a DISTINCT ON column reaches the run log: eval_runs_golden_graded_idx).
+  filter on a DISTINCT ON column reaches the run log: eval_runs_batch_idx).
 -#}
 with graded as (
     select distinct on (batch_id, model, prompt_version, suite, suite_version, item_id, trial)
