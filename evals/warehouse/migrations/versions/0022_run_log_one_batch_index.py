@@ -13,7 +13,7 @@ the write path (docs/benchmarks.md, "Run-log writes").
 from alembic import op
 
 revision = "0022"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
