@@ -1,7 +1,7 @@
 """One index on the run log's batch id, not two.
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0020
 
 Migration 0008 added a partial index on `batch_id` over graded golden / ci calls so that
 int_golden_outcomes could scan those rows alone. Since then the marts read the golden outcomes
