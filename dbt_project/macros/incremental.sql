@@ -66,8 +66,11 @@
   would otherwise redo every period of the run log on every build.
 -#}
 {% macro watermark(column='runs_loaded_through') -%}
+    {#- column none: a model without such a column (its rows carry no load time) -#}
     coalesce(greatest(
+        {%- if column %}
         (select max({{ column }}) from {{ this }}),
+        {%- endif %}
         (
             select recorded.loaded_through from {{ watermarks_table() }} as recorded
             where recorded.model = {{ dbt.string_literal(this | string) }}
@@ -117,4 +120,38 @@
     {%- else -%}
         select 1
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+  Models kept by evaluation run (raw.eval_batches' batch_id) rewrite the runs `changed` (a
+  query of batch ids) returns: fetched first and inlined as literals, so Postgres reaches the
+  run's rows through the batch_id / batch_key indexes instead of planning a join over all of them.
+-#}
+{% macro changed_batches_filter(changed) -%}
+    {%- if is_incremental() -%}
+        {%- set batch_ids = run_query(changed ~ " order by 1").columns[0].values()
+            if execute else [] -%}
+        {%- if batch_ids | length == 0 -%}
+            false
+        {%- else -%}
+            batch_id in (
+            {%- for batch_id in batch_ids -%}
+                '{{ batch_id }}'::uuid{{ ", " if not loop.last }}
+            {%- endfor -%}
+            )
+        {%- endif -%}
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+  For changed_batches_filter in the marts kept by evaluation run: the runs int_eval_batches
+  rewrote since this model's last build. A run's golden outcomes only change with its outcome
+  rows (its batch key, model, prompt version and suite version are fixed when it opens), and
+  int_eval_batches rewrites a run whenever those rows load.
+-#}
+{% macro rebuilt_eval_batches() -%}
+    select batch_id from {{ ref('int_eval_batches') }}
+    where loaded_at > {{ watermark(none) }}
 {%- endmacro %}
