@@ -11,13 +11,17 @@
   best_overall ('(all)' rows) the checkpoint with the highest accuracy pooled over every
              yardstick of the family it was run on (correct / graded summed).
 
-  Counts come from the runs' figures kept by run (fct_eval_batch_breakdown per stage,
-  int_eval_batches for '(all)'), so a build reads the latest runs' rows, not every outcome.
+  Only the latest runs' outcomes are read (through int_golden_outcomes' batch_key index), not
+  every run's.
 -#}
 {{ config(indexes=[{'columns': ['model_family']}]) }}
 
 with batches as (
     select * from {{ ref('stg_raw__eval_batches') }}
+),
+
+outcomes as (
+    select * from {{ ref('int_eval_batch_outcomes') }}
 ),
 
 latest as (
@@ -39,22 +43,23 @@ latest as (
         model asc, started_at desc, batch_id asc
 ),
 
+latest_outcomes as (
+    select * from outcomes
+    where batch_id in (select latest.batch_id from latest)
+),
+
 by_stage as (
     select
         batch_id,
-        dimension_value as stage,
-        n_graded,
-        n_correct
-    from {{ ref('fct_eval_batch_breakdown') }}
-    where dimension = 'stage'
+        coalesce(stage, '(none)') as stage,
+        is_correct
+    from latest_outcomes
     union all
     select
         batch_id,
         '(all)' as stage,
-        n_graded,
-        n_correct
-    from {{ ref('int_eval_batches') }}
-    where n_graded > 0
+        is_correct
+    from latest_outcomes
 ),
 
 counts as (
@@ -69,10 +74,14 @@ counts as (
         latest.model_checkpoint,
         latest.model_step,
         latest.batch_id,
-        by_stage.n_graded,
-        by_stage.n_correct
+        count(*) as n_graded,
+        count(*) filter (where by_stage.is_correct) as n_correct
     from latest
     inner join by_stage on by_stage.batch_id = latest.batch_id
+    group by
+        latest.model_family, latest.suite, latest.suite_version, latest.judge,
+        latest.judge_prompt_version, by_stage.stage, latest.model, latest.model_checkpoint,
+        latest.model_step, latest.batch_id
 ),
 
 curve as (
