@@ -147,11 +147,16 @@
 
 {#-
   For changed_batches_filter in the marts kept by evaluation run: the runs int_eval_batches
-  rewrote since this model's last build. A run's golden outcomes only change with its outcome
-  rows (its batch key, model, prompt version and suite version are fixed when it opens), and
-  int_eval_batches rewrites a run whenever those rows load.
+  rewrote since this model's last build, and runs with outcomes this model has no rows of (a
+  record written after its outcome rows loaded). A run's golden outcomes only change with its
+  outcome rows (its batch key, model, prompt version and suite version are fixed when it opens),
+  and int_eval_batches rewrites a run whenever those rows load.
 -#}
 {% macro rebuilt_eval_batches() -%}
     select batch_id from {{ ref('int_eval_batches') }}
     where loaded_at > {{ watermark(none) }}
+    union
+    select batches.batch_id from {{ ref('int_eval_batches') }} as batches
+    where batches.n_graded > 0
+        and not exists (select from {{ this }} as built where built.batch_id = batches.batch_id)
 {%- endmacro %}
