@@ -283,8 +283,8 @@ def _dbt(env: dict[str, str], *args: str, top: int = 6) -> float:
         raise SystemExit(f"dbt {' '.join(args)} failed: {failed or result.exception}")
     slowest = sorted(result.result, key=lambda r: r.execution_time, reverse=True)[:top]
     print(
-        f"  dbt {' '.join(args)} {elapsed:.1f} s; slowest: "
-        + ", ".join(f"{r.node.name} {r.execution_time:.1f}" for r in slowest),
+        f"  dbt {' '.join(args)} {elapsed:.1f} s (load average {os.getloadavg()[0]:.1f});"
+        " slowest: " + ", ".join(f"{r.node.name} {r.execution_time:.1f}" for r in slowest),
         flush=True,
     )
     return elapsed

@@ -85,14 +85,18 @@ def write_suite(path: Path, n: int = 40) -> Path:
     return write_grader_suite(path, items)
 
 
-def evaluate(url: str, suite_path: Path) -> None:
-    """Every checkpoint and the base model on night 1; the base model again on night 2 under
-    another simulator seed (so items flip); one batch killed mid-run (left running)."""
+def evaluate_night_1(suite_path: Path) -> None:
+    """Every checkpoint and the base model on night 1."""
     suite = load_suite(suite_path)
-    first, second = sim_config(3), sim_config(4)
     for model in MODELS:
-        run_suite(first, RunRequest(suite, model, batch_key=f"golden:{DAY_1}", as_of=DAY_1))
-    run_suite(second, RunRequest(suite, "base", batch_key=f"golden:{DAY_2}", as_of=DAY_2))
+        run_suite(sim_config(3), RunRequest(suite, model, batch_key=f"golden:{DAY_1}", as_of=DAY_1))
+
+
+def evaluate_night_2(url: str, suite_path: Path) -> None:
+    """The base model again on night 2 under another simulator seed (so items flip); one batch
+    killed mid-run (left running)."""
+    suite = load_suite(suite_path)
+    run_suite(sim_config(4), RunRequest(suite, "base", batch_key=f"golden:{DAY_2}", as_of=DAY_2))
     with psycopg.connect(url) as conn:
         open_batch(conn, killed_spec(suite.version), planned_calls=40)
         # its process died an hour ago: no heartbeat since
@@ -100,6 +104,12 @@ def evaluate(url: str, suite_path: Path) -> None:
             "update raw.eval_batches set started_at = now() - interval '1 hour',"
             " heartbeat_at = now() - interval '1 hour' where batch_key = 'golden:killed'"
         )
+
+
+def evaluate(url: str, suite_path: Path) -> None:
+    """Both nights at once (for a module that builds once)."""
+    evaluate_night_1(suite_path)
+    evaluate_night_2(url, suite_path)
 
 
 def killed_spec(suite_version: str) -> BatchSpec:
@@ -117,19 +127,23 @@ def killed_spec(suite_version: str) -> BatchSpec:
 
 @pytest.fixture(scope="module")
 def evaluated(pg_server, tmp_path_factory):
-    """A warehouse with the batches above and the batch marts built (dbt build: models+tests)."""
+    """A warehouse with the batches above and the batch marts built (dbt build: models+tests)
+    after night 1, then incrementally after night 2."""
     name = create_database(pg_server)
     url = pg_server.url(name)
     home = tmp_path_factory.mktemp("batches")
+    suite_path = write_suite(home / "suite.yaml")
+    env = dbt_env(url=url, config=sim_config(3), target_path=home / "dbt_target")
+    build = ["build", "--quiet", "--indirect-selection", "cautious", "--select", *BATCH_MARTS]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(warehouse.URL_ENV, url)
-        evaluate(url, write_suite(home / "suite.yaml"))
-    env = dbt_env(url=url, config=sim_config(3), target_path=home / "dbt_target")
-    result = run_dbt(
-        ["build", "--quiet", "--indirect-selection", "cautious", "--select", *BATCH_MARTS], env=env
-    )
+        evaluate_night_1(suite_path)
+        first = run_dbt(build, env=env)
+        night_1 = frame(url, "select batch_id, loaded_at from intermediate.int_eval_batches")
+        evaluate_night_2(url, suite_path)
+    result = run_dbt(build, env=env)
     try:
-        yield {"url": url, "build": result}
+        yield {"url": url, "env": env, "first": first, "build": result, "night_1": night_1}
     finally:
         warehouse._engine_for(url).dispose()
         drop_database(pg_server, name)
@@ -198,7 +212,50 @@ def reference_batches(url: str) -> pd.DataFrame:
 
 
 def test_the_batch_marts_build_and_pass_their_tests(evaluated):
+    assert evaluated["first"].success, evaluated["first"].exception
     assert evaluated["build"].success, evaluated["build"].exception
+
+
+def test_the_incremental_build_rewrote_only_night_2s_runs_and_equals_a_full_refresh(evaluated):
+    """Night 2's build left night 1's four runs as built; the killed run's record changed too
+    (a heartbeat), and a full refresh of the batch marts gives back exactly the same rows."""
+    url = evaluated["url"]
+    night_1 = evaluated["night_1"].set_index("batch_id")["loaded_at"]
+    built = frame(
+        url, "select batch_id, batch_key, loaded_at from intermediate.int_eval_batches"
+    ).set_index("batch_id")
+    assert len(night_1) == len(MODELS) == 4
+    assert (built.loc[night_1.index, "loaded_at"] == night_1).all()
+    rewritten = built.drop(night_1.index)
+    assert sorted(rewritten["batch_key"]) == [f"golden:{DAY_2}", "golden:killed"]
+    assert (rewritten["loaded_at"] > night_1.max()).all()
+
+    marts = {
+        "intermediate.int_eval_batches": ["batch_id"],
+        "marts.fct_eval_batches": ["batch_id"],
+        "marts.fct_eval_batch_items": ["batch_id", "item_id", "trial"],
+        "marts.fct_eval_batch_breakdown": ["batch_id", "dimension", "dimension_value"],
+        "marts.fct_model_checkpoints": ["curve_key", "model"],
+    }
+
+    def snapshot() -> dict[str, pd.DataFrame]:
+        return {
+            table: frame(url, f"select * from {table}")
+            .drop(columns=["loaded_at"], errors="ignore")
+            .sort_values(key)
+            .reset_index(drop=True)
+            for table, key in marts.items()
+        }
+
+    incremental = snapshot()
+    refresh = run_dbt(
+        ["run", "--quiet", "--full-refresh", "--select", *(t.split(".")[1] for t in marts)],
+        env=evaluated["env"],
+    )
+    assert refresh.success, refresh.exception
+    for table, rows in snapshot().items():
+        assert len(rows) > 0, table
+        pd.testing.assert_frame_equal(rows, incremental[table], obj=table)
 
 
 def test_fct_eval_batches_matches_pandas(evaluated):

@@ -1274,6 +1274,33 @@ def test_golden_outcomes_rewrite_exactly_the_batches_that_changed(warehouse_url,
     assert recorded == {'"int_eval_runs"': newest, '"int_golden_outcomes"': newest}
 
 
+def test_the_look_back_loads_a_late_commit_once_and_the_window_not_twice(warehouse_url, tmp_path):
+    """A row committed late (ingested before the newest loaded row, inside the 60-minute
+    look-back) is loaded by the next build; the window's rows already loaded are not loaded
+    again; a row ingested before the window is not read (what the look-back bounds)."""
+    env = dbt_env(url=warehouse_url, config=CONFIG, target_path=tmp_path / "target")
+    night = date(2026, 10, 1)
+    loaded = [_golden_call(night, None, f"item-{i}") for i in range(3)]
+    late, too_late = _golden_call(night, None, "late"), _golden_call(night, None, "too-late")
+    select = ["run", "--select", "int_eval_runs"]
+    with psycopg.connect(warehouse_url) as conn:
+        write_runs(conn, loaded)
+    assert run_dbt(select, env=env).success
+    with psycopg.connect(warehouse_url) as conn:
+        write_runs(conn, [late, too_late])
+        for run, minutes in ((late, 30), (too_late, 90)):
+            conn.execute(
+                "update raw.eval_runs set ingested_at = ("
+                " select max(ingested_at) from raw.eval_runs where run_id <> all(%s)"
+                ") - make_interval(mins => %s) where run_id = %s",
+                ([late.run_id, too_late.run_id], minutes, run.run_id),
+            )
+    assert run_dbt(select, env=env).success
+
+    rows = _frame(warehouse_url, "select run_id from intermediate.int_eval_runs")
+    assert sorted(rows["run_id"]) == sorted(run.run_id for run in [*loaded, late])
+
+
 def _judged_answer_accuracy(runs: pd.DataFrame, judged_only: bool = False) -> pd.Series:
     """general-qa accuracy per model: the share of answers whose first settled judgment passes
     (a parse error or a missing judgment is not a pass), straight from the raw rows;

@@ -60,19 +60,32 @@
 
 {#-
   The newest int_eval_runs.loaded_at this incremental model has taken in: its own column
-  (`runs_loaded_through`, or `column`), or what the last build of it recorded in the watermark
-  table (on-run-end, record_watermarks), whichever is newer. The table is what a build that wrote
-  no rows leaves behind: a mart that is empty (judge consistency without repeated judgments)
-  would otherwise redo every period of the run log on every build.
+  (`runs_loaded_through`, or `column`; none for a model without one), or what the last build of
+  it recorded in the watermark table (on-run-end, record_watermarks), whichever is newer. The
+  table is what a build that wrote no rows leaves behind: a mart that is empty (judge
+  consistency without repeated judgments) would otherwise redo every period of the run log on
+  every build. In an incremental build it is fetched first and inlined as a literal: as a
+  subquery, Postgres estimates `loaded_at > (…)` at a third of the table and scans all of it
+  (2.6 s of int_golden_outcomes' batch list at 10M calls) instead of reading the new rows
+  through the loaded_at index.
 -#}
 {% macro watermark(column='runs_loaded_through') -%}
-    coalesce(greatest(
-        (select max({{ column }}) from {{ this }}),
-        (
-            select recorded.loaded_through from {{ watermarks_table() }} as recorded
-            where recorded.model = {{ dbt.string_literal(this | string) }}
-        )
-    ), '-infinity'::timestamptz)
+    {%- set query -%}
+        select coalesce(greatest(
+            {%- if column %}
+            (select max({{ column }}) from {{ this }}),
+            {%- endif %}
+            (
+                select recorded.loaded_through from {{ watermarks_table() }} as recorded
+                where recorded.model = {{ dbt.string_literal(this | string) }}
+            )
+        ), '-infinity'::timestamptz)
+    {%- endset -%}
+    {%- if execute and is_incremental() -%}
+        {{ dbt.string_literal(run_query(query ~ "::text").columns[0].values()[0]) }}::timestamptz
+    {%- else -%}
+        ({{ query }})
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro watermarks_table() -%}
@@ -117,4 +130,43 @@
     {%- else -%}
         select 1
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+  Models kept by evaluation run (raw.eval_batches' batch_id) rewrite the runs `changed` (a
+  query of batch ids) returns: fetched first and inlined as literals, so Postgres reaches the
+  run's rows through the batch_id / batch_key indexes instead of planning a join over all of them.
+-#}
+{% macro changed_batches_filter(changed) -%}
+    {%- if is_incremental() -%}
+        {%- set batch_ids = run_query(changed ~ " order by 1").columns[0].values()
+            if execute else [] -%}
+        {%- if batch_ids | length == 0 -%}
+            false
+        {%- else -%}
+            batch_id in (
+            {%- for batch_id in batch_ids -%}
+                '{{ batch_id }}'::uuid{{ ", " if not loop.last }}
+            {%- endfor -%}
+            )
+        {%- endif -%}
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+  For changed_batches_filter in the marts kept by evaluation run: the runs int_eval_batches
+  rewrote since this model's last build, and runs with outcomes this model has no rows of (a
+  record written after its outcome rows loaded). A run's golden outcomes only change with its
+  outcome rows (its batch key, model, prompt version and suite version are fixed when it opens),
+  and int_eval_batches rewrites a run whenever those rows load.
+-#}
+{% macro rebuilt_eval_batches() -%}
+    select batch_id from {{ ref('int_eval_batches') }}
+    where loaded_at > {{ watermark(none) }}
+    union
+    select batches.batch_id from {{ ref('int_eval_batches') }} as batches
+    where batches.n_graded > 0
+        and not exists (select from {{ this }} as built where built.batch_id = batches.batch_id)
 {%- endmacro %}

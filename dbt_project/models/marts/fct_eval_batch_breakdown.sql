@@ -2,11 +2,21 @@
   One row per evaluation run × dimension (stage, category) × value: accuracy with a Wilson
   95 % interval, counted from the run's golden outcomes as fct_eval_batches counts them
   ('(none)' for items without a stage or category).
+
+  Kept by run: a build rewrites the runs int_eval_batches rewrote since its last build.
 -#}
-{{ config(indexes=[{'columns': ['batch_id']}]) }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='batch_id',
+        indexes=[{'columns': ['batch_id']}],
+    )
+}}
 
 with items as (
     select * from {{ ref('int_eval_batch_outcomes') }}
+    where {{ changed_batches_filter(rebuilt_eval_batches()) }}
 ),
 
 by_dimension as (

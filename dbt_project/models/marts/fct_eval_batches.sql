@@ -30,24 +30,8 @@ with batches as (
     select * from {{ ref('int_eval_batches') }}
 ),
 
-outcomes as (
-    select * from {{ ref('int_eval_batch_outcomes') }}
-),
-
 suites as (
     select * from {{ ref('stg_raw__golden_suites') }}
-),
-
-outcome_figures as (
-    select
-        batch_id,
-        count(*) as n_graded,
-        count(*) filter (where is_correct) as n_correct,
-        count(*) filter (where outcome = 'parse_error') as n_parse_error_outcomes,
-        count(*) filter (where outcome = 'unjudged') as n_unjudged,
-        count(distinct item_id) as n_items_graded
-    from outcomes
-    group by batch_id
 ),
 
 figures as (
@@ -55,23 +39,14 @@ figures as (
         batches.*,
         {{ series_key(['batches.suite', 'batches.suite_version', 'batches.judge',
             'batches.judge_prompt_version']) }} as comparable_key,
-        coalesce(outcome_figures.n_graded, 0) as n_graded,
-        coalesce(outcome_figures.n_correct, 0) as n_correct,
-        coalesce(outcome_figures.n_parse_error_outcomes, 0) as n_parse_error_outcomes,
-        coalesce(outcome_figures.n_unjudged, 0) as n_unjudged,
-        coalesce(outcome_figures.n_items_graded, 0) as n_items_graded,
         suites.item_count as n_items_in_suite,
-        {{ safe_ratio('outcome_figures.n_correct', 'outcome_figures.n_graded') }} as accuracy,
-        {{ wilson_low('outcome_figures.n_correct', 'outcome_figures.n_graded') }}
-            as accuracy_ci_low,
-        {{ wilson_high('outcome_figures.n_correct', 'outcome_figures.n_graded') }}
-            as accuracy_ci_high,
-        {{ safe_ratio('coalesce(outcome_figures.n_items_graded, 0)', 'suites.item_count') }}
-            as coverage,
-        batches.cost_usd / nullif(outcome_figures.n_correct, 0) as cost_per_correct_usd,
+        {{ safe_ratio('batches.n_correct', 'batches.n_graded') }} as accuracy,
+        {{ wilson_low('batches.n_correct', 'batches.n_graded') }} as accuracy_ci_low,
+        {{ wilson_high('batches.n_correct', 'batches.n_graded') }} as accuracy_ci_high,
+        {{ safe_ratio('batches.n_items_graded', 'suites.item_count') }} as coverage,
+        batches.cost_usd / nullif(batches.n_correct, 0) as cost_per_correct_usd,
         extract(epoch from batches.ended_at - batches.started_at) as duration_s
     from batches
-    left join outcome_figures on outcome_figures.batch_id = batches.batch_id
     left join suites
         on suites.suite = batches.suite
         and suites.suite_version = batches.suite_version

@@ -10,6 +10,9 @@
   best       the highest accuracy in its family × yardstick × stage (lowest step on a tie);
   best_overall ('(all)' rows) the checkpoint with the highest accuracy pooled over every
              yardstick of the family it was run on (correct / graded summed).
+
+  Only the latest runs' outcomes are read (through int_golden_outcomes' batch_key index), not
+  every run's.
 -#}
 {{ config(indexes=[{'columns': ['model_family']}]) }}
 
@@ -40,18 +43,23 @@ latest as (
         model asc, started_at desc, batch_id asc
 ),
 
+latest_outcomes as (
+    select * from outcomes
+    where batch_id in (select latest.batch_id from latest)
+),
+
 by_stage as (
     select
         batch_id,
         coalesce(stage, '(none)') as stage,
         is_correct
-    from outcomes
+    from latest_outcomes
     union all
     select
         batch_id,
         '(all)' as stage,
         is_correct
-    from outcomes
+    from latest_outcomes
 ),
 
 counts as (
