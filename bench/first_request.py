@@ -4,8 +4,9 @@ against the time `python -c "import litellm"` takes on the same machine, in the 
 The provider is tests/fake_openai.py on loopback (in this process, so it timestamps the first
 request it receives); the warehouse is migrated beforehand (bench_warehouse), as it is for a
 second run on a machine. Each figure is the median of `--repeat` cold process starts.
-`--processes 1,2` times `evalhouse run --processes N` for each N (the workers are spawned
-first and import LiteLLM while the parent plans; their first request is the run's).
+`--processes 1,2` (the default) times `evalhouse run --processes N` for each N (the workers
+come from a fork server that imports LiteLLM while the parent plans; their first request is
+the run's).
 
     .venv/bin/python -m bench.first_request [--repeat 5] [--processes 1,2]
 """
@@ -79,7 +80,7 @@ def _first_request(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--processes", default="1")
+    parser.add_argument("--processes", default="1,2")
     args = parser.parse_args()
     counts = [int(part) for part in args.processes.split(",")]
     server = FakeOpenAI().start()

@@ -39,7 +39,9 @@ from bench.llm_throughput import MESSAGES, start_server
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PEERS = Path(__file__).resolve().parent / ".peers"
 INSPECT_VERSION = "0.3.285"
-PROMPTFOO_VERSION = "0.120.0"  # the newest that runs on Node 20 (0.123 needs Node >= 22.22)
+# 0.123 needs Node >= 22.22 (Node 20 here); 0.120.0 looks for its migrations in the wrong folder
+# (drizzle-orm: "Can't find meta/_journal.json"); 0.118.17 is the newest 0.118 and runs on Node 20
+PROMPTFOO_VERSION = "0.118.17"
 SUBMISSION = "for i in range(3): print(i)"
 
 
@@ -226,14 +228,14 @@ def _install_promptfoo(binary: Path) -> None:
     """promptfoo into bench/.peers/promptfoo, once (at its first run, not at the bench's start)."""
     if not binary.exists():
         prefix, package = str(binary.parents[2]), f"promptfoo@{PROMPTFOO_VERSION}"
-        subprocess.run(
-            ["npm", "install", "--prefix", prefix, "--no-audit", "--no-fund", package], check=True
-        )
+        # no install scripts: one downloads Playwright's Chromium (unreachable here, unused by
+        # an eval); better-sqlite3's, the one that matters, is built below
+        install = ["npm", "install", "--prefix", prefix, "--no-audit", "--no-fund"]
+        subprocess.run([*install, "--ignore-scripts", package], check=True)
     sqlite = binary.parents[1] / "better-sqlite3"
     if not (sqlite / "build" / "Release" / "better_sqlite3.node").exists():
-        # npm 11 does not run install scripts it was not told to allow, and better-sqlite3's
-        # would download a prebuilt binary anyway: build it against the system's Node headers
-        # with the node-gyp that ships with npm
+        # its install script (not run) would download a prebuilt binary: build it against the
+        # system's Node headers with the node-gyp that ships with npm
         npm_root = subprocess.run(["npm", "root", "-g"], capture_output=True, text=True).stdout
         gyp = Path(npm_root.strip()) / "npm" / "node_modules" / "node-gyp" / "bin" / "node-gyp.js"
         build = ["node", str(gyp), "rebuild", "--release", f"--nodedir={_node_prefix()}"]
