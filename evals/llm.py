@@ -182,9 +182,9 @@ def model_string_problems(config: Config) -> list[str]:
 def _freeze_imported_heap() -> None:
     """Move everything alive now (LiteLLM's ~380k module objects, imported for good) out of the
     cyclic GC's reach. Otherwise every full collection re-walks them: ~0.2 s with the event loop
-    stopped, about 0.6-0.8 ms of CPU per call at C = 64 (docs/benchmarks.md). Garbage is
-    collected first, so only cycles made of objects alive *now* that die later are never freed."""
-    gc.collect()
+    stopped, about 0.6-0.8 ms of CPU per call at C = 64 (docs/benchmarks.md). No collection
+    first: after the import and warm-up one found nothing unreachable and cost 0.2 s of CPU on
+    the way to the first request; cycles alive now that die later are never freed."""
     gc.freeze()
 
 

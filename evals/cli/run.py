@@ -111,7 +111,7 @@ def run(
     from evals import warehouse
 
     if warehouse.uses_embedded():
-        warehouse.migrate()  # the embedded default is ours to keep at head; an external one is not
+        warehouse.ensure_migrated()  # the embedded default is ours to keep at head; not an external one
     try:
         request = RunRequest(
             loaded,
@@ -147,7 +147,7 @@ def _run_pairwise(config, request, progress: bool, as_json: bool) -> None:
     if not request.judge:
         raise fail("a pairwise run needs a judge: pass --judge")
     if warehouse.uses_embedded():
-        warehouse.migrate()
+        warehouse.ensure_migrated()
     try:
         summary = run_pairwise(config, request, progress=progress)
     except (RunnerError, ConfigError, GoldenSetError) as exc:
