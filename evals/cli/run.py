@@ -68,16 +68,18 @@ def run(
         resolve_suite,
         run_suite,
     )
-    from evals.runner.processes import default_processes
+    from evals.runner.processes import default_processes, start_fork_server
 
     config = config_or_exit()
     run_model = model or config.default_model
     models = config.models
     in_flight = concurrency or (models[run_model].concurrency if run_model in models else 1)
+    # LiteLLM's import overlaps loading the suite and the schema check: in a thread for one
+    # process, in the workers' fork server (another core) for more
     if (processes or default_processes(in_flight, calls=1 << 30)) == 1:
-        # the import overlaps loading the suite and the migrations; worker processes (and
-        # their fork server) import LiteLLM themselves
         preload_litellm(config)
+    else:
+        start_fork_server()
     if source not in ("golden", "ci"):
         raise fail(f"--source must be golden or ci, not {source!r}")
     try:
