@@ -9,10 +9,13 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test dev lint bench clean-warehouse
 
-$(STAMP): pyproject.toml
+# Bytecode is compiled at install (pip's default, not uv's): where PYTHONDONTWRITEBYTECODE is set,
+# as in these sessions, every process would otherwise compile every module it imports from
+# source (LiteLLM alone: ~2,900 files), which dominates `evalhouse run`'s start-up.
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@if command -v uv >/dev/null 2>&1; then \
-		uv pip install --quiet --python $(BIN)/python -e '.[dev]'; \
+		uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'; \
 	else \
 		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'; \
 	fi

@@ -7,9 +7,10 @@ own environment under bench/.peers/, created on first use, git-ignored). Reporte
 
 - calls/s as a fraction of C/L, over the server's window (first request to last reply), so
   start-up does not count; the server's most calls in flight at once (must not exceed C);
-- client CPU ms per call: the harness's CPU (its process and children) for N calls less its
-  CPU for one call (measured once, at the first C), over N - 1: start-up (imports,
-  migrations, spawning) does not count;
+- client CPU ms per call: the CPU of the harness's whole process tree (the bench is their
+  subreaper, so a fork server's workers count too) for N calls less its CPU for one call
+  (measured once, at the first C), over N - 1: start-up (imports, migrations, spawning) does
+  not count;
 - the load average, since other work shares the machine.
 
     .venv/bin/python -m bench.run_throughput [--calls 2048] [--levels 64,256] [--latency 1]
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import os
 import resource
@@ -37,7 +39,9 @@ from bench.llm_throughput import MESSAGES, start_server
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PEERS = Path(__file__).resolve().parent / ".peers"
 INSPECT_VERSION = "0.3.285"
-PROMPTFOO_VERSION = "0.120.0"  # the newest that runs on Node 20 (0.123 needs Node >= 22.22)
+# 0.123 needs Node >= 22.22 (Node 20 here); 0.120.0 looks for its migrations in the wrong folder
+# (drizzle-orm: "Can't find meta/_journal.json"); 0.118.17 is the newest 0.118 and runs on Node 20
+PROMPTFOO_VERSION = "0.118.17"
 SUBMISSION = "for i in range(3): print(i)"
 
 
@@ -47,16 +51,62 @@ def _server(port: int, path: str, method: str = "GET") -> dict:
         return json.loads(response.read())
 
 
+_PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+_ORPHANS_EXIT_S = 60.0
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
+def _become_subreaper() -> None:
+    """Make this process the subreaper of everything it starts from now on.
+
+    RUSAGE_CHILDREN only counts descendants that were waited for up a chain to us. `evalhouse
+    run --processes N` forks its workers from multiprocessing's fork server, which outlives the
+    run's main process and is then re-parented to init: its workers' CPU was never counted (the
+    bench reported 0.13-0.30 ms per call). As subreaper, orphans come to us and `_reap_orphans`
+    waits for them, so the whole process tree's CPU is in RUSAGE_CHILDREN.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def _children() -> set[int]:
+    """Pids whose parent is this process (from /proc: the kernel's children lists are optional)."""
+    me, found = os.getpid(), set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+            found.add(int(entry))
+    return found
+
+
+def _reap_orphans(before: set[int]) -> None:
+    """Wait for the processes a harness left behind (re-parented to us), so their CPU counts."""
+    deadline = time.monotonic() + _ORPHANS_EXIT_S
+    while orphans := _children() - before:
+        for pid in orphans:
+            while os.waitpid(pid, os.WNOHANG) == (0, 0):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"process {pid}, left by a harness, did not exit")
+                time.sleep(0.05)
+
+
 def _measure(port: int, command: list[str], env: dict[str, str], cwd: Path) -> dict:
-    """Run one harness to its end: its CPU and the server's view of its calls."""
+    """Run one harness to its end: its process tree's CPU and the server's view of its calls."""
     _server(port, "/stats/reset", "POST")
+    before = _children()
     cpu, wall = _children_cpu(), time.perf_counter()
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+    _reap_orphans(before)
     if done.returncode not in (0, 1):  # 1: evalhouse's "some calls unsettled"
         raise RuntimeError(f"{command[:4]} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
     stats = _server(port, "/stats")
@@ -207,14 +257,14 @@ def _install_promptfoo(binary: Path) -> None:
     """promptfoo into bench/.peers/promptfoo, once (at its first run, not at the bench's start)."""
     if not binary.exists():
         prefix, package = str(binary.parents[2]), f"promptfoo@{PROMPTFOO_VERSION}"
-        subprocess.run(
-            ["npm", "install", "--prefix", prefix, "--no-audit", "--no-fund", package], check=True
-        )
+        # no install scripts: one downloads Playwright's Chromium (unreachable here, unused by
+        # an eval); better-sqlite3's, the one that matters, is built below
+        install = ["npm", "install", "--prefix", prefix, "--no-audit", "--no-fund"]
+        subprocess.run([*install, "--ignore-scripts", package], check=True)
     sqlite = binary.parents[1] / "better-sqlite3"
     if not (sqlite / "build" / "Release" / "better_sqlite3.node").exists():
-        # npm 11 does not run install scripts it was not told to allow, and better-sqlite3's
-        # would download a prebuilt binary anyway: build it against the system's Node headers
-        # with the node-gyp that ships with npm
+        # its install script (not run) would download a prebuilt binary: build it against the
+        # system's Node headers with the node-gyp that ships with npm
         npm_root = subprocess.run(["npm", "root", "-g"], capture_output=True, text=True).stdout
         gyp = Path(npm_root.strip()) / "npm" / "node_modules" / "node-gyp" / "bin" / "node-gyp.js"
         build = ["node", str(gyp), "rebuild", "--release", f"--nodedir={_node_prefix()}"]
@@ -306,6 +356,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="evalhouse-bench-run-"))
     try:
         with bench_warehouse():
+            _become_subreaper()  # after the warehouse's server started: it is detached for good
             env = write_bench_files(folder, args.calls, port)
             harnesses = {
                 f"evalhouse run --processes {p}": _evalhouse(folder, int(p))

@@ -20,7 +20,8 @@ caller can always write a row. The rules (see STACK_NOTES, "LiteLLM"):
   about themselves: prices, clock, what they read from the call's metadata.
 - The hot path does no logging and builds no clients: LiteLLM reuses its cached HTTP session.
 - After the first import, the heap LiteLLM leaves is frozen (`gc.freeze`), so full garbage
-  collections stop re-walking it mid-run; while no LiteLLM callback or budget is registered, our
+  collections stop re-walking it mid-run, and while a pool of calls runs, young collections
+  are sparser (`sparse_collections`); while no LiteLLM callback or budget is registered, our
   calls skip LiteLLM's async logging (nobody would receive it).
 
 litellm is imported on first use (it takes seconds), never at module import.
@@ -34,7 +35,8 @@ import gc
 import random
 import threading
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -63,6 +65,8 @@ _MAX_ERROR_CHARS = 2000
 _WORKER_FLUSH_S = 5.0
 _NO_KEY = "evalhouse-no-key"  # OpenAI-compatible local servers still want *some* api_key
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+# Allocations between young collections while calls are in flight (CPython's default: 700).
+SPARSE_GEN0_THRESHOLD = 50_000
 # Evalhouse's tags ride in a LiteLLM call's `metadata` under this key: what the call is about
 # (capture turns an app's into run-log columns; a custom provider may read the item's truth).
 # LiteLLM keeps `metadata` on the client side: providers' HTTP requests never carry it.
@@ -178,10 +182,37 @@ def model_string_problems(config: Config) -> list[str]:
 def _freeze_imported_heap() -> None:
     """Move everything alive now (LiteLLM's ~380k module objects, imported for good) out of the
     cyclic GC's reach. Otherwise every full collection re-walks them: ~0.2 s with the event loop
-    stopped, about 0.6-0.8 ms of CPU per call at C = 64 (docs/benchmarks.md). Garbage is
-    collected first, so only cycles made of objects alive *now* that die later are never freed."""
-    gc.collect()
+    stopped, about 0.6-0.8 ms of CPU per call at C = 64 (docs/benchmarks.md). No collection
+    first: after the import and warm-up one found nothing unreachable and cost 0.2 s of CPU on
+    the way to the first request; cycles alive now that die later are never freed."""
     gc.freeze()
+
+
+_sparse_lock = threading.Lock()
+_sparse = {"depth": 0, "saved": (0, 0, 0)}
+
+
+@contextmanager
+def sparse_collections() -> Iterator[None]:
+    """Collect young garbage every SPARSE_GEN0_THRESHOLD allocations, not every 700, while it
+    is open (a run's pool of calls; the previous thresholds come back after the last one).
+
+    At C = 256 a LiteLLM call allocates hundreds of containers and hundreds of calls are alive
+    at once: with the default, collections (the older generations walking every in-flight
+    call) took 0.17-0.36 ms of a call's ~2.5 ms of client CPU, with this 0.06-0.09 ms
+    (docs/benchmarks.md). The memory cost is at most that many young objects uncollected."""
+    with _sparse_lock:
+        if _sparse["depth"] == 0:
+            _sparse["saved"] = gc.get_threshold()
+            gc.set_threshold(SPARSE_GEN0_THRESHOLD, *_sparse["saved"][1:])
+        _sparse["depth"] += 1
+    try:
+        yield
+    finally:
+        with _sparse_lock:
+            _sparse["depth"] -= 1
+            if _sparse["depth"] == 0:
+                gc.set_threshold(*_sparse["saved"])
 
 
 def _warm_up(litellm) -> None:

@@ -7,6 +7,7 @@ count; nothing raises, nothing leaks the key.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
@@ -16,7 +17,7 @@ import pytest
 from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 
 from evals.config import Config
-from evals.llm import LLMClient, backoff_s
+from evals.llm import SPARSE_GEN0_THRESHOLD, LLMClient, backoff_s, sparse_collections
 
 SECRET = "sk-evalhouse-test-0123456789abcdefXYZ"
 JSON_FORMAT = {"type": "json_object"}
@@ -510,3 +511,12 @@ def test_an_unknown_price_is_looked_up_once_per_model_and_recorded_as_unknown(
         client.close()
     assert [(r.status, r.cost_usd) for r in results] == [("ok", None)] * 3
     assert lookups == ["openai/never-priced-model"]
+
+
+def test_sparse_collections_raise_the_young_threshold_until_the_last_one_closes() -> None:
+    before = gc.get_threshold()
+    with sparse_collections():
+        with sparse_collections():  # a second pool in the same process (a thread's run)
+            assert gc.get_threshold() == (SPARSE_GEN0_THRESHOLD, *before[1:])
+        assert gc.get_threshold() == (SPARSE_GEN0_THRESHOLD, *before[1:])
+    assert gc.get_threshold() == before

@@ -176,6 +176,19 @@ def test_migrations_go_empty_to_head_to_base_and_back(warehouse_url: str) -> Non
     assert warehouse.migrate() == head  # idempotent
 
 
+def test_ensure_migrated_upgrades_an_empty_warehouse_and_then_only_checks(
+    warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert warehouse.file_head() == warehouse.head_revision()
+    assert warehouse.migrate("base") is None
+    warehouse.ensure_migrated()
+    assert warehouse.current_revision() == warehouse.head_revision()
+    upgrades = []
+    monkeypatch.setattr(warehouse, "migrate", lambda: upgrades.append("migrate"))
+    warehouse.ensure_migrated()  # at head: one query, no Alembic
+    assert upgrades == []
+
+
 def _previous_revision() -> str:
     from alembic.config import Config
     from alembic.script import ScriptDirectory

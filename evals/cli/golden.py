@@ -86,7 +86,7 @@ def load(
     from evals.golden import store_suite
 
     if warehouse.uses_embedded():
-        warehouse.migrate()  # the embedded default is ours to keep at head; an external one is not
+        warehouse.ensure_migrated()  # the embedded default is ours to keep at head; not an external one
     try:
         with warehouse.connect() as conn, conn.transaction():
             outcomes = [(suite, store_suite(conn, suite)) for suite in suites]

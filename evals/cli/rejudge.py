@@ -58,7 +58,7 @@ def rejudge(
         prompt_file=prompt_file,
     )
     if warehouse.uses_embedded():
-        warehouse.migrate()  # the embedded default is ours to keep at head; an external one is not
+        warehouse.ensure_migrated()  # the embedded default is ours to keep at head; not an external one
     echo = (
         (lambda line: None)
         if as_json

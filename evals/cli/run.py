@@ -60,16 +60,18 @@ def run(
         resolve_suite,
         run_suite,
     )
-    from evals.runner.processes import default_processes
+    from evals.runner.processes import default_processes, start_fork_server
 
     config = config_or_exit()
     run_model = model or config.default_model
     models = config.models
     in_flight = concurrency or (models[run_model].concurrency if run_model in models else 1)
+    # LiteLLM's import overlaps loading the suite and the schema check: in a thread for one
+    # process, in the workers' fork server (another core) for more
     if (processes or default_processes(in_flight, calls=1 << 30)) == 1:
-        # the import overlaps loading the suite and the migrations; worker processes (and
-        # their fork server) import LiteLLM themselves
         preload_litellm(config)
+    else:
+        start_fork_server()
     if source not in ("golden", "ci"):
         raise fail(f"--source must be golden or ci, not {source!r}")
     try:
@@ -103,7 +105,7 @@ def run(
     from evals import warehouse
 
     if warehouse.uses_embedded():
-        warehouse.migrate()  # the embedded default is ours to keep at head; an external one is not
+        warehouse.ensure_migrated()  # the embedded default is ours to keep at head; not an external one
     try:
         request = RunRequest(
             loaded,
@@ -139,7 +141,7 @@ def _run_pairwise(config, request, progress: bool, as_json: bool) -> None:
     if not request.judge:
         raise fail("a pairwise run needs a judge: pass --judge")
     if warehouse.uses_embedded():
-        warehouse.migrate()
+        warehouse.ensure_migrated()
     try:
         summary = run_pairwise(config, request, progress=progress)
     except (RunnerError, ConfigError, GoldenSetError) as exc:

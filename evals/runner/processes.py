@@ -63,6 +63,23 @@ CALLS_IN_FLIGHT_PER_PROCESS = 64
 """The default gives a process this many of the run's calls in flight: at 1 s latency that is
 64 calls/s, well under one loop's ceiling, so a loop is never the bottleneck."""
 _PARENT_CHECK_S = 0.25
+_FORKSERVER_PRELOAD = ["litellm", "evals.llm", "evals.runner.driver", "evals.regrade"]
+
+
+def forkserver_context() -> multiprocessing.context.ForkServerContext:
+    """multiprocessing's fork-server context, importing in the server what workers need."""
+    mp = multiprocessing.get_context("forkserver")
+    mp.set_forkserver_preload(_FORKSERVER_PRELOAD)
+    return mp
+
+
+def start_fork_server() -> None:
+    """Start the fork server now, so its LiteLLM import (seconds) runs on another core while
+    this process reads the suite and checks the schema; the pool's workers fork from it."""
+    from multiprocessing import forkserver
+
+    forkserver_context()
+    forkserver.ensure_running()
 
 
 def default_processes(in_flight: int, calls: int) -> int:
@@ -124,10 +141,7 @@ class WorkerPool:
 
     def __init__(self, work: Work, processes: int, workers: int) -> None:
         self.work, self.size, self.workers = work, processes, workers
-        self.mp = multiprocessing.get_context("forkserver")
-        self.mp.set_forkserver_preload(
-            ["litellm", "evals.llm", "evals.runner.driver", "evals.regrade"]
-        )
+        self.mp = forkserver_context()
         self.limits = LimitServer(work.config)
         self.pipes: list[Connection] = []
         self.processes: list[multiprocessing.Process] = []

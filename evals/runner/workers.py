@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from evals.llm import sparse_collections
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -34,9 +36,10 @@ async def execute(
 
     stop = asyncio.Event()
     writer_task = asyncio.create_task(writer.run(conn, stop, on_flush))
-    try:
-        await asyncio.gather(*(work() for _ in range(workers)))
-    finally:
-        stop.set()
-        writer.wake.set()
-        await writer_task
+    with sparse_collections():
+        try:
+            await asyncio.gather(*(work() for _ in range(workers)))
+        finally:
+            stop.set()
+            writer.wake.set()
+            await writer_task
