@@ -419,6 +419,13 @@ class Config(_Strict):
             "golden runs: each is a step an executor may run in another process or machine."
         ),
     )
+    shared_limits: Literal["run", "warehouse"] = Field(
+        "run",
+        description=(
+            "Who shares a model's concurrency and rpm: `run` (the processes of one run), "
+            "`warehouse` (every run and Dagster step on this warehouse, evals.warehouse_limits)."
+        ),
+    )
     custom_providers: list[Annotated[str, Field(pattern=r"^[\w.]+:\w+$")]] = Field(
         default_factory=lambda: ["evals.simulated:register"],
         description=(

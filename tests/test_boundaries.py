@@ -29,6 +29,7 @@ RAW_TABLE_OWNERS = {
     "batch_requests": "evals.batch_requests",
     "data_erasures": "evals.lifecycle.audit",
     "eval_batches": "evals.batches",
+    "call_pacing": "evals.warehouse_limits",
 }
 """The one module that writes each raw table (with one id scheme and one conflict rule);
 everything else, the web included, calls it."""
