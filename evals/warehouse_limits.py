@@ -45,8 +45,7 @@ POLL_S = 0.01
 
 # Takes up to %(wanted)s of the slots (the function runs row by row, stopping at the limit).
 _TAKE = (
-    "select id from unnest(%(ids)s::bigint[]) as id where pg_try_advisory_lock(id)"
-    " limit %(wanted)s"
+    "select id from unnest(%(ids)s::bigint[]) as id where pg_try_advisory_lock(id) limit %(wanted)s"
 )
 _GIVE_BACK = "select pg_advisory_unlock(%s)"
 # Books the model's next start: returns the seconds from now until it (<= 0: start now).

@@ -4,6 +4,7 @@ for processes with no common parent, its slots back the moment a holder is kille
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -125,7 +126,7 @@ def test_the_rpm_pacer_books_starts_60_over_rpm_apart_on_the_warehouse_clock(
         await limits.aclose()
 
     asyncio.run(main())
-    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert len(gaps) == 5 and min(gaps) > 0.1 - 0.03
     assert starts[-1] - starts[0] > 0.5 - 0.05
 
@@ -151,7 +152,9 @@ def _two_runs(
         run.communicate(timeout=600)
         assert run.returncode == 0
     return {
-        name: sorted(r["at"] for r in fake.requests if f"{name}-submission" in json.dumps(r["json"]))
+        name: sorted(
+            r["at"] for r in fake.requests if f"{name}-submission" in json.dumps(r["json"])
+        )
         for name in runs
     }
 
