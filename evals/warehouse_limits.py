@@ -71,8 +71,15 @@ class _Slots:
         self.held: set[int] = set()
         self.waiting: deque[asyncio.Future[int]] = deque()
         self.poller: asyncio.Task | None = None
+        # one take at a time: a session's advisory locks are reentrant, so two takes at once
+        # could both be granted the same free slot
+        self.taking = asyncio.Lock()
 
     async def take(self) -> int:
+        if not self.waiting:  # nobody of this process is ahead: try at once
+            (got,) = await self._try(1) or (None,)
+            if got is not None:
+                return got
         future = asyncio.get_running_loop().create_future()
         self.waiting.append(future)
         if self.poller is None or self.poller.done():
@@ -91,13 +98,7 @@ class _Slots:
                 self.waiting.popleft()
             if not self.waiting:
                 return
-            free = [i for i in self.ids if i not in self.held]
-            got = []
-            if free:
-                cursor = await self.conn.execute(_TAKE, {"ids": free, "wanted": len(self.waiting)})
-                got = [row[0] for row in await cursor.fetchall()]
-            for slot in got:
-                self.held.add(slot)
+            for slot in await self._try(len(self.waiting)):
                 while self.waiting and self.waiting[0].done():
                     self.waiting.popleft()
                 if self.waiting:
@@ -106,6 +107,17 @@ class _Slots:
                     await self.give_back(slot)
             if self.waiting:
                 await asyncio.sleep(POLL_S * (1 + random.random()))
+
+    async def _try(self, wanted: int) -> list[int]:
+        """Take up to `wanted` free slots (one round trip; none when all are held)."""
+        async with self.taking:
+            free = [i for i in self.ids if i not in self.held]
+            if not free:
+                return []
+            cursor = await self.conn.execute(_TAKE, {"ids": free, "wanted": wanted})
+            got = [row[0] for row in await cursor.fetchall()]
+            self.held.update(got)
+            return got
 
     async def give_back(self, slot: int) -> None:
         self.held.discard(slot)

@@ -131,15 +131,29 @@ def test_the_rpm_pacer_books_starts_60_over_rpm_apart_on_the_warehouse_clock(
     assert starts[-1] - starts[0] > 0.5 - 0.05
 
 
+_WAITS = {"timeout_s": 600.0, "deadline_s": 600.0}
+"""Calls held by the server while the other run starts up (minutes at load 18) are not retried."""
+
+_ASKING = (
+    "select count(*) from pg_stat_activity where datname = current_database()"
+    " and pid <> pg_backend_pid()"
+    " and (query like '%pg_try_advisory_lock(id) limit%' or query like '%raw.call_pacing%')"
+)
+"""Sessions whose last statement asked the warehouse's budget for a slot or a start."""
+
+
 def _two_runs(
     fake: FakeOpenAI, tmp_path: Path, model: dict, items: int, processes: tuple[int, int]
 ) -> dict[str, list[float]]:
-    """Two `evalhouse run`s at once (no common parent), each on suite of its own, sharing the
-    warehouse's budget; returns the request start times the server saw for each."""
+    """Two `evalhouse run`s at once (no common parent), each on a suite of its own, sharing
+    the warehouse's budget; returns the request start times the server saw for each. The
+    server holds its replies until every process of both runs has asked the warehouse for a
+    slot, so they call side by side however far apart their start-ups end."""
     config_path = tmp_path / "evalhouse.yaml"
     config_path.write_text(yaml.safe_dump({"shared_limits": "warehouse", "models": {"m": model}}))
     env = {**os.environ, "EVALHOUSE_CONFIG": str(config_path)}
     runs = {}
+    fake.held = True
     for name, count in zip("AB", processes, strict=True):
         items_of_run = [
             {**item, "submission": f"{name}-{item['submission']}"} for item in grader_items(items)
@@ -148,6 +162,13 @@ def _two_runs(
         command = [sys.executable, "-m", "evals.cli", "run", "--suite", str(suite), "--model"]
         command += ["m", "--no-progress", "--processes", str(count), "--json"]
         runs[name] = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600  # both import LiteLLM (minutes at load 18)
+    with psycopg.connect(os.environ["EVALHOUSE_DATABASE_URL"], autocommit=True) as conn:
+        while conn.execute(_ASKING).fetchone()[0] < sum(processes):
+            assert time.monotonic() < deadline, "the runs never got going"
+            assert all(run.poll() is None for run in runs.values())
+            time.sleep(0.05)
+    fake.held = False
     for run in runs.values():
         run.communicate(timeout=600)
         assert run.returncode == 0
@@ -168,12 +189,11 @@ def test_two_runs_in_three_processes_share_one_concurrency_budget(
     warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
     fake_openai.latency_s = 0.3
-    model = fake_model(fake_openai, concurrency=3)
+    model = fake_model(fake_openai, concurrency=3, **_WAITS)
     starts = _two_runs(fake_openai, tmp_path, model, items=30, processes=(2, 1))
     assert [len(s) for s in starts.values()] == [30, 30]
-    # alone, 30 calls take 3 s at 3 in flight: the runs called side by side for most of it,
-    # and the server never saw more than the one budget (two budgets: 3 + 3, or 6 with 2 + 1
-    # budgets of processes)
+    # the runs called side by side, and the server never saw more than the one budget (a
+    # budget per run: 3 + 3)
     assert _overlap(starts) > 1.5
     assert fake_openai.max_in_flight == 3
 
@@ -181,12 +201,11 @@ def test_two_runs_in_three_processes_share_one_concurrency_budget(
 def test_two_runs_share_one_rpm_pacer(
     warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
-    model = fake_model(fake_openai, concurrency=8, rpm=480)  # a start every 0.125 s in all
-    # 40 calls each: 5 s alone, so the runs meet even if one starts seconds after the other
-    starts = _two_runs(fake_openai, tmp_path, model, items=40, processes=(1, 1))
+    model = fake_model(fake_openai, concurrency=8, rpm=480, **_WAITS)  # a start every 0.125 s in all
+    starts = _two_runs(fake_openai, tmp_path, model, items=20, processes=(1, 1))
     assert _overlap(starts) > 1.5
     every = sorted(at for run in starts.values() for at in run)
-    assert len(every) == 80
+    assert len(every) == 40
     # any 13 starts span 1.5 s, less the scheduling jitter of a loaded 2-core machine; two
     # pacers side by side would start 13 calls in 0.75 s
     spans = [later - earlier for earlier, later in zip(every, every[12:], strict=False)]
