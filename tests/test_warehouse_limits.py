@@ -201,7 +201,8 @@ def test_two_runs_in_three_processes_share_one_concurrency_budget(
 def test_two_runs_share_one_rpm_pacer(
     warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
-    model = fake_model(fake_openai, concurrency=8, rpm=480, **_WAITS)  # a start every 0.125 s in all
+    # rpm 480: a start every 0.125 s between both runs
+    model = fake_model(fake_openai, concurrency=8, rpm=480, **_WAITS)
     starts = _two_runs(fake_openai, tmp_path, model, items=20, processes=(1, 1))
     assert _overlap(starts) > 1.5
     every = sorted(at for run in starts.values() for at in run)
