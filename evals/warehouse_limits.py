@@ -74,12 +74,18 @@ class _Slots:
         # one take at a time: a session's advisory locks are reentrant, so two takes at once
         # could both be granted the same free slot
         self.taking = asyncio.Lock()
+        self._handovers: set[asyncio.Task] = set()  # give-backs under way (kept referenced)
 
     async def take(self) -> int:
         if not self.waiting:  # nobody of this process is ahead: try at once
-            (got,) = await self._try(1) or (None,)
-            if got is not None:
-                return got
+            attempt = asyncio.ensure_future(self._try(1))
+            try:  # shielded: a statement cut short would leave a lock nobody knows it holds
+                got = await asyncio.shield(attempt)
+            except asyncio.CancelledError:
+                attempt.add_done_callback(self._give_back_unwanted)
+                raise
+            if got:
+                return got[0]
         future = asyncio.get_running_loop().create_future()
         self.waiting.append(future)
         if self.poller is None or self.poller.done():
@@ -118,6 +124,13 @@ class _Slots:
             got = [row[0] for row in await cursor.fetchall()]
             self.held.update(got)
             return got
+
+    def _give_back_unwanted(self, attempt: asyncio.Future[list[int]]) -> None:
+        """The slots a cancelled caller's attempt took, given back."""
+        if not attempt.cancelled() and attempt.exception() is None:
+            for slot in attempt.result():
+                self._handovers.add(task := asyncio.ensure_future(self.give_back(slot)))
+                task.add_done_callback(self._handovers.discard)
 
     async def give_back(self, slot: int) -> None:
         self.held.discard(slot)

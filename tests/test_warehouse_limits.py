@@ -68,6 +68,36 @@ def test_a_process_holds_at_most_concurrency_slots_as_advisory_locks(warehouse_u
     assert seen == {"inside": 3, "locks": 3, "after": 0}
 
 
+def test_a_caller_cancelled_while_taking_a_slot_leaves_none_taken(warehouse_url: str) -> None:
+    one = ModelConfig(model="openai/m", concurrency=1)
+    locks: list[int] = []
+    after: list[str] = []
+
+    async def main() -> None:
+        limits = WarehouseLimits()
+        async with limits.slot("m", one):  # connected: a take is now one statement
+            pass
+        for turn in range(20):  # cancelled at various points of the take
+            taking = limits.slot("m", one)
+            caller = asyncio.create_task(taking.__aenter__())
+            for _ in range(turn % 4):
+                await asyncio.sleep(0)
+            caller.cancel()
+            try:
+                await caller
+                await taking.__aexit__(None, None, None)  # it had its slot: its own to give back
+            except asyncio.CancelledError:
+                pass
+            await asyncio.sleep(0.05)  # a slot taken for a cancelled caller goes back
+            locks.append(await asyncio.to_thread(_advisory_locks, warehouse_url, slot_ids("m", 1)))
+        async with asyncio.timeout(2), limits.slot("m", one):  # the one slot is free
+            after.append("taken")
+        await limits.aclose()
+
+    asyncio.run(main())
+    assert locks == [0] * 20 and after == ["taken"]
+
+
 _HOLDER = """
 import asyncio, sys
 from evals.config import ModelConfig
