@@ -9,9 +9,10 @@ concurrent runs have no common parent, only the warehouse, so this budget lives 
   connection. The lock's life is the holder's: a process killed mid-call ends its session and
   Postgres frees its slots at once (a vanished host: TCP keepalives, evals.claims.KEEPALIVE).
   A call with no free slot waits: one task per model and process tries again every `POLL_S`
-  (with jitter) for as many slots as that process's calls wait for. A freed slot so sits idle
-  for half a poll on average, and whichever process polls first takes it (no queue across
-  processes; each process serves its own callers first come, first served).
+  (with jitter) for as many slots as that process's calls wait for. No queue across processes,
+  and no fairness: a process whose calls keep coming retakes a slot as soon as it gives it
+  back, before another process polls (docs/deploy.md); each process serves its own callers
+  first come, first served.
 - **rpm**: the model's pacer is a row of `raw.call_pacing` (unlogged: it need not survive a
   crash), booked by one upsert per attempt on the warehouse's clock, so machines whose clocks
   disagree still space their starts by 60/rpm seconds. A reply delayed on the network shifts

@@ -174,11 +174,11 @@ _ASKING = (
 
 def _two_runs(
     fake: FakeOpenAI, tmp_path: Path, model: dict, items: int, processes: tuple[int, int]
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], float]:
     """Two `evalhouse run`s at once (no common parent), each on a suite of its own, sharing
-    the warehouse's budget; returns the request start times the server saw for each. The
-    server holds its replies until every process of both runs has asked the warehouse for a
-    slot, so they call side by side however far apart their start-ups end."""
+    the warehouse's budget. The server holds its replies until every process of both runs has
+    asked the warehouse for a slot or a start, however far apart their start-ups end. Returns
+    the request start times the server saw for each run, and when the last one asked."""
     config_path = tmp_path / "evalhouse.yaml"
     config_path.write_text(yaml.safe_dump({"shared_limits": "warehouse", "models": {"m": model}}))
     env = {**os.environ, "EVALHOUSE_CONFIG": str(config_path)}
@@ -198,21 +198,24 @@ def _two_runs(
             assert time.monotonic() < deadline, "the runs never got going"
             assert all(run.poll() is None for run in runs.values())
             time.sleep(0.05)
+    ready_at = time.time()
     fake.held = False
     for run in runs.values():
         run.communicate(timeout=600)
         assert run.returncode == 0
-    return {
+    starts = {
         name: sorted(
             r["at"] for r in fake.requests if f"{name}-submission" in json.dumps(r["json"])
         )
         for name in runs
     }
+    return starts, ready_at
 
 
-def _overlap(starts: dict[str, list[float]]) -> float:
-    """Seconds during which both runs made calls."""
-    return min(s[-1] for s in starts.values()) - max(s[0] for s in starts.values())
+def _both_waiting(starts: dict[str, list[float]], ready_at: float) -> float:
+    """Seconds during which both runs had calls to start: each had asked for the budget and
+    neither had started its last call (with a budget each, they would have called at once)."""
+    return min(s[-1] for s in starts.values()) - ready_at
 
 
 def test_two_runs_in_three_processes_share_one_concurrency_budget(
@@ -220,23 +223,23 @@ def test_two_runs_in_three_processes_share_one_concurrency_budget(
 ) -> None:
     fake_openai.latency_s = 0.3
     model = fake_model(fake_openai, concurrency=3, **_WAITS)
-    starts = _two_runs(fake_openai, tmp_path, model, items=30, processes=(2, 1))
+    starts, ready_at = _two_runs(fake_openai, tmp_path, model, items=30, processes=(2, 1))
     assert [len(s) for s in starts.values()] == [30, 30]
-    # the runs called side by side, and the server never saw more than the one budget (a
-    # budget per run: 3 + 3)
-    assert _overlap(starts) > 1.5
+    # the server never saw more than the one budget (a budget per run: 3 + 3)
+    assert _both_waiting(starts, ready_at) > 1.0
     assert fake_openai.max_in_flight == 3
 
 
 def test_two_runs_share_one_rpm_pacer(
     warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
-    # rpm 480: a start every 0.125 s between both runs
-    model = fake_model(fake_openai, concurrency=8, rpm=480, **_WAITS)
-    starts = _two_runs(fake_openai, tmp_path, model, items=20, processes=(1, 1))
-    assert _overlap(starts) > 1.5
+    # rpm 480: a start every 0.125 s between both runs, booked first come first served (a
+    # run's 48 calls book 6 s ahead); slots enough for all calls, so the pacer alone spaces them
+    model = fake_model(fake_openai, concurrency=128, rpm=480, **_WAITS)
+    starts, ready_at = _two_runs(fake_openai, tmp_path, model, items=48, processes=(1, 1))
+    assert _both_waiting(starts, ready_at) > 1.0
     every = sorted(at for run in starts.values() for at in run)
-    assert len(every) == 40
+    assert len(every) == 96
     # any 13 starts span 1.5 s, less the scheduling jitter of a loaded 2-core machine; two
     # pacers side by side would start 13 calls in 0.75 s
     spans = [later - earlier for earlier, later in zip(every, every[12:], strict=False)]
