@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 KEEPALIVE = {"tcp_keepalives_idle": 30, "tcp_keepalives_interval": 10, "tcp_keepalives_count": 3}
 """Server-side keepalives of the claim session: a vanished claimant's locks go in ~60 s."""
+SET_KEEPALIVE = "select " + ", ".join(f"set_config('{name}', %s, false)" for name in KEEPALIVE)
+"""Sets KEEPALIVE on a session (parameters: KEEPALIVE_VALUES); evals.warehouse_limits too."""
+KEEPALIVE_VALUES = [str(value) for value in KEEPALIVE.values()]
 
 POLL_S = 0.5
 """How often a run that has nothing left but units another run holds looks at them again."""
@@ -48,10 +51,7 @@ class Claims:
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
-        conn.execute(
-            "select " + ", ".join(f"set_config('{name}', %s, false)" for name in KEEPALIVE),
-            [str(value) for value in KEEPALIVE.values()],
-        )
+        conn.execute(SET_KEEPALIVE, KEEPALIVE_VALUES)
 
     @classmethod
     def open(cls) -> Claims:

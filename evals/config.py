@@ -429,6 +429,13 @@ class Config(_Strict):
             "the cores."
         ),
     )
+    shared_limits: Literal["run", "warehouse"] = Field(
+        "run",
+        description=(
+            "Who shares a model's concurrency and rpm: `run` (the processes of one run), "
+            "`warehouse` (every run and Dagster step on this warehouse, evals.warehouse_limits)."
+        ),
+    )
     custom_providers: list[Annotated[str, Field(pattern=r"^[\w.]+:\w+$")]] = Field(
         default_factory=lambda: ["evals.simulated:register"],
         description=(

@@ -12,6 +12,8 @@ One budget per model for the whole run, however many processes make its calls:
   them taken for good). It costs one loopback round trip per call, one more per paced attempt.
 - A worker that loses the server has lost its parent (killed, or gone after an error): it exits
   at once, as if killed with it, rather than make calls outside the budget.
+- `WarehouseLimits` (evals.warehouse_limits, `shared_limits: warehouse`): one budget for every
+  process on the warehouse, Dagster steps on other machines and concurrent runs included.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from evals.config import Config, ModelConfig
+    from evals.warehouse_limits import WarehouseLimits
 
 PARENT_GONE_EXIT = 3
 """Exit status of a worker whose parent's budget server went away."""
@@ -86,6 +89,18 @@ class LocalLimits:
     async def pace(self, model_name: str, cfg: ModelConfig) -> None:
         """Before each attempt of a model with an rpm cap."""
         await self._state(model_name, cfg)[1].wait()
+
+    async def aclose(self) -> None:
+        """Nothing to end: the state lives and dies with its event loop."""
+
+
+def process_limits(config: Config) -> LocalLimits | WarehouseLimits:
+    """The budget a process's calls use when no run shares one with it (`shared_limits`)."""
+    if config.shared_limits == "warehouse":
+        from evals.warehouse_limits import WarehouseLimits
+
+        return WarehouseLimits()
+    return LocalLimits()
 
 
 class LimitServer:

@@ -10,8 +10,8 @@ caller can always write a row. The rules (see STACK_NOTES, "LiteLLM"):
   around each attempt and around the whole call (`deadline_s`) makes both hard, whatever the
   provider SDK does.
 - Per model: calls in flight are bounded (`concurrency`) and call starts spaced (`rpm`) by the
-  client's `limits` (evals.limits): this process's own, or a budget shared by the worker
-  processes of one run.
+  client's `limits` (evals.limits): this process's own, a budget shared by the worker
+  processes of one run, or one shared through the warehouse (`shared_limits: warehouse`).
 - Tokens from the response's usage; cost from configured prices (per-token, also registered
   with LiteLLM so its callbacks agree), else LiteLLM's own price map (where custom providers
   register theirs), else None (never a guess).
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from evals.limits import LocalLimits
+from evals.limits import process_limits
 from evals.litellm_compat import (
     acompletion_unlogged,
     custom_handler,
@@ -53,7 +53,8 @@ from evals.redact import scrub
 
 if TYPE_CHECKING:
     from evals.config import Config, ModelConfig
-    from evals.limits import SharedLimits
+    from evals.limits import LocalLimits, SharedLimits
+    from evals.warehouse_limits import WarehouseLimits
 
 CALL_STATUSES = ("ok", "error", "timeout")
 BACKOFF_BASE_S = 0.5
@@ -298,9 +299,12 @@ def backoff_s(attempt: int, retry_after: float | None, scale: float = 1.0) -> fl
 class LLMClient:
     """Calls configured models through LiteLLM; one client per process is enough."""
 
-    def __init__(self, config: Config, limits: LocalLimits | SharedLimits | None = None) -> None:
+    def __init__(
+        self, config: Config, limits: LocalLimits | SharedLimits | WarehouseLimits | None = None
+    ) -> None:
         self.config = config
-        self.limits = limits or LocalLimits()
+        self._own_limits = limits is None  # else the caller closes them
+        self.limits = limits or process_limits(config)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
@@ -554,6 +558,8 @@ class LLMClient:
 
         await drain_logging_worker(_WORKER_FLUSH_S)
         await litellm.close_litellm_async_clients()
+        if self._own_limits:
+            await self.limits.aclose()
 
     def close(self) -> None:
         """Stop the background loop used by `complete`, closing its HTTP clients first."""

@@ -24,7 +24,7 @@ from orchestration.defs import (
     reviews,
     warehouse,
 )
-from orchestration.lib.environment import executor
+from orchestration.lib.environment import executor, step_config
 from orchestration.lib.resources import Evalhouse
 from orchestration.project import dbt_project
 
@@ -45,7 +45,9 @@ def build_definitions(config: Config) -> dg.Definitions:
         rejudge.build_defs(),
         lifecycle.build_defs(),
         pairwise.build_defs(config, dbt_assets),
-        dg.Definitions(resources={"evalhouse": Evalhouse(config)}, executor=executor()),
+        dg.Definitions(
+            resources={"evalhouse": Evalhouse(step_config(config))}, executor=executor()
+        ),
     )
 
 

@@ -13,7 +13,7 @@ import yaml
 from dagster._config import process_config
 from dagster._core.instance.config import dagster_instance_config
 
-from evals.config import load_config
+from evals.config import Config, load_config
 from orchestration.lib import environment
 from tests.conftest import REPO_ROOT
 
@@ -122,6 +122,24 @@ def test_every_secret_evalhouse_yaml_names_is_in_the_kubernetes_secret():
 def test_the_executor_switch_selects_each_executor_the_guide_names(monkeypatch, name, executor):
     monkeypatch.setenv(environment.EXECUTOR_ENV, name)
     assert environment.executor().name == executor
+
+
+@pytest.mark.parametrize(
+    ("name", "shared_limits"),
+    [
+        ("in_process", "run"),
+        ("multiprocess", "warehouse"),
+        ("dask", "warehouse"),
+        ("k8s", "warehouse"),
+    ],
+)
+def test_steps_side_by_side_share_the_models_limits_through_the_warehouse(
+    monkeypatch, name, shared_limits
+):
+    monkeypatch.setenv(environment.EXECUTOR_ENV, name)
+    config = Config()
+    assert environment.step_config(config).shared_limits == shared_limits
+    assert config.shared_limits == "run"
 
 
 def test_an_unknown_executor_is_refused_rather_than_run_in_process(monkeypatch):

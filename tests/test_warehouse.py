@@ -168,6 +168,7 @@ def test_migrations_go_empty_to_head_to_base_and_back(warehouse_url: str) -> Non
             "model_checks",
             "batch_requests",
             "eval_batches",
+            "call_pacing",
         }
     assert warehouse.migrate("base") is None
     with warehouse.engine().connect() as conn:

@@ -27,7 +27,9 @@ call, docs/benchmarks.md); past that a run needs more cores, so more processes.
 - A worker killed mid-run loses the calls it had in flight and the units it had taken: they
   stay unsettled (the batch ends `failed`) and the next run makes them, once (their claims went
   with its session). The parent killed: its budget server's socket closes and every worker
-  exits at once (evals.limits), which is the same as killing the whole run.
+  exits at once (evals.limits), which is the same as killing the whole run. With
+  `shared_limits: warehouse` the workers take the warehouse's budget instead (no budget server),
+  and a worker whose parent is gone exits when it next asks for units or reports progress.
 """
 
 from __future__ import annotations
@@ -142,13 +144,13 @@ class WorkerPool:
     def __init__(self, work: Work, processes: int, workers: int) -> None:
         self.work, self.size, self.workers = work, processes, workers
         self.mp = forkserver_context()
-        self.limits = LimitServer(work.config)
+        self.limits = LimitServer(work.config) if work.config.shared_limits == "run" else None
         self.pipes: list[Connection] = []
         self.processes: list[multiprocessing.Process] = []
 
     async def start(self) -> None:
         """Serve the budget and start the workers (they import LiteLLM, then wait for units)."""
-        address = await self.limits.start()
+        address = await self.limits.start() if self.limits is not None else None
         for number in range(self.size):
             mine, theirs = self.mp.Pipe()
             process = self.mp.Process(
@@ -232,7 +234,8 @@ class WorkerPool:
             with contextlib.suppress(OSError):
                 pipe.send(None)
             pipe.close()
-        await self.limits.close()
+        if self.limits is not None:
+            await self.limits.close()
         for process in self.processes:
             await asyncio.to_thread(process.join, 10)
             if process.is_alive():
@@ -240,7 +243,7 @@ class WorkerPool:
 
 
 def _worker_main(
-    work: Work, address: str, workers: int, pipe: Connection, environ: dict[str, str]
+    work: Work, address: str | None, workers: int, pipe: Connection, environ: dict[str, str]
 ) -> None:
     """A worker process: configure LiteLLM while the parent plans, then call its share of each
     list of units it is handed, until the parent says there is no more (None).
@@ -270,7 +273,7 @@ def _worker_main(
 
 async def _work(
     work: Work,
-    address: str,
+    address: str | None,
     workers: int,
     todo: list,
     summary: RunSummary,
@@ -278,7 +281,7 @@ async def _work(
 ) -> None:
     from evals import warehouse
     from evals.claims import Claims
-    from evals.limits import SharedLimits
+    from evals.limits import SharedLimits, process_limits
     from evals.llm import LLMClient
 
     def share() -> list:
@@ -290,8 +293,11 @@ async def _work(
         return todo[start:end]
 
     workers = max(1, min(workers, len(todo)))
-    limits = SharedLimits(address)
-    await limits.connect()
+    if address is None:  # the warehouse's budget
+        limits = process_limits(work.config)
+    else:
+        limits = SharedLimits(address)
+        await limits.connect()
     client = LLMClient(work.config, limits=limits)
     conn = await asyncio.to_thread(warehouse.connect, autocommit=True)
     claims = await asyncio.to_thread(Claims.open)

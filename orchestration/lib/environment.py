@@ -8,7 +8,8 @@ multiprocess executor re-imports the code location for every step (~7 s each on 
 machine), which costs more than it parallelises here. EVALHOUSE_DAGSTER_EXECUTOR picks another
 where steps are heavy and cores or machines are many (docs/deploy.md): `multiprocess` (this
 machine), `dask` (the workers of the dask scheduler at EVALHOUSE_DASK_SCHEDULER; the
-`distributed` extra) or `k8s` (a pod per step; the `k8s` extra).
+`distributed` extra) or `k8s` (a pod per step; the `k8s` extra); on those, the models' limits
+are shared through the warehouse (`step_config`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ EXECUTORS = ("in_process", "multiprocess", "dask", "k8s")
 
 
 def executor() -> dg.ExecutorDefinition:
-    name = os.environ.get(EXECUTOR_ENV, "in_process")
+    name = _executor_name()
     if name == "multiprocess":
         return dg.multiprocess_executor
     if name == "dask":
@@ -38,6 +39,19 @@ def executor() -> dg.ExecutorDefinition:
     if name != "in_process":
         raise ValueError(f"{EXECUTOR_ENV}={name!r}: expected one of {', '.join(EXECUTORS)}")
     return dg.in_process_executor
+
+
+def _executor_name() -> str:
+    return os.environ.get(EXECUTOR_ENV, "in_process")
+
+
+def step_config(config: Config) -> Config:
+    """The config the steps run with: on an executor that runs steps side by side in other
+    processes or machines, the models' concurrency and rpm are the warehouse's budget
+    (evals.warehouse_limits), so K slices of a model at once share one budget, not K."""
+    if _executor_name() == "in_process" or config.shared_limits == "warehouse":
+        return config
+    return config.model_copy(update={"shared_limits": "warehouse"})
 
 
 def candidate_models(config: Config) -> list[str]:

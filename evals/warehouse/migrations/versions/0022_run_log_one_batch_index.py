@@ -1,7 +1,7 @@
 """One index on the run log's batch id, not two.
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 
 Migration 0008 added a partial index on `batch_id` over graded golden / ci calls so that
 int_golden_outcomes could scan those rows alone. Since then the marts read the golden outcomes
@@ -13,7 +13,7 @@ the write path (docs/benchmarks.md, "Run-log writes").
 from alembic import op
 
 revision = "0022"
-down_revision = "0020"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
