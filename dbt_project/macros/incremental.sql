@@ -23,15 +23,7 @@
             order by 1
         {%- endset -%}
         {%- set periods = run_query(query).columns[0].values() if execute else [] -%}
-        {%- if periods | length == 0 -%}
-            false
-        {%- else -%}
-            {{ period_column }} in (
-            {%- for period in periods -%}
-                '{{ period }}'::date{{ ", " if not loop.last }}
-            {%- endfor -%}
-            )
-        {%- endif -%}
+        {{ in_literals(period_column, periods, 'date') }}
     {%- else -%}
         true
     {%- endif -%}
@@ -141,15 +133,7 @@
     {%- if is_incremental() -%}
         {%- set batch_ids = run_query(changed ~ " order by 1").columns[0].values()
             if execute else [] -%}
-        {%- if batch_ids | length == 0 -%}
-            false
-        {%- else -%}
-            batch_id in (
-            {%- for batch_id in batch_ids -%}
-                '{{ batch_id }}'::uuid{{ ", " if not loop.last }}
-            {%- endfor -%}
-            )
-        {%- endif -%}
+        {{ in_literals('batch_id', batch_ids, 'uuid') }}
     {%- else -%}
         true
     {%- endif -%}
@@ -169,4 +153,21 @@
     select batches.batch_id from {{ ref('int_eval_batches') }} as batches
     where batches.n_graded > 0
         and not exists (select from {{ this }} as built where built.batch_id = batches.batch_id)
+{%- endmacro %}
+
+{#-
+  `column in (...)` over values fetched first, inlined as typed literals (false when there are
+  none): the filter of the changed-periods and changed-batches macros, which Postgres plans
+  through the column's index rather than as a join.
+-#}
+{% macro in_literals(column, values, type) -%}
+    {%- if values | length == 0 -%}
+        false
+    {%- else -%}
+        {{ column }} in (
+        {%- for value in values -%}
+            '{{ value }}'::{{ type }}{{ ", " if not loop.last }}
+        {%- endfor -%}
+        )
+    {%- endif -%}
 {%- endmacro %}
