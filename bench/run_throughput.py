@@ -253,9 +253,16 @@ def _inspect(folder: Path, port: int):
     return command
 
 
+def _installed_promptfoo() -> str | None:
+    """The promptfoo version under bench/.peers/, if any: what the tables report."""
+    package = PEERS / "promptfoo" / "node_modules" / "promptfoo" / "package.json"
+    return json.loads(package.read_text())["version"] if package.exists() else None
+
+
 def _install_promptfoo(binary: Path) -> None:
-    """promptfoo into bench/.peers/promptfoo, once (at its first run, not at the bench's start)."""
-    if not binary.exists():
+    """promptfoo PROMPTFOO_VERSION into bench/.peers/promptfoo, at its first run (not at the
+    bench's start), replacing another version left there by an earlier bench."""
+    if _installed_promptfoo() != PROMPTFOO_VERSION:
         prefix, package = str(binary.parents[2]), f"promptfoo@{PROMPTFOO_VERSION}"
         # no install scripts: one downloads Playwright's Chromium (unreachable here, unused by
         # an eval); better-sqlite3's, the one that matters, is built below
@@ -322,7 +329,7 @@ def _versions() -> dict[str, str]:
 
     found = {"litellm": version("litellm")}
     found["inspect-ai"] = INSPECT_VERSION if (PEERS / "inspect-venv").exists() else "-"
-    found["promptfoo"] = PROMPTFOO_VERSION if (PEERS / "promptfoo").exists() else "-"
+    found["promptfoo"] = _installed_promptfoo() or "-"
     found["node"] = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout
     return {name: value.strip() for name, value in found.items()}
 
