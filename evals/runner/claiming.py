@@ -22,8 +22,11 @@ if TYPE_CHECKING:
     from evals.runner.units import Unit
 
 CLAIM_AHEAD = 64
-"""Units claimed per round trip (at least one per worker): no claim query per call, and few
-locks held beyond the calls in flight."""
+CLAIM_PER_WORKER = 4
+"""Units claimed per round trip: four per worker, at most CLAIM_AHEAD unless there are more
+workers than that (one each then). No claim query per call, few locks held beyond the calls in
+flight, and a second run of the same small batch (two rejudges, a CLI run beside a backfill)
+takes a share of it rather than waiting for the first run to claim it all."""
 
 
 def _calls(units: list[Unit]) -> int:
@@ -49,7 +52,7 @@ class UnitSupply:
     ) -> None:
         self.claims = claims
         self.recheck = recheck
-        self.ahead = max(CLAIM_AHEAD, workers)
+        self.ahead = max(workers, min(CLAIM_AHEAD, CLAIM_PER_WORKER * workers))
         self.share = share
         self.unclaimed = deque(units)
         self.held_elsewhere: list[Unit] = []
