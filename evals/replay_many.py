@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,9 +93,22 @@ class ReplayManySummary:
 
 
 def read_run_ids(path: Path) -> tuple[str, ...]:
-    """Run ids from a file, one a line; blank lines and `#` comments are skipped."""
-    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
-    return tuple(line for line in lines if line)
+    """Run ids from a file, one a line; blank lines and `#` comments are skipped. Anything else
+    is a ReplayError naming the file and line, before anything is selected or called."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReplayError(f"{path}: cannot read the runs file: {exc}") from None
+    run_ids = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        entry = line.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        try:
+            run_ids.append(str(uuid.UUID(entry)))
+        except ValueError:
+            raise ReplayError(f"{path}:{number}: not a run id: {entry[:80]!r}") from None
+    return tuple(run_ids)
 
 
 def _select(conn: psycopg.Connection, request: ReplayManyRequest) -> list[dict[str, Any]]:

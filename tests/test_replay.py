@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,11 +12,14 @@ import psycopg
 import pytest
 import yaml
 from fake_openai import fake_openai  # noqa: F401  (fixture)
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from evals.cli import app
 from evals.config import load_config
-from evals.replay import diff_runs, load_run_view, replay_run
+from evals.replay import ReplayError, diff_runs, load_run_view, replay_run
+from evals.replay_many import read_run_ids
 from evals.runlog import RunRecord, write_runs
 
 TEMPLATE_V1 = """{% block system %}Grade strictly. Verdicts: {{ verdicts | join(", ") }}.{% endblock %}
@@ -206,3 +210,52 @@ def test_show_prints_the_whole_record_and_json_carries_reviews_and_children(
     missing = runner.invoke(app, ["show", str(uuid.uuid4())])
     assert missing.exit_code == 2 and "no run" in missing.output
     assert runner.invoke(app, ["show", "not-a-uuid"]).exit_code == 2
+
+
+_ENTRY = st.one_of(
+    st.uuids().map(lambda value: ("id", str(value))),
+    st.just(("blank", "   ")),
+    st.text(
+        alphabet=st.characters(
+            blacklist_categories=("Cs",),
+            blacklist_characters="\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029",
+        )
+    ).map(lambda note: ("comment", "# " + note)),
+)
+
+
+@given(st.lists(_ENTRY, max_size=20))
+def test_a_runs_file_gives_its_run_ids_in_order_past_blanks_and_comments(
+    entries: list[tuple[str, str]],
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "runs.txt"
+        path.write_text("\n".join(text for _, text in entries), encoding="utf-8")
+        assert read_run_ids(path) == tuple(text for kind, text in entries if kind == "id")
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        (f"{uuid.UUID(int=1)}\nnot-a-run\n", 2),
+        (f"# flagged\n\n{uuid.UUID(int=1)}  # fine\n{uuid.UUID(int=2)}\x00\n", 4),
+        ("\U0001f600 emoji\n", 1),
+    ],
+)
+def test_a_bad_line_in_a_runs_file_is_named_by_file_and_line_and_nothing_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, line: int
+) -> None:
+    path = tmp_path / "runs.txt"
+    path.write_text(content, encoding="utf-8")
+    monkeypatch.setenv("EVALHOUSE_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")
+    result = CliRunner().invoke(app, ["replay-many", "--runs-file", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}:{line}: not a run id" in result.output
+    assert isinstance(result.exception, SystemExit)  # typer.Exit: a reported line, no traceback
+
+
+def test_a_runs_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "runs.txt"
+    path.write_bytes(b"\xf0\x9f\x98\n")  # an emoji cut short
+    with pytest.raises(ReplayError, match=f"{path}: cannot read the runs file"):
+        read_run_ids(path)

@@ -253,9 +253,13 @@ def replay_many(
     from evals.replay_many import ReplayManyRequest, read_run_ids, replay_many
 
     config = config_or_exit()
+    try:
+        run_ids = read_run_ids(runs_file) if runs_file else ()
+    except ReplayError as exc:
+        raise fail(str(exc)) from None
     request = ReplayManyRequest(
         batch=batch,
-        run_ids=read_run_ids(runs_file) if runs_file else (),
+        run_ids=run_ids,
         model=model,
         prompt_version=prompt_version,
         prompt_file=prompt_file,
