@@ -58,3 +58,15 @@
 {% macro elo_per_ln() -%}
     {{ 400.0 / 2.302585092994046 }}
 {%- endmacro %}
+
+{#-
+  A contestant's record over the int_pairwise_outcomes rows of its group: wins, ties, losses,
+  comparisons (parsed judgments: every order and trial) and the items they cover.
+-#}
+{% macro pairwise_record() -%}
+    count(*) filter (where outcome = 'win') as wins,
+    count(*) filter (where outcome = 'tie') as ties,
+    count(*) filter (where outcome = 'loss') as losses,
+    count(*) as comparisons,
+    count(distinct item_id) as items
+{%- endmacro %}

@@ -25,11 +25,7 @@ pairs as (
         {{ pairwise_cohort_list() }},
         contestant,
         opponent,
-        count(*) filter (where outcome = 'win') as wins,
-        count(*) filter (where outcome = 'tie') as ties,
-        count(*) filter (where outcome = 'loss') as losses,
-        count(*) as comparisons,
-        count(distinct item_id) as items
+        {{ pairwise_record() }}
     from outcomes
     group by cohort_key, {{ pairwise_cohort_list() }}, contestant, opponent
 ),

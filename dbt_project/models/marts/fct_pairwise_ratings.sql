@@ -17,11 +17,7 @@ records as (
         cohort_key,
         {{ pairwise_cohort_list() }},
         contestant,
-        count(*) filter (where outcome = 'win') as wins,
-        count(*) filter (where outcome = 'tie') as ties,
-        count(*) filter (where outcome = 'loss') as losses,
-        count(*) as comparisons,
-        count(distinct item_id) as items
+        {{ pairwise_record() }}
     from outcomes
     group by cohort_key, {{ pairwise_cohort_list() }}, contestant
 ),
