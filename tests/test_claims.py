@@ -21,6 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from _kill import kill_9_when
 from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 
 from evals.claims import POLL_S, Claims
@@ -158,13 +159,9 @@ def test_a_run_killed_mid_batch_leaves_its_claimed_units_to_the_other_at_once(
     fake_openai.latency_s = 0.1
     processes = _start_both(fake_openai, tmp_path, warehouse_url, n)
     victim = processes["A"]
-    try:
-        _wait_until(lambda: sum(_settled_per_item(warehouse_url).values()) >= 40, "40 settled")
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait(10)
-    finally:
-        if victim.poll() is None:
-            victim.kill()
+    kill_9_when(
+        victim, lambda: sum(_settled_per_item(warehouse_url).values()) >= 40, "40 settled", 120
+    )
     assert victim.returncode == -signal.SIGKILL
     survivor = _finish(processes["B"])
 

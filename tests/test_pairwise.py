@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
 import yaml
+from _kill import kill_9_when
 from psycopg.rows import dict_row
 
 from evals.config import Config
@@ -235,17 +234,7 @@ def test_kill_9_mid_run_then_rerun_judges_every_pair_once_per_order_and_trial(
             ).fetchone()[0]
 
     victim = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while settled() < 30:
-            assert victim.poll() is None, victim.communicate()
-            assert time.monotonic() < deadline, "the run never got going"
-            time.sleep(0.05)
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait(10)
-    finally:
-        if victim.poll() is None:
-            victim.kill()
+    kill_9_when(victim, lambda: settled() >= 30, "30 judgments settled", timeout_s=120)
     after_kill = settled()
     assert after_kill < judgments, "killed before the last judgment settled"
 

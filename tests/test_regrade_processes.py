@@ -4,7 +4,6 @@ them (evals.runner.processes), one row per unit, and the same after a kill -9 of
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,9 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from _kill import SENT_REQUESTS_LAND_S, kill_9, wait_while_running, workers
 from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 from test_runner import fake_model, grader_items, write_suite
-from test_runner_processes import _alive, _descendants, _workers
 
 from evals.config import Config
 from evals.golden import load_suite
@@ -131,20 +130,10 @@ def test_kill_9_of_a_rejudge_parent_over_two_processes_then_a_rerun_settles_each
         return sum(_per_parent(warehouse_url, "rejudge").values())
 
     run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 600  # the workers import LiteLLM (minutes at load 18)
-    while settled() < 6:
-        assert run.poll() is None, run.communicate()
-        assert time.monotonic() < deadline, "the rejudge never got going"
-        time.sleep(0.05)
-    assert len(_workers(run.pid)) == 2
-    workers = _descendants(run.pid)
-    os.kill(run.pid, signal.SIGKILL)
-    run.wait(10)
-    deadline = time.monotonic() + 60
-    while [pid for pid in workers if _alive(pid)]:
-        assert time.monotonic() < deadline, "workers outlived their parent"
-        time.sleep(0.05)
-    time.sleep(0.5)  # requests in flight at the kill still reach the server
+    wait_while_running(run, lambda: settled() >= 6, "6 calls settled")
+    assert len(workers(run.pid)) == 2
+    kill_9(run)  # and its workers with it
+    time.sleep(SENT_REQUESTS_LAND_S)
     landed = settled()
     assert 0 < landed < N, "killed before the last call settled"
 

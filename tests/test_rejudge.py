@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
 import yaml
+from _kill import kill_9_when
 from fake_openai import fake_openai  # noqa: F401  (fixture)
 from typer.testing import CliRunner
 
@@ -219,21 +219,14 @@ def test_a_rejudge_killed_mid_run_and_run_again_leaves_exactly_one_row_per_grade
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    try:
-        deadline = time.monotonic() + 120
-        landed = 0
-        while landed == 0 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-            landed = conn.execute(
-                "select count(*) from raw.eval_runs where source = 'rejudge'"
-            ).fetchone()[0]
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.wait(timeout=30)
+
+    def rejudged_rows() -> int:
+        query = "select count(*) from raw.eval_runs where source = 'rejudge'"
+        return conn.execute(query).fetchone()[0]
+
+    kill_9_when(process, lambda: rejudged_rows() > 0, "a rejudged row landed", timeout_s=120)
     assert process.returncode == -signal.SIGKILL, log.read_text()[-2000:]
-    landed = conn.execute("select count(*) from raw.eval_runs where source = 'rejudge'").fetchone()[
-        0
-    ]
+    landed = rejudged_rows()
     assert 0 < landed < len(graded), "killed after some rows landed, before the last"
 
     summary = run_rejudge(

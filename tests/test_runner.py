@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from _kill import SENT_REQUESTS_LAND_S, kill_9_when
 from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 
 from evals.batches import STALE_AFTER_S, effective_status, fetch_batch
@@ -248,18 +248,8 @@ def test_kill_9_mid_run_then_the_same_command_makes_exactly_the_missing_calls(
             return conn.execute(f"select count(*) from raw.eval_runs where {SETTLED}").fetchone()[0]
 
     victim = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while settled() < 40:
-            assert victim.poll() is None, victim.communicate()
-            assert time.monotonic() < deadline, "the run never got going"
-            time.sleep(0.05)
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait(10)
-    finally:
-        if victim.poll() is None:
-            victim.kill()
-    time.sleep(0.3)  # requests in flight at the kill still reach the server
+    kill_9_when(victim, lambda: settled() >= 40, "40 calls settled", timeout_s=120)
+    time.sleep(SENT_REQUESTS_LAND_S)
     after_kill = settled()
     assert after_kill < n, "killed before the last call settled"  # (the loop saw >= 40 settle)
     with psycopg.connect(warehouse_url) as conn:

@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from _kill import SENT_REQUESTS_LAND_S, kill_9, wait_while_running, workers
 from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 from test_runner import SETTLED, fake_model, grader_items, write_suite
 
@@ -81,42 +82,6 @@ def test_processes_share_one_rpm_pacer(
     assert starts[-1] - starts[0] > 10.0 - 1.0
 
 
-def _children(pid: int) -> list[int]:
-    """Live processes whose parent is `pid` (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _descendants(pid: int) -> list[int]:
-    return [p for child in _children(pid) for p in (child, *_descendants(child))]
-
-
-def _workers(pid: int) -> list[int]:
-    """A run's worker processes: forked by its fork server, which is a child of the run."""
-    (server,) = [p for p in _children(pid) if b"forkserver" in _cmdline(p)]
-    return _children(server)
-
-
-def _cmdline(pid: int) -> bytes:
-    return Path(f"/proc/{pid}/cmdline").read_bytes()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_kill_9_of_a_worker_then_of_the_parent_and_a_rerun_settles_each_unit_once(
     warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -137,18 +102,14 @@ def test_kill_9_of_a_worker_then_of_the_parent_and_a_rerun_settles_each_unit_onc
 
     def start_and_wait_for(count: int) -> subprocess.Popen:
         run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 600  # spawning imports LiteLLM (minutes at load 18)
-        while settled() < count:
-            assert run.poll() is None, run.communicate()
-            assert time.monotonic() < deadline, "the run never got going"
-            time.sleep(0.05)
+        wait_while_running(run, lambda: settled() >= count, f"{count} calls settled")
         return run
 
     # 1. one worker killed: the other finishes the run; the dead one's units stay unsettled
     run = start_and_wait_for(40)
-    workers = _workers(run.pid)
-    assert len(workers) == 2
-    os.kill(workers[0], signal.SIGKILL)
+    pool = workers(run.pid)
+    assert len(pool) == 2
+    os.kill(pool[0], signal.SIGKILL)
     out, err = run.communicate(timeout=600)
     assert run.returncode == 1, err  # some calls unsettled: run again
     first = json.loads(out)
@@ -161,15 +122,9 @@ def test_kill_9_of_a_worker_then_of_the_parent_and_a_rerun_settles_each_unit_onc
     # keep the few units left in flight long enough to kill it mid-run
     fake_openai.latency_s = 0.5
     run = start_and_wait_for(after_first + 4)
-    assert len(_workers(run.pid)) == 2
-    workers = _descendants(run.pid)  # the workers, the fork server, the resource tracker
-    os.kill(run.pid, signal.SIGKILL)
-    run.wait(10)
-    deadline = time.monotonic() + 60
-    while survivors := [_cmdline(pid) for pid in workers if _alive(pid)]:
-        assert time.monotonic() < deadline, f"outlived their parent: {survivors}"
-        time.sleep(0.05)
-    time.sleep(0.3)  # requests in flight at the kill still reach the server
+    assert len(workers(run.pid)) == 2
+    kill_9(run)  # and the workers, the fork server, the resource tracker exit with it
+    time.sleep(SENT_REQUESTS_LAND_S)
     after_second = settled()
     assert after_second < n, "killed before the last call settled"
 
