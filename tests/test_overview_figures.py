@@ -20,11 +20,12 @@ from conftest import REPO_ROOT, create_database, drop_database
 from evals import warehouse
 from evals.config import load_config
 from evals.dbt import dbt_env, run_dbt
+from evals.marts import render_query
 from evals.runlog import RunRecord, idempotency_key, write_runs
 from evals.stats import wilson_interval
 from evals.web.db import WebDatabase
 from evals.web.overview import overview_figures, parse_filters
-from evals.web.overview_queries import overview_queries
+from evals.web.overview_queries import QUERIES, overview_queries
 
 FIRST_NIGHT = date(2026, 10, 1)
 NIGHTS = 10
@@ -174,6 +175,23 @@ def generate() -> tuple[list[RunRecord], list[tuple]]:
     return runs, reviews
 
 
+class _Noted(dict):
+    """Relations that note each model a query refs (its name stands for the relation)."""
+
+    def __missing__(self, model: str) -> str:
+        self[model] = model
+        return model
+
+
+def _read_by_the_overview() -> list[str]:
+    """dbt selectors for the marts the overview's queries ref and the models under them: the
+    fixture builds only those."""
+    noted = _Noted()
+    for path in QUERIES.glob("*.sql"):
+        render_query(path, noted)
+    return [f"+{model}" for model in sorted(noted)]
+
+
 @pytest.fixture(scope="module")
 def warehouse_with_cohorts(
     pg_server, tmp_path_factory
@@ -191,7 +209,10 @@ def warehouse_with_cohorts(
                     copy.write_row((uuid.uuid4(), run_id, reviewer, verdict))
         config = load_config(REPO_ROOT / "evalhouse.yaml")
         target = tmp_path_factory.mktemp("dbt-target")
-        result = run_dbt(["run", "--quiet"], env=dbt_env(url, config, target_path=target))
+        result = run_dbt(
+            ["run", "--quiet", "--select", *_read_by_the_overview()],
+            env=dbt_env(url, config, target_path=target),
+        )
         assert result.success, result.exception
         frame = pd.DataFrame([r.to_dict() for r in runs])
         frame["night"] = [_night(r) for r in runs]
