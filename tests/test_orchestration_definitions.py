@@ -340,12 +340,12 @@ def test_evalhouse_dev_serves_every_asset_over_graphql_and_stops_cleanly(
             try:
                 answer = _graphql(port, "{ assetNodes { assetKey { path } } }")
             except OSError:
-                time.sleep(1)
+                time.sleep(0.2)
                 continue
             assets = ["/".join(node["assetKey"]["path"]) for node in answer["data"]["assetNodes"]]
             if assets:
                 break
-            time.sleep(1)
+            time.sleep(0.2)
         assert set(PYTHON_ASSETS) <= set(assets), assets
         assert {f"marts/{mart}" for mart in MARTS} <= set(assets)
         dagster_yaml = (tmp_path / "home" / "dagster_home" / "dagster.yaml").read_text()
@@ -368,5 +368,5 @@ def _group_empty_within(group: int, seconds: float) -> bool:
         ps = subprocess.run(["ps", "-o", "pid=", "-g", str(group)], capture_output=True, text=True)
         if not ps.stdout.strip():
             return True
-        time.sleep(0.5)
+        time.sleep(0.1)
     return False
