@@ -4,13 +4,18 @@ connection each, one shared budget of calls (evals.limits).
 Why: one event loop with LiteLLM tops out near 250 calls/s on one core (its client CPU per
 call, docs/benchmarks.md); past that a run needs more cores, so more processes.
 
-- Workers come from a *fork server* that has imported LiteLLM once (started before the run
-  plans its work, so that import overlaps the parent's suite storage and resume query), not
-  forked from the parent: fork would copy the parent's threads' state (the LiteLLM preload
-  thread, psycopg's connections) into the children, while the fork server is a clean process
-  with one thread. Spawning each worker instead would pay one LiteLLM import per worker, all
-  at once on the same cores: the first request came 7.8 s after a bare import with two spawned
-  workers, against 0.9 s for one process (docs/benchmarks.md).
+- Workers come from a *fork server* that has imported LiteLLM and what workers need once
+  (evals.fork_server, evals.runner.fork_preload), not forked from the parent: fork would copy
+  the parent's threads' state (the LiteLLM preload thread, psycopg's connections) into the
+  children, while the fork server is a clean process with one thread. Spawning each worker
+  instead would pay one LiteLLM import per worker, all at once on the same cores: the first
+  request came 7.8 s after a bare import with two spawned workers (docs/benchmarks.md).
+- Nothing waits for that import but the workers' first calls: `evalhouse` starts the fork
+  server before its own imports when `--processes N > 1` is on the command line (`run` after
+  reading the config when its default is more than one); the pool starts its workers from a
+  thread while the parent connects, stores the suite, plans and resumes; each worker warms
+  LiteLLM up and opens its warehouse and claims connections before its first units come, and
+  the first worker ready takes the first units (it does not wait for the others).
 - What the workers call is a `Work`: the config, how to make a caller of its units and how to
   drop units that settled meanwhile. A golden run's units (evals.runner.calls), a rejudge's or
   a replay's regrades (evals.regrade) go through the same pool, budget and writer.
