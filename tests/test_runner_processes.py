@@ -68,6 +68,18 @@ def test_the_cli_reads_processes_before_its_imports_only_for_commands_with_worke
     assert asked_processes(args) == processes
 
 
+def test_the_fork_server_is_left_with_one_thread_and_litellm_warm() -> None:
+    """Workers fork from it: a thread holding a lock at the fork hangs a worker on that lock."""
+    probe = (
+        "import threading, evals.runner.fork_preload, evals.llm;"
+        "print(threading.active_count(), evals.llm._litellm_state['warm'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.split() == ["1", "True"]
+
+
 def test_processes_share_one_concurrency_budget(
     warehouse_url: str, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
