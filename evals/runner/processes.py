@@ -13,9 +13,10 @@ call, docs/benchmarks.md); past that a run needs more cores, so more processes.
 - Nothing waits for that import but the workers' first calls: `evalhouse` starts the fork
   server before its own imports when `--processes N > 1` is on the command line (`run` after
   reading the config when its default is more than one); the pool starts its workers from a
-  thread while the parent connects, stores the suite, plans and resumes; each worker warms
-  LiteLLM up and opens its warehouse and claims connections before its first units come, and
-  the first worker ready takes the first units (it does not wait for the others).
+  thread while the parent connects, stores the suite, plans and resumes; LiteLLM is warmed up
+  once, in the fork server, so each worker only registers the config and opens its warehouse
+  and claims connections before its first units come; the first worker ready takes the first
+  units (it does not wait for the others).
 - What the workers call is a `Work`: the config, how to make a caller of its units and how to
   drop units that settled meanwhile. A golden run's units (evals.runner.calls), a rejudge's or
   a replay's regrades (evals.regrade) go through the same pool, budget and writer.
