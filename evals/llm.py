@@ -216,17 +216,41 @@ def sparse_collections() -> Iterator[None]:
                 gc.set_threshold(*_sparse["saved"])
 
 
+_WARM_UP_REQUEST = {
+    "model": "openai/evalhouse-warm-up",
+    "mock_response": "warm",
+    "messages": [{"role": "user", "content": "hi"}],
+}
+
+
 def _warm_up(litellm) -> None:
     """One offline (mocked) completion: LiteLLM imports ~1 s of modules on its first one, which
     would otherwise land on the first wave of real calls' latency."""
     try:
-        litellm.completion(
-            model="openai/evalhouse-warm-up",
-            mock_response="warm",
-            messages=[{"role": "user", "content": "hi"}],
-        )
+        litellm.completion(**_WARM_UP_REQUEST)
     except Exception:  # a failed warm-up warmed up anyway
         pass
+
+
+def warm_litellm_before_fork() -> None:
+    """Import and warm LiteLLM up in a process that forks workers (a run's fork server), leaving
+    it with one thread, so that its workers skip their own warm-up.
+
+    Through the async unlogged path in an event loop of its own (the path of a worker's calls):
+    the sync warm-up starts LiteLLM's logging thread pool, and a worker forked while one of its
+    threads held a lock hung at its first call (docs/benchmarks.md)."""
+    import litellm
+
+    with _litellm_lock:
+        if _litellm_state["warm"]:
+            return
+        litellm.suppress_debug_info = True
+        try:
+            asyncio.run(acompletion_unlogged(litellm, _WARM_UP_REQUEST))
+        except Exception:  # a failed warm-up warmed up anyway
+            pass
+        _freeze_imported_heap()
+        _litellm_state["warm"] = True
 
 
 async def _acompletion(litellm, request: Mapping[str, Any]):

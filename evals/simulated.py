@@ -452,7 +452,8 @@ def register(config: Config) -> SimulatedProvider:
         "litellm_provider": PROVIDER,
         "mode": "chat",
     }
-    register_prices(litellm, {name: dict(prices) for name in sim_model_names(config)})
-    if not _warmed.is_set():
+    names = sim_model_names(config)
+    register_prices(litellm, {name: dict(prices) for name in names})
+    if names and not _warmed.is_set():  # a config with no simulated model never calls it
         _warm_up(litellm)
     return handler

@@ -10,6 +10,7 @@ import asyncio
 import gc
 import json
 import logging
+import threading
 import time
 from datetime import date
 
@@ -424,6 +425,21 @@ def test_simulated_provider_works_through_plain_sync_litellm() -> None:
         metadata={"evalhouse": {"role": "candidate", "item_id": "q", "expected_answer": "4"}},
     )
     assert answer.choices[0].message.content == "4"
+
+
+def test_the_simulator_warms_up_only_for_a_config_with_a_simulated_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its warm-up call is on the way to a run's first request: a config that calls no
+    simulated model does without it."""
+    from evals import simulated
+    from evals.llm import configured_litellm
+
+    monkeypatch.setattr(simulated, "_warmed", threading.Event())
+    configured_litellm(Config.model_validate({"models": {"m": {"model": "openai/m"}}}))
+    assert not simulated._warmed.is_set()
+    configured_litellm(Config.model_validate(SIM))
+    assert simulated._warmed.is_set()
 
 
 def test_simulated_stage_accuracy_is_relative_to_the_base() -> None:

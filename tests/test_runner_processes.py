@@ -18,6 +18,7 @@ from _kill import SENT_REQUESTS_LAND_S, kill_9, wait_while_running, workers
 from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 from test_runner import SETTLED, fake_model, grader_items, write_suite
 
+from evals.cli import asked_processes
 from evals.config import Config
 from evals.golden import load_suite
 from evals.runner import RunRequest, run_suite
@@ -43,6 +44,41 @@ def test_the_default_is_one_process_per_64_calls_in_flight_within_the_cores_and_
     assert default_processes(in_flight=256, calls=10_000) == 4
     assert default_processes(in_flight=1024, calls=10_000) == 4
     assert default_processes(in_flight=256, calls=100) == 2  # 64 units claimed at a time
+
+
+@pytest.mark.parametrize(
+    ("args", "processes"),
+    [
+        (["run", "--suite", "s.yaml", "--processes", "2"], 2),
+        (["run", "-p", "3", "--suite", "s.yaml"], 3),
+        (["run", "--processes=4"], 4),
+        (["run", "-p2"], 2),
+        (["rejudge", "--since", "2026-11-01", "-p", "2"], 2),
+        (["replay-many", "--processes", "1"], 1),
+        (["run", "--suite", "s.yaml"], None),
+        (["run", "--processes"], None),
+        (["run", "--processes", "two"], None),
+        (["show", "--processes", "2"], None),
+        ([], None),
+    ],
+)
+def test_the_cli_reads_processes_before_its_imports_only_for_commands_with_workers(
+    args: list[str], processes: int | None
+) -> None:
+    """What decides whether `evalhouse` starts the workers' fork server first thing."""
+    assert asked_processes(args) == processes
+
+
+def test_the_fork_server_is_left_with_one_thread_and_litellm_warm() -> None:
+    """Workers fork from it: a thread holding a lock at the fork hangs a worker on that lock."""
+    probe = (
+        "import threading, evals.runner.fork_preload, evals.llm;"
+        "print(threading.active_count(), evals.llm._litellm_state['warm'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.split() == ["1", "True"]
 
 
 def test_processes_share_one_concurrency_budget(

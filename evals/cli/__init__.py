@@ -4,9 +4,39 @@ Heavy imports (LiteLLM, dbt, Dagster) happen inside commands, so `evalhouse --he
 Exit codes: 0 ok, 1 a failed outcome (e.g. a no-deploy gate), 2 bad input or configuration.
 """
 
-import typer
+import sys
 
-from evals.cli import (
+from evals.fork_server import start_fork_server
+
+WORKER_COMMANDS = ("run", "rejudge", "replay-many")
+"""Commands whose `--processes` makes calls in worker processes (evals.runner.processes)."""
+
+
+def asked_processes(args: list[str]) -> int | None:
+    """The `--processes`/`-p` of a WORKER_COMMANDS command line, read before typer parses it
+    (None when not given, or not a number: typer reports that)."""
+    if not args or args[0] not in WORKER_COMMANDS:
+        return None
+    value = None
+    for at, arg in enumerate(args):
+        if arg in ("--processes", "-p"):
+            value = args[at + 1] if at + 1 < len(args) else ""
+        elif arg.startswith("--processes="):
+            value = arg.partition("=")[2]
+        elif arg.startswith("-p") and not arg.startswith("--"):
+            value = arg[2:]
+    return int(value) if value and value.isdigit() else None
+
+
+# First, before this module's own imports: the workers' fork server then imports LiteLLM on
+# another core while the command starts (without --processes, `run` starts it after reading
+# the config, when the default is more than one process).
+if (asked_processes(sys.argv[1:]) or 1) > 1:
+    start_fork_server()
+
+import typer  # noqa: E402
+
+from evals.cli import (  # noqa: E402
     api,
     config_cmd,
     db,
@@ -19,7 +49,7 @@ from evals.cli import (
     runs,
     simulate,
 )
-from evals.cli import capture as capture_cmd
+from evals.cli import capture as capture_cmd  # noqa: E402
 
 app = typer.Typer(
     name="evalhouse",

@@ -50,6 +50,7 @@ def run(
     retries (run again to retry them), 2 on bad input.
     """
     from evals.config import ConfigError
+    from evals.fork_server import start_fork_server
     from evals.golden import GoldenSetError
     from evals.llm import preload_litellm
     from evals.runner import (
@@ -60,7 +61,7 @@ def run(
         resolve_suite,
         run_suite,
     )
-    from evals.runner.processes import default_processes, start_fork_server
+    from evals.runner.processes import default_processes
 
     config = config_or_exit()
     run_model = model or config.default_model

@@ -4,13 +4,19 @@ connection each, one shared budget of calls (evals.limits).
 Why: one event loop with LiteLLM tops out near 250 calls/s on one core (its client CPU per
 call, docs/benchmarks.md); past that a run needs more cores, so more processes.
 
-- Workers come from a *fork server* that has imported LiteLLM once (started before the run
-  plans its work, so that import overlaps the parent's suite storage and resume query), not
-  forked from the parent: fork would copy the parent's threads' state (the LiteLLM preload
-  thread, psycopg's connections) into the children, while the fork server is a clean process
-  with one thread. Spawning each worker instead would pay one LiteLLM import per worker, all
-  at once on the same cores: the first request came 7.8 s after a bare import with two spawned
-  workers, against 0.9 s for one process (docs/benchmarks.md).
+- Workers come from a *fork server* that has imported LiteLLM and what workers need once
+  (evals.fork_server, evals.runner.fork_preload), not forked from the parent: fork would copy
+  the parent's threads' state (the LiteLLM preload thread, psycopg's connections) into the
+  children, while the fork server is a clean process with one thread. Spawning each worker
+  instead would pay one LiteLLM import per worker, all at once on the same cores: the first
+  request came 7.8 s after a bare import with two spawned workers (docs/benchmarks.md).
+- Nothing waits for that import but the workers' first calls: `evalhouse` starts the fork
+  server before its own imports when `--processes N > 1` is on the command line (`run` after
+  reading the config when its default is more than one); the pool starts its workers from a
+  thread while the parent connects, stores the suite, plans and resumes; LiteLLM is warmed up
+  once, in the fork server, so each worker only registers the config and opens its warehouse
+  and claims connections before its first units come; the first worker ready takes the first
+  units (it does not wait for the others).
 - What the workers call is a `Work`: the config, how to make a caller of its units and how to
   drop units that settled meanwhile. A golden run's units (evals.runner.calls), a rejudge's or
   a replay's regrades (evals.regrade) go through the same pool, budget and writer.
@@ -45,6 +51,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
+from evals.fork_server import forkserver_context
 from evals.limits import PARENT_GONE_EXIT, LimitServer
 from evals.runner.claiming import CLAIM_AHEAD, UnitSupply
 from evals.runner.units import resume
@@ -65,23 +72,6 @@ CALLS_IN_FLIGHT_PER_PROCESS = 64
 """The default gives a process this many of the run's calls in flight: at 1 s latency that is
 64 calls/s, well under one loop's ceiling, so a loop is never the bottleneck."""
 _PARENT_CHECK_S = 0.25
-_FORKSERVER_PRELOAD = ["litellm", "evals.llm", "evals.runner.driver", "evals.regrade"]
-
-
-def forkserver_context() -> multiprocessing.context.ForkServerContext:
-    """multiprocessing's fork-server context, importing in the server what workers need."""
-    mp = multiprocessing.get_context("forkserver")
-    mp.set_forkserver_preload(_FORKSERVER_PRELOAD)
-    return mp
-
-
-def start_fork_server() -> None:
-    """Start the fork server now, so its LiteLLM import (seconds) runs on another core while
-    this process reads the suite and checks the schema; the pool's workers fork from it."""
-    from multiprocessing import forkserver
-
-    forkserver_context()
-    forkserver.ensure_running()
 
 
 def default_processes(in_flight: int, calls: int) -> int:
@@ -147,10 +137,15 @@ class WorkerPool:
         self.limits = LimitServer(work.config) if work.config.shared_limits == "run" else None
         self.pipes: list[Connection] = []
         self.processes: list[multiprocessing.Process] = []
+        self._starting: asyncio.Future | None = None
 
     async def start(self) -> None:
-        """Serve the budget and start the workers (they import LiteLLM, then wait for units)."""
+        """Serve the budget and start the workers, without waiting for them: a worker's start
+        waits for the fork server's imports (seconds), which this process spends planning."""
         address = await self.limits.start() if self.limits is not None else None
+        self._starting = asyncio.ensure_future(asyncio.to_thread(self._start_workers, address))
+
+    def _start_workers(self, address: str | None) -> None:
         for number in range(self.size):
             mine, theirs = self.mp.Pipe()
             process = self.mp.Process(
@@ -172,6 +167,7 @@ class WorkerPool:
     ) -> int:
         """Have the workers call `todo`; add what they did to `summary`. Returns how many
         workers died before they finished (they take no further part)."""
+        await self._starting
         lost = 0
         for pipe in list(self.pipes):
             try:
@@ -230,6 +226,8 @@ class WorkerPool:
 
     async def close(self) -> None:
         """Stop the budget server (a worker still running exits) and reap the workers."""
+        if self._starting is not None:
+            await asyncio.wait([self._starting])  # its failure is call()'s to report
         for pipe in self.pipes:
             with contextlib.suppress(OSError):
                 pipe.send(None)
@@ -250,37 +248,45 @@ def _worker_main(
 
     The environment is the parent's now (the warehouse URL, keys), not the one the fork server
     started with for an earlier run of the same process."""
+    from evals import warehouse
+    from evals.claims import Claims
     from evals.llm import configured_litellm
 
     os.environ.clear()
     os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     configured_litellm(work.config)
+    # connected before the first units come, while the parent is still planning them
+    conn = warehouse.connect(autocommit=True)
+    claims = Claims.open()
     parent = multiprocessing.parent_process()
-    while True:
-        while not pipe.poll(_PARENT_CHECK_S):
-            if not parent.is_alive():
+    try:
+        while True:
+            while not pipe.poll(_PARENT_CHECK_S):
+                if not parent.is_alive():
+                    return
+            try:
+                job = pipe.recv()
+            except (EOFError, OSError):
                 return
-        try:
-            job = pipe.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        todo, summary = job
-        asyncio.run(_work(work, address, workers, todo, summary, pipe))
+            if job is None:
+                return
+            todo, summary = job
+            asyncio.run(_work(work, address, workers, (conn, claims), todo, summary, pipe))
+    finally:
+        claims.close()
+        conn.close()
 
 
 async def _work(
     work: Work,
     address: str | None,
     workers: int,
+    connections: tuple[psycopg.Connection, Claims],
     todo: list,
     summary: RunSummary,
     pipe: Connection,
 ) -> None:
-    from evals import warehouse
-    from evals.claims import Claims
     from evals.limits import SharedLimits, process_limits
     from evals.llm import LLMClient
 
@@ -299,8 +305,7 @@ async def _work(
         limits = SharedLimits(address)
         await limits.connect()
     client = LLMClient(work.config, limits=limits)
-    conn = await asyncio.to_thread(warehouse.connect, autocommit=True)
-    claims = await asyncio.to_thread(Claims.open)
+    conn, claims = connections
     supply = UnitSupply(claims, [], workers, share, recheck=work.recheck)
     writer = RunWriter(summary, claims.release)
 
@@ -311,8 +316,6 @@ async def _work(
     try:
         await execute(conn, supply, workers, work.caller(client, writer.emit), writer, on_flush)
     finally:
-        await asyncio.to_thread(claims.close)
-        await asyncio.to_thread(conn.close)
         await client.aclose()
         await limits.aclose()
     _to_parent(pipe, ("done", summary))
