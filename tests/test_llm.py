@@ -10,6 +10,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import time
 from datetime import date
 
@@ -17,6 +18,7 @@ import pytest
 from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 
 from evals.config import Config
+from evals.litellm_compat import OPENAI_HTTP_HANDLER_ENV, prefer_litellm_http_handler
 from evals.llm import SPARSE_GEN0_THRESHOLD, LLMClient, backoff_s, sparse_collections
 
 SECRET = "sk-evalhouse-test-0123456789abcdefXYZ"
@@ -48,6 +50,17 @@ def _ask(client: LLMClient, marker: str, model: str = "m"):
     )
 
 
+@pytest.fixture(params=["openai-sdk", "litellm-http"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways LiteLLM sends an openai/ call: through the OpenAI SDK (an app's process) and
+    through its own HTTP handler (evalhouse's CLI, prefer_litellm_http_handler)."""
+    if request.param == "litellm-http":
+        monkeypatch.setenv(OPENAI_HTTP_HANDLER_ENV, "true")
+    else:
+        monkeypatch.delenv(OPENAI_HTTP_HANDLER_ENV, raising=False)
+    return request.param
+
+
 @pytest.fixture
 def keyed(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("FAKE_PROVIDER_API_KEY", SECRET)
@@ -56,6 +69,7 @@ def keyed(monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_each_fault_ends_with_the_right_status_and_attempts(
     fake_openai: FakeOpenAI,
+    transport: str,
     keyed: str,
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture,
@@ -206,7 +220,7 @@ def test_rpm_spaces_call_starts(fake_openai: FakeOpenAI) -> None:
     assert starts[-1] - starts[0] >= 0.35
 
 
-def test_a_dead_server_is_an_error_row_not_an_exception() -> None:
+def test_a_dead_server_is_an_error_row_not_an_exception(transport: str) -> None:
     config = Config.model_validate(
         {
             "models": {
@@ -222,11 +236,38 @@ def test_a_dead_server_is_an_error_row_not_an_exception() -> None:
     )
     result = LLMClient(config).complete("m", [{"role": "user", "content": "hi"}])
     assert result.status == "error" and result.attempts == 2
-    # connection refused reaches us as LiteLLM's InternalServerError (STACK_NOTES)
-    assert (result.error_class, result.error_message) == (
-        "InternalServerError",
-        "litellm.InternalServerError: InternalServerError: OpenAIException - Connection error.",
+    # connection refused reaches us as LiteLLM's InternalServerError (STACK_NOTES), whose text
+    # is the SDK's, or aiohttp's (it names the SSL context object: compared up to it)
+    assert result.error_class == "InternalServerError"
+    expected = {
+        "openai-sdk": "OpenAIException - Connection error.",
+        "litellm-http": "OpenAIException - Cannot connect to host 127.0.0.1:9 ssl:",
+    }[transport]
+    prefix = "litellm.InternalServerError: InternalServerError: "
+    assert result.error_message[: len(prefix + expected)] == prefix + expected
+
+
+def test_evalhouse_processes_send_openai_calls_past_the_sdk(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's switch: the same call, without the OpenAI SDK (its x-stainless-* headers)."""
+    monkeypatch.setenv(OPENAI_HTTP_HANDLER_ENV, "unset")  # so teardown restores the original
+    monkeypatch.delenv(OPENAI_HTTP_HANDLER_ENV)
+    client = LLMClient(_config(fake_openai, api_key_env=None))
+    via_sdk = client.complete("m", [{"role": "user", "content": "grade sdk"}])
+    prefer_litellm_http_handler()
+    direct = client.complete("m", [{"role": "user", "content": "grade direct"}])
+    client.close()
+    sdk_headers, direct_headers = (r["headers"] for r in fake_openai.requests[-2:])
+    assert "x-stainless-lang" in sdk_headers and "x-stainless-lang" not in direct_headers
+    assert (via_sdk.status, direct.status) == ("ok", "ok")
+    assert (direct.input_tokens, direct.cost_usd) == (
+        len("grade direct") // 4 + 1,
+        pytest.approx(direct.input_tokens * 1e-6 + direct.output_tokens * 2e-6),
     )
+    monkeypatch.setenv(OPENAI_HTTP_HANDLER_ENV, "false")  # a value already set wins
+    prefer_litellm_http_handler()
+    assert os.environ[OPENAI_HTTP_HANDLER_ENV] == "false"
 
 
 def test_backoff_grows_and_respects_retry_after() -> None:

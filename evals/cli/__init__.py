@@ -20,6 +20,7 @@ from evals.cli import (
     simulate,
 )
 from evals.cli import capture as capture_cmd
+from evals.litellm_compat import prefer_litellm_http_handler
 
 app = typer.Typer(
     name="evalhouse",
@@ -55,4 +56,5 @@ app.command("dbt", context_settings=dbt_cmd.CONTEXT_SETTINGS, add_help_option=Fa
 
 
 def main() -> None:
+    prefer_litellm_http_handler()  # this process is evalhouse's own: no app's calls to change
     app()
