@@ -10,7 +10,6 @@ import asyncio
 import gc
 import json
 import logging
-import os
 import time
 from datetime import date
 
@@ -18,7 +17,7 @@ import pytest
 from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 
 from evals.config import Config
-from evals.litellm_compat import OPENAI_HTTP_HANDLER_ENV, prefer_litellm_http_handler
+from evals.litellm_compat import OPENAI_HTTP_HANDLER_ENV
 from evals.llm import SPARSE_GEN0_THRESHOLD, LLMClient, backoff_s, sparse_collections
 
 SECRET = "sk-evalhouse-test-0123456789abcdefXYZ"
@@ -245,29 +244,6 @@ def test_a_dead_server_is_an_error_row_not_an_exception(transport: str) -> None:
     }[transport]
     prefix = "litellm.InternalServerError: InternalServerError: "
     assert result.error_message[: len(prefix + expected)] == prefix + expected
-
-
-def test_evalhouse_processes_send_openai_calls_past_the_sdk(
-    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The CLI's switch: the same call, without the OpenAI SDK (its x-stainless-* headers)."""
-    monkeypatch.setenv(OPENAI_HTTP_HANDLER_ENV, "unset")  # so teardown restores the original
-    monkeypatch.delenv(OPENAI_HTTP_HANDLER_ENV)
-    client = LLMClient(_config(fake_openai, api_key_env=None))
-    via_sdk = client.complete("m", [{"role": "user", "content": "grade sdk"}])
-    prefer_litellm_http_handler()
-    direct = client.complete("m", [{"role": "user", "content": "grade direct"}])
-    client.close()
-    sdk_headers, direct_headers = (r["headers"] for r in fake_openai.requests[-2:])
-    assert "x-stainless-lang" in sdk_headers and "x-stainless-lang" not in direct_headers
-    assert (via_sdk.status, direct.status) == ("ok", "ok")
-    assert (direct.input_tokens, direct.cost_usd) == (
-        len("grade direct") // 4 + 1,
-        pytest.approx(direct.input_tokens * 1e-6 + direct.output_tokens * 2e-6),
-    )
-    monkeypatch.setenv(OPENAI_HTTP_HANDLER_ENV, "false")  # a value already set wins
-    prefer_litellm_http_handler()
-    assert os.environ[OPENAI_HTTP_HANDLER_ENV] == "false"
 
 
 def test_backoff_grows_and_respects_retry_after() -> None:
