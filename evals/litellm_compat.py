@@ -54,7 +54,7 @@ def prefer_litellm_http_handler() -> None:
     """Send this process's OpenAI(-compatible) chat calls through LiteLLM's own HTTP handler.
 
     Same request and the same ModelResponse, without the OpenAI SDK's request building,
-    response-model construction and httpx cookie jar: ~0.7 ms less client CPU per call at
+    response-model construction and httpx cookie jar: ~0.8 ms less client CPU per call at
     C = 256 (docs/benchmarks.md). It is process-wide, so only evalhouse's own processes (the
     CLI, the code location) switch it on; an app that imports evals keeps the SDK. A value
     already in the environment wins (`false` keeps the SDK)."""
