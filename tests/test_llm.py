@@ -138,7 +138,7 @@ def test_each_fault_ends_with_the_right_status_and_attempts(
     assert "metadata" not in sent["json"] and "expected_verdict" not in json.dumps(sent)
 
 
-def test_retry_after_is_honoured(fake_openai: FakeOpenAI) -> None:
+def test_retry_after_is_honoured(fake_openai: FakeOpenAI, transport: str) -> None:
     fake_openai.retry_after = "1"
     fake_openai.script("grade wait", ["rate_limit", "ok"])
     client = LLMClient(_config(fake_openai))
