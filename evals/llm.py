@@ -307,7 +307,9 @@ def classify(exc: BaseException) -> tuple[str, bool]:
         return "error", True
     status_code = getattr(exc, "status_code", None)
     if isinstance(status_code, int):
-        return "error", status_code >= 500 or status_code in _RETRYABLE_STATUS
+        # A 2xx that is an error is a reply whose body did not parse (LiteLLM's own HTTP
+        # handler reports it so; the OpenAI SDK as a 500): as transient as a reset.
+        return "error", status_code >= 500 or status_code < 300 or status_code in _RETRYABLE_STATUS
     # An exception without a status is a transport-level failure (reset, refused, bad body).
     return "error", isinstance(exc, ConnectionError | OSError)
 

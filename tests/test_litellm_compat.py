@@ -8,13 +8,17 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import os
 import re
 from importlib.metadata import version
 
 import pytest
 from conftest import REPO_ROOT
+from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 
 from evals import litellm_compat as compat
+from evals.config import Config
+from evals.llm import LLMClient
 
 PROVIDER = "compat-probe"
 PRICES = {"input_cost_per_token": 2e-6, "output_cost_per_token": 5e-6}
@@ -154,9 +158,46 @@ def test_unlogged_calls_skip_callbacks_and_a_removed_callback_is_gone_everywhere
     assert not compat.observed(litellm, request)
 
 
+def test_evalhouse_processes_send_openai_calls_past_the_sdk(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's switch (a LiteLLM environment setting, read per call) still sends the same
+    call without the OpenAI SDK (whose x-stainless-* headers the server sees otherwise)."""
+    monkeypatch.setenv(compat.OPENAI_HTTP_HANDLER_ENV, "unset")  # so teardown restores the original
+    monkeypatch.delenv(compat.OPENAI_HTTP_HANDLER_ENV)
+    client = LLMClient(
+        Config.model_validate(
+            {
+                "models": {
+                    "m": {
+                        "model": "openai/fake-model",
+                        "api_base": fake_openai.api_base,
+                        "input_cost_per_token": 1e-6,
+                        "output_cost_per_token": 2e-6,
+                    }
+                }
+            }
+        )
+    )
+    via_sdk = client.complete("m", [{"role": "user", "content": "grade sdk"}])
+    compat.prefer_litellm_http_handler()
+    direct = client.complete("m", [{"role": "user", "content": "grade direct"}])
+    client.close()
+    sdk_headers, direct_headers = (r["headers"] for r in fake_openai.requests[-2:])
+    assert "x-stainless-lang" in sdk_headers and "x-stainless-lang" not in direct_headers
+    assert (via_sdk.status, direct.status) == ("ok", "ok")
+    assert (direct.input_tokens, direct.cost_usd) == (
+        len("grade direct") // 4 + 1,
+        pytest.approx(direct.input_tokens * 1e-6 + direct.output_tokens * 2e-6),
+    )
+    monkeypatch.setenv(compat.OPENAI_HTTP_HANDLER_ENV, "false")  # a value already set wins
+    compat.prefer_litellm_http_handler()
+    assert os.environ[compat.OPENAI_HTTP_HANDLER_ENV] == "false"
+
+
 _FRAGILE = re.compile(
     r"litellm\._|_hidden_params|_internal_context|litellm_core_utils"
-    r"|logging_callback_manager|custom_provider_map"
+    r"|logging_callback_manager|custom_provider_map|BASE_LLM_HTTP_HANDLER"
 )
 
 
