@@ -19,13 +19,15 @@
   superseded by a corrected import (the post-hook drops those rows, as in int_eval_runs).
   Its earlier judgments are taken from this table, not the run log: their run-log rows are
   immutable; labels are joined afresh. Watermarks and pair keys are fetched first and inlined.
+  On a warehouse where this was a table, the first build adds reviews_ingested_through and,
+  its review watermark being empty, rewrites every reviewed pair once (append_new_columns).
 -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='pair_key',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         post_hook=[
             "{% if is_incremental() %}delete from {{ this }} as built"
             " using {{ source('raw', 'eval_runs') }} as superseded"
