@@ -150,10 +150,12 @@
   The newest `column` (a raw ingested_at this incremental model has taken in) less the look-back
   (setting incremental_lookback_minutes, default 60): a writer transaction that began earlier but
   committed later carries an older ingested_at. Fetched first and inlined as a literal: as a
-  subquery, Postgres estimated a third of the run log behind it and planned for that.
+  subquery, Postgres estimated a third of the run log behind it and planned for that. A column
+  the table does not have yet (the first build after it was added) gives -infinity.
 -#}
 {% macro lookback_since(column) -%}
-    {%- if execute and is_incremental() -%}
+    {%- if execute and is_incremental()
+        and column in adapter.get_columns_in_relation(this) | map(attribute='name') -%}
         {%- set since = run_query(
             "select (coalesce(max(" ~ column ~ "), '-infinity'::timestamptz) - interval '"
             ~ (setting("incremental_lookback_minutes", "60") | int) ~ " minutes')::text"
