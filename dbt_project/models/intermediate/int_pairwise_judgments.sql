@@ -44,13 +44,16 @@
 
 {#-
   The new judge rows' first ingested_at, read through the loaded_at index (materialized: as a
-  plain min(), Postgres walked the ingested_at index from the oldest row, 117 s at 30M calls).
+  plain min(), Postgres walked the ingested_at index from the oldest row, 117 s at 30M calls);
+  -infinity in a full build, as loaded_since (neither column is ever null).
 -#}
+{%- set loaded_since = watermark('loaded_at') if is_incremental()
+    else "'-infinity'::timestamptz" -%}
 {%- set first_ingested = "'-infinity'::timestamptz" -%}
 {%- if is_incremental() and execute -%}
     {%- set first_ingested = dbt.string_literal(run_query(
         "with new_runs as materialized (select ingested_at from " ~ ref('int_eval_runs')
-        ~ " where is_settled and role = 'judge' and loaded_at > " ~ watermark('loaded_at')
+        ~ " where is_settled and role = 'judge' and loaded_at > " ~ loaded_since
         ~ ") select coalesce(min(ingested_at), 'infinity'::timestamptz)::text from new_runs"
     ).columns[0].values()[0]) ~ "::timestamptz" -%}
 {%- endif -%}
@@ -69,7 +72,7 @@ with runs as (
     select * from {{ ref('int_eval_runs') }}
     where is_settled
         and role = 'judge'
-        {% if is_incremental() %}and loaded_at > {{ watermark('loaded_at') }}{% endif %}
+        and loaded_at > {{ loaded_since }}
 ),
 
 pairwise_attributes as (
@@ -83,7 +86,7 @@ pairwise_attributes as (
     where attributes ? 'contestant_a'
         and attributes ? 'contestant_b'
         and status in ('ok', 'parse_error')
-        {% if is_incremental() %}and ingested_at >= {{ first_ingested }}{% endif %}
+        and ingested_at >= {{ first_ingested }}
 ),
 
 consensus as (
@@ -143,53 +146,53 @@ keyed as (
 ),
 
 {% if is_incremental() %}
-affected_pairs as (
-    select pair_key from keyed
-    union
-    select pair_key from {{ this }}
-    where {{ changed_keys_filter('pair_key', relabelled, 'text') }}
-),
+    affected_pairs as (
+        select keyed.pair_key from keyed
+        union
+        select built.pair_key from {{ this }} as built
+        where {{ changed_keys_filter('built.pair_key', relabelled, 'text') }}
+    ),
 
--- The affected pairs' earlier judgments, their labels joined afresh (a golden item is
--- immutable once stored, so a stored expected verdict stands).
-earlier as (
-    select
-        built.cohort_key,
-        built.pair_key,
-        built.run_id,
-        {{ pairwise_cohort_list('built') }},
-        built.batch_id,
-        built.item_id,
-        built.stage,
-        built.category,
-        built.contestant_a,
-        built.contestant_b,
-        built.response_a_run_id,
-        built.response_b_run_id,
-        built.position,
-        built.presentation_order,
-        built.trial,
-        built.is_parse_error,
-        built.verdict,
-        coalesce(built.expected_verdict, golden_items.expected_verdict) as expected_verdict,
-        consensus.run_id is not null as is_reviewed,
-        consensus.has_consensus,
-        consensus.consensus_verdict,
-        consensus.reviews_ingested_through,
-        built.started_at,
-        built.loaded_at
-    from {{ this }} as built
-    left join consensus on consensus.run_id = built.run_id
-    left join golden_items
-        on golden_items.suite = built.suite
-        and golden_items.suite_version = built.suite_version
-        and golden_items.item_id = built.item_id
-    where built.pair_key in (select pair_key from affected_pairs)
-        and not exists (
-            select from {{ source('raw', 'eval_runs') }} as superseded
-            where superseded.superseded_at is not null and superseded.run_id = built.run_id
-        )
-),
+    -- The affected pairs' earlier judgments, their labels joined afresh (a golden item is
+    -- immutable once stored, so a stored expected verdict stands).
+    earlier as (
+        select
+            built.cohort_key,
+            built.pair_key,
+            built.run_id,
+            {{ pairwise_cohort_list('built') }},
+            built.batch_id,
+            built.item_id,
+            built.stage,
+            built.category,
+            built.contestant_a,
+            built.contestant_b,
+            built.response_a_run_id,
+            built.response_b_run_id,
+            built.position,
+            built.presentation_order,
+            built.trial,
+            built.is_parse_error,
+            built.verdict,
+            coalesce(built.expected_verdict, golden_items.expected_verdict) as expected_verdict,
+            consensus.run_id is not null as is_reviewed,
+            consensus.has_consensus,
+            consensus.consensus_verdict,
+            consensus.reviews_ingested_through,
+            built.started_at,
+            built.loaded_at
+        from {{ this }} as built
+        left join consensus on consensus.run_id = built.run_id
+        left join golden_items
+            on golden_items.suite = built.suite
+            and golden_items.suite_version = built.suite_version
+            and golden_items.item_id = built.item_id
+        where built.pair_key in (select affected_pairs.pair_key from affected_pairs)
+            and not exists (
+                select from {{ source('raw', 'eval_runs') }} as superseded
+                where superseded.superseded_at is not null and superseded.run_id = built.run_id
+            )
+    ),
 {% endif %}
 
 pair_judgments as (
