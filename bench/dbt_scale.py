@@ -11,7 +11,11 @@
    issue distribution, model cost, judge agreement): median / p95 / max of `--repeat` runs.
 
     .venv/bin/python -m bench.dbt_scale [--rows 10000000] [--days 100] [--day-rows 100000]
+    .venv/bin/python -m bench.dbt_scale --grow-to 30000000  # older days on the last run's fill
     .venv/bin/python -m bench.dbt_scale --increment   # one more day on the warehouse in use
+
+`--grow-to` keeps the calls per day and adds days before the first, so the history grows and
+one day's increment stays the same size (the reviews of the added calls are added too).
 
 Uses EVALHOUSE_DATABASE_URL if set (the database is emptied of raw rows first), else an
 embedded Postgres under artifacts/bench-dbt-home.
@@ -20,12 +24,13 @@ embedded Postgres under artifacts/bench-dbt-home.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import statistics
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -72,7 +77,7 @@ select
 from (
     select
         i, day, r_verdict, r_tags, r_latency,
-        current_date - %(days)s::int + day::int + make_interval(secs => (i * 7919) %% 86400) as started_at,
+        %(origin)s::date + day::int + make_interval(secs => (i * 7919) %% 86400) as started_at,
         case when r_source < 0.70 then 'production' when r_source < 0.78 then 'production_sample'
              when r_source < 0.93 then 'golden' when r_source < 0.95 then 'ci'
              when r_source < 0.98 then 'replay' else 'import' end as source,
@@ -88,7 +93,8 @@ from (
         case when r_verdict < 0.35 + 0.08 * (i %% 6) then 'pass'
              when r_verdict < 0.85 then 'revise' else 'fail' end as verdict
     from (
-        select i, i %% %(days)s::int as day, random() as r_source, random() as r_role,
+        select i, %(first_day)s::int + (i - %(first_i)s::bigint) %% %(span)s::int as day,
+            random() as r_source, random() as r_role,
             random() as r_status, random() as r_verdict, random() as r_tags,
             random() as r_latency
         from generate_series(%(lo)s::bigint, %(hi)s::bigint) as i
@@ -102,8 +108,9 @@ select gen_random_uuid(), run_id, 'reviewer-' || k,
     case when random() < 0.75 then coalesce(verdict, 'fail') else (array['pass', 'revise', 'fail'])[1 + (random() * 2)::int] end,
     started_at + interval '1 day'
 from raw.eval_runs
-cross join lateral generate_series(1, 1 + (hashtext(run_id::text) & 3) % 3) as k
-where source = 'production_sample' and status = 'ok' and hashtext(run_id::text) % 20 = 0
+cross join lateral generate_series(1, 1 + (hashtext(run_id::text) & 3) %% 3) as k
+where source = 'production_sample' and status = 'ok' and hashtext(run_id::text) %% 20 = 0
+    and started_at >= %(since)s::date and started_at < %(until)s::date
 """
 
 _GOLDEN = """
@@ -193,18 +200,61 @@ def _reuse_database(url: str, name: str) -> str:
 def _fill(url: str, rows: int, days: int) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(_GOLDEN)
-        today = datetime.now(UTC)
-        runlog.create_partitions(conn, [today - timedelta(days=day) for day in range(days + 2)])
-        started = time.perf_counter()
-        for lo in range(0, rows, CHUNK):
-            hi = min(rows, lo + CHUNK) - 1
-            conn.execute(_FILL, {"lo": lo, "hi": hi, "days": days})
-            print(f"  filled {hi + 1:,} rows ({time.perf_counter() - started:.0f} s)", flush=True)
-        runlog.add_missing_keys(conn)  # the reviews below reference runs by their key rows
-        reviews = conn.execute(_REVIEWS).rowcount
-        print(f"  {reviews:,} human reviews", flush=True)
-        conn.execute("analyze raw.eval_runs")
-        conn.execute("analyze raw.human_reviews")
+        origin = datetime.now(UTC).date() - timedelta(days=days)
+        _fill_calls(conn, origin, days, range(rows), first_day=0, span=days)
+
+
+def _grow(url: str, rows: int) -> None:
+    """Fills the calls a previous run's warehouse lacks up to `rows`, on the days before its
+    first, as many a day: the history grows, a day's traffic (the increment) stays the same."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        have, first, last = conn.execute(
+            "select count(*), min(started_at)::date, max(started_at)::date from raw.eval_runs"
+            " where idempotency_key like 'bench-%'"
+        ).fetchone()
+        days = (last - first).days + 1
+        extra = math.ceil((rows - have) * days / have)
+        print(f"  {have:,} calls over {days} days; {rows - have:,} more over {extra} days before")
+        # Negative days: before the first, so the oldest suite and prompt versions.
+        _fill_calls(conn, first, days, range(have, rows), first_day=-extra, span=extra)
+
+
+def _fill_calls(
+    conn: psycopg.Connection, origin: date, days: int, calls: range, first_day: int, span: int
+) -> None:
+    """Calls number `calls`, call i on day first_day + (i - calls.start) % span after `origin`
+    (suite and prompt versions by that day out of `days`), then their human reviews."""
+    start = datetime.combine(origin, datetime.min.time(), UTC)
+    runlog.create_partitions(
+        conn, [start + timedelta(days=day) for day in range(first_day - 1, first_day + span + 1)]
+    )
+    started = time.perf_counter()
+    for lo in range(calls.start, calls.stop, CHUNK):
+        hi = min(calls.stop, lo + CHUNK) - 1
+        conn.execute(
+            _FILL,
+            {
+                "lo": lo,
+                "hi": hi,
+                "days": days,
+                "origin": origin,
+                "first_day": first_day,
+                "first_i": calls.start,
+                "span": span,
+            },
+        )
+        print(f"  filled {hi + 1:,} rows ({time.perf_counter() - started:.0f} s)", flush=True)
+    runlog.add_missing_keys(conn)  # the reviews below reference runs by their key rows
+    reviews = conn.execute(
+        _REVIEWS,
+        {
+            "since": origin + timedelta(days=first_day),
+            "until": origin + timedelta(days=first_day + span),
+        },
+    ).rowcount
+    print(f"  {reviews:,} human reviews", flush=True)
+    conn.execute("analyze raw.eval_runs")
+    conn.execute("analyze raw.human_reviews")
 
 
 def _one_day(n: int, seed: int = 7) -> list[tuple]:
@@ -323,7 +373,17 @@ def main() -> None:
         action="store_true",
         help="keep the filled raw tables of a previous run; rebuild the marts",
     )
+    parser.add_argument(
+        "--grow-to",
+        type=int,
+        metavar="ROWS",
+        help="keep a previous run's raw tables and add calls on older days up to ROWS; rebuild"
+        " the marts",
+    )
     parser.add_argument("--fill-only", action="store_true", help="stop after filling raw")
+    parser.add_argument(
+        "--skip-tests", action="store_true", help="time the dbt runs only, not `dbt test`"
+    )
     parser.add_argument(
         "--increment",
         action="store_true",
@@ -346,8 +406,15 @@ def main() -> None:
         print(f"COPY one day ({args.day_rows:,} rows): {copied:.1f} s", flush=True)
         _dbt(env, "run", top=100)
         return
-    if args.reuse:
+    if args.reuse or args.grow_to:
         url = _reuse_database(_database_url(), args.database)
+        if args.grow_to:
+            print(f"growing raw.eval_runs to {args.grow_to:,} calls …", flush=True)
+            started = time.perf_counter()
+            _grow(url, args.grow_to)
+            print(f"  grow: {time.perf_counter() - started:.0f} s", flush=True)
+            if args.fill_only:
+                return
     else:
         url = _fresh_database(_database_url(), args.database)
         print(f"filling raw.eval_runs with {args.rows:,} calls over {args.days} days …", flush=True)
@@ -362,18 +429,14 @@ def main() -> None:
         target_path=REPO_ROOT / "artifacts" / "bench-dbt-target",
     )
 
-    results = {"full dbt run": _dbt(env, "run"), "full dbt test": _dbt(env, "test")}
-    print(
-        f"full build: run {results['full dbt run']:.1f} s, test {results['full dbt test']:.1f} s",
-        flush=True,
-    )
+    def test() -> str:
+        return "not run" if args.skip_tests else f"{_dbt(env, 'test'):.1f} s"
 
-    results["copy one day"] = _copy_day(url, args.day_rows)
-    results["incremental dbt run"] = _dbt(env, "run")
-    results["incremental dbt test"] = _dbt(env, "test")
+    print(f"full build: run {_dbt(env, 'run'):.1f} s, test {test()}", flush=True)
+    copied = _copy_day(url, args.day_rows)
     print(
-        f"one day ({args.day_rows:,} rows, COPY {results['copy one day']:.1f} s): "
-        f"run {results['incremental dbt run']:.1f} s, test {results['incremental dbt test']:.1f} s",
+        f"one day ({args.day_rows:,} rows, COPY {copied:.1f} s): "
+        f"run {_dbt(env, 'run'):.1f} s, test {test()}",
         flush=True,
     )
 

@@ -13,7 +13,7 @@ import hashlib
 import math
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import combinations
 from pathlib import Path
 
@@ -36,7 +36,8 @@ from scipy.stats import poisson
 from evals.config import Config
 from evals.dbt import dbt_env, run_dbt
 from evals.importers import import_file, load_mapping
-from evals.runlog import write_runs
+from evals.reviews import Review, write_reviews
+from evals.runlog import supersede_imports, write_runs
 
 EXAMPLES = REPO_ROOT / "docs" / "examples"
 SUITE = "sim-pairs"
@@ -449,3 +450,84 @@ def test_imported_judgments_give_the_same_figures_as_the_same_verdicts_run_nativ
     imported = bias[(bias["suite"] == IMPORTED_SUITE) & (bias["source"] == "import")].iloc[0]
     assert imported["human_labelled_first"] + imported["human_labelled_swapped"] > 0
     assert imported["parse_errors"] > 0 and imported["pairs_both_orders"] > 0
+
+
+# -- incremental builds ------------------------------------------------------------------------
+
+LABELS = ["int_human_consensus", "int_pairwise_judgments"]
+
+
+def _table(url: str, model: str) -> pd.DataFrame:
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(f"select * from intermediate.{model} order by run_id")
+        return pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
+
+
+def test_an_incremental_build_of_the_labels_equals_a_full_refresh(pg_server, tmp_path):
+    """Night 1: judgments and reviews. Night 2: second trials of four items' pairs, a new
+    review, a re-review that splits a panel, a panel whose verdicts are all withdrawn, a
+    judgment superseded by a corrected import. The
+    incremental build (no look-back) rewrites only the runs and pairs those touch, and equals a
+    full refresh of both models."""
+    name = create_database(pg_server)
+    url = pg_server.url(name)
+    frame = _judgments(3, Design(**{**DESIGN.__dict__, "items": 12}))
+    records = run_records(frame, suite=SUITE, source="import")
+    item = frame["item_id"].str[1:].astype(int).to_numpy()
+    night = np.where((frame["trial"] == 1) & (item < 4), 2, 1)
+    first = [r for r, n in zip(records, night, strict=True) if n == 1]
+    later_items = [r for r, k in zip(records, item, strict=True) if k >= 6]
+    reviewed, gone = later_items[0:30:3], later_items[1]
+    fresh, split, withdrawn = first[-1], reviewed[0], reviewed[1]
+    t1, t2 = (datetime(2026, 11, d, tzinfo=UTC) for d in (2, 3))
+    env = {
+        **dbt_env(url=url, config=Config(), target_path=tmp_path),
+        "EVALHOUSE_DBT_INCREMENTAL_LOOKBACK_MINUTES": "0",
+    }
+    select = ["--select", "+int_pairwise_judgments"]
+    try:
+        with psycopg.connect(url) as conn:
+            write_runs(conn, first)
+            write_reviews(
+                conn,
+                [Review(r.run_id, f"r{k}", "a", reviewed_at=t1) for r in reviewed for k in (0, 1)],
+            )
+        assert run_dbt(["run", "--quiet", *select], env=env).success
+        with psycopg.connect(url) as conn:
+            write_runs(conn, [r for r, n in zip(records, night, strict=True) if n == 2])
+            write_reviews(
+                conn,
+                [
+                    Review(fresh.run_id, "r0", "b", reviewed_at=t2),
+                    Review(split.run_id, "r1", "tie", reviewed_at=t2),
+                    Review(withdrawn.run_id, "r0", None, reviewed_at=t2),
+                    Review(withdrawn.run_id, "r1", None, reviewed_at=t2),
+                ],
+            )
+            assert supersede_imports(conn, "corrected.csv", [gone.idempotency_key], []) == 1
+        result = run_dbt(["run", *select], env=env)
+        assert result.success, result.exception
+        written = {r.node.name: r.adapter_response.get("rows_affected") for r in result.result}
+
+        pair = frame[["item_id", "contestant_a", "contestant_b"]].apply(tuple, axis=1)
+        by_run = dict(zip((r.run_id for r in records), pair, strict=True))
+        touched = set(pair[night == 2]) | {
+            by_run[r.run_id] for r in (fresh, split, withdrawn, gone)
+        }
+        assert written["int_human_consensus"] == 2  # fresh and split; withdrawn has no verdict
+        assert written["int_pairwise_judgments"] == int(pair.isin(touched).sum()) - 1  # gone
+        assert int(pair.isin(touched).sum()) < len(frame)
+
+        incremental = {model: _table(url, model) for model in LABELS}
+        consensus = incremental["int_human_consensus"].set_index("run_id")
+        assert withdrawn.run_id not in consensus.index
+        assert consensus.loc[fresh.run_id, "consensus_verdict"] == "b"
+        assert not consensus.loc[split.run_id, "has_consensus"]
+        assert gone.run_id not in set(incremental["int_pairwise_judgments"]["run_id"])
+        refresh = run_dbt(["run", "--quiet", "--full-refresh", "--select", *LABELS], env=env)
+        assert refresh.success, refresh.exception
+        for model in LABELS:
+            assert len(incremental[model]) > 0, model
+            pd.testing.assert_frame_equal(_table(url, model), incremental[model], obj=model)
+    finally:
+        drop_database(pg_server, name)

@@ -130,12 +130,40 @@
   run's rows through the batch_id / batch_key indexes instead of planning a join over all of them.
 -#}
 {% macro changed_batches_filter(changed) -%}
+    {{ changed_keys_filter('batch_id', changed, 'uuid') }}
+{%- endmacro %}
+
+{#-
+  `column in (...)` over the keys the query `changed` returns in an incremental build (true in a
+  full one): fetched first and inlined as literals, as changed_batches_filter.
+-#}
+{% macro changed_keys_filter(column, changed, type) -%}
     {%- if is_incremental() -%}
-        {%- set batch_ids = run_query(changed ~ " order by 1").columns[0].values()
-            if execute else [] -%}
-        {{ in_literals('batch_id', batch_ids, 'uuid') }}
+        {%- set keys = run_query(changed ~ " order by 1").columns[0].values() if execute else [] -%}
+        {{ in_literals(column, keys, type) }}
     {%- else -%}
         true
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+  The newest `column` (a raw ingested_at this incremental model has taken in) less the look-back
+  (setting incremental_lookback_minutes, default 60): a writer transaction that began earlier but
+  committed later carries an older ingested_at. Fetched first and inlined as a literal: as a
+  subquery, Postgres estimated a third of the run log behind it and planned for that. A column
+  the table does not have yet (the first build after it was added) gives -infinity.
+-#}
+{% macro lookback_since(column) -%}
+    {%- if execute and is_incremental()
+        and column in adapter.get_columns_in_relation(this) | map(attribute='name') -%}
+        {%- set since = run_query(
+            "select (coalesce(max(" ~ column ~ "), '-infinity'::timestamptz) - interval '"
+            ~ (setting("incremental_lookback_minutes", "60") | int) ~ " minutes')::text"
+            ~ " from " ~ this
+        ).columns[0].values()[0] -%}
+        {{ dbt.string_literal(since) }}::timestamptz
+    {%- else -%}
+        '-infinity'::timestamptz
     {%- endif -%}
 {%- endmacro %}
 
@@ -170,4 +198,13 @@
         {%- endfor -%}
         )
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+  int_human_consensus' runs to recompute: those with a review ingested (new, or rewritten by a
+  re-review) since its newest reviews_ingested_through, less the look-back.
+-#}
+{% macro rereviewed_runs() -%}
+    select distinct run_id from {{ ref('stg_raw__human_reviews') }}
+    where ingested_at > {{ lookback_since('reviews_ingested_through') }}
 {%- endmacro %}

@@ -1,11 +1,10 @@
 {#-
   Raw rows are immutable (the writer only inserts), so each build appends what was ingested since
-  the newest ingested_at already here. The look-back re-reads a window before that mark (a writer
-  transaction that began earlier but committed later carries an older ingested_at); rows of that
-  window already loaded are skipped by run_id (an index probe each), so nothing is deleted and
-  rewritten in a 10M-row table. The window's start is fetched first and inlined: as a subquery,
-  Postgres estimated a third of the run log behind it and planned for that (4–10 s instead of
-  2 s for one day at 10M calls, docs/benchmarks.md). The one exception: a corrected import supersedes rows
+  the newest ingested_at already here. The look-back (macro lookback_since) re-reads a window
+  before that mark; rows of that window already loaded are skipped by run_id (an index probe
+  each), so nothing is deleted and rewritten in a 10M-row table. The window's start is fetched
+  first and inlined: as a subquery, it cost 4–10 s instead of 2 s for one day at 10M calls
+  (docs/benchmarks.md). The one exception: a corrected import supersedes rows
   (`evalhouse import --replace`); the post-hook removes those from here (a partial index finds
   them), and their replacements arrive as new rows.
 -#}
@@ -30,19 +29,11 @@
     )
 }}
 
-{%- if is_incremental() and execute -%}
-    {%- set since = run_query(
-        "select (coalesce(max(ingested_at), '-infinity'::timestamptz) - interval '"
-        ~ (setting("incremental_lookback_minutes", "60") | int) ~ " minutes')::text"
-        ~ " from " ~ this
-    ).columns[0].values()[0] -%}
-{%- endif %}
-
 with runs as (
     select new_runs.* from {{ ref('stg_raw__eval_runs') }} as new_runs
     {% if is_incremental() %}
         where
-            new_runs.ingested_at > '{{ since }}'::timestamptz
+            new_runs.ingested_at > {{ lookback_since('ingested_at') }}
             and not exists (
                 select from {{ this }} as loaded
                 where loaded.run_id = new_runs.run_id

@@ -2,12 +2,31 @@
   The consensus label of a reviewed run is its strict-majority verdict: more than half of the
   reviewers who gave a verdict chose it. A tie or a plurality below half has no consensus: the
   run stays here with has_consensus = false so marts can exclude it and count it.
+
+  Incremental by run: a build recomputes the runs with a review ingested since the newest
+  reviews_ingested_through here, less the look-back (macro lookback_since). A new review and a
+  re-review (its upsert rewrites ingested_at) both count, so reviews_ingested_through is over
+  all of a run's reviews, verdict or not. The pre-hook deletes those runs' rows and the build
+  appends them again: a run whose verdicts were all withdrawn loses its row, as in a full build.
+  The run list is fetched first and inlined as literals (raw.human_reviews has no ingested_at
+  index; it is a few percent of the run log, so one pass over it is cheap).
 -#}
-{{ config(materialized='table', indexes=[{'columns': ['run_id'], 'unique': true}]) }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[
+            "{% if is_incremental() %}delete from {{ this }} where"
+            " {{ changed_keys_filter('run_id', rereviewed_runs(), 'uuid') }}{% endif %}",
+        ],
+        indexes=[{'columns': ['run_id'], 'unique': true}],
+    )
+}}
 
 with reviews as (
     select * from {{ ref('stg_raw__human_reviews') }}
-    where verdict is not null
+    where {{ changed_keys_filter('run_id', rereviewed_runs(), 'uuid') }}
 ),
 
 label_counts as (
@@ -16,6 +35,7 @@ label_counts as (
         verdict,
         count(*) as n_reviewers
     from reviews
+    where verdict is not null
     group by run_id, verdict
 ),
 
@@ -35,7 +55,7 @@ ranked as (
 review_times as (
     select
         run_id,
-        max(reviewed_at) as last_reviewed_at,
+        max(reviewed_at) filter (where verdict is not null) as last_reviewed_at,
         max(ingested_at) as reviews_ingested_through
     from reviews
     group by run_id
