@@ -91,6 +91,11 @@ def dbt_env(
         "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         "EVALHOUSE_DBT_BI_ROLE": BI_ROLE,
+        # dbt's default (eager) also runs a test when only one of its models is selected, e.g.
+        # a relationships test from an unselected model that may not exist yet: its error
+        # then skips the selected models downstream. `buildable` runs a test once all its
+        # models are selected or upstream of the selection.
+        "DBT_INDIRECT_SELECTION": os.environ.get("DBT_INDIRECT_SELECTION", "buildable"),
         **connection_env(url or database_url()),
         **settings_env(config if config is not None else load_config()),
     }

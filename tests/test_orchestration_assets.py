@@ -12,6 +12,7 @@ import psycopg
 import pytest
 import yaml
 
+from evals import runlog
 from evals.alerts import links
 from evals.config import AlertsConfig, load_config
 from evals.runlog import RunRecord, write_runs
@@ -134,6 +135,17 @@ def _check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheck
         f"{e.asset_key.to_user_string()}:{e.check_name}": e
         for e in result.get_asset_check_evaluations()
     }
+
+
+def _move_calls_to(conn: psycopg.Connection, day: date) -> None:
+    """Every call of the run log to `day`, at its time of day (into that month's partition,
+    made first: the calls were written today, perhaps in another month)."""
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    runlog.create_partitions(conn, [midnight])
+    conn.execute(
+        "update raw.eval_runs set started_at = %s + (started_at - date_trunc('day', started_at))",
+        (midnight,),
+    )
 
 
 def test_a_clean_production_day_materializes_and_passes_its_quality_check(warehouse_url, resources):
@@ -342,10 +354,7 @@ def test_production_samples_are_weighted_regraded_and_queued_once(
     request = RunRequest("essay-feedback", "tutor-small", source="production", batch_key="app")
     run_suite(load_config(config_path), request)
     with psycopg.connect(warehouse_url) as conn:  # the app's calls of that day
-        conn.execute(
-            "update raw.eval_runs set started_at = %s + (started_at - date_trunc('day', started_at))",
-            (datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC),),
-        )
+        _move_calls_to(conn, DAY)
     for _ in range(2):
         result = dg.materialize(
             [production_samples], resources=resources, partition_key=DAY.isoformat()
@@ -383,10 +392,7 @@ def test_a_days_rejudge_is_launched_with_its_judge_and_adds_nothing_when_run_aga
         RunRequest("essay-feedback", "tutor-small", source="production", batch_key="app"),
     )
     with psycopg.connect(warehouse_url) as conn:  # the app's calls of that day
-        conn.execute(
-            "update raw.eval_runs set started_at = %s + (started_at - date_trunc('day', started_at))",
-            (datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC),),
-        )
+        _move_calls_to(conn, DAY)
         graded = {
             row[0]
             for row in conn.execute(
@@ -676,6 +682,31 @@ def test_the_release_gate_with_a_judge_decides_on_the_stored_pairwise_judgments(
     with psycopg.connect(warehouse_url) as conn:
         stored = conn.execute("select decision, kind, judge from raw.gate_decisions").fetchall()
     assert stored == [("deploy", "pairwise", f"{JUDGE}@j1")]
+
+
+def test_one_mart_materialized_with_its_checks_on_a_new_warehouse_runs_only_its_own_tests(
+    warehouse_url, resources
+):
+    """A data engineer materializes one mart and the models it comes from, with their checks.
+    A test that ties a model outside that selection to one inside it (stg_raw__review_queue →
+    stg_raw__eval_runs) is not run: on a new warehouse its model does not exist yet, and its
+    error would skip the mart."""
+    _write(warehouse_url, _production_rows(DAY, 40))
+    mart = dg.AssetKey(["marts", "fct_stage_daily"])
+    models = dg.AssetSelection.assets(mart).upstream() & dg.AssetSelection.assets(warehouse_dbt)
+
+    built = dg.materialize([warehouse_dbt], resources=resources, selection=models)
+
+    assert built.success
+    selected = set(models.resolve([warehouse_dbt]))
+    checks = _check_results(built)
+    assert {e.asset_key for e in checks.values()} <= selected
+    assert dg.AssetKey(["staging", "stg_raw__review_queue"]) not in selected
+    assert [k for k, e in checks.items() if not e.passed] == []
+    assert "staging/stg_raw__eval_runs:unique_stg_raw__eval_runs_run_id" in checks
+    with psycopg.connect(warehouse_url) as conn:
+        [(calls,)] = conn.execute("select sum(n_calls) from marts.fct_stage_daily").fetchall()
+    assert calls == 200
 
 
 def test_a_failed_dbt_test_is_one_alert_until_the_test_passes_again(warehouse_url, resources):

@@ -9,14 +9,18 @@ tests/test_runner_processes.py checks it): a worker forked while another thread 
 hangs on it.
 """
 
-# What workers unpickle and call (the golden run's and the regrades' callers), open (the
-# warehouse, their claims, the shared budget) and register (the default custom provider).
+import importlib
+
+# What workers unpickle and call (the golden run's and the regrades' callers) and open (the
+# warehouse, their claims, the shared budget).
 import evals.claims
 import evals.limits
 import evals.regrade
 import evals.runner.driver
-import evals.simulated
 import evals.warehouse.embedded  # noqa: F401
+from evals.config import Config
 from evals.llm import warm_litellm_before_fork
 
+for provider in Config().custom_providers:  # what a worker registers: the default providers
+    importlib.import_module(provider.partition(":")[0])
 warm_litellm_before_fork()

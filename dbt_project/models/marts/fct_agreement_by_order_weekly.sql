@@ -10,7 +10,9 @@
   per-item sums of its linearisation (influence) values, its interval κ ± t SE.
   Item-level rates (one observation per item) have Wilson intervals.
   Incremental by week, like fct_verdict_agreement_weekly (a week is redone when it received
-  calls or one of its calls received a review).
+  calls or one of its calls received a review). Those weeks are looked up in int_eval_runs, not
+  in int_order_judgments: that view's per-item window aggregates keep a loaded_at or run_id
+  filter from reaching the index, so the lookup read every judge call (~10 s at 30M calls).
 -#}
 {{
     config(
@@ -28,8 +30,8 @@ with judgments as (
     from {{ ref('int_order_judgments') }} as int_order_judgments
     where {{
         changed_periods_filter(
-            'week_start', ref('int_order_judgments'),
-            also_changed=reviewed_weeks(ref('int_order_judgments')),
+            'week_start', ref('int_eval_runs'),
+            also_changed=reviewed_weeks(ref('int_eval_runs')),
         )
     }}
 ),
