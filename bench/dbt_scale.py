@@ -257,9 +257,10 @@ def _fill_calls(
     conn.execute("analyze raw.human_reviews")
 
 
-def _one_day(n: int, seed: int = 7) -> list[tuple]:
+def _one_day(n: int, seed: int = 7, new_run_id=runlog.new_run_id) -> list[tuple]:
     """n calls started today (ingested now): the rows a day of traffic adds, a fifth of them
-    tonight's golden batch (`golden:<today>`, graded against expected verdicts)."""
+    tonight's golden batch (`golden:<today>`, graded against expected verdicts); run ids as
+    the writer makes them (`--random-run-ids`: uuid4, as before they were time-ordered)."""
     rng = random.Random(seed)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     rows = []
@@ -270,7 +271,7 @@ def _one_day(n: int, seed: int = 7) -> list[tuple]:
         golden = rng.random() >= 0.8
         rows.append(
             (
-                uuid.uuid4(),
+                new_run_id(),
                 f"day-{uuid.uuid4().hex}",
                 f"golden:{today.date()}" if golden else None,
                 "golden" if golden else "production",
@@ -302,8 +303,8 @@ def _one_day(n: int, seed: int = 7) -> list[tuple]:
     return rows
 
 
-def _copy_day(url: str, n: int) -> float:
-    rows = _one_day(n)
+def _copy_day(url: str, n: int, new_run_id=runlog.new_run_id) -> float:
+    rows = _one_day(n, new_run_id=new_run_id)
     started = time.perf_counter()
     columns = (
         "run_id, idempotency_key, batch_id, source, suite, suite_version, item_id,"
@@ -390,6 +391,11 @@ def main() -> None:
         help="only COPY one more day into the warehouse in use (marts built, e.g. by"
         " bench.web_latency) and time its incremental dbt run, every model",
     )
+    parser.add_argument(
+        "--random-run-ids",
+        action="store_true",
+        help="--increment's calls get uuid4 run ids (the A/B against time-ordered ones)",
+    )
     args = parser.parse_args()
 
     from evals.config import load_config
@@ -402,7 +408,9 @@ def main() -> None:
             load_config(REPO_ROOT / "evalhouse.yaml"),
             target_path=REPO_ROOT / "artifacts" / "bench-dbt-target",
         )
-        copied = _copy_day(url, args.day_rows)
+        copied = _copy_day(
+            url, args.day_rows, uuid.uuid4 if args.random_run_ids else runlog.new_run_id
+        )
         print(f"COPY one day ({args.day_rows:,} rows): {copied:.1f} s", flush=True)
         _dbt(env, "run", top=100)
         return

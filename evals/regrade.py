@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from evals.runlog import record_from_row
+from evals.runlog import new_run_id, record_from_row
 from evals.runner.units import resume_calls
 
 if TYPE_CHECKING:
@@ -292,7 +292,7 @@ def record_of(
     from evals.runner.inputs import code_version
 
     columns: dict[str, Any] = {
-        "run_id": uuid.uuid4(),
+        "run_id": new_run_id(),
         "idempotency_key": job.key,
         "parent_run_id": job.parent_run_id,
         "role": "judge",

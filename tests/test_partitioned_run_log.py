@@ -4,6 +4,7 @@ dropped by retention."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -238,3 +239,28 @@ def test_the_web_role_makes_a_plausible_month_and_is_refused_a_far_one(
         assert conn.execute("select to_regclass('raw.eval_runs_y2001m03')").fetchone() == (
             "raw.eval_runs_y2001m03",
         )
+
+
+def test_a_new_calls_run_id_is_time_ordered_and_carries_the_millisecond_it_was_made(
+    warehouse_url: str,
+):
+    """Run ids are UUID version 7: ids made later sort after earlier ones, so a day's calls
+    append to the indexes keyed by run id instead of landing across them. Postgres reads the
+    time back from the stored id's first 48 bits."""
+    made_from = datetime.now(UTC)
+    earlier = [_record(f"earlier-{i}", NOW) for i in range(1000)]
+    time.sleep(0.002)
+    later = [_record(f"later-{i}", NOW) for i in range(1000)]
+    made_until = datetime.now(UTC)
+
+    run_ids = [record.run_id for record in earlier + later]
+    assert len(set(run_ids)) == len(run_ids)
+    assert {(run_id.version, run_id.variant) for run_id in run_ids} == {(7, uuid.RFC_4122)}
+    assert max(r.run_id for r in earlier) < min(r.run_id for r in later)
+    with warehouse.connect(autocommit=True) as conn:
+        assert write_runs(conn, earlier + later) == 2000
+        [(first_ms, last_ms)] = conn.execute(
+            "select min(ms), max(ms) from (select ('x' || left(replace(run_id::text, '-', ''),"
+            " 12))::bit(48)::bigint as ms from raw.eval_runs) as stamped"
+        ).fetchall()
+    assert made_from.timestamp() * 1000 - 1 <= first_ms <= last_ms <= made_until.timestamp() * 1000

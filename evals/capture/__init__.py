@@ -40,7 +40,7 @@ from evals.capture.prepare import RowPreparer, VerdictParser
 from evals.capture.spool import Spool
 from evals.capture.writer import CaptureWriter
 from evals.redact import PiiRedactor
-from evals.runlog import RunRecord, idempotency_key
+from evals.runlog import RunRecord, idempotency_key, new_run_id
 
 if TYPE_CHECKING:
     from evals.capture.callback import EvalhouseCallback
@@ -179,7 +179,7 @@ def current_writer() -> CaptureWriter | None:
 
 
 def _record(fields: dict[str, Any]) -> RunRecord:
-    run_id = fields.pop("run_id", None) or uuid.uuid4()
+    run_id = fields.pop("run_id", None) or new_run_id()
     # Shallow copies: the app may reuse its message list or inputs before the writer gets there.
     if fields.get("messages"):
         fields["messages"] = [dict(message) for message in fields["messages"]]
@@ -231,7 +231,7 @@ class CapturedCall:
 @contextmanager
 def capturing(*, model: str, **columns: Any) -> Iterator[CapturedCall]:
     """Time a block and record it as one call; an exception is recorded (and re-raised)."""
-    call = CapturedCall(run_id=columns.pop("run_id", None) or uuid.uuid4(), columns=columns)
+    call = CapturedCall(run_id=columns.pop("run_id", None) or new_run_id(), columns=columns)
     started_at = datetime.now(UTC)
     began = time.perf_counter()
     error: BaseException | None = None

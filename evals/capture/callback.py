@@ -31,7 +31,7 @@ from typing import Any
 from litellm.integrations.custom_logger import CustomLogger
 
 from evals.llm import METADATA_KEY
-from evals.runlog import RunRecord, idempotency_key
+from evals.runlog import RunRecord, idempotency_key, new_run_id
 
 METADATA_COLUMNS = (
     "touchpoint",
@@ -71,7 +71,7 @@ def _as_utc(value: Any) -> datetime:
 def _run_id(kwargs: Mapping[str, Any], event: str) -> uuid.UUID:
     """Stable per (LiteLLM call, outcome): a hook LiteLLM fires twice still makes one row."""
     call_id = kwargs.get("litellm_call_id")
-    return uuid.uuid5(_RUN_NAMESPACE, f"{call_id}:{event}") if call_id else uuid.uuid4()
+    return uuid.uuid5(_RUN_NAMESPACE, f"{call_id}:{event}") if call_id else new_run_id()
 
 
 def _output_text(response: Any) -> str | None:
