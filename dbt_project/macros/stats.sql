@@ -181,6 +181,19 @@
 {%- endmacro %}
 
 {#-
+  A judgment's reference labels, from the CTEs `consensus` (int_human_consensus) and
+  `golden_items` (stg_raw__golden_items) left-joined beside `rows`: its expected verdict (the
+  row's own, else its golden item's), whether humans reviewed it, and their consensus.
+-#}
+{% macro reference_label_columns(rows) -%}
+    coalesce({{ rows }}.expected_verdict, golden_items.expected_verdict) as expected_verdict,
+    consensus.run_id is not null as is_reviewed,
+    consensus.has_consensus,
+    consensus.consensus_verdict,
+    consensus.reviews_ingested_through
+{%- endmacro %}
+
+{#-
   An item's human label, an aggregate over its judgments (int_human_consensus columns): the
   strict-majority verdict of each reviewed judgment's reviewers, when every reviewed judgment
   has one and they all name the same verdict; null when the reviewers split anywhere (a tie, a

@@ -119,11 +119,7 @@ judgments as (
         runs.status = 'parse_error' as is_parse_error,
         case when runs.status = 'ok' and runs.verdict in ('a', 'b', 'tie') then runs.verdict end
             as verdict,
-        coalesce(runs.expected_verdict, golden_items.expected_verdict) as expected_verdict,
-        consensus.run_id is not null as is_reviewed,
-        consensus.has_consensus,
-        consensus.consensus_verdict,
-        consensus.reviews_ingested_through,
+        {{ reference_label_columns('runs') }},
         runs.started_at,
         runs.loaded_at
     from runs
@@ -174,11 +170,7 @@ keyed as (
             built.trial,
             built.is_parse_error,
             built.verdict,
-            coalesce(built.expected_verdict, golden_items.expected_verdict) as expected_verdict,
-            consensus.run_id is not null as is_reviewed,
-            consensus.has_consensus,
-            consensus.consensus_verdict,
-            consensus.reviews_ingested_through,
+            {{ reference_label_columns('built') }},
             built.started_at,
             built.loaded_at
         from {{ this }} as built

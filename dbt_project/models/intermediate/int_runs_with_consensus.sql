@@ -43,12 +43,8 @@ joined as (
         runs.status,
         runs.verdict,
         runs.passed,
-        coalesce(runs.expected_verdict, golden_items.expected_verdict) as expected_verdict,
-        consensus.run_id is not null as is_reviewed,
+        {{ reference_label_columns('runs') }},
         consensus.n_reviews,
-        consensus.has_consensus,
-        consensus.consensus_verdict,
-        consensus.reviews_ingested_through,
         runs.loaded_at
     from runs
     left join consensus
