@@ -7,7 +7,6 @@ Exit codes: 0 ok, 1 a failed outcome (e.g. a no-deploy gate), 2 bad input or con
 import sys
 
 from evals.fork_server import start_fork_server
-from evals.litellm_compat import prefer_litellm_http_handler
 
 WORKER_COMMANDS = ("run", "rejudge", "replay-many")
 """Commands whose `--processes` makes calls in worker processes (evals.runner.processes)."""
@@ -33,7 +32,6 @@ def asked_processes(args: list[str]) -> int | None:
 # another core while the command starts (without --processes, `run` starts it after reading
 # the config, when the default is more than one process).
 if (asked_processes(sys.argv[1:]) or 1) > 1:
-    prefer_litellm_http_handler()  # before the fork server, whose workers inherit its environment
     start_fork_server()
 
 import typer  # noqa: E402
@@ -52,6 +50,7 @@ from evals.cli import (  # noqa: E402
     simulate,
 )
 from evals.cli import capture as capture_cmd  # noqa: E402
+from evals.litellm_compat import prefer_litellm_http_handler  # noqa: E402
 
 app = typer.Typer(
     name="evalhouse",
@@ -87,5 +86,6 @@ app.command("dbt", context_settings=dbt_cmd.CONTEXT_SETTINGS, add_help_option=Fa
 
 
 def main() -> None:
-    prefer_litellm_http_handler()  # this process is evalhouse's own: no app's calls to change
+    # this process is evalhouse's own, and its workers get its environment (WorkerPool)
+    prefer_litellm_http_handler()
     app()
