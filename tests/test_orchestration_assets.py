@@ -709,6 +709,28 @@ def test_one_mart_materialized_with_its_checks_on_a_new_warehouse_runs_only_its_
     assert calls == 200
 
 
+def test_a_dbt_test_that_cannot_run_fails_the_run_named_as_a_test_not_a_model(
+    warehouse_url, resources, monkeypatch
+):
+    """With dbt's eager selection the same one-mart build runs the relationships test from
+    stg_raw__review_queue, whose model does not exist on a new warehouse: the test errors. The
+    run fails saying a test could not run, not that dbt could not build it."""
+    monkeypatch.setenv("DBT_INDIRECT_SELECTION", "eager")
+    _write(warehouse_url, _production_rows(DAY, 40))
+    mart = dg.AssetKey(["marts", "fct_stage_daily"])
+    models = dg.AssetSelection.assets(mart).upstream() & dg.AssetSelection.assets(warehouse_dbt)
+
+    built = dg.materialize(
+        [warehouse_dbt], resources=resources, selection=models, raise_on_error=False
+    )
+
+    assert not built.success
+    [failure] = built.get_step_failure_events()
+    message = failure.step_failure_data.error.message
+    assert "dbt tests could not run: test.evalhouse.relationships_stg_raw__review_queue" in message
+    assert "could not build" not in message
+
+
 def test_a_failed_dbt_test_is_one_alert_until_the_test_passes_again(warehouse_url, resources):
     from types import SimpleNamespace
 
@@ -733,3 +755,21 @@ def test_a_failed_dbt_test_is_one_alert_until_the_test_passes_again(warehouse_ur
         assert conn.execute("select status, occurrences from raw.alerts").fetchall() == [
             ("resolved", 1)
         ]
+
+
+def test_a_dbt_test_whose_sql_errored_is_alerted_as_not_run_not_as_failed(warehouse_url, resources):
+    from types import SimpleNamespace
+
+    from orchestration.defs.warehouse.dbt_assets import _record_tests
+
+    key, name = dg.AssetKey(["marts", "fct_stage_daily"]), "not_null_fct_stage_daily_stage"
+    errored = dg.AssetCheckResult(
+        asset_key=key, check_name=name, passed=False, metadata={"status": "error"}
+    )
+    context = SimpleNamespace(run=SimpleNamespace(run_id="dagster-run-8"))
+    _record_tests(context, resources["evalhouse"], [errored])
+    with psycopg.connect(warehouse_url) as conn:
+        [(message,)] = conn.execute("select message from raw.alerts").fetchall()
+    assert message == (
+        "dbt test not_null_fct_stage_daily_stage on marts/fct_stage_daily could not run (dbt error)"
+    )

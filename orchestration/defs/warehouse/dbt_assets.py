@@ -4,7 +4,8 @@ The translator puts each model in the group of its layer (staging, intermediate,
 wires the raw sources to the Python assets that write them, so the graph reads from golden set
 and production day through to the marts. The build runs with `raise_on_error=False`: a failed *test*
 is a failed check (and an alert), not a failed run, so the drift checks downstream still run;
-a model that fails to *build* does fail the run. Run config (`DbtBuildConfig`) passes dbt
+a model that fails to *build*, or a test that cannot *run* (its SQL errors), does fail the
+run, each named as what it is. Run config (`DbtBuildConfig`) passes dbt
 `--vars` for one run over the settings evalhouse.yaml gives every run.
 """
 
@@ -98,18 +99,26 @@ def warehouse_dbt_assets(config: Config, project: DbtProject) -> dg.AssetsDefini
                 tests.append(event)
             yield event
         _record_tests(context, evalhouse, tests)
-        broken = _failed_models(invocation)
-        if broken:
-            raise dg.Failure(f"dbt could not build: {', '.join(broken)}")
+        errored = _errored_nodes(invocation)
+        if errored:
+            raise dg.Failure(errored)
 
     return warehouse_dbt
 
 
-def _failed_models(invocation) -> list[str]:
+def _errored_nodes(invocation) -> str:
+    """What dbt could not do, "" when nothing errored: models (seeds, snapshots) it could not
+    build apart from tests it could not run. A test that ran and found rows is not here: it
+    is a failed check."""
     results = invocation.get_artifact("run_results.json").get("results", [])
-    return [
-        r["unique_id"] for r in results if r["status"] == "error" and ".test." not in r["unique_id"]
-    ]
+    errored = [r["unique_id"] for r in results if r["status"] == "error"]
+    tests = [node for node in errored if node.startswith("test.")]
+    built = [node for node in errored if not node.startswith("test.")]
+    return "; ".join(
+        f"{what}: {', '.join(nodes)}"
+        for what, nodes in (("dbt could not build", built), ("dbt tests could not run", tests))
+        if nodes
+    )
 
 
 def _record_tests(context, evalhouse: EvalhouseResource, tests: list[dg.AssetCheckResult]) -> None:
@@ -124,7 +133,8 @@ def _record_tests(context, evalhouse: EvalhouseResource, tests: list[dg.AssetChe
             DBT_TEST_KIND,
             _test_subject(result),
             now.date(),
-            f"dbt test {result.check_name} on {result.asset_key.to_user_string()} failed",
+            f"dbt test {result.check_name} on {result.asset_key.to_user_string()} "
+            + ("could not run (dbt error)" if _status(result) == "error" else "failed"),
             severity="critical" if result.severity == dg.AssetCheckSeverity.ERROR else "warning",
             statistic="failing_rows",
             observed=_failing_rows(result),
@@ -143,6 +153,11 @@ def _record_tests(context, evalhouse: EvalhouseResource, tests: list[dg.AssetChe
 
 def _test_subject(result: dg.AssetCheckResult) -> str:
     return f"{result.asset_key.to_user_string()}:{result.check_name}"
+
+
+def _status(result: dg.AssetCheckResult) -> str | None:
+    value = result.metadata.get("status")
+    return value.value if value is not None else None
 
 
 def _failing_rows(result: dg.AssetCheckResult) -> float | None:
