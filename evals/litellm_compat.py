@@ -12,8 +12,11 @@ costs seconds, and this module must stay free to import.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +24,26 @@ _CALLBACK_PARAMS = ("callbacks", "success_callback", "failure_callback")
 # LiteLLM's switch (read from the environment on every call) that sends OpenAI and
 # OpenAI-compatible chat calls through its own HTTP handler instead of the OpenAI SDK.
 OPENAI_HTTP_HANDLER_ENV = "EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER"
+INLINE_REQUEST_PROVIDERS = frozenset(
+    {
+        "anthropic",
+        "cerebras",
+        "deepseek",
+        "fireworks_ai",
+        "gemini",
+        "groq",
+        "hosted_vllm",
+        "mistral",
+        "openai",
+        "openrouter",
+        "together_ai",
+        "xai",
+    }
+)
+"""Providers whose request building is pure CPU (an API key in a header, a JSON body), so it
+may run on the event loop's thread (`InlineRequestExecutor`); custom handlers count too. Bedrock,
+Vertex AI and Azure AD sign requests or fetch credentials while building them, with blocking I/O
+that must not stall a loop: they, and model names without a provider prefix, keep the thread."""
 
 
 def observed(litellm, request: Mapping[str, Any]) -> bool:
@@ -48,6 +71,50 @@ async def acompletion_unlogged(litellm, request: Mapping[str, Any]):
         return await litellm.acompletion(**request)
     finally:
         is_internal_call.reset(token)
+
+
+class InlineRequestExecutor(concurrent.futures.ThreadPoolExecutor):
+    """An event loop's default executor that builds LiteLLM's requests on the loop's own thread.
+
+    `litellm.acompletion` hands its sync `completion(..., acompletion=True)` to the loop's
+    default executor: ~1 ms of CPU that builds the request and returns the coroutine that sends
+    it, no I/O for the providers of INLINE_REQUEST_PROVIDERS. On a pool thread it contends with
+    the event loop for the GIL: one process at C = 256 made 69 % of C/L that way and 87 % with
+    it inline (docs/benchmarks.md). Anything else submitted (other providers, `asyncio.to_thread`,
+    DNS lookups) runs on the pool's threads as before."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        if not builds_request_inline(fn):
+            return super().submit(fn, *args, **kwargs)
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # as on a pool thread: the caller's await raises it
+            future.set_exception(exc)
+        return future
+
+
+def builds_request_inline(fn: Any) -> bool:
+    """Whether `fn` is LiteLLM's request building for a provider that does no I/O in it.
+
+    `acompletion` submits `partial(Context.run, partial(litellm.main.completion, **request))`;
+    a LiteLLM that submits anything else is not recognised and keeps its thread."""
+    main = sys.modules.get("litellm.main")
+    building = fn.args[0] if isinstance(fn, functools.partial) and fn.args else None
+    if (
+        main is None
+        or not isinstance(building, functools.partial)
+        or building.func is not getattr(main, "completion", None)
+    ):
+        return False
+    model = str(building.keywords.get("model") or "")
+    provider = building.keywords.get("custom_llm_provider") or (
+        model.split("/", 1)[0] if "/" in model else None
+    )
+    if provider in INLINE_REQUEST_PROVIDERS:
+        return True
+    litellm = sys.modules["litellm"]
+    return any(entry.get("provider") == provider for entry in litellm.custom_provider_map)
 
 
 def prefer_litellm_http_handler() -> None:

@@ -39,10 +39,11 @@ from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from evals.limits import process_limits
 from evals.litellm_compat import (
+    InlineRequestExecutor,
     acompletion_unlogged,
     custom_handler,
     drain_logging_worker,
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
     from evals.config import Config, ModelConfig
     from evals.limits import LocalLimits, SharedLimits
     from evals.warehouse_limits import WarehouseLimits
+
+T = TypeVar("T")
 
 CALL_STATUSES = ("ok", "error", "timeout")
 BACKOFF_BASE_S = 0.5
@@ -232,6 +235,14 @@ def _warm_up(litellm) -> None:
         pass
 
 
+def run_calls(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` for a coroutine that makes LLM calls: its loop builds LiteLLM's requests
+    on its own thread instead of handing each to a pool thread (InlineRequestExecutor)."""
+    with asyncio.Runner() as runner:
+        runner.get_loop().set_default_executor(InlineRequestExecutor(thread_name_prefix="asyncio"))
+        return runner.run(main)
+
+
 def warm_litellm_before_fork() -> None:
     """Import and warm LiteLLM up in a process that forks workers (a run's fork server), leaving
     it with one thread, so that its workers skip their own warm-up.
@@ -246,7 +257,7 @@ def warm_litellm_before_fork() -> None:
             return
         litellm.suppress_debug_info = True
         try:
-            asyncio.run(acompletion_unlogged(litellm, _WARM_UP_REQUEST))
+            run_calls(acompletion_unlogged(litellm, _WARM_UP_REQUEST))
         except Exception:  # a failed warm-up warmed up anyway
             pass
         _freeze_imported_heap()
@@ -552,6 +563,7 @@ class LLMClient:
         with self._thread_lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
+                loop.set_default_executor(InlineRequestExecutor(thread_name_prefix="asyncio"))
                 thread = threading.Thread(
                     target=loop.run_forever, name="evalhouse-llm", daemon=True
                 )

@@ -76,7 +76,7 @@ def _outcome(name: str, litellm_model: str, result: CallResult) -> ModelCheck:
 def check_models(config: Config, names: list[str] | None = None) -> list[ModelCheck]:
     """Check `names` (default: every configured model) concurrently; never raises for a
     provider failure. Unknown names raise ConfigError (via `config.model`)."""
-    from evals.llm import LLMClient
+    from evals.llm import LLMClient, run_calls
 
     names = list(names or config.models)
     one_attempt = {
@@ -97,7 +97,7 @@ def check_models(config: Config, names: list[str] | None = None) -> list[ModelCh
             *(client.acomplete(name, _PING, params={"max_tokens": 5}) for name in names)
         )
 
-    results = asyncio.run(check_all())
+    results = run_calls(check_all())
     return [
         _outcome(name, one_attempt[name].model, result)
         for name, result in zip(names, results, strict=True)

@@ -268,6 +268,8 @@ def regrade(
 ) -> RegradeCounts:
     """Grade each job's call with `judge` (bounded by the judge's concurrency); write new rows.
     `conn` reads what the calls need; the rows are written on connections of their own."""
+    from evals.llm import run_calls
+
     units = prepare(conn, config, jobs, judge)
 
     async def run() -> RegradeCounts:
@@ -276,7 +278,7 @@ def regrade(
         ) as regrader:
             return await regrader.regrade(units)
 
-    return asyncio.run(run())
+    return run_calls(run())
 
 
 def record_of(

@@ -21,7 +21,6 @@ judge's concurrency and rpm cap. A dry run stops there: no call, no row.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import statistics
 import time
@@ -484,7 +483,9 @@ def run_rejudge(
             echo(line)
         summary = RejudgeSummary(estimate=estimate, dry_run=dry_run)
         if not dry_run and todo:
-            asyncio.run(
+            from evals.llm import run_calls
+
+            run_calls(
                 _call(
                     conn, config, request, todo, templates, summary, orchestrator_run_id, processes
                 )

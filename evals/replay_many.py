@@ -17,7 +17,6 @@ pool over `--processes` worker processes under one budget, and written by its ba
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 import uuid
@@ -218,6 +217,8 @@ def replay_many(
 
     if processes is not None and processes < 1:
         raise ReplayError("processes must be >= 1")
+    from evals.llm import run_calls
+
     started = time.perf_counter()
     summary = ReplayManySummary(batch_key=request.batch_key)
     with warehouse.connect(autocommit=True) as conn:
@@ -230,7 +231,7 @@ def replay_many(
         templates = _templates(conn, request, rows)
         jobs = [_job(config, request, row, templates.get(row["prompt_name"])) for row in rows]
         summary.selected = len(jobs)
-        asyncio.run(_call(conn, config, request, jobs, templates, summary, processes))
+        run_calls(_call(conn, config, request, jobs, templates, summary, processes))
     summary.elapsed_s = time.perf_counter() - started
     return summary
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import os
 import re
+import threading
 from importlib.metadata import version
 
 import pytest
@@ -18,7 +20,7 @@ from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 
 from evals import litellm_compat as compat
 from evals.config import Config
-from evals.llm import LLMClient
+from evals.llm import LLMClient, run_calls
 
 PROVIDER = "compat-probe"
 PRICES = {"input_cost_per_token": 2e-6, "output_cost_per_token": 5e-6}
@@ -193,6 +195,63 @@ def test_evalhouse_processes_send_openai_calls_past_the_sdk(
     monkeypatch.setenv(compat.OPENAI_HTTP_HANDLER_ENV, "false")  # a value already set wins
     compat.prefer_litellm_http_handler()
     assert os.environ[compat.OPENAI_HTTP_HANDLER_ENV] == "false"
+
+
+async def _calls_then_threads(litellm, api_base: str, n: int) -> list[str]:
+    """Make n calls to the fake server at once; the names of the threads alive after them."""
+    request = {
+        "model": "openai/fake-model",
+        "api_base": api_base,
+        "api_key": "k",
+        "messages": [{"role": "user", "content": "grade"}],
+    }
+    responses = await asyncio.gather(
+        *(compat.acompletion_unlogged(litellm, request) for _ in range(n))
+    )
+    assert all(r.choices[0].message.content for r in responses)
+    return [thread.name for thread in threading.enumerate()]
+
+
+def test_the_runs_loops_build_litellm_requests_on_their_own_thread(
+    litellm, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LiteLLM's acompletion still hands its request building to the loop's default executor
+    (a plain loop starts a pool thread for it); under `run_calls` the same calls start none.
+    Through LiteLLM's HTTP handler, as evalhouse's processes call (the OpenAI SDK also sends a
+    one-off platform probe to a thread)."""
+    monkeypatch.setenv(compat.OPENAI_HTTP_HANDLER_ENV, "true")
+    plain = asyncio.run(_calls_then_threads(litellm, fake_openai.api_base, 8))
+    inline = run_calls(_calls_then_threads(litellm, fake_openai.api_base, 8))
+    assert any(name.startswith("asyncio_") for name in plain)
+    assert not any(name.startswith("asyncio_") for name in inline)
+    assert len(fake_openai.requests) == 16
+
+
+def test_run_calls_keeps_other_executor_work_on_a_thread() -> None:
+    async def where_to_thread_runs() -> tuple[int, int]:
+        return threading.get_ident(), await asyncio.to_thread(threading.get_ident)
+
+    loop_thread, worker_thread = run_calls(where_to_thread_runs())
+    assert loop_thread != worker_thread
+
+
+@pytest.mark.parametrize(
+    ("model", "inline"),
+    [
+        ("openai/gpt-4o-mini", True),
+        ("anthropic/claude-sonnet", True),
+        (f"{PROVIDER}/m", True),  # a custom handler
+        ("bedrock/anthropic.claude-v2", False),  # signs with AWS credentials while building
+        ("vertex_ai/gemini-pro", False),  # fetches a Google access token while building
+        ("gpt-4o-mini", False),  # no prefix: the provider is LiteLLM's guess
+    ],
+)
+def test_only_requests_built_without_io_run_on_the_loop(litellm, probe, model, inline) -> None:
+    building = functools.partial(
+        contextvars.copy_context().run, functools.partial(litellm.main.completion, model=model)
+    )
+    assert compat.builds_request_inline(building) is inline
+    assert not compat.builds_request_inline(functools.partial(print, model))
 
 
 _FRAGILE = re.compile(

@@ -268,4 +268,6 @@ def run_pairwise(
 ) -> PairwiseSummary:
     """Judge every pair of `request`'s suite; safe to repeat (idempotent), see the package doc.
     `progress` draws the runner's progress bar on the terminal."""
-    return asyncio.run(arun_pairwise(config, request, progress=progress))
+    from evals.llm import run_calls
+
+    return run_calls(arun_pairwise(config, request, progress=progress))

@@ -225,4 +225,6 @@ def run_suite(config: Config, request: RunRequest, *, progress: bool = False) ->
 
     Returns the RunSummary; `progress` draws a progress bar on the terminal.
     """
-    return asyncio.run(arun_suite(config, request, progress=progress))
+    from evals.llm import run_calls
+
+    return run_calls(arun_suite(config, request, progress=progress))

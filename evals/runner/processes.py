@@ -250,7 +250,7 @@ def _worker_main(
     started with for an earlier run of the same process."""
     from evals import warehouse
     from evals.claims import Claims
-    from evals.llm import configured_litellm
+    from evals.llm import configured_litellm, run_calls
 
     os.environ.clear()
     os.environ.update(environ)
@@ -272,7 +272,7 @@ def _worker_main(
             if job is None:
                 return
             todo, summary = job
-            asyncio.run(_work(work, address, workers, (conn, claims), todo, summary, pipe))
+            run_calls(_work(work, address, workers, (conn, claims), todo, summary, pipe))
     finally:
         claims.close()
         conn.close()
