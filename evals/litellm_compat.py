@@ -79,8 +79,8 @@ class InlineRequestExecutor(concurrent.futures.ThreadPoolExecutor):
     `litellm.acompletion` hands its sync `completion(..., acompletion=True)` to the loop's
     default executor: ~1 ms of CPU that builds the request and returns the coroutine that sends
     it, no I/O for the providers of INLINE_REQUEST_PROVIDERS. On a pool thread it contends with
-    the event loop for the GIL: one process at C = 256 made 69 % of C/L that way and 87 % with
-    it inline (docs/benchmarks.md). Anything else submitted (other providers, `asyncio.to_thread`,
+    the event loop for the GIL: one process at C = 256 made 68-71 % of C/L that way and 81-85 %
+    with it inline (docs/benchmarks.md). Anything else submitted (other providers, `asyncio.to_thread`,
     DNS lookups) runs on the pool's threads as before."""
 
     def submit(self, fn, /, *args, **kwargs):
@@ -89,7 +89,7 @@ class InlineRequestExecutor(concurrent.futures.ThreadPoolExecutor):
         future: concurrent.futures.Future = concurrent.futures.Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # as on a pool thread: the caller's await raises it
+        except Exception as exc:  # as on a pool thread: the caller's await raises it
             future.set_exception(exc)
         return future
 
