@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from evals import warehouse
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -211,18 +213,16 @@ class _Heartbeat(threading.Thread):
     the batch's own code is doing (a long provider call, a big COPY) the record stays live;
     a `kill -9` stops it with the process."""
 
-    def __init__(self, batch_id: uuid.UUID) -> None:
+    def __init__(self, conn: psycopg.Connection, batch_id: uuid.UUID) -> None:
         super().__init__(name=f"eval-batch-heartbeat-{batch_id}", daemon=True)
-        self.batch_id = batch_id
+        self.conninfo, self.batch_id = warehouse.conninfo_of(conn), batch_id
         self.stopped = threading.Event()
 
     def run(self) -> None:
         import psycopg
 
-        from evals import warehouse
-
-        try:
-            with warehouse.connect(autocommit=True) as conn:
+        try:  # the batch's own database, which need not be the warehouse in use
+            with psycopg.connect(self.conninfo, autocommit=True) as conn:
                 while not self.stopped.wait(HEARTBEAT_S):
                     heartbeat(conn, self.batch_id)
         except psycopg.Error as exc:  # the batch goes on; readers will call it stale
@@ -245,7 +245,7 @@ def track(
     an exception `failed` (with its message, scrubbed of secrets), else the caller's status."""
     from evals.redact import scrub
 
-    beat = _Heartbeat(open_batch(conn, spec, planned_calls))
+    beat = _Heartbeat(conn, open_batch(conn, spec, planned_calls))
     beat.start()
     tracked = Tracked(spec)
     status, message = "cancelled", None  # unless it ends below: Ctrl-C, a cancelled task

@@ -30,6 +30,8 @@ from typing import Any
 import orjson
 import psycopg
 
+from evals.warehouse import conninfo_of
+
 SOURCES = ("golden", "production", "production_sample", "replay", "import", "ci", "rejudge")
 ROLES = ("candidate", "judge", "grader")
 STATUSES = ("ok", "error", "timeout", "parse_error")
@@ -374,9 +376,7 @@ def _siblings(conn: psycopg.Connection) -> list[psycopg.Connection]:
         if not sibling.closed and not sibling.broken
     ]
     while len(kept) < WRITE_CONNECTIONS - 1:
-        kept.append(
-            psycopg.connect(conn.info.dsn, password=conn.info.password or None, autocommit=True)
-        )
+        kept.append(psycopg.connect(conninfo_of(conn), autocommit=True))
     _sibling_conns[conn] = kept
     return kept
 

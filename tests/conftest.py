@@ -101,6 +101,18 @@ def warehouse_url(pg_server: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch) 
     drop_database(pg_server, name)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _repo_home_untouched() -> Iterator[None]:
+    """A fresh checkout's ./.evalhouse is still absent after the suite: no test (nor a thread
+    or fixture outside `_isolated_home`'s reach) started the default embedded warehouse there,
+    which would outlive the run."""
+    home = REPO_ROOT / ".evalhouse"
+    absent = not home.exists()
+    yield
+    if absent:
+        assert not home.exists(), f"the suite made {home}: something used the default warehouse"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test touches the developer's ./.evalhouse or ./evalhouse.yaml: each runs in a tmp dir."""

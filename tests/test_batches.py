@@ -162,3 +162,26 @@ def test_an_open_batch_beats_on_its_own_connection_while_the_caller_works(
         time.sleep(0.6)  # busy elsewhere: no call of ours touches the record
         beating = fetch_batch(conn, _spec().batch_id)
     assert beating["status"] == "running" and beating["heartbeat_at"] > opened
+
+
+def test_a_batch_on_a_database_other_than_the_warehouse_in_use_beats_there(
+    pg_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller's connection need not be the warehouse the environment selects (an import into
+    a named database, a test's own): the heartbeat goes to the batch's database, and never
+    starts the embedded default warehouse."""
+    import time
+
+    from conftest import create_database, drop_database
+
+    from evals import warehouse
+
+    monkeypatch.setattr("evals.batches.HEARTBEAT_S", 0.05)
+    name = create_database(pg_server)
+    with psycopg.connect(pg_server.url(name), autocommit=True) as conn, track(conn, _spec()):
+        opened = fetch_batch(conn, _spec().batch_id)["heartbeat_at"]
+        time.sleep(0.6)
+        beating = fetch_batch(conn, _spec().batch_id)
+    drop_database(pg_server, name)
+    assert beating["heartbeat_at"] > opened
+    assert not (warehouse.evalhouse_home() / "pgdata").exists()

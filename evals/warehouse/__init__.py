@@ -73,6 +73,15 @@ def connect(**kwargs):
     return psycopg.connect(libpq_url(database_url()), **kwargs)
 
 
+def conninfo_of(conn) -> str:
+    """The libpq conninfo of the database `conn` is on, as its user (password included): to
+    open more connections beside a caller's, whose database need not be the warehouse in use."""
+    from psycopg.conninfo import make_conninfo
+
+    password = conn.info.password
+    return make_conninfo(conn.info.dsn, **({"password": password} if password else {}))
+
+
 def _alembic_config(connection):
     from alembic.config import Config
 
