@@ -239,8 +239,12 @@ def run_calls(main: Coroutine[Any, Any, T]) -> T:
     """`asyncio.run` for a coroutine that makes LLM calls: its loop builds LiteLLM's requests
     on its own thread instead of handing each to a pool thread (InlineRequestExecutor)."""
     with asyncio.Runner() as runner:
-        runner.get_loop().set_default_executor(InlineRequestExecutor(thread_name_prefix="asyncio"))
+        _build_requests_inline(runner.get_loop())
         return runner.run(main)
+
+
+def _build_requests_inline(loop: asyncio.AbstractEventLoop) -> None:
+    loop.set_default_executor(InlineRequestExecutor(thread_name_prefix="asyncio"))
 
 
 def warm_litellm_before_fork() -> None:
@@ -563,7 +567,7 @@ class LLMClient:
         with self._thread_lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                loop.set_default_executor(InlineRequestExecutor(thread_name_prefix="asyncio"))
+                _build_requests_inline(loop)
                 thread = threading.Thread(
                     target=loop.run_forever, name="evalhouse-llm", daemon=True
                 )

@@ -99,14 +99,13 @@ def warehouse_dbt_assets(config: Config, project: DbtProject) -> dg.AssetsDefini
                 tests.append(event)
             yield event
         _record_tests(context, evalhouse, tests)
-        errored = _errored_nodes(invocation)
-        if errored:
-            raise dg.Failure(errored)
+        if errors := _error_summary(invocation):
+            raise dg.Failure(errors)
 
     return warehouse_dbt
 
 
-def _errored_nodes(invocation) -> str:
+def _error_summary(invocation) -> str:
     """What dbt could not do, "" when nothing errored: models (seeds, snapshots) it could not
     build apart from tests it could not run. A test that ran and found rows is not here: it
     is a failed check."""
