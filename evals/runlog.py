@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -192,10 +193,14 @@ def _text_column(values: list[Any]) -> list[str]:
 
 
 _PLAIN_SCALARS = frozenset({int, float, uuid.UUID})
+# 32 hex digits, which Postgres reads as the same uuid: a third of the cost of str(uuid).
+_UUID_HEX = operator.attrgetter("hex")
 
 
 def _scalar_column(values: list[Any]) -> list[str]:
     types = set(map(type, values))
+    if types == {uuid.UUID}:
+        return list(map(_UUID_HEX, values))
     if types <= _PLAIN_SCALARS:
         return list(map(str, values))
     if types == {datetime}:
@@ -217,7 +222,17 @@ def _json_column(values: list[Any]) -> list[str]:
 
 
 def _array_column(values: list[Any]) -> list[str]:
-    return [_copy_array(value) for value in values]
+    try:
+        joined = "".join(chain.from_iterable(filter(None, values)))
+    except TypeError:  # a value that is not a string
+        return [_copy_array(value) for value in values]
+    if "\\" in joined or '"' in joined or "\t" in joined or "\n" in joined or "\r" in joined:
+        return [_copy_array(value) for value in values]
+    # Nothing to escape (tags are words): quote each element, no per-element work.
+    return [
+        _NULL if value is None else '{"' + '","'.join(value) + '"}' if value else "{}"
+        for value in values
+    ]
 
 
 def _copy_array(values: Sequence[str] | None) -> str:
@@ -245,15 +260,38 @@ KEY_COLUMNS = ("run_id", "started_at", "idempotency_key", "source", "status")
 _KEY_FORMATS = tuple(_column_format(_FIELDS[name]) for name in KEY_COLUMNS)
 
 
-def _lines(records: Sequence[RunRecord], formats: Sequence[tuple[Any, Any]]) -> str:
-    columns = [formatter(list(map(get, records))) for get, formatter in formats]
-    return "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
+_KEY_POSITIONS = tuple(COLUMNS.index(name) for name in KEY_COLUMNS)
+_CHUNK_ROWS = 500
 
 
-def _copy_chunks(records: Sequence[RunRecord], size: int = 500) -> Iterator[str]:
-    """The batch as COPY text, formatted lazily chunk by chunk (see `_copy`)."""
-    for offset in range(0, len(records), size):
-        yield _lines(records[offset : offset + size], _ROW_FORMATS)
+def _lines(columns: Sequence[list[str]]) -> str:
+    # The last line's newline joined in, not appended: no second copy of the chunk.
+    return "\n".join(chain(map("\t".join, zip(*columns, strict=True)), ("",)))
+
+
+def _columns(records: Sequence[RunRecord], formats: Sequence[tuple[Any, Any]]) -> list[list[str]]:
+    return [formatter(list(map(get, records))) for get, formatter in formats]
+
+
+def _chunks(records: Sequence[RunRecord]) -> Iterator[Sequence[RunRecord]]:
+    for offset in range(0, len(records), _CHUNK_ROWS):
+        yield records[offset : offset + _CHUNK_ROWS]
+
+
+def _copy_chunks(
+    records: Sequence[RunRecord], key_columns: Sequence[list[list[str]]] = ()
+) -> Iterator[str]:
+    """The batch as COPY text, formatted lazily chunk by chunk (see `_copy`). `key_columns`,
+    the chunks' key columns as `_key_chunks` formatted them, are reused, not formatted again."""
+    known: dict[int, list[str]] = {}
+    for index, chunk in enumerate(_chunks(records)):
+        if key_columns:
+            known = dict(zip(_KEY_POSITIONS, key_columns[index], strict=True))
+        columns = [
+            known[position] if position in known else formatter(list(map(get, chunk)))
+            for position, (get, formatter) in enumerate(_ROW_FORMATS)
+        ]
+        yield _lines(columns)
 
 
 _STAGE_TABLE = "_eval_runs_incoming"
@@ -282,10 +320,13 @@ _EMPTY_STAGE = f"truncate {_STAGE_TABLE}"
 _staged: weakref.WeakSet = weakref.WeakSet()
 
 
-def _key_chunks(records: Sequence[RunRecord], size: int = 2000) -> Iterator[str]:
-    """The batch's rows of raw.eval_run_keys as COPY text."""
-    for offset in range(0, len(records), size):
-        yield _lines(records[offset : offset + size], _KEY_FORMATS)
+def _key_chunks(records: Sequence[RunRecord], kept: list[list[list[str]]]) -> Iterator[str]:
+    """The batch's rows of raw.eval_run_keys as COPY text; each chunk's columns are appended
+    to `kept` for the rows' COPY (`_copy_chunks`)."""
+    for chunk in _chunks(records):
+        columns = _columns(chunk, _KEY_FORMATS)
+        kept.append(columns)
+        yield _lines(columns)
 
 
 def write_runs(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
@@ -324,7 +365,8 @@ def write_runs(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
 
 
 def _write_batch(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
-    records = [finite(record) for record in records]
+    if not _all_finite(records):
+        records = [finite(record) for record in records]
     try:
         return _write_once(conn, records)
     except _UNSTORABLE_ERRORS:
@@ -422,8 +464,9 @@ def _write(conn: psycopg.Connection, records: Sequence[RunRecord]) -> int:
         with conn.transaction(), conn.cursor() as cur:
             try:
                 with conn.transaction():
-                    _copy(cur, _COPY_KEYS, _key_chunks(records))
-                    _copy(cur, _COPY_LOG, _copy_chunks(records))
+                    key_columns: list[list[list[str]]] = []
+                    _copy(cur, _COPY_KEYS, _key_chunks(records, key_columns))
+                    _copy(cur, _COPY_LOG, _copy_chunks(records, key_columns))
                 return len(records)
             except (psycopg.errors.UniqueViolation, psycopg.errors.FeatureNotSupported):
                 pass  # a collision, or COPY FROM refused under row-level security
@@ -549,6 +592,21 @@ _FLOAT_COLUMNS = ("score", "sample_weight", "latency_ms", "cost_usd")
 
 def _is_non_finite(value: Any) -> bool:
     return isinstance(value, float) and not math.isfinite(value)
+
+
+def _all_finite(records: Sequence[RunRecord]) -> bool:
+    """Whether every float column and timing of `records` is finite, by one sum per column (a
+    NaN or an infinity makes the sum non-finite): a fifth of the cost of `finite` on each
+    record. False too when a sum overflows or meets a non-number; `finite` then decides."""
+    timings = chain.from_iterable(record.timings.values() for record in records if record.timings)
+    try:
+        sums = [
+            sum(filter(None, map(operator.attrgetter(name), records))) for name in _FLOAT_COLUMNS
+        ]
+        sums.append(sum(filter(None, timings)))
+        return all(map(math.isfinite, sums))
+    except (TypeError, OverflowError):
+        return False
 
 
 def finite(record: RunRecord) -> RunRecord:

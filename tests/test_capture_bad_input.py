@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from evals import warehouse
 from evals.capture.spool import Spool, encode_record
 from evals.capture.writer import CaptureWriter
-from evals.runlog import NON_FINITE_FLAG, UNSTORABLE_FLAG, RunRecord, write_runs
+from evals.runlog import NON_FINITE_FLAG, UNSTORABLE_FLAG, RunRecord, _all_finite, write_runs
 
 
 def _record(i: int, **extra) -> RunRecord:
@@ -187,3 +187,18 @@ def test_non_finite_numbers_are_stored_as_null_and_flagged_by_every_writer(wareh
         None,
     )
     assert rows["1"]["attributes"][NON_FINITE_FLAG] == ["score"]
+
+
+def test_only_a_batch_whose_numbers_are_all_finite_skips_the_per_record_check():
+    """The writer checks a batch's float columns with one sum each; any NaN or infinity, or a
+    sum it cannot take, sends it through `finite` record by record."""
+    ordinary = {"cost_usd": 0.25, "latency_ms": 12.0, "timings": {"call_ms": 3.0, "x": None}}
+    assert _all_finite([_record(0), _record(1, **ordinary)])
+    for odd in (
+        {"cost_usd": float("nan")},
+        {"score": float("-inf")},
+        {"timings": {"call_ms": float("inf")}},
+        {"latency_ms": 10**400},  # no float holds it: the sum overflows
+        {"timings": {"call_ms": "slow"}},  # not a number: the sum fails
+    ):
+        assert not _all_finite([_record(0, **ordinary), _record(1, **odd)]), odd

@@ -24,7 +24,7 @@ from psycopg.rows import dict_row
 from evals.capture.spool import Spool, decode_record, encode_record
 from evals.capture.writer import write_or_set_aside
 from evals.importers import INT_MAX, PLAUSIBLE_SINCE, MappingError, import_file, load_mapping
-from evals.runlog import UNSTORABLE_FLAG, RunRecord, storable
+from evals.runlog import UNSTORABLE_FLAG, RunRecord, _all_finite, finite, storable
 
 FUZZ = settings(parent=settings.get_profile("fuzz"))
 SPECIAL = [
@@ -110,6 +110,7 @@ def captured(draw) -> RunRecord:
         input_tokens=draw(st.none() | st.integers(min_value=-(2**40), max_value=2**40)),
         cost_usd=draw(optional_number),
         score=draw(optional_number),
+        timings=draw(st.dictionaries(TEXT, st.none() | NUMBER | TEXT, max_size=2)),
     )
 
 
@@ -150,6 +151,11 @@ def test_every_captured_row_lands_or_is_set_aside_with_its_reason(conn, tmp_path
 @given(batch=st.lists(captured(), min_size=1, max_size=20))
 def test_fuzz_every_captured_row_lands_or_is_set_aside(conn, tmp_path, batch):
     _capture_and_replay(conn, tmp_path, batch)
+
+
+@given(batch=st.lists(captured(), max_size=5))
+def test_a_batch_passes_the_writers_finite_check_only_if_finite_would_change_no_record(batch):
+    assert not _all_finite(batch) or all(finite(record) is record for record in batch)
 
 
 def _record_line(i: int) -> bytes:
