@@ -46,6 +46,7 @@ from evals.litellm_compat import (
     InlineRequestExecutor,
     acompletion_unlogged,
     custom_handler,
+    defer_default_encoding,
     drain_logging_worker,
     hidden_params,
     observed,
@@ -104,6 +105,12 @@ _litellm_lock = threading.Lock()
 _litellm_state = {"registered": None, "warm": False}
 
 
+def _quiet_and_lazy(litellm) -> None:
+    """What every process of evalhouse sets on LiteLLM: no banners, no tokenizer until used."""
+    litellm.suppress_debug_info = True
+    defer_default_encoding(litellm)
+
+
 def configured_litellm(config: Config):
     """Import LiteLLM, quietly, with this config's custom providers and prices registered.
 
@@ -119,7 +126,7 @@ def configured_litellm(config: Config):
     key = config.model_dump_json()
     with _litellm_lock:
         if _litellm_state["registered"] != key:
-            litellm.suppress_debug_info = True
+            _quiet_and_lazy(litellm)
             for target in config.custom_providers:
                 module, _, function = target.partition(":")
                 getattr(importlib.import_module(module), function)(config)
@@ -259,7 +266,7 @@ def warm_litellm_before_fork() -> None:
     with _litellm_lock:
         if _litellm_state["warm"]:
             return
-        litellm.suppress_debug_info = True
+        _quiet_and_lazy(litellm)
         try:
             run_calls(acompletion_unlogged(litellm, _WARM_UP_REQUEST))
         except Exception:  # a failed warm-up warmed up anyway

@@ -9,8 +9,11 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import json
 import os
 import re
+import subprocess
+import sys
 import threading
 from importlib.metadata import version
 
@@ -257,8 +260,47 @@ def test_only_requests_built_without_io_run_on_the_loop(litellm, probe, model, i
 
 _FRAGILE = re.compile(
     r"litellm\._|_hidden_params|_internal_context|litellm_core_utils"
-    r"|logging_callback_manager|custom_provider_map|BASE_LLM_HTTP_HANDLER"
+    r"|logging_callback_manager|custom_provider_map|BASE_LLM_HTTP_HANDLER|_encoding_cache"
 )
+
+
+_FIRST_CALL = """
+import asyncio, json, sys
+import litellm, litellm.main
+from evals import litellm_compat as compat
+compat.prefer_litellm_http_handler()
+if sys.argv[2] == "deferred":
+    compat.defer_default_encoding(litellm)
+request = {"model": "openai/fake-model", "api_base": sys.argv[1], "api_key": "k",
+           "messages": [{"role": "user", "content": "grade"}]}
+reply = asyncio.run(compat.acompletion_unlogged(litellm, request))
+loaded = "encoding" in vars(litellm.main)
+tokens = litellm.main._get_encoding().encode("hello world")  # a provider counting tokens
+import tiktoken
+print(json.dumps({"tokens": reply.usage.total_tokens, "loaded_by_the_call": loaded,
+                  "same_tokens": tokens == tiktoken.get_encoding("cl100k_base").encode("hello world"),
+                  "real_one_cached": litellm.main._get_encoding() is litellm.main.encoding}))
+"""
+
+
+@pytest.mark.parametrize("tokenizer", ["deferred", "litellm's own"])
+def test_a_first_call_loads_the_tokenizer_only_if_litellm_is_left_alone(
+    fake_openai: FakeOpenAI, tokenizer: str
+) -> None:
+    """A fresh process each (the tokenizer, once loaded, stays): evalhouse's processes send
+    their first request without it, and a provider that counts tokens still gets the real one."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_CALL, fake_openai.api_base, tokenizer],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+        check=True,
+    )
+    outcome = json.loads(done.stdout.splitlines()[-1])
+    assert outcome["tokens"] > 0
+    assert outcome["loaded_by_the_call"] is (tokenizer != "deferred")
+    assert outcome["same_tokens"] and outcome["real_one_cached"]
 
 
 def test_no_other_module_touches_what_this_one_guards() -> None:
