@@ -140,9 +140,10 @@ def defer_default_encoding(litellm) -> None:
     """Load LiteLLM's default tokenizer (tiktoken's cl100k) when something uses it, not on the
     first call. LiteLLM hands it to every provider call and loads it on the first: ~0.2 s of
     base64 decoding in Python before the first request goes out, and tens of MB in each
-    process, though only providers whose replies carry no token counts use it."""
-    main = sys.modules[litellm.__name__ + ".main"]
-    if main._encoding_cache is None:
+    process, though only providers whose replies carry no token counts use it. A LiteLLM
+    without that cache is left as it is (tests/test_litellm_compat.py says so by name)."""
+    main = litellm.main
+    if getattr(main, "_encoding_cache", False) is None:
         main._encoding_cache = _DeferredEncoding()
 
 
