@@ -132,3 +132,31 @@ def test_a_call_cancelled_while_waiting_or_just_after_its_slot_came_loses_no_slo
             assert server.in_use["m"] == 0
 
     asyncio.run(scenario())
+
+
+def test_a_worker_with_more_calls_than_the_budget_does_not_queue_a_later_one_behind_them() -> None:
+    """A worker running far more call tasks than the model's concurrency (a run that also
+    judges) keeps only a few requests at the server, so a worker that comes later is next."""
+    done_by_first = 0
+
+    async def busy(limits: SharedLimits, cfg) -> None:
+        nonlocal done_by_first
+        for _ in range(10):
+            async with limits.slot("m", cfg):
+                await asyncio.sleep(0.002)
+            done_by_first += 1
+
+    async def scenario() -> int:
+        async with budget(concurrency=4, workers=2) as (_, (first, late), cfg):
+            tasks = [asyncio.create_task(busy(first, cfg)) for _ in range(64)]
+            await asyncio.sleep(0.02)
+            asked_after = done_by_first
+            async with late.slot("m", cfg):
+                served_after = done_by_first
+            await asyncio.gather(*tasks)
+            return served_after - asked_after
+
+    waited_for = asyncio.run(scenario())
+    # the first worker's calls the late one waited for: ~100; with a request per waiting call
+    # at the server, ~500 of the 640
+    assert waited_for < 640 / 4, waited_for
