@@ -205,14 +205,22 @@ async def _loop(port: int, concurrency: int, calls: int) -> None:
     await litellm.close_litellm_async_clients()
 
 
+def _new_venv(python: Path, packages: list[str]) -> None:
+    """A virtualenv whose interpreter is `python`, with `packages`: with uv when the machine has
+    it, else with the venv module and pip (as the Makefile does)."""
+    if shutil.which("uv"):
+        subprocess.run(["uv", "venv", "-q", str(python.parents[1])], check=True)
+        install = ["uv", "pip", "install", "-q", "--python", str(python)]
+    else:
+        subprocess.run([sys.executable, "-m", "venv", str(python.parents[1])], check=True)
+        install = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*install, *packages], check=True)
+
+
 def _inspect(folder: Path, port: int):
     python = PEERS / "inspect-venv" / "bin" / "python"
     if not python.exists():
-        subprocess.run(["uv", "venv", "-q", str(python.parents[1])], check=True)
-        packages = [f"inspect-ai=={INSPECT_VERSION}", "openai"]
-        subprocess.run(
-            ["uv", "pip", "install", "-q", "--python", str(python), *packages], check=True
-        )
+        _new_venv(python, [f"inspect-ai=={INSPECT_VERSION}", "openai"])
     (folder / "inspect_task.py").write_text(
         "from inspect_ai import Task, task\n"
         "from inspect_ai.dataset import Sample\n"
