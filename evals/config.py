@@ -73,6 +73,13 @@ class ModelConfig(_Strict):
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
 
+    def prices(self) -> tuple[float, float] | None:
+        """(input, output) USD per token when the config gives either (the other is then 0);
+        None leaves pricing to LiteLLM's price map."""
+        if self.input_cost_per_token is None and self.output_cost_per_token is None:
+            return None
+        return self.input_cost_per_token or 0.0, self.output_cost_per_token or 0.0
+
     def missing_key_env(self) -> str | None:
         """The `api_key_env` variable when it is named but unset or empty.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import functools
 import logging
 import os
@@ -60,17 +61,56 @@ def observed(litellm, request: Mapping[str, Any]) -> bool:
     )
 
 
-async def acompletion_unlogged(litellm, request: Mapping[str, Any]):
+_PRICED_BY_CALLER: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "evalhouse_priced_by_caller", default=False
+)
+
+
+async def acompletion_unlogged(
+    litellm, request: Mapping[str, Any], *, priced_by_caller: bool = False
+):
     """`litellm.acompletion` marked as one of LiteLLM's internal calls, which skips its async
     success/failure logging. The flag is a context variable, set and reset around this one
-    await, so it never touches an app's calls."""
+    await, so it never touches an app's calls.
+
+    `priced_by_caller`: the caller prices the reply itself (from its tokens and configured
+    prices), so LiteLLM does not price it too (`price_replies_once`); the reply's hidden
+    `response_cost` is then None."""
     from litellm._internal_context import is_internal_call
 
     token = is_internal_call.set(True)
+    priced = _PRICED_BY_CALLER.set(priced_by_caller)
     try:
         return await litellm.acompletion(**request)
     finally:
+        _PRICED_BY_CALLER.reset(priced)
         is_internal_call.reset(token)
+
+
+def price_replies_once() -> None:
+    """Let a call made with `acompletion_unlogged(..., priced_by_caller=True)` skip LiteLLM's
+    pricing of its reply.
+
+    LiteLLM prices every reply as it arrives (`Logging.response_cost_calculator`, for the
+    reply's hidden `response_cost`), with no switch to turn that off: a walk through its price
+    map and cost rules that took ~10 % of a call's client CPU at C = 256 (docs/benchmarks.md),
+    wasted on a model whose prices the config gives. Wrapped once per process: inside such a
+    call it answers None at once; everywhere else (an app's own calls, any observed call) it
+    runs as before."""
+    from litellm.litellm_core_utils.litellm_logging import Logging
+
+    price = Logging.response_cost_calculator
+    if getattr(price, "skips_caller_priced", False):
+        return
+
+    @functools.wraps(price)
+    def response_cost_calculator(self, *args: Any, **kwargs: Any) -> float | None:
+        if _PRICED_BY_CALLER.get():
+            return None
+        return price(self, *args, **kwargs)
+
+    response_cost_calculator.skips_caller_priced = True
+    Logging.response_cost_calculator = response_cost_calculator
 
 
 class InlineRequestExecutor(concurrent.futures.ThreadPoolExecutor):

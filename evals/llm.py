@@ -50,6 +50,7 @@ from evals.litellm_compat import (
     drain_logging_worker,
     hidden_params,
     observed,
+    price_replies_once,
 )
 from evals.redact import scrub
 
@@ -106,9 +107,11 @@ _litellm_state = {"registered": None, "warm": False}
 
 
 def _quiet_and_lazy(litellm) -> None:
-    """What every process of evalhouse sets on LiteLLM: no banners, no tokenizer until used."""
+    """What every process of evalhouse sets on LiteLLM: no banners, no tokenizer until used,
+    no second pricing of a reply it prices itself."""
     litellm.suppress_debug_info = True
     defer_default_encoding(litellm)
+    price_replies_once()
 
 
 def configured_litellm(config: Config):
@@ -132,13 +135,13 @@ def configured_litellm(config: Config):
                 getattr(importlib.import_module(module), function)(config)
             priced = {
                 cfg.model: {
-                    "input_cost_per_token": cfg.input_cost_per_token or 0.0,
-                    "output_cost_per_token": cfg.output_cost_per_token or 0.0,
+                    "input_cost_per_token": prices[0],
+                    "output_cost_per_token": prices[1],
                     "litellm_provider": cfg.model.split("/", 1)[0],
                     "mode": "chat",
                 }
                 for cfg in config.models.values()
-                if cfg.input_cost_per_token is not None or cfg.output_cost_per_token is not None
+                if (prices := cfg.prices()) is not None
             }
             register_prices(litellm, priced)
             _litellm_state["registered"] = key
@@ -275,15 +278,17 @@ def warm_litellm_before_fork() -> None:
         _litellm_state["warm"] = True
 
 
-async def _acompletion(litellm, request: Mapping[str, Any]):
+async def _acompletion(litellm, request: Mapping[str, Any], *, priced: bool):
     """`litellm.acompletion`, without LiteLLM's async logging when nothing observes the call.
 
     That logging (the Logging payload, a second cost calculation, a logging-worker task) costs
     ~0.8 ms of CPU per call (docs/benchmarks.md) that only callbacks consume; tokens, cost and
-    latency we take from the response ourselves. With any callback registered nothing changes."""
+    latency we take from the response ourselves. With any callback registered nothing changes.
+    Unobserved, a reply whose model has configured prices (`priced`: LLMClient._cost prices it
+    from its tokens) is not priced by LiteLLM too."""
     if observed(litellm, request):
         return await litellm.acompletion(**request)
-    return await acompletion_unlogged(litellm, request)
+    return await acompletion_unlogged(litellm, request, priced_by_caller=priced)
 
 
 def retry_after_s(exc: BaseException) -> float | None:
@@ -399,11 +404,8 @@ class LLMClient:
         input_tokens: int | None,
         output_tokens: int | None,
     ) -> float | None:
-        prices = (cfg.input_cost_per_token, cfg.output_cost_per_token)
-        if prices != (None, None):
-            return (input_tokens or 0) * (prices[0] or 0.0) + (output_tokens or 0) * (
-                prices[1] or 0.0
-            )
+        if (prices := cfg.prices()) is not None:
+            return (input_tokens or 0) * prices[0] + (output_tokens or 0) * prices[1]
         if hidden.get("response_cost") is not None:  # LiteLLM priced it already (its cost map)
             return float(hidden["response_cost"])
         if cfg.model in self._unpriced:
@@ -519,7 +521,7 @@ class LLMClient:
             progress["attempt_started"] = time.perf_counter()
             try:
                 async with asyncio.timeout(timeout + _ATTEMPT_GRACE_S):
-                    response = await _acompletion(litellm, request)
+                    response = await _acompletion(litellm, request, priced=cfg.prices() is not None)
             except Exception as exc:
                 latency_ms = (time.perf_counter() - progress["attempt_started"]) * 1000
                 progress["last_exc"] = exc

@@ -239,8 +239,8 @@ def token_prices(config: Config, judge: str) -> tuple[float, float] | None:
     """(input, output) USD per token the judge's calls are charged at: the configured prices,
     else LiteLLM's price map with this config's custom providers registered, else None."""
     cfg = config.model(judge)
-    if cfg.input_cost_per_token is not None or cfg.output_cost_per_token is not None:
-        return cfg.input_cost_per_token or 0.0, cfg.output_cost_per_token or 0.0
+    if (prices := cfg.prices()) is not None:
+        return prices
     from evals.llm import configured_litellm
 
     litellm = configured_litellm(config)  # the config's custom providers and prices installed

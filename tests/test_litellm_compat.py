@@ -110,6 +110,29 @@ def test_a_custom_provider_gets_the_metadata_and_its_registered_price(litellm, p
     assert hidden["response_cost"] == pytest.approx(100 * 2e-6 + 10 * 5e-6)
 
 
+def test_only_a_call_its_caller_prices_skips_litellms_pricing_of_the_reply(litellm, probe) -> None:
+    from litellm.litellm_core_utils.litellm_logging import Logging
+
+    compat.price_replies_once()
+    compat.price_replies_once()  # once per process: a second call wraps nothing more
+    assert not hasattr(Logging.response_cost_calculator.__wrapped__, "skips_caller_priced")
+    request = {"model": f"{PROVIDER}/m", "messages": [{"role": "user", "content": "hi"}]}
+
+    async def calls():
+        replies = (
+            await compat.acompletion_unlogged(litellm, request, priced_by_caller=True),
+            await compat.acompletion_unlogged(litellm, request),
+            await litellm.acompletion(**request),  # an app's own call, after ours
+        )
+        await compat.drain_logging_worker(5.0)  # its logging, before another test's callback
+        return replies
+
+    by_caller, unlogged, app = (compat.hidden_params(r) for r in asyncio.run(calls()))
+    assert by_caller["response_cost"] is None
+    assert unlogged["response_cost"] == pytest.approx(100 * 2e-6 + 10 * 5e-6)
+    assert app["response_cost"] == pytest.approx(100 * 2e-6 + 10 * 5e-6)
+
+
 def test_unlogged_calls_skip_callbacks_and_a_removed_callback_is_gone_everywhere(
     litellm, probe
 ) -> None:

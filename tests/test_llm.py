@@ -19,7 +19,13 @@ from fake_openai import FakeOpenAI, fake_openai  # noqa: F401  (the fixture)
 
 from evals.config import Config
 from evals.litellm_compat import OPENAI_HTTP_HANDLER_ENV
-from evals.llm import SPARSE_GEN0_THRESHOLD, LLMClient, backoff_s, sparse_collections
+from evals.llm import (
+    SPARSE_GEN0_THRESHOLD,
+    LLMClient,
+    backoff_s,
+    configured_litellm,
+    sparse_collections,
+)
 
 SECRET = "sk-evalhouse-test-0123456789abcdefXYZ"
 JSON_FORMAT = {"type": "json_object"}
@@ -544,6 +550,51 @@ def test_an_unknown_price_is_looked_up_once_per_model_and_recorded_as_unknown(
         client.close()
     assert [(r.status, r.cost_usd) for r in results] == [("ok", None)] * 3
     assert lookups == ["openai/never-priced-model"]
+
+
+def test_litellm_prices_a_reply_only_when_the_config_gives_no_prices(
+    fake_openai: FakeOpenAI, keyed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = Config.model_validate(
+        {
+            "models": {
+                "priced": _config(fake_openai).model("m"),
+                "listed": _config(
+                    fake_openai,
+                    model="openai/gpt-4o-mini",
+                    input_cost_per_token=None,
+                    output_cost_per_token=None,
+                ).model("m"),
+            }
+        }
+    )
+    litellm = configured_litellm(config)  # with its warm-up call: not under test
+    pricings = []
+    real_pricing = litellm.response_cost_calculator
+
+    def counted_pricing(*args, **kwargs):
+        pricings.append(kwargs.get("model"))
+        return real_pricing(*args, **kwargs)
+
+    monkeypatch.setattr(litellm, "response_cost_calculator", counted_pricing)
+    client = LLMClient(config)
+
+    async def one_each():
+        return [await _ask(client, "priced", "priced"), await _ask(client, "listed", "listed")]
+
+    try:
+        priced, listed = client.run_sync(one_each())
+    finally:
+        client.close()
+    listed_prices = litellm.model_cost["gpt-4o-mini"]
+    assert priced.cost_usd == pytest.approx(
+        priced.input_tokens * 1e-6 + priced.output_tokens * 2e-6
+    )
+    assert listed.cost_usd == pytest.approx(
+        listed.input_tokens * listed_prices["input_cost_per_token"]
+        + listed.output_tokens * listed_prices["output_cost_per_token"]
+    )
+    assert pricings == ["openai/gpt-4o-mini"]  # the priced model's reply is priced once, by us
 
 
 def test_sparse_collections_raise_the_young_threshold_until_the_last_one_closes() -> None:
