@@ -96,11 +96,14 @@ def price_replies_once() -> None:
     map and cost rules that took ~10 % of a call's client CPU at C = 256 (docs/benchmarks.md),
     wasted on a model whose prices the config gives. Wrapped once per process: inside such a
     call it answers None at once; everywhere else (an app's own calls, any observed call) it
-    runs as before."""
-    from litellm.litellm_core_utils.litellm_logging import Logging
-
-    price = Logging.response_cost_calculator
-    if getattr(price, "skips_caller_priced", False):
+    runs as before. A LiteLLM without that method is left as it is (tests/test_litellm_compat.py
+    says so by name)."""
+    try:
+        from litellm.litellm_core_utils.litellm_logging import Logging
+    except ImportError:
+        return
+    price = getattr(Logging, "response_cost_calculator", None)
+    if price is None or getattr(price, "skips_caller_priced", False):
         return
 
     @functools.wraps(price)

@@ -519,19 +519,25 @@ def test_a_model_whose_key_variable_is_unset_is_refused_and_nothing_is_sent(
     assert "MY_LLM_CREDENTIAL" in result.error_message and "'m'" in result.error_message
 
 
+def _models_asked(monkeypatch: pytest.MonkeyPatch, litellm, function: str) -> list[str]:
+    """The `model=` of every call to LiteLLM's `function` from now on, in order."""
+    models = []
+    real = getattr(litellm, function)
+
+    def counted(*args, **kwargs):
+        models.append(kwargs.get("model"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(litellm, function, counted)
+    return models
+
+
 def test_an_unknown_price_is_looked_up_once_per_model_and_recorded_as_unknown(
     fake_openai: FakeOpenAI, keyed: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import litellm
 
-    lookups = []
-    real_cost = litellm.completion_cost
-
-    def counted_cost(*args, **kwargs):
-        lookups.append(kwargs.get("model"))
-        return real_cost(*args, **kwargs)
-
-    monkeypatch.setattr(litellm, "completion_cost", counted_cost)
+    lookups = _models_asked(monkeypatch, litellm, "completion_cost")
     client = LLMClient(  # a model no other test priced: LiteLLM's price map is process-global
         _config(
             fake_openai,
@@ -569,14 +575,7 @@ def test_litellm_prices_a_reply_only_when_the_config_gives_no_prices(
         }
     )
     litellm = configured_litellm(config)  # with its warm-up call: not under test
-    pricings = []
-    real_pricing = litellm.response_cost_calculator
-
-    def counted_pricing(*args, **kwargs):
-        pricings.append(kwargs.get("model"))
-        return real_pricing(*args, **kwargs)
-
-    monkeypatch.setattr(litellm, "response_cost_calculator", counted_pricing)
+    pricings = _models_asked(monkeypatch, litellm, "response_cost_calculator")
     client = LLMClient(config)
 
     async def one_each():
