@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._machine import describe
 from bench._warehouse import bench_warehouse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -96,6 +97,7 @@ def main() -> None:
     parser.add_argument("--processes", default="1,2")
     args = parser.parse_args()
     counts = [int(part) for part in args.processes.split(",")]
+    print(describe(), flush=True)
     server = FakeOpenAI().start()
     with bench_warehouse(), tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

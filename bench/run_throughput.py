@@ -33,6 +33,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench._machine import describe
 from bench._warehouse import bench_warehouse
 from bench.llm_throughput import MESSAGES, start_server
 
@@ -366,6 +367,7 @@ def main() -> None:
     parser.add_argument("--peers", default="litellm,inspect,promptfoo")
     parser.add_argument("--processes", default="1,2")
     args = parser.parse_args()
+    print(describe(), flush=True)
     server, port = start_server(args.latency)
     rows = []
     folder = Path(tempfile.mkdtemp(prefix="evalhouse-bench-run-"))

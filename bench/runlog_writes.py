@@ -17,6 +17,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from bench._machine import describe
 from bench._warehouse import bench_warehouse
 from evals import warehouse
 from evals.runlog import (
@@ -277,6 +278,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    print(describe(), flush=True)
     rows = realistic_rows(args.rows)
     size = sum(len(str(v)) for v in rows[0].to_dict().values())
     print(
